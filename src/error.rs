@@ -1,0 +1,215 @@
+//! The crate's one error type.
+
+use core::fmt;
+
+/// Why a call was refused.
+///
+/// Every public operation validates all of its inputs before it writes anything, so when one
+/// of these is returned every output buffer is exactly as it was. Each variant carries the
+/// numbers needed to fix the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A buffer does not hold exactly the number of elements the operation needs.
+    BufferLength {
+        /// Which buffer: `"input"`, `"output"`, `"col"`, ...
+        buffer: &'static str,
+        /// How many elements the operation needs.
+        expected: usize,
+        /// How many the slice holds.
+        actual: usize,
+    },
+    /// A scratch buffer is smaller than the operation's documented minimum.
+    ScratchTooSmall {
+        /// The minimum number of elements.
+        needed: usize,
+        /// How many the slice holds.
+        actual: usize,
+    },
+    /// A parameter that must be at least 1 is zero (a stride, a dilation, a kernel side, ...).
+    Zero {
+        /// Which parameter, e.g. `"stride_h"`.
+        parameter: &'static str,
+    },
+    /// The (dilated) window is larger than the padded input along one axis.
+    WindowTooLarge {
+        /// `"height"` or `"width"`.
+        axis: &'static str,
+        /// The window's extent, `(kernel - 1) * dilation + 1`.
+        field: usize,
+        /// The input's extent including padding.
+        padded: usize,
+    },
+    /// Padding on one side exceeds what the operation allows (pooling: half the kernel).
+    PaddingTooLarge {
+        /// `"top"`, `"bottom"`, `"left"` or `"right"`.
+        side: &'static str,
+        /// The padding given.
+        padding: usize,
+        /// The largest padding allowed.
+        limit: usize,
+    },
+    /// A channel count is not a multiple of the group count.
+    NotDivisible {
+        /// Which count: `"channels"` or `"out_channels"`.
+        what: &'static str,
+        /// The count.
+        value: usize,
+        /// What it must be a multiple of.
+        divisor: usize,
+    },
+    /// A window covers no input element at all, so its result would be undefined.
+    EmptyWindow {
+        /// `"height"` or `"width"`.
+        axis: &'static str,
+        /// The index of the offending output along that axis.
+        output: usize,
+    },
+    /// A matrix view reaches past the end of its slice, or its strides make elements alias.
+    InvalidView {
+        /// Which operand: `"a"`, `"b"` or `"c"`.
+        operand: &'static str,
+        /// The smallest slice length that would hold the view (`usize::MAX` when it overflows).
+        needed: usize,
+        /// How many elements the slice holds.
+        actual: usize,
+    },
+    /// Two operands do not have compatible dimensions.
+    DimensionMismatch {
+        /// What does not match, e.g. `"a.cols != b.rows"`.
+        what: &'static str,
+        /// The left-hand size.
+        left: usize,
+        /// The right-hand size.
+        right: usize,
+    },
+    /// A column range is reversed or reaches past the number of columns.
+    InvalidRange {
+        /// First column asked for.
+        start: usize,
+        /// One past the last column asked for.
+        end: usize,
+        /// Number of columns there are.
+        len: usize,
+    },
+    /// A size computed from the arguments does not fit in `usize`.
+    Overflow,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::BufferLength {
+                buffer,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{buffer} buffer holds {actual} elements, {expected} needed"
+            ),
+            Error::ScratchTooSmall { needed, actual } => write!(
+                f,
+                "scratch buffer holds {actual} elements, at least {needed} needed"
+            ),
+            Error::Zero { parameter } => write!(f, "{parameter} must be at least 1, got 0"),
+            Error::WindowTooLarge {
+                axis,
+                field,
+                padded,
+            } => write!(
+                f,
+                "window {axis} {field} is larger than the padded input {axis} {padded}"
+            ),
+            Error::PaddingTooLarge {
+                side,
+                padding,
+                limit,
+            } => write!(
+                f,
+                "{side} padding {padding} exceeds the limit {limit} (half the kernel)"
+            ),
+            Error::NotDivisible {
+                what,
+                value,
+                divisor,
+            } => {
+                write!(f, "{what} {value} is not divisible by groups {divisor}")
+            }
+            Error::EmptyWindow { axis, output } => write!(
+                f,
+                "the window of output {output} along the {axis} covers no input element"
+            ),
+            Error::InvalidView {
+                operand,
+                needed,
+                actual,
+            } => write!(
+                f,
+                "matrix view {operand} needs a slice of {needed} elements with \
+                 non-aliasing strides, the slice holds {actual}"
+            ),
+            Error::DimensionMismatch { what, left, right } => {
+                write!(f, "dimension mismatch: {what} ({left} != {right})")
+            }
+            Error::InvalidRange { start, end, len } => {
+                write!(f, "column range {start}..{end} is not within 0..{len}")
+            }
+            Error::Overflow => f.write_str("a buffer size overflows usize"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Checks that `buffer` holds exactly `expected` elements.
+pub(crate) const fn check_len(
+    buffer: &'static str,
+    expected: usize,
+    actual: usize,
+) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::BufferLength {
+            buffer,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Checks that a parameter is non-zero.
+pub(crate) const fn check_nonzero(parameter: &'static str, value: usize) -> Result<(), Error> {
+    if value == 0 {
+        Err(Error::Zero { parameter })
+    } else {
+        Ok(())
+    }
+}
+
+/// `a * b`, or [`Error::Overflow`].
+pub(crate) const fn mul(a: usize, b: usize) -> Result<usize, Error> {
+    match a.checked_mul(b) {
+        Some(v) => Ok(v),
+        None => Err(Error::Overflow),
+    }
+}
+
+/// `a + b`, or [`Error::Overflow`].
+pub(crate) const fn add(a: usize, b: usize) -> Result<usize, Error> {
+    match a.checked_add(b) {
+        Some(v) => Ok(v),
+        None => Err(Error::Overflow),
+    }
+}
+
+/// `?` for `const fn`: unwraps an `Ok` or returns the `Err`.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        }
+    };
+}
+pub(crate) use tri;

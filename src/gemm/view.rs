@@ -1,0 +1,195 @@
+//! Strided matrix views: the operands of [`gemm`](crate::gemm).
+
+use crate::error::Error;
+
+/// A read-only `rows x cols` matrix inside a slice: element `(i, j)` is
+/// `data[i * row_stride + j * col_stride]`.
+///
+/// Transposes and sub-matrices cost nothing: swap the strides, or offset the slice.
+///
+/// ```
+/// use nchw::MatRef;
+/// let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let a = MatRef::row_major(&data, 2, 3)?;
+/// assert_eq!(a.at(1, 0), Some(4.0));
+/// assert_eq!(a.t().at(0, 1), Some(4.0));
+/// # Ok::<(), nchw::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
+}
+
+/// A mutable `rows x cols` matrix inside a slice, laid out as for [`MatRef`]; its strides
+/// must not make two elements share a slot.
+///
+/// ```
+/// use nchw::MatMut;
+/// let mut data = [0.0f64; 6];
+/// let c = MatMut::new(&mut data, 3, 2, 1, 3)?; // column-major 3x2
+/// assert_eq!((c.rows(), c.cols()), (3, 2));
+/// assert!(MatMut::new(&mut [0.0f64; 6], 3, 2, 1, 1).is_err()); // aliasing strides
+/// # Ok::<(), nchw::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    pub(crate) data: &'a mut [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
+}
+
+/// The slice length a strided view needs, or `usize::MAX` if it overflows.
+fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        return 0;
+    }
+    (rows - 1)
+        .checked_mul(row_stride)
+        .zip((cols - 1).checked_mul(col_stride))
+        .and_then(|(r, c)| r.checked_add(c))
+        .and_then(|last| last.checked_add(1))
+        .unwrap_or(usize::MAX)
+}
+
+fn check_view(
+    operand: &'static str,
+    len: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> Result<(), Error> {
+    let needed = extent(rows, cols, row_stride, col_stride);
+    if needed > len {
+        return Err(Error::InvalidView {
+            operand,
+            needed,
+            actual: len,
+        });
+    }
+    Ok(())
+}
+
+impl<'a, T: Copy> MatRef<'a, T> {
+    /// A view with explicit strides.
+    ///
+    /// # Errors
+    /// [`Error::InvalidView`] if the view reaches past the end of `data`.
+    pub fn new(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self, Error> {
+        check_view("a", data.len(), rows, cols, row_stride, col_stride)?;
+        Ok(MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+
+    /// A dense row-major view (`row_stride = cols`, `col_stride = 1`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidView`] if `data` is shorter than `rows * cols`.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Result<Self, Error> {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// The transpose, sharing the same data.
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Element `(i, j)`, or `None` outside the matrix.
+    pub fn at(&self, i: usize, j: usize) -> Option<T> {
+        if i < self.rows && j < self.cols {
+            self.data
+                .get(i * self.row_stride + j * self.col_stride)
+                .copied()
+        } else {
+            None
+        }
+    }
+}
+
+impl<'a, T: Copy> MatMut<'a, T> {
+    /// A view with explicit strides.
+    ///
+    /// # Errors
+    /// [`Error::InvalidView`] if the view reaches past the end of `data` or two of its
+    /// elements would share a slot.
+    pub fn new(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self, Error> {
+        check_view("c", data.len(), rows, cols, row_stride, col_stride)?;
+        // Distinct elements get distinct slots when one stride steps over a whole line of
+        // the other (a degenerate axis of length 1 needs no stride).
+        let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
+            || cols <= 1 && row_stride >= 1
+            || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
+            || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
+        if !distinct {
+            return Err(Error::InvalidView {
+                operand: "c",
+                needed: extent(rows, cols, row_stride, col_stride),
+                actual: data.len(),
+            });
+        }
+        Ok(MatMut {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+
+    /// A dense row-major view (`row_stride = cols`, `col_stride = 1`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidView`] if `data` is shorter than `rows * cols`.
+    pub fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Result<Self, Error> {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}

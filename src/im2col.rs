@@ -1,0 +1,352 @@
+//! im2col and its adjoint col2im: unfolding an image's windows into matrix columns.
+//!
+//! For one image of `C` channels, im2col writes the matrix `[C * KH * KW, OH * OW]`: row
+//! `(c * KH + kh) * KW + kw`, column `oh * OW + ow` holds input `(c, ih, iw)` with
+//! `ih = oh * stride_h - top + kh * dilation_h`, `iw = ow * stride_w - left + kw * dilation_w`,
+//! or zero where that lands in the padding. This is the Caffe / PyTorch `slow_conv2d`
+//! layout: a convolution is then `W[OC, C*KH*KW] x col`, written straight into NCHW output.
+//! The tutorial's `[N * OH * OW, C * KH * KW]` matrix is this one transposed and stacked over
+//! the batch.
+
+use core::ops::Range;
+
+use crate::accum::Accum;
+use crate::element::Element;
+use crate::error::{check_len, mul, tri, Error};
+use crate::window::{Rounding, Window};
+
+/// A validated im2col geometry: one image's `C x H x W` extent and a window over it.
+///
+/// Sizes are `const fn`, so firmware can size static buffers:
+///
+/// ```
+/// use nchw::{Im2col, Padding, Window};
+/// const G: Im2col = match Im2col::new(3, 8, 8, Window::square(3).with_padding(Padding::uniform(1))) {
+///     Ok(g) => g,
+///     Err(_) => panic!("bad geometry"),
+/// };
+/// static mut COL: [f32; G.col_len()] = [0.0; G.col_len()];
+/// assert_eq!((G.rows(), G.cols()), (27, 64));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Im2col {
+    channels: usize,
+    height: usize,
+    width: usize,
+    window: Window,
+    out_h: usize,
+    out_w: usize,
+}
+
+impl Im2col {
+    /// The geometry of `window` sliding over a `channels x height x width` image.
+    ///
+    /// # Errors
+    /// [`Error::Zero`] for a zero kernel side, stride or dilation, [`Error::WindowTooLarge`]
+    /// when the window does not fit the padded image, [`Error::Overflow`] when a size
+    /// overflows `usize`.
+    pub const fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        window: Window,
+    ) -> Result<Self, Error> {
+        let (out_h, out_w) = tri!(window.output_size(height, width, Rounding::Floor));
+        tri!(mul(channels, tri!(mul(height, width))));
+        let taps = tri!(mul(window.kernel_h, window.kernel_w));
+        tri!(mul(tri!(mul(channels, taps)), tri!(mul(out_h, out_w))));
+        Ok(Im2col {
+            channels,
+            height,
+            width,
+            window,
+            out_h,
+            out_w,
+        })
+    }
+
+    /// Channels of the image.
+    pub const fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Image height.
+    pub const fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Image width.
+    pub const fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The window.
+    pub const fn window(&self) -> Window {
+        self.window
+    }
+
+    /// Output (window-position) rows `OH`.
+    pub const fn out_h(&self) -> usize {
+        self.out_h
+    }
+
+    /// Output (window-position) columns `OW`.
+    pub const fn out_w(&self) -> usize {
+        self.out_w
+    }
+
+    /// Elements of one image, `C * H * W`.
+    pub const fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Rows of the column matrix, `C * KH * KW`.
+    pub const fn rows(&self) -> usize {
+        self.channels * self.window.kernel_h * self.window.kernel_w
+    }
+
+    /// Columns of the column matrix, `OH * OW`.
+    pub const fn cols(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Elements of the column matrix, `rows() * cols()`.
+    pub const fn col_len(&self) -> usize {
+        self.rows() * self.cols()
+    }
+
+    /// Elements of a tile of `columns` columns, `rows() * columns` (saturating).
+    pub const fn tile_len(&self, columns: usize) -> usize {
+        self.rows().saturating_mul(columns)
+    }
+
+    /// Checks a column range and returns its length.
+    const fn check_range(&self, columns: &Range<usize>) -> Result<usize, Error> {
+        if columns.start <= columns.end && columns.end <= self.cols() {
+            Ok(columns.end - columns.start)
+        } else {
+            Err(Error::InvalidRange {
+                start: columns.start,
+                end: columns.end,
+                len: self.cols(),
+            })
+        }
+    }
+
+    /// Calls `f` once for every run of consecutive columns, within `columns`, of every row
+    /// of the column matrix that reads one input row: `zeros_before` padding columns, then
+    /// `len` input elements from `src` on with step `stride_w`, then `zeros_after` padding.
+    /// `dst` is the run's first position in the `[rows, columns.len()]` tile.
+    #[inline(always)]
+    fn for_each_run(&self, columns: Range<usize>, mut f: impl FnMut(Run)) {
+        let wnd = &self.window;
+        let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
+        let tile_cols = columns.end - columns.start;
+        // out_w >= 1: a geometry always has at least one window.
+        let (first_oh, last_oh) = (columns.start / self.out_w, columns.end.div_ceil(self.out_w));
+        let mut row = 0;
+        for c in 0..self.channels {
+            let plane = c * self.height * self.width;
+            for kh in 0..wnd.kernel_h {
+                let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
+                for kw in 0..wnd.kernel_w {
+                    let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, self.out_w);
+                    let row_start = row * tile_cols;
+                    row += 1;
+                    for oh in first_oh..last_oh {
+                        // Columns of this output row that fall in the range.
+                        let line = oh * self.out_w;
+                        let a = columns.start.max(line) - line;
+                        let b = columns.end.min(line + self.out_w) - line;
+                        let dst = row_start + line + a - columns.start;
+                        let (lo, hi) = if (oh_lo..oh_hi).contains(&oh) {
+                            (ow_lo.max(a).min(b), ow_hi.max(a).min(b))
+                        } else {
+                            (b, b)
+                        };
+                        let lo = lo.min(hi);
+                        let src = if lo < hi {
+                            let ih = oh * wnd.stride_h + kh * wnd.dilation_h - wnd.padding.top;
+                            let iw = lo * wnd.stride_w + kw * wnd.dilation_w - wnd.padding.left;
+                            plane + ih * self.width + iw
+                        } else {
+                            0
+                        };
+                        f(Run {
+                            dst,
+                            zeros_before: lo - a,
+                            src,
+                            len: hi - lo,
+                            zeros_after: b - hi,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// See [`Im2col::for_each_run`].
+#[derive(Clone, Copy)]
+struct Run {
+    dst: usize,
+    zeros_before: usize,
+    src: usize,
+    len: usize,
+    zeros_after: usize,
+}
+
+/// Unfolds one image into its full `[rows(), cols()]` column matrix.
+///
+/// Every element of `col` is written; padding reads as zero.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `image.len() == g.image_len()` and `col.len() == g.col_len()`.
+///
+/// ```
+/// use nchw::{im2col, Im2col, Padding, Window};
+/// // A 1x3x3 image, a 2x2 window with one column of padding on the left.
+/// let g = Im2col::new(1, 3, 3, Window::square(2).with_padding(Padding { left: 1, ..Padding::ZERO }))?;
+/// let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+/// let mut col = [0.0f32; 4 * 6];
+/// im2col(&g, &image, &mut col)?;
+/// assert_eq!(col, [
+///     0.0, 1.0, 2.0, 0.0, 4.0, 5.0, // tap (0, 0)
+///     1.0, 2.0, 3.0, 4.0, 5.0, 6.0, // tap (0, 1)
+///     0.0, 4.0, 5.0, 0.0, 7.0, 8.0, // tap (1, 0)
+///     4.0, 5.0, 6.0, 7.0, 8.0, 9.0, // tap (1, 1)
+/// ]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn im2col<T: Element>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Error> {
+    im2col_columns(g, image, 0..g.cols(), col)
+}
+
+/// Unfolds only the columns `columns` of the column matrix into a `[rows(), columns.len()]`
+/// tile: the building block of convolution with a bounded workspace.
+///
+/// Any split of `0..cols()` into ranges reproduces [`im2col`] exactly.
+///
+/// # Errors
+/// [`Error::InvalidRange`] unless `columns` lies within `0..g.cols()`;
+/// [`Error::BufferLength`] unless `image.len() == g.image_len()` and
+/// `tile.len() == g.tile_len(columns.len())`.
+///
+/// ```
+/// use nchw::{im2col_columns, Im2col, Window};
+/// let g = Im2col::new(1, 2, 3, Window::new(2, 2))?;
+/// let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let mut tile = [0.0f64; 4];
+/// im2col_columns(&g, &image, 1..2, &mut tile)?; // the second window only
+/// assert_eq!(tile, [2.0, 3.0, 5.0, 6.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn im2col_columns<T: Element>(
+    g: &Im2col,
+    image: &[T],
+    columns: Range<usize>,
+    tile: &mut [T],
+) -> Result<(), Error> {
+    let n = g.check_range(&columns)?;
+    check_len("image", g.image_len(), image.len())?;
+    check_len("tile", g.tile_len(n), tile.len())?;
+    let stride = g.window.stride_w;
+    g.for_each_run(columns, |r| {
+        let out = &mut tile[r.dst..r.dst + r.zeros_before + r.len + r.zeros_after];
+        let (before, rest) = out.split_at_mut(r.zeros_before);
+        let (body, after) = rest.split_at_mut(r.len);
+        before.fill(T::ZERO);
+        after.fill(T::ZERO);
+        if r.len == 0 {
+            return;
+        }
+        let src = &image[r.src..r.src + (r.len - 1) * stride + 1];
+        if stride == 1 {
+            body.copy_from_slice(src);
+        } else {
+            for (d, s) in body.iter_mut().zip(src.iter().step_by(stride)) {
+                *d = *s;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Folds a column matrix back into an image: the adjoint of [`im2col`].
+///
+/// Each column element is added to the input position it was read from (overlapping windows
+/// accumulate; padding positions are dropped), so `<im2col(x), y> == <x, col2im(y)>`. With
+/// [`Accum::Replace`] the image is zeroed first (Caffe's contract) and never read; with
+/// [`Accum::Add`] the result is added to what the image holds (Darknet's).
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `col.len() == g.col_len()` and `image.len() == g.image_len()`.
+///
+/// ```
+/// use nchw::{col2im, Accum, Im2col, Window};
+/// let g = Im2col::new(1, 1, 3, Window::new(1, 2))?; // two overlapping windows
+/// let col = [1.0, 10.0, 2.0, 20.0]; // tap 0: [1, 10], tap 1: [2, 20]
+/// let mut image = [f32::NAN; 3];
+/// col2im(&g, &col, &mut image, Accum::Replace)?;
+/// assert_eq!(image, [1.0, 12.0, 20.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn col2im<T: Element>(
+    g: &Im2col,
+    col: &[T],
+    image: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_len("col", g.col_len(), col.len())?;
+    check_len("image", g.image_len(), image.len())?;
+    if accum == Accum::Replace {
+        image.fill(T::ZERO);
+    }
+    col2im_columns(g, col, 0..g.cols(), image)
+}
+
+/// Adds a `[rows(), columns.len()]` tile of the column matrix back into the image: the
+/// adjoint of [`im2col_columns`], always accumulating.
+///
+/// # Errors
+/// [`Error::InvalidRange`] unless `columns` lies within `0..g.cols()`;
+/// [`Error::BufferLength`] unless `tile.len() == g.tile_len(columns.len())` and
+/// `image.len() == g.image_len()`.
+///
+/// ```
+/// use nchw::{col2im_columns, Im2col, Window};
+/// let g = Im2col::new(1, 1, 3, Window::new(1, 2))?;
+/// let mut image = [0.0f32; 3];
+/// col2im_columns(&g, &[1.0, 2.0], 1..2, &mut image)?; // window 1: taps at 1 and 2
+/// assert_eq!(image, [0.0, 1.0, 2.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn col2im_columns<T: Element>(
+    g: &Im2col,
+    tile: &[T],
+    columns: Range<usize>,
+    image: &mut [T],
+) -> Result<(), Error> {
+    let n = g.check_range(&columns)?;
+    check_len("tile", g.tile_len(n), tile.len())?;
+    check_len("image", g.image_len(), image.len())?;
+    let stride = g.window.stride_w;
+    g.for_each_run(columns, |r| {
+        if r.len == 0 {
+            return;
+        }
+        let start = r.dst + r.zeros_before;
+        let src = &tile[start..start + r.len];
+        let dst = &mut image[r.src..r.src + (r.len - 1) * stride + 1];
+        if stride == 1 {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += *s;
+            }
+        } else {
+            for (d, s) in dst.iter_mut().step_by(stride).zip(src) {
+                *d += *s;
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! CNN kernels over flat NCHW slices, for microcontrollers and server cores alike.
+//!
+//! `nchw` is `#![no_std]`, depends on `core` alone and never allocates: every buffer,
+//! including scratch, is the caller's, and every size a caller must allocate is a `const fn`
+//! of a validated geometry, so firmware can size `static` arrays at compile time.
+//!
+//! # Layout contract
+//!
+//! - **Tensors** are dense NCHW: element `(n, c, h, w)` of a [`Shape`] `N x C x H x W` is at
+//!   `((n * C + c) * H + h) * W + w`. One image is the contiguous slice
+//!   `n * C*H*W .. (n + 1) * C*H*W`, so a batch splits across threads with `chunks_mut`.
+//! - **Windows** ([`Window`]): kernel `KH x KW`, stride, dilation and 4-sided [`Padding`].
+//!   Along each axis the window covers `kernel_field = (k - 1) * dilation + 1` input
+//!   positions and there are `out = (in + pad_before + pad_after - kernel_field) / stride + 1`
+//!   outputs; window `o`, tap `j` reads input `o * stride - pad_before + j * dilation`.
+//! - **Column matrices** ([`im2col`]): per image `[C * KH * KW, OH * OW]`, row-major, row
+//!   `(c * KH + kh) * KW + kw`, column `oh * OW + ow`; padding reads as zero.
+//! - **Matrices** ([`MatRef`], [`MatMut`]): `rows x cols` views with arbitrary row and column
+//!   strides into a slice.
+//! - **Ownership**: inputs are `&[T]`, outputs `&mut [T]` of exactly the documented length.
+//!   An operation writes only its outputs; whether it overwrites or accumulates is stated on
+//!   it, or chosen with [`Accum`].
+//!
+//! # Errors
+//!
+//! Every operation validates all its inputs before it writes anything. A bad input returns
+//! an [`Error`] that says what to fix (which buffer, how long it is, how long it must be),
+//! and every output is then exactly as it was. No input makes a public function panic or
+//! touch memory outside the slices it was given.
+//!
+//! # Example
+//!
+//! ```
+//! use nchw::{im2col, Im2col, Padding, Window};
+//! // One 1x2x2 image, a 2x2 window, one ring of zero padding: 3x3 window positions.
+//! let g = Im2col::new(1, 2, 2, Window::square(2).with_padding(Padding::uniform(1)))?;
+//! let mut col = [0.0f32; 4 * 9];
+//! im2col(&g, &[1.0, 2.0, 3.0, 4.0], &mut col)?;
+//! assert_eq!(&col[27..], &[1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]); // tap (1, 1)
+//! # Ok::<(), nchw::Error>(())
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+mod accum;
+mod element;
+mod error;
+mod gemm;
+mod im2col;
+mod pad;
+mod shape;
+mod window;
+
+pub use accum::Accum;
+pub use element::Element;
+pub use error::Error;
+pub use gemm::{gemm, gemm_scratch_len, MatMut, MatRef};
+pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
+pub use pad::{crop, pad, Pad};
+pub use shape::{Padding, Shape};
+pub use window::{Rounding, Window};
