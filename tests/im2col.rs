@@ -3,7 +3,7 @@
 mod common;
 
 use common::foundation::{self as reference, geom, Geom};
-use common::{dot, ints};
+use common::{dot, ints, nan};
 use nchw::{
     col2im, col2im_columns, im2col, im2col_columns, Accum, Element, Error, Im2col, Padding, Window,
 };
@@ -29,7 +29,7 @@ fn check_col2im<T: Element>(g: &Geom, seed: u64) {
 
     let mut expected = vec![T::ZERO; geo.image_len()];
     reference::col2im(g, &col, &mut expected);
-    let mut replaced = vec![T::ZERO / T::ZERO; geo.image_len()]; // NaN: Replace must not read
+    let mut replaced = vec![nan::<T>(); geo.image_len()]; // Replace must not read
     col2im(&geo, &col, &mut replaced, Accum::Replace).unwrap();
     assert_eq!(replaced, expected);
 
@@ -118,6 +118,7 @@ fn window_equal_to_padded_input_gives_one_column() {
 
 /// Every error leaves the outputs exactly as they were.
 #[test]
+#[allow(clippy::reversed_empty_ranges)]
 fn errors_leave_outputs_untouched() {
     let g = Im2col::new(2, 4, 4, Window::square(3)).unwrap();
     let image = vec![1.0f32; g.image_len()];

@@ -124,7 +124,7 @@ proptest! {
             .with_padding(Padding { left: before, right: after, ..Padding::ZERO });
         let (field, padded) = ((k - 1) * d + 1, input + before + after);
         let expected = (0..)
-            .take_while(|o| o * s + field <= padded + s - 1 && o * s < input + before)
+            .take_while(|o| o * s + field < padded + s && o * s < input + before)
             .count();
         match w.output_size(1, input, Rounding::Ceil) {
             Ok((1, out)) => prop_assert_eq!(out, expected),

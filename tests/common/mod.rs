@@ -29,3 +29,9 @@ pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).fold(T::ZERO, |acc, (&x, &y)| acc + x * y)
 }
+
+/// NaN, to poison buffers that an operation must overwrite without reading.
+pub fn nan<T: Element>() -> T {
+    let zero = T::ZERO;
+    zero / T::from_usize(0)
+}
