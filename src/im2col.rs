@@ -133,69 +133,54 @@ impl Im2col {
         }
     }
 
-    /// Calls `f` for every run of the `[rows(), columns.len()]` tile: `zeros` padding
-    /// elements from `dst` on, then `len` input elements from `src` on, with step `stride_w`.
+    /// Calls `f` once for every output row's share of every row of the
+    /// `[rows(), columns.len()]` tile: `zeros_before` padding columns from `dst` on, then
+    /// `len` input elements from `src` on (step `stride_w`), then `zeros_after` padding.
     ///
-    /// Runs are as long as the data allows: all-padding window rows merge into one run of
-    /// zeros, and consecutive window rows that read consecutive input (stride 1, no padding
-    /// between them) into one copy.
+    /// Taps run outermost and channels innermost, so a tap's in-bounds ranges (two
+    /// divisions each) are computed once, and the segment sizes are the same for every
+    /// whole output row of a tap: the consumer's branches are predictable.
     #[inline(always)]
-    fn for_each_run(&self, columns: Range<usize>, mut f: impl FnMut(Run)) {
+    fn for_each_segment(&self, columns: Range<usize>, mut f: impl FnMut(Segment)) {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
-        let (ow_count, stride) = (self.out_w, wnd.stride_w);
+        let ow_count = self.out_w;
         // out_w >= 1: a geometry always has at least one window.
-        let first_line = columns.start / ow_count * ow_count;
+        let first_oh = columns.start / ow_count;
         let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
-        // Channels innermost: a tap's in-bounds ranges (two divisions each) are the same for
-        // every channel.
         for kh in 0..wnd.kernel_h {
             let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
             for kw in 0..wnd.kernel_w {
                 let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, ow_count);
                 for c in 0..self.channels {
                     let plane = c * self.height * self.width;
-                    let dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
-                    let mut run = Run {
-                        dst,
-                        zeros: 0,
-                        src: 0,
-                        len: 0,
-                    };
-                    let (mut line, mut oh) = (first_line, first_line / ow_count);
+                    let mut dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
+                    let (mut line, mut oh) = (first_oh * ow_count, first_oh);
                     while line < columns.end {
                         // Columns a..b of output row `oh` fall in the range; lo..hi of them
                         // read input, the rest padding.
                         let a = columns.start.max(line) - line;
                         let b = columns.end.min(line + ow_count) - line;
-                        let (lo, hi) = if oh_lo <= oh && oh < oh_hi {
-                            (ow_lo.max(a).min(b), ow_hi.max(a).min(b))
-                        } else {
-                            (b, b)
-                        };
-                        if lo > a {
-                            run.flush(&mut f);
-                            run.zeros += lo - a;
-                        }
-                        if lo < hi {
-                            let ih = oh * wnd.stride_h + kh * wnd.dilation_h - wnd.padding.top;
-                            let iw = lo * stride + kw * wnd.dilation_w - wnd.padding.left;
-                            let src = plane + ih * self.width + iw;
-                            if run.len == 0 || run.src + run.len * stride != src {
-                                run.flush(&mut f);
-                                run.src = src;
-                            }
-                            run.len += hi - lo;
-                        }
-                        if b > hi {
-                            run.flush(&mut f);
-                            run.zeros += b - hi;
-                        }
+                        let inside = oh_lo <= oh && oh < oh_hi;
+                        let lo = if inside { ow_lo.max(a).min(b) } else { b };
+                        let hi = if inside { ow_hi.max(a).min(b) } else { b };
+                        // Only meaningful when lo < hi; wrapping keeps the others harmless.
+                        let ih =
+                            (oh * wnd.stride_h + kh * wnd.dilation_h).wrapping_sub(wnd.padding.top);
+                        let iw = (lo * wnd.stride_w + kw * wnd.dilation_w)
+                            .wrapping_sub(wnd.padding.left);
+                        f(Segment {
+                            dst,
+                            zeros_before: lo - a,
+                            src: plane
+                                .wrapping_add(ih.wrapping_mul(self.width))
+                                .wrapping_add(iw),
+                            len: hi - lo,
+                            zeros_after: b - hi,
+                        });
+                        dst += b - a;
                         line += ow_count;
                         oh += 1;
-                    }
-                    if run.zeros + run.len > 0 {
-                        f(run);
                     }
                 }
             }
@@ -203,30 +188,14 @@ impl Im2col {
     }
 }
 
-/// A run of one tile row: `zeros` padding elements from `dst` on, then `len` input elements
-/// read from `src` on (step `stride_w`). See [`Im2col::for_each_run`].
+/// One output row's share of one tile row. See [`Im2col::for_each_segment`].
 #[derive(Clone, Copy)]
-struct Run {
+struct Segment {
     dst: usize,
-    zeros: usize,
+    zeros_before: usize,
     src: usize,
     len: usize,
-}
-
-impl Run {
-    /// Hands a run that holds data to `f` and starts the next one right after it.
-    #[inline(always)]
-    fn flush(&mut self, f: &mut impl FnMut(Run)) {
-        if self.len > 0 {
-            f(*self);
-            *self = Run {
-                dst: self.dst + self.zeros + self.len,
-                zeros: 0,
-                src: 0,
-                len: 0,
-            };
-        }
-    }
+    zeros_after: usize,
 }
 
 /// Unfolds one image into its full `[rows(), cols()]` column matrix.
@@ -284,28 +253,30 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
-    g.for_each_run(columns, |r| {
-        let out = &mut tile[r.dst..r.dst + r.zeros + r.len];
-        let (zeros, body) = out.split_at_mut(r.zeros);
-        // Runs are short (at most a few rows of OW): small inline copies beat calls to
-        // memset and memcpy.
-        fill_zero(zeros);
-        if r.len == 0 {
+    g.for_each_segment(columns, |s| {
+        let out = &mut tile[s.dst..s.dst + s.zeros_before + s.len + s.zeros_after];
+        let (before, rest) = out.split_at_mut(s.zeros_before);
+        let (body, after) = rest.split_at_mut(s.len);
+        // Segments are short (one output row at most) and their zero parts usually empty
+        // or one element: small inline copies beat calls to memset and memcpy.
+        fill_zero(before);
+        fill_zero(after);
+        if s.len == 0 {
             return;
         }
-        let src = &image[r.src..r.src + (r.len - 1) * stride + 1];
+        let src = &image[s.src..s.src + (s.len - 1) * stride + 1];
         if stride == 1 {
             copy_short(body, src);
         } else {
-            for (d, s) in body.iter_mut().zip(src.iter().step_by(stride)) {
-                *d = *s;
+            for (d, x) in body.iter_mut().zip(src.chunks(stride)) {
+                *d = x[0];
             }
         }
     });
     Ok(())
 }
 
-/// Zeroes a run that is usually empty or one element long (the padding at a row's ends).
+/// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).
 #[inline(always)]
 fn fill_zero<T: Element>(run: &mut [T]) {
     match run {
@@ -394,20 +365,20 @@ pub fn col2im_columns<T: Element>(
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
     let stride = g.window.stride_w;
-    g.for_each_run(columns, |r| {
-        if r.len == 0 {
+    g.for_each_segment(columns, |s| {
+        if s.len == 0 {
             return;
         }
-        let start = r.dst + r.zeros;
-        let src = &tile[start..start + r.len];
-        let dst = &mut image[r.src..r.src + (r.len - 1) * stride + 1];
+        let start = s.dst + s.zeros_before;
+        let src = &tile[start..start + s.len];
+        let dst = &mut image[s.src..s.src + (s.len - 1) * stride + 1];
         if stride == 1 {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += *s;
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d += *x;
             }
         } else {
-            for (d, s) in dst.iter_mut().step_by(stride).zip(src) {
-                *d += *s;
+            for (d, x) in dst.chunks_mut(stride).zip(src) {
+                d[0] += *x;
             }
         }
     });
