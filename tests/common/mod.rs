@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod foundation;
+pub mod gemm;
 
 use nchw::Element;
 
