@@ -2,7 +2,7 @@
 
 use super::clamp::{finish, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Kernel, Pass};
+use super::geometry::{Conv2d, Path, Pass};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::gemm::{gemm, MatMut, MatRef};
@@ -51,12 +51,12 @@ pub fn conv2d<T: Element>(
     }
     check_len("output", conv.output_len(), output.len())?;
     match conv.plan::<T>(Pass::Forward, scratch.len())? {
-        Kernel::Depthwise => {
+        Path::Depthwise => {
             depthwise::forward(conv, input, weight, bias, clamp, output);
             Ok(())
         }
-        Kernel::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
-        Kernel::Columns { tile } => {
+        Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
+        Path::Columns { tile } => {
             columns(conv, input, weight, bias, clamp, output, scratch, tile)
         }
     }

@@ -41,7 +41,7 @@ pub struct Conv2d {
 
 /// The kernel a geometry runs, fixed by its shape alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kernel {
+pub(crate) enum Path {
     /// One input channel per group (`groups == C`): a direct kernel, no scratch.
     Depthwise,
     /// 1x1 window, stride 1, no padding: the input planes already are the column matrix,
@@ -230,17 +230,17 @@ impl Conv2d {
     /// faster, up to [`scratch_len`](Self::scratch_len).
     pub const fn min_scratch_len(&self) -> usize {
         match self.kernel_kind() {
-            Kernel::Columns { .. } => self.group.rows(),
-            Kernel::Depthwise | Kernel::Pointwise => 0,
+            Path::Columns { .. } => self.group.rows(),
+            Path::Depthwise | Path::Pointwise => 0,
         }
     }
 
     /// The kernel this geometry runs, before choosing a tile.
-    const fn kernel_kind(&self) -> Kernel {
+    const fn kernel_kind(&self) -> Path {
         let w = self.group.window();
         let p = w.padding;
         if self.group.channels() == 1 {
-            Kernel::Depthwise
+            Path::Depthwise
         } else if w.kernel_h == 1
             && w.kernel_w == 1
             && w.stride_h == 1
@@ -250,9 +250,9 @@ impl Conv2d {
             && p.left == 0
             && p.right == 0
         {
-            Kernel::Pointwise
+            Path::Pointwise
         } else {
-            Kernel::Columns {
+            Path::Columns {
                 tile: self.full_tile(),
             }
         }
@@ -268,9 +268,9 @@ impl Conv2d {
         let (m, n, k) = self.gemm_dims(pass, tile);
         let gemm = gemm_scratch_len::<T>(m, n, k);
         match self.kernel_kind() {
-            Kernel::Depthwise => 0,
-            Kernel::Pointwise => gemm,
-            Kernel::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
+            Path::Depthwise => 0,
+            Path::Pointwise => gemm,
+            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
         }
     }
 
@@ -289,7 +289,7 @@ impl Conv2d {
     ///
     /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
     /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
-    pub(crate) const fn plan<T>(&self, pass: Pass, available: usize) -> Result<Kernel, Error> {
+    pub(crate) const fn plan<T>(&self, pass: Pass, available: usize) -> Result<Path, Error> {
         let needed = self.min_scratch_len();
         if available < needed {
             return Err(Error::ScratchTooSmall {
@@ -298,7 +298,7 @@ impl Conv2d {
             });
         }
         match self.kernel_kind() {
-            Kernel::Columns { tile: full } => {
+            Path::Columns { tile: full } => {
                 // Largest tile in 0..=full whose plan fits; plan_len grows with the tile.
                 let (mut lo, mut hi) = (0, full);
                 while lo < hi {
@@ -319,7 +319,7 @@ impl Conv2d {
                 } else {
                     lo
                 };
-                Ok(Kernel::Columns { tile })
+                Ok(Path::Columns { tile })
             }
             kernel => Ok(kernel),
         }
