@@ -94,6 +94,11 @@ pub enum Error {
     },
     /// A size computed from the arguments does not fit in `usize`.
     Overflow,
+    /// A GEMM kernel was asked for that this CPU or build target cannot run.
+    KernelUnavailable {
+        /// The kernel's name, e.g. `"avx512"`.
+        kernel: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -155,6 +160,12 @@ impl fmt::Display for Error {
                 write!(f, "column range {start}..{end} is not within 0..{len}")
             }
             Error::Overflow => f.write_str("a buffer size overflows usize"),
+            Error::KernelUnavailable { kernel } => {
+                write!(
+                    f,
+                    "the {kernel} GEMM kernel cannot run on this CPU or target"
+                )
+            }
         }
     }
 }

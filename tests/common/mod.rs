@@ -1,1 +1,2 @@
 pub mod conv;
+pub mod gemm;
