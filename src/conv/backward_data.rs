@@ -1,7 +1,7 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
 use super::depthwise;
-use super::geometry::{Conv2d, Path, Pass};
+use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
 use crate::error::{check_len, Error};

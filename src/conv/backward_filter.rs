@@ -2,7 +2,7 @@
 //! the bias (`db = sum of dy over N, H, W`).
 
 use super::depthwise;
-use super::geometry::{Conv2d, Path, Pass};
+use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
 use crate::error::{check_len, Error};

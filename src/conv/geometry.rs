@@ -1,6 +1,7 @@
 //! The validated convolution geometry, its buffer sizes and the one plan that both sizes the
 //! workspace and dispatches the kernels.
 
+use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm::gemm_scratch_len;
 use crate::im2col::Im2col;
@@ -80,14 +81,14 @@ impl Conv2d {
         tri!(check_nonzero("channels", input.c()));
         tri!(check_nonzero("out_channels", out_channels));
         tri!(check_nonzero("groups", groups));
-        if input.c() % groups != 0 {
+        if !input.c().is_multiple_of(groups) {
             return Err(Error::NotDivisible {
                 what: "channels",
                 value: input.c(),
                 divisor: groups,
             });
         }
-        if out_channels % groups != 0 {
+        if !out_channels.is_multiple_of(groups) {
             return Err(Error::NotDivisible {
                 what: "out_channels",
                 value: out_channels,
@@ -216,7 +217,7 @@ impl Conv2d {
     /// assert_eq!(conv.scratch_len::<f32>(), 0);
     /// # Ok::<(), nchw::Error>(())
     /// ```
-    pub const fn scratch_len<T>(&self) -> usize {
+    pub const fn scratch_len<T: Element>(&self) -> usize {
         let f = self.plan_len::<T>(Pass::Forward, self.full_tile());
         let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
         let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
@@ -264,7 +265,7 @@ impl Conv2d {
     }
 
     /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
-    const fn plan_len<T>(&self, pass: Pass, tile: usize) -> usize {
+    const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
         let gemm = gemm_scratch_len::<T>(m, n, k);
         match self.kernel_kind() {
@@ -289,7 +290,11 @@ impl Conv2d {
     ///
     /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
     /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
-    pub(crate) const fn plan<T>(&self, pass: Pass, available: usize) -> Result<Path, Error> {
+    pub(crate) const fn plan<T: Element>(
+        &self,
+        pass: Pass,
+        available: usize,
+    ) -> Result<Path, Error> {
         let needed = self.min_scratch_len();
         if available < needed {
             return Err(Error::ScratchTooSmall {
