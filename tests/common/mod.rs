@@ -4,8 +4,10 @@
 //! cleverness, so that it is obviously right.
 #![allow(dead_code)]
 
+pub mod conv;
 pub mod foundation;
 pub mod gemm;
+pub mod pool;
 
 use nchw::Element;
 
