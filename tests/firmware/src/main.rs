@@ -1,0 +1,132 @@
+//! Runs `nchw`'s kernels on a bare Cortex-M under QEMU: a small network forward, one training
+//! step, and every kernel with bad arguments; each result is checked against naive loops and
+//! against checksums computed on the host. Prints `N passed, N failed` and exits non-zero on
+//! any failure. See `tests/firmware/README.md`.
+#![no_std]
+#![no_main]
+
+mod bad_args;
+mod model;
+#[cfg(not(feature = "panic-free"))]
+mod reference;
+mod rt;
+mod semihosting;
+mod stack;
+
+use model::{Buffers, Runner};
+use nchw::Error;
+use semihosting::{write_str, write_u32};
+
+/// Every buffer of the network, in `.bss`.
+static mut BUFFERS: Buffers = Buffers::new();
+
+/// The most distinct kernels the stack table holds.
+const KERNELS: usize = 16;
+
+/// The firmware's [`Runner`]: prints each check, counts, and measures each kernel's stack.
+struct Board {
+    passed: u32,
+    failed: u32,
+    meter: stack::Meter,
+    /// Per kernel name: the deepest stack one call of it used, and how many calls there were.
+    stacks: [(&'static str, usize, u32); KERNELS],
+}
+
+/// Runs one kernel call. Never inlined, so that everything the crate contributes to the
+/// image sits in `nchw::` symbols or in instances of this function (see `.ci/firmware`).
+#[inline(never)]
+fn kernel_call(call: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+    call()
+}
+
+impl Runner for Board {
+    fn kernel(&mut self, name: &'static str, call: impl FnOnce() -> Result<(), Error>) -> bool {
+        let (result, used) = self.meter.measure(|| kernel_call(call));
+        let slot = self
+            .stacks
+            .iter_mut()
+            .find(|(n, _, calls)| *n == name || *calls == 0);
+        if let Some((n, deepest, calls)) = slot {
+            *n = name;
+            *deepest = (*deepest).max(used);
+            *calls += 1;
+        }
+        let ok = result.is_ok();
+        if !ok {
+            self.check(name, false);
+        }
+        ok
+    }
+
+    fn check(&mut self, name: &'static str, ok: bool) {
+        if ok {
+            self.passed += 1;
+            write_str("ok    ");
+        } else {
+            self.failed += 1;
+            write_str("FAIL  ");
+        }
+        write_str(name);
+        write_str("\n");
+    }
+}
+
+/// Bytes of flash the image occupies (vectors, code, read-only data, `.data`'s initialisers).
+fn flash_used() -> usize {
+    extern "C" {
+        static _flash_end: u8;
+    }
+    // Only the address of the linker symbol is taken; flash starts at 0 on both boards.
+    core::ptr::addr_of!(_flash_end) as usize
+}
+
+fn main() -> u32 {
+    write_str(if cfg!(target_abi = "eabihf") {
+        "nchw firmware test on Cortex-M4F (thumbv7em-none-eabihf)\n"
+    } else {
+        "nchw firmware test on Cortex-M0 (thumbv6m-none-eabi)\n"
+    });
+    let mut board = Board {
+        passed: 0,
+        failed: 0,
+        meter: stack::Meter::new(),
+        stacks: [("", 0, 0); KERNELS],
+    };
+    // SAFETY: the only reference to BUFFERS, taken once; there are no interrupts or threads.
+    let b = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+    b.init();
+    model::forward(&mut board, b);
+    #[cfg(not(feature = "panic-free"))]
+    reference::check_forward(&mut board, b);
+    let (w0, b0) = (b.w, b.b);
+    model::backward(&mut board, b);
+    #[cfg(not(feature = "panic-free"))]
+    reference::check_backward(&mut board, b, &w0, &b0);
+    let _ = (w0, b0);
+    model::check_checksums(&mut board, b);
+    bad_args::check(&mut board);
+
+    write_str("kernel          calls  peak stack (bytes)\n");
+    for (name, deepest, calls) in board.stacks.iter().filter(|s| s.2 > 0) {
+        write_str(name);
+        for _ in name.len()..16 {
+            semihosting::write_byte(b' ');
+        }
+        write_u32(*calls, 5);
+        write_u32(*deepest as u32, 8);
+        write_str("\n");
+    }
+    let peak = board.meter.peak();
+    write_str("peak stack, whole program: ");
+    write_u32(peak as u32, 0);
+    write_str(" bytes of ");
+    write_u32(stack::top() as u32 - 0x2000_0000, 0);
+    write_str("\nflash used: ");
+    write_u32(flash_used() as u32, 0);
+    write_str(" bytes\n");
+    write_u32(board.passed, 0);
+    write_str(" passed, ");
+    write_u32(board.failed, 0);
+    write_str(" failed\n");
+    board.failed
+}
