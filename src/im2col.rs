@@ -133,52 +133,69 @@ impl Im2col {
         }
     }
 
-    /// Calls `f` once for every run of consecutive columns, within `columns`, of every row
-    /// of the column matrix that reads one input row: `zeros_before` padding columns, then
-    /// `len` input elements from `src` on with step `stride_w`, then `zeros_after` padding.
-    /// `dst` is the run's first position in the `[rows, columns.len()]` tile.
+    /// Calls `f` for every run of the `[rows(), columns.len()]` tile: `zeros` padding
+    /// elements from `dst` on, then `len` input elements from `src` on, with step `stride_w`.
+    ///
+    /// Runs are as long as the data allows: all-padding window rows merge into one run of
+    /// zeros, and consecutive window rows that read consecutive input (stride 1, no padding
+    /// between them) into one copy.
     #[inline(always)]
     fn for_each_run(&self, columns: Range<usize>, mut f: impl FnMut(Run)) {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
-        let tile_cols = columns.end - columns.start;
+        let (ow_count, stride) = (self.out_w, wnd.stride_w);
         // out_w >= 1: a geometry always has at least one window.
-        let (first_oh, last_oh) = (columns.start / self.out_w, columns.end.div_ceil(self.out_w));
-        let mut row = 0;
-        for c in 0..self.channels {
-            let plane = c * self.height * self.width;
-            for kh in 0..wnd.kernel_h {
-                let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
-                for kw in 0..wnd.kernel_w {
-                    let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, self.out_w);
-                    let row_start = row * tile_cols;
-                    row += 1;
-                    for oh in first_oh..last_oh {
-                        // Columns of this output row that fall in the range.
-                        let line = oh * self.out_w;
+        let first_line = columns.start / ow_count * ow_count;
+        let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
+        // Channels innermost: a tap's in-bounds ranges (two divisions each) are the same for
+        // every channel.
+        for kh in 0..wnd.kernel_h {
+            let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
+            for kw in 0..wnd.kernel_w {
+                let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, ow_count);
+                for c in 0..self.channels {
+                    let plane = c * self.height * self.width;
+                    let dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
+                    let mut run = Run {
+                        dst,
+                        zeros: 0,
+                        src: 0,
+                        len: 0,
+                    };
+                    let (mut line, mut oh) = (first_line, first_line / ow_count);
+                    while line < columns.end {
+                        // Columns a..b of output row `oh` fall in the range; lo..hi of them
+                        // read input, the rest padding.
                         let a = columns.start.max(line) - line;
-                        let b = columns.end.min(line + self.out_w) - line;
-                        let dst = row_start + line + a - columns.start;
-                        let (lo, hi) = if (oh_lo..oh_hi).contains(&oh) {
+                        let b = columns.end.min(line + ow_count) - line;
+                        let (lo, hi) = if oh_lo <= oh && oh < oh_hi {
                             (ow_lo.max(a).min(b), ow_hi.max(a).min(b))
                         } else {
                             (b, b)
                         };
-                        let lo = lo.min(hi);
-                        let src = if lo < hi {
+                        if lo > a {
+                            run.flush(&mut f);
+                            run.zeros += lo - a;
+                        }
+                        if lo < hi {
                             let ih = oh * wnd.stride_h + kh * wnd.dilation_h - wnd.padding.top;
-                            let iw = lo * wnd.stride_w + kw * wnd.dilation_w - wnd.padding.left;
-                            plane + ih * self.width + iw
-                        } else {
-                            0
-                        };
-                        f(Run {
-                            dst,
-                            zeros_before: lo - a,
-                            src,
-                            len: hi - lo,
-                            zeros_after: b - hi,
-                        });
+                            let iw = lo * stride + kw * wnd.dilation_w - wnd.padding.left;
+                            let src = plane + ih * self.width + iw;
+                            if run.len == 0 || run.src + run.len * stride != src {
+                                run.flush(&mut f);
+                                run.src = src;
+                            }
+                            run.len += hi - lo;
+                        }
+                        if b > hi {
+                            run.flush(&mut f);
+                            run.zeros += b - hi;
+                        }
+                        line += ow_count;
+                        oh += 1;
+                    }
+                    if run.zeros + run.len > 0 {
+                        f(run);
                     }
                 }
             }
@@ -186,14 +203,30 @@ impl Im2col {
     }
 }
 
-/// See [`Im2col::for_each_run`].
+/// A run of one tile row: `zeros` padding elements from `dst` on, then `len` input elements
+/// read from `src` on (step `stride_w`). See [`Im2col::for_each_run`].
 #[derive(Clone, Copy)]
 struct Run {
     dst: usize,
-    zeros_before: usize,
+    zeros: usize,
     src: usize,
     len: usize,
-    zeros_after: usize,
+}
+
+impl Run {
+    /// Hands a run that holds data to `f` and starts the next one right after it.
+    #[inline(always)]
+    fn flush(&mut self, f: &mut impl FnMut(Run)) {
+        if self.len > 0 {
+            f(*self);
+            *self = Run {
+                dst: self.dst + self.zeros + self.len,
+                zeros: 0,
+                src: 0,
+                len: 0,
+            };
+        }
+    }
 }
 
 /// Unfolds one image into its full `[rows(), cols()]` column matrix.
@@ -252,17 +285,17 @@ pub fn im2col_columns<T: Element>(
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
     g.for_each_run(columns, |r| {
-        let out = &mut tile[r.dst..r.dst + r.zeros_before + r.len + r.zeros_after];
-        let (before, rest) = out.split_at_mut(r.zeros_before);
-        let (body, after) = rest.split_at_mut(r.len);
-        before.fill(T::ZERO);
-        after.fill(T::ZERO);
+        let out = &mut tile[r.dst..r.dst + r.zeros + r.len];
+        let (zeros, body) = out.split_at_mut(r.zeros);
+        // Runs are short (at most a few rows of OW): small inline copies beat calls to
+        // memset and memcpy.
+        fill_zero(zeros);
         if r.len == 0 {
             return;
         }
         let src = &image[r.src..r.src + (r.len - 1) * stride + 1];
         if stride == 1 {
-            body.copy_from_slice(src);
+            copy_short(body, src);
         } else {
             for (d, s) in body.iter_mut().zip(src.iter().step_by(stride)) {
                 *d = *s;
@@ -270,6 +303,36 @@ pub fn im2col_columns<T: Element>(
         }
     });
     Ok(())
+}
+
+/// Zeroes a run that is usually empty or one element long (the padding at a row's ends).
+#[inline(always)]
+fn fill_zero<T: Element>(run: &mut [T]) {
+    match run {
+        [] => {}
+        [x] => *x = T::ZERO,
+        _ => run.fill(T::ZERO),
+    }
+}
+
+/// `dst.copy_from_slice(src)` for equal-length slices, in fixed 8-element blocks that compile
+/// to vector moves, so a short row costs no call into `memcpy`.
+#[inline(always)]
+fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
+    const BLOCK: usize = 8;
+    let n = dst.len().min(src.len());
+    if n < BLOCK {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    for (d, s) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
+        d.copy_from_slice(s);
+    }
+    // The tail as one more block overlapping the last full one.
+    dst[n - BLOCK..].copy_from_slice(&src[n - BLOCK..]);
 }
 
 /// Folds a column matrix back into an image: the adjoint of [`im2col`].
@@ -335,7 +398,7 @@ pub fn col2im_columns<T: Element>(
         if r.len == 0 {
             return;
         }
-        let start = r.dst + r.zeros_before;
+        let start = r.dst + r.zeros;
         let src = &tile[start..start + r.len];
         let dst = &mut image[r.src..r.src + (r.len - 1) * stride + 1];
         if stride == 1 {
