@@ -8,6 +8,7 @@
 //! The tutorial's `[N * OH * OW, C * KH * KW]` matrix is this one transposed and stacked over
 //! the batch.
 
+use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use crate::accum::Accum;
@@ -144,8 +145,12 @@ impl Im2col {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
         let (ow_count, stride) = (self.out_w, wnd.stride_w);
-        // out_w >= 1: a geometry always has at least one window.
-        let first_line = columns.start / ow_count * ow_count;
+        // A geometry always has at least one window, so out_w >= 1 and this never returns;
+        // dividing by a `NonZeroUsize` leaves no division-by-zero panic in the code.
+        let Some(ow_nonzero) = NonZeroUsize::new(ow_count) else {
+            return;
+        };
+        let first_line = columns.start / ow_nonzero * ow_count;
         let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
         // Channels innermost: a tap's in-bounds ranges (two divisions each) are the same for
         // every channel.
@@ -162,7 +167,7 @@ impl Im2col {
                         src: 0,
                         len: 0,
                     };
-                    let (mut line, mut oh) = (first_line, first_line / ow_count);
+                    let (mut line, mut oh) = (first_line, first_line / ow_nonzero);
                     while line < columns.end {
                         // Columns a..b of output row `oh` fall in the range; lo..hi of them
                         // read input, the rest padding.
@@ -284,21 +289,33 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
+    // The run bounds are in range by construction (the lengths were checked above): the
+    // checked slicing never fails, and leaves no panic path in the code.
     g.for_each_run(columns, |r| {
-        let out = &mut tile[r.dst..r.dst + r.zeros + r.len];
-        let (zeros, body) = out.split_at_mut(r.zeros);
+        let Some(out) = tile.get_mut(r.dst..r.dst + r.zeros + r.len) else {
+            return;
+        };
+        let Some((zeros, body)) = out.split_at_mut_checked(r.zeros) else {
+            return;
+        };
         // Runs are short (at most a few rows of OW): small inline copies beat calls to
         // memset and memcpy.
         fill_zero(zeros);
         if r.len == 0 {
             return;
         }
-        let src = &image[r.src..r.src + (r.len - 1) * stride + 1];
+        let Some(src) = image.get(r.src..r.src + (r.len - 1) * stride + 1) else {
+            return;
+        };
         if stride == 1 {
             copy_short(body, src);
         } else {
-            for (d, s) in body.iter_mut().zip(src.iter().step_by(stride)) {
-                *d = *s;
+            // Element i of the run is src[i * stride], in bounds by the length of `src`.
+            // (`step_by` would keep a zero-step panic wherever it is not inlined.)
+            for (i, d) in body.iter_mut().enumerate() {
+                if let Some(s) = src.get(i * stride) {
+                    *d = *s;
+                }
             }
         }
     });
@@ -317,22 +334,33 @@ fn fill_zero<T: Element>(run: &mut [T]) {
 
 /// `dst.copy_from_slice(src)` for equal-length slices, in fixed 8-element blocks that compile
 /// to vector moves, so a short row costs no call into `memcpy`.
+///
+/// Built from checked `get`s and array copies, which cannot panic even where the optimizer
+/// outlines them (`opt-level = "z"`); with equal lengths every `get` succeeds.
 #[inline(always)]
 fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
     const BLOCK: usize = 8;
-    let n = dst.len().min(src.len());
-    if n < BLOCK {
+    let n = dst.len();
+    if n < BLOCK || src.len() != n {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s;
         }
         return;
     }
-    let (dst, src) = (&mut dst[..n], &src[..n]);
-    for (d, s) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
-        d.copy_from_slice(s);
+    let block = |dst: &mut [T], at: usize| {
+        let d = dst.get_mut(at..at + BLOCK).map(<&mut [T; BLOCK]>::try_from);
+        let s = src.get(at..at + BLOCK).map(<&[T; BLOCK]>::try_from);
+        if let (Some(Ok(d)), Some(Ok(s))) = (d, s) {
+            *d = *s;
+        }
+    };
+    let mut at = 0;
+    while at + BLOCK < n {
+        block(dst, at);
+        at += BLOCK;
     }
     // The tail as one more block overlapping the last full one.
-    dst[n - BLOCK..].copy_from_slice(&src[n - BLOCK..]);
+    block(dst, n - BLOCK);
 }
 
 /// Folds a column matrix back into an image: the adjoint of [`im2col`].
@@ -393,21 +421,28 @@ pub fn col2im_columns<T: Element>(
     let n = g.check_range(&columns)?;
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
+    // As in `im2col_columns`: checked slices and gets that never fail.
     let stride = g.window.stride_w;
     g.for_each_run(columns, |r| {
         if r.len == 0 {
             return;
         }
         let start = r.dst + r.zeros;
-        let src = &tile[start..start + r.len];
-        let dst = &mut image[r.src..r.src + (r.len - 1) * stride + 1];
+        let (Some(src), Some(dst)) = (
+            tile.get(start..start + r.len),
+            image.get_mut(r.src..r.src + (r.len - 1) * stride + 1),
+        ) else {
+            return;
+        };
         if stride == 1 {
             for (d, s) in dst.iter_mut().zip(src) {
                 *d += *s;
             }
         } else {
-            for (d, s) in dst.iter_mut().step_by(stride).zip(src) {
-                *d += *s;
+            for (i, s) in src.iter().enumerate() {
+                if let Some(d) = dst.get_mut(i * stride) {
+                    *d += *s;
+                }
             }
         }
     });
