@@ -44,6 +44,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 mod accum;
+mod conv;
 mod element;
 mod error;
 mod gemm;
@@ -53,6 +54,9 @@ mod shape;
 mod window;
 
 pub use accum::Accum;
+pub use conv::{
+    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Clamp, Conv2d,
+};
 pub use element::Element;
 pub use error::Error;
 pub use gemm::{gemm, gemm_scratch_len, MatMut, MatRef};

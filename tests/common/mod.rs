@@ -4,6 +4,7 @@
 //! cleverness, so that it is obviously right.
 #![allow(dead_code)]
 
+pub mod conv;
 pub mod foundation;
 
 use nchw::Element;

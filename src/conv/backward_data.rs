@@ -1,0 +1,139 @@
+//! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
+
+use super::depthwise;
+use super::geometry::{Conv2d, Kernel, Pass};
+use crate::accum::Accum;
+use crate::element::Element;
+use crate::error::{check_len, Error};
+use crate::gemm::{gemm, MatMut, MatRef};
+use crate::im2col::col2im_columns;
+
+/// The input gradient `grad_input (+)= conv_backward_data(grad_output, weight)`: the adjoint
+/// of [`conv2d`](crate::conv2d) without bias, so `<conv2d(x), dy> == <x, dx>`.
+///
+/// `grad_output` is `N x OC x OH x OW`, `weight` `(OC, C / groups, KH, KW)`, `grad_input`
+/// `N x C x H x W`. With [`Accum::Replace`] `grad_input` is overwritten (never read); with
+/// [`Accum::Add`] the gradient is added to it (for an input that feeds several layers).
+///
+/// `scratch` as for [`conv2d`](crate::conv2d). Input positions collect contributions from
+/// several windows, and the tiling fixes the order they are added in, so different workspace
+/// sizes agree up to rounding, not bitwise.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless every buffer has exactly its size;
+/// [`Error::ScratchTooSmall`] if `scratch` is below the minimum. `grad_input` is then
+/// untouched.
+///
+/// ```
+/// use nchw::{conv2d_backward_data, Accum, Conv2d, Shape, Window};
+/// // 1x1x3 input, a 1x2 filter [1, 10]: y0 = x0 + 10 x1, y1 = x1 + 10 x2.
+/// let conv = Conv2d::new(Shape::new(1, 1, 1, 3)?, 1, Window::new(1, 2), 1)?;
+/// let mut dx = [f64::NAN; 3];
+/// let mut scratch = vec![0.0; conv.scratch_len::<f64>()];
+/// conv2d_backward_data(&conv, &[1.0, 2.0], &[1.0, 10.0], &mut dx, Accum::Replace, &mut scratch)?;
+/// assert_eq!(dx, [1.0, 12.0, 20.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn conv2d_backward_data<T: Element>(
+    conv: &Conv2d,
+    grad_output: &[T],
+    weight: &[T],
+    grad_input: &mut [T],
+    accum: Accum,
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check_len("grad_output", conv.output_len(), grad_output.len())?;
+    check_len("weight", conv.weight_len(), weight.len())?;
+    check_len("grad_input", conv.input_len(), grad_input.len())?;
+    let kernel = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
+    if let Kernel::Pointwise = kernel {
+        return pointwise(conv, grad_output, weight, grad_input, accum, scratch);
+    }
+    if accum == Accum::Replace {
+        grad_input.fill(T::ZERO);
+    }
+    match kernel {
+        Kernel::Depthwise => {
+            depthwise::backward_data(conv, grad_output, weight, grad_input);
+            Ok(())
+        }
+        Kernel::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),
+        Kernel::Pointwise => Ok(()),
+    }
+}
+
+/// 1x1, stride 1, no padding: per image and group, `dx_g (+)= W_g^T dy_g`.
+fn pointwise<T: Element>(
+    conv: &Conv2d,
+    grad_output: &[T],
+    weight: &[T],
+    grad_input: &mut [T],
+    accum: Accum,
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    let (cg, ocg, hw) = (
+        conv.group_channels(),
+        conv.group_out_channels(),
+        conv.group().cols(),
+    );
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    let beta = match accum {
+        Accum::Replace => T::ZERO,
+        Accum::Add => T::ONE,
+    };
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let dy = &grad_output[n * y_img + grp * ocg * hw..][..ocg * hw];
+            let w = &weight[grp * ocg * cg..][..ocg * cg];
+            let dx = &mut grad_input[n * x_img + grp * cg * hw..][..cg * hw];
+            gemm(
+                T::ONE,
+                MatRef::row_major(w, ocg, cg)?.t(),
+                MatRef::row_major(dy, ocg, hw)?,
+                beta,
+                MatMut::row_major(dx, cg, hw)?,
+                scratch,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Per image, group and tile: `col = W_g^T dy_g[:, tile]`, then col2im the tile into `dx_g`.
+fn columns<T: Element>(
+    conv: &Conv2d,
+    grad_output: &[T],
+    weight: &[T],
+    grad_input: &mut [T],
+    scratch: &mut [T],
+    tile: usize,
+) -> Result<(), Error> {
+    debug_assert!(tile >= 1);
+    let g = conv.group();
+    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let dy = &grad_output[n * y_img + grp * ocg * cols..][..ocg * cols];
+            let w = MatRef::row_major(&weight[grp * ocg * rows..][..ocg * rows], ocg, rows)?;
+            let dx = &mut grad_input[n * x_img + grp * g.image_len()..][..g.image_len()];
+            let mut start = 0;
+            while start < cols {
+                let end = cols.min(start + tile);
+                let col = &mut col[..g.tile_len(end - start)];
+                gemm(
+                    T::ONE,
+                    w.t(),
+                    MatRef::new(&dy[start..], ocg, end - start, cols, 1)?,
+                    T::ZERO,
+                    MatMut::row_major(col, rows, end - start)?,
+                    packing,
+                )?;
+                col2im_columns(g, col, start..end, dx)?;
+                start = end;
+            }
+        }
+    }
+    Ok(())
+}

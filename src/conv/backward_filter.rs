@@ -1,0 +1,191 @@
+//! The gradients with respect to the weights (`dw = dy col^T`, summed over the batch) and
+//! the bias (`db = sum of dy over N, H, W`).
+
+use super::depthwise;
+use super::geometry::{Conv2d, Kernel, Pass};
+use crate::accum::Accum;
+use crate::element::Element;
+use crate::error::{check_len, Error};
+use crate::gemm::{gemm, MatMut, MatRef};
+use crate::im2col::im2col_columns;
+
+/// The weight gradient `grad_weight (+)= sum over the batch of dy_g col(x_g)^T`, per group.
+///
+/// `input` is `N x C x H x W`, `grad_output` `N x OC x OH x OW`, `grad_weight`
+/// `(OC, C / groups, KH, KW)`. With [`Accum::Replace`] `grad_weight` is overwritten (never
+/// read; zero for an empty batch); with [`Accum::Add`] the gradient is added to it
+/// (gradient accumulation across micro-batches).
+///
+/// `scratch` as for [`conv2d`](crate::conv2d). The tile width sets the order in which a
+/// weight's terms are summed, so different workspace sizes agree up to rounding, not bitwise.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless every buffer has exactly its size;
+/// [`Error::ScratchTooSmall`] if `scratch` is below the minimum. `grad_weight` is then
+/// untouched.
+///
+/// ```
+/// use nchw::{conv2d_backward_filter, Accum, Conv2d, Shape, Window};
+/// // 1x1x3 input, a 1x2 filter: dw0 = x0 dy0 + x1 dy1, dw1 = x1 dy0 + x2 dy1.
+/// let conv = Conv2d::new(Shape::new(1, 1, 1, 3)?, 1, Window::new(1, 2), 1)?;
+/// let mut dw = [f32::NAN; 2];
+/// let mut scratch = vec![0.0; conv.scratch_len::<f32>()];
+/// let (x, dy) = ([1.0, 2.0, 3.0], [1.0, 10.0]);
+/// conv2d_backward_filter(&conv, &x, &dy, &mut dw, Accum::Replace, &mut scratch)?;
+/// assert_eq!(dw, [21.0, 32.0]);
+/// conv2d_backward_filter(&conv, &x, &dy, &mut dw, Accum::Add, &mut scratch)?;
+/// assert_eq!(dw, [42.0, 64.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn conv2d_backward_filter<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    accum: Accum,
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check_len("input", conv.input_len(), input.len())?;
+    check_len("grad_output", conv.output_len(), grad_output.len())?;
+    check_len("grad_weight", conv.weight_len(), grad_weight.len())?;
+    let kernel = conv.plan::<T>(Pass::BackwardFilter, scratch.len())?;
+    if accum == Accum::Replace {
+        grad_weight.fill(T::ZERO);
+    }
+    match kernel {
+        Kernel::Depthwise => {
+            depthwise::backward_filter(conv, input, grad_output, grad_weight);
+            Ok(())
+        }
+        Kernel::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),
+        Kernel::Columns { tile } => columns(conv, input, grad_output, grad_weight, scratch, tile),
+    }
+}
+
+/// 1x1, stride 1, no padding: per image and group, `dw_g += dy_g x_g^T`.
+fn pointwise<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    let (cg, ocg, hw) = (
+        conv.group_channels(),
+        conv.group_out_channels(),
+        conv.group().cols(),
+    );
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let x = &input[n * x_img + grp * cg * hw..][..cg * hw];
+            let dy = &grad_output[n * y_img + grp * ocg * hw..][..ocg * hw];
+            let dw = &mut grad_weight[grp * ocg * cg..][..ocg * cg];
+            gemm(
+                T::ONE,
+                MatRef::row_major(dy, ocg, hw)?,
+                MatRef::row_major(x, cg, hw)?.t(),
+                T::ONE,
+                MatMut::row_major(dw, ocg, cg)?,
+                scratch,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Per image, group and tile: im2col the tile, then `dw_g += dy_g[:, tile] col^T`.
+fn columns<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    scratch: &mut [T],
+    tile: usize,
+) -> Result<(), Error> {
+    debug_assert!(tile >= 1);
+    let g = conv.group();
+    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let x = &input[n * x_img + grp * g.image_len()..][..g.image_len()];
+            let dy = &grad_output[n * y_img + grp * ocg * cols..][..ocg * cols];
+            let dw = &mut grad_weight[grp * ocg * rows..][..ocg * rows];
+            let mut start = 0;
+            while start < cols {
+                let end = cols.min(start + tile);
+                let col = &mut col[..g.tile_len(end - start)];
+                im2col_columns(g, x, start..end, col)?;
+                gemm(
+                    T::ONE,
+                    MatRef::new(&dy[start..], ocg, end - start, cols, 1)?,
+                    MatRef::row_major(col, rows, end - start)?.t(),
+                    T::ONE,
+                    MatMut::row_major(dw, ocg, rows)?,
+                    packing,
+                )?;
+                start = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bias gradient `grad_bias[oc] (+)= sum over n, oh, ow of grad_output[n, oc, oh, ow]`.
+///
+/// With [`Accum::Replace`] `grad_bias` is overwritten (never read; zero for an empty
+/// batch); with [`Accum::Add`] the sums are added to it.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `grad_output` holds [`Conv2d::output_len`] and `grad_bias`
+/// [`Conv2d::bias_len`] elements; `grad_bias` is then untouched.
+///
+/// ```
+/// use nchw::{conv2d_backward_bias, Accum, Conv2d, Shape, Window};
+/// let conv = Conv2d::new(Shape::new(2, 1, 1, 2)?, 2, Window::new(1, 1), 1)?;
+/// let dy = [1.0f32, 2.0, 10.0, 20.0, /* image 1 */ 3.0, 4.0, 30.0, 40.0];
+/// let mut db = [f32::NAN; 2];
+/// conv2d_backward_bias(&conv, &dy, &mut db, Accum::Replace)?;
+/// assert_eq!(db, [10.0, 100.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn conv2d_backward_bias<T: Element>(
+    conv: &Conv2d,
+    grad_output: &[T],
+    grad_bias: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_len("grad_output", conv.output_len(), grad_output.len())?;
+    check_len("grad_bias", conv.bias_len(), grad_bias.len())?;
+    let (oc, plane) = (conv.output().c(), conv.output().plane_len());
+    for (c, db) in grad_bias.iter_mut().enumerate() {
+        let mut acc = T::ZERO;
+        for n in 0..conv.output().n() {
+            acc += sum(&grad_output[(n * oc + c) * plane..][..plane]);
+        }
+        *db = match accum {
+            Accum::Replace => acc,
+            Accum::Add => *db + acc,
+        };
+    }
+    Ok(())
+}
+
+/// The sum of `x` in eight interleaved partial sums (vectorizes, and rounds better than one
+/// running sum).
+fn sum<T: Element>(x: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let chunks = x.chunks_exact(8);
+    let mut tail = T::ZERO;
+    for v in chunks.remainder() {
+        tail += *v;
+    }
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}

@@ -1,0 +1,67 @@
+//! The activation fused into the forward pass.
+
+use crate::element::Element;
+
+/// A clamp `min(max(y, min), max)` applied to every output on the way out of the forward
+/// pass, at no extra pass over memory: ReLU is `Clamp::relu()`, ReLU6 `Clamp::relu6()`.
+///
+/// Follows `torch.clamp`: NaN passes through unchanged, and if `min > max` every output is
+/// `max`.
+///
+/// ```
+/// use nchw::Clamp;
+/// let relu6 = Clamp::<f32>::relu6();
+/// assert_eq!([-1.0, 3.0, 7.0].map(|y| relu6.apply(y)), [0.0, 3.0, 6.0]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clamp<T> {
+    /// Lower bound.
+    pub min: T,
+    /// Upper bound.
+    pub max: T,
+}
+
+impl<T: Element> Clamp<T> {
+    /// Clamp to `[min, max]`.
+    pub fn new(min: T, max: T) -> Self {
+        Clamp { min, max }
+    }
+
+    /// ReLU: `max(y, 0)` (an upper bound of `+inf`).
+    pub fn relu() -> Self {
+        Clamp {
+            min: T::ZERO,
+            max: -T::NEG_INFINITY,
+        }
+    }
+
+    /// ReLU6: `min(max(y, 0), 6)`.
+    pub fn relu6() -> Self {
+        Clamp {
+            min: T::ZERO,
+            max: T::from_usize(6),
+        }
+    }
+
+    /// `y` clamped.
+    #[inline(always)]
+    pub fn apply(&self, y: T) -> T {
+        let y = if y < self.min { self.min } else { y };
+        if y > self.max {
+            self.max
+        } else {
+            y
+        }
+    }
+}
+
+/// Adds `bias` to every element of `row` and applies `clamp`; nothing when both are absent.
+#[inline(always)]
+pub(crate) fn finish<T: Element>(row: &mut [T], bias: Option<T>, clamp: Option<Clamp<T>>) {
+    match (bias, clamp) {
+        (None, None) => {}
+        (Some(b), None) => row.iter_mut().for_each(|y| *y += b),
+        (None, Some(c)) => row.iter_mut().for_each(|y| *y = c.apply(*y)),
+        (Some(b), Some(c)) => row.iter_mut().for_each(|y| *y = c.apply(*y + b)),
+    }
+}

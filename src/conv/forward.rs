@@ -1,0 +1,143 @@
+//! The forward pass: `y = clamp(conv(x, w) + b)`.
+
+use super::clamp::{finish, Clamp};
+use super::depthwise;
+use super::geometry::{Conv2d, Kernel, Pass};
+use crate::element::Element;
+use crate::error::{check_len, Error};
+use crate::gemm::{gemm, MatMut, MatRef};
+use crate::im2col::im2col_columns;
+
+/// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
+/// `output` (never read).
+///
+/// `input` is `N x C x H x W`, `weight` `(OC, C / groups, KH, KW)`, `bias` (optional) `OC`
+/// values, `output` `N x OC x OH x OW`, all NCHW (see [`Conv2d`] for the sizes). `clamp`,
+/// when given, is applied on the way out (ReLU and ReLU6 cost nothing extra).
+///
+/// `scratch` is the workspace: at least [`Conv2d::min_scratch_len`] elements, and
+/// [`Conv2d::scratch_len`] for full speed. Each output is one dot product in the same order
+/// whatever the workspace, so the result is the same for every workspace size as long as the
+/// GEMM's summation order does not depend on the width of the product (the crate's does not).
+///
+/// # Errors
+/// [`Error::BufferLength`] unless every buffer has exactly its size;
+/// [`Error::ScratchTooSmall`] if `scratch` is below the minimum. `output` is then untouched.
+///
+/// ```
+/// use nchw::{conv2d, Clamp, Conv2d, Padding, Shape, Window};
+/// // One 1x3x3 image, one 2x2 filter of ones, bias -10, ReLU.
+/// let conv = Conv2d::new(Shape::new(1, 1, 3, 3)?, 1, Window::square(2), 1)?;
+/// let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+/// let mut y = [f32::NAN; 4];
+/// let mut scratch = vec![0.0; conv.scratch_len::<f32>()];
+/// conv2d(&conv, &x, &[1.0; 4], Some(&[-14.0]), Some(Clamp::relu()), &mut y, &mut scratch)?;
+/// assert_eq!(y, [0.0, 2.0, 10.0, 14.0]); // window sums 12, 16, 24, 28, minus 14, ReLU
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn conv2d<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check_len("input", conv.input_len(), input.len())?;
+    check_len("weight", conv.weight_len(), weight.len())?;
+    if let Some(b) = bias {
+        check_len("bias", conv.bias_len(), b.len())?;
+    }
+    check_len("output", conv.output_len(), output.len())?;
+    match conv.plan::<T>(Pass::Forward, scratch.len())? {
+        Kernel::Depthwise => {
+            depthwise::forward(conv, input, weight, bias, clamp, output);
+            Ok(())
+        }
+        Kernel::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
+        Kernel::Columns { tile } => {
+            columns(conv, input, weight, bias, clamp, output, scratch, tile)
+        }
+    }
+}
+
+/// 1x1, stride 1, no padding: per image and group, `y_g = W_g x_g` straight on the input.
+fn pointwise<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    let g = conv.group();
+    let (cg, ocg, hw) = (conv.group_channels(), conv.group_out_channels(), g.cols());
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let x = &input[n * x_img + grp * cg * hw..][..cg * hw];
+            let w = &weight[grp * ocg * cg..][..ocg * cg];
+            let y = &mut output[n * y_img + grp * ocg * hw..][..ocg * hw];
+            gemm(
+                T::ONE,
+                MatRef::row_major(w, ocg, cg)?,
+                MatRef::row_major(x, cg, hw)?,
+                T::ZERO,
+                MatMut::row_major(y, ocg, hw)?,
+                scratch,
+            )?;
+            for (o, row) in y.chunks_exact_mut(hw).enumerate() {
+                finish(row, bias.map(|b| b[grp * ocg + o]), clamp);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per image, group and tile of columns: im2col the tile, then `y_g[:, tile] = W_g col`.
+#[allow(clippy::too_many_arguments)]
+fn columns<T: Element>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+    tile: usize,
+) -> Result<(), Error> {
+    debug_assert!(tile >= 1);
+    let g = conv.group();
+    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
+    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
+    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
+    for n in 0..conv.input().n() {
+        for grp in 0..conv.groups() {
+            let x = &input[n * x_img + grp * g.image_len()..][..g.image_len()];
+            let w = MatRef::row_major(&weight[grp * ocg * rows..][..ocg * rows], ocg, rows)?;
+            let y = &mut output[n * y_img + grp * ocg * cols..][..ocg * cols];
+            let mut start = 0;
+            while start < cols {
+                let end = cols.min(start + tile);
+                let col = &mut col[..g.tile_len(end - start)];
+                im2col_columns(g, x, start..end, col)?;
+                gemm(
+                    T::ONE,
+                    w,
+                    MatRef::row_major(col, rows, end - start)?,
+                    T::ZERO,
+                    MatMut::new(&mut y[start..], ocg, end - start, cols, 1)?,
+                    packing,
+                )?;
+                for o in 0..ocg {
+                    let row = &mut y[o * cols + start..o * cols + end];
+                    finish(row, bias.map(|b| b[grp * ocg + o]), clamp);
+                }
+                start = end;
+            }
+        }
+    }
+    Ok(())
+}

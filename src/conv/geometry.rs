@@ -1,0 +1,335 @@
+//! The validated convolution geometry, its buffer sizes and the one plan that both sizes the
+//! workspace and dispatches the kernels.
+
+use crate::error::{check_nonzero, mul, tri, Error};
+use crate::gemm::gemm_scratch_len;
+use crate::im2col::Im2col;
+use crate::shape::{Padding, Shape};
+use crate::window::Window;
+
+/// A validated 2-D convolution: an NCHW input shape, a window, `groups` and the number of
+/// output channels.
+///
+/// Weights are `(OC, C / groups, KH, KW)`; group `g` reads input channels
+/// `g * C/groups ..` and writes output channels `g * OC/groups ..` (PyTorch's `F.conv2d`).
+/// Every buffer size a caller needs is a `const fn`, so firmware can size static arrays:
+///
+/// ```
+/// use nchw::{Conv2d, Padding, Shape, Window};
+/// const CONV: Conv2d = match Shape::new(1, 3, 32, 32) {
+///     Ok(x) => match Conv2d::new(x, 16, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+///         Ok(c) => c,
+///         Err(_) => panic!("bad convolution"),
+///     },
+///     Err(_) => panic!("bad shape"),
+/// };
+/// static mut Y: [f32; CONV.output_len()] = [0.0; CONV.output_len()];
+/// static mut SCRATCH: [f32; CONV.min_scratch_len()] = [0.0; CONV.min_scratch_len()];
+/// assert_eq!(CONV.output(), Shape::new(1, 16, 32, 32)?);
+/// assert_eq!(CONV.weight_len(), 16 * 3 * 3 * 3);
+/// assert_eq!(CONV.min_scratch_len(), 3 * 3 * 3); // one im2col column
+/// # Ok::<(), nchw::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2d {
+    input: Shape,
+    output: Shape,
+    groups: usize,
+    /// The im2col geometry of one group (`C / groups` channels) of one image.
+    group: Im2col,
+}
+
+/// The kernel a geometry runs, fixed by its shape alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// One input channel per group (`groups == C`): a direct kernel, no scratch.
+    Depthwise,
+    /// 1x1 window, stride 1, no padding: the input planes already are the column matrix,
+    /// so the GEMM reads them in place; all the scratch goes to the GEMM.
+    Pointwise,
+    /// Everything else: tiles of `tile` im2col columns, then the GEMM, per group per image.
+    Columns {
+        /// Columns per tile, `1..=OH * OW`.
+        tile: usize,
+    },
+}
+
+/// Which of the three passes a plan is for (their GEMMs have different shapes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    Forward,
+    BackwardData,
+    BackwardFilter,
+}
+
+impl Conv2d {
+    /// A convolution of `window` over `input` into `out_channels` channels, in `groups`
+    /// groups.
+    ///
+    /// # Errors
+    /// [`Error::Zero`] for zero channels, output channels, groups, kernel side, stride or
+    /// dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
+    /// [`Error::WindowTooLarge`] when the dilated window does not fit the padded input;
+    /// [`Error::Overflow`] when a buffer size overflows `usize`.
+    pub const fn new(
+        input: Shape,
+        out_channels: usize,
+        window: Window,
+        groups: usize,
+    ) -> Result<Self, Error> {
+        tri!(check_nonzero("channels", input.c()));
+        tri!(check_nonzero("out_channels", out_channels));
+        tri!(check_nonzero("groups", groups));
+        if input.c() % groups != 0 {
+            return Err(Error::NotDivisible {
+                what: "channels",
+                value: input.c(),
+                divisor: groups,
+            });
+        }
+        if out_channels % groups != 0 {
+            return Err(Error::NotDivisible {
+                what: "out_channels",
+                value: out_channels,
+                divisor: groups,
+            });
+        }
+        let group = tri!(Im2col::new(
+            input.c() / groups,
+            input.h(),
+            input.w(),
+            window
+        ));
+        let output = tri!(Shape::new(
+            input.n(),
+            out_channels,
+            group.out_h(),
+            group.out_w()
+        ));
+        // The weights, and the full-speed workspace (one group's whole column matrix).
+        tri!(mul(out_channels, group.rows()));
+        Ok(Conv2d {
+            input,
+            output,
+            groups,
+            group,
+        })
+    }
+
+    /// The same convolution over a batch of `n` images (for splitting a batch across
+    /// threads: each slice of whole images is itself a convolution).
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] when a buffer size overflows `usize`.
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Shape, Window};
+    /// let conv = Conv2d::new(Shape::new(8, 3, 5, 5)?, 4, Window::square(3), 1)?;
+    /// assert_eq!(conv.with_batch(2)?.output(), Shape::new(2, 4, 3, 3)?);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub const fn with_batch(&self, n: usize) -> Result<Self, Error> {
+        let input = tri!(Shape::new(
+            n,
+            self.input.c(),
+            self.input.h(),
+            self.input.w()
+        ));
+        Conv2d::new(input, self.output.c(), self.group.window(), self.groups)
+    }
+
+    /// The input shape `N x C x H x W`.
+    pub const fn input(&self) -> Shape {
+        self.input
+    }
+
+    /// The output shape `N x OC x OH x OW`.
+    pub const fn output(&self) -> Shape {
+        self.output
+    }
+
+    /// The window (kernel, stride, dilation, padding).
+    pub const fn window(&self) -> Window {
+        self.group.window()
+    }
+
+    /// The padding.
+    pub const fn padding(&self) -> Padding {
+        self.group.window().padding
+    }
+
+    /// Number of groups.
+    pub const fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Elements of the input, `N * C * H * W`.
+    pub const fn input_len(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Elements of the weights, `OC * (C / groups) * KH * KW`.
+    pub const fn weight_len(&self) -> usize {
+        self.output.c() * self.group.rows()
+    }
+
+    /// Elements of the bias, `OC`.
+    pub const fn bias_len(&self) -> usize {
+        self.output.c()
+    }
+
+    /// Elements of the output, `N * OC * OH * OW`.
+    pub const fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Multiply-adds of one pass, `N * OC * OH * OW * (C / groups) * KH * KW` (saturating);
+    /// twice this is the FLOP count.
+    pub const fn macs(&self) -> usize {
+        self.output.len().saturating_mul(self.group.rows())
+    }
+
+    /// The im2col geometry of one group of one image.
+    pub(crate) const fn group(&self) -> &Im2col {
+        &self.group
+    }
+
+    /// Input channels per group.
+    pub(crate) const fn group_channels(&self) -> usize {
+        self.group.channels()
+    }
+
+    /// Output channels per group.
+    pub(crate) const fn group_out_channels(&self) -> usize {
+        self.output.c() / self.groups
+    }
+
+    /// Workspace elements for full speed in every pass (forward, backward-data,
+    /// backward-filter): one group's whole column matrix plus what the GEMM packs into.
+    ///
+    /// Zero for depthwise convolutions (direct kernel) and only the GEMM's packing space for
+    /// 1x1 stride-1 unpadded ones (the input is read in place).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Shape, Window};
+    /// let conv = Conv2d::new(Shape::new(1, 8, 10, 10)?, 8, Window::square(3), 8)?; // depthwise
+    /// assert_eq!(conv.scratch_len::<f32>(), 0);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub const fn scratch_len<T>(&self) -> usize {
+        let f = self.plan_len::<T>(Pass::Forward, self.full_tile());
+        let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
+        let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
+        max(f, max(d, b))
+    }
+
+    /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *
+    /// KW` elements, on the im2col path; zero on the depthwise and 1x1 paths.
+    ///
+    /// Any length from here up works and gives the same result up to rounding; more is
+    /// faster, up to [`scratch_len`](Self::scratch_len).
+    pub const fn min_scratch_len(&self) -> usize {
+        match self.kernel_kind() {
+            Kernel::Columns { .. } => self.group.rows(),
+            Kernel::Depthwise | Kernel::Pointwise => 0,
+        }
+    }
+
+    /// The kernel this geometry runs, before choosing a tile.
+    const fn kernel_kind(&self) -> Kernel {
+        let w = self.group.window();
+        let p = w.padding;
+        if self.group.channels() == 1 {
+            Kernel::Depthwise
+        } else if w.kernel_h == 1
+            && w.kernel_w == 1
+            && w.stride_h == 1
+            && w.stride_w == 1
+            && p.top == 0
+            && p.bottom == 0
+            && p.left == 0
+            && p.right == 0
+        {
+            Kernel::Pointwise
+        } else {
+            Kernel::Columns {
+                tile: self.full_tile(),
+            }
+        }
+    }
+
+    /// Columns of a whole column matrix, `OH * OW`.
+    const fn full_tile(&self) -> usize {
+        self.group.cols()
+    }
+
+    /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
+    const fn plan_len<T>(&self, pass: Pass, tile: usize) -> usize {
+        let (m, n, k) = self.gemm_dims(pass, tile);
+        let gemm = gemm_scratch_len::<T>(m, n, k);
+        match self.kernel_kind() {
+            Kernel::Depthwise => 0,
+            Kernel::Pointwise => gemm,
+            Kernel::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
+        }
+    }
+
+    /// The `(m, n, k)` of the GEMM one pass runs per group, per image and per tile.
+    const fn gemm_dims(&self, pass: Pass, tile: usize) -> (usize, usize, usize) {
+        let (oc, rows) = (self.group_out_channels(), self.group.rows());
+        match pass {
+            Pass::Forward => (oc, tile, rows),
+            Pass::BackwardData => (rows, tile, oc),
+            Pass::BackwardFilter => (oc, rows, tile),
+        }
+    }
+
+    /// The kernel a pass runs with `available` scratch elements: the ONE function both the
+    /// workspace sizes and the dispatch come from.
+    ///
+    /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
+    /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
+    pub(crate) const fn plan<T>(&self, pass: Pass, available: usize) -> Result<Kernel, Error> {
+        let needed = self.min_scratch_len();
+        if available < needed {
+            return Err(Error::ScratchTooSmall {
+                needed,
+                actual: available,
+            });
+        }
+        match self.kernel_kind() {
+            Kernel::Columns { tile: full } => {
+                // Largest tile in 0..=full whose plan fits; plan_len grows with the tile.
+                let (mut lo, mut hi) = (0, full);
+                while lo < hi {
+                    let mid = hi - (hi - lo) / 2;
+                    if self.plan_len::<T>(pass, mid) <= available {
+                        lo = mid;
+                    } else {
+                        hi = mid - 1;
+                    }
+                }
+                let tile = if lo == 0 {
+                    let fit = available / self.group.rows();
+                    if fit < full {
+                        fit
+                    } else {
+                        full
+                    }
+                } else {
+                    lo
+                };
+                Ok(Kernel::Columns { tile })
+            }
+            kernel => Ok(kernel),
+        }
+    }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}

@@ -1,0 +1,591 @@
+//! Convolution against the naive references in `common/conv.rs`.
+
+mod common;
+
+use common::conv::{self as naive, from, ints, reals, to, Geom, Real};
+use nchw::{
+    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Accum, Clamp,
+    Conv2d, Error, Padding, Shape, Window,
+};
+use proptest::prelude::*;
+
+/// Runs all four operations on integer data with `scratch_len` scratch elements, both
+/// [`Accum`] modes, outputs and scratch poisoned with NaN, and checks them exactly.
+fn check_all<T: Real>(g: &Geom, scratch_len: usize, seed: u64) {
+    let conv = g.conv().expect("valid geometry");
+    assert!(scratch_len >= conv.min_scratch_len());
+    let (x, w, b, dy) = (
+        ints(seed, g.x_len(), 3),
+        ints(seed + 1, g.w_len(), 3),
+        ints(seed + 2, g.oc, 3),
+        ints(seed + 3, g.y_len(), 3),
+    );
+    let (tx, tw, tb, tdy) = (to::<T>(&x), to::<T>(&w), to::<T>(&b), to::<T>(&dy));
+    let mut scratch = vec![T::of(f64::NAN); scratch_len];
+
+    // Forward, with and without bias and clamp.
+    let clamps = [
+        None,
+        Some((-2.0, 5.0)),
+        Some((0.0, f64::INFINITY)),
+        Some((3.0, 1.0)),
+    ];
+    let clamp = clamps[(seed % 4) as usize];
+    for bias in [None, Some(&b[..])] {
+        let mut y = vec![T::of(f64::NAN); g.y_len()];
+        let tbias = bias.map(|_| &tb[..]);
+        let tclamp = clamp.map(|(lo, hi)| Clamp::new(T::of(lo), T::of(hi)));
+        conv2d(&conv, &tx, &tw, tbias, tclamp, &mut y, &mut scratch).unwrap();
+        assert_eq!(
+            from(&y),
+            naive::forward(g, &x, &w, bias, clamp),
+            "forward {g:?}"
+        );
+    }
+
+    // Backward-data, replacing and adding.
+    let want = naive::backward_data(g, &dy, &w);
+    let mut dx = vec![T::of(f64::NAN); g.x_len()];
+    conv2d_backward_data(&conv, &tdy, &tw, &mut dx, Accum::Replace, &mut scratch).unwrap();
+    assert_eq!(from(&dx), want, "backward_data {g:?}");
+    let init = ints(seed + 4, g.x_len(), 5);
+    let mut dx = to::<T>(&init);
+    conv2d_backward_data(&conv, &tdy, &tw, &mut dx, Accum::Add, &mut scratch).unwrap();
+    let sum: Vec<f64> = init.iter().zip(&want).map(|(a, b)| a + b).collect();
+    assert_eq!(from(&dx), sum, "backward_data add {g:?}");
+
+    // Backward-filter, replacing and adding.
+    let want = naive::backward_filter(g, &x, &dy);
+    let mut dw = vec![T::of(f64::NAN); g.w_len()];
+    conv2d_backward_filter(&conv, &tx, &tdy, &mut dw, Accum::Replace, &mut scratch).unwrap();
+    assert_eq!(from(&dw), want, "backward_filter {g:?}");
+    let init = ints(seed + 5, g.w_len(), 5);
+    let mut dw = to::<T>(&init);
+    conv2d_backward_filter(&conv, &tx, &tdy, &mut dw, Accum::Add, &mut scratch).unwrap();
+    let sum: Vec<f64> = init.iter().zip(&want).map(|(a, b)| a + b).collect();
+    assert_eq!(from(&dw), sum, "backward_filter add {g:?}");
+
+    // Bias gradient.
+    let want = naive::backward_bias(g, &dy);
+    let mut db = vec![T::of(f64::NAN); g.oc];
+    conv2d_backward_bias(&conv, &tdy, &mut db, Accum::Replace).unwrap();
+    assert_eq!(from(&db), want, "backward_bias {g:?}");
+    let mut db = to::<T>(&b);
+    conv2d_backward_bias(&conv, &tdy, &mut db, Accum::Add).unwrap();
+    let sum: Vec<f64> = b.iter().zip(&want).map(|(a, b)| a + b).collect();
+    assert_eq!(from(&db), sum, "backward_bias add {g:?}");
+}
+
+/// A scratch length `frac / 1000` of the way from the minimum to full speed.
+fn scratch_between<T>(conv: &Conv2d, frac: usize) -> usize {
+    let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<T>());
+    lo + (hi - lo) * frac / 1000
+}
+
+/// Random geometries in five families: general, 1x1 stride 1 (the GEMM-on-input path),
+/// depthwise with a channel multiplier, window equal to the padded input, and stride larger
+/// than the window.
+fn geom() -> impl Strategy<Value = Geom> {
+    (
+        (0..5usize, 0..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
+        (0..=7usize, 0..=7usize, 1..=4usize, 1..=4usize),
+        (1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
+        [0..=3usize, 0..=3, 0..=3, 0..=3],
+    )
+        .prop_map(
+            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad)| {
+                let mut g = Geom {
+                    n,
+                    c: groups * cg,
+                    h,
+                    w,
+                    oc: groups * ocg,
+                    groups,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    dh,
+                    dw,
+                    pad,
+                };
+                match family {
+                    1 => (g.kh, g.kw, g.sh, g.sw, g.pad) = (1, 1, 1, 1, [0; 4]),
+                    2 => (g.groups, g.c) = (g.c, g.c),
+                    3 => {
+                        g.dh = 1;
+                        g.dw = 1;
+                        g.kh = (h + pad[0] + pad[1]).max(1);
+                        g.kw = (w + pad[2] + pad[3]).max(1);
+                    }
+                    4 => (g.sh, g.sw) = (g.kh + 1 + sh, g.kw + sw),
+                    _ => {}
+                }
+                if family == 2 {
+                    g.oc = g.c * ocg;
+                }
+                g
+            },
+        )
+        .prop_filter("the window fits", |g| g.out().is_some())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn all_ops_match_the_definitions_f32(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+        let conv = g.conv().unwrap();
+        check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
+    }
+
+    #[test]
+    fn all_ops_match_the_definitions_f64(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+        let conv = g.conv().unwrap();
+        check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
+    }
+
+    #[test]
+    fn adjoint_identity(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+        adjoint::<f64>(&g, frac, seed);
+    }
+}
+
+/// `<conv(x), y> == <x, backward_data(y)>` on real-valued data.
+fn adjoint<T: Real>(g: &Geom, frac: usize, seed: u64) {
+    let conv = g.conv().unwrap();
+    let mut scratch = vec![T::of(f64::NAN); scratch_between::<T>(&conv, frac)];
+    let (x, w, y) = (
+        to::<T>(&reals(seed, g.x_len())),
+        to::<T>(&reals(seed + 1, g.w_len())),
+        to::<T>(&reals(seed + 2, g.y_len())),
+    );
+    let mut cx = vec![T::of(f64::NAN); g.y_len()];
+    conv2d(&conv, &x, &w, None, None, &mut cx, &mut scratch).unwrap();
+    let mut ty = vec![T::of(f64::NAN); g.x_len()];
+    conv2d_backward_data(&conv, &y, &w, &mut ty, Accum::Replace, &mut scratch).unwrap();
+    let dot = |a: &[T], b: &[T]| -> (f64, f64) {
+        let terms = a.iter().zip(b).map(|(&p, &q)| p.into() * q.into());
+        (terms.clone().sum(), terms.map(f64::abs).sum())
+    };
+    let ((l, la), (r, ra)) = (dot(&cx, &y), dot(&x, &ty));
+    let scale = (la + ra) * g.w_len() as f64 + 1.0;
+    assert!((l - r).abs() <= 1e-12 * scale, "{l} != {r} for {g:?}");
+}
+
+#[test]
+fn adjoint_identity_f32() {
+    // ResNet-like 3x3 with padding and stride 2, and a dilated grouped one.
+    for (i, g) in [
+        geom_of(2, 8, 9, 9, 6, 1, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
+        geom_of(1, 6, 11, 7, 9, 3, (3, 2), (1, 2), (2, 3), [2, 0, 1, 3]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let conv = g.conv().unwrap();
+        let mut scratch = vec![f32::NAN; conv.scratch_len::<f32>()];
+        let x = to::<f32>(&reals(i as u64, g.x_len()));
+        let w = to::<f32>(&reals(7 + i as u64, g.w_len()));
+        let y = to::<f32>(&reals(11 + i as u64, g.y_len()));
+        let mut cx = vec![f32::NAN; g.y_len()];
+        conv2d(&conv, &x, &w, None, None, &mut cx, &mut scratch).unwrap();
+        let mut ty = vec![f32::NAN; g.x_len()];
+        conv2d_backward_data(&conv, &y, &w, &mut ty, Accum::Replace, &mut scratch).unwrap();
+        let l: f64 = cx.iter().zip(&y).map(|(a, b)| (a * b) as f64).sum();
+        let r: f64 = x.iter().zip(&ty).map(|(a, b)| (a * b) as f64).sum();
+        assert!((l - r).abs() <= 1e-4 * (l.abs() + 1.0), "{l} != {r}");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn geom_of(
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oc: usize,
+    groups: usize,
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (dh, dw): (usize, usize),
+    pad: [usize; 4],
+) -> Geom {
+    Geom {
+        n,
+        c,
+        h,
+        w,
+        oc,
+        groups,
+        kh,
+        kw,
+        sh,
+        sw,
+        dh,
+        dw,
+        pad,
+    }
+}
+
+/// Geometries for the sweeps and named cases, one per kernel path and edge.
+fn named() -> Vec<(&'static str, Geom)> {
+    vec![
+        (
+            "resnet_3x3_pad1",
+            geom_of(2, 4, 6, 5, 3, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ),
+        (
+            "stride2_asymmetric",
+            geom_of(1, 3, 7, 8, 2, 1, (3, 2), (2, 3), (1, 1), [0, 2, 1, 0]),
+        ),
+        (
+            "dilated_groups",
+            geom_of(2, 4, 7, 6, 6, 2, (2, 3), (1, 2), (3, 2), [1, 0, 2, 2]),
+        ),
+        (
+            "pointwise",
+            geom_of(2, 6, 3, 4, 4, 1, (1, 1), (1, 1), (1, 1), [0; 4]),
+        ),
+        (
+            "pointwise_groups",
+            geom_of(1, 6, 2, 3, 9, 3, (1, 1), (1, 1), (1, 1), [0; 4]),
+        ),
+        (
+            "pointwise_strided",
+            geom_of(1, 3, 5, 5, 2, 1, (1, 1), (2, 2), (1, 1), [0; 4]),
+        ),
+        (
+            "depthwise",
+            geom_of(2, 3, 6, 7, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ),
+        (
+            "depthwise_multiplier",
+            geom_of(1, 2, 5, 6, 6, 2, (3, 2), (2, 1), (1, 2), [2, 1, 0, 1]),
+        ),
+        (
+            "window_is_padded_input",
+            geom_of(2, 2, 3, 2, 3, 1, (5, 4), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ),
+        (
+            "stride_beyond_window",
+            geom_of(1, 2, 9, 9, 2, 1, (2, 2), (4, 5), (1, 1), [0, 0, 1, 0]),
+        ),
+        (
+            "all_padding_input",
+            geom_of(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ),
+        (
+            "empty_batch",
+            geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ),
+    ]
+}
+
+#[test]
+fn every_workspace_size_from_minimum_to_full() {
+    for (name, g) in named() {
+        let conv = g.conv().unwrap();
+        let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<f32>());
+        assert!(lo <= hi, "{name}");
+        for len in lo..=hi.min(lo + 400) {
+            check_all::<f32>(&g, len, len as u64);
+        }
+        check_all::<f64>(&g, conv.scratch_len::<f64>(), 1);
+        check_all::<f64>(&g, conv.scratch_len::<f64>() + 17, 2);
+    }
+}
+
+#[test]
+fn forward_is_bitwise_identical_for_every_workspace_size() {
+    for (name, g) in named() {
+        let conv = g.conv().unwrap();
+        let (x, w, b) = (
+            to::<f32>(&reals(1, g.x_len())),
+            to::<f32>(&reals(2, g.w_len())),
+            to::<f32>(&reals(3, g.oc)),
+        );
+        let run = |len: usize| {
+            let mut y = vec![f32::NAN; g.y_len()];
+            let mut scratch = vec![f32::NAN; len];
+            conv2d(&conv, &x, &w, Some(&b), None, &mut y, &mut scratch).unwrap();
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let full = run(conv.scratch_len::<f32>());
+        for len in conv.min_scratch_len()..conv.scratch_len::<f32>() {
+            assert_eq!(run(len), full, "{name} with {len} scratch");
+        }
+    }
+}
+
+#[test]
+fn workspace_sizes_follow_the_kernel_paths() {
+    let [_, _, _, pointwise, ..] = &named()[..] else {
+        unreachable!()
+    };
+    let conv = pointwise.1.conv().unwrap();
+    assert_eq!(conv.min_scratch_len(), 0);
+    let depthwise = named()[7].1.conv().unwrap();
+    assert_eq!(
+        (depthwise.min_scratch_len(), depthwise.scratch_len::<f32>()),
+        (0, 0)
+    );
+    let general = named()[0].1.conv().unwrap();
+    assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
+    assert!(general.scratch_len::<f32>() >= 4 * 3 * 3 * 6 * 5);
+}
+
+#[test]
+fn depthwise_planes_taller_than_one_band() {
+    // 150 x 40 outputs per plane: several L1 bands of rows.
+    let g = geom_of(1, 2, 150, 40, 4, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    check_all::<f32>(&g, 0, 5);
+    let g = geom_of(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
+    check_all::<f64>(&g, 0, 6);
+}
+
+#[test]
+fn batch_split_across_threads_gives_the_same_result() {
+    let g = geom_of(6, 4, 9, 8, 6, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let conv = g.conv().unwrap();
+    let (x, w, dy) = (
+        to::<f32>(&reals(1, g.x_len())),
+        to::<f32>(&reals(2, g.w_len())),
+        to::<f32>(&reals(3, g.y_len())),
+    );
+    let mut scratch = vec![0.0; conv.scratch_len::<f32>()];
+    let mut y = vec![f32::NAN; g.y_len()];
+    conv2d(&conv, &x, &w, None, None, &mut y, &mut scratch).unwrap();
+    let mut dx = vec![f32::NAN; g.x_len()];
+    conv2d_backward_data(&conv, &dy, &w, &mut dx, Accum::Replace, &mut scratch).unwrap();
+
+    // Three threads of two images each.
+    let part = conv.with_batch(2).unwrap();
+    let mut y_par = vec![f32::NAN; g.y_len()];
+    let mut dx_par = vec![f32::NAN; g.x_len()];
+    let mut dw_parts = vec![vec![f32::NAN; g.w_len()]; 3];
+    std::thread::scope(|s| {
+        for ((((x, dy), y), dx), dw) in x
+            .chunks(part.input_len())
+            .zip(dy.chunks(part.output_len()))
+            .zip(y_par.chunks_mut(part.output_len()))
+            .zip(dx_par.chunks_mut(part.input_len()))
+            .zip(dw_parts.iter_mut())
+        {
+            let w = &w;
+            s.spawn(move || {
+                let mut scratch = vec![f32::NAN; part.scratch_len::<f32>()];
+                conv2d(&part, x, w, None, None, y, &mut scratch).unwrap();
+                conv2d_backward_data(&part, dy, w, dx, Accum::Replace, &mut scratch).unwrap();
+                conv2d_backward_filter(&part, x, dy, dw, Accum::Replace, &mut scratch).unwrap();
+            });
+        }
+    });
+    assert_eq!(y_par, y);
+    assert_eq!(dx_par, dx);
+    // The per-thread weight gradients sum to the whole batch's (up to rounding).
+    let mut dw = vec![f32::NAN; g.w_len()];
+    conv2d_backward_filter(&conv, &x, &dy, &mut dw, Accum::Replace, &mut scratch).unwrap();
+    for (i, v) in dw.iter().enumerate() {
+        let s: f32 = dw_parts.iter().map(|p| p[i]).sum();
+        assert!((s - v).abs() <= 1e-4 * (v.abs() + 1.0), "{s} != {v}");
+    }
+}
+
+#[test]
+fn clamp_follows_torch_clamp() {
+    let c = Clamp::new(1.0f32, 3.0);
+    assert_eq!([0.0, 2.0, 4.0].map(|v| c.apply(v)), [1.0, 2.0, 3.0]);
+    assert!(c.apply(f32::NAN).is_nan());
+    let inverted = Clamp::new(3.0f64, 1.0);
+    assert_eq!([0.0, 2.0, 4.0].map(|v| inverted.apply(v)), [1.0, 1.0, 1.0]);
+    assert_eq!(Clamp::<f32>::relu().apply(f32::MAX), f32::MAX);
+    assert_eq!(Clamp::<f64>::relu6().apply(7.0), 6.0);
+}
+
+#[test]
+fn invalid_geometries_are_refused() {
+    let x = Shape::new(1, 4, 5, 5).unwrap();
+    let k3 = Window::square(3);
+    assert_eq!(
+        Conv2d::new(x, 4, k3, 0),
+        Err(Error::Zero {
+            parameter: "groups"
+        })
+    );
+    assert_eq!(
+        Conv2d::new(Shape::new(1, 0, 5, 5).unwrap(), 4, k3, 1),
+        Err(Error::Zero {
+            parameter: "channels"
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 0, k3, 1),
+        Err(Error::Zero {
+            parameter: "out_channels"
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 6, k3, 3),
+        Err(Error::NotDivisible {
+            what: "channels",
+            value: 4,
+            divisor: 3
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 6, k3, 4),
+        Err(Error::NotDivisible {
+            what: "out_channels",
+            value: 6,
+            divisor: 4
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 4, Window::square(6), 1),
+        Err(Error::WindowTooLarge {
+            axis: "height",
+            field: 6,
+            padded: 5
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 4, Window::new(3, 2).with_dilation(1, 5), 1),
+        Err(Error::WindowTooLarge {
+            axis: "width",
+            field: 6,
+            padded: 5
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 4, k3.with_stride(1, 0), 1),
+        Err(Error::Zero {
+            parameter: "stride_w"
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 4, k3.with_dilation(0, 1), 1),
+        Err(Error::Zero {
+            parameter: "dilation_h"
+        })
+    );
+    assert_eq!(
+        Conv2d::new(x, 4, Window::new(3, 0), 1),
+        Err(Error::Zero {
+            parameter: "kernel_w"
+        })
+    );
+    // Output or weights that overflow usize.
+    let big = Shape::new(1 << 20, 1, 1 << 20, 1).unwrap();
+    assert_eq!(
+        Conv2d::new(big, 1 << 30, Window::square(1), 1),
+        Err(Error::Overflow)
+    );
+    let wide = Shape::new(1, 1 << 32, 1, 1).unwrap();
+    assert_eq!(
+        Conv2d::new(wide, 1 << 32, Window::square(1), 1),
+        Err(Error::Overflow)
+    );
+    let huge_pad = Window::square(1).with_padding(Padding::uniform(usize::MAX / 2));
+    assert_eq!(Conv2d::new(x, 4, huge_pad, 1), Err(Error::Overflow));
+    assert_eq!(
+        Conv2d::new(x, 4, k3, 1).unwrap().with_batch(usize::MAX),
+        Err(Error::Overflow)
+    );
+}
+
+/// Every buffer of every operation, one wrong length at a time: the right error, and no
+/// output touched.
+#[test]
+fn wrong_buffers_are_refused_with_outputs_untouched() {
+    for (name, g) in named() {
+        let conv = g.conv().unwrap();
+        let min = conv.min_scratch_len();
+        let full = conv.scratch_len::<f32>();
+        let (xl, wl, yl, bl) = (g.x_len(), g.w_len(), g.y_len(), g.oc);
+        const S: f32 = 12345.0;
+        for bad in 0..6 {
+            let len = |i: usize, l: usize| if i == bad { l + 1 } else { l };
+            let scratch_len = if bad == 5 { min.wrapping_sub(1) } else { full };
+            if bad == 5 && min == 0 {
+                continue;
+            }
+            let x = vec![1.0f32; len(0, xl)];
+            let w = vec![1.0f32; len(1, wl)];
+            let b = vec![1.0f32; len(2, bl)];
+            let dy = vec![1.0f32; len(3, yl)];
+            let mut y = vec![S; len(4, yl)];
+            let fresh = || vec![S; scratch_len];
+            let untouched = |s: &[f32]| s.iter().all(|&v| v == S);
+            let mut scratch = fresh();
+            let want = |buffer: &'static str, expected: usize, actual: usize| {
+                if bad == 5 {
+                    Err(Error::ScratchTooSmall {
+                        needed: min,
+                        actual: scratch_len,
+                    })
+                } else {
+                    Err(Error::BufferLength {
+                        buffer,
+                        expected,
+                        actual,
+                    })
+                }
+            };
+            let r = conv2d(&conv, &x, &w, Some(&b), None, &mut y, &mut scratch);
+            let e = match bad {
+                0 => want("input", xl, x.len()),
+                1 => want("weight", wl, w.len()),
+                2 => want("bias", bl, b.len()),
+                4 => want("output", yl, y.len()),
+                _ => want("", 0, 0),
+            };
+            if bad != 3 {
+                assert_eq!(r, e, "{name} forward, bad {bad}");
+                assert!(untouched(&y) && untouched(&scratch), "{name}");
+            }
+
+            // Backward-data: grad_output (3), weight (1), grad_input (0).
+            let mut dx = vec![S; len(0, xl)];
+            let mut scratch = fresh();
+            let r = conv2d_backward_data(&conv, &dy, &w, &mut dx, Accum::Replace, &mut scratch);
+            let e = match bad {
+                3 => want("grad_output", yl, dy.len()),
+                1 => want("weight", wl, w.len()),
+                0 => want("grad_input", xl, dx.len()),
+                _ => want("", 0, 0),
+            };
+            if bad != 2 && bad != 4 {
+                assert_eq!(r, e, "{name} backward_data, bad {bad}");
+                assert!(untouched(&dx) && untouched(&scratch), "{name}");
+            }
+
+            // Backward-filter: input (0), grad_output (3), grad_weight (1).
+            let mut dw = vec![S; len(1, wl)];
+            let mut scratch = fresh();
+            let r = conv2d_backward_filter(&conv, &x, &dy, &mut dw, Accum::Replace, &mut scratch);
+            let e = match bad {
+                0 => want("input", xl, x.len()),
+                3 => want("grad_output", yl, dy.len()),
+                1 => want("grad_weight", wl, dw.len()),
+                _ => want("", 0, 0),
+            };
+            if bad != 2 && bad != 4 {
+                assert_eq!(r, e, "{name} backward_filter, bad {bad}");
+                assert!(untouched(&dw) && untouched(&scratch), "{name}");
+            }
+
+            // Bias gradient: grad_output (3), grad_bias (2).
+            let mut db = vec![S; len(2, bl)];
+            let r = conv2d_backward_bias(&conv, &dy, &mut db, Accum::Add);
+            match bad {
+                3 => assert_eq!(r, want("grad_output", yl, dy.len())),
+                2 => assert_eq!(r, want("grad_bias", bl, db.len())),
+                _ => {}
+            }
+            if bad == 2 || bad == 3 {
+                assert!(db.iter().all(|&v| v == S), "{name}");
+            }
+        }
+    }
+}
