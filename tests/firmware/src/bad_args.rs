@@ -4,189 +4,224 @@
 use core::hint::black_box as opaque;
 
 use nchw::{col2im, col2im_columns, crop, gemm, im2col, im2col_columns, pad};
-use nchw::{Accum, Error, Im2col, MatMut, MatRef, Pad, Padding, Shape, Window};
+use nchw::{conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter};
+use nchw::{Accum, Conv2d, Error, Im2col, MatMut, MatRef, Pad, Padding, Shape, Window};
 
 use crate::model::Runner;
 
 /// What every output is filled with before a bad call.
 const SENTINEL: f32 = -99.0;
 
-fn untouched(out: &[f32]) -> bool {
-    out.iter().all(|v| *v == SENTINEL)
-}
-
-fn expect(
+/// Fills `out` with [`SENTINEL`], makes the call through the runner, and checks that it
+/// returned exactly `want` and left `out` untouched.
+fn refuse<T>(
     r: &mut impl Runner,
     name: &'static str,
-    got: Result<(), Error>,
     want: Error,
-    out: &[f32],
+    out: &mut [f32],
+    call: impl FnOnce(&mut [f32]) -> Result<T, Error>,
 ) {
-    r.check(name, got == Err(want) && untouched(out));
+    out.fill(SENTINEL);
+    let got = r.call(|| call(opaque(&mut *out))).err();
+    r.check(
+        name,
+        got == Some(want) && out.iter().all(|v| *v == SENTINEL),
+    );
+}
+
+fn length(buffer: &'static str, expected: usize, actual: usize) -> Error {
+    Error::BufferLength {
+        buffer,
+        expected,
+        actual,
+    }
+}
+
+fn dims(what: &'static str, left: usize, right: usize) -> Error {
+    Error::DimensionMismatch { what, left, right }
 }
 
 /// Constructors refuse impossible geometries.
+#[inline(never)]
 fn constructors(r: &mut impl Runner) {
     let huge = opaque(usize::MAX);
-    r.check(
-        "error Shape overflow",
-        Shape::new(huge, 2, 1, 1) == Err(Error::Overflow),
-    );
-    let wide = Shape::new(1, 1, 1, huge);
-    let padded = wide.and_then(|s| Pad::new(s, Padding::symmetric(0, 1)));
-    r.check("error Pad overflow", padded == Err(Error::Overflow));
-    let strided = Window::square(3).with_stride(opaque(0), 1);
-    r.check(
-        "error Im2col zero stride",
-        Im2col::new(1, 4, 4, strided)
-            == Err(Error::Zero {
-                parameter: "stride_h",
-            }),
-    );
-    let dilated = Window::square(2).with_dilation(1, opaque(3));
-    r.check(
-        "error Im2col window too large",
-        Im2col::new(1, 4, 3, dilated)
-            == Err(Error::WindowTooLarge {
-                axis: "width",
-                field: 4,
-                padded: 3,
-            }),
-    );
-    let data = [0.0f32; 5];
-    r.check(
-        "error MatRef short slice",
-        MatRef::row_major(opaque(&data[..]), 2, 3).err()
-            == Some(Error::InvalidView {
-                operand: "a",
-                needed: 6,
-                actual: 5,
-            }),
-    );
-    let mut data = [SENTINEL; 6];
-    let aliased = MatMut::new(opaque(&mut data[..]), 2, 3, 1, 1).err();
-    r.check(
+    refuse(r, "error Shape overflow", Error::Overflow, &mut [], |_| {
+        Shape::new(huge, 2, 1, 1)
+    });
+    refuse(r, "error Pad overflow", Error::Overflow, &mut [], |_| {
+        Pad::new(Shape::new(1, 1, 1, huge)?, Padding::symmetric(0, 1))
+    });
+    let zero = Error::Zero {
+        parameter: "stride_h",
+    };
+    refuse(r, "error Im2col zero stride", zero, &mut [], |_| {
+        Im2col::new(1, 4, 4, Window::square(3).with_stride(opaque(0), 1))
+    });
+    let large = Error::WindowTooLarge {
+        axis: "width",
+        field: 4,
+        padded: 3,
+    };
+    refuse(r, "error Im2col window too large", large, &mut [], |_| {
+        Im2col::new(1, 4, 3, Window::square(2).with_dilation(1, opaque(3)))
+    });
+    let groups = Error::NotDivisible {
+        what: "out_channels",
+        value: 3,
+        divisor: 2,
+    };
+    refuse(r, "error Conv2d groups", groups, &mut [], |_| {
+        Conv2d::new(Shape::new(1, 2, 4, 4)?, opaque(3), Window::square(3), 2)
+    });
+    let zero = Error::Zero {
+        parameter: "groups",
+    };
+    refuse(r, "error Conv2d zero groups", zero, &mut [], |_| {
+        Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), opaque(0))
+    });
+    let short = Error::InvalidView {
+        operand: "a",
+        needed: 6,
+        actual: 5,
+    };
+    refuse(r, "error MatRef short slice", short, &mut [], |_| {
+        MatRef::row_major(opaque(&[0.0f32; 5][..]), 2, 3)
+    });
+    let aliased = Error::InvalidView {
+        operand: "c",
+        needed: 4,
+        actual: 6,
+    };
+    refuse(
+        r,
         "error MatMut aliasing strides",
-        aliased
-            == Some(Error::InvalidView {
-                operand: "c",
-                needed: 4,
-                actual: 6,
-            })
-            && untouched(&data),
+        aliased,
+        &mut [0.0; 6],
+        |c| MatMut::new(c, 2, 3, 1, 1).map(|_| ()),
     );
 }
 
 /// pad and crop refuse buffers of the wrong length.
+#[inline(never)]
 fn padding(r: &mut impl Runner) -> Result<(), Error> {
-    let p = Pad::new(Shape::new(1, 1, 2, 2)?, Padding::uniform(1))?;
-    let p = opaque(&p);
-    let mut out = [SENTINEL; 16];
-    let got = pad(p, 0.0, opaque(&[1.0; 3][..]), opaque(&mut out[..]));
-    let want = Error::BufferLength {
-        buffer: "input",
-        expected: 4,
-        actual: 3,
-    };
-    expect(r, "error pad input length", got, want, &out);
-    let mut out = [SENTINEL; 17];
-    let got = pad(p, 0.0, opaque(&[1.0; 4][..]), opaque(&mut out[..]));
-    let want = Error::BufferLength {
-        buffer: "output",
-        expected: 16,
-        actual: 17,
-    };
-    expect(r, "error pad output length", got, want, &out);
-    let mut out = [SENTINEL; 4];
-    let got = crop(p, opaque(&[1.0; 15][..]), opaque(&mut out[..]));
-    let want = Error::BufferLength {
-        buffer: "padded",
-        expected: 16,
-        actual: 15,
-    };
-    expect(r, "error crop padded length", got, want, &out);
-    let mut out = [SENTINEL; 3];
-    let got = crop(p, opaque(&[1.0; 16][..]), opaque(&mut out[..]));
-    let want = Error::BufferLength {
-        buffer: "output",
-        expected: 4,
-        actual: 3,
-    };
-    expect(r, "error crop output length", got, want, &out);
+    let p = &Pad::new(Shape::new(1, 1, 2, 2)?, Padding::uniform(1))?; // 2x2 -> 4x4
+    let x = [1.0f32; 16];
+    refuse(
+        r,
+        "error pad input",
+        length("input", 4, 3),
+        &mut [0.0; 16],
+        |y| pad(p, 0.0, opaque(&x[..3]), y),
+    );
+    refuse(
+        r,
+        "error pad output",
+        length("output", 16, 17),
+        &mut [0.0; 17],
+        |y| pad(p, 0.0, opaque(&x[..4]), y),
+    );
+    refuse(
+        r,
+        "error crop padded",
+        length("padded", 16, 15),
+        &mut [0.0; 4],
+        |y| crop(p, opaque(&x[..15]), y),
+    );
+    refuse(
+        r,
+        "error crop output",
+        length("output", 4, 3),
+        &mut [0.0; 3],
+        |y| crop(p, opaque(&x[..]), y),
+    );
     Ok(())
 }
 
 /// im2col and col2im refuse wrong lengths and column ranges.
+#[inline(never)]
 fn columns(r: &mut impl Runner) -> Result<(), Error> {
     // 1 x 3 x 3 image, 2 x 2 window: 4 rows, 4 columns.
-    let g = Im2col::new(1, 3, 3, Window::square(2))?;
-    let g = opaque(&g);
-    let image = [1.0f32; 9];
-    let mut col = [SENTINEL; 16];
-    let got = im2col(g, opaque(&image[..8]), opaque(&mut col[..]));
-    let want = Error::BufferLength {
-        buffer: "image",
-        expected: 9,
-        actual: 8,
-    };
-    expect(r, "error im2col image length", got, want, &col);
-    let got = im2col(g, opaque(&image[..]), opaque(&mut col[..15]));
-    let want = Error::BufferLength {
-        buffer: "tile",
-        expected: 16,
-        actual: 15,
-    };
-    expect(r, "error im2col col length", got, want, &col);
-    let got = im2col_columns(g, opaque(&image[..]), opaque(3..5), opaque(&mut col[..8]));
-    let want = Error::InvalidRange {
+    let g = &Im2col::new(1, 3, 3, Window::square(2))?;
+    let x = [1.0f32; 16];
+    refuse(
+        r,
+        "error im2col image",
+        length("image", 9, 8),
+        &mut [0.0; 16],
+        |col| im2col(g, opaque(&x[..8]), col),
+    );
+    refuse(
+        r,
+        "error im2col col",
+        length("tile", 16, 15),
+        &mut [0.0; 15],
+        |col| im2col(g, opaque(&x[..9]), col),
+    );
+    let range = Error::InvalidRange {
         start: 3,
         end: 5,
         len: 4,
     };
-    expect(r, "error im2col_columns range", got, want, &col);
-    #[allow(clippy::reversed_empty_ranges)]
-    let got = im2col_columns(g, opaque(&image[..]), opaque(2..1), opaque(&mut col[..0]));
-    let want = Error::InvalidRange {
+    refuse(
+        r,
+        "error im2col_columns range",
+        range,
+        &mut [0.0; 8],
+        |tile| im2col_columns(g, opaque(&x[..9]), opaque(3..5), tile),
+    );
+    let reversed = Error::InvalidRange {
         start: 2,
         end: 1,
         len: 4,
     };
-    expect(r, "error im2col_columns reversed", got, want, &col);
-
-    let mut out = [SENTINEL; 9];
-    let got = col2im(g, opaque(&col[..15]), opaque(&mut out[..]), Accum::Replace);
-    let want = Error::BufferLength {
-        buffer: "col",
-        expected: 16,
-        actual: 15,
-    };
-    expect(r, "error col2im col length", got, want, &out);
-    let got = col2im(g, opaque(&col[..]), opaque(&mut out[..8]), Accum::Replace);
-    let want = Error::BufferLength {
-        buffer: "image",
-        expected: 9,
-        actual: 8,
-    };
-    expect(r, "error col2im image length", got, want, &out);
-    let got = col2im_columns(g, opaque(&col[..7]), opaque(1..3), opaque(&mut out[..]));
-    let want = Error::BufferLength {
-        buffer: "tile",
-        expected: 8,
-        actual: 7,
-    };
-    expect(r, "error col2im_columns tile length", got, want, &out);
-    let got = col2im_columns(g, opaque(&col[..4]), opaque(0..5), opaque(&mut out[..]));
-    let want = Error::InvalidRange {
+    #[allow(clippy::reversed_empty_ranges)]
+    refuse(
+        r,
+        "error im2col_columns reversed",
+        reversed,
+        &mut [],
+        |tile| im2col_columns(g, opaque(&x[..9]), opaque(2..1), tile),
+    );
+    refuse(
+        r,
+        "error col2im col",
+        length("col", 16, 15),
+        &mut [0.0; 9],
+        |image| col2im(g, opaque(&x[..15]), image, Accum::Replace),
+    );
+    refuse(
+        r,
+        "error col2im image",
+        length("image", 9, 8),
+        &mut [0.0; 8],
+        |image| col2im(g, opaque(&x[..]), image, Accum::Replace),
+    );
+    let tile = length("tile", 8, 7);
+    refuse(
+        r,
+        "error col2im_columns tile",
+        tile,
+        &mut [0.0; 9],
+        |image| col2im_columns(g, opaque(&x[..7]), opaque(1..3), image),
+    );
+    let range = Error::InvalidRange {
         start: 0,
         end: 5,
         len: 4,
     };
-    expect(r, "error col2im_columns range", got, want, &out);
+    refuse(
+        r,
+        "error col2im_columns range",
+        range,
+        &mut [0.0; 9],
+        |image| col2im_columns(g, opaque(&x[..4]), opaque(0..5), image),
+    );
     Ok(())
 }
 
 /// gemm refuses operands whose dimensions disagree.
-fn matmul(r: &mut impl Runner) -> Result<(), Error> {
+#[inline(never)]
+fn matmul(r: &mut impl Runner) {
     let data = [1.0f32; 6];
     // A is 2 x 3 throughout; B and C take the shapes (b_rows, b_cols) and (c_rows, c_cols).
     let cases = [
@@ -210,23 +245,120 @@ fn matmul(r: &mut impl Runner) -> Result<(), Error> {
         ),
     ];
     for (name, (b_rows, b_cols), (c_rows, c_cols), want) in cases {
-        let mut c = [SENTINEL; 6];
-        let a = MatRef::row_major(opaque(&data[..]), 2, 3)?;
-        let b = MatRef::row_major(opaque(&data[..]), b_rows, b_cols)?;
-        let cm = MatMut::row_major(opaque(&mut c[..]), c_rows, c_cols)?;
-        let got = gemm(1.0, a, b, 0.0, cm, opaque(&mut []));
-        expect(r, name, got, want, &c);
+        refuse(r, name, want, &mut [0.0; 6], |c| {
+            let a = MatRef::row_major(opaque(&data[..]), 2, 3)?;
+            let b = MatRef::row_major(opaque(&data[..]), b_rows, b_cols)?;
+            let c = MatMut::row_major(c, c_rows, c_cols)?;
+            gemm(1.0, a, b, 0.0, c, opaque(&mut []))
+        });
     }
-    Ok(())
 }
 
-fn dims(what: &'static str, left: usize, right: usize) -> Error {
-    Error::DimensionMismatch { what, left, right }
+/// The convolution passes refuse wrong lengths and a workspace below the minimum.
+#[inline(never)]
+fn convolution(r: &mut impl Runner) -> Result<(), Error> {
+    // 1 x 2 x 4 x 4 input, 2 output channels, 3 x 3: weights 36, output 2 x 2 x 2.
+    let g = &Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), 1)?;
+    let (x, w, b) = ([1.0f32; 32], [1.0f32; 36], [1.0f32; 2]);
+    let mut s = [0.0f32; 64];
+    let min = g.min_scratch_len();
+    let small = Error::ScratchTooSmall {
+        needed: min,
+        actual: min - 1,
+    };
+    refuse(
+        r,
+        "error conv2d input",
+        length("input", 32, 31),
+        &mut [0.0; 8],
+        |y| conv2d(g, opaque(&x[..31]), &w, Some(&b), None, y, &mut s),
+    );
+    refuse(
+        r,
+        "error conv2d weight",
+        length("weight", 36, 35),
+        &mut [0.0; 8],
+        |y| conv2d(g, &x, opaque(&w[..35]), Some(&b), None, y, &mut s),
+    );
+    refuse(
+        r,
+        "error conv2d bias",
+        length("bias", 2, 1),
+        &mut [0.0; 8],
+        |y| conv2d(g, &x, &w, Some(opaque(&b[..1])), None, y, &mut s),
+    );
+    refuse(
+        r,
+        "error conv2d output",
+        length("output", 8, 9),
+        &mut [0.0; 9],
+        |y| conv2d(g, &x, &w, Some(&b), None, y, &mut s),
+    );
+    refuse(r, "error conv2d scratch", small, &mut [0.0; 8], |y| {
+        conv2d(g, &x, &w, Some(&b), None, y, opaque(&mut s[..min - 1]))
+    });
+    let dy = [1.0f32; 8];
+    let wrong = length("grad_output", 8, 7);
+    refuse(
+        r,
+        "error backward_data grad_output",
+        wrong,
+        &mut [0.0; 32],
+        |dx| conv2d_backward_data(g, opaque(&dy[..7]), &w, dx, Accum::Add, &mut s),
+    );
+    let wrong = length("grad_input", 32, 33);
+    refuse(
+        r,
+        "error backward_data grad_input",
+        wrong,
+        &mut [0.0; 33],
+        |dx| conv2d_backward_data(g, &dy, &w, dx, Accum::Replace, &mut s),
+    );
+    refuse(
+        r,
+        "error backward_data scratch",
+        small,
+        &mut [0.0; 32],
+        |dx| conv2d_backward_data(g, &dy, &w, dx, Accum::Replace, opaque(&mut s[..min - 1])),
+    );
+    let wrong = length("input", 32, 31);
+    refuse(
+        r,
+        "error backward_filter input",
+        wrong,
+        &mut [0.0; 36],
+        |dw| conv2d_backward_filter(g, opaque(&x[..31]), &dy, dw, Accum::Replace, &mut s),
+    );
+    let wrong = length("grad_weight", 36, 35);
+    refuse(
+        r,
+        "error backward_filter grad_weight",
+        wrong,
+        &mut [0.0; 35],
+        |dw| conv2d_backward_filter(g, &x, &dy, dw, Accum::Replace, &mut s),
+    );
+    refuse(
+        r,
+        "error backward_filter scratch",
+        small,
+        &mut [0.0; 36],
+        |dw| conv2d_backward_filter(g, &x, &dy, dw, Accum::Replace, opaque(&mut s[..min - 1])),
+    );
+    let wrong = length("grad_bias", 2, 3);
+    refuse(
+        r,
+        "error backward_bias grad_bias",
+        wrong,
+        &mut [0.0; 3],
+        |db| conv2d_backward_bias(g, &dy, db, Accum::Replace),
+    );
+    Ok(())
 }
 
 /// Runs every bad-argument check.
 pub fn check(r: &mut impl Runner) {
     constructors(r);
-    let ok = padding(r).is_ok() & columns(r).is_ok() & matmul(r).is_ok();
-    r.check("bad-argument setup", ok);
+    matmul(r);
+    let setup = padding(r).and(columns(r)).and(convolution(r));
+    r.check("bad-argument geometries", setup.is_ok());
 }

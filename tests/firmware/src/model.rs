@@ -11,8 +11,8 @@
 
 use core::hint::black_box as opaque;
 
-use nchw::{col2im, crop, gemm, im2col, Accum, Error, Im2col, MatMut, MatRef};
-use nchw::{Pad, Padding, Shape, Window};
+use nchw::{conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, crop};
+use nchw::{Accum, Clamp, Conv2d, Error, Pad, Padding, Shape, Window};
 
 /// Unwraps a geometry at compile time (a bad one is a build error, not a runtime panic).
 macro_rules! ok {
@@ -30,23 +30,22 @@ pub const X: Shape = ok!(Shape::new(2, 2, 6, 6));
 pub const PAD: Pad = ok!(Pad::new(X, Padding::uniform(1)));
 /// The padded input.
 pub const XP: Shape = PAD.output();
-/// 3 x 3 convolution over the padded image: the columns of one image, `[18, 36]`.
-pub const CONV: Im2col = ok!(Im2col::new(XP.c(), XP.h(), XP.w(), Window::square(3)));
-/// Output channels of the convolution.
-pub const OC: usize = 4;
-/// Convolution weights `(OC, C, 3, 3)`.
-pub const W_LEN: usize = OC * CONV.rows();
-/// Convolution output (after bias and ReLU): 2 x 4 x 6 x 6.
-pub const Y: Shape = ok!(Shape::new(X.n(), OC, CONV.out_h(), CONV.out_w()));
-/// Depthwise 3 x 3 convolution with one ring of padding, one plane at a time: `[9, 36]`.
-pub const DW: Im2col = ok!(Im2col::new(
-    1,
-    Y.h(),
-    Y.w(),
-    Window::square(3).with_padding(Padding::uniform(1))
+/// 3 x 3 convolution, 2 -> 4 channels, over the padded input (so no padding of its own).
+pub const CONV: Conv2d = ok!(Conv2d::new(XP, 4, Window::square(3), 1));
+/// Its output: 2 x 4 x 6 x 6.
+pub const Y: Shape = CONV.output();
+/// The convolution's workspace: 8 im2col columns, so the 36 columns of an image run as
+/// tiles of 8, 8, 8, 8 and 4 (the full-speed size would be [`Conv2d::scratch_len`]).
+pub const SCRATCH: usize = 8 * CONV.min_scratch_len();
+/// Depthwise 3 x 3 convolution with one ring of padding (`groups == channels`).
+pub const DEPTHWISE: Conv2d = ok!(Conv2d::new(
+    Y,
+    Y.c(),
+    Window::square(3).with_padding(Padding::uniform(1)),
+    Y.c()
 ));
 /// Depthwise output: 2 x 4 x 6 x 6.
-pub const Z: Shape = ok!(Shape::new(Y.n(), Y.c(), DW.out_h(), DW.out_w()));
+pub const Z: Shape = DEPTHWISE.output();
 /// Learning rate of the training step (a power of two, so the update is exact).
 pub const LR: f32 = 0.125;
 
@@ -56,32 +55,30 @@ pub struct Buffers {
     pub x: [f32; X.len()],
     /// Padded input.
     pub x_pad: [f32; XP.len()],
-    /// Convolution weights and bias.
-    pub w: [f32; W_LEN],
+    /// Convolution weights `(OC, C, 3, 3)`.
+    pub w: [f32; CONV.weight_len()],
     /// Convolution bias.
-    pub b: [f32; OC],
-    /// Column matrix of one image (the convolution's workspace).
-    pub col: [f32; CONV.col_len()],
+    pub b: [f32; CONV.bias_len()],
+    /// The convolutions' workspace.
+    pub scratch: [f32; SCRATCH],
     /// Convolution output, after bias and ReLU.
-    pub y: [f32; Y.len()],
-    /// Depthwise weights `(OC, 1, 3, 3)` and bias.
-    pub wd: [f32; OC * DW.rows()],
+    pub y: [f32; CONV.output_len()],
+    /// Depthwise weights `(C, 1, 3, 3)`.
+    pub wd: [f32; DEPTHWISE.weight_len()],
     /// Depthwise bias.
-    pub bd: [f32; OC],
-    /// Depthwise column matrix of one plane.
-    pub col_dw: [f32; DW.col_len()],
+    pub bd: [f32; DEPTHWISE.bias_len()],
     /// Depthwise output.
-    pub z: [f32; Z.len()],
+    pub z: [f32; DEPTHWISE.output_len()],
     /// Gradient arriving at the convolution's output; the ReLU mask is applied in place.
-    pub dy: [f32; Y.len()],
+    pub dy: [f32; CONV.output_len()],
     /// Gradient with respect to the padded input.
-    pub dx_pad: [f32; XP.len()],
+    pub dx_pad: [f32; CONV.input_len()],
     /// Gradient with respect to the input.
     pub dx: [f32; X.len()],
     /// Weight gradient.
-    pub dw: [f32; W_LEN],
+    pub dw: [f32; CONV.weight_len()],
     /// Bias gradient.
-    pub db: [f32; OC],
+    pub db: [f32; CONV.bias_len()],
 }
 
 impl Buffers {
@@ -90,19 +87,18 @@ impl Buffers {
         Buffers {
             x: [0.0; X.len()],
             x_pad: [0.0; XP.len()],
-            w: [0.0; W_LEN],
-            b: [0.0; OC],
-            col: [0.0; CONV.col_len()],
-            y: [0.0; Y.len()],
-            wd: [0.0; OC * DW.rows()],
-            bd: [0.0; OC],
-            col_dw: [0.0; DW.col_len()],
-            z: [0.0; Z.len()],
-            dy: [0.0; Y.len()],
-            dx_pad: [0.0; XP.len()],
+            w: [0.0; CONV.weight_len()],
+            b: [0.0; CONV.bias_len()],
+            scratch: [0.0; SCRATCH],
+            y: [0.0; CONV.output_len()],
+            wd: [0.0; DEPTHWISE.weight_len()],
+            bd: [0.0; DEPTHWISE.bias_len()],
+            z: [0.0; DEPTHWISE.output_len()],
+            dy: [0.0; CONV.output_len()],
+            dx_pad: [0.0; CONV.input_len()],
             dx: [0.0; X.len()],
-            dw: [0.0; W_LEN],
-            db: [0.0; OC],
+            dw: [0.0; CONV.weight_len()],
+            db: [0.0; CONV.bias_len()],
         }
     }
 
@@ -148,13 +144,18 @@ pub fn checksum(values: &[f32]) -> u32 {
 /// What runs the kernels and records the outcome: the firmware (measuring stack, printing
 /// over semihosting) or the host test.
 pub trait Runner {
-    /// Calls one kernel and records whether it returned `Ok`.
-    fn kernel(&mut self, name: &'static str, call: impl FnOnce() -> Result<(), Error>) -> bool;
+    /// Calls into the crate.
+    fn call<T>(&mut self, call: impl FnOnce() -> Result<T, Error>) -> Result<T, Error>;
     /// Records one check.
     fn check(&mut self, name: &'static str, ok: bool);
+    /// Runs one kernel of the network through [`call`](Self::call) and checks it succeeds.
+    fn kernel(&mut self, name: &'static str, call: impl FnOnce() -> Result<(), Error>) {
+        let ok = self.call(call).is_ok();
+        self.check(name, ok);
+    }
 }
 
-/// The forward pass: pad, convolution with bias and ReLU, depthwise convolution.
+/// The forward pass: pad, convolution with bias and fused ReLU, depthwise convolution.
 pub fn forward(r: &mut impl Runner, b: &mut Buffers) {
     r.kernel("pad", || {
         nchw::pad(
@@ -164,43 +165,28 @@ pub fn forward(r: &mut impl Runner, b: &mut Buffers) {
             opaque(&mut b.x_pad[..]),
         )
     });
-    let images = b.x_pad.chunks_exact(XP.image_len());
-    for (image, y) in images.zip(b.y.chunks_exact_mut(Y.image_len())) {
-        // Convolution as im2col + GEMM: y[OC, OH*OW] = W[OC, C*9] x col[C*9, OH*OW].
-        r.kernel("im2col", || {
-            im2col(opaque(&CONV), opaque(image), opaque(&mut b.col[..]))
-        });
-        r.kernel("gemm", || {
-            let w = MatRef::row_major(opaque(&b.w[..]), OC, CONV.rows())?;
-            let col = MatRef::row_major(opaque(&b.col[..]), CONV.rows(), CONV.cols())?;
-            let y = MatMut::row_major(opaque(&mut y[..]), OC, CONV.cols())?;
-            gemm(1.0, w, col, 0.0, y, &mut [])
-        });
-        bias_relu(&b.b, y, Y.plane_len());
-    }
-    // Depthwise: each plane with its own 3 x 3 filter, as im2col + a 1 x 9 GEMM.
-    let filters = b.wd.chunks_exact(DW.rows()).cycle();
-    let planes = b.y.chunks_exact(Y.plane_len());
-    let outputs = b.z.chunks_exact_mut(Z.plane_len());
-    for ((plane, z), (filter, bias)) in planes.zip(outputs).zip(filters.zip(b.bd.iter().cycle())) {
-        r.kernel("im2col", || {
-            im2col(opaque(&DW), opaque(plane), opaque(&mut b.col_dw[..]))
-        });
-        r.kernel("gemm", || {
-            let f = MatRef::row_major(opaque(filter), 1, DW.rows())?;
-            let col = MatRef::row_major(opaque(&b.col_dw[..]), DW.rows(), DW.cols())?;
-            let z = MatMut::row_major(opaque(&mut z[..]), 1, DW.cols())?;
-            gemm(1.0, f, col, 0.0, z, &mut [])
-        });
-        z.iter_mut().for_each(|v| *v += *bias);
-    }
-}
-
-/// Adds each channel's bias to its plane, then applies ReLU.
-fn bias_relu(bias: &[f32], out: &mut [f32], plane: usize) {
-    for (p, bias) in out.chunks_exact_mut(plane).zip(bias.iter().cycle()) {
-        p.iter_mut().for_each(|v| *v = (*v + *bias).max(0.0));
-    }
+    r.kernel("conv2d", || {
+        conv2d(
+            opaque(&CONV),
+            opaque(&b.x_pad[..]),
+            opaque(&b.w[..]),
+            opaque(Some(&b.b[..])),
+            opaque(Some(Clamp::relu())),
+            opaque(&mut b.y[..]),
+            opaque(&mut b.scratch[..]),
+        )
+    });
+    r.kernel("conv2d depthwise", || {
+        conv2d(
+            opaque(&DEPTHWISE),
+            opaque(&b.y[..]),
+            opaque(&b.wd[..]),
+            opaque(Some(&b.bd[..])),
+            opaque(None),
+            opaque(&mut b.z[..]),
+            opaque(&mut []),
+        )
+    });
 }
 
 /// One training step of the convolution: ReLU backward, then the gradients with respect to
@@ -213,45 +199,37 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
             *g = 0.0;
         }
     }
-    let images = b.x_pad.chunks_exact(XP.image_len());
-    let grads = b.dy.chunks_exact(Y.image_len());
-    let dx_images = b.dx_pad.chunks_exact_mut(XP.image_len());
-    for (n, ((image, dy), dx)) in images.zip(grads).zip(dx_images).enumerate() {
-        // Backward-data: col = W^T dy, folded back onto the padded image.
-        r.kernel("gemm", || {
-            let w = MatRef::row_major(opaque(&b.w[..]), OC, CONV.rows())?;
-            let dy = MatRef::row_major(opaque(dy), OC, CONV.cols())?;
-            let col = MatMut::row_major(opaque(&mut b.col[..]), CONV.rows(), CONV.cols())?;
-            gemm(1.0, w.t(), dy, 0.0, col, &mut [])
-        });
-        r.kernel("col2im", || {
-            col2im(
-                opaque(&CONV),
-                opaque(&b.col[..]),
-                opaque(dx),
-                Accum::Replace,
-            )
-        });
-        // Backward-filter: dW += dy col^T, summed over the batch.
-        r.kernel("im2col", || {
-            im2col(opaque(&CONV), opaque(image), opaque(&mut b.col[..]))
-        });
-        let beta = if n == 0 { 0.0 } else { 1.0 };
-        r.kernel("gemm", || {
-            let dy = MatRef::row_major(opaque(dy), OC, CONV.cols())?;
-            let col = MatRef::row_major(opaque(&b.col[..]), CONV.rows(), CONV.cols())?;
-            let dw = MatMut::row_major(opaque(&mut b.dw[..]), OC, CONV.rows())?;
-            gemm(1.0, dy, col.t(), beta, dw, &mut [])
-        });
-    }
+    r.kernel("conv2d_backward_data", || {
+        conv2d_backward_data(
+            opaque(&CONV),
+            opaque(&b.dy[..]),
+            opaque(&b.w[..]),
+            opaque(&mut b.dx_pad[..]),
+            opaque(Accum::Replace),
+            opaque(&mut b.scratch[..]),
+        )
+    });
     r.kernel("crop", || {
         crop(opaque(&PAD), opaque(&b.dx_pad[..]), opaque(&mut b.dx[..]))
     });
-    // Bias gradient: the sum of dy over the batch and the plane.
-    for (oc, db) in b.db.iter_mut().enumerate() {
-        let planes = b.dy.chunks_exact(Y.plane_len()).skip(oc).step_by(OC);
-        *db = planes.flatten().sum();
-    }
+    r.kernel("conv2d_backward_filter", || {
+        conv2d_backward_filter(
+            opaque(&CONV),
+            opaque(&b.x_pad[..]),
+            opaque(&b.dy[..]),
+            opaque(&mut b.dw[..]),
+            opaque(Accum::Replace),
+            opaque(&mut b.scratch[..]),
+        )
+    });
+    r.kernel("conv2d_backward_bias", || {
+        conv2d_backward_bias(
+            opaque(&CONV),
+            opaque(&b.dy[..]),
+            opaque(&mut b.db[..]),
+            opaque(Accum::Replace),
+        )
+    });
     for (w, g) in b.w.iter_mut().zip(&b.dw).chain(b.b.iter_mut().zip(&b.db)) {
         *w -= LR * *g;
     }

@@ -4,7 +4,10 @@
 // Index loops on purpose: each reads like the formula it checks.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::{Buffers, Runner, LR, OC, X, XP, Y, Z};
+use crate::model::{Buffers, Runner, LR, X, XP, Y, Z};
+
+/// Output channels of the convolution.
+const OC: usize = Y.c();
 
 /// Weight `(oc, c, kh, kw)` of a `(_, channels, 3, 3)` filter bank.
 fn tap(w: &[f32], channels: usize, oc: usize, c: usize, kh: usize, kw: usize) -> f32 {
