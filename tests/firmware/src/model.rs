@@ -68,7 +68,7 @@ pub struct Buffers {
     /// Depthwise bias.
     pub bd: [f32; DEPTHWISE.bias_len()],
     /// Depthwise output.
-    pub z: [f32; DEPTHWISE.output_len()],
+    pub z: [f32; Z.len()],
     /// Gradient arriving at the convolution's output; the ReLU mask is applied in place.
     pub dy: [f32; CONV.output_len()],
     /// Gradient with respect to the padded input.
@@ -93,7 +93,7 @@ impl Buffers {
             y: [0.0; CONV.output_len()],
             wd: [0.0; DEPTHWISE.weight_len()],
             bd: [0.0; DEPTHWISE.bias_len()],
-            z: [0.0; DEPTHWISE.output_len()],
+            z: [0.0; Z.len()],
             dy: [0.0; CONV.output_len()],
             dx_pad: [0.0; CONV.input_len()],
             dx: [0.0; X.len()],
