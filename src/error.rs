@@ -92,6 +92,27 @@ pub enum Error {
         /// Number of columns there are.
         len: usize,
     },
+    /// A parameter has a value the operation does not support (average pooling with a
+    /// dilation, max-pooling indices for a plane too large for `u32`).
+    Unsupported {
+        /// The operation, e.g. `"average pooling"`.
+        operation: &'static str,
+        /// The parameter, e.g. `"dilation_h"`.
+        parameter: &'static str,
+        /// The value given.
+        value: usize,
+    },
+    /// An index read from a caller's buffer points outside the range it indexes.
+    IndexOutOfRange {
+        /// Which buffer holds the index, e.g. `"indices"`.
+        buffer: &'static str,
+        /// Where in that buffer the index is.
+        position: usize,
+        /// The index found.
+        index: usize,
+        /// The exclusive upper bound it must respect.
+        len: usize,
+    },
     /// A size computed from the arguments does not fit in `usize`.
     Overflow,
 }
@@ -154,6 +175,20 @@ impl fmt::Display for Error {
             Error::InvalidRange { start, end, len } => {
                 write!(f, "column range {start}..{end} is not within 0..{len}")
             }
+            Error::Unsupported {
+                operation,
+                parameter,
+                value,
+            } => write!(f, "{operation} does not support {parameter} = {value}"),
+            Error::IndexOutOfRange {
+                buffer,
+                position,
+                index,
+                len,
+            } => write!(
+                f,
+                "{buffer}[{position}] = {index} is out of range for a length of {len}"
+            ),
             Error::Overflow => f.write_str("a buffer size overflows usize"),
         }
     }

@@ -1,0 +1,272 @@
+//! Average pooling, forward and backward, and global average pooling.
+
+use super::isa::dispatch;
+use super::rows::{spread_pass, sum_pass, Geo};
+use super::{AvgPool2d, Divisor};
+use crate::accum::Accum;
+use crate::element::Element;
+use crate::error::{check_len, Error};
+use crate::shape::Shape;
+
+/// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
+const RUN: usize = 32;
+
+/// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
+const LANES: usize = 16;
+
+/// Average pooling: `y[n, c, oh, ow]` is the sum of window `(oh, ow)` of plane `(n, c)`
+/// divided by the window's [`Divisor`].
+///
+/// The sum starts from zero and adds the window's inputs in row-major order (padding adds
+/// nothing), then is divided, so the result is exactly that of the textbook loop. Every
+/// element of `y` is written and none is read.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `x.len() == a.pool().input_len()` and
+/// `y.len() == a.pool().output_len()`.
+///
+/// ```
+/// use nchw::{avg_pool2d, AvgPool2d, Divisor, Padding, Pool2d, Rounding, Shape, Window};
+/// // 1x1x1x4 input, 1x3 window, stride 2, one padding column each side.
+/// let w = Window::new(1, 3).with_stride(1, 2).with_padding(Padding::symmetric(0, 1));
+/// let g = Pool2d::new(Shape::new(1, 1, 1, 4)?, w, Rounding::Floor)?;
+/// let x = [3.0f32, 6.0, 9.0, 12.0];
+/// let mut y = [0.0f32; 2];
+/// avg_pool2d(&AvgPool2d::new(g, Divisor::CountIncludePad)?, &x, &mut y)?;
+/// assert_eq!(y, [3.0, 9.0]); // (0 + 3 + 6) / 3, (6 + 9 + 12) / 3
+/// avg_pool2d(&AvgPool2d::new(g, Divisor::CountExcludePad)?, &x, &mut y)?;
+/// assert_eq!(y, [4.5, 9.0]); // (3 + 6) / 2
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn avg_pool2d<T: Element>(a: &AvgPool2d, x: &[T], y: &mut [T]) -> Result<(), Error> {
+    check_len("input", a.pool.input_len(), x.len())?;
+    check_len("output", a.pool.output_len(), y.len())?;
+    let geo = Geo::new(&a.pool);
+    dispatch(
+        #[inline(always)]
+        || forward(&geo, a.divisor, x, y),
+    );
+    Ok(())
+}
+
+/// Average pooling backward: every output adds `dy / divisor` to each input position of its
+/// window (padding takes nothing); overlapping windows accumulate.
+///
+/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// gradient is added to it.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `dy.len() == a.pool().output_len()` and
+/// `dx.len() == a.pool().input_len()`.
+///
+/// ```
+/// use nchw::{avg_pool2d_backward, Accum, AvgPool2d, Divisor, Pool2d, Rounding, Shape, Window};
+/// // [1, 2, 3, 4, 5], k = 2, s = 2, ceil mode: the last window holds input 4 alone.
+/// let g = Pool2d::new(Shape::new(1, 1, 1, 5)?, Window::new(1, 2).with_stride(1, 2), Rounding::Ceil)?;
+/// let mut dx = [f32::NAN; 5];
+/// avg_pool2d_backward(&AvgPool2d::new(g, Divisor::CountIncludePad)?, &[2.0, 4.0, 8.0], &mut dx, Accum::Replace)?;
+/// assert_eq!(dx, [1.0, 1.0, 2.0, 2.0, 8.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn avg_pool2d_backward<T: Element>(
+    a: &AvgPool2d,
+    dy: &[T],
+    dx: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_len("dy", a.pool.output_len(), dy.len())?;
+    check_len("dx", a.pool.input_len(), dx.len())?;
+    let geo = Geo::new(&a.pool);
+    dispatch(
+        #[inline(always)]
+        || backward(&geo, a.divisor, dy, dx, accum),
+    );
+    Ok(())
+}
+
+/// Global average pooling: `y[n * C + c]` is the mean of plane `(n, c)` of `input`, the
+/// `N x C x 1 x 1` output of a classifier head.
+///
+/// The plane is summed in 16 interleaved partial sums, combined pairwise, then divided by
+/// `H * W`: a different rounding order from a sequential loop (closer to the exact sum for
+/// large planes), the same on every code path.
+///
+/// # Errors
+/// [`Error::EmptyWindow`] if `H` or `W` is zero while there are planes to average;
+/// [`Error::BufferLength`] unless `x.len() == input.len()` and `y.len() == N * C`.
+///
+/// ```
+/// use nchw::{global_avg_pool2d, Shape};
+/// let x = [1.0f32, 2.0, 3.0, 4.0, /* plane 2 */ 10.0, 10.0, 10.0, 30.0];
+/// let mut y = [0.0f32; 2];
+/// global_avg_pool2d(Shape::new(1, 2, 2, 2)?, &x, &mut y)?;
+/// assert_eq!(y, [2.5, 15.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn global_avg_pool2d<T: Element>(input: Shape, x: &[T], y: &mut [T]) -> Result<(), Error> {
+    check_global(input)?;
+    check_len("input", input.len(), x.len())?;
+    check_len("output", input.n() * input.c(), y.len())?;
+    dispatch(
+        #[inline(always)]
+        || global_forward(input.plane_len(), x, y),
+    );
+    Ok(())
+}
+
+/// Global average pooling backward: every input of plane `p` gets `dy[p] / (H * W)`.
+///
+/// With [`Accum::Replace`] `dx` is overwritten and never read; with [`Accum::Add`] the
+/// gradient is added to it.
+///
+/// # Errors
+/// [`Error::EmptyWindow`] if `H` or `W` is zero while there are planes;
+/// [`Error::BufferLength`] unless `dy.len() == N * C` and `dx.len() == input.len()`.
+///
+/// ```
+/// use nchw::{global_avg_pool2d_backward, Accum, Shape};
+/// let mut dx = [f32::NAN; 4];
+/// global_avg_pool2d_backward(Shape::new(1, 1, 2, 2)?, &[2.0], &mut dx, Accum::Replace)?;
+/// assert_eq!(dx, [0.5; 4]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn global_avg_pool2d_backward<T: Element>(
+    input: Shape,
+    dy: &[T],
+    dx: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_global(input)?;
+    check_len("dy", input.n() * input.c(), dy.len())?;
+    check_len("dx", input.len(), dx.len())?;
+    dispatch(
+        #[inline(always)]
+        || global_backward(input.plane_len(), dy, dx, accum),
+    );
+    Ok(())
+}
+
+/// A plane must hold something to be averaged (unless there are no planes at all).
+fn check_global(input: Shape) -> Result<(), Error> {
+    if input.n() * input.c() == 0 {
+        return Ok(());
+    }
+    let axis = match (input.h(), input.w()) {
+        (0, _) => "height",
+        (_, 0) => "width",
+        _ => return Ok(()),
+    };
+    Err(Error::EmptyWindow { axis, output: 0 })
+}
+
+/// Divides output row `oh`'s window sums `y` (outputs `c0..`) by their divisors.
+#[inline(always)]
+fn divide<T: Element>(geo: &Geo, divisor: Divisor, oh: usize, c0: usize, y: &mut [T]) {
+    let include_pad = match divisor {
+        Divisor::Override(d) => {
+            let d = T::from_usize(d);
+            y.iter_mut().for_each(|v| *v = *v / d);
+            return;
+        }
+        Divisor::CountIncludePad => true,
+        Divisor::CountExcludePad => false,
+    };
+    let rows = geo.rows_counted(oh, include_pad);
+    let (a, b) = geo.split(c0, y.len());
+    let (head, rest) = y.split_at_mut(a);
+    let (body, tail) = rest.split_at_mut(b - a);
+    // Interior windows lie inside the input: they count the whole kernel width either way.
+    let d = T::from_usize(rows * geo.kernel_w());
+    body.iter_mut().for_each(|v| *v = *v / d);
+    for (j, v) in head.iter_mut().enumerate() {
+        *v = *v / T::from_usize(rows * geo.cols_counted(c0 + j, include_pad));
+    }
+    for (j, v) in tail.iter_mut().enumerate() {
+        *v = *v / T::from_usize(rows * geo.cols_counted(c0 + b + j, include_pad));
+    }
+}
+
+#[inline(always)]
+fn forward<T: Element>(geo: &Geo, divisor: Divisor, x: &[T], y: &mut [T]) {
+    // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
+    let planes = x
+        .chunks_exact(geo.plane_in())
+        .zip(y.chunks_exact_mut(geo.plane_out()));
+    for (xp, yp) in planes {
+        for (oh, y_row) in yp.chunks_exact_mut(geo.out_w).enumerate() {
+            y_row.fill(T::ZERO);
+            for ih in geo.rows(oh) {
+                sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row);
+            }
+            divide(geo, divisor, oh, 0, y_row);
+        }
+    }
+}
+
+#[inline(always)]
+fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], accum: Accum) {
+    let planes = dx
+        .chunks_exact_mut(geo.plane_in())
+        .zip(dy.chunks_exact(geo.plane_out()));
+    for (dxp, dyp) in planes {
+        if accum == Accum::Replace {
+            dxp.fill(T::ZERO);
+        }
+        for (oh, dy_row) in dyp.chunks_exact(geo.out_w).enumerate() {
+            for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
+                let mut g = [T::ZERO; RUN];
+                let g = &mut g[..dy_run.len()];
+                g.copy_from_slice(dy_run);
+                divide(geo, divisor, oh, r * RUN, g);
+                for ih in geo.rows(oh) {
+                    spread_pass(geo, g, r * RUN, &mut dxp[ih * geo.w..(ih + 1) * geo.w]);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn global_forward<T: Element>(plane: usize, x: &[T], y: &mut [T]) {
+    let hw = T::from_usize(plane);
+    if plane == 0 {
+        // No planes (checked): nothing to do.
+        return;
+    }
+    for (xp, out) in x.chunks_exact(plane).zip(y.iter_mut()) {
+        let mut acc = [T::ZERO; LANES];
+        let mut chunks = xp.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+            *a += v;
+        }
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            let (lo, hi) = acc.split_at_mut(width);
+            for (a, &b) in lo.iter_mut().zip(&*hi) {
+                *a += b;
+            }
+        }
+        *out = acc[0] / hw;
+    }
+}
+
+#[inline(always)]
+fn global_backward<T: Element>(plane: usize, dy: &[T], dx: &mut [T], accum: Accum) {
+    if plane == 0 {
+        return;
+    }
+    let hw = T::from_usize(plane);
+    for (dxp, &d) in dx.chunks_exact_mut(plane).zip(dy) {
+        let g = d / hw;
+        match accum {
+            Accum::Replace => dxp.fill(g),
+            Accum::Add => dxp.iter_mut().for_each(|v| *v += g),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Max pooling: forward with or without indices, backward from indices or by recomputing.
+
+use super::isa::dispatch;
+use super::rows::{max_pass, Geo};
+use super::Pool2d;
+use crate::accum::Accum;
+use crate::element::Element;
+use crate::error::{check_len, Error};
+
+/// Outputs per run when the backward pass recomputes the argmax into stack buffers.
+const RUN: usize = 32;
+
+/// Max pooling: `y[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
+/// `(n, c)`.
+///
+/// Padding and ceil-mode overhang are never selected; a window holding NaN yields NaN. Every
+/// element of `y` is written and none is read.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `x.len() == g.input_len()` and `y.len() == g.output_len()`.
+///
+/// ```
+/// use nchw::{max_pool2d, Padding, Pool2d, Rounding, Shape, Window};
+/// // 1x1x3x3 input, 2x2 window, stride 1, one padding row on top: padding is never selected.
+/// let w = Window::square(2).with_padding(Padding { top: 1, ..Padding::ZERO });
+/// let g = Pool2d::new(Shape::new(1, 1, 3, 3)?, w, Rounding::Floor)?;
+/// let x = [-1.0f32, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, f32::NAN, -9.0];
+/// let mut y = [0.0f32; 6];
+/// max_pool2d(&g, &x, &mut y)?;
+/// assert_eq!(&y[..4], &[-1.0, -2.0, -1.0, -2.0]);
+/// assert!(y[4].is_nan() && y[5].is_nan());
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn max_pool2d<T: Element>(g: &Pool2d, x: &[T], y: &mut [T]) -> Result<(), Error> {
+    check_len("input", g.input_len(), x.len())?;
+    check_len("output", g.output_len(), y.len())?;
+    let geo = Geo::new(g);
+    dispatch(
+        #[inline(always)]
+        || forward::<T, false>(&geo, x, y, &mut []),
+    );
+    Ok(())
+}
+
+/// Max pooling that also records where each maximum came from: `indices[i]` is the flat
+/// `h * W + w` position, within its `(n, c)` plane, of the input that `y[i]` was taken from.
+///
+/// Ties go to the first maximum in row-major window order; in a window holding NaN, the index
+/// is that of the last NaN. These are the indices `max_unpool2d` and
+/// [`max_pool2d_backward`] consume.
+///
+/// # Errors
+/// [`Error::Unsupported`] if a plane has more than `2^32` elements (indices are `u32`);
+/// [`Error::BufferLength`] unless `x.len() == g.input_len()`, `y.len() == g.output_len()` and
+/// `indices.len() == g.indices_len()`.
+///
+/// ```
+/// use nchw::{max_pool2d_with_indices, Pool2d, Rounding, Shape, Window};
+/// let g = Pool2d::new(Shape::new(1, 1, 2, 4)?, Window::square(2).with_stride(2, 2), Rounding::Floor)?;
+/// let x = [1.0f32, 3.0, 5.0, 0.5,
+///          3.0, 2.0, 5.0, 5.0]; // ties: the first 3 and the first 5 win
+/// let (mut y, mut idx) = ([0.0f32; 2], [0u32; 2]);
+/// max_pool2d_with_indices(&g, &x, &mut y, &mut idx)?;
+/// assert_eq!((y, idx), ([3.0, 5.0], [1, 2]));
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn max_pool2d_with_indices<T: Element>(
+    g: &Pool2d,
+    x: &[T],
+    y: &mut [T],
+    indices: &mut [u32],
+) -> Result<(), Error> {
+    check_indexable(g)?;
+    check_len("input", g.input_len(), x.len())?;
+    check_len("output", g.output_len(), y.len())?;
+    check_len("indices", g.indices_len(), indices.len())?;
+    let geo = Geo::new(g);
+    dispatch(
+        #[inline(always)]
+        || forward::<T, true>(&geo, x, y, indices),
+    );
+    Ok(())
+}
+
+/// Max pooling backward from saved indices: `dx[plane][indices[i]] += dy[i]` for every output
+/// `i`, so overlapping windows accumulate.
+///
+/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// gradient is added to it. An index need not lie in its output's window (as for
+/// `max_unpool2d`), only in its plane; all are checked before anything is written.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `dy.len() == g.output_len()`,
+/// `indices.len() == g.indices_len()` and `dx.len() == g.input_len()`;
+/// [`Error::IndexOutOfRange`] if an index is not below `H * W`.
+///
+/// ```
+/// use nchw::{max_pool2d_backward, Accum, Pool2d, Rounding, Shape, Window};
+/// // Two overlapping 1x2 windows that both picked input 1.
+/// let g = Pool2d::new(Shape::new(1, 1, 1, 3)?, Window::new(1, 2), Rounding::Floor)?;
+/// let mut dx = [f64::NAN; 3];
+/// max_pool2d_backward(&g, &[1.0, 10.0], &[1, 1], &mut dx, Accum::Replace)?;
+/// assert_eq!(dx, [0.0, 11.0, 0.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn max_pool2d_backward<T: Element>(
+    g: &Pool2d,
+    dy: &[T],
+    indices: &[u32],
+    dx: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_len("dy", g.output_len(), dy.len())?;
+    check_len("indices", g.indices_len(), indices.len())?;
+    check_len("dx", g.input_len(), dx.len())?;
+    let geo = Geo::new(g);
+    let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
+    if let Some(position) = indices.iter().position(|&i| i as usize >= plane_in) {
+        return Err(Error::IndexOutOfRange {
+            buffer: "indices",
+            position,
+            index: indices[position] as usize,
+            len: plane_in,
+        });
+    }
+    // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
+    let planes = dx.chunks_exact_mut(plane_in).zip(
+        dy.chunks_exact(plane_out)
+            .zip(indices.chunks_exact(plane_out)),
+    );
+    for (dxp, (dyp, ip)) in planes {
+        if accum == Accum::Replace {
+            dxp.fill(T::ZERO);
+        }
+        for (&d, &i) in dyp.iter().zip(ip) {
+            dxp[i as usize] += d;
+        }
+    }
+    Ok(())
+}
+
+/// Max pooling backward without saved indices: recomputes each window's argmax from `x`
+/// (same tie and NaN rules as [`max_pool2d_with_indices`]) and adds `dy` there. Gives the
+/// same `dx` as [`max_pool2d_backward`] with the forward pass's indices.
+///
+/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// gradient is added to it.
+///
+/// # Errors
+/// [`Error::Unsupported`] if a plane has more than `2^32` elements;
+/// [`Error::BufferLength`] unless `x.len() == dx.len() == g.input_len()` and
+/// `dy.len() == g.output_len()`.
+///
+/// ```
+/// use nchw::{max_pool2d_backward_recompute, Accum, Pool2d, Rounding, Shape, Window};
+/// let g = Pool2d::new(Shape::new(1, 1, 1, 3)?, Window::new(1, 2), Rounding::Floor)?;
+/// let x = [1.0f32, 2.0, 2.0]; // window 1's tie goes to its first 2
+/// let mut dx = [1.0f32; 3];
+/// max_pool2d_backward_recompute(&g, &x, &[1.0, 10.0], &mut dx, Accum::Add)?;
+/// assert_eq!(dx, [1.0, 12.0, 1.0]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn max_pool2d_backward_recompute<T: Element>(
+    g: &Pool2d,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    accum: Accum,
+) -> Result<(), Error> {
+    check_indexable(g)?;
+    check_len("input", g.input_len(), x.len())?;
+    check_len("dy", g.output_len(), dy.len())?;
+    check_len("dx", g.input_len(), dx.len())?;
+    let geo = Geo::new(g);
+    dispatch(
+        #[inline(always)]
+        || backward_recompute(&geo, x, dy, dx, accum),
+    );
+    Ok(())
+}
+
+/// Indices are `u32`: every plane position must fit.
+fn check_indexable(g: &Pool2d) -> Result<(), Error> {
+    let plane = g.input.plane_len();
+    if plane as u64 > u32::MAX as u64 + 1 {
+        return Err(Error::Unsupported {
+            operation: "max pooling with u32 indices",
+            parameter: "plane_len",
+            value: plane,
+        });
+    }
+    Ok(())
+}
+
+/// The forward pass over all planes; `idx` is empty unless `IDX`.
+#[inline(always)]
+fn forward<T: Element, const IDX: bool>(geo: &Geo, x: &[T], y: &mut [T], idx: &mut [u32]) {
+    let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
+    for (p, (xp, yp)) in x
+        .chunks_exact(plane_in)
+        .zip(y.chunks_exact_mut(plane_out))
+        .enumerate()
+    {
+        for (oh, y_row) in yp.chunks_exact_mut(geo.out_w).enumerate() {
+            let idx_row = if IDX {
+                let start = (p * geo.out_h + oh) * geo.out_w;
+                &mut idx[start..start + geo.out_w]
+            } else {
+                &mut []
+            };
+            window_row::<T, IDX>(geo, xp, oh, 0, y_row, idx_row);
+        }
+    }
+}
+
+/// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of one
+/// input plane `xp`.
+#[inline(always)]
+fn window_row<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    oh: usize,
+    c0: usize,
+    y: &mut [T],
+    idx: &mut [u32],
+) {
+    let mut first = true;
+    for ih in geo.rows(oh) {
+        let x_row = &xp[ih * geo.w..(ih + 1) * geo.w];
+        // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
+        let base = (ih * geo.w) as u32;
+        if first {
+            max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx);
+            first = false;
+        } else {
+            max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx);
+        }
+    }
+}
+
+/// Recomputes every argmax, a run of outputs at a time, and routes `dy` to it.
+#[inline(always)]
+fn backward_recompute<T: Element>(geo: &Geo, x: &[T], dy: &[T], dx: &mut [T], accum: Accum) {
+    let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
+    let planes = x
+        .chunks_exact(plane_in)
+        .zip(dx.chunks_exact_mut(plane_in))
+        .zip(dy.chunks_exact(plane_out));
+    for ((xp, dxp), dyp) in planes {
+        if accum == Accum::Replace {
+            dxp.fill(T::ZERO);
+        }
+        for (oh, dy_row) in dyp.chunks_exact(geo.out_w).enumerate() {
+            for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
+                let mut y = [T::ZERO; RUN];
+                let mut idx = [0u32; RUN];
+                let n = dy_run.len();
+                window_row::<T, true>(geo, xp, oh, r * RUN, &mut y[..n], &mut idx[..n]);
+                for (&d, &i) in dy_run.iter().zip(&idx[..n]) {
+                    dxp[i as usize] += d;
+                }
+            }
+        }
+    }
+}
