@@ -40,9 +40,9 @@ fn run() -> (Host, Box<Buffers>) {
     b.init();
     model::forward(&mut host, &mut b);
     reference::check_forward(&mut host, &b);
-    let (w0, b0) = (b.w, b.b);
+    let w0 = b.params;
     model::backward(&mut host, &mut b);
-    reference::check_backward(&mut host, &b, &w0, &b0);
+    reference::check_backward(&mut host, &b, &w0);
     (host, b)
 }
 
@@ -82,5 +82,24 @@ fn inputs_exercise_both_sides_of_the_relu() {
         positive > b.y.len() / 4 && positive < b.y.len() * 3 / 4,
         "{positive}"
     );
-    assert!(b.dw.iter().all(|v| v.is_finite()) && b.dw.iter().any(|v| *v != 0.0));
+    // Every gradient the step computes is non-zero somewhere, so no check is vacuous.
+    let grads = [
+        &b.dz[..],
+        &b.dp[..],
+        &b.dy[..],
+        &b.dx[..],
+        &b.grads.w[..],
+        &b.grads.b[..],
+    ];
+    for g in grads.into_iter().chain([&b.grads.wd[..], &b.grads.bd[..]]) {
+        assert!(g.iter().any(|v| *v != 0.0));
+    }
+    // Max pooling picks each of the four positions of a 2 x 2 window somewhere.
+    let corners = b
+        .idx
+        .iter()
+        .map(|&i| (i as usize / model::Y.w() % 2, i as usize % 2));
+    let mut seen = [false; 4];
+    corners.for_each(|(r, c)| seen[r * 2 + c] = true);
+    assert_eq!(seen, [true; 4]);
 }

@@ -11,8 +11,11 @@
 
 use core::hint::black_box as opaque;
 
-use nchw::{conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, crop};
-use nchw::{Accum, Clamp, Conv2d, Error, Pad, Padding, Shape, Window};
+use nchw::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
+use nchw::{conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter};
+use nchw::{crop, max_pool2d_backward, max_pool2d_with_indices, pad};
+use nchw::{Accum, AvgPool2d, Clamp, Conv2d, Divisor, Error, Pad, Padding, Pool2d, Rounding};
+use nchw::{Shape, Window};
 
 /// Unwraps a geometry at compile time (a bad one is a build error, not a runtime panic).
 macro_rules! ok {
@@ -37,48 +40,105 @@ pub const Y: Shape = CONV.output();
 /// The convolution's workspace: 8 im2col columns, so the 36 columns of an image run as
 /// tiles of 8, 8, 8, 8 and 4 (the full-speed size would be [`Conv2d::scratch_len`]).
 pub const SCRATCH: usize = 8 * CONV.min_scratch_len();
+/// 2 x 2 max pooling, stride 2.
+pub const POOL: Pool2d = ok!(Pool2d::new(
+    Y,
+    Window::square(2).with_stride(2, 2),
+    Rounding::Floor
+));
+/// Its output: 2 x 4 x 3 x 3.
+pub const P: Shape = POOL.output();
 /// Depthwise 3 x 3 convolution with one ring of padding (`groups == channels`).
 pub const DEPTHWISE: Conv2d = ok!(Conv2d::new(
-    Y,
-    Y.c(),
+    P,
+    P.c(),
     Window::square(3).with_padding(Padding::uniform(1)),
-    Y.c()
+    P.c()
 ));
-/// Depthwise output: 2 x 4 x 6 x 6.
+/// Depthwise output: 2 x 4 x 3 x 3.
 pub const Z: Shape = DEPTHWISE.output();
+/// 2 x 2 average pooling, stride 1 (every divisor is 4, so the means are exact).
+pub const AVG: AvgPool2d = ok!(AvgPool2d::new(
+    ok!(Pool2d::new(Z, Window::square(2), Rounding::Floor)),
+    Divisor::CountIncludePad
+));
+/// Its output: 2 x 4 x 2 x 2, averaged to one value per plane by global average pooling.
+pub const A: Shape = AVG.pool().output();
+/// Global average pooling output: one value per (image, channel).
+pub const G: usize = A.n() * A.c();
 /// Learning rate of the training step (a power of two, so the update is exact).
 pub const LR: f32 = 0.125;
 
+/// The trainable parameters.
+#[derive(Clone, Copy)]
+pub struct Params {
+    /// Convolution weights `(4, 2, 3, 3)`.
+    pub w: [f32; CONV.weight_len()],
+    /// Convolution bias.
+    pub b: [f32; CONV.bias_len()],
+    /// Depthwise weights `(4, 1, 3, 3)`.
+    pub wd: [f32; DEPTHWISE.weight_len()],
+    /// Depthwise bias.
+    pub bd: [f32; DEPTHWISE.bias_len()],
+}
+
 /// Every buffer of the network: `static` in the firmware, sized by the crate's `const fn`s.
+/// Gradients are named after what they are the gradient of (`dy` is dLoss/dy).
 pub struct Buffers {
     /// Input.
     pub x: [f32; X.len()],
     /// Padded input.
     pub x_pad: [f32; XP.len()],
-    /// Convolution weights `(OC, C, 3, 3)`.
-    pub w: [f32; CONV.weight_len()],
-    /// Convolution bias.
-    pub b: [f32; CONV.bias_len()],
-    /// The convolutions' workspace.
+    /// Parameters.
+    pub params: Params,
+    /// The convolution's workspace.
     pub scratch: [f32; SCRATCH],
     /// Convolution output, after bias and ReLU.
-    pub y: [f32; CONV.output_len()],
-    /// Depthwise weights `(C, 1, 3, 3)`.
-    pub wd: [f32; DEPTHWISE.weight_len()],
-    /// Depthwise bias.
-    pub bd: [f32; DEPTHWISE.bias_len()],
+    pub y: [f32; Y.len()],
+    /// Max-pooled.
+    pub p: [f32; POOL.output_len()],
+    /// Where each maximum came from.
+    pub idx: [u32; POOL.indices_len()],
     /// Depthwise output.
     pub z: [f32; Z.len()],
-    /// Gradient arriving at the convolution's output; the ReLU mask is applied in place.
-    pub dy: [f32; CONV.output_len()],
-    /// Gradient with respect to the padded input.
-    pub dx_pad: [f32; CONV.input_len()],
-    /// Gradient with respect to the input.
+    /// Average-pooled.
+    pub a: [f32; A.len()],
+    /// Globally average-pooled: the network's output.
+    pub g: [f32; G],
+    /// Gradient arriving at the output (the loss is `sum(g * dg)`).
+    pub dg: [f32; G],
+    /// Backward through the average pools.
+    pub da: [f32; A.len()],
+    /// Backward through the average pool.
+    pub dz: [f32; Z.len()],
+    /// Backward through the depthwise convolution.
+    pub dp: [f32; P.len()],
+    /// Backward through max pooling, then ReLU.
+    pub dy: [f32; Y.len()],
+    /// Backward through the convolution, into the padded input.
+    pub dx_pad: [f32; XP.len()],
+    /// Backward through the padding.
     pub dx: [f32; X.len()],
-    /// Weight gradient.
-    pub dw: [f32; CONV.weight_len()],
-    /// Bias gradient.
-    pub db: [f32; CONV.bias_len()],
+    /// Parameter gradients.
+    pub grads: Params,
+}
+
+impl Params {
+    /// All zero.
+    pub const fn new() -> Self {
+        Params {
+            w: [0.0; CONV.weight_len()],
+            b: [0.0; CONV.bias_len()],
+            wd: [0.0; DEPTHWISE.weight_len()],
+            bd: [0.0; DEPTHWISE.bias_len()],
+        }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Buffers {
@@ -87,29 +147,33 @@ impl Buffers {
         Buffers {
             x: [0.0; X.len()],
             x_pad: [0.0; XP.len()],
-            w: [0.0; CONV.weight_len()],
-            b: [0.0; CONV.bias_len()],
+            params: Params::new(),
             scratch: [0.0; SCRATCH],
-            y: [0.0; CONV.output_len()],
-            wd: [0.0; DEPTHWISE.weight_len()],
-            bd: [0.0; DEPTHWISE.bias_len()],
+            y: [0.0; Y.len()],
+            p: [0.0; POOL.output_len()],
+            idx: [0; POOL.indices_len()],
             z: [0.0; Z.len()],
-            dy: [0.0; CONV.output_len()],
-            dx_pad: [0.0; CONV.input_len()],
+            a: [0.0; A.len()],
+            g: [0.0; G],
+            dg: [0.0; G],
+            da: [0.0; A.len()],
+            dz: [0.0; Z.len()],
+            dp: [0.0; P.len()],
+            dy: [0.0; Y.len()],
+            dx_pad: [0.0; XP.len()],
             dx: [0.0; X.len()],
-            dw: [0.0; CONV.weight_len()],
-            db: [0.0; CONV.bias_len()],
+            grads: Params::new(),
         }
     }
 
-    /// Fills the inputs, parameters and incoming gradient from fixed seeds.
+    /// Fills the input, the parameters and the output gradient from fixed seeds.
     pub fn init(&mut self) {
         fill(1, &mut self.x);
-        fill(2, &mut self.w);
-        fill(3, &mut self.b);
-        fill(4, &mut self.wd);
-        fill(5, &mut self.bd);
-        fill(6, &mut self.dy);
+        fill(2, &mut self.params.w);
+        fill(3, &mut self.params.b);
+        fill(4, &mut self.params.wd);
+        fill(5, &mut self.params.bd);
+        fill(6, &mut self.dg);
     }
 }
 
@@ -155,10 +219,12 @@ pub trait Runner {
     }
 }
 
-/// The forward pass: pad, convolution with bias and fused ReLU, depthwise convolution.
+/// The forward pass: pad, convolution with bias and fused ReLU, max pooling with indices,
+/// depthwise convolution with bias, average pooling, global average pooling.
 pub fn forward(r: &mut impl Runner, b: &mut Buffers) {
+    let w = &b.params;
     r.kernel("pad", || {
-        nchw::pad(
+        pad(
             opaque(&PAD),
             0.0,
             opaque(&b.x[..]),
@@ -169,31 +235,99 @@ pub fn forward(r: &mut impl Runner, b: &mut Buffers) {
         conv2d(
             opaque(&CONV),
             opaque(&b.x_pad[..]),
-            opaque(&b.w[..]),
-            opaque(Some(&b.b[..])),
+            opaque(&w.w[..]),
+            opaque(Some(&w.b[..])),
             opaque(Some(Clamp::relu())),
             opaque(&mut b.y[..]),
             opaque(&mut b.scratch[..]),
         )
     });
+    r.kernel("max_pool2d_with_indices", || {
+        max_pool2d_with_indices(
+            opaque(&POOL),
+            opaque(&b.y[..]),
+            opaque(&mut b.p[..]),
+            opaque(&mut b.idx[..]),
+        )
+    });
     r.kernel("conv2d depthwise", || {
         conv2d(
             opaque(&DEPTHWISE),
-            opaque(&b.y[..]),
-            opaque(&b.wd[..]),
-            opaque(Some(&b.bd[..])),
+            opaque(&b.p[..]),
+            opaque(&w.wd[..]),
+            opaque(Some(&w.bd[..])),
             opaque(None),
             opaque(&mut b.z[..]),
             opaque(&mut []),
         )
     });
+    r.kernel("avg_pool2d", || {
+        avg_pool2d(opaque(&AVG), opaque(&b.z[..]), opaque(&mut b.a[..]))
+    });
+    r.kernel("global_avg_pool2d", || {
+        global_avg_pool2d(opaque(A), opaque(&b.a[..]), opaque(&mut b.g[..]))
+    });
 }
 
-/// One training step of the convolution: ReLU backward, then the gradients with respect to
-/// the input (backward-data, then crop), the weights (backward-filter) and the bias, and an
-/// SGD update of the weights and bias.
+/// One training step: backward through the whole network from `dg`, then an SGD update of
+/// every parameter.
 pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
-    // ReLU backward: the gradient passes where the output was positive.
+    let (w, dw) = (&b.params, &mut b.grads);
+    r.kernel("global_avg_pool2d_backward", || {
+        global_avg_pool2d_backward(
+            opaque(A),
+            opaque(&b.dg[..]),
+            opaque(&mut b.da[..]),
+            opaque(Accum::Replace),
+        )
+    });
+    r.kernel("avg_pool2d_backward", || {
+        avg_pool2d_backward(
+            opaque(&AVG),
+            opaque(&b.da[..]),
+            opaque(&mut b.dz[..]),
+            opaque(Accum::Replace),
+        )
+    });
+    r.kernel("conv2d_backward_data depthwise", || {
+        conv2d_backward_data(
+            opaque(&DEPTHWISE),
+            opaque(&b.dz[..]),
+            opaque(&w.wd[..]),
+            opaque(&mut b.dp[..]),
+            opaque(Accum::Replace),
+            opaque(&mut []),
+        )
+    });
+    r.kernel("conv2d_backward_filter depthwise", || {
+        conv2d_backward_filter(
+            opaque(&DEPTHWISE),
+            opaque(&b.p[..]),
+            opaque(&b.dz[..]),
+            opaque(&mut dw.wd[..]),
+            opaque(Accum::Replace),
+            opaque(&mut []),
+        )
+    });
+    r.kernel("conv2d_backward_bias depthwise", || {
+        conv2d_backward_bias(
+            opaque(&DEPTHWISE),
+            opaque(&b.dz[..]),
+            opaque(&mut dw.bd[..]),
+            opaque(Accum::Replace),
+        )
+    });
+    r.kernel("max_pool2d_backward", || {
+        max_pool2d_backward(
+            opaque(&POOL),
+            opaque(&b.dp[..]),
+            opaque(&b.idx[..]),
+            opaque(&mut b.dy[..]),
+            opaque(Accum::Replace),
+        )
+    });
+    // ReLU backward (not a kernel of the crate): the gradient passes where the output was
+    // positive.
     for (g, y) in b.dy.iter_mut().zip(&b.y) {
         if *y <= 0.0 {
             *g = 0.0;
@@ -203,7 +337,7 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
         conv2d_backward_data(
             opaque(&CONV),
             opaque(&b.dy[..]),
-            opaque(&b.w[..]),
+            opaque(&w.w[..]),
             opaque(&mut b.dx_pad[..]),
             opaque(Accum::Replace),
             opaque(&mut b.scratch[..]),
@@ -217,7 +351,7 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
             opaque(&CONV),
             opaque(&b.x_pad[..]),
             opaque(&b.dy[..]),
-            opaque(&mut b.dw[..]),
+            opaque(&mut dw.w[..]),
             opaque(Accum::Replace),
             opaque(&mut b.scratch[..]),
         )
@@ -226,42 +360,92 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
         conv2d_backward_bias(
             opaque(&CONV),
             opaque(&b.dy[..]),
-            opaque(&mut b.db[..]),
+            opaque(&mut dw.b[..]),
             opaque(Accum::Replace),
         )
     });
-    for (w, g) in b.w.iter_mut().zip(&b.dw).chain(b.b.iter_mut().zip(&b.db)) {
-        *w -= LR * *g;
+    sgd(&mut b.params, &b.grads);
+}
+
+/// `param -= LR * grad` for every parameter.
+fn sgd(params: &mut Params, grads: &Params) {
+    let pairs = [
+        (&mut params.w[..], &grads.w[..]),
+        (&mut params.b[..], &grads.b[..]),
+        (&mut params.wd[..], &grads.wd[..]),
+        (&mut params.bd[..], &grads.bd[..]),
+    ];
+    for (p, g) in pairs {
+        for (p, g) in p.iter_mut().zip(g) {
+            *p -= LR * *g;
+        }
     }
 }
 
+/// Checksums of the indices.
+fn checksum_u32(values: &[u32]) -> u32 {
+    let mut h: u32 = 0x811C_9DC5;
+    for v in values {
+        for byte in v.to_le_bytes() {
+            h = (h ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
 /// The checksum of each result, in the order [`EXPECTED`] lists them.
-pub fn checksums(b: &Buffers) -> [(&'static str, u32); 8] {
+pub fn checksums(b: &Buffers) -> [(&'static str, u32); 22] {
+    let (w, d) = (&b.params, &b.grads);
     [
         ("checksum x_pad", checksum(&b.x_pad)),
         ("checksum y", checksum(&b.y)),
+        ("checksum p", checksum(&b.p)),
+        ("checksum idx", checksum_u32(&b.idx)),
         ("checksum z", checksum(&b.z)),
+        ("checksum a", checksum(&b.a)),
+        ("checksum g", checksum(&b.g)),
+        ("checksum da", checksum(&b.da)),
+        ("checksum dz", checksum(&b.dz)),
+        ("checksum dp", checksum(&b.dp)),
         ("checksum dy", checksum(&b.dy)),
+        ("checksum dx_pad", checksum(&b.dx_pad)),
         ("checksum dx", checksum(&b.dx)),
-        ("checksum dw", checksum(&b.dw)),
-        ("checksum db", checksum(&b.db)),
-        (
-            "checksum w_b",
-            checksum(&b.w) ^ checksum(&b.b).rotate_left(16),
-        ),
+        ("checksum grad w", checksum(&d.w)),
+        ("checksum grad b", checksum(&d.b)),
+        ("checksum grad wd", checksum(&d.wd)),
+        ("checksum grad bd", checksum(&d.bd)),
+        ("checksum new w", checksum(&w.w)),
+        ("checksum new b", checksum(&w.b)),
+        ("checksum new wd", checksum(&w.wd)),
+        ("checksum new bd", checksum(&w.bd)),
+        ("checksum dg", checksum(&b.dg)),
     ]
 }
 
 /// The checksums the host computes (`cargo test --test firmware_checksum`).
-pub const EXPECTED: [(&str, u32); 8] = [
+pub const EXPECTED: [(&str, u32); 22] = [
     ("checksum x_pad", 0x7ad2c098),
     ("checksum y", 0x615bd8fd),
-    ("checksum z", 0x9434b6ff),
-    ("checksum dy", 0xd9d6ecf8),
-    ("checksum dx", 0x1eed69c4),
-    ("checksum dw", 0xfacda670),
-    ("checksum db", 0x70179478),
-    ("checksum w_b", 0x9c0c3aca),
+    ("checksum p", 0x9fb85366),
+    ("checksum idx", 0x6f0c5696),
+    ("checksum z", 0x82de1ab2),
+    ("checksum a", 0x1c9d70a5),
+    ("checksum g", 0xf7098ff7),
+    ("checksum da", 0xc73e11c5),
+    ("checksum dz", 0x03b150fb),
+    ("checksum dp", 0xc71b90d3),
+    ("checksum dy", 0xd16b0863),
+    ("checksum dx_pad", 0x357c2e93),
+    ("checksum dx", 0xb0d0feb2),
+    ("checksum grad w", 0x570c20b8),
+    ("checksum grad b", 0x865831c1),
+    ("checksum grad wd", 0x3dae70ea),
+    ("checksum grad bd", 0x429c4f78),
+    ("checksum new w", 0xf1959994),
+    ("checksum new b", 0x56d830bf),
+    ("checksum new wd", 0xf6bc4fbb),
+    ("checksum new bd", 0x4ab8c257),
+    ("checksum dg", 0xa18d6658),
 ];
 
 /// Compares the checksums with [`EXPECTED`].
