@@ -3,8 +3,11 @@
 
 use core::hint::black_box as opaque;
 
+use nchw::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
 use nchw::{col2im, col2im_columns, crop, gemm, im2col, im2col_columns, pad};
 use nchw::{conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter};
+use nchw::{max_pool2d, max_pool2d_backward, max_pool2d_backward_recompute};
+use nchw::{max_pool2d_with_indices, AvgPool2d, Divisor, Pool2d, Rounding};
 use nchw::{Accum, Conv2d, Error, Im2col, MatMut, MatRef, Pad, Padding, Shape, Window};
 
 use crate::model::Runner;
@@ -355,10 +358,168 @@ fn convolution(r: &mut impl Runner) -> Result<(), Error> {
     Ok(())
 }
 
+/// The pooling kernels refuse bad geometries, wrong lengths and out-of-range indices.
+#[inline(never)]
+fn pooling(r: &mut impl Runner) -> Result<(), Error> {
+    let x4 = Shape::new(1, 1, 4, 4)?;
+    let padded = Error::PaddingTooLarge {
+        side: "top",
+        padding: 2,
+        limit: 1,
+    };
+    refuse(r, "error Pool2d padding", padded, &mut [], |_| {
+        let w = Window::square(2).with_padding(Padding::uniform(opaque(2)));
+        Pool2d::new(x4, w, Rounding::Floor)
+    });
+    let empty = Error::EmptyWindow {
+        axis: "width",
+        output: 0,
+    };
+    refuse(r, "error Pool2d empty window", empty, &mut [], |_| {
+        // Width 1, taps at -1 and +1: both in the padding.
+        let w = Window::new(1, 2)
+            .with_dilation(1, opaque(2))
+            .with_padding(Padding::symmetric(0, 1));
+        Pool2d::new(Shape::new(1, 1, 1, 1)?, w, Rounding::Floor)
+    });
+    let dilated = Error::Unsupported {
+        operation: "average pooling",
+        parameter: "dilation_h",
+        value: 2,
+    };
+    refuse(r, "error AvgPool2d dilation", dilated, &mut [], |_| {
+        let w = Window::square(2).with_dilation(opaque(2), 1);
+        AvgPool2d::new(
+            Pool2d::new(x4, w, Rounding::Floor)?,
+            Divisor::CountIncludePad,
+        )
+    });
+    let zero = Error::Zero {
+        parameter: "divisor_override",
+    };
+    refuse(r, "error AvgPool2d divisor 0", zero, &mut [], |_| {
+        let g = Pool2d::new(x4, Window::square(2), Rounding::Floor)?;
+        AvgPool2d::new(g, Divisor::Override(opaque(0)))
+    });
+
+    // 4 x 4 plane, 2 x 2 windows, stride 2: 2 x 2 outputs.
+    let g = &Pool2d::new(x4, Window::square(2).with_stride(2, 2), Rounding::Floor)?;
+    let a = &AvgPool2d::new(*g, Divisor::CountIncludePad)?;
+    let (x, mut idx) = ([1.0f32; 17], [7u32; 5]);
+    refuse(
+        r,
+        "error max_pool2d input",
+        length("input", 16, 15),
+        &mut [0.0; 4],
+        |y| max_pool2d(g, opaque(&x[..15]), y),
+    );
+    refuse(
+        r,
+        "error max_pool2d output",
+        length("output", 4, 5),
+        &mut [0.0; 5],
+        |y| max_pool2d(g, opaque(&x[..16]), y),
+    );
+    let wrong = length("indices", 4, 5);
+    refuse(
+        r,
+        "error max_pool2d_with_indices indices",
+        wrong,
+        &mut [0.0; 4],
+        |y| max_pool2d_with_indices(g, opaque(&x[..16]), y, opaque(&mut idx[..])),
+    );
+    r.check(
+        "error max_pool2d_with_indices indices untouched",
+        idx == [7; 5],
+    );
+    let wrong = length("dy", 4, 3);
+    refuse(
+        r,
+        "error max_pool2d_backward dy",
+        wrong,
+        &mut [0.0; 16],
+        |dx| max_pool2d_backward(g, opaque(&x[..3]), &[0; 4], dx, Accum::Replace),
+    );
+    let wrong = length("dx", 16, 17);
+    refuse(
+        r,
+        "error max_pool2d_backward dx",
+        wrong,
+        &mut [0.0; 17],
+        |dx| max_pool2d_backward(g, &x[..4], &[0; 4], dx, Accum::Replace),
+    );
+    let outside = Error::IndexOutOfRange {
+        buffer: "indices",
+        position: 2,
+        index: 16,
+        len: 16,
+    };
+    refuse(
+        r,
+        "error max_pool2d_backward index",
+        outside,
+        &mut [0.0; 16],
+        |dx| max_pool2d_backward(g, &x[..4], opaque(&[0, 15, 16, 3]), dx, Accum::Replace),
+    );
+    let wrong = length("dx", 16, 15);
+    refuse(
+        r,
+        "error max_pool2d_backward_recompute dx",
+        wrong,
+        &mut [0.0; 15],
+        |dx| max_pool2d_backward_recompute(g, &x[..16], &x[..4], dx, Accum::Replace),
+    );
+    refuse(
+        r,
+        "error avg_pool2d input",
+        length("input", 16, 17),
+        &mut [0.0; 4],
+        |y| avg_pool2d(a, opaque(&x[..]), y),
+    );
+    refuse(
+        r,
+        "error avg_pool2d_backward dy",
+        length("dy", 4, 5),
+        &mut [0.0; 16],
+        |dx| avg_pool2d_backward(a, opaque(&x[..5]), dx, Accum::Add),
+    );
+    let wrong = length("output", 1, 2);
+    refuse(
+        r,
+        "error global_avg_pool2d output",
+        wrong,
+        &mut [0.0; 2],
+        |y| global_avg_pool2d(x4, opaque(&x[..16]), y),
+    );
+    let empty = Error::EmptyWindow {
+        axis: "height",
+        output: 0,
+    };
+    refuse(
+        r,
+        "error global_avg_pool2d empty plane",
+        empty,
+        &mut [0.0; 1],
+        |y| global_avg_pool2d(Shape::new(1, 1, opaque(0), 4)?, &[], y),
+    );
+    let wrong = length("dy", 1, 2);
+    refuse(
+        r,
+        "error global_avg_pool2d_backward dy",
+        wrong,
+        &mut [0.0; 16],
+        |dx| global_avg_pool2d_backward(x4, opaque(&x[..2]), dx, Accum::Replace),
+    );
+    Ok(())
+}
+
 /// Runs every bad-argument check.
 pub fn check(r: &mut impl Runner) {
     constructors(r);
     matmul(r);
-    let setup = padding(r).and(columns(r)).and(convolution(r));
+    let setup = padding(r)
+        .and(columns(r))
+        .and(convolution(r))
+        .and(pooling(r));
     r.check("bad-argument geometries", setup.is_ok());
 }
