@@ -8,6 +8,7 @@
 //! The tutorial's `[N * OH * OW, C * KH * KW]` matrix is this one transposed and stacked over
 //! the batch.
 
+use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use crate::accum::Accum;
@@ -145,8 +146,12 @@ impl Im2col {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
         let ow_count = self.out_w;
-        // out_w >= 1: a geometry always has at least one window.
-        let first_oh = columns.start / ow_count;
+        // A geometry always has at least one window, so out_w >= 1 and this never returns;
+        // dividing by a `NonZeroUsize` leaves no division-by-zero panic in the code.
+        let Some(ow_nonzero) = NonZeroUsize::new(ow_count) else {
+            return;
+        };
+        let first_oh = columns.start / ow_nonzero;
         let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
         for kh in 0..wnd.kernel_h {
             let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
@@ -253,10 +258,18 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
+    // The segment bounds are in range by construction (the lengths were checked above):
+    // the checked slicing never fails, and leaves no panic path in the code.
     g.for_each_segment(columns, |s| {
-        let out = &mut tile[s.dst..s.dst + s.zeros_before + s.len + s.zeros_after];
-        let (before, rest) = out.split_at_mut(s.zeros_before);
-        let (body, after) = rest.split_at_mut(s.len);
+        let Some(out) = tile.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
+            return;
+        };
+        let Some((before, rest)) = out.split_at_mut_checked(s.zeros_before) else {
+            return;
+        };
+        let Some((body, after)) = rest.split_at_mut_checked(s.len) else {
+            return;
+        };
         // Segments are short (one output row at most) and their zero parts usually empty
         // or one element: small inline copies beat calls to memset and memcpy.
         fill_zero(before);
@@ -264,12 +277,17 @@ pub fn im2col_columns<T: Element>(
         if s.len == 0 {
             return;
         }
-        let src = &image[s.src..s.src + (s.len - 1) * stride + 1];
+        let Some(src) = image.get(s.src..s.src + (s.len - 1) * stride + 1) else {
+            return;
+        };
         if stride == 1 {
             copy_short(body, src);
         } else {
-            for (d, x) in body.iter_mut().zip(src.chunks(stride)) {
-                *d = x[0];
+            // Element i of the segment is src[i * stride], in bounds by the length of `src`.
+            for (i, d) in body.iter_mut().enumerate() {
+                if let Some(x) = src.get(i * stride) {
+                    *d = *x;
+                }
             }
         }
     });
@@ -288,22 +306,33 @@ fn fill_zero<T: Element>(run: &mut [T]) {
 
 /// `dst.copy_from_slice(src)` for equal-length slices, in fixed 8-element blocks that compile
 /// to vector moves, so a short row costs no call into `memcpy`.
+///
+/// Built from checked `get`s and array copies, which cannot panic even where the optimizer
+/// outlines them (`opt-level = "z"`); with equal lengths every `get` succeeds.
 #[inline(always)]
 fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
     const BLOCK: usize = 8;
-    let n = dst.len().min(src.len());
-    if n < BLOCK {
+    let n = dst.len();
+    if n < BLOCK || src.len() != n {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s;
         }
         return;
     }
-    let (dst, src) = (&mut dst[..n], &src[..n]);
-    for (d, s) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
-        d.copy_from_slice(s);
+    let block = |dst: &mut [T], at: usize| {
+        let d = dst.get_mut(at..at + BLOCK).map(<&mut [T; BLOCK]>::try_from);
+        let s = src.get(at..at + BLOCK).map(<&[T; BLOCK]>::try_from);
+        if let (Some(Ok(d)), Some(Ok(s))) = (d, s) {
+            *d = *s;
+        }
+    };
+    let mut at = 0;
+    while at + BLOCK < n {
+        block(dst, at);
+        at += BLOCK;
     }
     // The tail as one more block overlapping the last full one.
-    dst[n - BLOCK..].copy_from_slice(&src[n - BLOCK..]);
+    block(dst, n - BLOCK);
 }
 
 /// Folds a column matrix back into an image: the adjoint of [`im2col`].
@@ -365,20 +394,27 @@ pub fn col2im_columns<T: Element>(
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
     let stride = g.window.stride_w;
+    // As in `im2col_columns`: checked slices and gets that never fail.
     g.for_each_segment(columns, |s| {
         if s.len == 0 {
             return;
         }
         let start = s.dst + s.zeros_before;
-        let src = &tile[start..start + s.len];
-        let dst = &mut image[s.src..s.src + (s.len - 1) * stride + 1];
+        let (Some(src), Some(dst)) = (
+            tile.get(start..start + s.len),
+            image.get_mut(s.src..s.src + (s.len - 1) * stride + 1),
+        ) else {
+            return;
+        };
         if stride == 1 {
             for (d, x) in dst.iter_mut().zip(src) {
                 *d += *x;
             }
         } else {
-            for (d, x) in dst.chunks_mut(stride).zip(src) {
-                d[0] += *x;
+            for (i, x) in src.iter().enumerate() {
+                if let Some(d) = dst.get_mut(i * stride) {
+                    *d += *x;
+                }
             }
         }
     });

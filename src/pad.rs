@@ -53,19 +53,14 @@ impl Pad {
         self.padding
     }
 
-    /// Calls `f(padded_row, input_row)` for every row of every padded plane; `input_row` is
-    /// `None` for the rows that are all padding. Offsets are flat indices.
+    /// For each row of the padded tensor, in order: whether it holds an input row (`true`)
+    /// or is all padding (`false`).
     #[inline(always)]
-    fn for_each_row(&self, mut f: impl FnMut(usize, Option<usize>)) {
-        let (ih, iw, ow) = (self.input.h(), self.input.w(), self.output.w());
-        let planes = self.input.n() * self.input.c();
-        for p in 0..planes {
-            for r in 0..self.output.h() {
-                let out = (p * self.output.h() + r) * ow;
-                let inner = r.checked_sub(self.padding.top).filter(|&r| r < ih);
-                f(out, inner.map(|r| (p * ih + r) * iw));
-            }
-        }
+    fn row_holds_input(&self) -> impl Iterator<Item = bool> {
+        let (top, ih) = (self.padding.top, self.input.h());
+        (0..self.output.h())
+            .map(move |r| r >= top && r - top < ih)
+            .cycle()
     }
 }
 
@@ -87,19 +82,30 @@ pub fn pad<T: Element>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Resu
     check_len("input", p.input.len(), input.len())?;
     check_len("output", p.output.len(), output.len())?;
     let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);
-    p.for_each_row(|out, src| {
-        let row = &mut output[out..out + ow];
-        match src {
-            None => row.fill(value),
-            Some(src) => {
-                let (l, rest) = row.split_at_mut(left);
-                let (mid, r) = rest.split_at_mut(iw);
-                l.fill(value);
-                mid.copy_from_slice(&input[src..src + iw]);
-                r.fill(value);
-            }
-        }
-    });
+    if iw == 0 || ow == 0 {
+        // No input element: the output, if any, is all padding.
+        output.fill(value);
+        return Ok(());
+    }
+    // Walk the padded rows and the input rows together; the lengths were checked above, so
+    // the `else` branches below never run (they keep the optimizer from emitting panics).
+    let mut input_rows = input.chunks_exact(iw);
+    for (row, holds_input) in output.chunks_exact_mut(ow).zip(p.row_holds_input()) {
+        let src = if holds_input { input_rows.next() } else { None };
+        let Some(src) = src else {
+            row.fill(value);
+            continue;
+        };
+        let Some((l, rest)) = row.split_at_mut_checked(left) else {
+            continue;
+        };
+        let Some((mid, r)) = rest.split_at_mut_checked(iw) else {
+            continue;
+        };
+        l.fill(value);
+        copy(mid, src);
+        r.fill(value);
+    }
     Ok(())
 }
 
@@ -121,11 +127,32 @@ pub fn pad<T: Element>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Resu
 pub fn crop<T: Element>(p: &Pad, padded: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("padded", p.output.len(), padded.len())?;
     check_len("output", p.input.len(), output.len())?;
-    let (iw, left) = (p.input.w(), p.padding.left);
-    p.for_each_row(|src, dst| {
-        if let Some(dst) = dst {
-            output[dst..dst + iw].copy_from_slice(&padded[src + left..src + left + iw]);
+    let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);
+    if iw == 0 || ow == 0 {
+        return Ok(()); // the output is empty
+    }
+    let mut output_rows = output.chunks_exact_mut(iw);
+    for (row, holds_input) in padded.chunks_exact(ow).zip(p.row_holds_input()) {
+        if !holds_input {
+            continue;
         }
-    });
+        let (Some(dst), Some(src)) = (
+            output_rows.next(),
+            row.get(left..).and_then(|r| r.get(..iw)),
+        ) else {
+            continue; // never: the lengths were checked above
+        };
+        copy(dst, src);
+    }
     Ok(())
+}
+
+/// `dst.copy_from_slice(src)` for slices of equal length, without the length-mismatch panic
+/// `copy_from_slice` keeps wherever it is not inlined (`opt-level = "z"`). Compiles to
+/// `memcpy`.
+#[inline(always)]
+fn copy<T: Element>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }

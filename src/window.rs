@@ -3,6 +3,8 @@
 //! All output-size arithmetic lives here, built on one quantity:
 //! `kernel_field = (kernel - 1) * dilation + 1`, the extent a dilated kernel covers.
 
+use core::num::NonZeroUsize;
+
 use crate::error::{add, check_nonzero, mul, tri, Error};
 use crate::shape::Padding;
 
@@ -201,15 +203,21 @@ impl Axis {
     /// inside the input rather than the padding.
     #[inline]
     pub fn inside(&self, offset: usize, outputs: usize) -> (usize, usize) {
+        // A validated window has stride >= 1; were it 0, no output would be inside. Dividing
+        // by a `NonZeroUsize` leaves the optimizer no division-by-zero panic to keep.
+        let Some(stride) = NonZeroUsize::new(self.stride) else {
+            return (0, 0);
+        };
+        let div_ceil = |a: usize| a / stride + usize::from(a % stride != 0);
         // Input coordinate of output o: o * stride + offset - before, in 0..input.
         let lo = if self.before > offset {
-            (self.before - offset).div_ceil(self.stride)
+            div_ceil(self.before - offset)
         } else {
             0
         };
         let end = self.input + self.before;
         let hi = if end > offset {
-            (end - offset).div_ceil(self.stride)
+            div_ceil(end - offset)
         } else {
             0
         };

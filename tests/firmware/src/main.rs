@@ -1,0 +1,146 @@
+//! Runs `nchw`'s kernels on a bare Cortex-M under QEMU: a small network forward, one training
+//! step, and every kernel with bad arguments; each result is checked against naive loops and
+//! against checksums computed on the host. Prints `N passed, N failed` and exits non-zero on
+//! any failure. See `tests/firmware/README.md`.
+#![no_std]
+#![no_main]
+
+#[cfg_attr(feature = "network-only", allow(dead_code))]
+mod bad_args;
+mod model;
+#[cfg(not(feature = "panic-free"))]
+mod reference;
+mod rt;
+mod semihosting;
+mod stack;
+
+use model::{Buffers, Runner};
+use nchw::Error;
+use semihosting::{write_str, write_u32};
+
+/// Every buffer of the network, in `.bss`.
+static mut BUFFERS: Buffers = Buffers::new();
+
+/// The most kernel calls the stack table holds.
+const KERNELS: usize = 24;
+
+/// The firmware's [`Runner`]: prints each check, counts, and measures each kernel's stack.
+struct Board {
+    passed: u32,
+    failed: u32,
+    meter: stack::Meter,
+    /// Per kernel call: its name and the stack it used.
+    stacks: [(&'static str, usize); KERNELS],
+    /// How many entries of `stacks` are filled.
+    kernels: usize,
+}
+
+/// Every call into the crate. Never inlined, so that all the code the crate contributes sits
+/// in `nchw::` symbols or in instances of this function.
+///
+/// With the `without-kernels` feature the call is replaced by an error: the image then holds
+/// everything but the crate, and the difference in size is the crate's share of the flash.
+#[inline(never)]
+fn kernel_call<T>(call: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    #[cfg(not(feature = "without-kernels"))]
+    return call();
+    #[cfg(feature = "without-kernels")]
+    {
+        drop(call);
+        Err(Error::Overflow)
+    }
+}
+
+impl Runner for Board {
+    fn call<T>(&mut self, call: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        kernel_call(call)
+    }
+
+    fn check(&mut self, name: &'static str, ok: bool) {
+        if ok {
+            self.passed += 1;
+            write_str("ok    ");
+        } else {
+            self.failed += 1;
+            write_str("FAIL  ");
+        }
+        write_str(name);
+        write_str("\n");
+    }
+
+    /// Also measures the stack the kernel uses, from just above the call.
+    fn kernel(&mut self, name: &'static str, call: impl FnOnce() -> Result<(), Error>) {
+        let (result, used) = self.meter.measure(|| kernel_call(call));
+        if let Some(slot) = self.stacks.get_mut(self.kernels) {
+            *slot = (name, used);
+            self.kernels += 1;
+        }
+        self.check(name, result.is_ok());
+    }
+}
+
+/// Bytes of flash the image occupies (vectors, code, read-only data, `.data`'s initialisers).
+fn flash_used() -> usize {
+    extern "C" {
+        static _flash_end: u8;
+    }
+    // Only the address of the linker symbol is taken; flash starts at 0 on both boards.
+    core::ptr::addr_of!(_flash_end) as usize
+}
+
+fn main() -> u32 {
+    write_str(if cfg!(target_abi = "eabihf") {
+        "nchw firmware test on Cortex-M4F (thumbv7em-none-eabihf)\n"
+    } else {
+        "nchw firmware test on Cortex-M0 (thumbv6m-none-eabi)\n"
+    });
+    let mut board = Board {
+        passed: 0,
+        failed: 0,
+        meter: stack::Meter::new(),
+        stacks: [("", 0); KERNELS],
+        kernels: 0,
+    };
+    // SAFETY: the only reference to BUFFERS, taken once; there are no interrupts or threads.
+    let b = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+    b.init();
+    model::forward(&mut board, b);
+    #[cfg(not(feature = "panic-free"))]
+    reference::check_forward(&mut board, b);
+    let w0 = b.params;
+    model::backward(&mut board, b);
+    #[cfg(not(feature = "panic-free"))]
+    reference::check_backward(&mut board, b, &w0);
+    let _ = w0;
+    model::check_checksums(&mut board, b);
+    #[cfg(not(feature = "network-only"))]
+    bad_args::check(&mut board);
+
+    // What measuring costs: the stack of a call that does nothing.
+    let (_, overhead) = board.meter.measure(|| kernel_call(|| Ok(())));
+    write_str("stack used by each kernel call (bytes, including ");
+    write_u32(overhead as u32, 0);
+    write_str(" of measuring overhead):\n");
+    for (name, used) in board.stacks.iter().take(board.kernels) {
+        write_str("  ");
+        write_str(name);
+        for _ in name.len()..34 {
+            semihosting::write_byte(b' ');
+        }
+        write_u32(*used as u32, 5);
+        write_str("\n");
+    }
+    let peak = board.meter.peak();
+    write_str("peak stack, whole program: ");
+    write_u32(peak as u32, 0);
+    write_str(" bytes of ");
+    write_u32(stack::top() as u32 - 0x2000_0000, 0);
+    write_str("\nflash used: ");
+    write_u32(flash_used() as u32, 0);
+    write_str(" bytes\n");
+    write_u32(board.passed, 0);
+    write_str(" passed, ");
+    write_u32(board.failed, 0);
+    write_str(" failed\n");
+    board.failed
+}
