@@ -1,6 +1,5 @@
 //! Naive convolution references, written straight from the definitions (PyTorch's
 //! `F.conv2d`): the seven-deep forward loop and its direct gradients, in `f64`.
-#![allow(dead_code)]
 
 use nchw::{Conv2d, Element, Padding, Shape, Window};
 

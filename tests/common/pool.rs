@@ -1,6 +1,5 @@
 //! Naive pooling references, written straight from /work/shared/SEMANTICS.md (PyTorch's
 //! `Pool.h`, `DilatedMaxPool2d.cpp`, `AveragePool2d.cpp`), with none of the crate's code.
-#![allow(dead_code)]
 
 use nchw::Element;
 
