@@ -53,6 +53,12 @@ macro_rules! simd {
                 // SAFETY: the caller guarantees the instruction set.
                 unsafe { $mul(a, b) }
             }
+            #[inline(always)]
+            fn prefetch(p: *const $t) {
+                // SAFETY: a prefetch never faults and never dereferences `p` (SSE, baseline
+                // on x86_64).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+            }
         }
     };
 }
