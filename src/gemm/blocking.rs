@@ -37,7 +37,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 32,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on x86_64 (AVX-512 tile 12 x 16).
@@ -48,7 +48,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 16,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// `f32` blocking on aarch64 (NEON tile 8 x 8).
@@ -59,7 +59,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 256,
     mr_max: 8,
     nr_max: 8,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on aarch64 (NEON tile 8 x 4).
@@ -70,7 +70,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 128,
     mr_max: 8,
     nr_max: 4,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// `f32` blocking elsewhere (portable 4 x 4 tile; small enough for a microcontroller's RAM).
@@ -81,7 +81,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking elsewhere (portable 4 x 4 tile).
@@ -92,7 +92,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
-    a_in_place_cols: 256,
+    a_in_place_cols: 96,
 };
 
 /// Bytes the packed B block is aligned to inside the scratch (one cache line, one AVX-512

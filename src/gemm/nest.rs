@@ -73,7 +73,7 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
                     // LOOP 1: NR-column slivers of the B block, one microkernel call each.
                     for jr in (0..ncb).step_by(NR) {
                         let cols = NR.min(ncb - jr);
-                        let b_sliver = (b_block[jr * kcb..].as_ptr(), NR);
+                        let b_sliver = b_block[jr * kcb..].as_ptr();
                         let c_at = (ic + ir) * rsc + (jc + jr) * csc;
                         // SAFETY: a packed A sliver holds `kcb` columns of `MR` values, a
                         // packed B sliver `kcb` rows of `NR`; an in-place A sliver is rows
@@ -98,9 +98,9 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
     }
 }
 
-/// The operands of one microkernel call: alpha, the A and B slivers with their strides,
+/// The operands of one microkernel call: alpha, the A sliver with its row stride, the B sliver,
 /// beta and the C tile.
-type Args<T> = (T, (*const T, usize), (*const T, usize), T, *mut T);
+type Args<T> = (T, (*const T, usize), *const T, T, *mut T);
 
 /// [`microkernel`] with its operands bundled.
 ///

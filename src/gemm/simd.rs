@@ -61,8 +61,8 @@ pub(crate) trait Simd {
     }
 }
 
-/// How many B rows ahead the microkernel prefetches: far enough to cover an L3 access
-/// (about 150 cycles) at one row per 12 cycles.
+/// How many rows ahead the microkernel prefetches the packed B sliver into L1: enough to
+/// hide an L2 hit (about 14 cycles) and most of an L3 hit, at one row per 12 cycles.
 const PREFETCH_ROWS: usize = 12;
 
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
@@ -71,26 +71,30 @@ const PREFETCH_ROWS: usize = 12;
 /// The A sliver is `MR x k`: packed (`PACKED_A`), element `(r, p)` is at `a + p * MR + r`,
 /// so every broadcast is one constant offset from one pointer; in place (row-major A read
 /// where it lies, saving the transposing copy on short products), it is at
-/// `a + r * ars + p`. The B sliver is `k x (NV * LANES)` with element `(p, j)` at
-/// `b + p * brs + j`. Rows and columns past the matrix edge are zero in packed slivers.
-/// The full tile is accumulated in registers; only
-/// the `rows x cols` corner is written, straight from registers when it is a whole tile
-/// with unit column stride, through a stack copy otherwise. With `beta == 0` C is never
-/// read.
+/// `a + r * ars + p`. The packed B sliver is `k x nr` (`nr = NV * LANES`), element
+/// `(p, j)` at `b + p * nr + j`. Rows and columns past the matrix edge are zero in packed
+/// slivers. The full tile is accumulated in registers; only the `rows x cols` corner is
+/// written, straight from registers when it is a whole tile with unit column stride,
+/// through a stack copy otherwise. With `beta == 0` C is never read.
 ///
 /// # Safety
 /// - the CPU supports `S`'s instruction set;
-/// - A element `(r, p)` (as above) is readable for `r < MR`, `p < k`, and `b + p * brs + j` for
+/// - A element `(r, p)` (as above) is readable for `r < MR`, `p < k`, and `b + p * NV * LANES + j` (packed) for
 ///   `p < k`, `j < NV * S::LANES`;
 /// - `rows <= MR`, `cols <= NV * S::LANES`, and `c + i * rsc + j * csc` is a valid, unaliased
 ///   element for every `i < rows`, `j < cols`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, const PACKED_A: bool>(
+pub(crate) unsafe fn microkernel<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const PACKED_A: bool,
+>(
     k: usize,
     alpha: S::T,
     (a, ars): (*const S::T, usize),
-    (b, brs): (*const S::T, usize),
+    b: *const S::T,
     beta: S::T,
     c: *mut S::T,
     (rsc, csc): (usize, usize),
@@ -103,12 +107,13 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, cons
     // below stays inside one of those.
     unsafe {
         let mut acc = [[S::zero(); NV]; MR];
-        let mut b = b;
-        for p in 0..k {
+        // One rank-1 update: row `p` of the B sliver times column `p` of the A sliver.
+        let mut step = |p: usize| {
+            let b = b.add(p * nr);
             let mut bv = [S::zero(); NV];
             for v in 0..NV {
                 bv[v] = S::load(b.add(v * S::LANES));
-                S::prefetch(b.wrapping_add(PREFETCH_ROWS * brs + v * S::LANES));
+                S::prefetch(b.wrapping_add(PREFETCH_ROWS * nr + v * S::LANES));
             }
             for i in 0..MR {
                 let ai = S::splat(*a.add(if PACKED_A { p * MR + i } else { i * ars + p }));
@@ -116,7 +121,19 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, cons
                     acc[i][v] = S::mul_add(ai, bv[v], acc[i][v]);
                 }
             }
-            b = b.add(brs);
+        };
+        // Unrolled by 4: fewer loop and address updates per FMA.
+        let mut p = 0;
+        while p + 4 <= k {
+            step(p);
+            step(p + 1);
+            step(p + 2);
+            step(p + 3);
+            p += 4;
+        }
+        while p < k {
+            step(p);
+            p += 1;
         }
 
         let alpha_v = S::splat(alpha);

@@ -141,7 +141,7 @@ simd!(
 macro_rules! entry {
     ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal) => {
         #[doc = concat!("The GEMM on ", stringify!($simd), ": an ", stringify!($mr),
-                                " x ", stringify!($nv), "-vector tile.")]
+                                                " x ", stringify!($nv), "-vector tile.")]
         ///
         /// # Safety
         /// The CPU supports the target features.
