@@ -212,6 +212,14 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = fast;
     // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if fast {
+        if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
+            // SAFETY: as below, over all planes stacked into one.
+            unsafe { plane_stride2(&tall, divisor, x, y) };
+            return;
+        }
+    }
     let planes = x
         .chunks_exact(geo.plane_in())
         .zip(y.chunks_exact_mut(geo.plane_out()));
