@@ -4,7 +4,8 @@ use core::fmt::Debug;
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
 
 mod sealed {
-    pub trait Sealed {}
+    /// The sealing trait; it also carries the per-type GEMM entry points.
+    pub trait Sealed: crate::gemm::Dispatch {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
 }

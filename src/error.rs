@@ -115,6 +115,11 @@ pub enum Error {
     },
     /// A size computed from the arguments does not fit in `usize`.
     Overflow,
+    /// A GEMM kernel was asked for that this CPU or build target cannot run.
+    KernelUnavailable {
+        /// The kernel's name, e.g. `"avx512"`.
+        kernel: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -190,6 +195,12 @@ impl fmt::Display for Error {
                 "{buffer}[{position}] = {index} is out of range for a length of {len}"
             ),
             Error::Overflow => f.write_str("a buffer size overflows usize"),
+            Error::KernelUnavailable { kernel } => {
+                write!(
+                    f,
+                    "the {kernel} GEMM kernel cannot run on this CPU or target"
+                )
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::Error;
-pub use gemm::{gemm, gemm_scratch_len, MatMut, MatRef};
+pub use gemm::{gemm, gemm_scratch_len, gemm_with_kernel, Kernel, MatMut, MatRef};
 pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
 pub use pad::{crop, pad, Pad};
 pub use pool::{

@@ -1,7 +1,7 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
 use super::depthwise;
-use super::geometry::{Conv2d, Kernel, Pass};
+use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -46,19 +46,19 @@ pub fn conv2d_backward_data<T: Element>(
     check_len("weight", conv.weight_len(), weight.len())?;
     check_len("grad_input", conv.input_len(), grad_input.len())?;
     let kernel = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
-    if let Kernel::Pointwise = kernel {
+    if let Path::Pointwise = kernel {
         return pointwise(conv, grad_output, weight, grad_input, accum, scratch);
     }
     if accum == Accum::Replace {
         grad_input.fill(T::ZERO);
     }
     match kernel {
-        Kernel::Depthwise => {
+        Path::Depthwise => {
             depthwise::backward_data(conv, grad_output, weight, grad_input);
             Ok(())
         }
-        Kernel::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),
-        Kernel::Pointwise => Ok(()),
+        Path::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),
+        Path::Pointwise => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! the bias (`db = sum of dy over N, H, W`).
 
 use super::depthwise;
-use super::geometry::{Conv2d, Kernel, Pass};
+use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -53,12 +53,12 @@ pub fn conv2d_backward_filter<T: Element>(
         grad_weight.fill(T::ZERO);
     }
     match kernel {
-        Kernel::Depthwise => {
+        Path::Depthwise => {
             depthwise::backward_filter(conv, input, grad_output, grad_weight);
             Ok(())
         }
-        Kernel::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),
-        Kernel::Columns { tile } => columns(conv, input, grad_output, grad_weight, scratch, tile),
+        Path::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),
+        Path::Columns { tile } => columns(conv, input, grad_output, grad_weight, scratch, tile),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::clamp::{finish, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Kernel, Pass};
+use super::geometry::{Conv2d, Pass, Path};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::gemm::{gemm, MatMut, MatRef};
@@ -16,9 +16,8 @@ use crate::im2col::im2col_columns;
 /// when given, is applied on the way out (ReLU and ReLU6 cost nothing extra).
 ///
 /// `scratch` is the workspace: at least [`Conv2d::min_scratch_len`] elements, and
-/// [`Conv2d::scratch_len`] for full speed. Each output is one dot product in the same order
-/// whatever the workspace, so the result is the same for every workspace size as long as the
-/// GEMM's summation order does not depend on the width of the product (the crate's does not).
+/// [`Conv2d::scratch_len`] for full speed. Every workspace size gives the same result up to
+/// rounding, not bitwise: the tile width, and the GEMM's blocking, set the summation order.
 ///
 /// # Errors
 /// [`Error::BufferLength`] unless every buffer has exactly its size;
@@ -51,14 +50,12 @@ pub fn conv2d<T: Element>(
     }
     check_len("output", conv.output_len(), output.len())?;
     match conv.plan::<T>(Pass::Forward, scratch.len())? {
-        Kernel::Depthwise => {
+        Path::Depthwise => {
             depthwise::forward(conv, input, weight, bias, clamp, output);
             Ok(())
         }
-        Kernel::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
-        Kernel::Columns { tile } => {
-            columns(conv, input, weight, bias, clamp, output, scratch, tile)
-        }
+        Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
+        Path::Columns { tile } => columns(conv, input, weight, bias, clamp, output, scratch, tile),
     }
 }
 

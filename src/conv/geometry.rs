@@ -1,6 +1,7 @@
 //! The validated convolution geometry, its buffer sizes and the one plan that both sizes the
 //! workspace and dispatches the kernels.
 
+use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm::gemm_scratch_len;
 use crate::im2col::Im2col;
@@ -41,7 +42,7 @@ pub struct Conv2d {
 
 /// The kernel a geometry runs, fixed by its shape alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kernel {
+pub(crate) enum Path {
     /// One input channel per group (`groups == C`): a direct kernel, no scratch.
     Depthwise,
     /// 1x1 window, stride 1, no padding: the input planes already are the column matrix,
@@ -80,14 +81,14 @@ impl Conv2d {
         tri!(check_nonzero("channels", input.c()));
         tri!(check_nonzero("out_channels", out_channels));
         tri!(check_nonzero("groups", groups));
-        if input.c() % groups != 0 {
+        if !input.c().is_multiple_of(groups) {
             return Err(Error::NotDivisible {
                 what: "channels",
                 value: input.c(),
                 divisor: groups,
             });
         }
-        if out_channels % groups != 0 {
+        if !out_channels.is_multiple_of(groups) {
             return Err(Error::NotDivisible {
                 what: "out_channels",
                 value: out_channels,
@@ -216,7 +217,7 @@ impl Conv2d {
     /// assert_eq!(conv.scratch_len::<f32>(), 0);
     /// # Ok::<(), nchw::Error>(())
     /// ```
-    pub const fn scratch_len<T>(&self) -> usize {
+    pub const fn scratch_len<T: Element>(&self) -> usize {
         let f = self.plan_len::<T>(Pass::Forward, self.full_tile());
         let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
         let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
@@ -230,17 +231,17 @@ impl Conv2d {
     /// faster, up to [`scratch_len`](Self::scratch_len).
     pub const fn min_scratch_len(&self) -> usize {
         match self.kernel_kind() {
-            Kernel::Columns { .. } => self.group.rows(),
-            Kernel::Depthwise | Kernel::Pointwise => 0,
+            Path::Columns { .. } => self.group.rows(),
+            Path::Depthwise | Path::Pointwise => 0,
         }
     }
 
     /// The kernel this geometry runs, before choosing a tile.
-    const fn kernel_kind(&self) -> Kernel {
+    const fn kernel_kind(&self) -> Path {
         let w = self.group.window();
         let p = w.padding;
         if self.group.channels() == 1 {
-            Kernel::Depthwise
+            Path::Depthwise
         } else if w.kernel_h == 1
             && w.kernel_w == 1
             && w.stride_h == 1
@@ -250,9 +251,9 @@ impl Conv2d {
             && p.left == 0
             && p.right == 0
         {
-            Kernel::Pointwise
+            Path::Pointwise
         } else {
-            Kernel::Columns {
+            Path::Columns {
                 tile: self.full_tile(),
             }
         }
@@ -264,13 +265,13 @@ impl Conv2d {
     }
 
     /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
-    const fn plan_len<T>(&self, pass: Pass, tile: usize) -> usize {
+    const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
         let gemm = gemm_scratch_len::<T>(m, n, k);
         match self.kernel_kind() {
-            Kernel::Depthwise => 0,
-            Kernel::Pointwise => gemm,
-            Kernel::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
+            Path::Depthwise => 0,
+            Path::Pointwise => gemm,
+            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
         }
     }
 
@@ -289,7 +290,11 @@ impl Conv2d {
     ///
     /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
     /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
-    pub(crate) const fn plan<T>(&self, pass: Pass, available: usize) -> Result<Kernel, Error> {
+    pub(crate) const fn plan<T: Element>(
+        &self,
+        pass: Pass,
+        available: usize,
+    ) -> Result<Path, Error> {
         let needed = self.min_scratch_len();
         if available < needed {
             return Err(Error::ScratchTooSmall {
@@ -298,7 +303,7 @@ impl Conv2d {
             });
         }
         match self.kernel_kind() {
-            Kernel::Columns { tile: full } => {
+            Path::Columns { tile: full } => {
                 // Largest tile in 0..=full whose plan fits; plan_len grows with the tile.
                 let (mut lo, mut hi) = (0, full);
                 while lo < hi {
@@ -319,7 +324,7 @@ impl Conv2d {
                 } else {
                     lo
                 };
-                Ok(Kernel::Columns { tile })
+                Ok(Path::Columns { tile })
             }
             kernel => Ok(kernel),
         }

@@ -183,6 +183,17 @@ impl<'a, T: Copy> MatMut<'a, T> {
         Self::new(data, rows, cols, cols, 1)
     }
 
+    /// The transpose, sharing the same data.
+    pub(crate) fn t(self) -> Self {
+        MatMut {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
     /// Rows.
     pub fn rows(&self) -> usize {
         self.rows

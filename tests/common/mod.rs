@@ -6,6 +6,7 @@
 
 pub mod conv;
 pub mod foundation;
+pub mod gemm;
 pub mod pool;
 
 use nchw::Element;

@@ -1,0 +1,171 @@
+//! Cache blocking: every blocking constant of the GEMM, and the plan that fits them into the
+//! caller's scratch.
+//!
+//! The loop nest (see [`nest`](super::nest)) keeps one `MR x KC` sliver of packed A in L1
+//! while the microkernel streams `KC x NR` slivers of packed B out of an L2-resident
+//! `KC x NC` block; the `MC x KC` panel of packed A lives in L3.
+
+/// Blocking sizes for one element type on one target.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocking {
+    /// Depth of a packed sliver (LOOP 4 step): an `MR x KC` sliver of A stays in L1 while it
+    /// meets every B sliver, and one microkernel call does `KC` rank-1 updates per C load.
+    pub kc: usize,
+    /// Rows of the packed A panel (LOOP 5 step): `MC x KC` sized for L3; a multiple of every
+    /// kernel's `MR`.
+    pub mc: usize,
+    /// Columns of the packed B block (LOOP 3 step): `KC x NC` sized for about half of L2; a
+    /// multiple of every kernel's `NR`.
+    pub nc: usize,
+    /// Largest microkernel row count `MR` compiled for this target (a multiple of the others).
+    pub mr_max: usize,
+    /// Largest microkernel column count `NR` compiled for this target (a multiple of the
+    /// others).
+    pub nr_max: usize,
+}
+
+/// `f32` blocking on x86_64 (AVX-512 tile 12 x 32; L1d 32 KiB, L2 1 MiB).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const F32: Blocking = Blocking {
+    kc: 384,
+    mc: 768,
+    nc: 384,
+    mr_max: 12,
+    nr_max: 32,
+};
+
+/// `f64` blocking on x86_64 (AVX-512 tile 12 x 16).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const F64: Blocking = Blocking {
+    kc: 192,
+    mc: 768,
+    nc: 384,
+    mr_max: 12,
+    nr_max: 16,
+};
+
+/// `f32` blocking on aarch64 (NEON tile 8 x 8).
+#[cfg(target_arch = "aarch64")]
+pub(crate) const F32: Blocking = Blocking {
+    kc: 256,
+    mc: 512,
+    nc: 256,
+    mr_max: 8,
+    nr_max: 8,
+};
+
+/// `f64` blocking on aarch64 (NEON tile 8 x 4).
+#[cfg(target_arch = "aarch64")]
+pub(crate) const F64: Blocking = Blocking {
+    kc: 256,
+    mc: 512,
+    nc: 128,
+    mr_max: 8,
+    nr_max: 4,
+};
+
+/// `f32` blocking elsewhere (portable 4 x 4 tile; small enough for a microcontroller's RAM).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) const F32: Blocking = Blocking {
+    kc: 128,
+    mc: 32,
+    nc: 64,
+    mr_max: 4,
+    nr_max: 4,
+};
+
+/// `f64` blocking elsewhere (portable 4 x 4 tile).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) const F64: Blocking = Blocking {
+    kc: 128,
+    mc: 32,
+    nc: 64,
+    mr_max: 4,
+    nr_max: 4,
+};
+
+/// Bytes the packed B block is aligned to inside the scratch (one cache line, one AVX-512
+/// vector).
+pub(crate) const ALIGN_BYTES: usize = 64;
+
+/// The blocking for an element of `size` bytes.
+pub(crate) const fn for_size(size: usize) -> Blocking {
+    if size == 4 {
+        F32
+    } else {
+        F64
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `x` rounded up to a multiple of `to` (saturating).
+pub(crate) const fn round_up(x: usize, to: usize) -> usize {
+    match x.checked_next_multiple_of(to) {
+        Some(r) => r,
+        None => usize::MAX / to * to,
+    }
+}
+
+/// Scratch elements for full-speed blocking of an `m x k` by `k x n` product with elements
+/// of `size` bytes: the A panel and the B block at their largest, plus alignment slack.
+pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> usize {
+    if m == 0 || n == 0 || k == 0 {
+        return 0;
+    }
+    let b = for_size(size);
+    let kc = min(b.kc, k);
+    let mc = min(b.mc, round_up(m, b.mr_max));
+    let nc = min(b.nc, round_up(n, b.nr_max));
+    kc * (mc + nc) + ALIGN_BYTES / size
+}
+
+/// Block sizes chosen for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Depth of the k blocks.
+    pub kc: usize,
+    /// Rows of the A panels, a multiple of `mr`.
+    pub mc: usize,
+    /// Columns of the B blocks, a multiple of `nr`.
+    pub nc: usize,
+}
+
+/// `len` split into the fewest blocks of at most `max`, evened out and rounded up to `unit`
+/// (so the last block is not a sliver).
+const fn balanced(len: usize, max: usize, unit: usize) -> usize {
+    let blocks = len.div_ceil(max);
+    min(max, round_up(len.div_ceil(blocks), unit))
+}
+
+impl Plan {
+    /// The largest blocking that fits in `space` scratch elements for a kernel with an
+    /// `mr x nr` tile, or `None` if not even a depth-1 sliver pair fits.
+    ///
+    /// `m`, `n` and `k` must be non-zero.
+    pub(crate) fn new(
+        blocking: &Blocking,
+        space: usize,
+        (mr, nr): (usize, usize),
+        (m, n, k): (usize, usize, usize),
+    ) -> Option<Plan> {
+        let kc = min(min(blocking.kc, k), space / (mr + nr));
+        if kc == 0 {
+            return None;
+        }
+        let kc = balanced(k, kc, 1);
+        let per_depth = space / kc;
+        // B block first: it is reused across every row of A.
+        let nc_fit = (per_depth - mr) / nr * nr;
+        let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr);
+        let mc_fit = (per_depth - nc) / mr * mr;
+        let mc = balanced(m, min(min(blocking.mc, round_up(m, mr)), mc_fit), mr);
+        Some(Plan { kc, mc, nc })
+    }
+}

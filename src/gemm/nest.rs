@@ -1,0 +1,116 @@
+//! The BLIS loop nest, generic over the microkernel's instruction set and tile.
+//!
+//! ```text
+//! LOOP 5  ic: m in MC-row panels     pack A[ic.., pc..] (MC x KC, L3)   <- inside LOOP 4
+//! LOOP 4  pc: k in KC-deep blocks
+//! LOOP 3  jc: n in NC-column blocks  pack B[pc.., jc..] (KC x NC, L2)
+//! LOOP 2  ir: MC in MR-row slivers   A sliver (MR x KC) stays in L1
+//! LOOP 1  jr: NC in NR-column slivers  microkernel: MR x NR tile of C
+//! ```
+
+use super::blocking::{self, Plan};
+use super::pack::{pack_a, pack_b};
+use super::simd::{microkernel, Simd};
+use super::view::{MatMut, MatRef};
+use crate::element::Element;
+
+/// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
+/// whose dimensions agree. Falls back to [`unpacked`] when `scratch` cannot hold even a
+/// depth-1 pair of slivers.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`.
+#[inline(always)]
+pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
+    alpha: S::T,
+    a: MatRef<'_, S::T>,
+    b: MatRef<'_, S::T>,
+    beta: S::T,
+    c: MatMut<'_, S::T>,
+    scratch: &mut [S::T],
+) {
+    debug_assert_eq!(NR, NV * S::LANES);
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    // Align the B block to a cache line: its slivers then start on vector boundaries.
+    // (`align_offset` may decline, as under Miri: alignment is only a speed hint.)
+    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
+    let skip = if skip <= scratch.len() { skip } else { 0 };
+    let scratch = &mut scratch[skip..];
+    let blocks = blocking::for_size(core::mem::size_of::<S::T>());
+    let Some(Plan { kc, mc, nc }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k)) else {
+        return unpacked(alpha, a, b, beta, c);
+    };
+    let (b_block, a_panel) = scratch.split_at_mut(kc * nc);
+    let (rsc, csc) = (c.row_stride, c.col_stride);
+    let c_ptr = c.data.as_mut_ptr();
+
+    // LOOP 5: split m into MC-row panels of A.
+    for ic in (0..m).step_by(mc) {
+        let mcb = mc.min(m - ic);
+        // LOOP 4: split k into KC-deep blocks; the first applies beta, the rest add.
+        for pc in (0..k).step_by(kc) {
+            let kcb = kc.min(k - pc);
+            let beta = if pc == 0 { beta } else { S::T::ONE };
+            pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            // LOOP 3: split n into NC-column blocks of B.
+            for jc in (0..n).step_by(nc) {
+                let ncb = nc.min(n - jc);
+                pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block);
+                // LOOP 2: MR-row slivers of the A panel.
+                for ir in (0..mcb).step_by(MR) {
+                    let rows = MR.min(mcb - ir);
+                    let a_sliver = a_panel[ir * kcb..].as_ptr();
+                    // LOOP 1: NR-column slivers of the B block, one microkernel call each.
+                    for jr in (0..ncb).step_by(NR) {
+                        let cols = NR.min(ncb - jr);
+                        let b_sliver = b_block[jr * kcb..].as_ptr();
+                        // SAFETY: the slivers hold `kcb * MR` and `kcb * NR` packed values
+                        // (the panel and block hold whole slivers); `ic + ir + i < m` and
+                        // `jc + jr + j < n` for `i < rows`, `j < cols`, so every C element
+                        // written is inside the validated, non-aliasing view `c`; the caller
+                        // guarantees the instruction set.
+                        unsafe {
+                            let c_tile = c_ptr.add((ic + ir) * rsc + (jc + jr) * csc);
+                            microkernel::<S, MR, NV>(
+                                kcb,
+                                alpha,
+                                a_sliver,
+                                b_sliver,
+                                beta,
+                                c_tile,
+                                (rsc, csc),
+                                (rows, cols),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The no-scratch path: one dot product per element of C, straight from the views.
+#[inline(always)]
+pub(crate) fn unpacked<T: Element>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let mut acc = T::ZERO;
+            for p in 0..a.cols {
+                acc += a.data[i * a.row_stride + p * a.col_stride]
+                    * b.data[p * b.row_stride + j * b.col_stride];
+            }
+            let dst = &mut c.data[i * c.row_stride + j * c.col_stride];
+            *dst = if beta == T::ZERO {
+                alpha * acc
+            } else {
+                alpha * acc + beta * *dst
+            };
+        }
+    }
+}

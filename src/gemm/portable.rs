@@ -1,0 +1,50 @@
+//! The portable kernel: plain scalar code for every target, a `4 x 4` tile whose sixteen
+//! accumulators fit the register file of a Cortex-M4F (32 single-precision registers).
+
+use core::marker::PhantomData;
+
+use super::simd::Simd;
+use crate::element::Element;
+
+/// Scalar "vectors" of one lane.
+pub(crate) struct Scalar<T>(PhantomData<T>);
+
+/// Rows of the portable tile.
+pub(crate) const MR: usize = 4;
+/// Columns of the portable tile (one lane per vector).
+pub(crate) const NR: usize = 4;
+
+impl<T: Element> Simd for Scalar<T> {
+    type T = T;
+    type V = T;
+    type Lanes = [T; 1];
+    const LANES: usize = 1;
+    const LANES_ZERO: [T; 1] = [T::ZERO];
+
+    #[inline(always)]
+    unsafe fn zero() -> T {
+        T::ZERO
+    }
+    #[inline(always)]
+    unsafe fn splat(x: T) -> T {
+        x
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const T) -> T {
+        // SAFETY: the caller guarantees `p` is readable.
+        unsafe { *p }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut T, v: T) {
+        // SAFETY: the caller guarantees `p` is writable.
+        unsafe { *p = v }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: T, b: T, c: T) -> T {
+        a * b + c
+    }
+    #[inline(always)]
+    unsafe fn mul(a: T, b: T) -> T {
+        a * b
+    }
+}

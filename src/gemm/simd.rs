@@ -1,0 +1,143 @@
+//! The one microkernel body, generic over an instruction set's vector type.
+//!
+//! Each instruction set implements [`Simd`] with `#[inline(always)]` methods; the
+//! per-ISA modules instantiate [`microkernel`] (through the loop nest) inside thin
+//! `#[target_feature]` wrappers, so the whole nest is compiled for that instruction set.
+
+use crate::element::Element;
+
+/// A vector of `LANES` elements of one instruction set.
+///
+/// Every method is `unsafe` because it may execute instructions the CPU must support: the
+/// caller guarantees it runs inside a function compiled with (and called on a CPU having)
+/// the instruction set's target features.
+pub(crate) trait Simd {
+    /// The element type.
+    type T: Element;
+    /// The vector register type.
+    type V: Copy;
+    /// A `[T; LANES]` array, to spill one vector.
+    type Lanes: Copy + AsRef<[Self::T]> + AsMut<[Self::T]>;
+    /// Elements per vector.
+    const LANES: usize;
+    /// An all-zero [`Self::Lanes`].
+    const LANES_ZERO: Self::Lanes;
+
+    /// All lanes zero.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn zero() -> Self::V;
+    /// All lanes `x`.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn splat(x: Self::T) -> Self::V;
+    /// Loads `LANES` elements from `p` (no alignment needed).
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set; `p..p + LANES` is readable.
+    unsafe fn load(p: *const Self::T) -> Self::V;
+    /// Stores `LANES` elements to `p` (no alignment needed).
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set; `p..p + LANES` is writable.
+    unsafe fn store(p: *mut Self::T, v: Self::V);
+    /// `a * b + c`, fused where the instruction set can.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a * b`.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
+/// `MR x (NV * LANES)` register tile.
+///
+/// `a` is a packed sliver of `k` columns of `MR` values, `b` a packed sliver of `k` rows of
+/// `NV * LANES` values (zero padded past the matrix edge). The full tile is accumulated in
+/// registers; only the `rows x cols` corner is written, straight from registers when it is
+/// a whole tile with unit column stride, through a stack copy otherwise. With
+/// `beta == 0` C is never read.
+///
+/// # Safety
+/// - the CPU supports `S`'s instruction set;
+/// - `a` is readable for `k * MR` elements and `b` for `k * NV * S::LANES`;
+/// - `rows <= MR`, `cols <= NV * S::LANES`, and `c + i * rsc + j * csc` is a valid, unaliased
+///   element for every `i < rows`, `j < cols`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
+    k: usize,
+    alpha: S::T,
+    a: *const S::T,
+    b: *const S::T,
+    beta: S::T,
+    c: *mut S::T,
+    (rsc, csc): (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    let nr = NV * S::LANES;
+    debug_assert!(rows <= MR && cols <= nr);
+    // SAFETY (whole body): the caller guarantees the instruction set, `k` packed columns and
+    // rows behind `a` and `b`, and a valid `rows x cols` window of C at `c`; every pointer
+    // below stays inside one of those.
+    unsafe {
+        let mut acc = [[S::zero(); NV]; MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..k {
+            let mut bv = [S::zero(); NV];
+            for v in 0..NV {
+                bv[v] = S::load(b.add(v * S::LANES));
+            }
+            for i in 0..MR {
+                let ai = S::splat(*a.add(i));
+                for v in 0..NV {
+                    acc[i][v] = S::mul_add(ai, bv[v], acc[i][v]);
+                }
+            }
+            a = a.add(MR);
+            b = b.add(nr);
+        }
+
+        let alpha_v = S::splat(alpha);
+        if rows == MR && cols == nr && csc == 1 {
+            if beta == S::T::ZERO {
+                for i in 0..MR {
+                    for v in 0..NV {
+                        S::store(c.add(i * rsc + v * S::LANES), S::mul(alpha_v, acc[i][v]));
+                    }
+                }
+            } else {
+                let beta_v = S::splat(beta);
+                for i in 0..MR {
+                    for v in 0..NV {
+                        let p = c.add(i * rsc + v * S::LANES);
+                        S::store(
+                            p,
+                            S::mul_add(beta_v, S::load(p), S::mul(alpha_v, acc[i][v])),
+                        );
+                    }
+                }
+            }
+        } else {
+            let mut tile = [[S::LANES_ZERO; NV]; MR];
+            for i in 0..MR {
+                for v in 0..NV {
+                    S::store(tile[i][v].as_mut().as_mut_ptr(), S::mul(alpha_v, acc[i][v]));
+                }
+            }
+            for (i, row) in tile.iter().enumerate().take(rows) {
+                let lanes = row.iter().flat_map(|l| l.as_ref().iter()).take(cols);
+                for (j, &x) in lanes.enumerate() {
+                    let p = c.add(i * rsc + j * csc);
+                    *p = if beta == S::T::ZERO { x } else { x + beta * *p };
+                }
+            }
+        }
+    }
+}

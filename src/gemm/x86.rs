@@ -1,0 +1,209 @@
+//! x86_64 microkernels: AVX-512F, AVX2 + FMA and SSE2, each a [`Simd`] implementation
+//! instantiated once per element type inside a `#[target_feature]` wrapper, plus CPU
+//! feature detection with CPUID and XGETBV.
+
+use core::arch::x86_64::*;
+
+use super::nest;
+use super::simd::Simd;
+use super::view::{MatMut, MatRef};
+
+macro_rules! simd {
+    ($name:ident, $t:ty, $v:ty, $lanes:expr, $zero:ident, $splat:ident, $load:ident,
+     $store:ident, $mul:ident, |$a:ident, $b:ident, $c:ident| $mul_add:expr) => {
+        #[doc = concat!("`", stringify!($v), "` vectors of `", stringify!($t), "`.")]
+        pub(crate) struct $name;
+
+        impl Simd for $name {
+            type T = $t;
+            type V = $v;
+            type Lanes = [$t; $lanes];
+            const LANES: usize = $lanes;
+            const LANES_ZERO: [$t; $lanes] = [0.0; $lanes];
+
+            #[inline(always)]
+            unsafe fn zero() -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $zero() }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $splat(x) }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set and `LANES` readable
+                // elements at `p`.
+                unsafe { $load(p) }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut $t, v: $v) {
+                // SAFETY: the caller guarantees the instruction set and `LANES` writable
+                // elements at `p`.
+                unsafe { $store(p, v) }
+            }
+            #[inline(always)]
+            unsafe fn mul_add($a: $v, $b: $v, $c: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul_add }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul(a, b) }
+            }
+        }
+    };
+}
+
+simd!(
+    Avx512F32,
+    f32,
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_mul_ps,
+    |a, b, c| _mm512_fmadd_ps(a, b, c)
+);
+simd!(
+    Avx512F64,
+    f64,
+    __m512d,
+    8,
+    _mm512_setzero_pd,
+    _mm512_set1_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_mul_pd,
+    |a, b, c| _mm512_fmadd_pd(a, b, c)
+);
+simd!(
+    Avx2F32,
+    f32,
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_mul_ps,
+    |a, b, c| _mm256_fmadd_ps(a, b, c)
+);
+simd!(
+    Avx2F64,
+    f64,
+    __m256d,
+    4,
+    _mm256_setzero_pd,
+    _mm256_set1_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_mul_pd,
+    |a, b, c| _mm256_fmadd_pd(a, b, c)
+);
+simd!(
+    Sse2F32,
+    f32,
+    __m128,
+    4,
+    _mm_setzero_ps,
+    _mm_set1_ps,
+    _mm_loadu_ps,
+    _mm_storeu_ps,
+    _mm_mul_ps,
+    |a, b, c| _mm_add_ps(_mm_mul_ps(a, b), c)
+);
+simd!(
+    Sse2F64,
+    f64,
+    __m128d,
+    2,
+    _mm_setzero_pd,
+    _mm_set1_pd,
+    _mm_loadu_pd,
+    _mm_storeu_pd,
+    _mm_mul_pd,
+    |a, b, c| _mm_add_pd(_mm_mul_pd(a, b), c)
+);
+
+/// One `#[target_feature]` entry point per (instruction set, element type): the whole loop
+/// nest, packing included, is compiled for that instruction set.
+macro_rules! entry {
+    ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal) => {
+        #[doc = concat!("The GEMM on ", stringify!($simd), ": an ", stringify!($mr),
+                                        " x ", stringify!($nv), "-vector tile.")]
+        ///
+        /// # Safety
+        /// The CPU supports the target features.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $fn(
+            alpha: $t,
+            a: MatRef<'_, $t>,
+            b: MatRef<'_, $t>,
+            beta: $t,
+            c: MatMut<'_, $t>,
+            scratch: &mut [$t],
+        ) {
+            const NR: usize = $nv * <$simd as Simd>::LANES;
+            // SAFETY: the caller guarantees the features this function is compiled for.
+            unsafe { nest::gemm::<$simd, $mr, $nv, NR>(alpha, a, b, beta, c, scratch) }
+        }
+    };
+}
+
+entry!(avx512_f32, "avx512f", Avx512F32, f32, 12 x 2);
+entry!(avx512_f64, "avx512f", Avx512F64, f64, 12 x 2);
+entry!(avx2_f32, "avx2,fma", Avx2F32, f32, 6 x 2);
+entry!(avx2_f64, "avx2,fma", Avx2F64, f64, 6 x 2);
+entry!(sse2_f32, "sse2", Sse2F32, f32, 4 x 2);
+entry!(sse2_f64, "sse2", Sse2F64, f64, 4 x 2);
+
+/// Whether the CPU and the operating system support AVX-512F and AVX2 + FMA:
+/// `(avx512f, avx2_fma)`.
+#[allow(unused_unsafe)] // `__cpuid` is safe only since Rust 1.94
+pub(crate) fn detect() -> (bool, bool) {
+    if cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )) {
+        return (true, true);
+    }
+    // SAFETY: CPUID exists on every x86_64 CPU.
+    let leaf1 = unsafe { __cpuid(1) };
+    let osxsave = leaf1.ecx & (1 << 27) != 0;
+    let avx = leaf1.ecx & (1 << 28) != 0;
+    let fma = leaf1.ecx & (1 << 12) != 0;
+    if !(osxsave && avx) {
+        return (false, false);
+    }
+    // SAFETY: OSXSAVE says the OS enabled XSAVE, so XGETBV is available.
+    let xcr0 = unsafe { xgetbv0() };
+    // SAFETY: CPUID exists on every x86_64 CPU; leaf 7 is read only when leaf 0 lists it.
+    let leaf7 = unsafe {
+        if __cpuid(0).eax >= 7 {
+            __cpuid_count(7, 0).ebx
+        } else {
+            0
+        }
+    };
+    let ymm_state = xcr0 & 0b110 == 0b110; // SSE and AVX state saved by the OS
+    let zmm_state = xcr0 & 0b1110_0110 == 0b1110_0110; // plus opmask and both ZMM halves
+    let avx2_fma = ymm_state && fma && leaf7 & (1 << 5) != 0;
+    let avx512f = avx2_fma && zmm_state && leaf7 & (1 << 16) != 0;
+    (avx512f, avx2_fma)
+}
+
+/// XCR0, the OS-enabled register state.
+///
+/// # Safety
+/// The CPU supports XSAVE and the OS enabled it (CPUID.1:ECX.OSXSAVE).
+#[target_feature(enable = "xsave")]
+unsafe fn xgetbv0() -> u64 {
+    // SAFETY: the caller checked OSXSAVE.
+    unsafe { _xgetbv(0) }
+}

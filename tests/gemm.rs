@@ -1,0 +1,503 @@
+//! GEMM against the naive reference, on every kernel this CPU runs.
+
+mod common;
+
+use common::gemm::{gemm_ref, int, same, Layout, Strided, GUARD};
+use nchw::{gemm, gemm_scratch_len, gemm_with_kernel, Element, Error, Kernel, MatMut, MatRef};
+use proptest::prelude::*;
+
+/// Every kernel this machine runs (just the portable one under Miri).
+fn kernels() -> Vec<Kernel> {
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect()
+}
+
+/// Runs `gemm_with_kernel` on copies and checks the result equals the reference exactly
+/// (integer-valued data keeps every kernel's arithmetic exact), the guards after every buffer
+/// and scratch are intact, and C outside the view is untouched.
+#[allow(clippy::too_many_arguments)]
+fn check<T: Element>(
+    kernel: Kernel,
+    alpha: T,
+    a: &Strided<T>,
+    b: &Strided<T>,
+    beta: T,
+    c: &Strided<T>,
+    scratch_len: usize,
+) -> Result<(), TestCaseError> {
+    let mut want = c.clone();
+    gemm_ref(alpha, a, b, beta, &mut want);
+    let mut got = c.clone();
+    let mut scratch = vec![T::from_usize(0) / T::from_usize(0); scratch_len + GUARD];
+    let (a0, b0) = (a.clone(), b.clone());
+    gemm_with_kernel(
+        kernel,
+        alpha,
+        a.view(),
+        b.view(),
+        beta,
+        got.view_mut(),
+        &mut scratch[..scratch_len],
+    )
+    .map_err(|e| TestCaseError::fail(format!("{kernel:?}: {e}")))?;
+    prop_assert!(
+        scratch[scratch_len..].iter().all(|x| x.is_nan()),
+        "scratch guard"
+    );
+    let unchanged = |x: &[T], y: &[T]| x.iter().zip(y).all(|(&x, &y)| same(x, y));
+    prop_assert!(
+        unchanged(&a.buf, &a0.buf) && unchanged(&b.buf, &b0.buf),
+        "inputs changed"
+    );
+    prop_assert!(got.untouched_outside(), "{kernel:?}: wrote outside C");
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            prop_assert!(
+                same(got.at(i, j), want.at(i, j)),
+                "{kernel:?} C[{i}][{j}] = {:?}, want {:?} (m={} n={} k={})",
+                got.at(i, j),
+                want.at(i, j),
+                c.rows,
+                c.cols,
+                a.cols
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A size: anything up to a few hundred, or near a multiple of a tile side.
+fn dim() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        0usize..40,
+        0usize..300,
+        (
+            1usize..12,
+            prop::sample::select(vec![4usize, 6, 8, 12, 16, 32]),
+            -1i64..=1
+        )
+            .prop_map(|(q, t, d)| ((q * t) as i64 + d) as usize)
+            .prop_map(|x| x.min(400)),
+    ]
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        Just(Layout::RowMajor(0)),
+        Just(Layout::ColMajor(0)),
+        (1usize..5).prop_map(Layout::RowMajor),
+        (1usize..5).prop_map(Layout::ColMajor),
+    ]
+}
+
+fn scalar() -> impl Strategy<Value = i64> {
+    prop::sample::select(vec![0i64, 1, -1, 2, 3])
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    layouts: [Layout; 3],
+    alpha: i64,
+    beta: i64,
+    seed: u64,
+    scratch: Option<usize>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (dim(), dim(), dim()),
+        [layout(), layout(), layout()],
+        (scalar(), scalar()),
+        any::<u64>(),
+        prop_oneof![3 => Just(None), 1 => (0usize..5000).prop_map(Some)],
+    )
+        .prop_map(|((m, n, k), layouts, (alpha, beta), seed, scratch)| Case {
+            m,
+            n,
+            k,
+            layouts,
+            alpha,
+            beta,
+            seed,
+            scratch,
+        })
+}
+
+/// Deterministic small integers in `-4..=4` from a seed and a position.
+fn noise(seed: u64, salt: u64, i: usize, j: usize) -> i64 {
+    let mut x = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((i as u64) << 32) ^ j as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) % 9) as i64 - 4
+}
+
+fn run_case<T: Element>(case: &Case) -> Result<(), TestCaseError> {
+    let Case {
+        m,
+        n,
+        k,
+        layouts,
+        seed,
+        ..
+    } = *case;
+    let nan = T::from_usize(0) / T::from_usize(0);
+    let a = Strided::new(m, k, layouts[0], nan, |i, j| int(noise(seed, 1, i, j)));
+    let b = Strided::new(k, n, layouts[1], nan, |i, j| int(noise(seed, 2, i, j)));
+    let (alpha, beta) = (int::<T>(case.alpha), int::<T>(case.beta));
+    // beta == 0 must not read C: poison it.
+    let c = Strided::new(m, n, layouts[2], T::from_usize(77), |i, j| {
+        if case.beta == 0 {
+            nan
+        } else {
+            int(noise(seed, 3, i, j))
+        }
+    });
+    let full = gemm_scratch_len::<T>(m, n, k);
+    let scratch = case.scratch.map_or(full, |s| s.min(full));
+    for kernel in kernels() {
+        check(kernel, alpha, &a, &b, beta, &c, scratch)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 48 }))]
+
+    #[test]
+    fn matches_reference_f32(case in case()) {
+        run_case::<f32>(&case)?;
+    }
+
+    #[test]
+    fn matches_reference_f64(case in case()) {
+        run_case::<f64>(&case)?;
+    }
+
+    /// Real-valued data: agreement to rounding.
+    #[test]
+    fn close_to_reference_real_data(
+        (m, n, k) in (1usize..70, 1usize..70, 1usize..300),
+        data in prop::collection::vec(-1.0f64..1.0, 3),
+        seed in any::<u64>(),
+    ) {
+        let frac = |s: u64, i: usize, j: usize| (noise(seed, s, i, j) as f64 + data[0]) / 4.0;
+        let a = Strided::new(m, k, Layout::RowMajor(1), f64::NAN, |i, j| frac(1, i, j));
+        let b = Strided::new(k, n, Layout::ColMajor(0), f64::NAN, |i, j| frac(2, i, j));
+        let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| frac(3, i, j));
+        let (alpha, beta) = (data[1], data[2]);
+        let mut want = c.clone();
+        gemm_ref(alpha, &a, &b, beta, &mut want);
+        for kernel in kernels() {
+            let mut got = c.clone();
+            let mut scratch = vec![f64::NAN; gemm_scratch_len::<f64>(m, n, k)];
+            gemm_with_kernel(kernel, alpha, a.view(), b.view(), beta, got.view_mut(), &mut scratch)
+                .unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (g, w) = (got.at(i, j), want.at(i, j));
+                    prop_assert!((g - w).abs() <= 1e-12 * (k as f64 + 1.0), "{kernel:?} {g} vs {w}");
+                }
+            }
+        }
+    }
+}
+
+/// Every kernel the CPU has is reported available, and the best one is picked by default.
+#[test]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn kernels_match_cpu_features() {
+    let avx512 = is_x86_feature_detected!("avx512f");
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    assert!(Kernel::Portable.is_available() && Kernel::Sse2.is_available());
+    assert_eq!(Kernel::Avx2.is_available(), avx2);
+    assert_eq!(Kernel::Avx512.is_available(), avx512);
+    assert!(!Kernel::Neon.is_available());
+    let best = if avx512 {
+        Kernel::Avx512
+    } else if avx2 {
+        Kernel::Avx2
+    } else {
+        Kernel::Sse2
+    };
+    assert_eq!(Kernel::best(), best);
+    // CI sets NCHW_EXPECT_KERNEL to the kernel its machine must reach.
+    if let Ok(name) = std::env::var("NCHW_EXPECT_KERNEL") {
+        assert_eq!(Kernel::best().name(), name);
+    }
+}
+
+#[test]
+fn unavailable_kernel_is_refused_and_c_untouched() {
+    for kernel in Kernel::ALL.into_iter().filter(|k| !k.is_available()) {
+        let mut c = [5.0f32; 4];
+        let a = MatRef::row_major(&[1.0f32; 4], 2, 2).unwrap();
+        let r = gemm_with_kernel(
+            kernel,
+            1.0,
+            a,
+            a,
+            0.0,
+            MatMut::row_major(&mut c, 2, 2).unwrap(),
+            &mut [],
+        );
+        assert_eq!(
+            r,
+            Err(Error::KernelUnavailable {
+                kernel: kernel.name()
+            })
+        );
+        assert_eq!(c, [5.0; 4]);
+    }
+}
+
+/// A * I == A and I * A == A for every size around the tiles, on every kernel.
+#[test]
+fn identity_is_exact_around_tiles() {
+    let sizes: Vec<usize> = if cfg!(miri) {
+        vec![0, 1, 5]
+    } else {
+        (0..=34).collect()
+    };
+    let ks: &[usize] = if cfg!(miri) { &[3] } else { &[1, 5, 13] };
+    for kernel in kernels() {
+        for &m in &sizes {
+            for &k in ks {
+                for n in [m, k] {
+                    let a = Strided::new(m, n, Layout::RowMajor(0), f32::NAN, |i, j| {
+                        (i * 37 + j) as f32
+                    });
+                    let id = Strided::new(n, n, Layout::RowMajor(0), f32::NAN, |i, j| {
+                        f32::from(u8::from(i == j))
+                    });
+                    let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |_, _| f32::NAN);
+                    let s = gemm_scratch_len::<f32>(m, n, n);
+                    check(kernel, 1.0, &a, &id, 0.0, &c, s).unwrap();
+                    let at = Strided::new(n, m, Layout::ColMajor(1), f32::NAN, |i, j| {
+                        (i * 37 + j) as f32
+                    });
+                    let c = Strided::new(n, m, Layout::ColMajor(0), 0.0, |_, _| f32::NAN);
+                    check(kernel, 1.0, &id, &at, 0.0, &c, s).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Every scratch length from none to full gives the same, exact, result.
+#[test]
+fn every_scratch_size_is_correct() {
+    let (m, n, k) = if cfg!(miri) { (5, 6, 3) } else { (14, 35, 19) };
+    let a = Strided::new(m, k, Layout::RowMajor(1), f64::NAN, |i, j| {
+        int(noise(1, 1, i, j))
+    });
+    let b = Strided::new(k, n, Layout::ColMajor(2), f64::NAN, |i, j| {
+        int(noise(1, 2, i, j))
+    });
+    let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| {
+        int(noise(1, 3, i, j))
+    });
+    let full = gemm_scratch_len::<f64>(m, n, k);
+    for kernel in kernels() {
+        for len in 0..=full {
+            check(kernel, 2.0, &a, &b, -1.0, &c, len).unwrap();
+        }
+    }
+    let a = Strided::new(m, k, Layout::ColMajor(0), f32::NAN, |i, j| {
+        int(noise(2, 1, i, j))
+    });
+    let b = Strided::new(k, n, Layout::RowMajor(0), f32::NAN, |i, j| {
+        int(noise(2, 2, i, j))
+    });
+    let c = Strided::new(m, n, Layout::ColMajor(1), 0.0, |_, _| f32::NAN);
+    let full = gemm_scratch_len::<f32>(m, n, k);
+    for kernel in kernels() {
+        for len in 0..=full {
+            check(kernel, 1.0, &a, &b, 0.0, &c, len).unwrap();
+        }
+    }
+}
+
+/// k == 0 (and alpha == 0) scale C by beta; beta == 0 writes zeros over NaN.
+#[test]
+fn empty_depth_and_zero_alpha_scale_c() {
+    for kernel in kernels() {
+        for (k, alpha) in [(0usize, 1.0f32), (3, 0.0)] {
+            let a = vec![f32::NAN; 2 * k];
+            let b = vec![f32::NAN; 3 * k];
+            let (a, b) = (
+                MatRef::row_major(&a, 2, k).unwrap(),
+                MatRef::row_major(&b, k, 3).unwrap(),
+            );
+            let mut c = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+            gemm_with_kernel(
+                kernel,
+                alpha,
+                a,
+                b,
+                2.0,
+                MatMut::row_major(&mut c, 2, 3).unwrap(),
+                &mut [],
+            )
+            .unwrap();
+            assert_eq!(c, [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+            let mut c = [f32::NAN; 6];
+            gemm_with_kernel(
+                kernel,
+                alpha,
+                a,
+                b,
+                0.0,
+                MatMut::row_major(&mut c, 2, 3).unwrap(),
+                &mut [],
+            )
+            .unwrap();
+            assert_eq!(c, [0.0; 6]);
+        }
+        // m == 0 or n == 0: nothing to do, nothing read.
+        let mut c: [f32; 0] = [];
+        let a = MatRef::row_major(&[f32::NAN; 4], 0, 4).unwrap();
+        let b = MatRef::row_major(&[f32::NAN; 8], 4, 2).unwrap();
+        gemm_with_kernel(
+            kernel,
+            1.0,
+            a,
+            b,
+            0.0,
+            MatMut::row_major(&mut c, 0, 2).unwrap(),
+            &mut [],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn invalid_views_are_refused() {
+    let data = [0.0f32; 6];
+    let bad = |r: Result<MatRef<'_, f32>, Error>, needed| {
+        assert_eq!(
+            r.unwrap_err(),
+            Error::InvalidView {
+                operand: "a",
+                needed,
+                actual: 6
+            }
+        );
+    };
+    bad(MatRef::row_major(&data, 2, 4), 8);
+    bad(MatRef::new(&data, 3, 2, 1, 4), 7);
+    bad(MatRef::new(&data, 2, 2, usize::MAX, 1), usize::MAX);
+    bad(MatRef::new(&data, 2, 3, 1, usize::MAX / 2 + 1), usize::MAX);
+    assert!(MatRef::new(&data, 0, 1000, 7, 7).is_ok());
+    let mut out = [0.0f32; 6];
+    let bad_mut = |r: Result<MatMut<'_, f32>, Error>, needed| {
+        assert_eq!(
+            r.unwrap_err(),
+            Error::InvalidView {
+                operand: "c",
+                needed,
+                actual: 6
+            }
+        );
+    };
+    bad_mut(MatMut::row_major(&mut out, 7, 1), 7);
+    bad_mut(MatMut::new(&mut out, 2, 2, usize::MAX, 1), usize::MAX);
+    // Aliasing strides: two elements in one slot.
+    bad_mut(MatMut::new(&mut out, 2, 3, 1, 1), 4);
+    bad_mut(MatMut::new(&mut out, 2, 2, 0, 1), 2);
+    bad_mut(MatMut::new(&mut out, 3, 2, 1, 2), 5);
+    assert!(MatMut::new(&mut out, 3, 2, 1, 3).is_ok());
+    assert!(MatMut::new(&mut out, 1, 6, 0, 1).is_ok());
+}
+
+#[test]
+fn mismatched_dimensions_are_refused_before_any_write() {
+    let (a, b) = ([1.0f64; 6], [1.0f64; 12]);
+    let cases = [
+        ((2, 3), (4, 3), (2, 3), "a.cols != b.rows", 3, 4),
+        ((2, 3), (3, 4), (3, 4), "c.rows != a.rows", 3, 2),
+        ((2, 3), (3, 4), (2, 3), "c.cols != b.cols", 3, 4),
+    ];
+    for kernel in Kernel::ALL {
+        for ((am, ak), (bk, bn), (cm, cn), what, left, right) in cases {
+            let mut c = [7.0f64; 12];
+            let r = gemm_with_kernel(
+                kernel,
+                1.0,
+                MatRef::row_major(&a, am, ak).unwrap(),
+                MatRef::row_major(&b, bk, bn).unwrap(),
+                0.0,
+                MatMut::row_major(&mut c, cm, cn).unwrap(),
+                &mut [0.0; 64],
+            );
+            assert_eq!(r, Err(Error::DimensionMismatch { what, left, right }));
+            assert_eq!(c, [7.0; 12]);
+        }
+    }
+}
+
+/// The crate owns no threads, but C splits into row blocks that callers run in parallel.
+#[test]
+#[cfg_attr(miri, ignore = "threads of large products are too slow under Miri")]
+fn row_blocks_on_scoped_threads_match_one_call() {
+    let (m, n, k) = (203, 97, 131);
+    let a: Vec<f32> = (0..m * k).map(|x| int::<f32>(noise(9, 1, x, 0))).collect();
+    let b: Vec<f32> = (0..k * n).map(|x| int::<f32>(noise(9, 2, x, 0))).collect();
+    let mut whole = vec![f32::NAN; m * n];
+    let mut scratch = vec![0.0; gemm_scratch_len::<f32>(m, n, k)];
+    let bv = MatRef::row_major(&b, k, n).unwrap();
+    gemm(
+        1.0,
+        MatRef::row_major(&a, m, k).unwrap(),
+        bv,
+        0.0,
+        MatMut::row_major(&mut whole, m, n).unwrap(),
+        &mut scratch,
+    )
+    .unwrap();
+
+    let rows_per = 50;
+    let mut split = vec![f32::NAN; m * n];
+    std::thread::scope(|s| {
+        for (block, (c, a)) in split
+            .chunks_mut(rows_per * n)
+            .zip(a.chunks(rows_per * k))
+            .enumerate()
+        {
+            s.spawn(move || {
+                let rows = c.len() / n;
+                let mut scratch = vec![0.0; gemm_scratch_len::<f32>(rows, n, k)];
+                let a = MatRef::row_major(a, rows, k).unwrap();
+                gemm(
+                    1.0,
+                    a,
+                    bv,
+                    0.0,
+                    MatMut::row_major(c, rows, n).unwrap(),
+                    &mut scratch,
+                )
+                .unwrap();
+                block
+            });
+        }
+    });
+    assert_eq!(whole, split);
+}
+
+/// Scratch lengths are a `const fn` of the shape, usable for static buffers.
+#[test]
+fn scratch_len_is_const_and_bounded() {
+    const LEN: usize = gemm_scratch_len::<f32>(64, 3136, 576);
+    const { assert!(LEN > 0) };
+    assert_eq!(gemm_scratch_len::<f64>(0, 5, 5), 0);
+    assert_eq!(gemm_scratch_len::<f32>(5, 5, 0), 0);
+    // Bounded whatever the problem size.
+    assert_eq!(
+        gemm_scratch_len::<f32>(1 << 40, 1 << 40, 1 << 40),
+        gemm_scratch_len::<f32>(1 << 20, 1 << 20, 1 << 20)
+    );
+}
