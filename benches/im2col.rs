@@ -43,6 +43,20 @@ fn bench(c: &mut Criterion) {
         let mut col = vec![0.0f32; g.col_len()];
         let bytes = (n * g.col_len() * 4) as u64;
 
+        // The ceiling: a plain copy of as many bytes as im2col writes, from a buffer as
+        // large as the column matrix.
+        let src = vec![1.0f32; g.col_len()];
+        let mut group = c.benchmark_group("memcpy_f32");
+        group.throughput(Throughput::Bytes(bytes));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..n {
+                    col.copy_from_slice(black_box(&src));
+                }
+            })
+        });
+        group.finish();
+
         let mut group = c.benchmark_group("im2col_f32");
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(name, |b| {

@@ -134,73 +134,58 @@ impl Im2col {
         }
     }
 
-    /// Calls `f` for every run of the `[rows(), columns.len()]` tile: `zeros` padding
-    /// elements from `dst` on, then `len` input elements from `src` on, with step `stride_w`.
+    /// Calls `f` once for every output row's share of every row of the
+    /// `[rows(), columns.len()]` tile: `zeros_before` padding columns from `dst` on, then
+    /// `len` input elements from `src` on (step `stride_w`), then `zeros_after` padding.
     ///
-    /// Runs are as long as the data allows: all-padding window rows merge into one run of
-    /// zeros, and consecutive window rows that read consecutive input (stride 1, no padding
-    /// between them) into one copy.
+    /// Taps run outermost and channels innermost, so a tap's in-bounds ranges (two
+    /// divisions each) are computed once, and the segment sizes are the same for every
+    /// whole output row of a tap: the consumer's branches are predictable.
     #[inline(always)]
-    fn for_each_run(&self, columns: Range<usize>, mut f: impl FnMut(Run)) {
+    fn for_each_segment(&self, columns: Range<usize>, mut f: impl FnMut(Segment)) {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
-        let (ow_count, stride) = (self.out_w, wnd.stride_w);
+        let ow_count = self.out_w;
         // A geometry always has at least one window, so out_w >= 1 and this never returns;
         // dividing by a `NonZeroUsize` leaves no division-by-zero panic in the code.
         let Some(ow_nonzero) = NonZeroUsize::new(ow_count) else {
             return;
         };
-        let first_line = columns.start / ow_nonzero * ow_count;
+        let first_oh = columns.start / ow_nonzero;
         let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
-        // Channels innermost: a tap's in-bounds ranges (two divisions each) are the same for
-        // every channel.
         for kh in 0..wnd.kernel_h {
             let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
             for kw in 0..wnd.kernel_w {
                 let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, ow_count);
                 for c in 0..self.channels {
                     let plane = c * self.height * self.width;
-                    let dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
-                    let mut run = Run {
-                        dst,
-                        zeros: 0,
-                        src: 0,
-                        len: 0,
-                    };
-                    let (mut line, mut oh) = (first_line, first_line / ow_nonzero);
+                    let mut dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
+                    let (mut line, mut oh) = (first_oh * ow_count, first_oh);
                     while line < columns.end {
                         // Columns a..b of output row `oh` fall in the range; lo..hi of them
                         // read input, the rest padding.
                         let a = columns.start.max(line) - line;
                         let b = columns.end.min(line + ow_count) - line;
-                        let (lo, hi) = if oh_lo <= oh && oh < oh_hi {
-                            (ow_lo.max(a).min(b), ow_hi.max(a).min(b))
-                        } else {
-                            (b, b)
-                        };
-                        if lo > a {
-                            run.flush(&mut f);
-                            run.zeros += lo - a;
-                        }
-                        if lo < hi {
-                            let ih = oh * wnd.stride_h + kh * wnd.dilation_h - wnd.padding.top;
-                            let iw = lo * stride + kw * wnd.dilation_w - wnd.padding.left;
-                            let src = plane + ih * self.width + iw;
-                            if run.len == 0 || run.src + run.len * stride != src {
-                                run.flush(&mut f);
-                                run.src = src;
-                            }
-                            run.len += hi - lo;
-                        }
-                        if b > hi {
-                            run.flush(&mut f);
-                            run.zeros += b - hi;
-                        }
+                        let inside = oh_lo <= oh && oh < oh_hi;
+                        let lo = if inside { ow_lo.max(a).min(b) } else { b };
+                        let hi = if inside { ow_hi.max(a).min(b) } else { b };
+                        // Only meaningful when lo < hi; wrapping keeps the others harmless.
+                        let ih =
+                            (oh * wnd.stride_h + kh * wnd.dilation_h).wrapping_sub(wnd.padding.top);
+                        let iw = (lo * wnd.stride_w + kw * wnd.dilation_w)
+                            .wrapping_sub(wnd.padding.left);
+                        f(Segment {
+                            dst,
+                            zeros_before: lo - a,
+                            src: plane
+                                .wrapping_add(ih.wrapping_mul(self.width))
+                                .wrapping_add(iw),
+                            len: hi - lo,
+                            zeros_after: b - hi,
+                        });
+                        dst += b - a;
                         line += ow_count;
                         oh += 1;
-                    }
-                    if run.zeros + run.len > 0 {
-                        f(run);
                     }
                 }
             }
@@ -208,30 +193,14 @@ impl Im2col {
     }
 }
 
-/// A run of one tile row: `zeros` padding elements from `dst` on, then `len` input elements
-/// read from `src` on (step `stride_w`). See [`Im2col::for_each_run`].
+/// One output row's share of one tile row. See [`Im2col::for_each_segment`].
 #[derive(Clone, Copy)]
-struct Run {
+struct Segment {
     dst: usize,
-    zeros: usize,
+    zeros_before: usize,
     src: usize,
     len: usize,
-}
-
-impl Run {
-    /// Hands a run that holds data to `f` and starts the next one right after it.
-    #[inline(always)]
-    fn flush(&mut self, f: &mut impl FnMut(Run)) {
-        if self.len > 0 {
-            f(*self);
-            *self = Run {
-                dst: self.dst + self.zeros + self.len,
-                zeros: 0,
-                src: 0,
-                len: 0,
-            };
-        }
-    }
+    zeros_after: usize,
 }
 
 /// Unfolds one image into its full `[rows(), cols()]` column matrix.
@@ -289,32 +258,36 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
-    // The run bounds are in range by construction (the lengths were checked above): the
+    // The segment bounds are in range by construction (the lengths were checked above): the
     // checked slicing never fails, and leaves no panic path in the code.
-    g.for_each_run(columns, |r| {
-        let Some(out) = tile.get_mut(r.dst..r.dst + r.zeros + r.len) else {
+    g.for_each_segment(columns, |s| {
+        let Some(out) = tile.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
             return;
         };
-        let Some((zeros, body)) = out.split_at_mut_checked(r.zeros) else {
+        let Some((before, rest)) = out.split_at_mut_checked(s.zeros_before) else {
             return;
         };
-        // Runs are short (at most a few rows of OW): small inline copies beat calls to
-        // memset and memcpy.
-        fill_zero(zeros);
-        if r.len == 0 {
+        let Some((body, after)) = rest.split_at_mut_checked(s.len) else {
+            return;
+        };
+        // Segments are short (one output row at most) and their zero parts usually empty
+        // or one element: small inline copies beat calls to memset and memcpy.
+        fill_zero(before);
+        fill_zero(after);
+        if s.len == 0 {
             return;
         }
-        let Some(src) = image.get(r.src..r.src + (r.len - 1) * stride + 1) else {
+        let Some(src) = image.get(s.src..s.src + (s.len - 1) * stride + 1) else {
             return;
         };
         if stride == 1 {
             copy_short(body, src);
         } else {
-            // Element i of the run is src[i * stride], in bounds by the length of `src`.
-            // (`step_by` would keep a zero-step panic wherever it is not inlined.)
+            // Element i of the segment is src[i * stride], in bounds by the length of `src`.
+            // (`chunks` and `step_by` keep a zero-step panic wherever they are not inlined.)
             for (i, d) in body.iter_mut().enumerate() {
-                if let Some(s) = src.get(i * stride) {
-                    *d = *s;
+                if let Some(x) = src.get(i * stride) {
+                    *d = *x;
                 }
             }
         }
@@ -322,7 +295,7 @@ pub fn im2col_columns<T: Element>(
     Ok(())
 }
 
-/// Zeroes a run that is usually empty or one element long (the padding at a row's ends).
+/// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).
 #[inline(always)]
 fn fill_zero<T: Element>(run: &mut [T]) {
     match run {
@@ -421,27 +394,27 @@ pub fn col2im_columns<T: Element>(
     let n = g.check_range(&columns)?;
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
-    // As in `im2col_columns`: checked slices and gets that never fail.
     let stride = g.window.stride_w;
-    g.for_each_run(columns, |r| {
-        if r.len == 0 {
+    g.for_each_segment(columns, |s| {
+        if s.len == 0 {
             return;
         }
-        let start = r.dst + r.zeros;
+        // As in `im2col_columns`: checked slices and gets that never fail.
+        let start = s.dst + s.zeros_before;
         let (Some(src), Some(dst)) = (
-            tile.get(start..start + r.len),
-            image.get_mut(r.src..r.src + (r.len - 1) * stride + 1),
+            tile.get(start..start + s.len),
+            image.get_mut(s.src..s.src + (s.len - 1) * stride + 1),
         ) else {
             return;
         };
         if stride == 1 {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += *s;
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d += *x;
             }
         } else {
-            for (i, s) in src.iter().enumerate() {
+            for (i, x) in src.iter().enumerate() {
                 if let Some(d) = dst.get_mut(i * stride) {
-                    *d += *s;
+                    *d += *x;
                 }
             }
         }

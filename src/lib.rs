@@ -70,3 +70,8 @@ pub use pool::{
 };
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

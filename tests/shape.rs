@@ -46,6 +46,19 @@ fn pytorch_ceil_mode_rules() {
     );
 }
 
+/// Ceil mode drops at most one window, exactly as PyTorch's formula does. With pooling's
+/// padding limit (`pad <= kernel / 2`) that is the only window that can start in the
+/// trailing padding; outside that limit (im2col never uses ceil mode) the formula still holds.
+#[test]
+fn regression_ceil_mode_drops_one_window() {
+    let w = Window::new(1, 1).with_padding(Padding {
+        right: 2,
+        ..Padding::ZERO
+    });
+    assert_eq!(w.output_size(1, 1, Rounding::Ceil), Ok((1, 2)));
+    assert_eq!(w.output_size(1, 1, Rounding::Floor), Ok((1, 3)));
+}
+
 #[test]
 fn window_errors_name_the_parameter() {
     let out = |w: Window| w.output_size(4, 4, Rounding::Floor);

@@ -65,11 +65,12 @@ impl Geom {
     }
 }
 
-/// im2col of one `c x h x w` image into `[c*kh*kw, oh*ow]`.
-pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
+/// For every element of the `[c*kh*kw, oh*ow]` column matrix, in row-major order, the image
+/// index it reads, or `None` where the window lies on padding.
+pub fn unfold_map(g: &Geom) -> Vec<Option<usize>> {
     let w = &g.window;
     let (oh, ow) = g.out();
-    let mut col = Vec::new();
+    let mut map = Vec::new();
     for c in 0..g.c {
         for kh in 0..w.kernel_h {
             for kw in 0..w.kernel_w {
@@ -77,37 +78,28 @@ pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
                     for x in 0..ow {
                         let ih = source(y, kh, w.stride_h, w.dilation_h, w.padding.top, g.h);
                         let iw = source(x, kw, w.stride_w, w.dilation_w, w.padding.left, g.w);
-                        col.push(match (ih, iw) {
-                            (Some(i), Some(j)) => image[(c * g.h + i) * g.w + j],
-                            _ => T::ZERO,
-                        });
+                        map.push(ih.zip(iw).map(|(i, j)| (c * g.h + i) * g.w + j));
                     }
                 }
             }
         }
     }
-    col
+    map
+}
+
+/// im2col of one `c x h x w` image into `[c*kh*kw, oh*ow]`.
+pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
+    unfold_map(g)
+        .iter()
+        .map(|i| i.map_or(T::ZERO, |i| image[i]))
+        .collect()
 }
 
 /// col2im: adds every column element into the image position im2col read it from.
 pub fn col2im<T: Element>(g: &Geom, col: &[T], image: &mut [T]) {
-    let w = &g.window;
-    let (oh, ow) = g.out();
-    let mut r = 0;
-    for c in 0..g.c {
-        for kh in 0..w.kernel_h {
-            for kw in 0..w.kernel_w {
-                for y in 0..oh {
-                    for x in 0..ow {
-                        let ih = source(y, kh, w.stride_h, w.dilation_h, w.padding.top, g.h);
-                        let iw = source(x, kw, w.stride_w, w.dilation_w, w.padding.left, g.w);
-                        if let (Some(i), Some(j)) = (ih, iw) {
-                            image[(c * g.h + i) * g.w + j] += col[(r * oh + y) * ow + x];
-                        }
-                    }
-                }
-                r += 1;
-            }
+    for (k, i) in unfold_map(g).into_iter().enumerate() {
+        if let Some(i) = i {
+            image[i] += col[k];
         }
     }
 }
