@@ -1,6 +1,6 @@
 //! Average pooling, forward and backward, and global average pooling.
 
-use super::isa::dispatch;
+use super::isa::{dispatch, stride2_kernels};
 use super::rows::{spread_pass, sum_pass, Geo};
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
@@ -10,6 +10,10 @@ use crate::shape::Shape;
 
 /// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
 const RUN: usize = 32;
+
+/// Output rows per call of the AVX-512 kernels.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+const BAND: usize = 8;
 
 /// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
 const LANES: usize = 16;
@@ -42,9 +46,10 @@ pub fn avg_pool2d<T: Element>(a: &AvgPool2d, x: &[T], y: &mut [T]) -> Result<(),
     check_len("input", a.pool.input_len(), x.len())?;
     check_len("output", a.pool.output_len(), y.len())?;
     let geo = Geo::new(&a.pool);
+    let fast = stride2_kernels::<T>(&geo);
     dispatch(
         #[inline(always)]
-        || forward(&geo, a.divisor, x, y),
+        || forward(&geo, fast, a.divisor, x, y),
     );
     Ok(())
 }
@@ -159,25 +164,40 @@ fn check_global(input: Shape) -> Result<(), Error> {
     Err(Error::EmptyWindow { axis, output: 0 })
 }
 
-/// Divides output row `oh`'s window sums `y` (outputs `c0..`) by their divisors.
+/// Divides output row `oh`'s window sums `y` (outputs `c0..`) by their divisors (the
+/// interior outputs' only if `interior`).
 #[inline(always)]
-fn divide<T: Element>(geo: &Geo, divisor: Divisor, oh: usize, c0: usize, y: &mut [T]) {
+fn divide<T: Element>(
+    geo: &Geo,
+    divisor: Divisor,
+    oh: usize,
+    c0: usize,
+    y: &mut [T],
+    interior: bool,
+) {
+    let (a, b) = geo.split(c0, y.len());
     let include_pad = match divisor {
         Divisor::Override(d) => {
             let d = T::from_usize(d);
-            y.iter_mut().for_each(|v| *v = *v / d);
+            let (head, rest) = y.split_at_mut(a);
+            let (body, tail) = rest.split_at_mut(b - a);
+            head.iter_mut().chain(tail).for_each(|v| *v = *v / d);
+            if interior {
+                body.iter_mut().for_each(|v| *v = *v / d);
+            }
             return;
         }
         Divisor::CountIncludePad => true,
         Divisor::CountExcludePad => false,
     };
     let rows = geo.rows_counted(oh, include_pad);
-    let (a, b) = geo.split(c0, y.len());
     let (head, rest) = y.split_at_mut(a);
     let (body, tail) = rest.split_at_mut(b - a);
-    // Interior windows lie inside the input: they count the whole kernel width either way.
-    let d = T::from_usize(rows * geo.kernel_w());
-    body.iter_mut().for_each(|v| *v = *v / d);
+    if interior {
+        // Interior windows lie inside the input: they count the whole kernel width.
+        let d = T::from_usize(rows * geo.kernel_w());
+        body.iter_mut().for_each(|v| *v = *v / d);
+    }
     for (j, v) in head.iter_mut().enumerate() {
         *v = *v / T::from_usize(rows * geo.cols_counted(c0 + j, include_pad));
     }
@@ -186,20 +206,91 @@ fn divide<T: Element>(geo: &Geo, divisor: Divisor, oh: usize, c0: usize, y: &mut
     }
 }
 
+/// The forward pass over all planes. `fast`: use the AVX-512 stride-2 kernels.
 #[inline(always)]
-fn forward<T: Element>(geo: &Geo, divisor: Divisor, x: &[T], y: &mut [T]) {
+fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut [T]) {
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = fast;
     // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
     let planes = x
         .chunks_exact(geo.plane_in())
         .zip(y.chunks_exact_mut(geo.plane_out()));
     for (xp, yp) in planes {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if fast {
+            // SAFETY: `fast` comes from stride2_kernels: T is f32, the CPU has AVX-512F and
+            // the window is one the stride-2 kernels serve.
+            unsafe { plane_stride2(geo, divisor, xp, yp) };
+            continue;
+        }
         for (oh, y_row) in yp.chunks_exact_mut(geo.out_w).enumerate() {
             y_row.fill(T::ZERO);
             for ih in geo.rows(oh) {
-                sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row);
+                sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row, true);
             }
-            divide(geo, divisor, oh, 0, y_row);
+            divide(geo, divisor, oh, 0, y_row, true);
         }
+    }
+}
+
+/// The averages of one plane, the interior outputs of the interior rows by the AVX-512
+/// stride-2 kernel in one call.
+///
+/// # Safety
+/// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &mut [T]) {
+    let (rl, rh) = geo.interior_rows();
+    let (a, b) = geo.split(0, geo.out_w);
+    let border_cols = a > 0 || b < geo.out_w;
+    let row = |oh: usize, y_row: &mut [T], interior: bool| {
+        if interior {
+            y_row.fill(T::ZERO);
+        } else {
+            y_row[..a].fill(T::ZERO);
+            y_row[b..].fill(T::ZERO);
+        }
+        for ih in geo.rows(oh) {
+            sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row, interior);
+        }
+        divide(geo, divisor, oh, 0, y_row, interior);
+    };
+    for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
+        row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], true);
+    }
+    // Interior windows lie inside the input: every rule counts the whole kernel.
+    let div = match divisor {
+        Divisor::Override(d) => d,
+        _ => geo.kernel_h() * geo.kernel_w(),
+    };
+    let taps = geo.stride2_taps().unwrap_or(2);
+    // Bands of interior rows: the kernel streams the band's input rows, then the border
+    // columns (if any) reuse them from cache.
+    let mut lo = rl;
+    while lo < rh {
+        let hi = (lo + BAND).min(rh);
+        if a < b {
+            let rect = geo.rect((lo, hi), (a, b), lo * geo.out_w + a, geo.out_w);
+            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
+            // so every tap it reads is inside the plane.
+            unsafe {
+                super::avx512::run::<T, { super::avx512::SUM }>(
+                    taps,
+                    xp,
+                    &rect,
+                    div as f32,
+                    yp,
+                    &mut [],
+                )
+            };
+        }
+        if border_cols {
+            for oh in lo..hi {
+                row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], false);
+            }
+        }
+        lo = hi;
     }
 }
 
@@ -217,7 +308,7 @@ fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], acc
                 let mut g = [T::ZERO; RUN];
                 let g = &mut g[..dy_run.len()];
                 g.copy_from_slice(dy_run);
-                divide(geo, divisor, oh, r * RUN, g);
+                divide(geo, divisor, oh, r * RUN, g, true);
                 for ih in geo.rows(oh) {
                     spread_pass(geo, g, r * RUN, &mut dxp[ih * geo.w..(ih + 1) * geo.w]);
                 }

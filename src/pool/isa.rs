@@ -61,15 +61,18 @@ fn detect() -> PoolIsa {
     // CPUID leaf 1 ECX: bit 12 FMA, bit 27 OSXSAVE, bit 28 AVX. Leaf 7 EBX: bit 5 AVX2,
     // bit 16 AVX512F, bit 17 AVX512DQ, bit 30 AVX512BW, bit 31 AVX512VL. XCR0: bits 1-2
     // SSE/AVX state, bits 5-7 AVX-512 state, enabled by the OS.
-    let max_leaf = __cpuid(0).eax;
-    let ecx1 = __cpuid(1).ecx;
+    // SAFETY: CPUID exists on every x86_64 CPU (the intrinsic is `unsafe` before Rust 1.91).
+    #[allow(unused_unsafe)]
+    let (max_leaf, ecx1) = unsafe { (__cpuid(0).eax, __cpuid(1).ecx) };
     let bit = |r: u32, b: u32| r >> b & 1 == 1;
     if max_leaf < 7 || !bit(ecx1, 27) || !bit(ecx1, 28) || !bit(ecx1, 12) {
         return PoolIsa::Portable;
     }
     // SAFETY: OSXSAVE (checked above) means XGETBV is available and enabled.
     let xcr0 = unsafe { _xgetbv(0) };
-    let ebx7 = __cpuid_count(7, 0).ebx;
+    // SAFETY: as above; leaf 7 exists (max_leaf >= 7).
+    #[allow(unused_unsafe)]
+    let ebx7 = unsafe { __cpuid_count(7, 0).ebx };
     if xcr0 & 0b110 != 0b110 || !bit(ebx7, 5) {
         return PoolIsa::Portable;
     }
@@ -116,4 +119,18 @@ fn avx512<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2,fma")]
 fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+/// Whether the AVX-512 stride-2 kernels ([`super::avx512`]) serve an operation on `T` over
+/// `geo`: `f32`, the AVX-512 tier, and a window they handle.
+pub(super) fn stride2_kernels<T: crate::element::Element>(geo: &super::rows::Geo) -> bool {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    return super::avx512::is_f32::<T>()
+        && pool_isa() == PoolIsa::Avx512
+        && geo.stride2_taps().is_some();
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    {
+        let _ = geo;
+        false
+    }
 }

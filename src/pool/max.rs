@@ -1,6 +1,8 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
-use super::isa::dispatch;
+use super::isa::{dispatch, stride2_kernels};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::rows::max_window;
 use super::rows::{max_pass, Geo};
 use super::Pool2d;
 use crate::accum::Accum;
@@ -9,6 +11,10 @@ use crate::error::{check_len, Error};
 
 /// Outputs per run when the backward pass recomputes the argmax into stack buffers.
 const RUN: usize = 32;
+
+/// Output rows per call of the AVX-512 kernels.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+const BAND: usize = 8;
 
 /// Max pooling: `y[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
 /// `(n, c)`.
@@ -35,9 +41,10 @@ pub fn max_pool2d<T: Element>(g: &Pool2d, x: &[T], y: &mut [T]) -> Result<(), Er
     check_len("input", g.input_len(), x.len())?;
     check_len("output", g.output_len(), y.len())?;
     let geo = Geo::new(g);
+    let fast = stride2_kernels::<T>(&geo);
     dispatch(
         #[inline(always)]
-        || forward::<T, false>(&geo, x, y, &mut []),
+        || forward::<T, false>(&geo, fast, x, y, &mut []),
     );
     Ok(())
 }
@@ -75,9 +82,10 @@ pub fn max_pool2d_with_indices<T: Element>(
     check_len("output", g.output_len(), y.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     let geo = Geo::new(g);
+    let fast = stride2_kernels::<T>(&geo);
     dispatch(
         #[inline(always)]
-        || forward::<T, true>(&geo, x, y, indices),
+        || forward::<T, true>(&geo, fast, x, y, indices),
     );
     Ok(())
 }
@@ -172,9 +180,10 @@ pub fn max_pool2d_backward_recompute<T: Element>(
     check_len("dy", g.output_len(), dy.len())?;
     check_len("dx", g.input_len(), dx.len())?;
     let geo = Geo::new(g);
+    let fast = stride2_kernels::<T>(&geo);
     dispatch(
         #[inline(always)]
-        || backward_recompute(&geo, x, dy, dx, accum),
+        || backward_recompute(&geo, fast, x, dy, dx, accum),
     );
     Ok(())
 }
@@ -192,37 +201,55 @@ fn check_indexable(g: &Pool2d) -> Result<(), Error> {
     Ok(())
 }
 
-/// The forward pass over all planes; `idx` is empty unless `IDX`.
+/// The forward pass over all planes; `idx` is empty unless `IDX`. `fast`: use the AVX-512
+/// stride-2 kernels ([`stride2_kernels`]) for the interior outputs.
 #[inline(always)]
-fn forward<T: Element, const IDX: bool>(geo: &Geo, x: &[T], y: &mut [T], idx: &mut [u32]) {
+fn forward<T: Element, const IDX: bool>(
+    geo: &Geo,
+    fast: bool,
+    x: &[T],
+    y: &mut [T],
+    idx: &mut [u32],
+) {
     let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
     for (p, (xp, yp)) in x
         .chunks_exact(plane_in)
         .zip(y.chunks_exact_mut(plane_out))
         .enumerate()
     {
-        for (oh, y_row) in yp.chunks_exact_mut(geo.out_w).enumerate() {
-            let idx_row = if IDX {
-                let start = (p * geo.out_h + oh) * geo.out_w;
-                &mut idx[start..start + geo.out_w]
-            } else {
-                &mut []
-            };
-            window_row::<T, IDX>(geo, xp, oh, 0, y_row, idx_row);
+        let ip = if IDX {
+            &mut idx[p * plane_out..(p + 1) * plane_out]
+        } else {
+            &mut []
+        };
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if fast {
+            // SAFETY: `fast` comes from stride2_kernels: T is f32, the CPU has AVX-512F
+            // and the window is one the stride-2 kernels serve.
+            unsafe { plane_stride2::<T, IDX>(geo, xp, yp, ip) };
+            continue;
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        let _ = fast;
+        for oh in 0..geo.out_h {
+            let row = oh * geo.out_w..(oh + 1) * geo.out_w;
+            let idx_row = if IDX { &mut ip[row.clone()] } else { &mut [] };
+            passes::<T, IDX>(geo, xp, oh, 0, &mut yp[row], idx_row, true);
         }
     }
 }
 
-/// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of one
-/// input plane `xp`.
+/// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of the
+/// input plane `xp`, one pass per input row; `interior`: also the interior outputs.
 #[inline(always)]
-fn window_row<T: Element, const IDX: bool>(
+fn passes<T: Element, const IDX: bool>(
     geo: &Geo,
     xp: &[T],
     oh: usize,
     c0: usize,
     y: &mut [T],
     idx: &mut [u32],
+    interior: bool,
 ) {
     let mut first = true;
     for ih in geo.rows(oh) {
@@ -230,17 +257,129 @@ fn window_row<T: Element, const IDX: bool>(
         // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
         let base = (ih * geo.w) as u32;
         if first {
-            max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx);
+            max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx, interior);
             first = false;
         } else {
-            max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx);
+            max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx, interior);
         }
     }
 }
 
+/// Like [`passes`] over every output, with the interior outputs of the interior rows done by
+/// the AVX-512 stride-2 kernel in one call per plane.
+///
+/// # Safety
+/// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+unsafe fn plane_stride2<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    yp: &mut [T],
+    ip: &mut [u32],
+) {
+    let (rl, rh) = geo.interior_rows();
+    let (a, b) = geo.split(0, geo.out_w);
+    let border_cols = a > 0 || b < geo.out_w;
+    for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
+        let row = oh * geo.out_w..(oh + 1) * geo.out_w;
+        let idx_row = if IDX { &mut ip[row.clone()] } else { &mut [] };
+        passes::<T, IDX>(geo, xp, oh, 0, &mut yp[row], idx_row, true);
+    }
+    // Bands of interior rows: the kernel streams the band's input rows, then the border
+    // columns (if any) reuse them from cache.
+    let mut lo = rl;
+    while lo < rh {
+        let hi = (lo + BAND).min(rh);
+        if a < b {
+            let rect = geo.rect((lo, hi), (a, b), lo * geo.out_w + a, geo.out_w);
+            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
+            // so every tap it reads is inside the plane; the plane has at most 2^32 elements
+            // when indices are kept (check_indexable).
+            unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
+        }
+        if border_cols {
+            for oh in lo..hi {
+                for ow in (0..a).chain(b..geo.out_w) {
+                    let (m, i) = max_window(geo, xp, oh, ow);
+                    yp[oh * geo.out_w + ow] = m;
+                    if IDX {
+                        ip[oh * geo.out_w + ow] = i;
+                    }
+                }
+            }
+        }
+        lo = hi;
+    }
+}
+
+/// [`super::avx512::run`] for the max, with or without indices.
+///
+/// # Safety
+/// As [`super::avx512::run`].
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+unsafe fn stride2_rect<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    rect: &super::avx512::Rect,
+    y: &mut [T],
+    idx: &mut [u32],
+) {
+    use super::avx512::{run, ARGMAX, MAX};
+    let taps = geo.stride2_taps().unwrap_or(2);
+    // SAFETY: the caller's preconditions.
+    unsafe {
+        if IDX {
+            run::<T, ARGMAX>(taps, xp, rect, 0.0, y, idx);
+        } else {
+            run::<T, MAX>(taps, xp, rect, 0.0, y, idx);
+        }
+    }
+}
+
+/// [`passes`] over all outputs of the run, with the interior ones done by the AVX-512
+/// stride-2 kernel when `fast` and `oh` is an interior row.
+#[inline(always)]
+fn window_row<T: Element, const IDX: bool>(
+    geo: &Geo,
+    fast: bool,
+    xp: &[T],
+    oh: usize,
+    c0: usize,
+    y: &mut [T],
+    idx: &mut [u32],
+) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        let (rl, rh) = geo.interior_rows();
+        if fast && (rl..rh).contains(&oh) {
+            passes::<T, IDX>(geo, xp, oh, c0, y, idx, false);
+            let (a, b) = geo.split(c0, y.len());
+            if a < b {
+                let rect = geo.rect((oh, oh + 1), (c0 + a, c0 + b), a, 0);
+                // SAFETY: `fast` comes from stride2_kernels (T is f32, AVX-512F, a stride-2
+                // window); the run's interior outputs of an interior row read only taps
+                // inside the plane; the plane has at most 2^32 elements (check_indexable).
+                unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, y, idx) };
+            }
+            return;
+        }
+    }
+    let _ = fast;
+    passes::<T, IDX>(geo, xp, oh, c0, y, idx, true);
+}
+
 /// Recomputes every argmax, a run of outputs at a time, and routes `dy` to it.
 #[inline(always)]
-fn backward_recompute<T: Element>(geo: &Geo, x: &[T], dy: &[T], dx: &mut [T], accum: Accum) {
+fn backward_recompute<T: Element>(
+    geo: &Geo,
+    fast: bool,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    accum: Accum,
+) {
     let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
     let planes = x
         .chunks_exact(plane_in)
@@ -255,7 +394,7 @@ fn backward_recompute<T: Element>(geo: &Geo, x: &[T], dy: &[T], dx: &mut [T], ac
                 let mut y = [T::ZERO; RUN];
                 let mut idx = [0u32; RUN];
                 let n = dy_run.len();
-                window_row::<T, true>(geo, xp, oh, r * RUN, &mut y[..n], &mut idx[..n]);
+                window_row::<T, true>(geo, fast, xp, oh, r * RUN, &mut y[..n], &mut idx[..n]);
                 for (&d, &i) in dy_run.iter().zip(&idx[..n]) {
                     dxp[i as usize] += d;
                 }

@@ -51,6 +51,8 @@
 //! AVX-512 or AVX2 when the CPU has it (detected once, see [`pool_isa`]).
 
 mod avg;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx512;
 mod isa;
 mod max;
 mod rows;

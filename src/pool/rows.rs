@@ -59,6 +59,12 @@ pub(super) struct Geo {
     /// The interior outputs `lo..hi` of every output row: all their taps inside the input.
     lo: usize,
     hi: usize,
+    /// The output rows `row_lo..row_hi` whose window rows are all inside the input (used by
+    /// the AVX-512 kernels only).
+    #[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
+    row_lo: usize,
+    #[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
+    row_hi: usize,
 }
 
 impl Geo {
@@ -70,6 +76,10 @@ impl Geo {
         let (lo0, hi0) = axis.inside(0, out.w());
         let (lo1, hi1) = axis.inside((wnd.kernel_w - 1) * wnd.dilation_w, out.w());
         let lo = lo0.max(lo1);
+        let axis = g.window.axis_h(g.input.h());
+        let (rlo0, rhi0) = axis.inside(0, out.h());
+        let (rlo1, rhi1) = axis.inside((wnd.kernel_h - 1) * wnd.dilation_h, out.h());
+        let row_lo = rlo0.max(rlo1);
         Geo {
             h: g.input.h(),
             w: g.input.w(),
@@ -87,6 +97,8 @@ impl Geo {
             right: wnd.padding.right,
             lo,
             hi: hi0.min(hi1).max(lo),
+            row_lo,
+            row_hi: rhi0.min(rhi1).max(row_lo),
         }
     }
 
@@ -137,12 +149,54 @@ impl Geo {
         self.kw
     }
 
+    /// Row taps of an interior output: the whole kernel height.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn kernel_h(&self) -> usize {
+        self.kh
+    }
+
     /// The input column of output `ow`'s tap `k`, unless it is padding or overhang.
     #[inline(always)]
     fn col(&self, ow: usize, k: usize) -> Option<usize> {
         (ow * self.sw + k * self.dw)
             .checked_sub(self.left)
             .filter(|&c| c < self.w)
+    }
+
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    /// The column taps of the stride-2 kernels (2 or 3), if this window is one they serve:
+    /// column stride 2, no column dilation.
+    pub fn stride2_taps(&self) -> Option<usize> {
+        let fits = self.sw == 2 && self.dw == 1;
+        (fits && (self.kw == 2 || self.kw == 3)).then_some(self.kw)
+    }
+
+    /// The output rows `lo..hi` whose window rows all lie inside the input.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn interior_rows(&self) -> (usize, usize) {
+        (self.row_lo, self.row_hi)
+    }
+
+    /// The interior outputs `rows` x `cols` (absolute output coordinates) as a rectangle for
+    /// the AVX-512 kernels, its first output at `y` in an output of row step `y_row`.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn rect(
+        &self,
+        rows: (usize, usize),
+        cols: (usize, usize),
+        y: usize,
+        y_row: usize,
+    ) -> super::avx512::Rect {
+        super::avx512::Rect {
+            x: (rows.0 * self.sh - self.top) * self.w + cols.0 * self.sw - self.left,
+            x_row: self.sh * self.w,
+            x_tap: self.dh * self.w,
+            taps_h: self.kh,
+            rows: rows.1 - rows.0,
+            cols: cols.1 - cols.0,
+            y,
+            y_row,
+        }
     }
 
     /// Splits the outputs `c0..c0 + n` into border and interior: the interior is `a..b`,
@@ -193,7 +247,8 @@ macro_rules! specialize {
 /// Max pass: folds input row `x_row` (plane row starting at flat index `row_base`) into the
 /// outputs `c0..c0 + y.len()` of one output row. `FIRST`: this is the window's first input
 /// row, so the outputs are assigned from it rather than read. `IDX`: track the argmax in
-/// `idx` (otherwise `idx` is empty and untouched).
+/// `idx` (otherwise `idx` is empty and untouched). `interior`: also do the interior outputs
+/// (otherwise only the border ones, the caller doing the interior with a faster kernel).
 ///
 /// Update rule (PyTorch's): take `v` when `v > max || v.is_nan()`, so ties keep the first
 /// maximum and a NaN wins, the last NaN last.
@@ -205,6 +260,7 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
     c0: usize,
     y: &mut [T],
     idx: &mut [u32],
+    interior: bool,
 ) {
     let n = y.len();
     let (a, b) = geo.split(c0, n);
@@ -220,9 +276,11 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
         for k in 0..geo.kw {
             if let Some(c) = geo.col(ow, k) {
                 let v = x_row[c];
-                if empty || v > m || v.is_nan() {
-                    (m, i, empty) = (v, row_base + c as u32, false);
-                }
+                // Branch-free: the comparisons of real data are unpredictable.
+                let take = empty | (v > m) | v.is_nan();
+                m = if take { v } else { m };
+                i = if take { row_base + c as u32 } else { i };
+                empty = false;
             }
         }
         y[j] = m;
@@ -230,7 +288,7 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
             idx[j] = i;
         }
     }
-    if a == b {
+    if a == b || !interior {
         return;
     }
     let y = &mut y[a..b];
@@ -272,9 +330,32 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
     specialize!(geo, body);
 }
 
-/// Sum pass: adds input row `x_row`'s taps to the outputs `c0..c0 + y.len()`, in tap order.
+/// The max of window `(oh, ow)` of plane `xp` and its in-plane index, scanning the window's
+/// input taps in row-major order with the same rule as [`max_pass`].
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 #[inline(always)]
-pub(super) fn sum_pass<T: Element>(geo: &Geo, x_row: &[T], c0: usize, y: &mut [T]) {
+pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
+    let (mut m, mut i, mut empty) = (T::NEG_INFINITY, 0, true);
+    for ih in geo.rows(oh) {
+        for k in 0..geo.kw {
+            if let Some(c) = geo.col(ow, k) {
+                let at = ih * geo.w + c;
+                let v = xp[at];
+                // Branch-free: the comparisons of real data are unpredictable.
+                let take = empty | (v > m) | v.is_nan();
+                m = if take { v } else { m };
+                i = if take { at as u32 } else { i };
+                empty = false;
+            }
+        }
+    }
+    (m, i)
+}
+
+/// Sum pass: adds input row `x_row`'s taps to the outputs `c0..c0 + y.len()`, in tap order
+/// (the interior ones only if `interior`).
+#[inline(always)]
+pub(super) fn sum_pass<T: Element>(geo: &Geo, x_row: &[T], c0: usize, y: &mut [T], interior: bool) {
     let n = y.len();
     let (a, b) = geo.split(c0, n);
     for j in (0..a).chain(b..n) {
@@ -286,7 +367,7 @@ pub(super) fn sum_pass<T: Element>(geo: &Geo, x_row: &[T], c0: usize, y: &mut [T
         }
         y[j] = acc;
     }
-    if a == b {
+    if a == b || !interior {
         return;
     }
     let y = &mut y[a..b];
