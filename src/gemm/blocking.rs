@@ -22,6 +22,11 @@ pub(crate) struct Blocking {
     /// Largest microkernel column count `NR` compiled for this target (a multiple of the
     /// others).
     pub nr_max: usize,
+    /// Up to this many columns of B, whole slivers of a row-major A are read in place rather
+    /// than packed: each A element then meets too few B columns to repay the transposing
+    /// copy (about one cycle per element), which costs more than the in-place kernel's
+    /// extra address arithmetic.
+    pub a_in_place_cols: usize,
 }
 
 /// `f32` blocking on x86_64 (AVX-512 tile 12 x 32; L1d 32 KiB, L2 1 MiB).
@@ -32,6 +37,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 32,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on x86_64 (AVX-512 tile 12 x 16).
@@ -42,6 +48,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 16,
+    a_in_place_cols: 96,
 };
 
 /// `f32` blocking on aarch64 (NEON tile 8 x 8).
@@ -52,6 +59,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 256,
     mr_max: 8,
     nr_max: 8,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on aarch64 (NEON tile 8 x 4).
@@ -62,6 +70,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 128,
     mr_max: 8,
     nr_max: 4,
+    a_in_place_cols: 96,
 };
 
 /// `f32` blocking elsewhere (portable 4 x 4 tile; small enough for a microcontroller's RAM).
@@ -72,6 +81,7 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
+    a_in_place_cols: 96,
 };
 
 /// `f64` blocking elsewhere (portable 4 x 4 tile).
@@ -82,6 +92,7 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
+    a_in_place_cols: 96,
 };
 
 /// Bytes the packed B block is aligned to inside the scratch (one cache line, one AVX-512

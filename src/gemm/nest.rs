@@ -43,15 +43,19 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
     let (b_block, a_panel) = scratch.split_at_mut(kc * nc);
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
+    // Whole slivers of a row-major A are read in place when B is narrow.
+    let a_in_place = a.col_stride == 1 && n <= blocks.a_in_place_cols;
 
     // LOOP 5: split m into MC-row panels of A.
     for ic in (0..m).step_by(mc) {
         let mcb = mc.min(m - ic);
+        let whole = if a_in_place { mcb / MR * MR } else { 0 };
         // LOOP 4: split k into KC-deep blocks; the first applies beta, the rest add.
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
             let beta = if pc == 0 { beta } else { S::T::ONE };
-            pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            // Slivers read in place are not packed: the panel starts after them.
+            pack_a::<S::T, MR>(&a, (ic + whole, pc), (mcb - whole, kcb), a_panel);
             // LOOP 3: split n into NC-column blocks of B.
             for jc in (0..n).step_by(nc) {
                 let ncb = nc.min(n - jc);
@@ -59,34 +63,58 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
                 // LOOP 2: MR-row slivers of the A panel.
                 for ir in (0..mcb).step_by(MR) {
                     let rows = MR.min(mcb - ir);
-                    let a_sliver = a_panel[ir * kcb..].as_ptr();
+                    let in_place = ir < whole;
+                    let a_sliver = if in_place {
+                        let at = (ic + ir) * a.row_stride + pc;
+                        (a.data[at..].as_ptr(), a.row_stride)
+                    } else {
+                        (a_panel[(ir - whole) * kcb..].as_ptr(), MR)
+                    };
                     // LOOP 1: NR-column slivers of the B block, one microkernel call each.
                     for jr in (0..ncb).step_by(NR) {
                         let cols = NR.min(ncb - jr);
                         let b_sliver = b_block[jr * kcb..].as_ptr();
-                        // SAFETY: the slivers hold `kcb * MR` and `kcb * NR` packed values
-                        // (the panel and block hold whole slivers); `ic + ir + i < m` and
+                        let c_at = (ic + ir) * rsc + (jc + jr) * csc;
+                        // SAFETY: a packed A sliver holds `kcb` columns of `MR` values, a
+                        // packed B sliver `kcb` rows of `NR`; an in-place A sliver is rows
+                        // `ic + ir..ic + ir + MR` (all `< m`), columns `pc..pc + kcb` of the
+                        // validated unit-column-stride view. `ic + ir + i < m` and
                         // `jc + jr + j < n` for `i < rows`, `j < cols`, so every C element
-                        // written is inside the validated, non-aliasing view `c`; the caller
-                        // guarantees the instruction set.
+                        // written is inside the validated, non-aliasing view `c`; the
+                        // caller guarantees the instruction set.
                         unsafe {
-                            let c_tile = c_ptr.add((ic + ir) * rsc + (jc + jr) * csc);
-                            microkernel::<S, MR, NV>(
-                                kcb,
-                                alpha,
-                                a_sliver,
-                                b_sliver,
-                                beta,
-                                c_tile,
-                                (rsc, csc),
-                                (rows, cols),
-                            );
+                            let c_tile = c_ptr.add(c_at);
+                            let args = (alpha, a_sliver, b_sliver, beta, c_tile);
+                            if in_place {
+                                kernel::<S, MR, NV, false>(kcb, args, (rsc, csc), (rows, cols));
+                            } else {
+                                kernel::<S, MR, NV, true>(kcb, args, (rsc, csc), (rows, cols));
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The operands of one microkernel call: alpha, the A sliver with its row stride, the B sliver,
+/// beta and the C tile.
+type Args<T> = (T, (*const T, usize), *const T, T, *mut T);
+
+/// [`microkernel`] with its operands bundled.
+///
+/// # Safety
+/// As for [`microkernel`].
+#[inline(always)]
+unsafe fn kernel<S: Simd, const MR: usize, const NV: usize, const PACKED_A: bool>(
+    k: usize,
+    (alpha, a, b, beta, c): Args<S::T>,
+    c_strides: (usize, usize),
+    edge: (usize, usize),
+) {
+    // SAFETY: the caller upholds `microkernel`'s contract.
+    unsafe { microkernel::<S, MR, NV, PACKED_A>(k, alpha, a, b, beta, c, c_strides, edge) }
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views.

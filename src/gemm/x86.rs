@@ -53,6 +53,12 @@ macro_rules! simd {
                 // SAFETY: the caller guarantees the instruction set.
                 unsafe { $mul(a, b) }
             }
+            #[inline(always)]
+            fn prefetch(p: *const $t) {
+                // SAFETY: a prefetch never faults and never dereferences `p` (SSE, baseline
+                // on x86_64).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+            }
         }
     };
 }
@@ -135,7 +141,7 @@ simd!(
 macro_rules! entry {
     ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal) => {
         #[doc = concat!("The GEMM on ", stringify!($simd), ": an ", stringify!($mr),
-                                        " x ", stringify!($nv), "-vector tile.")]
+                                                " x ", stringify!($nv), "-vector tile.")]
         ///
         /// # Safety
         /// The CPU supports the target features.
