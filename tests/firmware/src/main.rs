@@ -144,7 +144,7 @@ fn main() -> u32 {
     write_str("peak stack, whole program: ");
     write_u32(peak as u32, 0);
     write_str(" bytes of ");
-    write_u32(stack::top() as u32 - 0x2000_0000, 0);
+    write_u32(stack::size() as u32, 0);
     write_str("\nflash used: ");
     write_u32(flash_used() as u32, 0);
     write_str(" bytes\n");
