@@ -22,11 +22,6 @@ pub(crate) struct Blocking {
     /// Largest microkernel column count `NR` compiled for this target (a multiple of the
     /// others).
     pub nr_max: usize,
-    /// Up to this many columns of B, whole slivers of a row-major A are read in place rather
-    /// than packed: each A element then meets too few B columns to repay the transposing
-    /// copy (about one cycle per element), which costs more than the in-place kernel's
-    /// extra address arithmetic.
-    pub a_in_place_cols: usize,
 }
 
 /// `f32` blocking on x86_64 (AVX-512 tile 12 x 32; L1d 32 KiB, L2 1 MiB).
@@ -37,7 +32,6 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 32,
-    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on x86_64 (AVX-512 tile 12 x 16).
@@ -48,7 +42,6 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 384,
     mr_max: 12,
     nr_max: 16,
-    a_in_place_cols: 96,
 };
 
 /// `f32` blocking on aarch64 (NEON tile 8 x 8).
@@ -59,7 +52,6 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 256,
     mr_max: 8,
     nr_max: 8,
-    a_in_place_cols: 96,
 };
 
 /// `f64` blocking on aarch64 (NEON tile 8 x 4).
@@ -70,7 +62,6 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 128,
     mr_max: 8,
     nr_max: 4,
-    a_in_place_cols: 96,
 };
 
 /// `f32` blocking elsewhere (portable 4 x 4 tile; small enough for a microcontroller's RAM).
@@ -81,7 +72,6 @@ pub(crate) const F32: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
-    a_in_place_cols: 96,
 };
 
 /// `f64` blocking elsewhere (portable 4 x 4 tile).
@@ -92,7 +82,6 @@ pub(crate) const F64: Blocking = Blocking {
     nc: 64,
     mr_max: 4,
     nr_max: 4,
-    a_in_place_cols: 96,
 };
 
 /// Bytes the packed B block is aligned to inside the scratch (one cache line, one AVX-512
@@ -134,7 +123,8 @@ pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> u
     let kc = min(b.kc, k);
     let mc = min(b.mc, round_up(m, b.mr_max));
     let nc = min(b.nc, round_up(n, b.nr_max));
-    kc * (mc + nc) + ALIGN_BYTES / size
+    // The A panel is laid out with row stride KC (see `Plan::a_rows`).
+    b.kc * mc + kc * nc + ALIGN_BYTES / size
 }
 
 /// Block sizes chosen for one call.
@@ -146,6 +136,9 @@ pub(crate) struct Plan {
     pub mc: usize,
     /// Columns of the B blocks, a multiple of `nr`.
     pub nc: usize,
+    /// Whether the A panel fits row by row with the blocking's full `KC` as row stride
+    /// (`mc * KC` elements): a row-major A is then packed by plain copies.
+    pub a_rows: bool,
 }
 
 /// `len` split into the fewest blocks of at most `max`, evened out and rounded up to `unit`
@@ -175,8 +168,15 @@ impl Plan {
         // B block first: it is reused across every row of A.
         let nc_fit = (per_depth - mr) / nr * nr;
         let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr);
-        let mc_fit = (per_depth - nc) / mr * mr;
-        let mc = balanced(m, min(min(blocking.mc, round_up(m, mr)), mc_fit), mr);
-        Some(Plan { kc, mc, nc })
+        let mc_max = min(blocking.mc, round_up(m, mr));
+        let left = space - kc * nc;
+        // Row by row with stride KC if at least one sliver fits, else column by column.
+        let (mc_fit, a_rows) = if left >= mr * blocking.kc {
+            (left / blocking.kc / mr * mr, true)
+        } else {
+            ((per_depth - nc) / mr * mr, false)
+        };
+        let mc = balanced(m, min(mc_max, mc_fit), mr);
+        Some(Plan { kc, mc, nc, a_rows })
     }
 }

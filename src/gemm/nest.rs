@@ -9,7 +9,7 @@
 //! ```
 
 use super::blocking::{self, Plan};
-use super::pack::{pack_a, pack_b};
+use super::pack::{pack_a, pack_a_rows, pack_b};
 use super::simd::{microkernel, Simd};
 use super::view::{MatMut, MatRef};
 use crate::element::Element;
@@ -19,9 +19,16 @@ use crate::element::Element;
 /// depth-1 pair of slivers.
 ///
 /// # Safety
-/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`.
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
+/// `kc` for `S::T`.
 #[inline(always)]
-pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
+pub(crate) unsafe fn gemm<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const NR: usize,
+    const KC: usize,
+>(
     alpha: S::T,
     a: MatRef<'_, S::T>,
     b: MatRef<'_, S::T>,
@@ -37,25 +44,30 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
     let skip = if skip <= scratch.len() { skip } else { 0 };
     let scratch = &mut scratch[skip..];
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
-    let Some(Plan { kc, mc, nc }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k)) else {
+    debug_assert_eq!(KC, blocks.kc);
+    let Some(Plan { kc, mc, nc, a_rows }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k))
+    else {
         return unpacked(alpha, a, b, beta, c);
     };
     let (b_block, a_panel) = scratch.split_at_mut(kc * nc);
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
-    // Whole slivers of a row-major A are read in place when B is narrow.
-    let a_in_place = a.col_stride == 1 && n <= blocks.a_in_place_cols;
+    // A row-major A is packed row by row (plain copies), anything else column by column.
+    let a_rows = a_rows && a.col_stride == 1;
+    let a_sliver_len = MR * if a_rows { KC } else { kc };
 
     // LOOP 5: split m into MC-row panels of A.
     for ic in (0..m).step_by(mc) {
         let mcb = mc.min(m - ic);
-        let whole = if a_in_place { mcb / MR * MR } else { 0 };
         // LOOP 4: split k into KC-deep blocks; the first applies beta, the rest add.
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
             let beta = if pc == 0 { beta } else { S::T::ONE };
-            // Slivers read in place are not packed: the panel starts after them.
-            pack_a::<S::T, MR>(&a, (ic + whole, pc), (mcb - whole, kcb), a_panel);
+            if a_rows {
+                pack_a_rows::<S::T, MR, KC>(&a, (ic, pc), (mcb, kcb), a_panel);
+            } else {
+                pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            }
             // LOOP 3: split n into NC-column blocks of B.
             for jc in (0..n).step_by(nc) {
                 let ncb = nc.min(n - jc);
@@ -63,32 +75,29 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
                 // LOOP 2: MR-row slivers of the A panel.
                 for ir in (0..mcb).step_by(MR) {
                     let rows = MR.min(mcb - ir);
-                    let in_place = ir < whole;
-                    let a_sliver = if in_place {
-                        let at = (ic + ir) * a.row_stride + pc;
-                        (a.data[at..].as_ptr(), a.row_stride)
+                    let a_sliver = if a_rows {
+                        a_panel[ir / MR * a_sliver_len..].as_ptr()
                     } else {
-                        (a_panel[(ir - whole) * kcb..].as_ptr(), MR)
+                        a_panel[ir * kcb..].as_ptr()
                     };
                     // LOOP 1: NR-column slivers of the B block, one microkernel call each.
                     for jr in (0..ncb).step_by(NR) {
                         let cols = NR.min(ncb - jr);
                         let b_sliver = b_block[jr * kcb..].as_ptr();
                         let c_at = (ic + ir) * rsc + (jc + jr) * csc;
-                        // SAFETY: a packed A sliver holds `kcb` columns of `MR` values, a
-                        // packed B sliver `kcb` rows of `NR`; an in-place A sliver is rows
-                        // `ic + ir..ic + ir + MR` (all `< m`), columns `pc..pc + kcb` of the
-                        // validated unit-column-stride view. `ic + ir + i < m` and
+                        // SAFETY: a packed A sliver holds `kcb` columns of `MR` values (or
+                        // `MR` rows of `kcb` values, `KC` apart), a packed B sliver `kcb`
+                        // rows of `NR`. `ic + ir + i < m` and
                         // `jc + jr + j < n` for `i < rows`, `j < cols`, so every C element
                         // written is inside the validated, non-aliasing view `c`; the
                         // caller guarantees the instruction set.
                         unsafe {
                             let c_tile = c_ptr.add(c_at);
                             let args = (alpha, a_sliver, b_sliver, beta, c_tile);
-                            if in_place {
-                                kernel::<S, MR, NV, false>(kcb, args, (rsc, csc), (rows, cols));
+                            if a_rows {
+                                kernel::<S, MR, NV, KC>(kcb, args, (rsc, csc), (rows, cols));
                             } else {
-                                kernel::<S, MR, NV, true>(kcb, args, (rsc, csc), (rows, cols));
+                                kernel::<S, MR, NV, 0>(kcb, args, (rsc, csc), (rows, cols));
                             }
                         }
                     }
@@ -98,23 +107,22 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
     }
 }
 
-/// The operands of one microkernel call: alpha, the A sliver with its row stride, the B sliver,
-/// beta and the C tile.
-type Args<T> = (T, (*const T, usize), *const T, T, *mut T);
+/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
+type Args<T> = (T, *const T, *const T, T, *mut T);
 
 /// [`microkernel`] with its operands bundled.
 ///
 /// # Safety
 /// As for [`microkernel`].
 #[inline(always)]
-unsafe fn kernel<S: Simd, const MR: usize, const NV: usize, const PACKED_A: bool>(
+unsafe fn kernel<S: Simd, const MR: usize, const NV: usize, const A_RS: usize>(
     k: usize,
     (alpha, a, b, beta, c): Args<S::T>,
     c_strides: (usize, usize),
     edge: (usize, usize),
 ) {
     // SAFETY: the caller upholds `microkernel`'s contract.
-    unsafe { microkernel::<S, MR, NV, PACKED_A>(k, alpha, a, b, beta, c, c_strides, edge) }
+    unsafe { microkernel::<S, MR, NV, A_RS>(k, alpha, a, b, beta, c, c_strides, edge) }
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views.

@@ -49,6 +49,33 @@ pub(crate) fn pack_a<T: Element, const MR: usize>(
     }
 }
 
+/// Packs rows `i0..i0 + rows`, columns `p0..p0 + kc` of a row-major `a` as `MR`-row
+/// slivers laid out row by row with row stride `RS >= kc`: sliver `s` starts at
+/// `s * MR * RS`, its row `r` at `r * RS`; rows past `rows` are zero. A plain copy, much
+/// cheaper than the transposing [`pack_a`]. `dst` must hold `rows.div_ceil(MR) * MR * RS`
+/// elements.
+#[inline(always)]
+pub(crate) fn pack_a_rows<T: Element, const MR: usize, const RS: usize>(
+    a: &MatRef<'_, T>,
+    (i0, p0): (usize, usize),
+    (rows, kc): (usize, usize),
+    dst: &mut [T],
+) {
+    let slivers = dst.chunks_exact_mut(MR * RS).take(rows.div_ceil(MR));
+    for (s, sliver) in slivers.enumerate() {
+        for (r, run) in sliver.chunks_exact_mut(RS).enumerate() {
+            let run = &mut run[..kc];
+            let i = s * MR + r;
+            if i < rows {
+                let start = (i0 + i) * a.row_stride + p0 * a.col_stride;
+                run.copy_from_slice(&a.data[start..start + kc]);
+            } else {
+                run.fill(T::ZERO);
+            }
+        }
+    }
+}
+
 /// Packs rows `p0..p0 + kc`, columns `j0..j0 + cols` of `b` as `NR`-column slivers: sliver
 /// `s` holds columns `s * NR..`, row by row (`kc` groups of `NR` values), columns past
 /// `cols` zero. `dst` must hold `cols.div_ceil(NR) * NR * kc` elements.

@@ -68,10 +68,9 @@ const PREFETCH_ROWS: usize = 12;
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
 /// `MR x (NV * LANES)` register tile.
 ///
-/// The A sliver is `MR x k`: packed (`PACKED_A`), element `(r, p)` is at `a + p * MR + r`,
-/// so every broadcast is one constant offset from one pointer; in place (row-major A read
-/// where it lies, saving the transposing copy on short products), it is at
-/// `a + r * ars + p`. The packed B sliver is `k x nr` (`nr = NV * LANES`), element
+/// The packed A sliver is `MR x k`, column by column (`A_RS == 0`: element `(r, p)` at
+/// `a + p * MR + r`) or row by row (`A_RS > 0`: at `a + r * A_RS + p`, a plain copy of a
+/// row-major A). Either way every broadcast is a constant offset from one pointer. The packed B sliver is `k x nr` (`nr = NV * LANES`), element
 /// `(p, j)` at `b + p * nr + j`. Rows and columns past the matrix edge are zero in packed
 /// slivers. The full tile is accumulated in registers; only the `rows x cols` corner is
 /// written, straight from registers when it is a whole tile with unit column stride,
@@ -85,15 +84,10 @@ const PREFETCH_ROWS: usize = 12;
 ///   element for every `i < rows`, `j < cols`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-pub(crate) unsafe fn microkernel<
-    S: Simd,
-    const MR: usize,
-    const NV: usize,
-    const PACKED_A: bool,
->(
+pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, const A_RS: usize>(
     k: usize,
     alpha: S::T,
-    (a, ars): (*const S::T, usize),
+    a: *const S::T,
     b: *const S::T,
     beta: S::T,
     c: *mut S::T,
@@ -116,7 +110,7 @@ pub(crate) unsafe fn microkernel<
                 S::prefetch(b.wrapping_add(PREFETCH_ROWS * nr + v * S::LANES));
             }
             for i in 0..MR {
-                let ai = S::splat(*a.add(if PACKED_A { p * MR + i } else { i * ars + p }));
+                let ai = S::splat(*a.add(if A_RS == 0 { p * MR + i } else { i * A_RS + p }));
                 for v in 0..NV {
                     acc[i][v] = S::mul_add(ai, bv[v], acc[i][v]);
                 }
