@@ -258,8 +258,8 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
-    // The segment bounds are in range by construction (the lengths were checked above):
-    // the checked slicing never fails, and leaves no panic path in the code.
+    // The segment bounds are in range by construction (the lengths were checked above): the
+    // checked slicing never fails, and leaves no panic path in the code.
     g.for_each_segment(columns, |s| {
         let Some(out) = tile.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
             return;
@@ -284,6 +284,7 @@ pub fn im2col_columns<T: Element>(
             copy_short(body, src);
         } else {
             // Element i of the segment is src[i * stride], in bounds by the length of `src`.
+            // (`chunks` and `step_by` keep a zero-step panic wherever they are not inlined.)
             for (i, d) in body.iter_mut().enumerate() {
                 if let Some(x) = src.get(i * stride) {
                     *d = *x;
@@ -394,11 +395,11 @@ pub fn col2im_columns<T: Element>(
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
     let stride = g.window.stride_w;
-    // As in `im2col_columns`: checked slices and gets that never fail.
     g.for_each_segment(columns, |s| {
         if s.len == 0 {
             return;
         }
+        // As in `im2col_columns`: checked slices and gets that never fail.
         let start = s.dst + s.zeros_before;
         let (Some(src), Some(dst)) = (
             tile.get(start..start + s.len),

@@ -16,10 +16,15 @@ fn bottom() -> usize {
     addr_of!(_stack_bottom) as usize
 }
 
-/// The top of the stack: its size in bytes above [`bottom`].
-pub fn top() -> usize {
+/// The address just above the stack, where it starts growing down towards [`bottom`].
+fn top() -> usize {
     // Only the address of the linker symbol is taken.
     addr_of!(_stack_top) as usize
+}
+
+/// The stack's size in bytes.
+pub fn size() -> usize {
+    top() - bottom()
 }
 
 /// The current stack pointer.
