@@ -241,8 +241,9 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
     }
 }
 
-/// The averages of one plane, the interior outputs of the interior rows by the AVX-512
-/// stride-2 kernel in one call.
+/// The averages of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// rows at a time, or one row when its window reaches into the top or bottom padding), the
+/// border columns by passes.
 ///
 /// # Safety
 /// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.

@@ -273,8 +273,9 @@ fn passes<T: Element, const IDX: bool>(
     }
 }
 
-/// Like [`passes`] over every output, with the interior outputs of the interior rows done by
-/// the AVX-512 stride-2 kernel in one call per plane.
+/// Every output of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// rows at a time, or one row when its window reaches into the top or bottom padding), the
+/// border columns window by window.
 ///
 /// # Safety
 /// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
