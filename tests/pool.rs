@@ -576,6 +576,129 @@ fn empty_batch_does_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Shrunk proptest cases, kept by name. Each one killed a deliberately broken build (a tie
+// rule of `>=`, overhang counted in the divisor, a wrong interior range, the AVX-512
+// compare, the plane stacking), so they pin the rules they exercise.
+
+const INF: f64 = f64::INFINITY;
+const NAN: f64 = f64::NAN;
+
+#[test]
+fn regression_tie_in_1x2_windows_keeps_the_first() {
+    let s = spec(
+        [1, 1],
+        [1, 4],
+        [1, 2],
+        [1, 1],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        false,
+    );
+    check_all(&s, &[0.0, 1.25, 1.25, 0.0], &[0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn regression_padded_2x2_stride_2_over_one_row() {
+    let s = spec(
+        [1, 1],
+        [1, 3],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 1], [1, 1]],
+        false,
+    );
+    check_all(&s, &[0.0, -1.25, -1.25], &[0.0, 0.0]);
+}
+
+#[test]
+fn regression_ceil_overhang_with_asymmetric_padding() {
+    let s = spec(
+        [1, 1],
+        [4, 5],
+        [4, 4],
+        [4, 4],
+        [1, 1],
+        [[1, 1], [1, 2]],
+        true,
+    );
+    check_all(&s, &[0.0; 20], &[0.0, 0.0, 0.0, 0.25]);
+}
+
+#[test]
+fn regression_ceil_2x2_stride_2_on_odd_height() {
+    let s = spec(
+        [1, 1],
+        [7, 6],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        true,
+    );
+    let x = [
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, -1.0,
+        -INF, 1.0, -2.0, -0.0, 2.0, -0.0, -0.5, 2.0, -0.25, 0.5, -0.75, 2.0, 1.0, 1.0, -0.75, 1.75,
+        -0.75, 0.25, -0.5, 1.0, INF, -1.5, -1.0, INF, NAN,
+    ];
+    let dy = [
+        0.5, 1.75, 1.0, -1.75, 0.25, -1.0, 0.0, -0.75, 1.75, -1.25, -0.25, 2.0,
+    ];
+    check_all(&s, &x, &dy);
+}
+
+#[test]
+fn regression_empty_batch_in_ceil_mode() {
+    let s = spec(
+        [0, 1],
+        [1, 1],
+        [1, 2],
+        [1, 2],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        true,
+    );
+    check_all(&s, &[], &[]);
+}
+
+#[test]
+fn regression_top_left_padding_in_ceil_mode() {
+    let s = spec(
+        [1, 1],
+        [1, 4],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 0], [1, 0]],
+        true,
+    );
+    check_all(&s, &[0.0, 0.0, 0.25, 0.0], &[0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn regression_wide_padded_row_in_ceil_mode() {
+    let s = spec(
+        [1, 1],
+        [1, 43],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 1], [1, 1]],
+        true,
+    );
+    let x = [
+        0.0, 0.0, 0.0, 0.0, 0.25, -1.25, -2.0, NAN, NAN, -0.75, 2.0, 0.75, -1.75, 1.75, INF, 1.0,
+        1.5, -1.5, -1.75, 0.75, 0.25, -1.0, 1.25, -1.5, 0.25, INF, 0.0, 1.75, -1.75, 1.0, 0.75,
+        INF, 2.0, 0.75, -2.0, -1.0, 1.75, 1.5, -0.75, 0.75, 0.25, INF, -0.5,
+    ];
+    let dy = [
+        0.75, 1.75, 1.75, 0.25, -1.25, 0.5, 0.0, 0.0, 1.25, 1.0, 1.25, -0.75, -1.75, -0.5, -0.5,
+        1.5, 0.0, -1.25, -0.75, -0.75, 0.0, -1.0,
+    ];
+    check_all(&s, &x, &dy);
+}
+
+// ---------------------------------------------------------------------------------------
 // Error paths: every one leaves every output untouched.
 
 const SENTINEL: f32 = 1234.5;

@@ -217,6 +217,30 @@ impl Geo {
         }
     }
 
+    /// The interior columns `cols` of output row `oh` (any row, its window rows clipped to
+    /// the input) as a one-row rectangle for the AVX-512 kernels, its first output at `y`.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::avx512::Rect {
+        // The window's input rows are consecutive taps; at least one (no empty windows).
+        let (mut first, mut taps) = (0, 0);
+        for ih in self.rows(oh) {
+            if taps == 0 {
+                first = ih;
+            }
+            taps += 1;
+        }
+        super::avx512::Rect {
+            x: first * self.w + cols.0 * self.sw - self.left,
+            x_row: 0,
+            x_tap: self.dh * self.w,
+            taps_h: taps,
+            rows: 1,
+            cols: cols.1 - cols.0,
+            y,
+            y_row: 0,
+        }
+    }
+
     /// Splits the outputs `c0..c0 + n` into border and interior: the interior is `a..b`,
     /// relative to `c0`.
     #[inline(always)]
