@@ -127,7 +127,7 @@ pub(crate) fn pack_b<T: Element, const NR: usize>(
             if !tail.is_empty() {
                 let at = (slivers - 1) * NR * kc + p * NR;
                 let (head, pad) = dst[at..at + NR].split_at_mut(tail.len());
-                head.copy_from_slice(tail);
+                copy(head, tail);
                 pad.fill(T::ZERO);
             }
         }
