@@ -301,9 +301,9 @@ fn every_scratch_size_is_correct() {
     let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| {
         int(noise(1, 3, i, j))
     });
-    // Under Miri every 7th length (and the full one) keeps the run short.
-    let step = if cfg!(miri) { 7 } else { 1 };
     let full = gemm_scratch_len::<f64>(m, n, k);
+    // Under Miri about 20 lengths (and the full one) keep the run short.
+    let step = if cfg!(miri) { full / 20 + 1 } else { 1 };
     for kernel in kernels() {
         for len in (0..full).step_by(step).chain([full]) {
             check(kernel, 2.0, &a, &b, -1.0, &c, len).unwrap();
@@ -317,6 +317,7 @@ fn every_scratch_size_is_correct() {
     });
     let c = Strided::new(m, n, Layout::ColMajor(1), 0.0, |_, _| f32::NAN);
     let full = gemm_scratch_len::<f32>(m, n, k);
+    let step = if cfg!(miri) { full / 20 + 1 } else { 1 };
     for kernel in kernels() {
         for len in (0..full).step_by(step).chain([full]) {
             check(kernel, 1.0, &a, &b, 0.0, &c, len).unwrap();
@@ -502,4 +503,22 @@ fn scratch_len_is_const_and_bounded() {
         gemm_scratch_len::<f32>(1 << 40, 1 << 40, 1 << 40),
         gemm_scratch_len::<f32>(1 << 20, 1 << 20, 1 << 20)
     );
+}
+
+/// Shrunk proptest failure (a harness bug: NaN guard cells compared with `==`), kept so the
+/// empty product with NaN-filled guards stays covered.
+#[test]
+fn regression_empty_product_with_nan_guards() {
+    let case = Case {
+        m: 0,
+        n: 0,
+        k: 0,
+        layouts: [Layout::RowMajor(0); 3],
+        alpha: 0,
+        beta: 0,
+        seed: 0,
+        scratch: None,
+    };
+    run_case::<f32>(&case).unwrap();
+    run_case::<f64>(&case).unwrap();
 }
