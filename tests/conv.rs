@@ -277,6 +277,14 @@ fn named() -> Vec<(&'static str, Geom)> {
             geom_of(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
+            "single_channel_many_filters",
+            geom_of(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
+        ),
+        (
+            "depthwise_large_multiplier",
+            geom_of(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
+        ),
+        (
             "empty_batch",
             geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),

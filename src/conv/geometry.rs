@@ -16,6 +16,12 @@ use crate::window::Window;
 /// same layer is 1.1 MiB of `f32`.
 const FULL_SPEED_COLUMNS: usize = 512;
 
+/// The largest channel multiplier (`OC / groups` with one input channel per group) that runs
+/// the direct depthwise kernel. Above it im2col + GEMM, whose `M` is the multiplier, is
+/// faster (measured: equal at 8, GEMM twice as fast at 16, three times at the tutorial's
+/// 1 -> 30 channels).
+const MAX_DIRECT_MULTIPLIER: usize = 8;
+
 /// A validated 2-D convolution: an NCHW input shape, a window, `groups` and the number of
 /// output channels.
 ///
@@ -51,7 +57,8 @@ pub struct Conv2d {
 /// The kernel a geometry runs, fixed by its shape alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Path {
-    /// One input channel per group (`groups == C`): a direct kernel. The forward pass with
+    /// One input channel per group (`groups == C`) and a channel multiplier of at most
+    /// [`MAX_DIRECT_MULTIPLIER`]: a direct kernel. The forward pass with
     /// stride 1 along the width takes `padded` elements (0 or `H * (left + W + right)`) to
     /// hold one input plane with its left and right padding written out, so that every
     /// output column runs in vector registers; without them the edge columns run scalar.
@@ -256,7 +263,7 @@ impl Conv2d {
     const fn kernel_kind(&self) -> Path {
         let w = self.group.window();
         let p = w.padding;
-        if self.group.channels() == 1 {
+        if self.group.channels() == 1 && self.group_out_channels() <= MAX_DIRECT_MULTIPLIER {
             Path::Depthwise {
                 padded: self.padded_plane_len(),
             }
