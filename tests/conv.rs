@@ -291,6 +291,17 @@ fn named() -> Vec<(&'static str, Geom)> {
     ]
 }
 
+/// Every named case at the minimum and the full-speed workspace: the fast subset CI runs
+/// under Miri.
+#[test]
+fn each_path_at_minimum_and_full_workspace() {
+    for (_, g) in named() {
+        let conv = g.conv().unwrap();
+        check_all::<f32>(&g, conv.min_scratch_len(), 11);
+        check_all::<f64>(&g, conv.scratch_len::<f64>(), 12);
+    }
+}
+
 #[test]
 fn every_workspace_size_from_minimum_to_full() {
     for (name, g) in named() {
