@@ -2,9 +2,9 @@
 
 use core::arch::aarch64::*;
 
-use super::nest;
 use super::simd::Simd;
 use super::view::{MatMut, MatRef};
+use super::{blocking, nest};
 
 macro_rules! neon {
     ($name:ident, $t:ty, $v:ty, $lanes:expr, $dup:ident, $load:ident, $store:ident,
@@ -90,7 +90,7 @@ pub(crate) unsafe fn neon_f32(
     scratch: &mut [f32],
 ) {
     // SAFETY: the caller guarantees NEON.
-    unsafe { nest::gemm::<NeonF32, 8, 2, 8>(alpha, a, b, beta, c, scratch) }
+    unsafe { nest::gemm::<NeonF32, 8, 2, 8, { blocking::F32.kc }>(alpha, a, b, beta, c, scratch) }
 }
 
 /// The GEMM on NEON `f64`: an 8 x 4 tile (16 accumulators of 32 registers).
@@ -107,5 +107,5 @@ pub(crate) unsafe fn neon_f64(
     scratch: &mut [f64],
 ) {
     // SAFETY: the caller guarantees NEON.
-    unsafe { nest::gemm::<NeonF64, 8, 2, 4>(alpha, a, b, beta, c, scratch) }
+    unsafe { nest::gemm::<NeonF64, 8, 2, 4, { blocking::F64.kc }>(alpha, a, b, beta, c, scratch) }
 }

@@ -123,7 +123,8 @@ pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> u
     let kc = min(b.kc, k);
     let mc = min(b.mc, round_up(m, b.mr_max));
     let nc = min(b.nc, round_up(n, b.nr_max));
-    kc * (mc + nc) + ALIGN_BYTES / size
+    // The A panel is laid out with row stride KC (see `Plan::a_rows`).
+    b.kc * mc + kc * nc + ALIGN_BYTES / size
 }
 
 /// Block sizes chosen for one call.
@@ -135,11 +136,19 @@ pub(crate) struct Plan {
     pub mc: usize,
     /// Columns of the B blocks, a multiple of `nr`.
     pub nc: usize,
+    /// Whether the A panel fits row by row with the blocking's full `KC` as row stride
+    /// (`mc * KC` elements): a row-major A is then packed by plain copies.
+    pub a_rows: bool,
 }
 
 /// `len` split into the fewest blocks of at most `max`, evened out and rounded up to `unit`
 /// (so the last block is not a sliver).
+#[inline(always)]
 const fn balanced(len: usize, max: usize, unit: usize) -> usize {
+    if len <= max {
+        // One block (the common case): no division.
+        return min(max, round_up(len, unit));
+    }
     let blocks = len.div_ceil(max);
     min(max, round_up(len.div_ceil(blocks), unit))
 }
@@ -148,7 +157,9 @@ impl Plan {
     /// The largest blocking that fits in `space` scratch elements for a kernel with an
     /// `mr x nr` tile, or `None` if not even a depth-1 sliver pair fits.
     ///
-    /// `m`, `n` and `k` must be non-zero.
+    /// `m`, `n` and `k` must be non-zero. Inlined, so that the divisions by the tile and
+    /// blocking constants become multiplications.
+    #[inline(always)]
     pub(crate) fn new(
         blocking: &Blocking,
         space: usize,
@@ -164,8 +175,15 @@ impl Plan {
         // B block first: it is reused across every row of A.
         let nc_fit = (per_depth - mr) / nr * nr;
         let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr);
-        let mc_fit = (per_depth - nc) / mr * mr;
-        let mc = balanced(m, min(min(blocking.mc, round_up(m, mr)), mc_fit), mr);
-        Some(Plan { kc, mc, nc })
+        let mc_max = min(blocking.mc, round_up(m, mr));
+        let left = space - kc * nc;
+        // Row by row with stride KC if at least one sliver fits, else column by column.
+        let (mc_fit, a_rows) = if left >= mr * blocking.kc {
+            (left / blocking.kc / mr * mr, true)
+        } else {
+            ((per_depth - nc) / mr * mr, false)
+        };
+        let mc = balanced(m, min(mc_max, mc_fit), mr);
+        Some(Plan { kc, mc, nc, a_rows })
     }
 }

@@ -3,13 +3,13 @@
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use super::nest;
 use super::portable::{self, Scalar};
 use super::view::{MatMut, MatRef};
+use super::{blocking, nest};
 
 /// A GEMM microkernel family.
 ///
-/// [`gemm`](crate::gemm) runs [`Kernel::best`]; [`gemm_with_kernel`](crate::gemm_with_kernel)
+/// [`gemm`](crate::gemm()) runs [`Kernel::best`]; [`gemm_with_kernel`](crate::gemm_with_kernel)
 /// runs a chosen one, which is how tests and benchmarks cover every kernel a CPU supports.
 ///
 /// ```
@@ -140,7 +140,7 @@ pub trait Dispatch: Sized {
 }
 
 macro_rules! dispatch {
-    ($t:ty, $avx512:ident, $avx2:ident, $sse2:ident, $neon:ident) => {
+    ($t:ty, $kc:expr, $avx512:ident, $avx2:ident, $sse2:ident, $neon:ident) => {
         impl Dispatch for $t {
             #[allow(unreachable_patterns)]
             unsafe fn gemm_on(
@@ -165,9 +165,13 @@ macro_rules! dispatch {
                     #[cfg(all(target_arch = "aarch64", not(miri)))]
                     Kernel::Neon => unsafe { super::aarch64::$neon(alpha, a, b, beta, c, scratch) },
                     _ => unsafe {
-                        nest::gemm::<Scalar<$t>, { portable::MR }, { portable::NR }, { portable::NR }>(
-                            alpha, a, b, beta, c, scratch,
-                        )
+                        nest::gemm::<
+                            Scalar<$t>,
+                            { portable::MR },
+                            { portable::NR },
+                            { portable::NR },
+                            { $kc },
+                        >(alpha, a, b, beta, c, scratch)
                     },
                 }
             }
@@ -175,5 +179,19 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(f32, avx512_f32, avx2_f32, sse2_f32, neon_f32);
-dispatch!(f64, avx512_f64, avx2_f64, sse2_f64, neon_f64);
+dispatch!(
+    f32,
+    blocking::F32.kc,
+    avx512_f32,
+    avx2_f32,
+    sse2_f32,
+    neon_f32
+);
+dispatch!(
+    f64,
+    blocking::F64.kc,
+    avx512_f64,
+    avx2_f64,
+    sse2_f64,
+    neon_f64
+);

@@ -9,7 +9,7 @@
 //! ```
 
 use super::blocking::{self, Plan};
-use super::pack::{pack_a, pack_b};
+use super::pack::{pack_a, pack_a_rows, pack_b};
 use super::simd::{microkernel, Simd};
 use super::view::{MatMut, MatRef};
 use crate::element::Element;
@@ -19,9 +19,16 @@ use crate::element::Element;
 /// depth-1 pair of slivers.
 ///
 /// # Safety
-/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`.
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
+/// `kc` for `S::T`.
 #[inline(always)]
-pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
+pub(crate) unsafe fn gemm<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const NR: usize,
+    const KC: usize,
+>(
     alpha: S::T,
     a: MatRef<'_, S::T>,
     b: MatRef<'_, S::T>,
@@ -37,12 +44,17 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
     let skip = if skip <= scratch.len() { skip } else { 0 };
     let scratch = &mut scratch[skip..];
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
-    let Some(Plan { kc, mc, nc }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k)) else {
+    debug_assert_eq!(KC, blocks.kc);
+    let Some(Plan { kc, mc, nc, a_rows }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k))
+    else {
         return unpacked(alpha, a, b, beta, c);
     };
     let (b_block, a_panel) = scratch.split_at_mut(kc * nc);
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
+    // A row-major A is packed row by row (plain copies), anything else column by column.
+    let a_rows = a_rows && a.col_stride == 1;
+    let a_sliver_len = MR * if a_rows { KC } else { kc };
 
     // LOOP 5: split m into MC-row panels of A.
     for ic in (0..m).step_by(mc) {
@@ -51,7 +63,11 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
             let beta = if pc == 0 { beta } else { S::T::ONE };
-            pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            if a_rows {
+                pack_a_rows::<S::T, MR, KC>(&a, (ic, pc), (mcb, kcb), a_panel);
+            } else {
+                pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            }
             // LOOP 3: split n into NC-column blocks of B.
             for jc in (0..n).step_by(nc) {
                 let ncb = nc.min(n - jc);
@@ -59,34 +75,91 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize, const NR: u
                 // LOOP 2: MR-row slivers of the A panel.
                 for ir in (0..mcb).step_by(MR) {
                     let rows = MR.min(mcb - ir);
-                    let a_sliver = a_panel[ir * kcb..].as_ptr();
+                    let a_sliver = if a_rows {
+                        a_panel[ir / MR * a_sliver_len..].as_ptr()
+                    } else {
+                        a_panel[ir * kcb..].as_ptr()
+                    };
                     // LOOP 1: NR-column slivers of the B block, one microkernel call each.
                     for jr in (0..ncb).step_by(NR) {
                         let cols = NR.min(ncb - jr);
                         let b_sliver = b_block[jr * kcb..].as_ptr();
-                        // SAFETY: the slivers hold `kcb * MR` and `kcb * NR` packed values
-                        // (the panel and block hold whole slivers); `ic + ir + i < m` and
+                        let c_at = (ic + ir) * rsc + (jc + jr) * csc;
+                        // SAFETY: a packed A sliver holds `kcb` columns of `MR` values (or
+                        // `MR` rows of `kcb` values, `KC` apart), a packed B sliver `kcb`
+                        // rows of `NR`. `ic + ir + i < m` and
                         // `jc + jr + j < n` for `i < rows`, `j < cols`, so every C element
-                        // written is inside the validated, non-aliasing view `c`; the caller
-                        // guarantees the instruction set.
+                        // written is inside the validated, non-aliasing view `c`; the
+                        // caller guarantees the instruction set.
                         unsafe {
-                            let c_tile = c_ptr.add((ic + ir) * rsc + (jc + jr) * csc);
-                            microkernel::<S, MR, NV>(
-                                kcb,
-                                alpha,
-                                a_sliver,
-                                b_sliver,
-                                beta,
-                                c_tile,
-                                (rsc, csc),
-                                (rows, cols),
-                            );
+                            let c_tile = c_ptr.add(c_at);
+                            let args = (alpha, a_sliver, b_sliver, beta, c_tile);
+                            let (c_strides, edge) = ((rsc, csc), (rows, cols));
+                            if a_rows {
+                                tile::<S, MR, NV, NR, KC>(kcb, args, c_strides, edge);
+                            } else {
+                                kernel::<S, MR, NV, 1, MR, NR>(kcb, args, c_strides, edge);
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
+type Args<T> = (T, *const T, *const T, T, *mut T);
+
+/// One `MR x NR` tile from a row-by-row A sliver (row stride `KC`): edge tiles with at most
+/// 4 or 8 live rows, or one vector of live columns, run a smaller register tile instead of
+/// computing padding.
+///
+/// # Safety
+/// As for [`microkernel`] with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+    k: usize,
+    args: Args<S::T>,
+    c_strides: (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    let edge = (rows, cols);
+    let narrow = NV == 2 && cols <= S::LANES;
+    // SAFETY: every variant reads a subset of the sliver rows and vectors the full tile
+    // reads, and writes the same `rows x cols` corner of C (`rows` and `cols` fit it).
+    unsafe {
+        match (rows, narrow) {
+            (..=4, false) if MR > 4 => kernel::<S, 4, NV, KC, 1, NR>(k, args, c_strides, edge),
+            (..=4, true) if MR > 4 => kernel::<S, 4, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (..=8, false) if MR > 8 => kernel::<S, 8, NV, KC, 1, NR>(k, args, c_strides, edge),
+            (..=8, true) if MR > 8 => kernel::<S, 8, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (_, true) => kernel::<S, MR, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (_, false) => kernel::<S, MR, NV, KC, 1, NR>(k, args, c_strides, edge),
+        }
+    }
+}
+
+/// [`microkernel`] with its operands bundled.
+///
+/// # Safety
+/// As for [`microkernel`].
+#[inline(always)]
+unsafe fn kernel<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const A_RS: usize,
+    const A_CS: usize,
+    const B_RS: usize,
+>(
+    k: usize,
+    (alpha, a, b, beta, c): Args<S::T>,
+    c_strides: (usize, usize),
+    edge: (usize, usize),
+) {
+    // SAFETY: the caller upholds `microkernel`'s contract.
+    unsafe { microkernel::<S, MR, NV, A_RS, A_CS, B_RS>(k, alpha, a, b, beta, c, c_strides, edge) }
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views.

@@ -4,9 +4,9 @@
 
 use core::arch::x86_64::*;
 
-use super::nest;
 use super::simd::Simd;
 use super::view::{MatMut, MatRef};
+use super::{blocking, nest};
 
 macro_rules! simd {
     ($name:ident, $t:ty, $v:ty, $lanes:expr, $zero:ident, $splat:ident, $load:ident,
@@ -52,6 +52,12 @@ macro_rules! simd {
             unsafe fn mul(a: $v, b: $v) -> $v {
                 // SAFETY: the caller guarantees the instruction set.
                 unsafe { $mul(a, b) }
+            }
+            #[inline(always)]
+            fn prefetch(p: *const $t) {
+                // SAFETY: a prefetch never faults and never dereferences `p` (SSE, baseline
+                // on x86_64).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
             }
         }
     };
@@ -133,9 +139,9 @@ simd!(
 /// One `#[target_feature]` entry point per (instruction set, element type): the whole loop
 /// nest, packing included, is compiled for that instruction set.
 macro_rules! entry {
-    ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal) => {
+    ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal, $kc:expr) => {
         #[doc = concat!("The GEMM on ", stringify!($simd), ": an ", stringify!($mr),
-                                        " x ", stringify!($nv), "-vector tile.")]
+                                                        " x ", stringify!($nv), "-vector tile.")]
         ///
         /// # Safety
         /// The CPU supports the target features.
@@ -150,17 +156,17 @@ macro_rules! entry {
         ) {
             const NR: usize = $nv * <$simd as Simd>::LANES;
             // SAFETY: the caller guarantees the features this function is compiled for.
-            unsafe { nest::gemm::<$simd, $mr, $nv, NR>(alpha, a, b, beta, c, scratch) }
+            unsafe { nest::gemm::<$simd, $mr, $nv, NR, { $kc }>(alpha, a, b, beta, c, scratch) }
         }
     };
 }
 
-entry!(avx512_f32, "avx512f", Avx512F32, f32, 12 x 2);
-entry!(avx512_f64, "avx512f", Avx512F64, f64, 12 x 2);
-entry!(avx2_f32, "avx2,fma", Avx2F32, f32, 6 x 2);
-entry!(avx2_f64, "avx2,fma", Avx2F64, f64, 6 x 2);
-entry!(sse2_f32, "sse2", Sse2F32, f32, 4 x 2);
-entry!(sse2_f64, "sse2", Sse2F64, f64, 4 x 2);
+entry!(avx512_f32, "avx512f", Avx512F32, f32, 12 x 2, blocking::F32.kc);
+entry!(avx512_f64, "avx512f", Avx512F64, f64, 12 x 2, blocking::F64.kc);
+entry!(avx2_f32, "avx2,fma", Avx2F32, f32, 6 x 2, blocking::F32.kc);
+entry!(avx2_f64, "avx2,fma", Avx2F64, f64, 6 x 2, blocking::F64.kc);
+entry!(sse2_f32, "sse2", Sse2F32, f32, 4 x 2, blocking::F32.kc);
+entry!(sse2_f64, "sse2", Sse2F64, f64, 4 x 2, blocking::F64.kc);
 
 /// Whether the CPU and the operating system support AVX-512F and AVX2 + FMA:
 /// `(avx512f, avx2_fma)`.
