@@ -276,10 +276,29 @@ fn named() -> Vec<(&'static str, Geom)> {
             geom_of(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
+            "single_channel_many_filters",
+            geom_of(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
+        ),
+        (
+            "depthwise_large_multiplier",
+            geom_of(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
+        ),
+        (
             "empty_batch",
             geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
     ]
+}
+
+/// Every named case at the minimum and the full-speed workspace: the fast subset CI runs
+/// under Miri.
+#[test]
+fn each_path_at_minimum_and_full_workspace() {
+    for (_, g) in named() {
+        let conv = g.conv().unwrap();
+        check_all::<f32>(&g, conv.min_scratch_len(), 11);
+        check_all::<f64>(&g, conv.scratch_len::<f64>(), 12);
+    }
 }
 
 #[test]
@@ -341,11 +360,13 @@ fn workspace_sizes_follow_the_kernel_paths() {
     };
     let conv = pointwise.1.conv().unwrap();
     assert_eq!(conv.min_scratch_len(), 0);
-    let depthwise = named()[7].1.conv().unwrap();
-    assert_eq!(
-        (depthwise.min_scratch_len(), depthwise.scratch_len::<f32>()),
-        (0, 0)
-    );
+    // Depthwise: nothing needed; one padded input plane for the all-vector forward, when
+    // the stride along the width is 1.
+    let depthwise = named()[6].1.conv().unwrap();
+    assert_eq!(depthwise.min_scratch_len(), 0);
+    assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
+    let strided = geom_of(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
+    assert_eq!(strided.conv().unwrap().scratch_len::<f64>(), 0);
     let general = named()[0].1.conv().unwrap();
     assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
     assert!(general.scratch_len::<f32>() >= 4 * 3 * 3 * 6 * 5);
@@ -358,6 +379,15 @@ fn depthwise_planes_taller_than_one_band() {
     check_all::<f32>(&g, 0, 5);
     let g = geom_of(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
     check_all::<f64>(&g, 0, 6);
+    // Rows wide enough for every block width of the vector forward, with and without the
+    // padded-plane workspace.
+    for w in [67, 150] {
+        let g = geom_of(2, 2, 5, w, 4, 2, (3, 3), (1, 1), (1, 2), [1, 0, 2, 1]);
+        let full = g.conv().unwrap().scratch_len::<f32>();
+        check_all::<f32>(&g, 0, 7);
+        check_all::<f32>(&g, full, 8);
+        check_all::<f64>(&g, full, 9);
+    }
 }
 
 #[test]
