@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nchw::{gemm, gemm_scratch_len, Element, Kernel, MatMut, MatRef};
+use nchw::{gemm, gemm_scratch_len, Element, Isa, MatMut, MatRef};
 
 /// Thread CPU time, in nanoseconds.
 struct CpuTime;
@@ -191,9 +191,9 @@ fn peak(c: &mut Criterion<CpuTime>) {
     {
         type Peak = (fn(f32) -> f32, fn(f64) -> f64, u64);
         // SAFETY: each entry runs only when its kernel (hence its features) is available.
-        let units: [(Kernel, Peak); 2] = [
+        let units: [(Isa, Peak); 2] = [
             (
-                Kernel::Avx512,
+                Isa::Avx512,
                 (
                     |x| unsafe { peak_avx512_f32(x) },
                     |x| unsafe { peak_avx512_f64(x) },
@@ -201,7 +201,7 @@ fn peak(c: &mut Criterion<CpuTime>) {
                 ),
             ),
             (
-                Kernel::Avx2,
+                Isa::Avx2,
                 (
                     |x| unsafe { peak_avx2_f32(x) },
                     |x| unsafe { peak_avx2_f64(x) },

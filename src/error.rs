@@ -115,10 +115,10 @@ pub enum Error {
     },
     /// A size computed from the arguments does not fit in `usize`.
     Overflow,
-    /// A GEMM kernel was asked for that this CPU or build target cannot run.
-    KernelUnavailable {
-        /// The kernel's name, e.g. `"avx512"`.
-        kernel: &'static str,
+    /// An instruction set was asked for that this CPU or build target cannot run.
+    IsaUnavailable {
+        /// Its name, e.g. `"avx512"`.
+        isa: &'static str,
     },
 }
 
@@ -195,11 +195,8 @@ impl fmt::Display for Error {
                 "{buffer}[{position}] = {index} is out of range for a length of {len}"
             ),
             Error::Overflow => f.write_str("a buffer size overflows usize"),
-            Error::KernelUnavailable { kernel } => {
-                write!(
-                    f,
-                    "the {kernel} GEMM kernel cannot run on this CPU or target"
-                )
+            Error::IsaUnavailable { isa } => {
+                write!(f, "the {isa} kernels cannot run on this CPU or target")
             }
         }
     }

@@ -49,6 +49,7 @@ mod element;
 mod error;
 mod gemm;
 mod im2col;
+mod isa;
 mod pad;
 mod pool;
 mod shape;
@@ -60,13 +61,14 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::Error;
-pub use gemm::{gemm, gemm_scratch_len, gemm_with_kernel, Kernel, MatMut, MatRef};
+pub use gemm::{gemm, gemm_scratch_len, gemm_with_isa, MatMut, MatRef};
 pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
+pub use isa::Isa;
 pub use pad::{crop, pad, Pad};
 pub use pool::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, pool_isa,
-    set_pool_isa, AvgPool2d, Divisor, Pool2d, PoolIsa,
+    set_pool_isa, AvgPool2d, Divisor, Pool2d,
 };
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};

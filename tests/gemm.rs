@@ -3,23 +3,20 @@
 mod common;
 
 use common::gemm::{gemm_ref, int, same, Layout, Strided, GUARD};
-use nchw::{gemm, gemm_scratch_len, gemm_with_kernel, Element, Error, Kernel, MatMut, MatRef};
+use nchw::{gemm, gemm_scratch_len, gemm_with_isa, Element, Error, Isa, MatMut, MatRef};
 use proptest::prelude::*;
 
 /// Every kernel this machine runs (just the portable one under Miri).
-fn kernels() -> Vec<Kernel> {
-    Kernel::ALL
-        .into_iter()
-        .filter(|k| k.is_available())
-        .collect()
+fn kernels() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|k| k.is_available()).collect()
 }
 
-/// Runs `gemm_with_kernel` on copies and checks the result equals the reference exactly
+/// Runs `gemm_with_isa` on copies and checks the result equals the reference exactly
 /// (integer-valued data keeps every kernel's arithmetic exact), the guards after every buffer
 /// and scratch are intact, and C outside the view is untouched.
 #[allow(clippy::too_many_arguments)]
 fn check<T: Element>(
-    kernel: Kernel,
+    kernel: Isa,
     alpha: T,
     a: &Strided<T>,
     b: &Strided<T>,
@@ -32,7 +29,7 @@ fn check<T: Element>(
     let mut got = c.clone();
     let mut scratch = vec![T::from_usize(0) / T::from_usize(0); scratch_len + GUARD];
     let (a0, b0) = (a.clone(), b.clone());
-    gemm_with_kernel(
+    gemm_with_isa(
         kernel,
         alpha,
         a.view(),
@@ -195,7 +192,7 @@ proptest! {
         for kernel in kernels() {
             let mut got = c.clone();
             let mut scratch = vec![f64::NAN; gemm_scratch_len::<f64>(m, n, k)];
-            gemm_with_kernel(kernel, alpha, a.view(), b.view(), beta, got.view_mut(), &mut scratch)
+            gemm_with_isa(kernel, alpha, a.view(), b.view(), beta, got.view_mut(), &mut scratch)
                 .unwrap();
             for i in 0..m {
                 for j in 0..n {
@@ -211,32 +208,36 @@ proptest! {
 #[test]
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 fn kernels_match_cpu_features() {
-    let avx512 = is_x86_feature_detected!("avx512f");
+    let avx512 = is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl");
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    assert!(Kernel::Portable.is_available() && Kernel::Sse2.is_available());
-    assert_eq!(Kernel::Avx2.is_available(), avx2);
-    assert_eq!(Kernel::Avx512.is_available(), avx512);
-    assert!(!Kernel::Neon.is_available());
+    assert!(Isa::Portable.is_available() && Isa::Sse2.is_available());
+    assert_eq!(Isa::Avx2.is_available(), avx2);
+    assert_eq!(Isa::Avx512.is_available(), avx512);
+    assert!(!Isa::Neon.is_available());
     let best = if avx512 {
-        Kernel::Avx512
+        Isa::Avx512
     } else if avx2 {
-        Kernel::Avx2
+        Isa::Avx2
     } else {
-        Kernel::Sse2
+        Isa::Sse2
     };
-    assert_eq!(Kernel::best(), best);
-    // CI sets NCHW_EXPECT_KERNEL to the kernel its machine must reach.
-    if let Ok(name) = std::env::var("NCHW_EXPECT_KERNEL") {
-        assert_eq!(Kernel::best().name(), name);
+    assert_eq!(Isa::best(), best);
+    // CI sets NCHW_EXPECT_ISA, from the CPU flags the kernel reports, to what dispatch must
+    // reach.
+    if let Ok(name) = std::env::var("NCHW_EXPECT_ISA") {
+        assert_eq!(Isa::best().name(), name);
     }
 }
 
 #[test]
 fn unavailable_kernel_is_refused_and_c_untouched() {
-    for kernel in Kernel::ALL.into_iter().filter(|k| !k.is_available()) {
+    for kernel in Isa::ALL.into_iter().filter(|k| !k.is_available()) {
         let mut c = [5.0f32; 4];
         let a = MatRef::row_major(&[1.0f32; 4], 2, 2).unwrap();
-        let r = gemm_with_kernel(
+        let r = gemm_with_isa(
             kernel,
             1.0,
             a,
@@ -245,12 +246,7 @@ fn unavailable_kernel_is_refused_and_c_untouched() {
             MatMut::row_major(&mut c, 2, 2).unwrap(),
             &mut [],
         );
-        assert_eq!(
-            r,
-            Err(Error::KernelUnavailable {
-                kernel: kernel.name()
-            })
-        );
+        assert_eq!(r, Err(Error::IsaUnavailable { isa: kernel.name() }));
         assert_eq!(c, [5.0; 4]);
     }
 }
@@ -337,7 +333,7 @@ fn empty_depth_and_zero_alpha_scale_c() {
                 MatRef::row_major(&b, k, 3).unwrap(),
             );
             let mut c = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-            gemm_with_kernel(
+            gemm_with_isa(
                 kernel,
                 alpha,
                 a,
@@ -349,7 +345,7 @@ fn empty_depth_and_zero_alpha_scale_c() {
             .unwrap();
             assert_eq!(c, [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
             let mut c = [f32::NAN; 6];
-            gemm_with_kernel(
+            gemm_with_isa(
                 kernel,
                 alpha,
                 a,
@@ -365,7 +361,7 @@ fn empty_depth_and_zero_alpha_scale_c() {
         let mut c: [f32; 0] = [];
         let a = MatRef::row_major(&[f32::NAN; 4], 0, 4).unwrap();
         let b = MatRef::row_major(&[f32::NAN; 8], 4, 2).unwrap();
-        gemm_with_kernel(
+        gemm_with_isa(
             kernel,
             1.0,
             a,
@@ -425,10 +421,10 @@ fn mismatched_dimensions_are_refused_before_any_write() {
         ((2, 3), (3, 4), (3, 4), "c.rows != a.rows", 3, 2),
         ((2, 3), (3, 4), (2, 3), "c.cols != b.cols", 3, 4),
     ];
-    for kernel in Kernel::ALL {
+    for kernel in Isa::ALL {
         for ((am, ak), (bk, bn), (cm, cn), what, left, right) in cases {
             let mut c = [7.0f64; 12];
-            let r = gemm_with_kernel(
+            let r = gemm_with_isa(
                 kernel,
                 1.0,
                 MatRef::row_major(&a, am, ak).unwrap(),

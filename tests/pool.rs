@@ -7,7 +7,7 @@ use common::pool::{self as naive, Div, Float, Spec};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, set_pool_isa,
-    Accum, AvgPool2d, Divisor, Error, Padding, Pool2d, PoolIsa, Rounding, Shape, Window,
+    Accum, AvgPool2d, Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -387,7 +387,7 @@ proptest! {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn every_isa_tier_matches_reference() {
-    for tier in [PoolIsa::Portable, PoolIsa::Avx2, PoolIsa::Avx512] {
+    for tier in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
         let used = set_pool_isa(tier);
         assert!(used <= tier);
         for w in 1..=67 {
@@ -411,7 +411,7 @@ fn every_isa_tier_matches_reference() {
             check_global::<f64>(1, 2, 3, w, &x, &[1.0, -2.0]);
         }
     }
-    set_pool_isa(PoolIsa::Avx512);
+    set_pool_isa(Isa::Avx512);
 }
 
 // ---------------------------------------------------------------------------------------

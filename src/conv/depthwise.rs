@@ -3,7 +3,7 @@
 //!
 //! One body per pass, generic over the GEMM's [`Simd`] vector abstraction, compiled for
 //! each instruction set in `#[target_feature]` wrappers and chosen at run time with the
-//! GEMM's cached detection ([`Kernel::best`]); the portable build is the same body on
+//! crate's cached detection ([`Isa::best`]); the portable build is the same body on
 //! one-lane "vectors".
 //!
 //! - Forward computes each output row in blocks of `NV` vectors held in registers across all
@@ -23,9 +23,9 @@ use super::geometry::Conv2d;
 use crate::element::Element;
 use crate::gemm::portable::Scalar;
 use crate::gemm::simd::Simd;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-use crate::gemm::Kernel;
 use crate::im2col::Im2col;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use crate::isa::Isa;
 
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;
@@ -504,7 +504,7 @@ macro_rules! best {
             /// The CPU supports AVX-512F.
             #[target_feature(enable = "avx512f")]
             unsafe fn on_avx512($($arg: $ty),*) {
-                debug_assert!(Kernel::Avx512.is_available());
+                debug_assert!(Isa::Avx512.is_available());
                 // SAFETY: this function is compiled for, and only called with, AVX-512F,
                 // which includes AVX2.
                 unsafe { $body::<$avx512, $avx2, $nv>($($arg),*) }
@@ -513,16 +513,16 @@ macro_rules! best {
             /// The CPU supports AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn on_avx2($($arg: $ty),*) {
-                debug_assert!(Kernel::Avx2.is_available());
+                debug_assert!(Isa::Avx2.is_available());
                 // SAFETY: this function is compiled for, and only called with, AVX2 + FMA,
                 // which include SSE2.
                 unsafe { $body::<$avx2, $sse2, $nv>($($arg),*) }
             }
-            match Kernel::best() {
+            match Isa::best() {
                 // SAFETY: `best` reports that this CPU runs AVX-512F.
-                Kernel::Avx512 => return unsafe { on_avx512($($arg),*) },
+                Isa::Avx512 => return unsafe { on_avx512($($arg),*) },
                 // SAFETY: `best` reports that this CPU runs AVX2 and FMA.
-                Kernel::Avx2 => return unsafe { on_avx2($($arg),*) },
+                Isa::Avx2 => return unsafe { on_avx2($($arg),*) },
                 _ => {}
             }
         }

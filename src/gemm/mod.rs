@@ -18,7 +18,9 @@ mod aarch64;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) mod x86;
 
-pub use dispatch::{Dispatch, Kernel};
+pub use dispatch::Dispatch;
+
+use crate::isa::Isa;
 pub use view::{MatMut, MatRef};
 
 use crate::element::Element;
@@ -42,7 +44,7 @@ pub const fn gemm_scratch_len<T: Element>(m: usize, n: usize, k: usize) -> usize
 }
 
 /// `C <- alpha * A * B + beta * C` for an `m x k` A, a `k x n` B and an `m x n` C, on the
-/// fastest kernel this CPU supports ([`Kernel::best`]).
+/// fastest kernel this CPU supports ([`Isa::best`]).
 ///
 /// - `beta == 0` never reads C, so NaN or garbage in it cannot leak into the result.
 /// - `k == 0` or `alpha == 0` scales C by `beta` and reads neither A nor B (as BLAS does).
@@ -75,28 +77,28 @@ pub fn gemm<T: Element>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    gemm_with_kernel(Kernel::best(), alpha, a, b, beta, c, scratch)
+    gemm_with_isa(Isa::best(), alpha, a, b, beta, c, scratch)
 }
 
-/// [`gemm`] on a chosen kernel family: for tests that must cover every kernel, and for
-/// comparing kernels.
+/// [`gemm`] on a chosen instruction set's microkernel: for tests that must cover every
+/// kernel, and for comparing kernels.
 ///
 /// # Errors
-/// [`Error::DimensionMismatch`] as for [`gemm`]; [`Error::KernelUnavailable`] if this CPU
-/// (or this build target) cannot run `kernel`. C is then untouched.
+/// [`Error::DimensionMismatch`] as for [`gemm`]; [`Error::IsaUnavailable`] if this CPU
+/// (or this build target) cannot run `isa`. C is then untouched.
 ///
 /// ```
-/// use nchw::{gemm_with_kernel, Kernel, MatMut, MatRef};
+/// use nchw::{gemm_with_isa, Isa, MatMut, MatRef};
 /// let a = [1.0f64, 2.0, 3.0]; // 1 x 3
 /// let b = [4.0f64, 5.0, 6.0]; // 3 x 1
 /// let mut c = [1.0f64];
 /// let (a, b) = (MatRef::row_major(&a, 1, 3)?, MatRef::row_major(&b, 3, 1)?);
-/// gemm_with_kernel(Kernel::Portable, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
+/// gemm_with_isa(Isa::Portable, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
 /// assert_eq!(c, [65.0]); // 2 * 32 + 1
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn gemm_with_kernel<T: Element>(
-    kernel: Kernel,
+pub fn gemm_with_isa<T: Element>(
+    isa: Isa,
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -126,10 +128,8 @@ pub fn gemm_with_kernel<T: Element>(
             right: n,
         });
     }
-    if !kernel.is_available() {
-        return Err(Error::KernelUnavailable {
-            kernel: kernel.name(),
-        });
+    if !isa.is_available() {
+        return Err(Error::IsaUnavailable { isa: isa.name() });
     }
     if m == 0 || n == 0 {
         return Ok(());
@@ -145,9 +145,9 @@ pub fn gemm_with_kernel<T: Element>(
     } else {
         (a, b, c)
     };
-    // SAFETY: `kernel.is_available()` was checked above; the operands are non-empty and
+    // SAFETY: `isa.is_available()` was checked above; the operands are non-empty and
     // their dimensions agree.
-    unsafe { T::gemm_on(kernel, alpha, a, b, beta, c, scratch) };
+    unsafe { T::gemm_on(isa, alpha, a, b, beta, c, scratch) };
     Ok(())
 }
 

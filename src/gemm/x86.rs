@@ -1,6 +1,5 @@
 //! x86_64 microkernels: AVX-512F, AVX2 + FMA and SSE2, each a [`Simd`] implementation
-//! instantiated once per element type inside a `#[target_feature]` wrapper, plus CPU
-//! feature detection with CPUID and XGETBV.
+//! instantiated once per element type inside a `#[target_feature]` wrapper.
 
 use core::arch::x86_64::*;
 
@@ -167,49 +166,3 @@ entry!(avx2_f32, "avx2,fma", Avx2F32, f32, 6 x 2, blocking::F32.kc);
 entry!(avx2_f64, "avx2,fma", Avx2F64, f64, 6 x 2, blocking::F64.kc);
 entry!(sse2_f32, "sse2", Sse2F32, f32, 4 x 2, blocking::F32.kc);
 entry!(sse2_f64, "sse2", Sse2F64, f64, 4 x 2, blocking::F64.kc);
-
-/// Whether the CPU and the operating system support AVX-512F and AVX2 + FMA:
-/// `(avx512f, avx2_fma)`.
-#[allow(unused_unsafe)] // `__cpuid` is safe only since Rust 1.94
-pub(crate) fn detect() -> (bool, bool) {
-    if cfg!(all(
-        target_feature = "avx512f",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) {
-        return (true, true);
-    }
-    // SAFETY: CPUID exists on every x86_64 CPU.
-    let leaf1 = unsafe { __cpuid(1) };
-    let osxsave = leaf1.ecx & (1 << 27) != 0;
-    let avx = leaf1.ecx & (1 << 28) != 0;
-    let fma = leaf1.ecx & (1 << 12) != 0;
-    if !(osxsave && avx) {
-        return (false, false);
-    }
-    // SAFETY: OSXSAVE says the OS enabled XSAVE, so XGETBV is available.
-    let xcr0 = unsafe { xgetbv0() };
-    // SAFETY: CPUID exists on every x86_64 CPU; leaf 7 is read only when leaf 0 lists it.
-    let leaf7 = unsafe {
-        if __cpuid(0).eax >= 7 {
-            __cpuid_count(7, 0).ebx
-        } else {
-            0
-        }
-    };
-    let ymm_state = xcr0 & 0b110 == 0b110; // SSE and AVX state saved by the OS
-    let zmm_state = xcr0 & 0b1110_0110 == 0b1110_0110; // plus opmask and both ZMM halves
-    let avx2_fma = ymm_state && fma && leaf7 & (1 << 5) != 0;
-    let avx512f = avx2_fma && zmm_state && leaf7 & (1 << 16) != 0;
-    (avx512f, avx2_fma)
-}
-
-/// XCR0, the OS-enabled register state.
-///
-/// # Safety
-/// The CPU supports XSAVE and the OS enabled it (CPUID.1:ECX.OSXSAVE).
-#[target_feature(enable = "xsave")]
-unsafe fn xgetbv0() -> u64 {
-    // SAFETY: the caller checked OSXSAVE.
-    unsafe { _xgetbv(0) }
-}

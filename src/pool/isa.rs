@@ -10,85 +10,39 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-/// An instruction-set tier for the pooling kernels.
-///
-/// ```
-/// use nchw::{pool_isa, set_pool_isa, PoolIsa};
-/// let best = pool_isa(); // what this CPU supports, detected on first use
-/// assert_eq!(set_pool_isa(PoolIsa::Portable), PoolIsa::Portable);
-/// assert_eq!(set_pool_isa(PoolIsa::Avx512), best); // capped at what the CPU has
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PoolIsa {
-    /// The target's baseline instructions (SSE2 on x86_64); every target has it.
-    Portable = 1,
-    /// x86_64 with AVX2 and FMA.
-    Avx2 = 2,
-    /// x86_64 with AVX-512 F, BW, DQ and VL.
-    Avx512 = 3,
-}
+use crate::isa::Isa;
 
-/// The tier in use; 0 until first detected.
+/// The pooling override as `index + 1` into [`Isa::ALL`]; 0 for [`Isa::best`].
 static CHOICE: AtomicU8 = AtomicU8::new(0);
 
-/// The tier the pooling kernels run on: the best the CPU supports, unless lowered with
-/// [`set_pool_isa`]. Detection runs once (CPUID on x86_64) and is cached.
-pub fn pool_isa() -> PoolIsa {
-    match CHOICE.load(Ordering::Relaxed) {
-        0 => {
-            let best = detect();
-            CHOICE.store(best as u8, Ordering::Relaxed);
-            best
-        }
-        3 => PoolIsa::Avx512,
-        2 => PoolIsa::Avx2,
-        _ => PoolIsa::Portable,
+/// The instruction set the pooling kernels run on: [`Isa::best`], unless changed with
+/// [`set_pool_isa`]. On x86_64, SSE2 runs the baseline build; only AVX2 and AVX-512 have
+/// builds of their own.
+pub fn pool_isa() -> Isa {
+    match Isa::ALL.get(usize::from(CHOICE.load(Ordering::Relaxed)).wrapping_sub(1)) {
+        Some(&isa) => isa,
+        None => Isa::best(),
     }
 }
 
-/// Makes the pooling kernels run on `want`, or on the best tier the CPU has if that is lower,
-/// and returns the tier now in use. For testing and benchmarking every code path: results
-/// are identical on every tier.
-pub fn set_pool_isa(want: PoolIsa) -> PoolIsa {
-    let tier = want.min(detect());
-    CHOICE.store(tier as u8, Ordering::Relaxed);
-    tier
-}
-
-/// The best tier this CPU and OS support.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-fn detect() -> PoolIsa {
-    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
-    // CPUID leaf 1 ECX: bit 12 FMA, bit 27 OSXSAVE, bit 28 AVX. Leaf 7 EBX: bit 5 AVX2,
-    // bit 16 AVX512F, bit 17 AVX512DQ, bit 30 AVX512BW, bit 31 AVX512VL. XCR0: bits 1-2
-    // SSE/AVX state, bits 5-7 AVX-512 state, enabled by the OS.
-    // SAFETY: CPUID exists on every x86_64 CPU (the intrinsic is `unsafe` before Rust 1.91).
-    #[allow(unused_unsafe)]
-    let (max_leaf, ecx1) = unsafe { (__cpuid(0).eax, __cpuid(1).ecx) };
-    let bit = |r: u32, b: u32| r >> b & 1 == 1;
-    if max_leaf < 7 || !bit(ecx1, 27) || !bit(ecx1, 28) || !bit(ecx1, 12) {
-        return PoolIsa::Portable;
-    }
-    // SAFETY: OSXSAVE (checked above) means XGETBV is available and enabled.
-    let xcr0 = unsafe { _xgetbv(0) };
-    // SAFETY: as above; leaf 7 exists (max_leaf >= 7).
-    #[allow(unused_unsafe)]
-    let ebx7 = unsafe { __cpuid_count(7, 0).ebx };
-    if xcr0 & 0b110 != 0b110 || !bit(ebx7, 5) {
-        return PoolIsa::Portable;
-    }
-    let avx512 = [16, 17, 30, 31].iter().all(|&b| bit(ebx7, b));
-    if avx512 && xcr0 & 0b1110_0110 == 0b1110_0110 {
-        PoolIsa::Avx512
+/// Makes the pooling kernels run on `want`, or on [`Isa::best`] if this CPU cannot run it,
+/// and returns the instruction set now in use. For testing and benchmarking every code path:
+/// results are identical on every one.
+///
+/// ```
+/// use nchw::{set_pool_isa, Isa};
+/// assert_eq!(set_pool_isa(Isa::Portable), Isa::Portable);
+/// assert_eq!(set_pool_isa(Isa::best()), Isa::best());
+/// ```
+pub fn set_pool_isa(want: Isa) -> Isa {
+    let isa = if want.is_available() {
+        want
     } else {
-        PoolIsa::Avx2
-    }
-}
-
-/// The best tier this target supports: the portable build.
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
-fn detect() -> PoolIsa {
-    PoolIsa::Portable
+        Isa::best()
+    };
+    let index = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+    CHOICE.store(index as u8 + 1, Ordering::Relaxed);
+    isa
 }
 
 /// Runs `f` compiled for the tier [`pool_isa`] chose. `f` and everything it calls must be
@@ -97,12 +51,13 @@ fn detect() -> PoolIsa {
 pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     match pool_isa() {
-        // SAFETY: pool_isa() returns Avx512 only when CPUID and XCR0 report AVX-512 F, BW,
-        // DQ, VL, AVX2 and FMA, all the features the wrapper enables.
-        PoolIsa::Avx512 => unsafe { avx512(f) },
-        // SAFETY: pool_isa() returns Avx2 only when CPUID and XCR0 report AVX2 and FMA.
-        PoolIsa::Avx2 => unsafe { avx2(f) },
-        PoolIsa::Portable => f(),
+        // SAFETY: pool_isa() is Isa::best() or an available ISA; Avx512 is available only
+        // when CPUID and XCR0 report AVX-512 F, BW, DQ, VL, AVX2 and FMA, all the features
+        // the wrapper enables.
+        Isa::Avx512 => unsafe { avx512(f) },
+        // SAFETY: as above; Avx2 is available only when CPUID and XCR0 report AVX2 and FMA.
+        Isa::Avx2 => unsafe { avx2(f) },
+        _ => f(),
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     f()
@@ -127,7 +82,7 @@ fn avx2<R>(f: impl FnOnce() -> R) -> R {
 pub(super) fn stride2_kernels<T: crate::element::Element>(geo: &super::rows::Geo) -> bool {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     return super::avx512::is_f32::<T>()
-        && pool_isa() == PoolIsa::Avx512
+        && pool_isa() == Isa::Avx512
         && geo.stride2_taps().is_some();
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     {

@@ -67,7 +67,7 @@ mod max;
 mod rows;
 
 pub use avg::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
-pub use isa::{pool_isa, set_pool_isa, PoolIsa};
+pub use isa::{pool_isa, set_pool_isa};
 pub use max::{
     max_pool2d, max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices,
 };

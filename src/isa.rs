@@ -1,0 +1,163 @@
+//! The instruction sets the kernels are compiled for, detected once at run time.
+//!
+//! Every SIMD kernel family (GEMM, depthwise convolution, pooling) dispatches on one [`Isa`],
+//! found without `std`: CPUID and XGETBV on x86_64, asked once and cached in an atomic, and
+//! skipped when the features are enabled at compile time.
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// An instruction set the kernels have a build for.
+///
+/// The kernels use [`Isa::best`]; tests and benchmarks force the others
+/// ([`gemm_with_isa`](crate::gemm_with_isa), [`set_pool_isa`](crate::set_pool_isa)) so that
+/// every path is proven on every CPU that has it.
+///
+/// ```
+/// use nchw::Isa;
+/// let best = Isa::best();
+/// assert!(best.is_available() && Isa::Portable.is_available());
+/// assert!(Isa::ALL.contains(&best));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Isa {
+    /// Plain Rust for any target (Cortex-M, RISC-V, wasm, and Miri).
+    Portable,
+    /// x86_64 SSE2, the x86_64 baseline.
+    Sse2,
+    /// x86_64 AVX2 with FMA.
+    Avx2,
+    /// x86_64 AVX-512 F, BW, DQ and VL (with AVX2 and FMA).
+    Avx512,
+    /// aarch64 NEON, the aarch64 baseline.
+    Neon,
+}
+
+/// The detected best ISA as `index + 1` into [`Isa::ALL`]; 0 until first detected.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+static BEST: AtomicU8 = AtomicU8::new(0);
+
+impl Isa {
+    /// Every instruction set, available here or not.
+    pub const ALL: [Isa; 5] = [Isa::Portable, Isa::Sse2, Isa::Avx2, Isa::Avx512, Isa::Neon];
+
+    /// The name, e.g. `"avx512"`.
+    ///
+    /// ```
+    /// assert_eq!(nchw::Isa::Avx2.name(), "avx2");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Sse2 => "sse2",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// The fastest instruction set this CPU runs. Under Miri, always [`Isa::Portable`].
+    ///
+    /// ```
+    /// assert!(nchw::Isa::best().is_available());
+    /// ```
+    pub fn best() -> Isa {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        {
+            let cached = BEST.load(Ordering::Relaxed);
+            if let Some(&isa) = Isa::ALL.get(usize::from(cached).wrapping_sub(1)) {
+                return isa;
+            }
+            let isa = x86::detect();
+            let index = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+            // Racing first calls store the same value.
+            BEST.store(index as u8 + 1, Ordering::Relaxed);
+            isa
+        }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+        {
+            Isa::Neon
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "aarch64", target_feature = "neon", not(miri))
+        )))]
+        {
+            Isa::Portable
+        }
+    }
+
+    /// Whether this CPU can run code built for this instruction set (and this target has
+    /// such a build).
+    ///
+    /// ```
+    /// use nchw::Isa;
+    /// assert!(Isa::Portable.is_available());
+    /// assert!(!(Isa::Avx512.is_available() && Isa::Neon.is_available()));
+    /// ```
+    pub fn is_available(self) -> bool {
+        let best = Isa::best();
+        match self {
+            Isa::Portable => true,
+            Isa::Sse2 | Isa::Avx2 | Isa::Avx512 => {
+                best != Isa::Neon && Isa::Sse2 <= self && self <= best
+            }
+            Isa::Neon => best == Isa::Neon,
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod x86 {
+    use super::Isa;
+    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+
+    /// The best of SSE2, AVX2 + FMA and AVX-512 F/BW/DQ/VL that the CPU has and the OS
+    /// saves the registers of.
+    #[allow(unused_unsafe)] // `__cpuid` is safe only since Rust 1.94
+    pub(super) fn detect() -> Isa {
+        if cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512dq",
+            target_feature = "avx512vl",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )) {
+            return Isa::Avx512;
+        }
+        // CPUID leaf 1 ECX: bit 12 FMA, bit 27 OSXSAVE, bit 28 AVX. Leaf 7 EBX: bit 5 AVX2,
+        // bit 16 AVX512F, bit 17 AVX512DQ, bit 30 AVX512BW, bit 31 AVX512VL.
+        // SAFETY: CPUID exists on every x86_64 CPU.
+        let (max_leaf, ecx1) = unsafe { (__cpuid(0).eax, __cpuid(1).ecx) };
+        let bit = |r: u32, b: u32| r >> b & 1 == 1;
+        if max_leaf < 7 || !bit(ecx1, 27) || !bit(ecx1, 28) || !bit(ecx1, 12) {
+            return Isa::Sse2;
+        }
+        // SAFETY: OSXSAVE (checked above) says the OS enabled XSAVE, so XGETBV exists.
+        let xcr0 = unsafe { xgetbv0() };
+        // SAFETY: CPUID exists on every x86_64 CPU, and leaf 7 is listed (max_leaf >= 7).
+        let ebx7 = unsafe { __cpuid_count(7, 0).ebx };
+        // XCR0 bits 1-2: SSE and AVX state; bits 5-7: opmask and both ZMM halves.
+        if xcr0 & 0b110 != 0b110 || !bit(ebx7, 5) {
+            return Isa::Sse2;
+        }
+        let avx512 = [16, 17, 30, 31].iter().all(|&b| bit(ebx7, b));
+        if avx512 && xcr0 & 0b1110_0110 == 0b1110_0110 {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        }
+    }
+
+    /// XCR0, the OS-enabled register state.
+    ///
+    /// # Safety
+    /// The CPU supports XSAVE and the OS enabled it (CPUID.1:ECX.OSXSAVE).
+    #[target_feature(enable = "xsave")]
+    unsafe fn xgetbv0() -> u64 {
+        // SAFETY: the caller checked OSXSAVE.
+        unsafe { _xgetbv(0) }
+    }
+}
