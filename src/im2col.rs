@@ -283,10 +283,10 @@ pub fn im2col_columns<T: Element>(
         if stride == 1 {
             copy_short(body, src);
         } else {
-            // Element i of the segment is src[i * stride], in bounds by the length of `src`.
-            // (`chunks` and `step_by` keep a zero-step panic wherever they are not inlined.)
-            for (i, d) in body.iter_mut().enumerate() {
-                if let Some(x) = src.get(i * stride) {
+            // Element i of the segment starts chunk i of `src`. A validated stride is never 0;
+            // `max(1)` and `first` let the optimizer see that nothing here can panic.
+            for (d, x) in body.iter_mut().zip(src.chunks(stride.max(1))) {
+                if let Some(x) = x.first() {
                     *d = *x;
                 }
             }
@@ -412,8 +412,9 @@ pub fn col2im_columns<T: Element>(
                 *d += *x;
             }
         } else {
-            for (i, x) in src.iter().enumerate() {
-                if let Some(d) = dst.get_mut(i * stride) {
+            // As in `im2col_columns`: chunk i of `dst` starts at the target of element i.
+            for (d, x) in dst.chunks_mut(stride.max(1)).zip(src) {
+                if let Some(d) = d.first_mut() {
                     *d += *x;
                 }
             }
