@@ -283,12 +283,16 @@ pub fn im2col_columns<T: Element>(
         if stride == 1 {
             copy_short(body, src);
         } else {
-            // Element i of the segment starts chunk i of `src`. A validated stride is never 0;
-            // `max(1)` and `first` let the optimizer see that nothing here can panic.
-            for (d, x) in body.iter_mut().zip(src.chunks(stride.max(1))) {
-                if let Some(x) = x.first() {
+            // Element i of the segment starts chunk i of `src` (`src` is `len - 1` whole
+            // chunks and the last element). A validated stride is never 0; with `max(1)` the
+            // optimizer sees every chunk is non-empty, so nothing here can panic.
+            for (d, x) in body.iter_mut().zip(src.chunks_exact(stride.max(1))) {
+                if let [x, ..] = x {
                     *d = *x;
                 }
+            }
+            if let (Some(d), Some(x)) = (body.last_mut(), src.last()) {
+                *d = *x;
             }
         }
     });
@@ -413,10 +417,13 @@ pub fn col2im_columns<T: Element>(
             }
         } else {
             // As in `im2col_columns`: chunk i of `dst` starts at the target of element i.
-            for (d, x) in dst.chunks_mut(stride.max(1)).zip(src) {
-                if let Some(d) = d.first_mut() {
+            for (d, x) in dst.chunks_exact_mut(stride.max(1)).zip(src) {
+                if let [d, ..] = d {
                     *d += *x;
                 }
+            }
+            if let (Some(d), Some(x)) = (dst.last_mut(), src.last()) {
+                *d += *x;
             }
         }
     });
