@@ -284,7 +284,8 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     let (lo, _) = axis_w.inside(0, g.out_w());
     let (_, hi) = axis_w.inside((g.window().kernel_w - 1) * g.window().dilation_w, g.out_w());
     let mult = conv.group_out_channels();
-    let use_padded = padded.len() >= g.height() * padded_w && g.height() > 0;
+    // The plan hands over a padded plane only for a non-empty input; check it all the same.
+    let use_padded = g.height() > 0 && width > 0 && padded.len() >= g.height() * padded_w;
     for (i, ys) in output.chunks_exact_mut(out_plane * mult).enumerate() {
         // Output planes i * mult .. (i + 1) * mult all read input plane i.
         let x = &input[i * plane..][..plane];
