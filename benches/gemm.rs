@@ -2,12 +2,106 @@
 //! throughput, so every figure reads as a fraction of peak from the same run.
 //!
 //! `cargo bench --bench gemm`; filter with e.g. `cargo bench --bench gemm -- f32/square`.
+//!
+//! Time is the benchmark thread's CPU time (on Linux), not wall time: on a shared machine it
+//! leaves out the slices the scheduler gives to other processes (their cache pollution
+//! remains). On a quiet machine the two agree.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nchw::{gemm, gemm_scratch_len, Element, Kernel, MatMut, MatRef};
+
+/// Thread CPU time, in nanoseconds.
+struct CpuTime;
+
+#[cfg(target_os = "linux")]
+fn now() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid out-parameter; the clock id is Linux's thread CPU clock.
+    let ok = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    assert!(ok, "clock_gettime failed");
+    Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn now() -> Duration {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuTimeFormatter
+    }
+}
+
+/// Nanoseconds shown as ns/us/ms/s; element throughput as G/s (GFLOP/s here).
+struct CpuTimeFormatter;
+
+impl ValueFormatter for CpuTimeFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e3, "us"),
+            t if t < 1e9 => (1e6, "ms"),
+            _ => (1e9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        _: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (per_iter, unit) = match *throughput {
+            Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => {
+                (e as f64, "GFLOP/s")
+            }
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => (b as f64, "GB/s"),
+            Throughput::Bits(b) => (b as f64, "Gbit/s"),
+        };
+        // per_iter / (ns * 1e-9) / 1e9
+        values.iter_mut().for_each(|v| *v = per_iter / *v);
+        unit
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, CpuTime>;
 
 /// Independent FMA chains: enough to cover latency x ports on any current core, and few
 /// enough to stay in registers (32 with AVX-512, 16 with AVX2).
@@ -16,7 +110,8 @@ const CHAINS: [usize; 2] = [24, 12];
 const ROUNDS: usize = 1 << 12;
 
 macro_rules! peak_fn {
-    ($name:ident, $feat:literal, $chains:expr, $v:ty, $splat:ident, $fma:ident, $t:ty) => {
+    ($name:ident, $feat:literal, $chains:expr, $t:ty, $splat:ident, $fma:ident, $add:ident,
+     $first:ident) => {
         /// `ROUNDS * chains` independent vector FMAs.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feat)]
@@ -29,20 +124,8 @@ macro_rules! peak_fn {
                     *v = $fma(*v, m, a);
                 }
             }
-            let mut lanes = [0.0 as $t; 64 / size_of::<$t>()];
-            let mut s = acc[0];
-            for v in &acc[1..] {
-                s = $fma(*v, m, s);
-            }
-            // SAFETY: `lanes` holds one full vector.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    &s as *const $v as *const $t,
-                    lanes.as_mut_ptr(),
-                    size_of::<$v>() / size_of::<$t>(),
-                )
-            };
-            lanes[0]
+            let sum = acc.into_iter().reduce(|s, v| $add(s, v)).unwrap_or(m);
+            $first(sum)
         }
     };
 }
@@ -50,41 +133,57 @@ peak_fn!(
     peak_avx512_f32,
     "avx512f",
     CHAINS[0],
-    __m512,
+    f32,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
-    f32
+    _mm512_add_ps,
+    _mm512_reduce_add_ps
 );
 peak_fn!(
     peak_avx512_f64,
     "avx512f",
     CHAINS[0],
-    __m512d,
+    f64,
     _mm512_set1_pd,
     _mm512_fmadd_pd,
-    f64
+    _mm512_add_pd,
+    _mm512_reduce_add_pd
 );
 peak_fn!(
     peak_avx2_f32,
     "avx2,fma",
     CHAINS[1],
-    __m256,
+    f32,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
-    f32
+    _mm256_add_ps,
+    first_f32x8
 );
 peak_fn!(
     peak_avx2_f64,
     "avx2,fma",
     CHAINS[1],
-    __m256d,
+    f64,
     _mm256_set1_pd,
     _mm256_fmadd_pd,
-    f64
+    _mm256_add_pd,
+    first_f64x4
 );
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn first_f32x8(v: std::arch::x86_64::__m256) -> f32 {
+    std::arch::x86_64::_mm256_cvtss_f32(v)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn first_f64x4(v: std::arch::x86_64::__m256d) -> f64 {
+    std::arch::x86_64::_mm256_cvtsd_f64(v)
+}
+
 /// Peak FMA throughput of each vector unit this core has.
-fn peak(c: &mut Criterion) {
+fn peak(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("peak");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
@@ -128,11 +227,7 @@ fn peak(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_shape<T: Element>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    (m, n, k): (usize, usize, usize),
-) {
+fn bench_shape<T: Element>(g: &mut Group<'_>, name: &str, (m, n, k): (usize, usize, usize)) {
     let a: Vec<T> = (0..m * k)
         .map(|i| T::from_usize(i % 7) - T::from_usize(3))
         .collect();
@@ -161,7 +256,7 @@ const CONVS: [(usize, usize, usize); 4] = [
     (32, 12544, 27),
 ];
 
-fn products<T: Element>(c: &mut Criterion, ty: &str) {
+fn products<T: Element>(c: &mut Criterion<CpuTime>, ty: &str) {
     let mut g = c.benchmark_group(ty);
     g.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
@@ -176,13 +271,17 @@ fn products<T: Element>(c: &mut Criterion, ty: &str) {
     g.finish();
 }
 
-fn f32s(c: &mut Criterion) {
+fn f32s(c: &mut Criterion<CpuTime>) {
     products::<f32>(c, "f32");
 }
 
-fn f64s(c: &mut Criterion) {
+fn f64s(c: &mut Criterion<CpuTime>) {
     products::<f64>(c, "f64");
 }
 
-criterion_group!(benches, peak, f32s, f64s);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = peak, f32s, f64s
+}
 criterion_main!(benches);

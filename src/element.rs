@@ -4,8 +4,8 @@ use core::fmt::Debug;
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
 
 mod sealed {
-    /// The sealing trait; it also carries the per-type GEMM entry points.
-    pub trait Sealed: crate::gemm::Dispatch {}
+    /// The sealing trait; it also carries the per-type GEMM and depthwise entry points.
+    pub trait Sealed: crate::gemm::Dispatch + crate::conv::Depthwise {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
 }

@@ -76,6 +76,12 @@ fn check_all<T: Real>(g: &Geom, scratch_len: usize, seed: u64) {
     assert_eq!(from(&db), sum, "backward_bias add {g:?}");
 }
 
+/// Where in `0..=1000` between the minimum and full workspace to run: often the two ends,
+/// where the kernel paths switch.
+fn workspace_fraction() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(0usize), Just(1000usize), 0..=1000usize]
+}
+
 /// A scratch length `frac / 1000` of the way from the minimum to full speed.
 fn scratch_between<T: nchw::Element>(conv: &Conv2d, frac: usize) -> usize {
     let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<T>());
@@ -134,19 +140,19 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn all_ops_match_the_definitions_f32(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+    fn all_ops_match_the_definitions_f32(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
         let conv = g.conv().unwrap();
         check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
     }
 
     #[test]
-    fn all_ops_match_the_definitions_f64(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+    fn all_ops_match_the_definitions_f64(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
         let conv = g.conv().unwrap();
         check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
     }
 
     #[test]
-    fn adjoint_identity(g in geom(), frac in 0..=1000usize, seed in 0..1000u64) {
+    fn adjoint_identity(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
         adjoint::<f64>(&g, frac, seed);
     }
 }
@@ -276,10 +282,33 @@ fn named() -> Vec<(&'static str, Geom)> {
             geom_of(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
+            "single_channel_many_filters",
+            geom_of(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
+        ),
+        (
+            "depthwise_large_multiplier",
+            geom_of(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
+        ),
+        (
+            "depthwise_zero_width_input",
+            geom_of(1, 2, 3, 0, 2, 2, (2, 2), (1, 1), (1, 1), [0, 0, 1, 2]),
+        ),
+        (
             "empty_batch",
             geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
     ]
+}
+
+/// Every named case at the minimum and the full-speed workspace: the fast subset CI runs
+/// under Miri.
+#[test]
+fn each_path_at_minimum_and_full_workspace() {
+    for (_, g) in named() {
+        let conv = g.conv().unwrap();
+        check_all::<f32>(&g, conv.min_scratch_len(), 11);
+        check_all::<f64>(&g, conv.scratch_len::<f64>(), 12);
+    }
 }
 
 #[test]
@@ -341,11 +370,13 @@ fn workspace_sizes_follow_the_kernel_paths() {
     };
     let conv = pointwise.1.conv().unwrap();
     assert_eq!(conv.min_scratch_len(), 0);
-    let depthwise = named()[7].1.conv().unwrap();
-    assert_eq!(
-        (depthwise.min_scratch_len(), depthwise.scratch_len::<f32>()),
-        (0, 0)
-    );
+    // Depthwise: nothing needed; one padded input plane for the all-vector forward, when
+    // the stride along the width is 1.
+    let depthwise = named()[6].1.conv().unwrap();
+    assert_eq!(depthwise.min_scratch_len(), 0);
+    assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
+    let strided = geom_of(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
+    assert_eq!(strided.conv().unwrap().scratch_len::<f64>(), 0);
     let general = named()[0].1.conv().unwrap();
     assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
     assert!(general.scratch_len::<f32>() >= 4 * 3 * 3 * 6 * 5);
@@ -358,6 +389,15 @@ fn depthwise_planes_taller_than_one_band() {
     check_all::<f32>(&g, 0, 5);
     let g = geom_of(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
     check_all::<f64>(&g, 0, 6);
+    // Rows wide enough for every block width of the vector forward, with and without the
+    // padded-plane workspace.
+    for w in [67, 150] {
+        let g = geom_of(2, 2, 5, w, 4, 2, (3, 3), (1, 1), (1, 2), [1, 0, 2, 1]);
+        let full = g.conv().unwrap().scratch_len::<f32>();
+        check_all::<f32>(&g, 0, 7);
+        check_all::<f32>(&g, full, 8);
+        check_all::<f64>(&g, full, 9);
+    }
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
-use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
@@ -53,8 +52,8 @@ pub fn conv2d_backward_data<T: Element>(
         grad_input.fill(T::ZERO);
     }
     match kernel {
-        Path::Depthwise => {
-            depthwise::backward_data(conv, grad_output, weight, grad_input);
+        Path::Depthwise { .. } => {
+            T::depthwise_backward_data(conv, grad_output, weight, grad_input);
             Ok(())
         }
         Path::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),

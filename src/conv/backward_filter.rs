@@ -1,7 +1,6 @@
 //! The gradients with respect to the weights (`dw = dy col^T`, summed over the batch) and
 //! the bias (`db = sum of dy over N, H, W`).
 
-use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 use crate::element::Element;
@@ -53,8 +52,8 @@ pub fn conv2d_backward_filter<T: Element>(
         grad_weight.fill(T::ZERO);
     }
     match kernel {
-        Path::Depthwise => {
-            depthwise::backward_filter(conv, input, grad_output, grad_weight);
+        Path::Depthwise { .. } => {
+            T::depthwise_backward_filter(conv, input, grad_output, grad_weight);
             Ok(())
         }
         Path::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),

@@ -1,16 +1,30 @@
 //! The direct kernel for depthwise convolution (one input channel per group, any channel
 //! multiplier): no im2col, no scratch.
 //!
-//! Each (input plane, output plane) pair is walked tap by tap: for tap `(kh, kw)` the outputs
-//! whose tap lands inside the input form a rectangle ([`Axis::inside`]), and each of its rows
-//! is one contiguous run of outputs against a run of inputs with step `stride_w`. Output rows
-//! are processed in bands small enough to stay in L1 while all taps sweep them.
+//! One body per pass, generic over the GEMM's [`Simd`] vector abstraction, compiled for
+//! each instruction set in `#[target_feature]` wrappers and chosen at run time with the
+//! GEMM's cached detection ([`Kernel::best`]); the portable build is the same body on
+//! one-lane "vectors".
+//!
+//! - Forward computes each output row in blocks of `NV` vectors held in registers across all
+//!   taps (each output written once); the columns whose taps reach into the padding take a
+//!   scalar loop that skips those taps.
+//! - Backward-data walks each (input plane, output plane) pair tap by tap: the outputs whose
+//!   tap lands inside the input form a rectangle ([`Axis::inside`](crate::window)), each row
+//!   of it a run added into the input gradient (a strided scatter when the stride is not 1).
+//! - Backward-filter walks the same runs, summing each tap's products in vector registers.
+//!
+//! Output rows go in bands small enough to stay in L1 while all taps sweep them.
 
 use core::ops::Range;
 
 use super::clamp::Clamp;
 use super::geometry::Conv2d;
 use crate::element::Element;
+use crate::gemm::portable::Scalar;
+use crate::gemm::simd::Simd;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use crate::gemm::Kernel;
 use crate::im2col::Im2col;
 
 /// Output elements per band (a band of rows stays in L1 across the taps).
@@ -18,7 +32,8 @@ const BAND: usize = 2048;
 
 /// Calls `f(tap, out, inp, len)` for every tap and every output row in `rows` where that tap
 /// reads the input: outputs `out .. out + len` of the plane meet inputs `inp, inp + stride_w,
-/// ...` (flat plane indices), weighted by tap `tap = kh * KW + kw`.
+/// ...` (flat plane indices), weighted by tap `tap = kh * KW + kw`. Taps are the outer
+/// loops, so all the runs of one tap come in a row.
 #[inline(always)]
 fn for_each_run(g: &Im2col, rows: Range<usize>, mut f: impl FnMut(usize, usize, usize, usize)) {
     let wnd = g.window();
@@ -52,110 +67,303 @@ fn bands(g: &Im2col) -> impl Iterator<Item = Range<usize>> {
         .map(move |r| r..(r + rows).min(out_h))
 }
 
-/// `dst[i] += a * src[i * step]`.
-#[inline(always)]
-fn axpy<T: Element>(dst: &mut [T], a: T, src: &[T], step: usize) {
-    if step == 1 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += a * *s;
-        }
-    } else {
-        for (d, s) in dst.iter_mut().zip(src.iter().step_by(step)) {
-            *d += a * *s;
-        }
-    }
-}
-
-/// `dst[i * step] += a * src[i]`.
-#[inline(always)]
-fn axpy_scatter<T: Element>(dst: &mut [T], a: T, src: &[T], step: usize) {
-    if step == 1 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += a * *s;
-        }
-    } else {
-        for (d, s) in dst.iter_mut().step_by(step).zip(src) {
-            *d += a * *s;
-        }
-    }
-}
-
-/// `sum(x[i * step] * y[i])`, in eight interleaved partial sums when contiguous.
-#[inline(always)]
-fn dot<T: Element>(x: &[T], y: &[T], step: usize) -> T {
-    if step == 1 {
-        let mut acc = [T::ZERO; 8];
-        let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
-        let (xr, yr) = (xs.remainder(), ys.remainder());
-        for (a, b) in xs.zip(ys) {
-            for i in 0..8 {
-                acc[i] += a[i] * b[i];
-            }
-        }
-        let mut tail = T::ZERO;
-        for (a, b) in xr.iter().zip(yr) {
-            tail += *a * *b;
-        }
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-    } else {
-        let mut acc = T::ZERO;
-        for (a, b) in x.iter().step_by(step).zip(y) {
-            acc += *a * *b;
-        }
-        acc
-    }
-}
-
 /// The input run a `(inp, len)` pair of [`for_each_run`] covers.
 #[inline(always)]
 fn run(inp: usize, len: usize, step: usize) -> Range<usize> {
     inp..inp + (len - 1) * step + 1
 }
 
-/// Forward: every output plane of every image.
-pub(crate) fn forward<T: Element>(
+/// The taps of one output row of a depthwise forward: `input_row(kh)` is the input row tap
+/// row `kh` reads (`None` in the padding); output `ow`, tap `kw` reads its column
+/// `ow * stride + kw * dilation - left`.
+struct Taps<'a, T, R> {
+    input_row: R,
+    w: &'a [T],
+    kernel_h: usize,
+    kernel_w: usize,
+    dilation: usize,
+    stride: usize,
+    left: usize,
+}
+
+impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
+    /// Output `ow`, skipping taps in the padding.
+    #[inline(always)]
+    fn scalar(&self, ow: usize, bias: T) -> T {
+        let mut acc = bias;
+        for kh in 0..self.kernel_h {
+            let Some(xr) = (self.input_row)(kh) else {
+                continue;
+            };
+            for kw in 0..self.kernel_w {
+                let c = ow * self.stride + kw * self.dilation;
+                if c < self.left {
+                    continue;
+                }
+                if let (Some(v), Some(wt)) =
+                    (xr.get(c - self.left), self.w.get(kh * self.kernel_w + kw))
+                {
+                    acc += *wt * *v;
+                }
+            }
+        }
+        acc
+    }
+
+    /// Writes outputs `first .. first + NV * LANES` (stride 1, every tap inside the input)
+    /// to `out`, accumulating `NV` vectors in registers.
+    ///
+    /// # Safety
+    /// The CPU supports `S`'s instruction set.
+    #[inline(always)]
+    unsafe fn block<S: Simd<T = T>, const NV: usize>(&self, first: usize, bias: T, out: &mut [T]) {
+        let n = NV * S::LANES;
+        // SAFETY: the caller guarantees the instruction set.
+        let mut acc = [unsafe { S::splat(bias) }; NV];
+        let start = first - self.left;
+        for kh in 0..self.kernel_h {
+            let Some(xr) = (self.input_row)(kh) else {
+                continue;
+            };
+            let Some(w) = self.w.get(kh * self.kernel_w..(kh + 1) * self.kernel_w) else {
+                continue;
+            };
+            for (kw, &wt) in w.iter().enumerate() {
+                let s = start + kw * self.dilation;
+                let Some(src) = xr.get(s..s + n) else {
+                    continue;
+                };
+                // SAFETY: the instruction set as above; `src` holds `NV * LANES` elements,
+                // so every `LANES` read from `v * LANES` on is in bounds.
+                unsafe {
+                    let wv = S::splat(wt);
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        *a = S::mul_add(wv, S::load(src.as_ptr().add(v * S::LANES)), *a);
+                    }
+                }
+            }
+        }
+        if let Some(out) = out.get_mut(..n) {
+            for (v, a) in acc.into_iter().enumerate() {
+                // SAFETY: the instruction set as above; `out` holds `NV * LANES` elements.
+                unsafe { S::store(out.as_mut_ptr().add(v * S::LANES), a) };
+            }
+        }
+    }
+
+    /// Fills `body` (outputs `first ..`, `body.len() >= NV * LANES`, stride 1) with blocks,
+    /// the last one overlapping its predecessor rather than leaving a tail.
+    ///
+    /// # Safety
+    /// The CPU supports `S`'s instruction set.
+    #[inline(always)]
+    unsafe fn blocks<S: Simd<T = T>, const NV: usize>(
+        &self,
+        body: &mut [T],
+        first: usize,
+        bias: T,
+    ) {
+        let (len, n) = (body.len(), NV * S::LANES);
+        let mut at = 0;
+        while at < len {
+            let b = at.min(len - n);
+            // SAFETY: the caller guarantees the instruction set.
+            unsafe { self.block::<S, NV>(first + b, bias, &mut body[b..]) };
+            at = b + n;
+        }
+    }
+}
+
+/// Where a forward reads its input rows from: `rows` of `width` elements (the input plane, or
+/// its copy with the left and right padding written out as zeros, `left` then 0), and the
+/// output columns `lo..hi` whose every tap lies inside those rows.
+struct Source<'a, T> {
+    rows: &'a [T],
+    width: usize,
+    left: usize,
+    lo: usize,
+    hi: usize,
+}
+
+/// Forward on one plane: `y = clamp(bias + sum over taps of w[tap] * x[tap's input])`.
+///
+/// Rows narrower than one `S` vector go in `H` vectors (half as wide), then four scalars.
+///
+/// # Safety
+/// The CPU supports `S`'s and `H`'s instruction sets.
+#[inline(always)]
+unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
+    g: &Im2col,
+    x: &Source<'_, S::T>,
+    w: &[S::T],
+    bias: S::T,
+    clamp: Option<Clamp<S::T>>,
+    y: &mut [S::T],
+) {
+    let wnd = g.window();
+    let (height, out_w, width) = (g.height(), g.out_w(), x.width);
+    let (sh, dh, top) = (wnd.stride_h, wnd.dilation_h, wnd.padding.top);
+    let (lo, hi) = if wnd.stride_w == 1 {
+        (x.lo, x.hi)
+    } else {
+        (0, 0)
+    };
+    for (oh, row) in y.chunks_exact_mut(out_w).enumerate() {
+        // Tap row kh reads input row oh * sh + kh * dh - top when that is in 0..height.
+        let taps = Taps {
+            input_row: |kh: usize| {
+                let r = oh * sh + kh * dh;
+                if r >= top && r - top < height {
+                    x.rows.get((r - top) * width..(r - top + 1) * width)
+                } else {
+                    None
+                }
+            },
+            w,
+            kernel_h: wnd.kernel_h,
+            kernel_w: wnd.kernel_w,
+            dilation: wnd.dilation_w,
+            stride: wnd.stride_w,
+            left: x.left,
+        };
+        let (head, rest) = row.split_at_mut(lo);
+        let (body, tail) = rest.split_at_mut(hi - lo);
+        for (ow, v) in head.iter_mut().enumerate() {
+            *v = taps.scalar(ow, bias);
+        }
+        for (ow, v) in tail.iter_mut().enumerate() {
+            *v = taps.scalar(hi + ow, bias);
+        }
+        let (wide, narrow) = (NV * S::LANES, S::LANES);
+        if body.len() >= wide {
+            // SAFETY: the caller guarantees the instruction set.
+            unsafe { taps.blocks::<S, NV>(body, lo, bias) };
+        } else if body.len() >= narrow {
+            // SAFETY: as above.
+            unsafe { taps.blocks::<S, 1>(body, lo, bias) };
+        } else if body.len() >= H::LANES {
+            // SAFETY: as above (`H`'s instruction set is part of `S`'s).
+            unsafe { taps.blocks::<H, 1>(body, lo, bias) };
+        } else if body.len() >= 4 {
+            // SAFETY: one-lane scalar "vectors" need no instruction set.
+            unsafe { taps.blocks::<Scalar<S::T>, 4>(body, lo, bias) };
+        } else {
+            for (ow, v) in body.iter_mut().enumerate() {
+                *v = taps.scalar(lo + ow, bias);
+            }
+        }
+        if let Some(c) = clamp {
+            row.iter_mut().for_each(|v| *v = c.apply(*v));
+        }
+    }
+}
+
+/// Forward over every plane of every image; with a `padded` buffer (see
+/// [`Conv2d::plan`]) each input plane is first copied into it with its left and right
+/// padding as zeros, so that every output column takes the vector path.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
+    input: &[S::T],
+    weight: &[S::T],
+    bias: Option<&[S::T]>,
+    clamp: Option<Clamp<S::T>>,
+    output: &mut [S::T],
+    padded: &mut [S::T],
 ) {
     let g = conv.group();
     let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
+    let (width, pad) = (g.width(), g.window().padding);
+    let padded_w = pad.left + width + pad.right;
+    let axis_w = g.window().axis_w(width);
+    // The columns whose taps all lie inside the unpadded rows: right of the first tap's left
+    // edge, left of the last tap's right edge.
+    let (lo, _) = axis_w.inside(0, g.out_w());
+    let (_, hi) = axis_w.inside((g.window().kernel_w - 1) * g.window().dilation_w, g.out_w());
     let mult = conv.group_out_channels();
-    let step = g.window().stride_w;
-    for (i, y) in output.chunks_exact_mut(out_plane).enumerate() {
-        // Output plane i is image i / OC, channel oc, reading input plane i / mult.
-        let oc = i % conv.output().c();
-        let x = &input[(i / mult) * plane..][..plane];
-        let w = &weight[oc * taps..][..taps];
-        let b = bias.map_or(T::ZERO, |b| b[oc]);
-        for rows in bands(g) {
-            let band = &mut y[rows.start * g.out_w()..rows.end * g.out_w()];
-            band.fill(b);
-            for_each_run(g, rows.clone(), |tap, out, inp, len| {
-                axpy(
-                    &mut y[out..out + len],
-                    w[tap],
-                    &x[run(inp, len, step)],
-                    step,
-                );
-            });
-            if let Some(c) = clamp {
-                let band = &mut y[rows.start * g.out_w()..rows.end * g.out_w()];
-                band.iter_mut().for_each(|v| *v = c.apply(*v));
+    // The plan hands over a padded plane only for a non-empty input; check it all the same.
+    let use_padded = g.height() > 0 && width > 0 && padded.len() >= g.height() * padded_w;
+    for (i, ys) in output.chunks_exact_mut(out_plane * mult).enumerate() {
+        // Output planes i * mult .. (i + 1) * mult all read input plane i.
+        let x = &input[i * plane..][..plane];
+        let source = if use_padded {
+            for (dst, src) in padded.chunks_exact_mut(padded_w).zip(x.chunks_exact(width)) {
+                let (before, rest) = dst.split_at_mut(pad.left);
+                let (body, after) = rest.split_at_mut(width);
+                before.fill(S::T::ZERO);
+                body.copy_from_slice(src);
+                after.fill(S::T::ZERO);
             }
+            Source {
+                rows: &*padded,
+                width: padded_w,
+                left: 0,
+                lo: 0,
+                hi: g.out_w(),
+            }
+        } else {
+            Source {
+                rows: x,
+                width,
+                left: pad.left,
+                lo,
+                hi: hi.max(lo),
+            }
+        };
+        for (j, y) in ys.chunks_exact_mut(out_plane).enumerate() {
+            let oc = (i * mult + j) % conv.output().c();
+            let w = &weight[oc * taps..][..taps];
+            let b = bias.map_or(S::T::ZERO, |b| b[oc]);
+            // SAFETY: the caller guarantees the instruction set.
+            unsafe { forward_plane::<S, H, NV>(g, &source, w, b, clamp, y) };
+        }
+    }
+}
+
+/// `dst[i * step] += a * src[i]`, in vectors when `step == 1`.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn axpy_scatter<S: Simd>(dst: &mut [S::T], a: S::T, src: &[S::T], step: usize) {
+    if step != 1 {
+        for (d, s) in dst.iter_mut().step_by(step).zip(src) {
+            *d += a * *s;
+        }
+        return;
+    }
+    let (d, s) = (dst.chunks_exact_mut(S::LANES), src.chunks_exact(S::LANES));
+    // SAFETY: the caller guarantees the instruction set.
+    let av = unsafe { S::splat(a) };
+    let (dr, sr) = (d.into_remainder(), s.remainder());
+    for (d, s) in dr.iter_mut().zip(sr) {
+        *d += a * *s;
+    }
+    for (d, s) in dst
+        .chunks_exact_mut(S::LANES)
+        .zip(src.chunks_exact(S::LANES))
+    {
+        // SAFETY: the instruction set as above; both chunks hold `LANES` elements.
+        unsafe {
+            let v = S::mul_add(av, S::load(s.as_ptr()), S::load(d.as_ptr()));
+            S::store(d.as_mut_ptr(), v);
         }
     }
 }
 
 /// Backward-data: adds every output gradient plane into its input gradient plane.
-pub(crate) fn backward_data<T: Element>(
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn backward_data_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     conv: &Conv2d,
-    grad_output: &[T],
-    weight: &[T],
-    grad_input: &mut [T],
+    grad_output: &[S::T],
+    weight: &[S::T],
+    grad_input: &mut [S::T],
 ) {
     let g = conv.group();
     let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
@@ -167,36 +375,251 @@ pub(crate) fn backward_data<T: Element>(
         let w = &weight[oc * taps..][..taps];
         for rows in bands(g) {
             for_each_run(g, rows, |tap, out, inp, len| {
-                axpy_scatter(
-                    &mut dx[run(inp, len, step)],
-                    w[tap],
-                    &dy[out..out + len],
-                    step,
-                );
+                let (d, s) = (&mut dx[run(inp, len, step)], &dy[out..out + len]);
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { axpy_scatter::<S>(d, w[tap], s, step) };
             });
         }
     }
 }
 
-/// Backward-filter: adds every image's contribution into the weight gradient.
-pub(crate) fn backward_filter<T: Element>(
+/// Adds `x[i * step] * y[i]` into `NV` vectors of partial sums `acc` (contiguous runs) or
+/// into `tail` (strided runs and the last few elements).
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn dot_into<S: Simd, const NV: usize>(
+    acc: &mut [S::V; NV],
+    tail: &mut S::T,
+    x: &[S::T],
+    y: &[S::T],
+    step: usize,
+) {
+    if step != 1 {
+        for (a, b) in x.iter().step_by(step).zip(y) {
+            *tail += *a * *b;
+        }
+        return;
+    }
+    let n = NV * S::LANES;
+    let (xc, yc) = (x.chunks_exact(n), y.chunks_exact(n));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for (v, s) in acc.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees the instruction set; both chunks hold
+            // `NV * LANES` elements.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(v * S::LANES), b.as_ptr().add(v * S::LANES));
+                *s = S::mul_add(S::load(pa), S::load(pb), *s);
+            }
+        }
+    }
+    // Then single vectors, then single elements.
+    let (xc, yc) = (xr.chunks_exact(S::LANES), yr.chunks_exact(S::LANES));
+    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
+        *tail += *a * *b;
+    }
+    for (a, b) in xc.zip(yc) {
+        // SAFETY: as above; both chunks hold `LANES` elements.
+        unsafe { acc[0] = S::mul_add(S::load(a.as_ptr()), S::load(b.as_ptr()), acc[0]) };
+    }
+}
+
+/// The sum of the partial sums [`dot_into`] left, which are then reset to zero.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn take_sum<S: Simd, const NV: usize>(acc: &mut [S::V; NV], tail: &mut S::T) -> S::T {
+    let mut lanes = S::LANES_ZERO;
+    for v in acc.iter_mut() {
+        let mut spill = S::LANES_ZERO;
+        // SAFETY: the caller guarantees the instruction set; `spill` holds `LANES` elements.
+        unsafe {
+            S::store(spill.as_mut().as_mut_ptr(), *v);
+            *v = S::zero();
+        }
+        for (l, s) in lanes.as_mut().iter_mut().zip(spill.as_ref()) {
+            *l += *s;
+        }
+    }
+    let sum = lanes.as_ref().iter().fold(*tail, |a, b| a + *b);
+    *tail = S::T::ZERO;
+    sum
+}
+
+/// Backward-filter: adds every image's contribution into the weight gradient. The runs of
+/// one tap within a band come in a row; their products are summed in vector registers and
+/// reduced once per tap and band.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn backward_filter_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     conv: &Conv2d,
-    input: &[T],
-    grad_output: &[T],
-    grad_weight: &mut [T],
+    input: &[S::T],
+    grad_output: &[S::T],
+    grad_weight: &mut [S::T],
 ) {
     let g = conv.group();
     let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
     let mult = conv.group_out_channels();
     let step = g.window().stride_w;
+    // SAFETY: the caller guarantees the instruction set.
+    let mut acc = [unsafe { S::zero() }; NV];
+    let mut tail = S::T::ZERO;
     for (i, dy) in grad_output.chunks_exact(out_plane).enumerate() {
         let oc = i % conv.output().c();
         let x = &input[(i / mult) * plane..][..plane];
         let dw = &mut grad_weight[oc * taps..][..taps];
         for rows in bands(g) {
+            let mut current = None;
             for_each_run(g, rows, |tap, out, inp, len| {
-                dw[tap] += dot(&x[run(inp, len, step)], &dy[out..out + len], step);
+                if current != Some(tap) {
+                    if let Some(t) = current {
+                        // SAFETY: the caller guarantees the instruction set.
+                        dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+                    }
+                    current = Some(tap);
+                }
+                let (xs, ds) = (&x[run(inp, len, step)], &dy[out..out + len]);
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { dot_into::<S, NV>(&mut acc, &mut tail, xs, ds, step) };
             });
+            if let Some(t) = current {
+                // SAFETY: the caller guarantees the instruction set.
+                dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+            }
         }
     }
 }
+
+/// The depthwise kernels of one element type, each on the best instruction set the CPU
+/// has. A supertrait of the sealed [`Element`], so it cannot be named outside the crate.
+pub trait Depthwise: Sized {
+    /// Forward over every plane, `padded` (empty, or the plan's padded-plane buffer) as
+    /// workspace.
+    #[doc(hidden)]
+    fn depthwise_forward(
+        conv: &Conv2d,
+        input: &[Self],
+        weight: &[Self],
+        bias: Option<&[Self]>,
+        clamp: Option<Clamp<Self>>,
+        output: &mut [Self],
+        padded: &mut [Self],
+    );
+    /// Backward-data over every plane, adding into `grad_input`.
+    #[doc(hidden)]
+    fn depthwise_backward_data(
+        conv: &Conv2d,
+        grad_output: &[Self],
+        weight: &[Self],
+        grad_input: &mut [Self],
+    );
+    /// Backward-filter over every plane, adding into `grad_weight`.
+    #[doc(hidden)]
+    fn depthwise_backward_filter(
+        conv: &Conv2d,
+        input: &[Self],
+        grad_output: &[Self],
+        grad_weight: &mut [Self],
+    );
+}
+
+/// Runs `$body::<S, H, NV>(args)` for the best instruction set: the `#[target_feature]`
+/// wrappers for AVX-512F (`S` 512-bit, `H` 256-bit vectors) and AVX2 (256 and 128) on
+/// x86_64, else the portable one-lane body.
+macro_rules! best {
+    ($t:ty, [$avx512:ident, $avx2:ident, $sse2:ident], $body:ident::<$nv:literal>($($arg:ident: $ty:ty),*)) => {{
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        {
+            use crate::gemm::x86::{$avx2, $avx512, $sse2};
+            /// # Safety
+            /// The CPU supports AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn on_avx512($($arg: $ty),*) {
+                debug_assert!(Kernel::Avx512.is_available());
+                // SAFETY: this function is compiled for, and only called with, AVX-512F,
+                // which includes AVX2.
+                unsafe { $body::<$avx512, $avx2, $nv>($($arg),*) }
+            }
+            /// # Safety
+            /// The CPU supports AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn on_avx2($($arg: $ty),*) {
+                debug_assert!(Kernel::Avx2.is_available());
+                // SAFETY: this function is compiled for, and only called with, AVX2 + FMA,
+                // which include SSE2.
+                unsafe { $body::<$avx2, $sse2, $nv>($($arg),*) }
+            }
+            match Kernel::best() {
+                // SAFETY: `best` reports that this CPU runs AVX-512F.
+                Kernel::Avx512 => return unsafe { on_avx512($($arg),*) },
+                // SAFETY: `best` reports that this CPU runs AVX2 and FMA.
+                Kernel::Avx2 => return unsafe { on_avx2($($arg),*) },
+                _ => {}
+            }
+        }
+        // SAFETY: one-lane scalar "vectors" need no instruction set.
+        unsafe { $body::<Scalar<$t>, Scalar<$t>, $nv>($($arg),*) }
+    }};
+}
+
+macro_rules! depthwise {
+    ($t:ty, $avx512:ident, $avx2:ident, $sse2:ident) => {
+        impl Depthwise for $t {
+            fn depthwise_forward(
+                conv: &Conv2d,
+                input: &[$t],
+                weight: &[$t],
+                bias: Option<&[$t]>,
+                clamp: Option<Clamp<$t>>,
+                output: &mut [$t],
+                padded: &mut [$t],
+            ) {
+                best!($t, [$avx512, $avx2, $sse2], forward_planes::<4>(
+                    conv: &Conv2d,
+                    input: &[$t],
+                    weight: &[$t],
+                    bias: Option<&[$t]>,
+                    clamp: Option<Clamp<$t>>,
+                    output: &mut [$t],
+                    padded: &mut [$t]
+                ))
+            }
+
+            fn depthwise_backward_data(
+                conv: &Conv2d,
+                grad_output: &[$t],
+                weight: &[$t],
+                grad_input: &mut [$t],
+            ) {
+                best!($t, [$avx512, $avx2, $sse2], backward_data_planes::<1>(
+                    conv: &Conv2d,
+                    grad_output: &[$t],
+                    weight: &[$t],
+                    grad_input: &mut [$t]
+                ))
+            }
+
+            fn depthwise_backward_filter(
+                conv: &Conv2d,
+                input: &[$t],
+                grad_output: &[$t],
+                grad_weight: &mut [$t],
+            ) {
+                best!($t, [$avx512, $avx2, $sse2], backward_filter_planes::<2>(
+                    conv: &Conv2d,
+                    input: &[$t],
+                    grad_output: &[$t],
+                    grad_weight: &mut [$t]
+                ))
+            }
+        }
+    };
+}
+
+depthwise!(f32, Avx512F32, Avx2F32, Sse2F32);
+depthwise!(f64, Avx512F64, Avx2F64, Sse2F64);

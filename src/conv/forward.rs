@@ -1,7 +1,6 @@
 //! The forward pass: `y = clamp(conv(x, w) + b)`.
 
 use super::clamp::{finish, Clamp};
-use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -50,8 +49,9 @@ pub fn conv2d<T: Element>(
     }
     check_len("output", conv.output_len(), output.len())?;
     match conv.plan::<T>(Pass::Forward, scratch.len())? {
-        Path::Depthwise => {
-            depthwise::forward(conv, input, weight, bias, clamp, output);
+        Path::Depthwise { padded } => {
+            let padded = scratch.get_mut(..padded).unwrap_or_default();
+            T::depthwise_forward(conv, input, weight, bias, clamp, output, padded);
             Ok(())
         }
         Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),

@@ -5,7 +5,8 @@
 //! [`scratch_len`](Conv2d::scratch_len) and [`min_scratch_len`](Conv2d::min_scratch_len) come
 //! from the same plan the dispatch runs, so the sizes and the kernels cannot disagree:
 //!
-//! - **depthwise** (`groups == C`, any channel multiplier): a direct kernel, no scratch;
+//! - **depthwise** (`groups == C`, channel multiplier up to 8): a direct kernel, no scratch
+//!   needed (one padded input plane lets the forward pass stay in vector registers);
 //! - **1x1, stride 1, no padding**: the GEMM straight on the input planes;
 //! - **everything else**: per image and group, tiles of as many im2col columns as the
 //!   scratch holds ([`im2col_columns`](crate::im2col_columns)), then the GEMM; backward-data
@@ -27,5 +28,6 @@ mod geometry;
 pub use backward_data::conv2d_backward_data;
 pub use backward_filter::{conv2d_backward_bias, conv2d_backward_filter};
 pub use clamp::Clamp;
+pub use depthwise::Depthwise;
 pub use forward::conv2d;
 pub use geometry::Conv2d;

@@ -143,7 +143,12 @@ pub(crate) struct Plan {
 
 /// `len` split into the fewest blocks of at most `max`, evened out and rounded up to `unit`
 /// (so the last block is not a sliver).
+#[inline(always)]
 const fn balanced(len: usize, max: usize, unit: usize) -> usize {
+    if len <= max {
+        // One block (the common case): no division.
+        return min(max, round_up(len, unit));
+    }
     let blocks = len.div_ceil(max);
     min(max, round_up(len.div_ceil(blocks), unit))
 }
@@ -152,7 +157,9 @@ impl Plan {
     /// The largest blocking that fits in `space` scratch elements for a kernel with an
     /// `mr x nr` tile, or `None` if not even a depth-1 sliver pair fits.
     ///
-    /// `m`, `n` and `k` must be non-zero.
+    /// `m`, `n` and `k` must be non-zero. Inlined, so that the divisions by the tile and
+    /// blocking constants become multiplications.
+    #[inline(always)]
     pub(crate) fn new(
         blocking: &Blocking,
         space: usize,

@@ -9,7 +9,7 @@ use super::{blocking, nest};
 
 /// A GEMM microkernel family.
 ///
-/// [`gemm`](crate::gemm) runs [`Kernel::best`]; [`gemm_with_kernel`](crate::gemm_with_kernel)
+/// [`gemm`](crate::gemm()) runs [`Kernel::best`]; [`gemm_with_kernel`](crate::gemm_with_kernel)
 /// runs a chosen one, which is how tests and benchmarks cover every kernel a CPU supports.
 ///
 /// ```

@@ -9,14 +9,14 @@ mod blocking;
 mod dispatch;
 mod nest;
 mod pack;
-mod portable;
-mod simd;
+pub(crate) mod portable;
+pub(crate) mod simd;
 mod view;
 
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 mod aarch64;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-mod x86;
+pub(crate) mod x86;
 
 pub use dispatch::{Dispatch, Kernel};
 pub use view::{MatMut, MatRef};

@@ -94,10 +94,11 @@ pub(crate) unsafe fn gemm<
                         unsafe {
                             let c_tile = c_ptr.add(c_at);
                             let args = (alpha, a_sliver, b_sliver, beta, c_tile);
+                            let (c_strides, edge) = ((rsc, csc), (rows, cols));
                             if a_rows {
-                                kernel::<S, MR, NV, KC>(kcb, args, (rsc, csc), (rows, cols));
+                                tile::<S, MR, NV, NR, KC>(kcb, args, c_strides, edge);
                             } else {
-                                kernel::<S, MR, NV, 0>(kcb, args, (rsc, csc), (rows, cols));
+                                kernel::<S, MR, NV, 1, MR, NR>(kcb, args, c_strides, edge);
                             }
                         }
                     }
@@ -110,19 +111,55 @@ pub(crate) unsafe fn gemm<
 /// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
 type Args<T> = (T, *const T, *const T, T, *mut T);
 
+/// One `MR x NR` tile from a row-by-row A sliver (row stride `KC`): edge tiles with at most
+/// 4 or 8 live rows, or one vector of live columns, run a smaller register tile instead of
+/// computing padding.
+///
+/// # Safety
+/// As for [`microkernel`] with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+    k: usize,
+    args: Args<S::T>,
+    c_strides: (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    let edge = (rows, cols);
+    let narrow = NV == 2 && cols <= S::LANES;
+    // SAFETY: every variant reads a subset of the sliver rows and vectors the full tile
+    // reads, and writes the same `rows x cols` corner of C (`rows` and `cols` fit it).
+    unsafe {
+        match (rows, narrow) {
+            (..=4, false) if MR > 4 => kernel::<S, 4, NV, KC, 1, NR>(k, args, c_strides, edge),
+            (..=4, true) if MR > 4 => kernel::<S, 4, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (..=8, false) if MR > 8 => kernel::<S, 8, NV, KC, 1, NR>(k, args, c_strides, edge),
+            (..=8, true) if MR > 8 => kernel::<S, 8, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (_, true) => kernel::<S, MR, 1, KC, 1, NR>(k, args, c_strides, edge),
+            (_, false) => kernel::<S, MR, NV, KC, 1, NR>(k, args, c_strides, edge),
+        }
+    }
+}
+
 /// [`microkernel`] with its operands bundled.
 ///
 /// # Safety
 /// As for [`microkernel`].
 #[inline(always)]
-unsafe fn kernel<S: Simd, const MR: usize, const NV: usize, const A_RS: usize>(
+unsafe fn kernel<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const A_RS: usize,
+    const A_CS: usize,
+    const B_RS: usize,
+>(
     k: usize,
     (alpha, a, b, beta, c): Args<S::T>,
     c_strides: (usize, usize),
     edge: (usize, usize),
 ) {
     // SAFETY: the caller upholds `microkernel`'s contract.
-    unsafe { microkernel::<S, MR, NV, A_RS>(k, alpha, a, b, beta, c, c_strides, edge) }
+    unsafe { microkernel::<S, MR, NV, A_RS, A_CS, B_RS>(k, alpha, a, b, beta, c, c_strides, edge) }
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views.

@@ -68,11 +68,27 @@ pub(crate) fn pack_a_rows<T: Element, const MR: usize, const RS: usize>(
             let i = s * MR + r;
             if i < rows {
                 let start = (i0 + i) * a.row_stride + p0 * a.col_stride;
-                run.copy_from_slice(&a.data[start..start + kc]);
+                copy(run, &a.data[start..start + kc]);
             } else {
                 run.fill(T::ZERO);
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` in fixed 16-element blocks: short rows are copied with a few
+/// vector moves instead of a `memcpy` call.
+#[inline(always)]
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        if let (Ok(d), Ok(s)) = (<&mut [T; 16]>::try_from(d), <&[T; 16]>::try_from(s)) {
+            *d = *s;
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }
 
@@ -111,7 +127,7 @@ pub(crate) fn pack_b<T: Element, const NR: usize>(
             if !tail.is_empty() {
                 let at = (slivers - 1) * NR * kc + p * NR;
                 let (head, pad) = dst[at..at + NR].split_at_mut(tail.len());
-                head.copy_from_slice(tail);
+                copy(head, tail);
                 pad.fill(T::ZERO);
             }
         }

@@ -68,10 +68,10 @@ const PREFETCH_ROWS: usize = 12;
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
 /// `MR x (NV * LANES)` register tile.
 ///
-/// The packed A sliver is `MR x k`, column by column (`A_RS == 0`: element `(r, p)` at
-/// `a + p * MR + r`) or row by row (`A_RS > 0`: at `a + r * A_RS + p`, a plain copy of a
-/// row-major A). Either way every broadcast is a constant offset from one pointer. The packed B sliver is `k x nr` (`nr = NV * LANES`), element
-/// `(p, j)` at `b + p * nr + j`. Rows and columns past the matrix edge are zero in packed
+/// A element `(r, p)` of the packed sliver is at `a + r * A_RS + p * A_CS` (column by column:
+/// `A_RS == 1`; row by row, a plain copy of a row-major A: `A_CS == 1`), B element `(p, j)`
+/// at `b + p * B_RS + j`: every load is a constant offset from one pointer. A tile may be
+/// narrower than the slivers it reads (an edge kernel with fewer rows or vectors). Rows and columns past the matrix edge are zero in packed
 /// slivers. The full tile is accumulated in registers; only the `rows x cols` corner is
 /// written, straight from registers when it is a whole tile with unit column stride,
 /// through a stack copy otherwise. With `beta == 0` C is never read.
@@ -84,7 +84,14 @@ const PREFETCH_ROWS: usize = 12;
 ///   element for every `i < rows`, `j < cols`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, const A_RS: usize>(
+pub(crate) unsafe fn microkernel<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const A_RS: usize,
+    const A_CS: usize,
+    const B_RS: usize,
+>(
     k: usize,
     alpha: S::T,
     a: *const S::T,
@@ -102,31 +109,36 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize, cons
     unsafe {
         let mut acc = [[S::zero(); NV]; MR];
         // One rank-1 update: row `p` of the B sliver times column `p` of the A sliver.
-        let mut step = |p: usize| {
-            let b = b.add(p * nr);
-            let mut bv = [S::zero(); NV];
-            for v in 0..NV {
-                bv[v] = S::load(b.add(v * S::LANES));
-                S::prefetch(b.wrapping_add(PREFETCH_ROWS * nr + v * S::LANES));
-            }
-            for i in 0..MR {
-                let ai = S::splat(*a.add(if A_RS == 0 { p * MR + i } else { i * A_RS + p }));
+        // (A macro, not a closure: a closure may be outlined, and would then lose the
+        // instruction set's target features.)
+        macro_rules! step {
+            ($p:expr) => {{
+                let p = $p;
+                let b = b.add(p * B_RS);
+                let mut bv = [S::zero(); NV];
                 for v in 0..NV {
-                    acc[i][v] = S::mul_add(ai, bv[v], acc[i][v]);
+                    bv[v] = S::load(b.add(v * S::LANES));
+                    S::prefetch(b.wrapping_add(PREFETCH_ROWS * B_RS + v * S::LANES));
                 }
-            }
-        };
+                for i in 0..MR {
+                    let ai = S::splat(*a.add(i * A_RS + p * A_CS));
+                    for v in 0..NV {
+                        acc[i][v] = S::mul_add(ai, bv[v], acc[i][v]);
+                    }
+                }
+            }};
+        }
         // Unrolled by 4: fewer loop and address updates per FMA.
         let mut p = 0;
         while p + 4 <= k {
-            step(p);
-            step(p + 1);
-            step(p + 2);
-            step(p + 3);
+            step!(p);
+            step!(p + 1);
+            step!(p + 2);
+            step!(p + 3);
             p += 4;
         }
         while p < k {
-            step(p);
+            step!(p);
             p += 1;
         }
 

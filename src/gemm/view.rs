@@ -1,4 +1,4 @@
-//! Strided matrix views: the operands of [`gemm`](crate::gemm).
+//! Strided matrix views: the operands of [`gemm`](crate::gemm()).
 
 use crate::error::Error;
 
