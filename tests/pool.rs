@@ -48,6 +48,41 @@ fn assert_close<T: Float>(what: &str, got: &[T], want: &[T]) {
     }
 }
 
+/// A buffer of `len` elements with guard cells on both sides that must stay untouched.
+struct Guarded<T> {
+    buf: Vec<T>,
+    guard: T,
+}
+
+/// Guard cells on each side: more than a vector's worth.
+const GUARD: usize = 17;
+
+impl<T: Copy + PartialEq + core::fmt::Debug> Guarded<T> {
+    fn new(len: usize, fill: T, guard: T) -> Self {
+        let mut buf = vec![guard; len + 2 * GUARD];
+        buf[GUARD..GUARD + len].fill(fill);
+        Guarded { buf, guard }
+    }
+
+    fn body(&mut self) -> &mut [T] {
+        let end = self.buf.len() - GUARD;
+        &mut self.buf[GUARD..end]
+    }
+
+    /// The body, after checking the guards.
+    fn checked(&self) -> &[T] {
+        let end = self.buf.len() - GUARD;
+        assert!(
+            self.buf[..GUARD]
+                .iter()
+                .chain(&self.buf[end..])
+                .all(|&v| v == self.guard),
+            "a guard cell was written"
+        );
+        &self.buf[GUARD..end]
+    }
+}
+
 fn to<T: Float>(v: &[f64]) -> Vec<T> {
     v.iter().map(|&x| T::from_f64(x)).collect()
 }
@@ -124,15 +159,17 @@ fn check_max<T: Float>(s: &Spec, x: &[f64], dy: &[f64]) {
     let (x, dy): (Vec<T>, Vec<T>) = (to(x), to(dy));
     let (want_y, want_idx) = naive::max_pool(s, &x);
 
-    let mut y = vec![T::from_f64(f64::NAN); s.out_len()];
-    let mut idx = vec![u32::MAX; s.out_len()];
-    max_pool2d_with_indices(&g, &x, &mut y, &mut idx).unwrap();
-    assert_same("max y", &y, &want_y);
-    assert_eq!(idx, want_idx, "max indices");
+    let guard = T::from_f64(-7777.0);
+    let mut y = Guarded::new(s.out_len(), T::from_f64(f64::NAN), guard);
+    let mut idx = Guarded::new(s.out_len(), u32::MAX, 7777);
+    max_pool2d_with_indices(&g, &x, y.body(), idx.body()).unwrap();
+    assert_same("max y", y.checked(), &want_y);
+    assert_eq!(idx.checked(), want_idx, "max indices");
+    let idx = idx.checked().to_vec();
 
-    let mut y2 = vec![T::from_f64(f64::NAN); s.out_len()];
-    max_pool2d(&g, &x, &mut y2).unwrap();
-    assert_same("max y without indices", &y2, &want_y);
+    let mut y2 = Guarded::new(s.out_len(), T::from_f64(f64::NAN), guard);
+    max_pool2d(&g, &x, y2.body()).unwrap();
+    assert_same("max y without indices", y2.checked(), &want_y);
 
     // Replace never reads dx: start from NaN. Add adds to what is there.
     let zeros = vec![T::ZERO; s.in_len()];
@@ -142,17 +179,17 @@ fn check_max<T: Float>(s: &Spec, x: &[f64], dy: &[f64]) {
         .collect::<Vec<_>>());
     for (accum, start) in [(Accum::Replace, None), (Accum::Add, Some(&prior))] {
         let want = naive::max_pool_backward(s, &dy, &want_idx, start.unwrap_or(&zeros));
-        let init = |dx: &mut Vec<T>| match start {
+        let init = |dx: &mut [T]| match start {
             None => dx.fill(T::from_f64(f64::NAN)),
             Some(p) => dx.copy_from_slice(p),
         };
-        let mut dx = vec![T::ZERO; s.in_len()];
-        init(&mut dx);
-        max_pool2d_backward(&g, &dy, &idx, &mut dx, accum).unwrap();
-        assert_same("max backward (indices)", &dx, &want);
-        init(&mut dx);
-        max_pool2d_backward_recompute(&g, &x, &dy, &mut dx, accum).unwrap();
-        assert_same("max backward (recompute)", &dx, &want);
+        let mut dx = Guarded::new(s.in_len(), T::ZERO, guard);
+        init(dx.body());
+        max_pool2d_backward(&g, &dy, &idx, dx.body(), accum).unwrap();
+        assert_same("max backward (indices)", dx.checked(), &want);
+        init(dx.body());
+        max_pool2d_backward_recompute(&g, &x, &dy, dx.body(), accum).unwrap();
+        assert_same("max backward (recompute)", dx.checked(), &want);
     }
 }
 
@@ -160,19 +197,20 @@ fn check_max<T: Float>(s: &Spec, x: &[f64], dy: &[f64]) {
 fn check_avg<T: Float>(s: &Spec, div: Div, x: &[f64], dy: &[f64]) {
     let a = AvgPool2d::new(s.geometry().unwrap(), divisor(div)).unwrap();
     let (x, dy): (Vec<T>, Vec<T>) = (to(x), to(dy));
-    let mut y = vec![T::from_f64(f64::NAN); s.out_len()];
-    avg_pool2d(&a, &x, &mut y).unwrap();
+    let mut y = Guarded::new(s.out_len(), T::from_f64(f64::NAN), T::from_f64(-7777.0));
+    avg_pool2d(&a, &x, y.body()).unwrap();
     // Same order of additions, then one division: exact.
-    assert_same("avg y", &y, &naive::avg_pool(s, div, &x));
+    assert_same("avg y", y.checked(), &naive::avg_pool(s, div, &x));
 
     let zeros = vec![T::ZERO; s.in_len()];
-    let mut dx = vec![T::from_f64(f64::NAN); s.in_len()];
-    avg_pool2d_backward(&a, &dy, &mut dx, Accum::Replace).unwrap();
+    let mut guarded = Guarded::new(s.in_len(), T::from_f64(f64::NAN), T::from_f64(-7777.0));
+    avg_pool2d_backward(&a, &dy, guarded.body(), Accum::Replace).unwrap();
     assert_close(
         "avg backward",
-        &dx,
+        guarded.checked(),
         &naive::avg_pool_backward(s, div, &dy, &zeros),
     );
+    let mut dx = guarded.checked().to_vec();
     let prior = vec![T::ONE; s.in_len()];
     dx.copy_from_slice(&prior);
     avg_pool2d_backward(&a, &dy, &mut dx, Accum::Add).unwrap();
@@ -354,8 +392,9 @@ fn every_isa_tier_matches_reference() {
         assert!(used <= tier);
         for w in 1..=67 {
             for (k, s, p) in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 2, 1), (4, 3, 2)] {
-                for ceil in [false, true] {
-                    let sp = square([1, 2, 5, w + 1], k, s, p, ceil);
+                // 6 rows: 2x2 stride 2 planes stack into one tall plane; 5: they do not.
+                for (ceil, h) in [(false, 5), (true, 5), (false, 6)] {
+                    let sp = square([1, 2, h, w + 1], k, s, p, ceil);
                     if sp.expected_error().is_some() {
                         continue;
                     }
@@ -534,6 +573,129 @@ fn empty_batch_does_nothing() {
     max_pool2d::<f32>(&g, &[], &mut []).unwrap();
     max_pool2d_backward::<f32>(&g, &[], &[], &mut [], Accum::Replace).unwrap();
     global_avg_pool2d::<f32>(Shape::new(0, 3, 0, 4).unwrap(), &[], &mut []).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Shrunk proptest cases, kept by name. Each one killed a deliberately broken build (a tie
+// rule of `>=`, overhang counted in the divisor, a wrong interior range, the AVX-512
+// compare, the plane stacking), so they pin the rules they exercise.
+
+const INF: f64 = f64::INFINITY;
+const NAN: f64 = f64::NAN;
+
+#[test]
+fn regression_tie_in_1x2_windows_keeps_the_first() {
+    let s = spec(
+        [1, 1],
+        [1, 4],
+        [1, 2],
+        [1, 1],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        false,
+    );
+    check_all(&s, &[0.0, 1.25, 1.25, 0.0], &[0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn regression_padded_2x2_stride_2_over_one_row() {
+    let s = spec(
+        [1, 1],
+        [1, 3],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 1], [1, 1]],
+        false,
+    );
+    check_all(&s, &[0.0, -1.25, -1.25], &[0.0, 0.0]);
+}
+
+#[test]
+fn regression_ceil_overhang_with_asymmetric_padding() {
+    let s = spec(
+        [1, 1],
+        [4, 5],
+        [4, 4],
+        [4, 4],
+        [1, 1],
+        [[1, 1], [1, 2]],
+        true,
+    );
+    check_all(&s, &[0.0; 20], &[0.0, 0.0, 0.0, 0.25]);
+}
+
+#[test]
+fn regression_ceil_2x2_stride_2_on_odd_height() {
+    let s = spec(
+        [1, 1],
+        [7, 6],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        true,
+    );
+    let x = [
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, -1.0,
+        -INF, 1.0, -2.0, -0.0, 2.0, -0.0, -0.5, 2.0, -0.25, 0.5, -0.75, 2.0, 1.0, 1.0, -0.75, 1.75,
+        -0.75, 0.25, -0.5, 1.0, INF, -1.5, -1.0, INF, NAN,
+    ];
+    let dy = [
+        0.5, 1.75, 1.0, -1.75, 0.25, -1.0, 0.0, -0.75, 1.75, -1.25, -0.25, 2.0,
+    ];
+    check_all(&s, &x, &dy);
+}
+
+#[test]
+fn regression_empty_batch_in_ceil_mode() {
+    let s = spec(
+        [0, 1],
+        [1, 1],
+        [1, 2],
+        [1, 2],
+        [1, 1],
+        [[0, 0], [0, 0]],
+        true,
+    );
+    check_all(&s, &[], &[]);
+}
+
+#[test]
+fn regression_top_left_padding_in_ceil_mode() {
+    let s = spec(
+        [1, 1],
+        [1, 4],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 0], [1, 0]],
+        true,
+    );
+    check_all(&s, &[0.0, 0.0, 0.25, 0.0], &[0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn regression_wide_padded_row_in_ceil_mode() {
+    let s = spec(
+        [1, 1],
+        [1, 43],
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        [[1, 1], [1, 1]],
+        true,
+    );
+    let x = [
+        0.0, 0.0, 0.0, 0.0, 0.25, -1.25, -2.0, NAN, NAN, -0.75, 2.0, 0.75, -1.75, 1.75, INF, 1.0,
+        1.5, -1.5, -1.75, 0.75, 0.25, -1.0, 1.25, -1.5, 0.25, INF, 0.0, 1.75, -1.75, 1.0, 0.75,
+        INF, 2.0, 0.75, -2.0, -1.0, 1.75, 1.5, -0.75, 0.75, 0.25, INF, -0.5,
+    ];
+    let dy = [
+        0.75, 1.75, 1.75, 0.25, -1.25, 0.5, 0.0, 0.0, 1.25, 1.0, 1.25, -0.75, -1.75, -0.5, -0.5,
+        1.5, 0.0, -1.25, -0.75, -0.75, 0.0, -1.0,
+    ];
+    check_all(&s, &x, &dy);
 }
 
 // ---------------------------------------------------------------------------------------

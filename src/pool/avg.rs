@@ -212,6 +212,14 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = fast;
     // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if fast {
+        if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
+            // SAFETY: as below, over all planes stacked into one.
+            unsafe { plane_stride2(&tall, divisor, x, y) };
+            return;
+        }
+    }
     let planes = x
         .chunks_exact(geo.plane_in())
         .zip(y.chunks_exact_mut(geo.plane_out()));
@@ -233,8 +241,9 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
     }
 }
 
-/// The averages of one plane, the interior outputs of the interior rows by the AVX-512
-/// stride-2 kernel in one call.
+/// The averages of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// rows at a time, or one row when its window reaches into the top or bottom padding), the
+/// border columns by passes.
 ///
 /// # Safety
 /// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
@@ -256,15 +265,40 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
         }
         divide(geo, divisor, oh, 0, y_row, interior);
     };
+    let taps = geo.stride2_taps().unwrap_or(2);
+    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
+    // window rows, the interior columns' divisor counting the rows as the rule says.
     for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
-        row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], true);
+        if a < b {
+            let div = match divisor {
+                Divisor::Override(d) => d,
+                Divisor::CountIncludePad => geo.rows_counted(oh, true) * geo.kernel_w(),
+                Divisor::CountExcludePad => geo.rows_counted(oh, false) * geo.kernel_w(),
+            };
+            let rect = geo.row_rect(oh, (a, b), oh * geo.out_w + a);
+            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
+            // columns and only its window rows inside the input, so every tap it reads is
+            // inside the plane.
+            unsafe {
+                super::avx512::run::<T, { super::avx512::SUM }>(
+                    taps,
+                    xp,
+                    &rect,
+                    div as f32,
+                    yp,
+                    &mut [],
+                )
+            };
+        }
+        if border_cols {
+            row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], false);
+        }
     }
     // Interior windows lie inside the input: every rule counts the whole kernel.
     let div = match divisor {
         Divisor::Override(d) => d,
         _ => geo.kernel_h() * geo.kernel_w(),
     };
-    let taps = geo.stride2_taps().unwrap_or(2);
     // Bands of interior rows: the kernel streams the band's input rows, then the border
     // columns (if any) reuse them from cache.
     let mut lo = rl;

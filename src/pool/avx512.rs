@@ -79,6 +79,8 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
     let span = rect.span::<KW>();
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    // Lane 15's index, 32, wraps to 0: that lane is loaded separately.
+    let even2 = _mm512_add_epi32(even, _mm512_set1_epi32(2));
     let (one, two) = (_mm512_set1_epi32(1), _mm512_set1_epi32(2));
     let div = _mm512_set1_ps(div);
     let (xp, yp, ip) = (x.as_ptr(), y.as_mut_ptr(), idx.as_mut_ptr());
@@ -104,9 +106,13 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
                     (_mm512_setzero_ps(), _mm512_add_epi32(first, two)),
                 ];
                 if KW == 3 {
-                    // SAFETY: as above, two elements further and two fewer.
-                    let (lo, hi) = unsafe { load32(xp.add(at + 2), avail - 2) };
-                    taps[2].0 = _mm512_permutex2var_ps(lo, even, hi);
+                    // Columns 2j + 2: lanes 0..15 from the loaded 32, lane 15 (column 32)
+                    // read alone, when it is an output lane.
+                    let third = _mm512_permutex2var_ps(lo, even2, hi);
+                    let k = if avail > 2 * LANES { 1 << 15 } else { 0 };
+                    // SAFETY: the mask enables lane 15 only, which reads element at + 32,
+                    // and only when avail > 32 puts it inside x.
+                    taps[2].0 = unsafe { _mm512_mask_loadu_ps(third, k, xp.wrapping_add(at + 17)) };
                 }
                 for (t, &(v, iv)) in taps[..KW].iter().enumerate() {
                     if OP == SUM {

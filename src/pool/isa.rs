@@ -4,8 +4,9 @@
 //! across the output width. [`dispatch`] runs an operation inside a `#[target_feature]`
 //! wrapper, so the same source is compiled three times on x86_64: baseline (SSE2), AVX2 and
 //! AVX-512. The NaN and tie rules are in the source, not in the instructions, so every tier
-//! gives bit-identical results. Other targets (Cortex-M, AArch64, ...) and Miri always run the
-//! portable build.
+//! gives bit-identical results. On the AVX-512 tier, `f32` windows of column stride 2 also use
+//! the hand-written kernels of `avx512.rs` (same rules, same results). Other targets
+//! (Cortex-M, AArch64, ...) and Miri always run the portable build.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

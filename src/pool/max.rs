@@ -212,6 +212,14 @@ fn forward<T: Element, const IDX: bool>(
     idx: &mut [u32],
 ) {
     let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if fast && !IDX {
+        if let Some(tall) = geo.stacked(x.len() / plane_in) {
+            // SAFETY: as below, over all planes stacked into one (no indices to compute).
+            unsafe { plane_stride2::<T, false>(&tall, x, y, &mut []) };
+            return;
+        }
+    }
     for (p, (xp, yp)) in x
         .chunks_exact(plane_in)
         .zip(y.chunks_exact_mut(plane_out))
@@ -265,8 +273,9 @@ fn passes<T: Element, const IDX: bool>(
     }
 }
 
-/// Like [`passes`] over every output, with the interior outputs of the interior rows done by
-/// the AVX-512 stride-2 kernel in one call per plane.
+/// Every output of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// rows at a time, or one row when its window reaches into the top or bottom padding), the
+/// border columns window by window.
 ///
 /// # Safety
 /// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
@@ -281,10 +290,30 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     let (rl, rh) = geo.interior_rows();
     let (a, b) = geo.split(0, geo.out_w);
     let border_cols = a > 0 || b < geo.out_w;
+    let border = |oh: usize, yp: &mut [T], ip: &mut [u32]| {
+        if !border_cols {
+            return;
+        }
+        for ow in (0..a).chain(b..geo.out_w) {
+            let (m, i) = max_window(geo, xp, oh, ow);
+            yp[oh * geo.out_w + ow] = m;
+            if IDX {
+                ip[oh * geo.out_w + ow] = i;
+            }
+        }
+    };
+    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
+    // window rows.
     for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
-        let row = oh * geo.out_w..(oh + 1) * geo.out_w;
-        let idx_row = if IDX { &mut ip[row.clone()] } else { &mut [] };
-        passes::<T, IDX>(geo, xp, oh, 0, &mut yp[row], idx_row, true);
+        if a < b {
+            let rect = geo.row_rect(oh, (a, b), oh * geo.out_w + a);
+            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
+            // columns and only its window rows inside the input, so every tap it reads is
+            // inside the plane; the plane has at most 2^32 elements when indices are kept
+            // (check_indexable).
+            unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
+        }
+        border(oh, yp, ip);
     }
     // Bands of interior rows: the kernel streams the band's input rows, then the border
     // columns (if any) reuse them from cache.
@@ -298,16 +327,8 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // when indices are kept (check_indexable).
             unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
         }
-        if border_cols {
-            for oh in lo..hi {
-                for ow in (0..a).chain(b..geo.out_w) {
-                    let (m, i) = max_window(geo, xp, oh, ow);
-                    yp[oh * geo.out_w + ow] = m;
-                    if IDX {
-                        ip[oh * geo.out_w + ow] = i;
-                    }
-                }
-            }
+        for oh in lo..hi {
+            border(oh, yp, ip);
         }
         lo = hi;
     }

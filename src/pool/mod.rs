@@ -45,10 +45,19 @@
 //!
 //! # Performance
 //!
-//! Direct loops, one output row at a time, one input row per pass: no im2col and no scratch.
-//! The inner loops for 2x2 stride 2, 3x3 stride 2 and 3x3 stride 1 windows are specialized so
-//! the compiler vectorizes them across the output width; on x86_64 each operation runs under
-//! AVX-512 or AVX2 when the CPU has it (detected once, see [`pool_isa`]).
+//! Direct loops, no im2col and no scratch: each output row is built one input row at a time,
+//! the *interior* outputs (every tap inside the input) in a straight loop specialized for
+//! 2x2 stride 2, 3x3 stride 2 and 3x3 stride 1 windows so that the compiler vectorizes it
+//! across the output width, the few border outputs with per-tap checks. On x86_64 each
+//! operation runs compiled for AVX-512 or AVX2 when the CPU has them (detected once, see
+//! [`pool_isa`]), and for `f32` windows of column stride 2 (2x2 stride 2, 3x3 stride 2 pad 1,
+//! the CNN downsampling layers) with AVX-512, hand-written kernels compute 16 outputs per
+//! step from all the window's rows at once, over bands of rows, or over all planes stacked
+//! into one when no window crosses a plane boundary. All paths give bit-identical results.
+//! [`global_avg_pool2d`] has its own reduction loop.
+//!
+//! Stack use is bounded and small: the backward passes keep runs of 32 outputs (and
+//! indices) on the stack.
 
 mod avg;
 #[cfg(all(target_arch = "x86_64", not(miri)))]

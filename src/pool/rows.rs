@@ -177,6 +177,24 @@ impl Geo {
         (self.row_lo, self.row_hi)
     }
 
+    /// All `planes` planes as one plane `planes` times as tall, when no window crosses a plane
+    /// boundary there (no top or bottom padding, `OH * stride_h == H`, and a window's rows
+    /// within its stride), so that a kernel without indices can run over them in one call.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn stacked(&self, planes: usize) -> Option<Geo> {
+        let fits = self.top == 0
+            && self.bottom == 0
+            && self.out_h * self.sh == self.h
+            && (self.kh - 1) * self.dh < self.sh;
+        fits.then(|| Geo {
+            h: self.h * planes,
+            out_h: self.out_h * planes,
+            row_lo: 0,
+            row_hi: self.out_h * planes,
+            ..*self
+        })
+    }
+
     /// The interior outputs `rows` x `cols` (absolute output coordinates) as a rectangle for
     /// the AVX-512 kernels, its first output at `y` in an output of row step `y_row`.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -196,6 +214,30 @@ impl Geo {
             cols: cols.1 - cols.0,
             y,
             y_row,
+        }
+    }
+
+    /// The interior columns `cols` of output row `oh` (any row, its window rows clipped to
+    /// the input) as a one-row rectangle for the AVX-512 kernels, its first output at `y`.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::avx512::Rect {
+        // The window's input rows are consecutive taps; at least one (no empty windows).
+        let (mut first, mut taps) = (0, 0);
+        for ih in self.rows(oh) {
+            if taps == 0 {
+                first = ih;
+            }
+            taps += 1;
+        }
+        super::avx512::Rect {
+            x: first * self.w + cols.0 * self.sw - self.left,
+            x_row: 0,
+            x_tap: self.dh * self.w,
+            taps_h: taps,
+            rows: 1,
+            cols: cols.1 - cols.0,
+            y,
+            y_row: 0,
         }
     }
 
