@@ -87,10 +87,10 @@ pub(crate) unsafe fn gemm<
                         let c_at = (ic + ir) * rsc + (jc + jr) * csc;
                         // SAFETY: a packed A sliver holds `kcb` columns of `MR` values (or
                         // `MR` rows of `kcb` values, `KC` apart), a packed B sliver `kcb`
-                        // rows of `NR`. `ic + ir + i < m` and
-                        // `jc + jr + j < n` for `i < rows`, `j < cols`, so every C element
-                        // written is inside the validated, non-aliasing view `c`; the
-                        // caller guarantees the instruction set.
+                        // rows of `NR`. `ic + ir + i < m` and `jc + jr + j < n` for
+                        // `i < rows`, `j < cols`, so every C element written is inside the
+                        // validated, non-aliasing view `c`; the caller guarantees the
+                        // instruction set.
                         unsafe {
                             let c_tile = c_ptr.add(c_at);
                             let args = (alpha, a_sliver, b_sliver, beta, c_tile);
