@@ -283,12 +283,16 @@ pub fn im2col_columns<T: Element>(
         if stride == 1 {
             copy_short(body, src);
         } else {
-            // Element i of the segment is src[i * stride], in bounds by the length of `src`.
-            // (`chunks` and `step_by` keep a zero-step panic wherever they are not inlined.)
-            for (i, d) in body.iter_mut().enumerate() {
-                if let Some(x) = src.get(i * stride) {
+            // Element i of the segment starts chunk i of `src` (`src` is `len - 1` whole
+            // chunks and the last element). A validated stride is never 0; with `max(1)` the
+            // optimizer sees every chunk is non-empty, so nothing here can panic.
+            for (d, x) in body.iter_mut().zip(src.chunks_exact(stride.max(1))) {
+                if let [x, ..] = x {
                     *d = *x;
                 }
+            }
+            if let (Some(d), Some(x)) = (body.last_mut(), src.last()) {
+                *d = *x;
             }
         }
     });
@@ -412,10 +416,14 @@ pub fn col2im_columns<T: Element>(
                 *d += *x;
             }
         } else {
-            for (i, x) in src.iter().enumerate() {
-                if let Some(d) = dst.get_mut(i * stride) {
+            // As in `im2col_columns`: chunk i of `dst` starts at the target of element i.
+            for (d, x) in dst.chunks_exact_mut(stride.max(1)).zip(src) {
+                if let [d, ..] = d {
                     *d += *x;
                 }
+            }
+            if let (Some(d), Some(x)) = (dst.last_mut(), src.last()) {
+                *d += *x;
             }
         }
     });

@@ -284,7 +284,8 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     let (lo, _) = axis_w.inside(0, g.out_w());
     let (_, hi) = axis_w.inside((g.window().kernel_w - 1) * g.window().dilation_w, g.out_w());
     let mult = conv.group_out_channels();
-    let use_padded = padded.len() >= g.height() * padded_w && g.height() > 0;
+    // The plan hands over a padded plane only for a non-empty input; check it all the same.
+    let use_padded = g.height() > 0 && width > 0 && padded.len() >= g.height() * padded_w;
     for (i, ys) in output.chunks_exact_mut(out_plane * mult).enumerate() {
         // Output planes i * mult .. (i + 1) * mult all read input plane i.
         let x = &input[i * plane..][..plane];
@@ -382,27 +383,32 @@ unsafe fn backward_data_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     }
 }
 
-/// `sum(x[i * step] * y[i])`, in `NV` vectors of partial sums when `step == 1`.
+/// Adds `x[i * step] * y[i]` into `NV` vectors of partial sums `acc` (contiguous runs) or
+/// into `tail` (strided runs and the last few elements).
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set.
 #[inline(always)]
-unsafe fn dot<S: Simd, const NV: usize>(x: &[S::T], y: &[S::T], step: usize) -> S::T {
-    let mut tail = S::T::ZERO;
+unsafe fn dot_into<S: Simd, const NV: usize>(
+    acc: &mut [S::V; NV],
+    tail: &mut S::T,
+    x: &[S::T],
+    y: &[S::T],
+    step: usize,
+) {
     if step != 1 {
         for (a, b) in x.iter().step_by(step).zip(y) {
-            tail += *a * *b;
+            *tail += *a * *b;
         }
-        return tail;
+        return;
     }
     let n = NV * S::LANES;
-    // SAFETY: the caller guarantees the instruction set.
-    let mut acc = [unsafe { S::zero() }; NV];
     let (xc, yc) = (x.chunks_exact(n), y.chunks_exact(n));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (a, b) in xc.zip(yc) {
         for (v, s) in acc.iter_mut().enumerate() {
-            // SAFETY: the instruction set as above; both chunks hold `NV * LANES` elements.
+            // SAFETY: the caller guarantees the instruction set; both chunks hold
+            // `NV * LANES` elements.
             unsafe {
                 let (pa, pb) = (a.as_ptr().add(v * S::LANES), b.as_ptr().add(v * S::LANES));
                 *s = S::mul_add(S::load(pa), S::load(pb), *s);
@@ -412,25 +418,40 @@ unsafe fn dot<S: Simd, const NV: usize>(x: &[S::T], y: &[S::T], step: usize) -> 
     // Then single vectors, then single elements.
     let (xc, yc) = (xr.chunks_exact(S::LANES), yr.chunks_exact(S::LANES));
     for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
-        tail += *a * *b;
+        *tail += *a * *b;
     }
     for (a, b) in xc.zip(yc) {
-        // SAFETY: the instruction set as above; both chunks hold `LANES` elements.
+        // SAFETY: as above; both chunks hold `LANES` elements.
         unsafe { acc[0] = S::mul_add(S::load(a.as_ptr()), S::load(b.as_ptr()), acc[0]) };
     }
+}
+
+/// The sum of the partial sums [`dot_into`] left, which are then reset to zero.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn take_sum<S: Simd, const NV: usize>(acc: &mut [S::V; NV], tail: &mut S::T) -> S::T {
     let mut lanes = S::LANES_ZERO;
-    for v in acc {
+    for v in acc.iter_mut() {
         let mut spill = S::LANES_ZERO;
-        // SAFETY: the instruction set as above; `spill` holds `LANES` elements.
-        unsafe { S::store(spill.as_mut().as_mut_ptr(), v) };
+        // SAFETY: the caller guarantees the instruction set; `spill` holds `LANES` elements.
+        unsafe {
+            S::store(spill.as_mut().as_mut_ptr(), *v);
+            *v = S::zero();
+        }
         for (l, s) in lanes.as_mut().iter_mut().zip(spill.as_ref()) {
             *l += *s;
         }
     }
-    lanes.as_ref().iter().fold(tail, |a, b| a + *b)
+    let sum = lanes.as_ref().iter().fold(*tail, |a, b| a + *b);
+    *tail = S::T::ZERO;
+    sum
 }
 
-/// Backward-filter: adds every image's contribution into the weight gradient.
+/// Backward-filter: adds every image's contribution into the weight gradient. The runs of
+/// one tap within a band come in a row; their products are summed in vector registers and
+/// reduced once per tap and band.
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set.
@@ -445,16 +466,31 @@ unsafe fn backward_filter_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
     let mult = conv.group_out_channels();
     let step = g.window().stride_w;
+    // SAFETY: the caller guarantees the instruction set.
+    let mut acc = [unsafe { S::zero() }; NV];
+    let mut tail = S::T::ZERO;
     for (i, dy) in grad_output.chunks_exact(out_plane).enumerate() {
         let oc = i % conv.output().c();
         let x = &input[(i / mult) * plane..][..plane];
         let dw = &mut grad_weight[oc * taps..][..taps];
         for rows in bands(g) {
+            let mut current = None;
             for_each_run(g, rows, |tap, out, inp, len| {
+                if current != Some(tap) {
+                    if let Some(t) = current {
+                        // SAFETY: the caller guarantees the instruction set.
+                        dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+                    }
+                    current = Some(tap);
+                }
                 let (xs, ds) = (&x[run(inp, len, step)], &dy[out..out + len]);
                 // SAFETY: the caller guarantees the instruction set.
-                dw[tap] += unsafe { dot::<S, NV>(xs, ds, step) };
+                unsafe { dot_into::<S, NV>(&mut acc, &mut tail, xs, ds, step) };
             });
+            if let Some(t) = current {
+                // SAFETY: the caller guarantees the instruction set.
+                dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+            }
         }
     }
 }

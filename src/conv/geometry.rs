@@ -370,10 +370,11 @@ impl Conv2d {
     }
 
     /// One input plane with its left and right padding, `H * (left + W + right)`, for the
-    /// depthwise forward with stride 1 along the width (else 0; saturating).
+    /// depthwise forward with stride 1 along the width and a non-empty input (else 0;
+    /// saturating).
     const fn padded_plane_len(&self) -> usize {
         let w = self.group.window();
-        if w.stride_w != 1 {
+        if w.stride_w != 1 || self.group.height() == 0 || self.group.width() == 0 {
             return 0;
         }
         let width = self
