@@ -133,52 +133,54 @@ impl Im2col {
         }
     }
 
-    /// Calls `f` once for every run of consecutive columns, within `columns`, of every row
-    /// of the column matrix that reads one input row: `zeros_before` padding columns, then
-    /// `len` input elements from `src` on with step `stride_w`, then `zeros_after` padding.
-    /// `dst` is the run's first position in the `[rows, columns.len()]` tile.
+    /// Calls `f` once for every output row's share of every row of the
+    /// `[rows(), columns.len()]` tile: `zeros_before` padding columns from `dst` on, then
+    /// `len` input elements from `src` on (step `stride_w`), then `zeros_after` padding.
+    ///
+    /// Taps run outermost and channels innermost, so a tap's in-bounds ranges (two
+    /// divisions each) are computed once, and the segment sizes are the same for every
+    /// whole output row of a tap: the consumer's branches are predictable.
     #[inline(always)]
-    fn for_each_run(&self, columns: Range<usize>, mut f: impl FnMut(Run)) {
+    fn for_each_segment(&self, columns: Range<usize>, mut f: impl FnMut(Segment)) {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
-        let tile_cols = columns.end - columns.start;
+        let ow_count = self.out_w;
         // out_w >= 1: a geometry always has at least one window.
-        let (first_oh, last_oh) = (columns.start / self.out_w, columns.end.div_ceil(self.out_w));
-        let mut row = 0;
-        for c in 0..self.channels {
-            let plane = c * self.height * self.width;
-            for kh in 0..wnd.kernel_h {
-                let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
-                for kw in 0..wnd.kernel_w {
-                    let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, self.out_w);
-                    let row_start = row * tile_cols;
-                    row += 1;
-                    for oh in first_oh..last_oh {
-                        // Columns of this output row that fall in the range.
-                        let line = oh * self.out_w;
+        let first_oh = columns.start / ow_count;
+        let (tile_cols, taps) = (columns.end - columns.start, wnd.kernel_h * wnd.kernel_w);
+        for kh in 0..wnd.kernel_h {
+            let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, self.out_h);
+            for kw in 0..wnd.kernel_w {
+                let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, ow_count);
+                for c in 0..self.channels {
+                    let plane = c * self.height * self.width;
+                    let mut dst = (c * taps + kh * wnd.kernel_w + kw) * tile_cols;
+                    let (mut line, mut oh) = (first_oh * ow_count, first_oh);
+                    while line < columns.end {
+                        // Columns a..b of output row `oh` fall in the range; lo..hi of them
+                        // read input, the rest padding.
                         let a = columns.start.max(line) - line;
-                        let b = columns.end.min(line + self.out_w) - line;
-                        let dst = row_start + line + a - columns.start;
-                        let (lo, hi) = if (oh_lo..oh_hi).contains(&oh) {
-                            (ow_lo.max(a).min(b), ow_hi.max(a).min(b))
-                        } else {
-                            (b, b)
-                        };
-                        let lo = lo.min(hi);
-                        let src = if lo < hi {
-                            let ih = oh * wnd.stride_h + kh * wnd.dilation_h - wnd.padding.top;
-                            let iw = lo * wnd.stride_w + kw * wnd.dilation_w - wnd.padding.left;
-                            plane + ih * self.width + iw
-                        } else {
-                            0
-                        };
-                        f(Run {
+                        let b = columns.end.min(line + ow_count) - line;
+                        let inside = oh_lo <= oh && oh < oh_hi;
+                        let lo = if inside { ow_lo.max(a).min(b) } else { b };
+                        let hi = if inside { ow_hi.max(a).min(b) } else { b };
+                        // Only meaningful when lo < hi; wrapping keeps the others harmless.
+                        let ih =
+                            (oh * wnd.stride_h + kh * wnd.dilation_h).wrapping_sub(wnd.padding.top);
+                        let iw = (lo * wnd.stride_w + kw * wnd.dilation_w)
+                            .wrapping_sub(wnd.padding.left);
+                        f(Segment {
                             dst,
                             zeros_before: lo - a,
-                            src,
+                            src: plane
+                                .wrapping_add(ih.wrapping_mul(self.width))
+                                .wrapping_add(iw),
                             len: hi - lo,
                             zeros_after: b - hi,
                         });
+                        dst += b - a;
+                        line += ow_count;
+                        oh += 1;
                     }
                 }
             }
@@ -186,9 +188,9 @@ impl Im2col {
     }
 }
 
-/// See [`Im2col::for_each_run`].
+/// One output row's share of one tile row. See [`Im2col::for_each_segment`].
 #[derive(Clone, Copy)]
-struct Run {
+struct Segment {
     dst: usize,
     zeros_before: usize,
     src: usize,
@@ -251,25 +253,57 @@ pub fn im2col_columns<T: Element>(
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
     let stride = g.window.stride_w;
-    g.for_each_run(columns, |r| {
-        let out = &mut tile[r.dst..r.dst + r.zeros_before + r.len + r.zeros_after];
-        let (before, rest) = out.split_at_mut(r.zeros_before);
-        let (body, after) = rest.split_at_mut(r.len);
-        before.fill(T::ZERO);
-        after.fill(T::ZERO);
-        if r.len == 0 {
+    g.for_each_segment(columns, |s| {
+        let out = &mut tile[s.dst..s.dst + s.zeros_before + s.len + s.zeros_after];
+        let (before, rest) = out.split_at_mut(s.zeros_before);
+        let (body, after) = rest.split_at_mut(s.len);
+        // Segments are short (one output row at most) and their zero parts usually empty
+        // or one element: small inline copies beat calls to memset and memcpy.
+        fill_zero(before);
+        fill_zero(after);
+        if s.len == 0 {
             return;
         }
-        let src = &image[r.src..r.src + (r.len - 1) * stride + 1];
+        let src = &image[s.src..s.src + (s.len - 1) * stride + 1];
         if stride == 1 {
-            body.copy_from_slice(src);
+            copy_short(body, src);
         } else {
-            for (d, s) in body.iter_mut().zip(src.iter().step_by(stride)) {
-                *d = *s;
+            for (d, x) in body.iter_mut().zip(src.chunks(stride)) {
+                *d = x[0];
             }
         }
     });
     Ok(())
+}
+
+/// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).
+#[inline(always)]
+fn fill_zero<T: Element>(run: &mut [T]) {
+    match run {
+        [] => {}
+        [x] => *x = T::ZERO,
+        _ => run.fill(T::ZERO),
+    }
+}
+
+/// `dst.copy_from_slice(src)` for equal-length slices, in fixed 8-element blocks that compile
+/// to vector moves, so a short row costs no call into `memcpy`.
+#[inline(always)]
+fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
+    const BLOCK: usize = 8;
+    let n = dst.len().min(src.len());
+    if n < BLOCK {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    for (d, s) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
+        d.copy_from_slice(s);
+    }
+    // The tail as one more block overlapping the last full one.
+    dst[n - BLOCK..].copy_from_slice(&src[n - BLOCK..]);
 }
 
 /// Folds a column matrix back into an image: the adjoint of [`im2col`].
@@ -331,20 +365,20 @@ pub fn col2im_columns<T: Element>(
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
     let stride = g.window.stride_w;
-    g.for_each_run(columns, |r| {
-        if r.len == 0 {
+    g.for_each_segment(columns, |s| {
+        if s.len == 0 {
             return;
         }
-        let start = r.dst + r.zeros_before;
-        let src = &tile[start..start + r.len];
-        let dst = &mut image[r.src..r.src + (r.len - 1) * stride + 1];
+        let start = s.dst + s.zeros_before;
+        let src = &tile[start..start + s.len];
+        let dst = &mut image[s.src..s.src + (s.len - 1) * stride + 1];
         if stride == 1 {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += *s;
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d += *x;
             }
         } else {
-            for (d, s) in dst.iter_mut().step_by(stride).zip(src) {
-                *d += *s;
+            for (d, x) in dst.chunks_mut(stride).zip(src) {
+                d[0] += *x;
             }
         }
     });

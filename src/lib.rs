@@ -64,3 +64,8 @@ pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
 pub use pad::{crop, pad, Pad};
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,6 +1,5 @@
 //! Convolution against the naive references in `common/conv.rs`.
 
-#[allow(dead_code)] // each test binary uses only its own family's references
 mod common;
 
 use common::conv::{self as naive, from, ints, reals, to, Geom, Real};

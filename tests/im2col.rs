@@ -1,0 +1,252 @@
+//! im2col and col2im against the naive definitions.
+
+mod common;
+
+use common::foundation::{self as reference, geom, Geom};
+use common::{dot, ints, nan};
+use nchw::{
+    col2im, col2im_columns, im2col, im2col_columns, Accum, Element, Error, Im2col, Padding, Window,
+};
+use proptest::prelude::*;
+
+fn build(g: &Geom) -> Im2col {
+    Im2col::new(g.c, g.h, g.w, g.window).expect("strategy yields valid geometries")
+}
+
+fn check_im2col<T: Element>(g: &Geom, seed: u64) {
+    let geo = build(g);
+    assert_eq!((geo.out_h(), geo.out_w()), g.out());
+    let image: Vec<T> = ints(seed, geo.image_len());
+    let mut col = vec![T::from_usize(1) / T::ZERO; geo.col_len()]; // poisoned with inf
+    im2col(&geo, &image, &mut col).unwrap();
+    assert_eq!(col, reference::im2col(g, &image));
+}
+
+fn check_col2im<T: Element>(g: &Geom, seed: u64) {
+    let geo = build(g);
+    let col: Vec<T> = ints(seed, geo.col_len());
+    let base: Vec<T> = ints(seed ^ 1, geo.image_len());
+
+    let mut expected = vec![T::ZERO; geo.image_len()];
+    reference::col2im(g, &col, &mut expected);
+    let mut replaced = vec![nan::<T>(); geo.image_len()]; // Replace must not read
+    col2im(&geo, &col, &mut replaced, Accum::Replace).unwrap();
+    assert_eq!(replaced, expected);
+
+    let mut expected = base.clone();
+    reference::col2im(g, &col, &mut expected);
+    let mut added = base;
+    col2im(&geo, &col, &mut added, Accum::Add).unwrap();
+    assert_eq!(added, expected);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 400 }))]
+
+    #[test]
+    fn im2col_matches_definition(g in geom(), seed: u64) {
+        check_im2col::<f32>(&g, seed);
+        check_im2col::<f64>(&g, seed);
+    }
+
+    #[test]
+    fn col2im_matches_definition(g in geom(), seed: u64) {
+        check_col2im::<f32>(&g, seed);
+        check_col2im::<f64>(&g, seed);
+    }
+
+    /// `<im2col(x), y> == <x, col2im(y)>`, exactly, with integer data.
+    #[test]
+    fn col2im_is_the_adjoint(g in geom(), seed: u64) {
+        let geo = build(&g);
+        let x: Vec<f64> = ints(seed, geo.image_len());
+        let y: Vec<f64> = ints(!seed, geo.col_len());
+        let mut col = vec![0.0; geo.col_len()];
+        im2col(&geo, &x, &mut col).unwrap();
+        let mut back = vec![0.0; geo.image_len()];
+        col2im(&geo, &y, &mut back, Accum::Replace).unwrap();
+        prop_assert_eq!(dot(&col, &y), dot(&x, &back));
+    }
+
+    /// Any split of the columns into consecutive ranges reproduces the full matrices.
+    #[test]
+    fn column_tiles_reproduce_the_whole(g in geom(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
+        let geo = build(&g);
+        let (rows, cols) = (geo.rows(), geo.cols());
+        let mut bounds: Vec<usize> = cuts.iter().map(|f| (f * cols as f64) as usize).collect();
+        bounds.extend([0, cols]);
+        bounds.sort();
+
+        let image: Vec<f32> = ints(seed, geo.image_len());
+        let mut full = vec![0.0; geo.col_len()];
+        im2col(&geo, &image, &mut full).unwrap();
+        let mut folded = vec![0.0; geo.image_len()];
+        col2im(&geo, &full, &mut folded, Accum::Replace).unwrap();
+
+        let mut tiled_fold = vec![0.0; geo.image_len()];
+        for w in bounds.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let mut tile = vec![f32::NAN; geo.tile_len(b - a)];
+            im2col_columns(&geo, &image, a..b, &mut tile).unwrap();
+            for r in 0..rows {
+                prop_assert_eq!(&tile[r * (b - a)..(r + 1) * (b - a)], &full[r * cols + a..r * cols + b]);
+            }
+            col2im_columns(&geo, &tile, a..b, &mut tiled_fold).unwrap();
+        }
+        prop_assert_eq!(tiled_fold, folded);
+    }
+}
+
+#[test]
+fn stride_one_rows_and_padding() {
+    // 2 channels of 3x4, 3x3 window, "same" padding: every row mixes zeros and copies.
+    let g = Geom {
+        c: 2,
+        h: 3,
+        w: 4,
+        window: Window::square(3).with_padding(Padding::uniform(1)),
+    };
+    check_im2col::<f32>(&g, 7);
+    check_col2im::<f64>(&g, 7);
+}
+
+#[test]
+fn window_equal_to_padded_input_gives_one_column() {
+    let g = Im2col::new(2, 3, 2, Window::new(5, 4).with_padding(Padding::uniform(1))).unwrap();
+    assert_eq!((g.out_h(), g.out_w(), g.cols()), (1, 1, 1));
+}
+
+/// Every error leaves the outputs exactly as they were.
+#[test]
+#[allow(clippy::reversed_empty_ranges)]
+fn errors_leave_outputs_untouched() {
+    let g = Im2col::new(2, 4, 4, Window::square(3)).unwrap();
+    let image = vec![1.0f32; g.image_len()];
+    let sentinel = -7.5f32;
+
+    let mut col = vec![sentinel; g.col_len() + 1];
+    assert_eq!(
+        im2col(&g, &image, &mut col),
+        Err(Error::BufferLength {
+            buffer: "tile",
+            expected: g.col_len(),
+            actual: g.col_len() + 1
+        })
+    );
+    assert_eq!(
+        im2col(&g, &image[1..], &mut col[1..]),
+        Err(Error::BufferLength {
+            buffer: "image",
+            expected: 32,
+            actual: 31
+        })
+    );
+    assert_eq!(
+        im2col_columns(&g, &image, 3..2, &mut col[..0]),
+        Err(Error::InvalidRange {
+            start: 3,
+            end: 2,
+            len: 4
+        })
+    );
+    assert_eq!(
+        im2col_columns(&g, &image, 0..5, &mut col),
+        Err(Error::InvalidRange {
+            start: 0,
+            end: 5,
+            len: 4
+        })
+    );
+    assert!(col.iter().all(|&v| v == sentinel));
+
+    let mut img = vec![sentinel; g.image_len()];
+    assert_eq!(
+        col2im(&g, &col, &mut img, Accum::Replace),
+        Err(Error::BufferLength {
+            buffer: "col",
+            expected: 72,
+            actual: 73
+        })
+    );
+    assert_eq!(
+        col2im(&g, &col[1..], &mut img[1..], Accum::Add),
+        Err(Error::BufferLength {
+            buffer: "image",
+            expected: 32,
+            actual: 31
+        })
+    );
+    assert_eq!(
+        col2im_columns(&g, &col[..17], 1..2, &mut img),
+        Err(Error::BufferLength {
+            buffer: "tile",
+            expected: 18,
+            actual: 17
+        })
+    );
+    assert_eq!(
+        col2im_columns(&g, &col[..0], 2..6, &mut img),
+        Err(Error::InvalidRange {
+            start: 2,
+            end: 6,
+            len: 4
+        })
+    );
+    assert!(img.iter().all(|&v| v == sentinel));
+}
+
+#[test]
+fn geometry_errors() {
+    let too_big = Im2col::new(1, 2, 2, Window::square(3));
+    assert_eq!(
+        too_big,
+        Err(Error::WindowTooLarge {
+            axis: "height",
+            field: 3,
+            padded: 2
+        })
+    );
+    let dilated = Im2col::new(1, 5, 4, Window::square(3).with_dilation(1, 2));
+    assert_eq!(
+        dilated,
+        Err(Error::WindowTooLarge {
+            axis: "width",
+            field: 5,
+            padded: 4
+        })
+    );
+    assert_eq!(
+        Im2col::new(1, 4, 4, Window::new(0, 1)),
+        Err(Error::Zero {
+            parameter: "kernel_h"
+        })
+    );
+    assert_eq!(
+        Im2col::new(1, 4, 4, Window::square(1).with_stride(1, 0)),
+        Err(Error::Zero {
+            parameter: "stride_w"
+        })
+    );
+    assert_eq!(
+        Im2col::new(1, 4, 4, Window::square(1).with_dilation(0, 1)),
+        Err(Error::Zero {
+            parameter: "dilation_h"
+        })
+    );
+    // Sizes that overflow usize are refused, never wrapped.
+    assert_eq!(
+        Im2col::new(usize::MAX, 2, 1, Window::square(1)),
+        Err(Error::Overflow)
+    );
+    assert_eq!(
+        Im2col::new(
+            1,
+            1,
+            1,
+            Window::square(1).with_padding(Padding::uniform(usize::MAX))
+        ),
+        Err(Error::Overflow)
+    );
+    let huge = Window::new(1 << 20, 1 << 20).with_padding(Padding::uniform(1 << 40));
+    assert_eq!(Im2col::new(1 << 30, 1, 1, huge), Err(Error::Overflow));
+}

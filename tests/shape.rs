@@ -1,0 +1,151 @@
+//! Shapes, windows and the one output-size formula.
+
+mod common;
+
+use common::foundation::out_len;
+use nchw::{Error, Padding, Rounding, Shape, Window};
+use proptest::prelude::*;
+
+#[test]
+fn shape_sizes_and_index() {
+    let s = Shape::new(2, 3, 4, 5).unwrap();
+    assert_eq!((s.len(), s.image_len(), s.plane_len()), (120, 60, 20));
+    assert_eq!(s.index(1, 2, 3, 4), ((3 + 2) * 4 + 3) * 5 + 4);
+    assert!(Shape::new(0, 3, 4, 5).unwrap().is_empty());
+    assert_eq!(Shape::new(usize::MAX, 2, 1, 1), Err(Error::Overflow));
+    assert_eq!(Shape::new(1, 1, 1 << 40, 1 << 40), Err(Error::Overflow));
+}
+
+#[test]
+fn pytorch_ceil_mode_rules() {
+    let ceil = |input, k, s, before, after| {
+        Window::new(1, k)
+            .with_stride(1, s)
+            .with_padding(Padding {
+                left: before,
+                right: after,
+                ..Padding::ZERO
+            })
+            .output_size(1, input, Rounding::Ceil)
+            .map(|(_, w)| w)
+    };
+    // [1, 2, 3, 4, 5], k=2, s=2: the last window hangs over the edge.
+    assert_eq!(ceil(5, 2, 2, 0, 0), Ok(3));
+    // A last window starting in the trailing padding is dropped, even with no padding.
+    assert_eq!(ceil(5, 1, 3, 0, 0), Ok(2));
+    assert_eq!(ceil(4, 2, 2, 1, 1), Ok(3));
+    // One window may hang up to stride - 1 past the padded input.
+    assert_eq!(ceil(3, 4, 2, 0, 0), Ok(1));
+    assert_eq!(
+        ceil(3, 5, 2, 0, 0),
+        Err(Error::WindowTooLarge {
+            axis: "width",
+            field: 5,
+            padded: 3
+        })
+    );
+}
+
+/// Ceil mode drops at most one window, exactly as PyTorch's formula does. With pooling's
+/// padding limit (`pad <= kernel / 2`) that is the only window that can start in the
+/// trailing padding; outside that limit (im2col never uses ceil mode) the formula still holds.
+#[test]
+fn regression_ceil_mode_drops_one_window() {
+    let w = Window::new(1, 1).with_padding(Padding {
+        right: 2,
+        ..Padding::ZERO
+    });
+    assert_eq!(w.output_size(1, 1, Rounding::Ceil), Ok((1, 2)));
+    assert_eq!(w.output_size(1, 1, Rounding::Floor), Ok((1, 3)));
+}
+
+#[test]
+fn window_errors_name_the_parameter() {
+    let out = |w: Window| w.output_size(4, 4, Rounding::Floor);
+    assert_eq!(
+        out(Window::new(1, 0)),
+        Err(Error::Zero {
+            parameter: "kernel_w"
+        })
+    );
+    assert_eq!(
+        out(Window::square(1).with_stride(0, 1)),
+        Err(Error::Zero {
+            parameter: "stride_h"
+        })
+    );
+    assert_eq!(
+        out(Window::square(1).with_dilation(1, 0)),
+        Err(Error::Zero {
+            parameter: "dilation_w"
+        })
+    );
+    assert_eq!(
+        out(Window::square(3).with_dilation(2, 1)),
+        Err(Error::WindowTooLarge {
+            axis: "height",
+            field: 5,
+            padded: 4
+        })
+    );
+    assert_eq!(
+        out(Window::new(usize::MAX, 1).with_dilation(2, 1)),
+        Err(Error::Overflow)
+    );
+}
+
+#[test]
+fn errors_display_the_numbers() {
+    let e = Error::BufferLength {
+        buffer: "output",
+        expected: 12,
+        actual: 10,
+    };
+    assert_eq!(e.to_string(), "output buffer holds 10 elements, 12 needed");
+    let e = Error::WindowTooLarge {
+        axis: "height",
+        field: 5,
+        padded: 4,
+    };
+    assert_eq!(
+        e.to_string(),
+        "window height 5 is larger than the padded input height 4"
+    );
+}
+
+proptest! {
+    /// Floor mode equals counting the windows that fit.
+    #[test]
+    fn floor_output_size_counts_windows(input in 0..40usize, k in 1..6usize, s in 1..5usize, d in 1..4usize, before in 0..4usize, after in 0..4usize) {
+        let w = Window::new(1, k).with_stride(1, s).with_dilation(1, d)
+            .with_padding(Padding { left: before, right: after, ..Padding::ZERO });
+        let field = (k - 1) * d + 1;
+        match w.output_size(1, input, Rounding::Floor) {
+            Ok((1, ow)) => prop_assert_eq!(ow, out_len(input, k, s, d, before, after)),
+            Ok(other) => prop_assert!(false, "unexpected {:?}", other),
+            Err(e) => prop_assert_eq!(e, Error::WindowTooLarge { axis: "width", field, padded: input + before + after }),
+        }
+    }
+
+    /// Ceil mode counts the windows that start inside the input or its leading padding and
+    /// hang at most `stride - 1` past the padded input, within pooling's padding limit
+    /// (`pad <= kernel / 2`, the only place ceil mode is used).
+    #[test]
+    fn ceil_output_size_counts_windows(input in 1..40usize, k in 1..6usize, s in 1..5usize, d in 1..3usize, before in 0..3usize, after in 0..3usize) {
+        prop_assume!(before <= k / 2 && after <= k / 2);
+        let w = Window::new(1, k).with_stride(1, s).with_dilation(1, d)
+            .with_padding(Padding { left: before, right: after, ..Padding::ZERO });
+        let (field, padded) = ((k - 1) * d + 1, input + before + after);
+        let expected = (0..)
+            .take_while(|o| o * s + field < padded + s && o * s < input + before)
+            .count();
+        match w.output_size(1, input, Rounding::Ceil) {
+            Ok((1, out)) => prop_assert_eq!(out, expected),
+            Ok(other) => prop_assert!(false, "unexpected {:?}", other),
+            Err(e) => {
+                prop_assert_eq!(expected, 0);
+                prop_assert_eq!(e, Error::WindowTooLarge { axis: "width", field, padded });
+            }
+        }
+    }
+}
