@@ -79,6 +79,10 @@ fn avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// Whether the AVX-512 stride-2 kernels ([`super::avx512`]) serve an operation on `T` over
 /// `geo`: `f32`, the AVX-512 tier, and a window they handle.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", not(miri))),
+    allow(clippy::extra_unused_type_parameters) // only the x86_64 build asks about `T`
+)]
 pub(super) fn stride2_kernels<T: crate::element::Element>(geo: &super::rows::Geo) -> bool {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     return super::avx512::is_f32::<T>()
