@@ -2,6 +2,8 @@
 
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::gemm::{gemm, MatMut, MatRef};
@@ -75,16 +77,15 @@ fn pointwise<T: Element>(
         conv.group_out_channels(),
         conv.group().cols(),
     );
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     let beta = match accum {
         Accum::Replace => T::ZERO,
         Accum::Add => T::ONE,
     };
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let dy = &grad_output[n * y_img + grp * ocg * hw..][..ocg * hw];
-            let w = &weight[grp * ocg * cg..][..ocg * cg];
-            let dx = &mut grad_input[n * x_img + grp * cg * hw..][..cg * hw];
+            let dy = &grad_output[conv.output_group(n, grp)];
+            let w = &weight[conv.weight_group(grp)];
+            let dx = &mut grad_input[conv.input_group(n, grp)];
             gemm(
                 T::ONE,
                 MatRef::row_major(w, ocg, cg)?.t(),
@@ -110,16 +111,13 @@ fn columns<T: Element>(
     debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let dy = &grad_output[n * y_img + grp * ocg * cols..][..ocg * cols];
-            let w = MatRef::row_major(&weight[grp * ocg * rows..][..ocg * rows], ocg, rows)?;
-            let dx = &mut grad_input[n * x_img + grp * g.image_len()..][..g.image_len()];
-            let mut start = 0;
-            while start < cols {
-                let end = cols.min(start + tile);
+            let dy = &grad_output[conv.output_group(n, grp)];
+            let w = MatRef::row_major(&weight[conv.weight_group(grp)], ocg, rows)?;
+            let dx = &mut grad_input[conv.input_group(n, grp)];
+            for Range { start, end } in conv.tiles(tile) {
                 let col = &mut col[..g.tile_len(end - start)];
                 gemm(
                     T::ONE,
@@ -130,7 +128,6 @@ fn columns<T: Element>(
                     packing,
                 )?;
                 col2im_columns(g, col, start..end, dx)?;
-                start = end;
             }
         }
     }

@@ -3,6 +3,8 @@
 
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::gemm::{gemm, MatMut, MatRef};
@@ -74,12 +76,11 @@ fn pointwise<T: Element>(
         conv.group_out_channels(),
         conv.group().cols(),
     );
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let x = &input[n * x_img + grp * cg * hw..][..cg * hw];
-            let dy = &grad_output[n * y_img + grp * ocg * hw..][..ocg * hw];
-            let dw = &mut grad_weight[grp * ocg * cg..][..ocg * cg];
+            let x = &input[conv.input_group(n, grp)];
+            let dy = &grad_output[conv.output_group(n, grp)];
+            let dw = &mut grad_weight[conv.weight_group(grp)];
             gemm(
                 T::ONE,
                 MatRef::row_major(dy, ocg, hw)?,
@@ -105,16 +106,13 @@ fn columns<T: Element>(
     debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let x = &input[n * x_img + grp * g.image_len()..][..g.image_len()];
-            let dy = &grad_output[n * y_img + grp * ocg * cols..][..ocg * cols];
-            let dw = &mut grad_weight[grp * ocg * rows..][..ocg * rows];
-            let mut start = 0;
-            while start < cols {
-                let end = cols.min(start + tile);
+            let x = &input[conv.input_group(n, grp)];
+            let dy = &grad_output[conv.output_group(n, grp)];
+            let dw = &mut grad_weight[conv.weight_group(grp)];
+            for Range { start, end } in conv.tiles(tile) {
                 let col = &mut col[..g.tile_len(end - start)];
                 im2col_columns(g, x, start..end, col)?;
                 gemm(
@@ -125,7 +123,6 @@ fn columns<T: Element>(
                     MatMut::row_major(dw, ocg, rows)?,
                     packing,
                 )?;
-                start = end;
             }
         }
     }

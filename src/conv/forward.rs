@@ -2,6 +2,8 @@
 
 use super::clamp::{finish, Clamp};
 use super::geometry::{Conv2d, Pass, Path};
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::gemm::{gemm, MatMut, MatRef};
@@ -71,12 +73,11 @@ fn pointwise<T: Element>(
 ) -> Result<(), Error> {
     let g = conv.group();
     let (cg, ocg, hw) = (conv.group_channels(), conv.group_out_channels(), g.cols());
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let x = &input[n * x_img + grp * cg * hw..][..cg * hw];
-            let w = &weight[grp * ocg * cg..][..ocg * cg];
-            let y = &mut output[n * y_img + grp * ocg * hw..][..ocg * hw];
+            let x = &input[conv.input_group(n, grp)];
+            let w = &weight[conv.weight_group(grp)];
+            let y = &mut output[conv.output_group(n, grp)];
             gemm(
                 T::ONE,
                 MatRef::row_major(w, ocg, cg)?,
@@ -108,16 +109,13 @@ fn columns<T: Element>(
     debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (x_img, y_img) = (conv.input().image_len(), conv.output().image_len());
     let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
     for n in 0..conv.input().n() {
         for grp in 0..conv.groups() {
-            let x = &input[n * x_img + grp * g.image_len()..][..g.image_len()];
-            let w = MatRef::row_major(&weight[grp * ocg * rows..][..ocg * rows], ocg, rows)?;
-            let y = &mut output[n * y_img + grp * ocg * cols..][..ocg * cols];
-            let mut start = 0;
-            while start < cols {
-                let end = cols.min(start + tile);
+            let x = &input[conv.input_group(n, grp)];
+            let w = MatRef::row_major(&weight[conv.weight_group(grp)], ocg, rows)?;
+            let y = &mut output[conv.output_group(n, grp)];
+            for Range { start, end } in conv.tiles(tile) {
                 let col = &mut col[..g.tile_len(end - start)];
                 im2col_columns(g, x, start..end, col)?;
                 gemm(
@@ -132,7 +130,6 @@ fn columns<T: Element>(
                     let row = &mut y[o * cols + start..o * cols + end];
                     finish(row, bias.map(|b| b[grp * ocg + o]), clamp);
                 }
-                start = end;
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The validated convolution geometry, its buffer sizes and the one plan that both sizes the
 //! workspace and dispatches the kernels.
 
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm::gemm_scratch_len;
@@ -224,6 +226,36 @@ impl Conv2d {
     /// Output channels per group.
     pub(crate) const fn group_out_channels(&self) -> usize {
         self.output.c() / self.groups
+    }
+
+    /// Where image `n`, group `grp` lies in the input: its `C / groups` channel planes.
+    pub(crate) const fn input_group(&self, n: usize, grp: usize) -> Range<usize> {
+        let len = self.group.image_len();
+        let start = n * self.input.image_len() + grp * len;
+        start..start + len
+    }
+
+    /// Where image `n`, group `grp` lies in the output: its `OC / groups` channel planes.
+    pub(crate) const fn output_group(&self, n: usize, grp: usize) -> Range<usize> {
+        let len = self.group_out_channels() * self.group.cols();
+        let start = n * self.output.image_len() + grp * len;
+        start..start + len
+    }
+
+    /// Where group `grp`'s filters lie in the weights: `OC / groups` rows of
+    /// `C / groups * KH * KW`.
+    pub(crate) const fn weight_group(&self, grp: usize) -> Range<usize> {
+        let len = self.group_out_channels() * self.group.rows();
+        grp * len..(grp + 1) * len
+    }
+
+    /// The consecutive column ranges of at most `tile` columns that cover one group's
+    /// column matrix.
+    pub(crate) fn tiles(&self, tile: usize) -> impl Iterator<Item = Range<usize>> {
+        let cols = self.group.cols();
+        (0..cols)
+            .step_by(tile.max(1))
+            .map(move |start| start..cols.min(start + tile))
     }
 
     /// Workspace elements for full speed in every pass (forward, backward-data,
