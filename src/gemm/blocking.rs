@@ -5,6 +5,8 @@
 //! while the microkernel streams `KC x NR` slivers of packed B out of an L2-resident
 //! `KC x NC` block; the `MC x KC` panel of packed A lives in L3.
 
+use core::num::NonZeroUsize;
+
 /// Blocking sizes for one element type on one target.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Blocking {
@@ -127,30 +129,35 @@ pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> u
     b.kc * mc + kc * nc + ALIGN_BYTES / size
 }
 
-/// Block sizes chosen for one call.
+/// Block sizes chosen for one call; they fit the scratch they were planned for (the B
+/// block, `kc * nc`, followed by the A panel: `mc` rows of stride `KC` if `a_rows`, of `kc`
+/// otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// Depth of the k blocks.
-    pub kc: usize,
+    pub kc: NonZeroUsize,
     /// Rows of the A panels, a multiple of `mr`.
-    pub mc: usize,
+    pub mc: NonZeroUsize,
     /// Columns of the B blocks, a multiple of `nr`.
-    pub nc: usize,
+    pub nc: NonZeroUsize,
     /// Whether the A panel fits row by row with the blocking's full `KC` as row stride
     /// (`mc * KC` elements): a row-major A is then packed by plain copies.
     pub a_rows: bool,
 }
 
 /// `len` split into the fewest blocks of at most `max`, evened out and rounded up to `unit`
-/// (so the last block is not a sliver).
+/// (so the last block is not a sliver); `None` if `max` is zero.
 #[inline(always)]
-const fn balanced(len: usize, max: usize, unit: usize) -> usize {
+const fn balanced(len: usize, max: usize, unit: usize) -> Option<NonZeroUsize> {
+    if max == 0 {
+        return None;
+    }
     if len <= max {
         // One block (the common case): no division.
-        return min(max, round_up(len, unit));
+        return NonZeroUsize::new(min(max, round_up(len, unit)));
     }
-    let blocks = len.div_ceil(max);
-    min(max, round_up(len.div_ceil(blocks), unit))
+    let blocks = NonZeroUsize::MIN.saturating_add((len - 1) / max);
+    NonZeroUsize::new(min(max, round_up(len.div_ceil(blocks.get()), unit)))
 }
 
 impl Plan {
@@ -166,24 +173,20 @@ impl Plan {
         (mr, nr): (usize, usize),
         (m, n, k): (usize, usize, usize),
     ) -> Option<Plan> {
-        let kc = min(min(blocking.kc, k), space / (mr + nr));
-        if kc == 0 {
-            return None;
-        }
-        let kc = balanced(k, kc, 1);
+        let kc = balanced(k, min(min(blocking.kc, k), space / (mr + nr)), 1)?;
         let per_depth = space / kc;
         // B block first: it is reused across every row of A.
-        let nc_fit = (per_depth - mr) / nr * nr;
-        let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr);
+        let nc_fit = per_depth.saturating_sub(mr) / nr * nr;
+        let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr)?;
         let mc_max = min(blocking.mc, round_up(m, mr));
-        let left = space - kc * nc;
+        let left = space.checked_sub(kc.get() * nc.get())?;
         // Row by row with stride KC if at least one sliver fits, else column by column.
         let (mc_fit, a_rows) = if left >= mr * blocking.kc {
             (left / blocking.kc / mr * mr, true)
         } else {
-            ((per_depth - nc) / mr * mr, false)
+            (left / kc / mr * mr, false)
         };
-        let mc = balanced(m, min(mc_max, mc_fit), mr);
+        let mc = balanced(m, min(mc_max, mc_fit), mr)?;
         Some(Plan { kc, mc, nc, a_rows })
     }
 }

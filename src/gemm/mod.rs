@@ -152,13 +152,14 @@ pub fn gemm_with_isa<T: Element>(
 }
 
 /// `C <- beta * C`, writing zeros (never reading C) when `beta == 0`.
-fn scale<T: Element>(beta: T, c: MatMut<'_, T>) {
+fn scale<T: Element>(beta: T, mut c: MatMut<'_, T>) {
     if beta == T::ONE {
         return;
     }
     for i in 0..c.rows {
         for j in 0..c.cols {
-            let dst = &mut c.data[i * c.row_stride + j * c.col_stride];
+            // SAFETY: `i < c.rows`, `j < c.cols`.
+            let dst = unsafe { c.get_unchecked_mut(i, j) };
             *dst = if beta == T::ZERO {
                 T::ZERO
             } else {

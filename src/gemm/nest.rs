@@ -42,52 +42,63 @@ pub(crate) unsafe fn gemm<
     // (`align_offset` may decline, as under Miri: alignment is only a speed hint.)
     let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
     let skip = if skip <= scratch.len() { skip } else { 0 };
-    let scratch = &mut scratch[skip..];
+    let scratch = scratch.get_mut(skip..).unwrap_or_default();
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     debug_assert_eq!(KC, blocks.kc);
-    let Some(Plan { kc, mc, nc, a_rows }) = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k))
-    else {
+    let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
+    let Some(Plan { kc, mc, nc, a_rows }) = plan else {
         return unpacked(alpha, a, b, beta, c);
     };
-    let (b_block, a_panel) = scratch.split_at_mut(kc * nc);
+    // The plan fits the scratch, so the split always succeeds.
+    let Some((b_block, a_panel)) = scratch.split_at_mut_checked(kc.get() * nc.get()) else {
+        return unpacked(alpha, a, b, beta, c);
+    };
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
     // A row-major A is packed row by row (plain copies), anything else column by column.
     let a_rows = a_rows && a.col_stride == 1;
-    let a_sliver_len = MR * if a_rows { KC } else { kc };
+    let a_sliver_len = MR * if a_rows { KC } else { kc.get() };
 
     // LOOP 5: split m into MC-row panels of A.
-    for ic in (0..m).step_by(mc) {
-        let mcb = mc.min(m - ic);
+    for ic in (0..m).step_by(mc.get()) {
+        let mcb = mc.get().min(m - ic);
         // LOOP 4: split k into KC-deep blocks; the first applies beta, the rest add.
-        for pc in (0..k).step_by(kc) {
-            let kcb = kc.min(k - pc);
+        for pc in (0..k).step_by(kc.get()) {
+            let kcb = kc.get().min(k - pc);
             let beta = if pc == 0 { beta } else { S::T::ONE };
-            if a_rows {
-                pack_a_rows::<S::T, MR, KC>(&a, (ic, pc), (mcb, kcb), a_panel);
-            } else {
-                pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+            // SAFETY: rows `ic..ic + mcb < m`, columns `pc..pc + kcb <= k` of A (and
+            // `col_stride == 1` for the row-by-row packing).
+            unsafe {
+                if a_rows {
+                    pack_a_rows::<S::T, MR, KC>(&a, (ic, pc), (mcb, kcb), a_panel);
+                } else {
+                    pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+                }
             }
             // LOOP 3: split n into NC-column blocks of B.
-            for jc in (0..n).step_by(nc) {
-                let ncb = nc.min(n - jc);
-                pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block);
+            for jc in (0..n).step_by(nc.get()) {
+                let ncb = nc.get().min(n - jc);
+                // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B.
+                unsafe { pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block) };
                 // LOOP 2: MR-row slivers of the A panel.
                 for ir in (0..mcb).step_by(MR) {
                     let rows = MR.min(mcb - ir);
-                    let a_sliver = if a_rows {
-                        a_panel[ir / MR * a_sliver_len..].as_ptr()
+                    // The plan sized the panel for `mc` rows: these offsets stay inside it.
+                    let a_sliver = a_panel.as_ptr().wrapping_add(if a_rows {
+                        ir / MR * a_sliver_len
                     } else {
-                        a_panel[ir * kcb..].as_ptr()
-                    };
+                        ir * kcb
+                    });
                     // LOOP 1: NR-column slivers of the B block, one microkernel call each.
                     for jr in (0..ncb).step_by(NR) {
                         let cols = NR.min(ncb - jr);
-                        let b_sliver = b_block[jr * kcb..].as_ptr();
+                        let b_sliver = b_block.as_ptr().wrapping_add(jr * kcb);
                         let c_at = (ic + ir) * rsc + (jc + jr) * csc;
-                        // SAFETY: a packed A sliver holds `kcb` columns of `MR` values (or
-                        // `MR` rows of `kcb` values, `KC` apart), a packed B sliver `kcb`
-                        // rows of `NR`. `ic + ir + i < m` and `jc + jr + j < n` for
+                        // SAFETY: the plan fits the B block (`kc * nc`) and the A panel (`mc`
+                        // rows of `KC` or `kc`) in the scratch, so a packed A sliver holds
+                        // `kcb` columns of `MR` values (or `MR` rows of `kcb` values, `KC`
+                        // apart) and a packed B sliver `kcb` rows of `NR`, all written by
+                        // the packing above. `ic + ir + i < m` and `jc + jr + j < n` for
                         // `i < rows`, `j < cols`, so every C element written is inside the
                         // validated, non-aliasing view `c`; the caller guarantees the
                         // instruction set.
@@ -169,16 +180,18 @@ pub(crate) fn unpacked<T: Element>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: MatMut<'_, T>,
+    mut c: MatMut<'_, T>,
 ) {
-    for i in 0..c.rows {
-        for j in 0..c.cols {
+    debug_assert!(a.rows == c.rows && b.cols == c.cols && a.cols == b.rows);
+    for i in 0..c.rows.min(a.rows) {
+        for j in 0..c.cols.min(b.cols) {
             let mut acc = T::ZERO;
-            for p in 0..a.cols {
-                acc += a.data[i * a.row_stride + p * a.col_stride]
-                    * b.data[p * b.row_stride + j * b.col_stride];
+            for p in 0..a.cols.min(b.rows) {
+                // SAFETY: `i < a.rows`, `p < a.cols`; `p < b.rows`, `j < b.cols`.
+                acc += unsafe { a.get_unchecked(i, p) * b.get_unchecked(p, j) };
             }
-            let dst = &mut c.data[i * c.row_stride + j * c.col_stride];
+            // SAFETY: `i < c.rows`, `j < c.cols`.
+            let dst = unsafe { c.get_unchecked_mut(i, j) };
             *dst = if beta == T::ZERO {
                 alpha * acc
             } else {

@@ -1,45 +1,50 @@
 //! Packing: copying blocks of A and B into the contiguous, zero-padded slivers the
 //! microkernel streams through.
 //!
-//! Safe code: every read is bounds checked against the validated view, every write goes
-//! into a `chunks_exact_mut` sliver of the scratch. Elements outside the views are never
-//! read: sliver padding is written as zero.
+//! Every write goes into a `chunks_exact_mut` sliver of the scratch; reads use the views'
+//! unchecked accessors, which the caller's block-inside-the-view contract makes sound.
+//! Elements outside the views are never read: sliver padding is written as zero.
 
 use super::view::MatRef;
 use crate::element::Element;
 
 /// Packs rows `i0..i0 + rows`, columns `p0..p0 + kc` of `a` as `MR`-row slivers: sliver `s`
 /// holds rows `s * MR..`, column by column (`kc` groups of `MR` values), rows past `rows`
-/// zero. `dst` must hold `rows.div_ceil(MR) * MR * kc` elements.
+/// zero. Fills the first `rows.div_ceil(MR)` slivers that fit in `dst`.
+///
+/// # Safety
+/// The block lies inside `a`: `i0 + rows <= a.rows`, `p0 + kc <= a.cols`.
 #[inline(always)]
-pub(crate) fn pack_a<T: Element, const MR: usize>(
+pub(crate) unsafe fn pack_a<T: Element, const MR: usize>(
     a: &MatRef<'_, T>,
     (i0, p0): (usize, usize),
     (rows, kc): (usize, usize),
     dst: &mut [T],
 ) {
-    let (rs, cs) = (a.row_stride, a.col_stride);
-    let slivers = dst.chunks_exact_mut(MR * kc).take(rows.div_ceil(MR));
+    let sliver_len = MR * kc;
+    if sliver_len == 0 {
+        return; // an empty block packs nothing
+    }
+    let slivers = dst.chunks_exact_mut(sliver_len).take(rows.div_ceil(MR));
     for (s, sliver) in slivers.enumerate() {
         let top = i0 + s * MR;
         let live = MR.min(rows - s * MR);
-        if cs == 1 && live == MR {
+        if a.col_stride == 1 && live == MR {
             // Row-major A, a whole sliver: the MR rows are read in step, one column of MR
             // values at a time, so the stores are contiguous.
-            let start = top * rs + p0;
-            let src = &a.data[start..start + (MR - 1) * rs + kc];
             for (p, col) in sliver.chunks_exact_mut(MR).enumerate() {
                 for (r, d) in col.iter_mut().enumerate() {
-                    *d = src[r * rs + p];
+                    // SAFETY: `top + r < i0 + rows` and `p < kc`: inside the block.
+                    *d = unsafe { a.get_unchecked(top + r, p0 + p) };
                 }
             }
         } else {
             // Column-major A (contiguous columns), or the last, partial sliver.
             for (p, col) in sliver.chunks_exact_mut(MR).enumerate() {
-                let base = (p0 + p) * cs + top * rs;
                 for (r, d) in col.iter_mut().enumerate() {
                     *d = if r < live {
-                        a.data[base + r * rs]
+                        // SAFETY: `top + r < i0 + rows` and `p < kc`: inside the block.
+                        unsafe { a.get_unchecked(top + r, p0 + p) }
                     } else {
                         T::ZERO
                     };
@@ -52,23 +57,29 @@ pub(crate) fn pack_a<T: Element, const MR: usize>(
 /// Packs rows `i0..i0 + rows`, columns `p0..p0 + kc` of a row-major `a` as `MR`-row
 /// slivers laid out row by row with row stride `RS >= kc`: sliver `s` starts at
 /// `s * MR * RS`, its row `r` at `r * RS`; rows past `rows` are zero. A plain copy, much
-/// cheaper than the transposing [`pack_a`]. `dst` must hold `rows.div_ceil(MR) * MR * RS`
-/// elements.
+/// cheaper than the transposing [`pack_a`]. Fills the first `rows.div_ceil(MR)` slivers
+/// that fit in `dst`.
+///
+/// # Safety
+/// `a.col_stride == 1` and the block lies inside `a`: `i0 + rows <= a.rows`,
+/// `p0 + kc <= a.cols`.
 #[inline(always)]
-pub(crate) fn pack_a_rows<T: Element, const MR: usize, const RS: usize>(
+pub(crate) unsafe fn pack_a_rows<T: Element, const MR: usize, const RS: usize>(
     a: &MatRef<'_, T>,
     (i0, p0): (usize, usize),
     (rows, kc): (usize, usize),
     dst: &mut [T],
 ) {
+    debug_assert!(kc <= RS);
     let slivers = dst.chunks_exact_mut(MR * RS).take(rows.div_ceil(MR));
     for (s, sliver) in slivers.enumerate() {
         for (r, run) in sliver.chunks_exact_mut(RS).enumerate() {
-            let run = &mut run[..kc];
+            let (run, _) = run.split_at_mut(kc.min(run.len()));
             let i = s * MR + r;
             if i < rows {
-                let start = (i0 + i) * a.row_stride + p0 * a.col_stride;
-                copy(run, &a.data[start..start + kc]);
+                // SAFETY: `i < rows` and `run.len() <= kc`: a row of the block, in a
+                // unit-column-stride view (the caller's contract).
+                copy(run, unsafe { a.row_unchecked(i0 + i, p0, run.len()) });
             } else {
                 run.fill(T::ZERO);
             }
@@ -94,39 +105,41 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 
 /// Packs rows `p0..p0 + kc`, columns `j0..j0 + cols` of `b` as `NR`-column slivers: sliver
 /// `s` holds columns `s * NR..`, row by row (`kc` groups of `NR` values), columns past
-/// `cols` zero. `dst` must hold `cols.div_ceil(NR) * NR * kc` elements.
+/// `cols` zero. Fills the first `cols.div_ceil(NR)` slivers that fit in `dst`.
+///
+/// # Safety
+/// The block lies inside `b`: `p0 + kc <= b.rows`, `j0 + cols <= b.cols`.
 #[inline(always)]
-pub(crate) fn pack_b<T: Element, const NR: usize>(
+pub(crate) unsafe fn pack_b<T: Element, const NR: usize>(
     b: &MatRef<'_, T>,
     (p0, j0): (usize, usize),
     (kc, cols): (usize, usize),
     dst: &mut [T],
 ) {
-    let (rs, cs) = (b.row_stride, b.col_stride);
-    let slivers = cols.div_ceil(NR);
-    if cs == 1 {
+    let sliver_len = NR * kc;
+    if sliver_len == 0 {
+        return; // an empty block packs nothing
+    }
+    if b.col_stride == 1 {
         // Row-major B: read each row of the block in order (the hardware prefetcher follows
-        // it), dealing it out NR values to each sliver.
-        let Some(dst) = dst.get_mut(..slivers * NR * kc) else {
-            return;
-        };
+        // it), dealing it out NR values to each sliver: row `p` of sliver `s` is chunk
+        // `s * kc + p` of `dst`.
         for p in 0..kc {
-            let start = (p0 + p) * rs + j0;
-            let mut src = b.data[start..start + cols].chunks_exact(NR);
-            for (s, src) in (&mut src).enumerate() {
-                let at = s * NR * kc + p * NR;
-                // A whole sliver row is a fixed-size copy: a few vector moves, no memcpy call.
-                if let (Ok(row), Ok(src)) = (
-                    <&mut [T; NR]>::try_from(&mut dst[at..at + NR]),
-                    <&[T; NR]>::try_from(src),
-                ) {
+            // SAFETY: row `p0 + p` of the block, in a unit-column-stride view.
+            let src = unsafe { b.row_unchecked(p0 + p, j0, cols) };
+            let mut src = src.chunks_exact(NR);
+            let mut rows = dst.chunks_exact_mut(NR).skip(p).step_by(kc);
+            for (src, row) in (&mut src).zip(&mut rows) {
+                // A whole sliver row is a fixed-size copy: a few vector moves, no memcpy.
+                if let (Ok(row), Ok(src)) =
+                    (<&mut [T; NR]>::try_from(row), <&[T; NR]>::try_from(src))
+                {
                     *row = *src;
                 }
             }
             let tail = src.remainder();
-            if !tail.is_empty() {
-                let at = (slivers - 1) * NR * kc + p * NR;
-                let (head, pad) = dst[at..at + NR].split_at_mut(tail.len());
+            if let (false, Some(row)) = (tail.is_empty(), rows.next()) {
+                let (head, pad) = row.split_at_mut(tail.len().min(row.len()));
                 copy(head, tail);
                 pad.fill(T::ZERO);
             }
@@ -134,16 +147,16 @@ pub(crate) fn pack_b<T: Element, const NR: usize>(
         return;
     }
     // Column-major (transposed) B: walk each column down k, contiguous when rs == 1.
-    let slivers = dst.chunks_exact_mut(NR * kc).take(slivers);
+    let slivers = dst.chunks_exact_mut(sliver_len).take(cols.div_ceil(NR));
     for (s, sliver) in slivers.enumerate() {
         let left = j0 + s * NR;
         let live = NR.min(cols - s * NR);
         for c in 0..NR {
-            let dsts = sliver[c..].iter_mut().step_by(NR);
+            let dsts = sliver.iter_mut().skip(c).step_by(NR);
             if c < live {
-                let base = p0 * rs + (left + c) * cs;
                 for (p, d) in dsts.enumerate() {
-                    *d = b.data[base + p * rs];
+                    // SAFETY: `p < kc` and `left + c < j0 + cols`: inside the block.
+                    *d = unsafe { b.get_unchecked(p0 + p, left + c) };
                 }
             } else {
                 dsts.for_each(|d| *d = T::ZERO);

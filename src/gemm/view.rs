@@ -137,6 +137,35 @@ impl<'a, T: Copy> MatRef<'a, T> {
             None
         }
     }
+
+    /// Element `(i, j)` without a bounds check, for the packing loops.
+    ///
+    /// # Safety
+    /// `i < rows` and `j < cols`: [`MatRef::new`] proved every such element inside `data`.
+    #[inline(always)]
+    pub(crate) unsafe fn get_unchecked(&self, i: usize, j: usize) -> T {
+        debug_assert!(i < self.rows && j < self.cols);
+        // SAFETY: in the view (the caller's contract), hence in `data` (the constructor's).
+        unsafe {
+            *self
+                .data
+                .get_unchecked(i * self.row_stride + j * self.col_stride)
+        }
+    }
+
+    /// Elements `(i, j..j + len)` of a view with unit column stride, without a bounds check.
+    ///
+    /// # Safety
+    /// `col_stride == 1`, `i < rows` and `j + len <= cols`: the run then lies inside `data`
+    /// as [`MatRef::new`] proved.
+    #[inline(always)]
+    pub(crate) unsafe fn row_unchecked(&self, i: usize, j: usize, len: usize) -> &'a [T] {
+        debug_assert!(self.col_stride == 1 && i < self.rows && j + len <= self.cols);
+        let start = i * self.row_stride + j;
+        // SAFETY: the run is elements `(i, j)..=(i, j + len - 1)` of the view, contiguous
+        // because `col_stride == 1` (the caller's contract).
+        unsafe { self.data.get_unchecked(start..start + len) }
+    }
 }
 
 impl<'a, T: Copy> MatMut<'a, T> {
@@ -202,5 +231,17 @@ impl<'a, T: Copy> MatMut<'a, T> {
     /// Columns.
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// Element `(i, j)` without a bounds check.
+    ///
+    /// # Safety
+    /// `i < rows` and `j < cols`: [`MatMut::new`] proved every such element inside `data`.
+    #[inline(always)]
+    pub(crate) unsafe fn get_unchecked_mut(&mut self, i: usize, j: usize) -> &mut T {
+        debug_assert!(i < self.rows && j < self.cols);
+        let at = i * self.row_stride + j * self.col_stride;
+        // SAFETY: in the view (the caller's contract), hence in `data` (the constructor's).
+        unsafe { self.data.get_unchecked_mut(at) }
     }
 }
