@@ -153,9 +153,18 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
 
 /// [`microkernel`] with its operands bundled.
 ///
+/// Where the only kernel is the portable one (microcontrollers), each tile shape is its own
+/// function, called once per tile: the loop nest's stack frame then holds neither tile's
+/// accumulators and spills (a third of the stack a convolution needs on a Cortex-M). The
+/// SIMD kernels are inlined: they must be, to inherit their wrapper's target features.
+///
 /// # Safety
 /// As for [`microkernel`].
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    inline(never)
+)]
 unsafe fn kernel<
     S: Simd,
     const MR: usize,

@@ -4,6 +4,10 @@
 //! Every write goes into a `chunks_exact_mut` sliver of the scratch; reads use the views'
 //! unchecked accessors, which the caller's block-inside-the-view contract makes sound.
 //! Elements outside the views are never read: sliver padding is written as zero.
+//!
+//! Inlined into the SIMD loop nests (to run with their target features), but their own
+//! functions where the portable kernel is the only one, to keep the nest's stack frame small
+//! on a microcontroller (see `nest::kernel`).
 
 use super::view::MatRef;
 use crate::element::Element;
@@ -14,7 +18,11 @@ use crate::element::Element;
 ///
 /// # Safety
 /// The block lies inside `a`: `i0 + rows <= a.rows`, `p0 + kc <= a.cols`.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    inline(never)
+)]
 pub(crate) unsafe fn pack_a<T: Element, const MR: usize>(
     a: &MatRef<'_, T>,
     (i0, p0): (usize, usize),
@@ -63,7 +71,11 @@ pub(crate) unsafe fn pack_a<T: Element, const MR: usize>(
 /// # Safety
 /// `a.col_stride == 1` and the block lies inside `a`: `i0 + rows <= a.rows`,
 /// `p0 + kc <= a.cols`.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    inline(never)
+)]
 pub(crate) unsafe fn pack_a_rows<T: Element, const MR: usize, const RS: usize>(
     a: &MatRef<'_, T>,
     (i0, p0): (usize, usize),
@@ -109,7 +121,11 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 ///
 /// # Safety
 /// The block lies inside `b`: `p0 + kc <= b.rows`, `j0 + cols <= b.cols`.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    inline(never)
+)]
 pub(crate) unsafe fn pack_b<T: Element, const NR: usize>(
     b: &MatRef<'_, T>,
     (p0, j0): (usize, usize),
