@@ -56,7 +56,7 @@ pub(crate) unsafe fn gemm<
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
     // A row-major A is packed row by row (plain copies), anything else column by column.
-    let a_rows = a_rows && a.col_stride == 1;
+    let a_rows = S::PACK_A_ROWS && a_rows && a.col_stride == 1;
     let a_sliver_len = MR * if a_rows { KC } else { kc.get() };
 
     // LOOP 5: split m into MC-row panels of A.

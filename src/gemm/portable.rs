@@ -20,6 +20,10 @@ impl<T: Element> Simd for Scalar<T> {
     type Lanes = [T; 1];
     const LANES: usize = 1;
     const LANES_ZERO: [T; 1] = [T::ZERO];
+    // Where it is the only kernel (microcontrollers), one tile shape: the second would
+    // double the kernel's flash for a packing saving that scalar arithmetic dwarfs. Elsewhere
+    // it packs as the SIMD kernels do, so that Miri checks that packing too.
+    const PACK_A_ROWS: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
     #[inline(always)]
     unsafe fn zero() -> T {

@@ -22,6 +22,9 @@ pub(crate) trait Simd {
     const LANES: usize;
     /// An all-zero [`Self::Lanes`].
     const LANES_ZERO: Self::Lanes;
+    /// Whether a row-major A may be packed row by row (plain copies, a second tile shape
+    /// in the loop nest) rather than only column by column.
+    const PACK_A_ROWS: bool = true;
 
     /// All lanes zero.
     ///
