@@ -138,23 +138,23 @@ pub(crate) unsafe fn pack_b<T: Element, const NR: usize>(
     }
     if b.col_stride == 1 {
         // Row-major B: read each row of the block in order (the hardware prefetcher follows
-        // it), dealing it out NR values to each sliver: row `p` of sliver `s` is chunk
-        // `s * kc + p` of `dst`.
+        // it), dealing it out NR values to each sliver: row `p` of sliver `s` starts at
+        // `(s * kc + p) * NR`. (`dst` holds every sliver, so the `get_mut`s always succeed.)
         for p in 0..kc {
             // SAFETY: row `p0 + p` of the block, in a unit-column-stride view.
             let src = unsafe { b.row_unchecked(p0 + p, j0, cols) };
             let mut src = src.chunks_exact(NR);
-            let mut rows = dst.chunks_exact_mut(NR).skip(p).step_by(kc);
-            for (src, row) in (&mut src).zip(&mut rows) {
+            let mut at = p * NR;
+            for src in &mut src {
                 // A whole sliver row is a fixed-size copy: a few vector moves, no memcpy.
-                if let (Ok(row), Ok(src)) =
-                    (<&mut [T; NR]>::try_from(row), <&[T; NR]>::try_from(src))
-                {
-                    *row = *src;
+                let row = dst.get_mut(at..at + NR).map(<&mut [T; NR]>::try_from);
+                if let (Some(Ok(row)), Ok(src)) = (row, <&[T; NR]>::try_from(src)) {
+                    row.copy_from_slice(src);
                 }
+                at += sliver_len;
             }
             let tail = src.remainder();
-            if let (false, Some(row)) = (tail.is_empty(), rows.next()) {
+            if let (false, Some(row)) = (tail.is_empty(), dst.get_mut(at..at + NR)) {
                 let (head, pad) = row.split_at_mut(tail.len().min(row.len()));
                 copy(head, tail);
                 pad.fill(T::ZERO);
