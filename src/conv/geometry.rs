@@ -241,7 +241,8 @@ impl Conv2d {
     }
 
     /// Every image's every group of the input, image by image: `C / groups` channel planes
-    /// each (empty, endlessly, for an empty image: zip with [`output_groups`](Self::output_groups)).
+    /// each (endless empty groups for an empty image: zip with
+    /// [`output_groups`](Self::output_groups)).
     pub(crate) fn input_groups<S: Split>(&self, input: S) -> Chunks<S> {
         chunks(input, self.group.image_len())
     }
@@ -297,6 +298,7 @@ impl Conv2d {
         scratch: &'a mut [T],
         tile: usize,
     ) -> Result<(&'a mut [T], &'a mut [T]), Error> {
+        debug_assert!(tile >= 1);
         let (needed, actual) = (self.group.tile_len(tile), scratch.len());
         scratch
             .split_at_mut_checked(needed)
