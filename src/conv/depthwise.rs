@@ -310,7 +310,7 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
                 let Some((before, rest)) = dst.split_at_mut_checked(pad.left) else {
                     continue;
                 };
-                let Some((body, after)) = rest.split_at_mut_checked(width) else {
+                let Some((body, after)) = rest.split_at_mut_checked(src.len()) else {
                     continue;
                 };
                 before.fill(S::T::ZERO);

@@ -4,7 +4,7 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use super::chunks::{chunks, Chunks, Split};
+use super::chunks::{chunks, Split};
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm::gemm_scratch_len;
@@ -241,15 +241,15 @@ impl Conv2d {
     }
 
     /// Every image's every group of the input, image by image: `C / groups` channel planes
-    /// each (endless empty groups for an empty image: zip with
+    /// each (endless empty groups for an input of zero height or width: zip with
     /// [`output_groups`](Self::output_groups)).
-    pub(crate) fn input_groups<S: Split>(&self, input: S) -> Chunks<S> {
+    pub(crate) fn input_groups<S: Split>(&self, input: S) -> S::Chunks {
         chunks(input, self.group.image_len())
     }
 
     /// Every image's every group of the output, image by image: `OC / groups` channel planes
     /// each.
-    pub(crate) fn output_groups<S: Split>(&self, output: S) -> Chunks<S> {
+    pub(crate) fn output_groups<S: Split>(&self, output: S) -> S::Chunks {
         chunks(output, self.group_out_channels() * self.group.cols())
     }
 
@@ -263,7 +263,7 @@ impl Conv2d {
     }
 
     /// Every group's filters in the weights: `OC / groups` rows of `C / groups * KH * KW`.
-    pub(crate) fn weight_groups<S: Split>(&self, weight: S) -> Chunks<S> {
+    pub(crate) fn weight_groups<S: Split>(&self, weight: S) -> S::Chunks {
         chunks(weight, self.group_out_channels() * self.group.rows())
     }
 
