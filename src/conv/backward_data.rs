@@ -1,8 +1,8 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
+use super::chunks::after;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
-use core::ops::Range;
 
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -81,20 +81,18 @@ fn pointwise<T: Element>(
         Accum::Replace => T::ZERO,
         Accum::Add => T::ONE,
     };
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let dy = &grad_output[conv.output_group(n, grp)];
-            let w = &weight[conv.weight_group(grp)];
-            let dx = &mut grad_input[conv.input_group(n, grp)];
-            gemm(
-                T::ONE,
-                MatRef::row_major(w, ocg, cg)?.t(),
-                MatRef::row_major(dy, ocg, hw)?,
-                beta,
-                MatMut::row_major(dx, cg, hw)?,
-                scratch,
-            )?;
-        }
+    let groups = conv
+        .output_groups(grad_output)
+        .zip(conv.input_groups(grad_input));
+    for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
+        gemm(
+            T::ONE,
+            MatRef::row_major(w, ocg, cg)?.t(),
+            MatRef::row_major(dy, ocg, hw)?,
+            beta,
+            MatMut::row_major(dx, cg, hw)?,
+            scratch,
+        )?;
     }
     Ok(())
 }
@@ -108,27 +106,26 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
-    debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let dy = &grad_output[conv.output_group(n, grp)];
-            let w = MatRef::row_major(&weight[conv.weight_group(grp)], ocg, rows)?;
-            let dx = &mut grad_input[conv.input_group(n, grp)];
-            for Range { start, end } in conv.tiles(tile) {
-                let col = &mut col[..g.tile_len(end - start)];
-                gemm(
-                    T::ONE,
-                    w.t(),
-                    MatRef::new(&dy[start..], ocg, end - start, cols, 1)?,
-                    T::ZERO,
-                    MatMut::row_major(col, rows, end - start)?,
-                    packing,
-                )?;
-                col2im_columns(g, col, start..end, dx)?;
-            }
+    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let groups = conv
+        .output_groups(grad_output)
+        .zip(conv.input_groups(grad_input));
+    for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
+        let w = MatRef::row_major(w, ocg, rows)?;
+        for columns in conv.tiles(tile) {
+            let n = columns.end - columns.start;
+            let col = conv.tile(&mut *col, n);
+            gemm(
+                T::ONE,
+                w.t(),
+                MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
+                T::ZERO,
+                MatMut::row_major(&mut *col, rows, n)?,
+                packing,
+            )?;
+            col2im_columns(g, col, columns, dx)?;
         }
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! The gradients with respect to the weights (`dw = dy col^T`, summed over the batch) and
 //! the bias (`db = sum of dy over N, H, W`).
 
+use super::chunks::{after, chunks};
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
-use core::ops::Range;
 
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -76,11 +76,9 @@ fn pointwise<T: Element>(
         conv.group_out_channels(),
         conv.group().cols(),
     );
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let x = &input[conv.input_group(n, grp)];
-            let dy = &grad_output[conv.output_group(n, grp)];
-            let dw = &mut grad_weight[conv.weight_group(grp)];
+    for (x, dy) in conv.images(input, grad_output) {
+        let groups = conv.input_groups(x).zip(conv.output_groups(dy));
+        for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
             gemm(
                 T::ONE,
                 MatRef::row_major(dy, ocg, hw)?,
@@ -103,24 +101,22 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
-    debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let x = &input[conv.input_group(n, grp)];
-            let dy = &grad_output[conv.output_group(n, grp)];
-            let dw = &mut grad_weight[conv.weight_group(grp)];
-            for Range { start, end } in conv.tiles(tile) {
-                let col = &mut col[..g.tile_len(end - start)];
-                im2col_columns(g, x, start..end, col)?;
+    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    for (x, dy) in conv.images(input, grad_output) {
+        let groups = conv.input_groups(x).zip(conv.output_groups(dy));
+        for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
+            for columns in conv.tiles(tile) {
+                let n = columns.end - columns.start;
+                let col = conv.tile(&mut *col, n);
+                im2col_columns(g, x, columns.clone(), &mut *col)?;
                 gemm(
                     T::ONE,
-                    MatRef::new(&dy[start..], ocg, end - start, cols, 1)?,
-                    MatRef::row_major(col, rows, end - start)?.t(),
+                    MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
+                    MatRef::row_major(col, rows, n)?.t(),
                     T::ONE,
-                    MatMut::row_major(dw, ocg, rows)?,
+                    MatMut::row_major(&mut *dw, ocg, rows)?,
                     packing,
                 )?;
             }
@@ -155,12 +151,13 @@ pub fn conv2d_backward_bias<T: Element>(
 ) -> Result<(), Error> {
     check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_bias", conv.bias_len(), grad_bias.len())?;
-    let (oc, plane) = (conv.output().c(), conv.output().plane_len());
+    let (image, plane) = (conv.output().image_len(), conv.output().plane_len());
+    let images = chunks(grad_output, image);
     for (c, db) in grad_bias.iter_mut().enumerate() {
-        let mut acc = T::ZERO;
-        for n in 0..conv.output().n() {
-            acc += sum(&grad_output[(n * oc + c) * plane..][..plane]);
-        }
+        // Plane `c` of every image (there are `OC` planes, as many as biases).
+        let acc = images.clone().fold(T::ZERO, |acc, y| {
+            acc + chunks(y, plane).nth(c).map_or(T::ZERO, sum)
+        });
         *db = match accum {
             Accum::Replace => acc,
             Accum::Add => *db + acc,

@@ -65,3 +65,26 @@ pub(crate) fn finish<T: Element>(row: &mut [T], bias: Option<T>, clamp: Option<C
         (Some(b), Some(c)) => row.iter_mut().for_each(|y| *y = c.apply(*y + b)),
     }
 }
+
+/// [`finish`] on every row of `rows`, adding `bias[i]` to row `i` (one bias per row).
+#[inline(always)]
+pub(crate) fn finish_rows<'a, T: Element>(
+    rows: impl Iterator<Item = &'a mut [T]>,
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+) {
+    match bias {
+        Some(bias) => rows
+            .zip(bias)
+            .for_each(|(row, b)| finish(row, Some(*b), clamp)),
+        None if clamp.is_some() => rows.for_each(|row| finish(row, None, clamp)),
+        None => {}
+    }
+}
+
+/// The biases of a group's rows in order, then zeros (all zeros without a bias).
+#[inline(always)]
+pub(crate) fn biases<T: Element>(bias: Option<&[T]>) -> impl Iterator<Item = T> + '_ {
+    let given = bias.unwrap_or_default().iter().copied();
+    given.chain(core::iter::repeat(T::ZERO))
+}

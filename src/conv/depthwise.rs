@@ -18,7 +18,8 @@
 
 use core::ops::Range;
 
-use super::clamp::Clamp;
+use super::chunks::chunks;
+use super::clamp::{biases, Clamp};
 use super::geometry::Conv2d;
 use crate::element::Element;
 use crate::gemm::portable::Scalar;
@@ -60,7 +61,9 @@ fn for_each_run(g: &Im2col, rows: Range<usize>, mut f: impl FnMut(usize, usize, 
 
 /// The bands of output rows of a plane.
 fn bands(g: &Im2col) -> impl Iterator<Item = Range<usize>> {
-    let rows = (BAND / g.out_w()).max(1);
+    // A geometry has at least one output column; `max(1)` shows the optimizer the divisor
+    // is nonzero.
+    let rows = (BAND / g.out_w().max(1)).max(1);
     let out_h = g.out_h();
     (0..out_h)
         .step_by(rows)
@@ -167,8 +170,13 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
         let mut at = 0;
         while at < len {
             let b = at.min(len - n);
+            // `b <= at < len`: never breaks.
+            debug_assert!(b < len);
+            let Some(out) = body.get_mut(b..) else {
+                break;
+            };
             // SAFETY: the caller guarantees the instruction set.
-            unsafe { self.block::<S, NV>(first + b, bias, &mut body[b..]) };
+            unsafe { self.block::<S, NV>(first + b, bias, out) };
             at = b + n;
         }
     }
@@ -208,7 +216,7 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     } else {
         (0, 0)
     };
-    for (oh, row) in y.chunks_exact_mut(out_w).enumerate() {
+    for (oh, row) in chunks(y, out_w).enumerate() {
         // Tap row kh reads input row oh * sh + kh * dh - top when that is in 0..height.
         let taps = Taps {
             input_row: |kh: usize| {
@@ -226,8 +234,14 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             stride: wnd.stride_w,
             left: x.left,
         };
-        let (head, rest) = row.split_at_mut(lo);
-        let (body, tail) = rest.split_at_mut(hi - lo);
+        // `lo <= hi <= OW`, the row's length: the splits never fail.
+        debug_assert!(lo <= hi && hi <= row.len());
+        let Some((head, rest)) = row.split_at_mut_checked(lo) else {
+            continue;
+        };
+        let Some((body, tail)) = rest.split_at_mut_checked(hi - lo) else {
+            continue;
+        };
         for (ow, v) in head.iter_mut().enumerate() {
             *v = taps.scalar(ow, bias);
         }
@@ -275,7 +289,7 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     padded: &mut [S::T],
 ) {
     let g = conv.group();
-    let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
+    let (out_plane, taps) = (g.cols(), g.rows());
     let (width, pad) = (g.width(), g.window().padding);
     let padded_w = pad.left + width + pad.right;
     let axis_w = g.window().axis_w(width);
@@ -283,16 +297,22 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     // edge, left of the last tap's right edge.
     let (lo, _) = axis_w.inside(0, g.out_w());
     let (_, hi) = axis_w.inside((g.window().kernel_w - 1) * g.window().dilation_w, g.out_w());
-    let mult = conv.group_out_channels();
     // The plan hands over a padded plane only for a non-empty input; check it all the same.
     let use_padded = g.height() > 0 && width > 0 && padded.len() >= g.height() * padded_w;
-    for (i, ys) in output.chunks_exact_mut(out_plane * mult).enumerate() {
-        // Output planes i * mult .. (i + 1) * mult all read input plane i.
-        let x = &input[i * plane..][..plane];
+    // Each group is one input plane and the channel multiplier's output planes and filters.
+    let planes = conv.input_groups(input).zip(conv.output_groups(output));
+    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
+    for ((x, ys), (ws, bs)) in planes.zip(filters.cycle()) {
         let source = if use_padded {
-            for (dst, src) in padded.chunks_exact_mut(padded_w).zip(x.chunks_exact(width)) {
-                let (before, rest) = dst.split_at_mut(pad.left);
-                let (body, after) = rest.split_at_mut(width);
+            for (dst, src) in chunks(&mut *padded, padded_w).zip(chunks(x, width)) {
+                // `dst` holds `left + width + right` elements: the splits never fail.
+                debug_assert!(dst.len() == padded_w);
+                let Some((before, rest)) = dst.split_at_mut_checked(pad.left) else {
+                    continue;
+                };
+                let Some((body, after)) = rest.split_at_mut_checked(src.len()) else {
+                    continue;
+                };
                 before.fill(S::T::ZERO);
                 body.copy_from_slice(src);
                 after.fill(S::T::ZERO);
@@ -313,10 +333,8 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
                 hi: hi.max(lo),
             }
         };
-        for (j, y) in ys.chunks_exact_mut(out_plane).enumerate() {
-            let oc = (i * mult + j) % conv.output().c();
-            let w = &weight[oc * taps..][..taps];
-            let b = bias.map_or(S::T::ZERO, |b| b[oc]);
+        let filters = chunks(ws, taps).zip(biases(bs));
+        for (y, (w, b)) in chunks(ys, out_plane).zip(filters) {
             // SAFETY: the caller guarantees the instruction set.
             unsafe { forward_plane::<S, H, NV>(g, &source, w, b, clamp, y) };
         }
@@ -330,7 +348,8 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
 #[inline(always)]
 unsafe fn axpy_scatter<S: Simd>(dst: &mut [S::T], a: S::T, src: &[S::T], step: usize) {
     if step != 1 {
-        for (d, s) in dst.iter_mut().step_by(step).zip(src) {
+        // A validated stride is at least 1; `max(1)` shows the optimizer.
+        for (d, s) in dst.iter_mut().step_by(step.max(1)).zip(src) {
             *d += a * *s;
         }
         return;
@@ -354,6 +373,30 @@ unsafe fn axpy_scatter<S: Simd>(dst: &mut [S::T], a: S::T, src: &[S::T], step: u
     }
 }
 
+/// Backward-data on one pair of planes: `dx += conv_transpose(dy, w)`.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn backward_data_plane<S: Simd>(g: &Im2col, dy: &[S::T], w: &[S::T], dx: &mut [S::T]) {
+    let step = g.window().stride_w;
+    for rows in bands(g) {
+        for_each_run(g, rows, |tap, out, inp, len| {
+            let (d, s, a) = (
+                dx.get_mut(run(inp, len, step)),
+                dy.get(out..out + len),
+                w.get(tap),
+            );
+            // The runs lie inside the planes and the taps inside the filter.
+            debug_assert!(d.is_some() && s.is_some() && a.is_some());
+            if let (Some(d), Some(s), Some(&a)) = (d, s, a) {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { axpy_scatter::<S>(d, a, s, step) };
+            }
+        });
+    }
+}
+
 /// Backward-data: adds every output gradient plane into its input gradient plane.
 ///
 /// # Safety
@@ -366,19 +409,15 @@ unsafe fn backward_data_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     grad_input: &mut [S::T],
 ) {
     let g = conv.group();
-    let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
-    let mult = conv.group_out_channels();
-    let step = g.window().stride_w;
-    for (i, dy) in grad_output.chunks_exact(out_plane).enumerate() {
-        let oc = i % conv.output().c();
-        let dx = &mut grad_input[(i / mult) * plane..][..plane];
-        let w = &weight[oc * taps..][..taps];
-        for rows in bands(g) {
-            for_each_run(g, rows, |tap, out, inp, len| {
-                let (d, s) = (&mut dx[run(inp, len, step)], &dy[out..out + len]);
-                // SAFETY: the caller guarantees the instruction set.
-                unsafe { axpy_scatter::<S>(d, w[tap], s, step) };
-            });
+    let (out_plane, taps) = (g.cols(), g.rows());
+    // Each group is one input plane and the channel multiplier's output planes and filters.
+    let planes = conv
+        .output_groups(grad_output)
+        .zip(conv.input_groups(grad_input));
+    for ((dys, dx), ws) in planes.zip(conv.weight_groups(weight).cycle()) {
+        for (dy, w) in chunks(dys, out_plane).zip(chunks(ws, taps)) {
+            // SAFETY: the caller guarantees the instruction set.
+            unsafe { backward_data_plane::<S>(g, dy, w, &mut *dx) };
         }
     }
 }
@@ -397,7 +436,8 @@ unsafe fn dot_into<S: Simd, const NV: usize>(
     step: usize,
 ) {
     if step != 1 {
-        for (a, b) in x.iter().step_by(step).zip(y) {
+        // A validated stride is at least 1; `max(1)` shows the optimizer.
+        for (a, b) in x.iter().step_by(step.max(1)).zip(y) {
             *tail += *a * *b;
         }
         return;
@@ -449,9 +489,51 @@ unsafe fn take_sum<S: Simd, const NV: usize>(acc: &mut [S::V; NV], tail: &mut S:
     sum
 }
 
-/// Backward-filter: adds every image's contribution into the weight gradient. The runs of
-/// one tap within a band come in a row; their products are summed in vector registers and
-/// reduced once per tap and band.
+/// Backward-filter on one pair of planes: `dw += correlate(x, dy)`. The runs of one tap
+/// within a band come in a row; their products are summed in vector registers and reduced
+/// once per tap and band.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn backward_filter_plane<S: Simd, const NV: usize>(
+    g: &Im2col,
+    x: &[S::T],
+    dy: &[S::T],
+    dw: &mut [S::T],
+) {
+    let step = g.window().stride_w;
+    // SAFETY: the caller guarantees the instruction set.
+    let mut acc = [unsafe { S::zero() }; NV];
+    let mut tail = S::T::ZERO;
+    for rows in bands(g) {
+        let mut current = None;
+        for_each_run(g, rows, |tap, out, inp, len| {
+            if current != Some(tap) {
+                if let Some(t) = current {
+                    // SAFETY: the caller guarantees the instruction set.
+                    let sum = unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+                    add(dw, t, sum);
+                }
+                current = Some(tap);
+            }
+            let (xs, ds) = (x.get(run(inp, len, step)), dy.get(out..out + len));
+            // The runs lie inside the planes.
+            debug_assert!(xs.is_some() && ds.is_some());
+            if let (Some(xs), Some(ds)) = (xs, ds) {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { dot_into::<S, NV>(&mut acc, &mut tail, xs, ds, step) };
+            }
+        });
+        if let Some(t) = current {
+            // SAFETY: the caller guarantees the instruction set.
+            let sum = unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+            add(dw, t, sum);
+        }
+    }
+}
+
+/// Backward-filter: adds every image's contribution into the weight gradient.
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set.
@@ -463,35 +545,25 @@ unsafe fn backward_filter_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     grad_weight: &mut [S::T],
 ) {
     let g = conv.group();
-    let (plane, out_plane, taps) = (g.image_len(), g.cols(), g.rows());
-    let mult = conv.group_out_channels();
-    let step = g.window().stride_w;
-    // SAFETY: the caller guarantees the instruction set.
-    let mut acc = [unsafe { S::zero() }; NV];
-    let mut tail = S::T::ZERO;
-    for (i, dy) in grad_output.chunks_exact(out_plane).enumerate() {
-        let oc = i % conv.output().c();
-        let x = &input[(i / mult) * plane..][..plane];
-        let dw = &mut grad_weight[oc * taps..][..taps];
-        for rows in bands(g) {
-            let mut current = None;
-            for_each_run(g, rows, |tap, out, inp, len| {
-                if current != Some(tap) {
-                    if let Some(t) = current {
-                        // SAFETY: the caller guarantees the instruction set.
-                        dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
-                    }
-                    current = Some(tap);
-                }
-                let (xs, ds) = (&x[run(inp, len, step)], &dy[out..out + len]);
+    let (out_plane, taps) = (g.cols(), g.rows());
+    for (x, dy) in conv.images(input, grad_output) {
+        // Each group is one input plane and the channel multiplier's output planes and filters.
+        let planes = conv.input_groups(x).zip(conv.output_groups(dy));
+        for ((x, dys), dws) in planes.zip(conv.weight_groups(&mut *grad_weight)) {
+            for (dy, dw) in chunks(dys, out_plane).zip(chunks(dws, taps)) {
                 // SAFETY: the caller guarantees the instruction set.
-                unsafe { dot_into::<S, NV>(&mut acc, &mut tail, xs, ds, step) };
-            });
-            if let Some(t) = current {
-                // SAFETY: the caller guarantees the instruction set.
-                dw[t] += unsafe { take_sum::<S, NV>(&mut acc, &mut tail) };
+                unsafe { backward_filter_plane::<S, NV>(g, x, dy, dw) };
             }
         }
+    }
+}
+
+/// `dw[tap] += sum`; `tap` comes from [`for_each_run`], so it is always inside the filter.
+#[inline(always)]
+fn add<T: Element>(dw: &mut [T], tap: usize, sum: T) {
+    debug_assert!(tap < dw.len());
+    if let Some(d) = dw.get_mut(tap) {
+        *d += sum;
     }
 }
 

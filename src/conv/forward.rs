@@ -1,8 +1,8 @@
 //! The forward pass: `y = clamp(conv(x, w) + b)`.
 
-use super::clamp::{finish, Clamp};
+use super::chunks::{after, chunks};
+use super::clamp::{finish_rows, Clamp};
 use super::geometry::{Conv2d, Pass, Path};
-use core::ops::Range;
 
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -71,25 +71,23 @@ fn pointwise<T: Element>(
     output: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    let g = conv.group();
-    let (cg, ocg, hw) = (conv.group_channels(), conv.group_out_channels(), g.cols());
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let x = &input[conv.input_group(n, grp)];
-            let w = &weight[conv.weight_group(grp)];
-            let y = &mut output[conv.output_group(n, grp)];
-            gemm(
-                T::ONE,
-                MatRef::row_major(w, ocg, cg)?,
-                MatRef::row_major(x, cg, hw)?,
-                T::ZERO,
-                MatMut::row_major(y, ocg, hw)?,
-                scratch,
-            )?;
-            for (o, row) in y.chunks_exact_mut(hw).enumerate() {
-                finish(row, bias.map(|b| b[grp * ocg + o]), clamp);
-            }
-        }
+    let (cg, ocg, hw) = (
+        conv.group_channels(),
+        conv.group_out_channels(),
+        conv.group().cols(),
+    );
+    let groups = conv.input_groups(input).zip(conv.output_groups(output));
+    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
+    for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
+        gemm(
+            T::ONE,
+            MatRef::row_major(w, ocg, cg)?,
+            MatRef::row_major(x, cg, hw)?,
+            T::ZERO,
+            MatMut::row_major(&mut *y, ocg, hw)?,
+            scratch,
+        )?;
+        finish_rows(chunks(y, hw), b, clamp);
     }
     Ok(())
 }
@@ -106,31 +104,26 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
-    debug_assert!(tile >= 1);
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = scratch.split_at_mut(g.tile_len(tile));
-    for n in 0..conv.input().n() {
-        for grp in 0..conv.groups() {
-            let x = &input[conv.input_group(n, grp)];
-            let w = MatRef::row_major(&weight[conv.weight_group(grp)], ocg, rows)?;
-            let y = &mut output[conv.output_group(n, grp)];
-            for Range { start, end } in conv.tiles(tile) {
-                let col = &mut col[..g.tile_len(end - start)];
-                im2col_columns(g, x, start..end, col)?;
-                gemm(
-                    T::ONE,
-                    w,
-                    MatRef::row_major(col, rows, end - start)?,
-                    T::ZERO,
-                    MatMut::new(&mut y[start..], ocg, end - start, cols, 1)?,
-                    packing,
-                )?;
-                for o in 0..ocg {
-                    let row = &mut y[o * cols + start..o * cols + end];
-                    finish(row, bias.map(|b| b[grp * ocg + o]), clamp);
-                }
-            }
+    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let groups = conv.input_groups(input).zip(conv.output_groups(output));
+    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
+    for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
+        let w = MatRef::row_major(w, ocg, rows)?;
+        for columns in conv.tiles(tile) {
+            let n = columns.end - columns.start;
+            let col = conv.tile(&mut *col, n);
+            im2col_columns(g, x, columns.clone(), col)?;
+            gemm(
+                T::ONE,
+                w,
+                MatRef::row_major(col, rows, n)?,
+                T::ZERO,
+                MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
+                packing,
+            )?;
+            finish_rows(conv.tile_rows(&mut *y, columns), b, clamp);
         }
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! The validated convolution geometry, its buffer sizes and the one plan that both sizes the
 //! workspace and dispatches the kernels.
 
+use core::num::NonZeroUsize;
 use core::ops::Range;
 
+use super::chunks::{chunks, Split};
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm::gemm_scratch_len;
@@ -51,7 +53,8 @@ const MAX_DIRECT_MULTIPLIER: usize = 8;
 pub struct Conv2d {
     input: Shape,
     output: Shape,
-    groups: usize,
+    /// Nonzero, so the divisions by it leave no division-by-zero panic in the code.
+    groups: NonZeroUsize,
     /// The im2col geometry of one group (`C / groups` channels) of one image.
     group: Im2col,
 }
@@ -103,23 +106,27 @@ impl Conv2d {
     ) -> Result<Self, Error> {
         tri!(check_nonzero("channels", input.c()));
         tri!(check_nonzero("out_channels", out_channels));
-        tri!(check_nonzero("groups", groups));
-        if !input.c().is_multiple_of(groups) {
+        let Some(groups) = NonZeroUsize::new(groups) else {
+            return Err(Error::Zero {
+                parameter: "groups",
+            });
+        };
+        if !input.c().is_multiple_of(groups.get()) {
             return Err(Error::NotDivisible {
                 what: "channels",
                 value: input.c(),
-                divisor: groups,
+                divisor: groups.get(),
             });
         }
-        if !out_channels.is_multiple_of(groups) {
+        if !out_channels.is_multiple_of(groups.get()) {
             return Err(Error::NotDivisible {
                 what: "out_channels",
                 value: out_channels,
-                divisor: groups,
+                divisor: groups.get(),
             });
         }
         let group = tri!(Im2col::new(
-            input.c() / groups,
+            input.c() / groups.get(),
             input.h(),
             input.w(),
             window
@@ -159,7 +166,12 @@ impl Conv2d {
             self.input.h(),
             self.input.w()
         ));
-        Conv2d::new(input, self.output.c(), self.group.window(), self.groups)
+        Conv2d::new(
+            input,
+            self.output.c(),
+            self.group.window(),
+            self.groups.get(),
+        )
     }
 
     /// The input shape `N x C x H x W`.
@@ -184,7 +196,7 @@ impl Conv2d {
 
     /// Number of groups.
     pub const fn groups(&self) -> usize {
-        self.groups
+        self.groups.get()
     }
 
     /// Elements of the input, `N * C * H * W`.
@@ -225,37 +237,92 @@ impl Conv2d {
 
     /// Output channels per group.
     pub(crate) const fn group_out_channels(&self) -> usize {
-        self.output.c() / self.groups
+        self.output.c() / self.groups.get()
     }
 
-    /// Where image `n`, group `grp` lies in the input: its `C / groups` channel planes.
-    pub(crate) const fn input_group(&self, n: usize, grp: usize) -> Range<usize> {
-        let len = self.group.image_len();
-        let start = n * self.input.image_len() + grp * len;
-        start..start + len
+    /// Every image's every group of the input, image by image: `C / groups` channel planes
+    /// each (endless empty groups for an input of zero height or width: zip with
+    /// [`output_groups`](Self::output_groups)).
+    pub(crate) fn input_groups<S: Split>(&self, input: S) -> S::Chunks {
+        chunks(input, self.group.image_len())
     }
 
-    /// Where image `n`, group `grp` lies in the output: its `OC / groups` channel planes.
-    pub(crate) const fn output_group(&self, n: usize, grp: usize) -> Range<usize> {
-        let len = self.group_out_channels() * self.group.cols();
-        let start = n * self.output.image_len() + grp * len;
-        start..start + len
+    /// Every image's every group of the output, image by image: `OC / groups` channel planes
+    /// each.
+    pub(crate) fn output_groups<S: Split>(&self, output: S) -> S::Chunks {
+        chunks(output, self.group_out_channels() * self.group.cols())
     }
 
-    /// Where group `grp`'s filters lie in the weights: `OC / groups` rows of
-    /// `C / groups * KH * KW`.
-    pub(crate) const fn weight_group(&self, grp: usize) -> Range<usize> {
-        let len = self.group_out_channels() * self.group.rows();
-        grp * len..(grp + 1) * len
+    /// Every image of the input and of the output, in pairs.
+    pub(crate) fn images<A: Split, B: Split>(
+        &self,
+        input: A,
+        output: B,
+    ) -> impl Iterator<Item = (A, B)> {
+        chunks(input, self.input.image_len()).zip(chunks(output, self.output.image_len()))
+    }
+
+    /// Every group's filters in the weights: `OC / groups` rows of `C / groups * KH * KW`.
+    pub(crate) fn weight_groups<S: Split>(&self, weight: S) -> S::Chunks {
+        chunks(weight, self.group_out_channels() * self.group.rows())
+    }
+
+    /// Every group's `OC / groups` biases, or endless `None`s without a bias.
+    pub(crate) fn bias_groups<'a, T>(
+        &self,
+        bias: Option<&'a [T]>,
+    ) -> impl Iterator<Item = Option<&'a [T]>> + Clone {
+        let mut groups = bias.map(|b| chunks(b, self.group_out_channels()));
+        core::iter::from_fn(move || match &mut groups {
+            Some(groups) => groups.next().map(Some),
+            None => Some(None),
+        })
     }
 
     /// The consecutive column ranges of at most `tile` columns that cover one group's
-    /// column matrix.
+    /// column matrix: each within `0..OH * OW`.
     pub(crate) fn tiles(&self, tile: usize) -> impl Iterator<Item = Range<usize>> {
         let cols = self.group.cols();
         (0..cols)
             .step_by(tile.max(1))
-            .map(move |start| start..cols.min(start + tile))
+            .map(move |start| start..cols.min(start.saturating_add(tile)))
+    }
+
+    /// Splits the workspace of a [`Path::Columns`] plan with tiles of `tile` columns into the
+    /// column tile and the GEMM's packing.
+    ///
+    /// # Errors
+    /// [`Error::ScratchTooSmall`] if the tile does not fit, which the plan rules out.
+    pub(crate) fn split_scratch<'a, T>(
+        &self,
+        scratch: &'a mut [T],
+        tile: usize,
+    ) -> Result<(&'a mut [T], &'a mut [T]), Error> {
+        debug_assert!(tile >= 1);
+        let (needed, actual) = (self.group.tile_len(tile), scratch.len());
+        scratch
+            .split_at_mut_checked(needed)
+            .ok_or(Error::ScratchTooSmall { needed, actual })
+    }
+
+    /// The first `C / groups * KH * KW * n` elements of the column tile `col`: a tile of `n`
+    /// columns. [`split_scratch`](Self::split_scratch) sized `col` for the widest tile; were
+    /// it shorter, the empty slice returned would make the kernel that fills it refuse it.
+    pub(crate) fn tile<'a, T>(&self, col: &'a mut [T], n: usize) -> &'a mut [T] {
+        col.get_mut(..self.group.tile_len(n)).unwrap_or_default()
+    }
+
+    /// The rows of the tile `columns` (one of [`tiles`](Self::tiles)) in one group's output:
+    /// `columns` of every `OH * OW` row. The tiles lie within the rows, so none is left out.
+    pub(crate) fn tile_rows<'a, T>(
+        &self,
+        output_group: &'a mut [T],
+        columns: Range<usize>,
+    ) -> impl Iterator<Item = &'a mut [T]> {
+        chunks(output_group, self.group.cols()).filter_map(move |row| {
+            debug_assert!(columns.start <= columns.end && columns.end <= row.len());
+            row.get_mut(columns.clone())
+        })
     }
 
     /// Workspace elements for full speed in every pass (forward, backward-data,
@@ -380,7 +447,9 @@ impl Conv2d {
                     }
                 }
                 let tile = if lo == 0 {
-                    let fit = available / self.group.rows();
+                    // A group has at least one channel and a kernel one tap; `max` shows
+                    // the optimizer the divisor is nonzero.
+                    let fit = available / max(self.group.rows(), 1);
                     if fit < full {
                         fit
                     } else {

@@ -20,6 +20,7 @@
 
 mod backward_data;
 mod backward_filter;
+mod chunks;
 mod clamp;
 mod depthwise;
 mod forward;
