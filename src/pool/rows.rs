@@ -169,7 +169,15 @@ impl Geo {
         plane: &'a [T],
         oh: usize,
     ) -> impl Iterator<Item = (usize, &'a [T])> {
-        self.pick_rows(plane.chunks_exact(self.w.get()), oh)
+        let (first, count) = self.window_row_span(oh);
+        let (w, dh) = (self.w.get(), self.dh.get());
+        // Row `first`, then every `dh`-th row after it: rows below H, so inside the plane.
+        let mut rest = plane.get(first * w..).unwrap_or_default();
+        (0..count).map_while(move |t| {
+            let (row, tail) = rest.split_at_checked(w)?;
+            rest = tail.get((dh - 1) * w..).unwrap_or_default();
+            Some((first + t * dh, row))
+        })
     }
 
     /// [`Self::window_rows`] of a mutable plane, without the row numbers.
@@ -179,20 +187,14 @@ impl Geo {
         plane: &'a mut [T],
         oh: usize,
     ) -> impl Iterator<Item = &'a mut [T]> {
-        self.pick_rows(plane.chunks_exact_mut(self.w.get()), oh)
-            .map(|(_, row)| row)
-    }
-
-    /// The items of `rows` (a plane's rows in order) that output row `oh`'s window covers.
-    #[inline(always)]
-    fn pick_rows<R: Iterator>(&self, rows: R, oh: usize) -> impl Iterator<Item = (usize, R::Item)> {
         let (first, count) = self.window_row_span(oh);
-        let dh = self.dh.get();
-        rows.skip(first)
-            .step_by(dh)
-            .take(count)
-            .enumerate()
-            .map(move |(t, row)| (first + t * dh, row))
+        let (w, dh) = (self.w.get(), self.dh.get());
+        let mut rest = plane.get_mut(first * w..).unwrap_or_default();
+        (0..count).map_while(move |_| {
+            let (row, tail) = mem::take(&mut rest).split_at_mut_checked(w)?;
+            rest = tail.get_mut((dh - 1) * w..).unwrap_or_default();
+            Some(row)
+        })
     }
 
     /// Row taps of output row `oh` within the padded input (`include_pad`) or within the
@@ -527,11 +529,13 @@ pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
 #[inline(always)]
 pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
     let (mut m, mut i, mut empty) = (T::NEG_INFINITY, 0, true);
-    for (ih, x_row) in geo.window_rows(xp, oh) {
+    let (first, count) = geo.window_row_span(oh);
+    for t in 0..count {
+        let ih = first + t * geo.dh.get();
         for k in 0..geo.kw {
             if let Some(c) = geo.col(ow, k) {
-                let v = x_row[c];
                 let at = ih * geo.w() + c;
+                let v = xp[at];
                 // Branch-free: the comparisons of real data are unpredictable.
                 let take = empty | (v > m) | v.is_nan();
                 m = if take { v } else { m };
