@@ -144,21 +144,25 @@ impl Geo {
         self.out_h.saturating_mul(self.out_w)
     }
 
-    /// The input rows output row `oh`'s window covers: the first one and how many; they
-    /// are `dilation_h` apart, padding rows skipped. At least one (no empty windows).
+    /// The input rows output row `oh`'s window covers, in tap order (padding rows skipped).
+    #[inline(always)]
+    pub fn rows(&self, oh: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.kh).filter_map(move |k| {
+            (oh * self.sh + k * self.dh.get())
+                .checked_sub(self.top)
+                .filter(|&r| r < self.h.get())
+        })
+    }
+
+    /// [`Self::rows`] as the first row and how many: they are consecutive taps,
+    /// `dilation_h` apart. At least one (no empty windows).
     #[inline(always)]
     fn window_row_span(&self, oh: usize) -> (usize, usize) {
-        let (mut first, mut count) = (0, 0);
-        for k in 0..self.kh {
-            let row = (oh * self.sh + k * self.dh.get()).checked_sub(self.top);
-            if let Some(r) = row.filter(|&r| r < self.h.get()) {
-                if count == 0 {
-                    first = r;
-                }
-                count += 1;
-            }
+        let mut rows = self.rows(oh);
+        match rows.next() {
+            Some(first) => (first, 1 + rows.count()),
+            None => (0, 0),
         }
-        (first, count)
     }
 
     /// The rows of `plane` (an input plane) output row `oh`'s window covers, in tap order,
@@ -529,9 +533,7 @@ pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
 #[inline(always)]
 pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
     let (mut m, mut i, mut empty) = (T::NEG_INFINITY, 0, true);
-    let (first, count) = geo.window_row_span(oh);
-    for t in 0..count {
-        let ih = first + t * geo.dh.get();
+    for ih in geo.rows(oh) {
         for k in 0..geo.kw {
             if let Some(c) = geo.col(ow, k) {
                 let at = ih * geo.w() + c;
