@@ -146,57 +146,40 @@ impl Geo {
 
     /// The input rows output row `oh`'s window covers, in tap order (padding rows skipped).
     #[inline(always)]
-    pub fn rows(&self, oh: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.kh).filter_map(move |k| {
-            (oh * self.sh + k * self.dh.get())
-                .checked_sub(self.top)
-                .filter(|&r| r < self.h.get())
-        })
-    }
-
-    /// [`Self::rows`] as the first row and how many: they are consecutive taps,
-    /// `dilation_h` apart. At least one (no empty windows).
-    #[inline(always)]
-    fn window_row_span(&self, oh: usize) -> (usize, usize) {
-        let mut rows = self.rows(oh);
-        match rows.next() {
-            Some(first) => (first, 1 + rows.count()),
-            None => (0, 0),
-        }
+    pub fn rows(&self, oh: usize) -> impl Iterator<Item = usize> {
+        let (sh, dh, top, h) = (self.sh, self.dh.get(), self.top, self.h.get());
+        (0..self.kh).filter_map(move |k| (oh * sh + k * dh).checked_sub(top).filter(|&r| r < h))
     }
 
     /// The rows of `plane` (an input plane) output row `oh`'s window covers, in tap order,
-    /// each with its row number. Every row is exactly `W` long.
+    /// each with its row number. Every row is exactly `W` long (and, its number being below
+    /// `H`, inside the plane).
     #[inline(always)]
     pub fn window_rows<'a, T>(
         &self,
         plane: &'a [T],
         oh: usize,
     ) -> impl Iterator<Item = (usize, &'a [T])> {
-        let (first, count) = self.window_row_span(oh);
-        let (w, dh) = (self.w.get(), self.dh.get());
-        // Row `first`, then every `dh`-th row after it: rows below H, so inside the plane.
-        let mut rest = plane.get(first * w..).unwrap_or_default();
-        (0..count).map_while(move |t| {
-            let (row, tail) = rest.split_at_checked(w)?;
-            rest = tail.get((dh - 1) * w..).unwrap_or_default();
-            Some((first + t * dh, row))
-        })
+        let w = self.w.get();
+        self.rows(oh)
+            .filter_map(move |ih| Some((ih, plane.get(ih * w..)?.get(..w)?)))
     }
 
-    /// [`Self::window_rows`] of a mutable plane, without the row numbers.
+    /// [`Self::window_rows`] of a mutable plane, without the row numbers: cut off the plane
+    /// one after the other (the row numbers increase).
     #[inline(always)]
     pub fn window_rows_mut<'a, T>(
         &self,
         plane: &'a mut [T],
         oh: usize,
     ) -> impl Iterator<Item = &'a mut [T]> {
-        let (first, count) = self.window_row_span(oh);
-        let (w, dh) = (self.w.get(), self.dh.get());
-        let mut rest = plane.get_mut(first * w..).unwrap_or_default();
-        (0..count).map_while(move |_| {
-            let (row, tail) = mem::take(&mut rest).split_at_mut_checked(w)?;
-            rest = tail.get_mut((dh - 1) * w..).unwrap_or_default();
+        let w = self.w.get();
+        let (mut rest, mut at) = (plane, 0);
+        self.rows(oh).filter_map(move |ih| {
+            let skip = (ih * w).checked_sub(at)?;
+            let (_, tail) = mem::take(&mut rest).split_at_mut_checked(skip)?;
+            let (row, tail) = tail.split_at_mut_checked(w)?;
+            (rest, at) = (tail, (ih + 1) * w);
             Some(row)
         })
     }
@@ -327,7 +310,14 @@ impl Geo {
     /// the input) as a one-row rectangle for the AVX-512 kernels, its first output at `y`.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::avx512::Rect {
-        let (first, taps) = self.window_row_span(oh);
+        // The window's input rows are consecutive taps; at least one (no empty windows).
+        let (mut first, mut taps) = (0, 0);
+        for ih in self.rows(oh) {
+            if taps == 0 {
+                first = ih;
+            }
+            taps += 1;
+        }
         let w = self.w.get();
         super::avx512::Rect {
             x: first * w + cols.0 * self.sw - self.left,
