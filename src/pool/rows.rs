@@ -522,18 +522,26 @@ pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 #[inline(always)]
 pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
-    let (mut m, mut i, mut empty) = (T::NEG_INFINITY, 0, true);
-    for ih in geo.rows(oh) {
-        for k in 0..geo.kw {
-            if let Some(c) = geo.col(ow, k) {
-                let at = ih * geo.w() + c;
-                let v = xp[at];
-                // Branch-free: the comparisons of real data are unpredictable.
-                let take = empty | (v > m) | v.is_nan();
-                m = if take { v } else { m };
-                i = if take { at as u32 } else { i };
-                empty = false;
-            }
+    // The taps inside the input: consecutive rows times consecutive columns (`dw` apart).
+    let mut rows = geo.rows(oh);
+    let mut cols = (0..geo.kw).filter_map(|k| geo.col(ow, k));
+    let (Some(r0), Some(c0)) = (rows.next(), cols.next()) else {
+        return (T::NEG_INFINITY, 0); // no tap: Pool2d::new refuses such windows
+    };
+    let n_cols = 1 + cols.count();
+    // Start from the first tap: it stays unless a later one is larger or NaN, and if it is
+    // NaN itself, the rule takes it again (same value, same index).
+    let w = geo.w();
+    let (mut m, mut i) = (xp[r0 * w + c0], (r0 * w + c0) as u32);
+    for ih in iter::once(r0).chain(rows) {
+        let row = ih * w + c0;
+        for t in 0..n_cols {
+            let at = row + t * geo.dw;
+            let v = xp[at];
+            // Branch-free: the comparisons of real data are unpredictable.
+            let take = (v > m) | v.is_nan();
+            m = if take { v } else { m };
+            i = if take { at as u32 } else { i };
         }
     }
     (m, i)
