@@ -308,18 +308,6 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     let out_w = geo.out_w().get();
     let (a, b) = geo.split(0, out_w);
     let border_cols = a > 0 || b < out_w;
-    let border = |oh: usize, yp: &mut [T], ip: &mut [u32]| {
-        if !border_cols {
-            return;
-        }
-        for ow in (0..a).chain(b..out_w) {
-            let (m, i) = max_window(geo, xp, oh, ow);
-            yp[oh * out_w + ow] = m;
-            if IDX {
-                ip[oh * out_w + ow] = i;
-            }
-        }
-    };
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows.
     for oh in (0..rl).chain(rh.max(rl)..geo.out_h()) {
@@ -331,7 +319,9 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // (check_indexable).
             unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
         }
-        border(oh, yp, ip);
+        if border_cols {
+            border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+        }
     }
     // Bands of interior rows: the kernel streams the band's input rows, then the border
     // columns (if any) reuse them from cache.
@@ -345,10 +335,34 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // when indices are kept (check_indexable).
             unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
         }
-        for oh in lo..hi {
-            border(oh, yp, ip);
+        if border_cols {
+            for oh in lo..hi {
+                border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+            }
         }
         lo = hi;
+    }
+}
+
+/// The border outputs of output row `oh` of a plane (those outside the interior columns
+/// `a..b`), window by window.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn border_row<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    oh: usize,
+    (a, b): (usize, usize),
+    yp: &mut [T],
+    ip: &mut [u32],
+) {
+    let out_w = geo.out_w().get();
+    for ow in (0..a).chain(b..out_w) {
+        let (m, i) = max_window(geo, xp, oh, ow);
+        yp[oh * out_w + ow] = m;
+        if IDX {
+            ip[oh * out_w + ow] = i;
+        }
     }
 }
 
