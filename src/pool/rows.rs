@@ -165,21 +165,24 @@ impl Geo {
             .filter_map(move |ih| Some((ih, plane.get(ih * w..)?.get(..w)?)))
     }
 
-    /// [`Self::window_rows`] of a mutable plane, without the row numbers: cut off the plane
-    /// one after the other (the row numbers increase).
+    /// [`Self::window_rows`] of a mutable plane, without the row numbers: the first row,
+    /// then every `dilation_h`-th, cut off the plane one after the other.
     #[inline(always)]
     pub fn window_rows_mut<'a, T>(
         &self,
         plane: &'a mut [T],
         oh: usize,
     ) -> impl Iterator<Item = &'a mut [T]> {
-        let w = self.w.get();
-        let (mut rest, mut at) = (plane, 0);
-        self.rows(oh).filter_map(move |ih| {
-            let skip = (ih * w).checked_sub(at)?;
-            let (_, tail) = mem::take(&mut rest).split_at_mut_checked(skip)?;
-            let (row, tail) = tail.split_at_mut_checked(w)?;
-            (rest, at) = (tail, (ih + 1) * w);
+        let mut rows = self.rows(oh);
+        let (first, count) = match rows.next() {
+            Some(first) => (first, 1 + rows.count()),
+            None => (0, 0),
+        };
+        let (w, dh) = (self.w.get(), self.dh.get());
+        let mut rest = plane.get_mut(first * w..).unwrap_or_default();
+        (0..count).map_while(move |_| {
+            let (row, tail) = mem::take(&mut rest).split_at_mut_checked(w)?;
+            rest = tail.get_mut((dh - 1) * w..).unwrap_or_default();
             Some(row)
         })
     }
