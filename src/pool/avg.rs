@@ -1,7 +1,9 @@
 //! Average pooling, forward and backward, and global average pooling.
 
+use core::num::NonZeroUsize;
+
 use super::isa::{dispatch, stride2_kernels};
-use super::rows::{spread_pass, sum_pass, Geo};
+use super::rows::{runs, runs_mut, spread_pass, sum_pass, Geo};
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
 use crate::element::Element;
@@ -175,12 +177,10 @@ fn divide<T: Element>(
     y: &mut [T],
     interior: bool,
 ) {
-    let (a, b) = geo.split(c0, y.len());
+    let [head, body, tail] = geo.split_mut(c0, y);
     let include_pad = match divisor {
         Divisor::Override(d) => {
             let d = T::from_usize(d);
-            let (head, rest) = y.split_at_mut(a);
-            let (body, tail) = rest.split_at_mut(b - a);
             head.iter_mut().chain(tail).for_each(|v| *v = *v / d);
             if interior {
                 body.iter_mut().for_each(|v| *v = *v / d);
@@ -191,8 +191,7 @@ fn divide<T: Element>(
         Divisor::CountExcludePad => false,
     };
     let rows = geo.rows_counted(oh, include_pad);
-    let (head, rest) = y.split_at_mut(a);
-    let (body, tail) = rest.split_at_mut(b - a);
+    let c1 = c0 + head.len() + body.len(); // the first output of the tail
     if interior {
         // Interior windows lie inside the input: they count the whole kernel width.
         let d = T::from_usize(rows * geo.kernel_w());
@@ -202,7 +201,7 @@ fn divide<T: Element>(
         *v = *v / T::from_usize(rows * geo.cols_counted(c0 + j, include_pad));
     }
     for (j, v) in tail.iter_mut().enumerate() {
-        *v = *v / T::from_usize(rows * geo.cols_counted(c0 + b + j, include_pad));
+        *v = *v / T::from_usize(rows * geo.cols_counted(c1 + j, include_pad));
     }
 }
 
@@ -211,7 +210,6 @@ fn divide<T: Element>(
 fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut [T]) {
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = fast;
-    // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if fast {
         if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
@@ -220,9 +218,7 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
             return;
         }
     }
-    let planes = x
-        .chunks_exact(geo.plane_in())
-        .zip(y.chunks_exact_mut(geo.plane_out()));
+    let planes = runs(x, geo.plane_in()).zip(runs_mut(y, geo.plane_out()));
     for (xp, yp) in planes {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if fast {
@@ -231,10 +227,11 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
             unsafe { plane_stride2(geo, divisor, xp, yp) };
             continue;
         }
-        for (oh, y_row) in yp.chunks_exact_mut(geo.out_w).enumerate() {
+        for (oh, y_row) in runs_mut(yp, geo.out_w()).enumerate() {
             y_row.fill(T::ZERO);
-            for ih in geo.rows(oh) {
-                sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row, true);
+            for (_, x_row) in geo.window_rows(xp, oh) {
+                // SAFETY: the rows of Geo::window_rows are W long.
+                unsafe { sum_pass(geo, x_row, 0, y_row, true) };
             }
             divide(geo, divisor, oh, 0, y_row, true);
         }
@@ -251,8 +248,9 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
 #[inline(always)]
 unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &mut [T]) {
     let (rl, rh) = geo.interior_rows();
-    let (a, b) = geo.split(0, geo.out_w);
-    let border_cols = a > 0 || b < geo.out_w;
+    let out_w = geo.out_w().get();
+    let (a, b) = geo.split(0, out_w);
+    let border_cols = a > 0 || b < out_w;
     let row = |oh: usize, y_row: &mut [T], interior: bool| {
         if interior {
             y_row.fill(T::ZERO);
@@ -260,22 +258,23 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
             y_row[..a].fill(T::ZERO);
             y_row[b..].fill(T::ZERO);
         }
-        for ih in geo.rows(oh) {
-            sum_pass(geo, &xp[ih * geo.w..(ih + 1) * geo.w], 0, y_row, interior);
+        for (_, x_row) in geo.window_rows(xp, oh) {
+            // SAFETY: the rows of Geo::window_rows are W long.
+            unsafe { sum_pass(geo, x_row, 0, y_row, interior) };
         }
         divide(geo, divisor, oh, 0, y_row, interior);
     };
     let taps = geo.stride2_taps().unwrap_or(2);
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows, the interior columns' divisor counting the rows as the rule says.
-    for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
+    for oh in (0..rl).chain(rh.max(rl)..geo.out_h()) {
         if a < b {
             let div = match divisor {
                 Divisor::Override(d) => d,
                 Divisor::CountIncludePad => geo.rows_counted(oh, true) * geo.kernel_w(),
                 Divisor::CountExcludePad => geo.rows_counted(oh, false) * geo.kernel_w(),
             };
-            let rect = geo.row_rect(oh, (a, b), oh * geo.out_w + a);
+            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
             // SAFETY: the caller's preconditions; the rectangle holds the row's interior
             // columns and only its window rows inside the input, so every tap it reads is
             // inside the plane.
@@ -291,7 +290,7 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
             };
         }
         if border_cols {
-            row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], false);
+            row(oh, &mut yp[oh * out_w..(oh + 1) * out_w], false);
         }
     }
     // Interior windows lie inside the input: every rule counts the whole kernel.
@@ -305,7 +304,7 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
     while lo < rh {
         let hi = (lo + BAND).min(rh);
         if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * geo.out_w + a, geo.out_w);
+            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
             // so every tap it reads is inside the plane.
             unsafe {
@@ -321,7 +320,7 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
         }
         if border_cols {
             for oh in lo..hi {
-                row(oh, &mut yp[oh * geo.out_w..(oh + 1) * geo.out_w], false);
+                row(oh, &mut yp[oh * out_w..(oh + 1) * out_w], false);
             }
         }
         lo = hi;
@@ -330,21 +329,24 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
 
 #[inline(always)]
 fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], accum: Accum) {
-    let planes = dx
-        .chunks_exact_mut(geo.plane_in())
-        .zip(dy.chunks_exact(geo.plane_out()));
+    let planes = runs_mut(dx, geo.plane_in()).zip(runs(dy, geo.plane_out()));
     for (dxp, dyp) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
         }
-        for (oh, dy_row) in dyp.chunks_exact(geo.out_w).enumerate() {
+        for (oh, dy_row) in runs(dyp, geo.out_w()).enumerate() {
             for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
                 let mut g = [T::ZERO; RUN];
-                let g = &mut g[..dy_run.len()];
-                g.copy_from_slice(dy_run);
+                debug_assert!(dy_run.len() <= RUN);
+                // SAFETY: dy_run is a chunk of chunks(RUN), at most RUN long.
+                let g = unsafe { g.get_unchecked_mut(..dy_run.len()) };
+                for (g, &d) in g.iter_mut().zip(dy_run) {
+                    *g = d;
+                }
                 divide(geo, divisor, oh, r * RUN, g, true);
-                for ih in geo.rows(oh) {
-                    spread_pass(geo, g, r * RUN, &mut dxp[ih * geo.w..(ih + 1) * geo.w]);
+                for dx_row in geo.window_rows_mut(dxp, oh) {
+                    // SAFETY: the rows of Geo::window_rows_mut are W long.
+                    unsafe { spread_pass(geo, g, r * RUN, dx_row) };
                 }
             }
         }
@@ -353,12 +355,12 @@ fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], acc
 
 #[inline(always)]
 fn global_forward<T: Element>(plane: usize, x: &[T], y: &mut [T]) {
-    let hw = T::from_usize(plane);
-    if plane == 0 {
-        // No planes (checked): nothing to do.
+    // An empty plane means no planes at all (check_global): nothing to do.
+    let Some(plane) = NonZeroUsize::new(plane) else {
         return;
-    }
-    for (xp, out) in x.chunks_exact(plane).zip(y.iter_mut()) {
+    };
+    let hw = T::from_usize(plane.get());
+    for (xp, out) in runs(x, plane).zip(y.iter_mut()) {
         let mut acc = [T::ZERO; LANES];
         let mut chunks = xp.chunks_exact(LANES);
         for c in &mut chunks {
@@ -383,11 +385,12 @@ fn global_forward<T: Element>(plane: usize, x: &[T], y: &mut [T]) {
 
 #[inline(always)]
 fn global_backward<T: Element>(plane: usize, dy: &[T], dx: &mut [T], accum: Accum) {
-    if plane == 0 {
+    // As in global_forward.
+    let Some(plane) = NonZeroUsize::new(plane) else {
         return;
-    }
-    let hw = T::from_usize(plane);
-    for (dxp, &d) in dx.chunks_exact_mut(plane).zip(dy) {
+    };
+    let hw = T::from_usize(plane.get());
+    for (dxp, &d) in runs_mut(dx, plane).zip(dy) {
         let g = d / hw;
         match accum {
             Accum::Replace => dxp.fill(g),

@@ -3,7 +3,10 @@
 use super::isa::{dispatch, stride2_kernels};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::rows::max_window;
-use super::rows::{max_pass, Geo};
+use super::rows::{max_pass, runs, runs_mut, Geo};
+use core::iter;
+use core::num::NonZeroUsize;
+
 use super::Pool2d;
 use crate::accum::Accum;
 use crate::element::Element;
@@ -122,26 +125,32 @@ pub fn max_pool2d_backward<T: Element>(
     check_len("indices", g.indices_len(), indices.len())?;
     check_len("dx", g.input_len(), dx.len())?;
     let geo = Geo::new(g);
-    let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
-    if let Some(position) = indices.iter().position(|&i| i as usize >= plane_in) {
+    let plane_in = geo.plane_in().get();
+    let bad = indices
+        .iter()
+        .enumerate()
+        .find(|&(_, &i)| i as usize >= plane_in);
+    if let Some((position, &index)) = bad {
         return Err(Error::IndexOutOfRange {
             buffer: "indices",
             position,
-            index: indices[position] as usize,
+            index: index as usize,
             len: plane_in,
         });
     }
-    // plane_in, plane_out >= 1: Pool2d::new refuses empty windows, hence empty planes.
-    let planes = dx.chunks_exact_mut(plane_in).zip(
-        dy.chunks_exact(plane_out)
-            .zip(indices.chunks_exact(plane_out)),
-    );
+    let planes = runs_mut(dx, geo.plane_in())
+        .zip(runs(dy, geo.plane_out()).zip(runs(indices, geo.plane_out())));
     for (dxp, (dyp, ip)) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
         }
         for (&d, &i) in dyp.iter().zip(ip) {
-            dxp[i as usize] += d;
+            // Every index was checked to be below H * W == dxp.len() above: this `get_mut`
+            // always succeeds and only spares a bounds-check panic the optimizer cannot
+            // rule out.
+            if let Some(v) = dxp.get_mut(i as usize) {
+                *v += d;
+            }
         }
     }
     Ok(())
@@ -220,16 +229,10 @@ fn forward<T: Element, const IDX: bool>(
             return;
         }
     }
-    for (p, (xp, yp)) in x
-        .chunks_exact(plane_in)
-        .zip(y.chunks_exact_mut(plane_out))
-        .enumerate()
-    {
-        let ip = if IDX {
-            &mut idx[p * plane_out..(p + 1) * plane_out]
-        } else {
-            &mut []
-        };
+    let planes = runs(x, plane_in)
+        .zip(runs_mut(y, plane_out))
+        .zip(index_runs(idx, plane_out));
+    for ((xp, yp), ip) in planes {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if fast {
             // SAFETY: `fast` comes from stride2_kernels: T is f32, the CPU has AVX-512F
@@ -239,18 +242,30 @@ fn forward<T: Element, const IDX: bool>(
         }
         #[cfg(not(all(target_arch = "x86_64", not(miri))))]
         let _ = fast;
-        for oh in 0..geo.out_h {
-            let row = oh * geo.out_w..(oh + 1) * geo.out_w;
-            let idx_row = if IDX { &mut ip[row.clone()] } else { &mut [] };
-            passes::<T, IDX>(geo, xp, oh, 0, &mut yp[row], idx_row, true);
+        let rows = runs_mut(yp, geo.out_w()).zip(index_runs(ip, geo.out_w()));
+        for (oh, (y_row, idx_row)) in rows.enumerate() {
+            // SAFETY: when indices are kept, `idx` holds one per output (checked by
+            // max_pool2d_with_indices), so its runs are OW long, as the output rows.
+            unsafe { passes::<T, IDX>(geo, xp, oh, 0, y_row, idx_row, true) };
         }
     }
 }
 
+/// `idx` in runs of `len`, one per plane or output row, when indices are kept; when they
+/// are not, `idx` is empty and this is an endless supply of empty runs (zipped with the
+/// outputs, which end first).
+#[inline(always)]
+fn index_runs(idx: &mut [u32], len: NonZeroUsize) -> impl Iterator<Item = &mut [u32]> {
+    runs_mut(idx, len).chain(iter::repeat_with(<&mut [u32]>::default))
+}
+
 /// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of the
 /// input plane `xp`, one pass per input row; `interior`: also the interior outputs.
+///
+/// # Safety
+/// When `IDX`, `idx.len() == y.len()`.
 #[inline(always)]
-fn passes<T: Element, const IDX: bool>(
+unsafe fn passes<T: Element, const IDX: bool>(
     geo: &Geo,
     xp: &[T],
     oh: usize,
@@ -260,15 +275,17 @@ fn passes<T: Element, const IDX: bool>(
     interior: bool,
 ) {
     let mut first = true;
-    for ih in geo.rows(oh) {
-        let x_row = &xp[ih * geo.w..(ih + 1) * geo.w];
+    for (ih, x_row) in geo.window_rows(xp, oh) {
         // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
-        let base = (ih * geo.w) as u32;
-        if first {
-            max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx, interior);
-            first = false;
-        } else {
-            max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx, interior);
+        let base = (ih * geo.w()) as u32;
+        // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's precondition.
+        unsafe {
+            if first {
+                max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx, interior);
+                first = false;
+            } else {
+                max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx, interior);
+            }
         }
     }
 }
@@ -288,32 +305,23 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     ip: &mut [u32],
 ) {
     let (rl, rh) = geo.interior_rows();
-    let (a, b) = geo.split(0, geo.out_w);
-    let border_cols = a > 0 || b < geo.out_w;
-    let border = |oh: usize, yp: &mut [T], ip: &mut [u32]| {
-        if !border_cols {
-            return;
-        }
-        for ow in (0..a).chain(b..geo.out_w) {
-            let (m, i) = max_window(geo, xp, oh, ow);
-            yp[oh * geo.out_w + ow] = m;
-            if IDX {
-                ip[oh * geo.out_w + ow] = i;
-            }
-        }
-    };
+    let out_w = geo.out_w().get();
+    let (a, b) = geo.split(0, out_w);
+    let border_cols = a > 0 || b < out_w;
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows.
-    for oh in (0..rl).chain(rh.max(rl)..geo.out_h) {
+    for oh in (0..rl).chain(rh.max(rl)..geo.out_h()) {
         if a < b {
-            let rect = geo.row_rect(oh, (a, b), oh * geo.out_w + a);
+            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
             // SAFETY: the caller's preconditions; the rectangle holds the row's interior
             // columns and only its window rows inside the input, so every tap it reads is
             // inside the plane; the plane has at most 2^32 elements when indices are kept
             // (check_indexable).
             unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
         }
-        border(oh, yp, ip);
+        if border_cols {
+            border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+        }
     }
     // Bands of interior rows: the kernel streams the band's input rows, then the border
     // columns (if any) reuse them from cache.
@@ -321,16 +329,40 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     while lo < rh {
         let hi = (lo + BAND).min(rh);
         if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * geo.out_w + a, geo.out_w);
+            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
             // so every tap it reads is inside the plane; the plane has at most 2^32 elements
             // when indices are kept (check_indexable).
             unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
         }
-        for oh in lo..hi {
-            border(oh, yp, ip);
+        if border_cols {
+            for oh in lo..hi {
+                border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+            }
         }
         lo = hi;
+    }
+}
+
+/// The border outputs of output row `oh` of a plane (those outside the interior columns
+/// `a..b`), window by window.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn border_row<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    oh: usize,
+    (a, b): (usize, usize),
+    yp: &mut [T],
+    ip: &mut [u32],
+) {
+    let out_w = geo.out_w().get();
+    for ow in (0..a).chain(b..out_w) {
+        let (m, i) = max_window(geo, xp, oh, ow);
+        yp[oh * out_w + ow] = m;
+        if IDX {
+            ip[oh * out_w + ow] = i;
+        }
     }
 }
 
@@ -361,8 +393,11 @@ unsafe fn stride2_rect<T: Element, const IDX: bool>(
 
 /// [`passes`] over all outputs of the run, with the interior ones done by the AVX-512
 /// stride-2 kernel when `fast` and `oh` is an interior row.
+///
+/// # Safety
+/// When `IDX`, `idx.len() == y.len()`.
 #[inline(always)]
-fn window_row<T: Element, const IDX: bool>(
+unsafe fn window_row<T: Element, const IDX: bool>(
     geo: &Geo,
     fast: bool,
     xp: &[T],
@@ -375,7 +410,8 @@ fn window_row<T: Element, const IDX: bool>(
     {
         let (rl, rh) = geo.interior_rows();
         if fast && (rl..rh).contains(&oh) {
-            passes::<T, IDX>(geo, xp, oh, c0, y, idx, false);
+            // SAFETY: the caller's precondition.
+            unsafe { passes::<T, IDX>(geo, xp, oh, c0, y, idx, false) };
             let (a, b) = geo.split(c0, y.len());
             if a < b {
                 let rect = geo.rect((oh, oh + 1), (c0 + a, c0 + b), a, 0);
@@ -388,7 +424,8 @@ fn window_row<T: Element, const IDX: bool>(
         }
     }
     let _ = fast;
-    passes::<T, IDX>(geo, xp, oh, c0, y, idx, true);
+    // SAFETY: the caller's precondition.
+    unsafe { passes::<T, IDX>(geo, xp, oh, c0, y, idx, true) };
 }
 
 /// Recomputes every argmax, a run of outputs at a time, and routes `dy` to it.
@@ -401,23 +438,31 @@ fn backward_recompute<T: Element>(
     dx: &mut [T],
     accum: Accum,
 ) {
-    let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
-    let planes = x
-        .chunks_exact(plane_in)
-        .zip(dx.chunks_exact_mut(plane_in))
-        .zip(dy.chunks_exact(plane_out));
+    let planes = runs(x, geo.plane_in())
+        .zip(runs_mut(dx, geo.plane_in()))
+        .zip(runs(dy, geo.plane_out()));
     for ((xp, dxp), dyp) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
         }
-        for (oh, dy_row) in dyp.chunks_exact(geo.out_w).enumerate() {
+        for (oh, dy_row) in runs(dyp, geo.out_w()).enumerate() {
             for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
                 let mut y = [T::ZERO; RUN];
                 let mut idx = [0u32; RUN];
                 let n = dy_run.len();
-                window_row::<T, true>(geo, fast, xp, oh, r * RUN, &mut y[..n], &mut idx[..n]);
-                for (&d, &i) in dy_run.iter().zip(&idx[..n]) {
-                    dxp[i as usize] += d;
+                debug_assert!(n <= RUN);
+                // SAFETY: n <= RUN, dy_run being a chunk of chunks(RUN).
+                let (y, idx) = unsafe { (y.get_unchecked_mut(..n), idx.get_unchecked_mut(..n)) };
+                // SAFETY: y and idx are both n long.
+                unsafe { window_row::<T, true>(geo, fast, xp, oh, r * RUN, y, idx) };
+                for (&d, &i) in dy_run.iter().zip(&*idx) {
+                    let i = i as usize;
+                    debug_assert!(i < dxp.len());
+                    // SAFETY: window_row wrote every index, each the in-plane position
+                    // `ih * W + c` of one of the window's taps inside the input (rows from
+                    // Geo::window_rows, columns from Geo::col or the interior), so below
+                    // H * W == dxp.len().
+                    unsafe { *dxp.get_unchecked_mut(i) += d };
                 }
             }
         }

@@ -72,6 +72,8 @@ pub use max::{
     max_pool2d, max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices,
 };
 
+use core::num::NonZeroUsize;
+
 use crate::error::{tri, Error};
 use crate::shape::Shape;
 use crate::window::{Axis, Rounding, Window};
@@ -108,6 +110,21 @@ pub struct Pool2d {
     output: Shape,
     window: Window,
     rounding: Rounding,
+    sizes: Sizes,
+}
+
+/// The sizes the kernels chunk and step by, as [`NonZeroUsize`]: proven nonzero once, by
+/// [`Pool2d::new`], so that no division-by-zero or zero-chunk panic path survives in them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Sizes {
+    /// Input height and width.
+    h: NonZeroUsize,
+    w: NonZeroUsize,
+    /// Output height and width.
+    out_h: NonZeroUsize,
+    out_w: NonZeroUsize,
+    /// Step between the window's tap rows.
+    dilation_h: NonZeroUsize,
 }
 
 impl Pool2d {
@@ -141,11 +158,23 @@ impl Pool2d {
         tri!(check_nonempty(&window.axis_h(input.h()), out_h));
         tri!(check_nonempty(&window.axis_w(input.w()), out_w));
         let output = tri!(Shape::new(input.n(), input.c(), out_h, out_w));
+        // The checks above already ensure that each of these is at least 1 (output_size
+        // refuses a zero dilation and returns at least one output; check_nonempty refuses
+        // windows without input, hence empty inputs): the conversions never fail, they only
+        // record the fact in the types, where the optimizer sees it.
+        let sizes = Sizes {
+            h: tri!(nonzero("height", input.h())),
+            w: tri!(nonzero("width", input.w())),
+            out_h: tri!(nonzero("output height", out_h)),
+            out_w: tri!(nonzero("output width", out_w)),
+            dilation_h: tri!(nonzero("dilation_h", window.dilation_h)),
+        };
         Ok(Pool2d {
             input,
             output,
             window,
             rounding,
+            sizes,
         })
     }
 
@@ -190,6 +219,14 @@ impl Pool2d {
     }
 }
 
+/// `value` as a `NonZeroUsize`, or [`Error::Zero`] naming `parameter`.
+const fn nonzero(parameter: &'static str, value: usize) -> Result<NonZeroUsize, Error> {
+    match NonZeroUsize::new(value) {
+        Some(v) => Ok(v),
+        None => Err(Error::Zero { parameter }),
+    }
+}
+
 /// `pad <= kernel / 2`, PyTorch's `pool2d_shape_check` (undilated kernel).
 const fn check_padding(side: &'static str, padding: usize, kernel: usize) -> Result<(), Error> {
     let limit = kernel / 2;
@@ -222,7 +259,9 @@ const fn check_nonempty(axis: &Axis, outputs: usize) -> Result<(), Error> {
         // Output o's taps sit at padded coordinates o * stride + j * dilation; the input
         // occupies before..before + input. The first tap at or past `before`:
         let start = o * axis.stride;
-        let j = (axis.before - start).div_ceil(axis.dilation);
+        // dilation > input >= 0 here: the divisions cannot be by zero.
+        let gap = axis.before - start;
+        let j = gap / axis.dilation + !gap.is_multiple_of(axis.dilation) as usize;
         if j >= axis.kernel || start + j * axis.dilation >= axis.before + axis.input {
             return Err(Error::EmptyWindow {
                 axis: axis.names[0],

@@ -10,6 +10,17 @@
 //! All functions are `#[inline(always)]` so that they are compiled inside the ISA wrappers of
 //! [`super::isa`]; the common windows are instantiated with constant kernel, stride and
 //! dilation so their loops unroll and vectorize.
+//!
+//! No panic path survives optimization (the firmware's panic-free link checks it): the sizes
+//! slices are cut by are `NonZeroUsize`, proven once by [`Pool2d::new`]; planes and rows are
+//! walked with [`runs`] and [`Geo::window_rows`]; and where the optimizer cannot see that an
+//! index is in bounds, the passes read without a check, each access justified by the
+//! geometry (an interior output's taps lie inside the row) or by the pass's `# Safety`
+//! contract (rows `W` long, indices as many as outputs).
+
+use core::num::NonZeroUsize;
+use core::ops::Range;
+use core::{iter, mem};
 
 use super::Pool2d;
 use crate::element::Element;
@@ -36,18 +47,22 @@ macro_rules! get_mut {
 }
 
 /// The pooling geometry unpacked for the loops.
+///
+/// Its fields are private to this module and set only from a validated [`Pool2d`], so the
+/// loops may rely on them: in particular every tap of an interior output (`lo..hi`) lies
+/// inside the input row.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Geo {
     /// Input height and width.
-    pub h: usize,
-    pub w: usize,
+    h: NonZeroUsize,
+    w: NonZeroUsize,
     /// Output height and width.
-    pub out_h: usize,
-    pub out_w: usize,
+    out_h: NonZeroUsize,
+    out_w: NonZeroUsize,
     /// Row taps, stride, dilation, top and bottom padding.
     kh: usize,
     sh: usize,
-    dh: usize,
+    dh: NonZeroUsize,
     top: usize,
     bottom: usize,
     /// Column taps, stride, dilation, left and right padding.
@@ -69,7 +84,7 @@ pub(super) struct Geo {
 
 impl Geo {
     pub fn new(g: &Pool2d) -> Self {
-        let (wnd, out) = (g.window, g.output);
+        let (wnd, out, sizes) = (g.window, g.output, g.sizes);
         let axis = g.axis_w();
         // Interior = outputs whose first and last taps are both inside; the taps between
         // them are then inside too.
@@ -81,13 +96,13 @@ impl Geo {
         let (rlo1, rhi1) = axis.inside((wnd.kernel_h - 1) * wnd.dilation_h, out.h());
         let row_lo = rlo0.max(rlo1);
         Geo {
-            h: g.input.h(),
-            w: g.input.w(),
-            out_h: out.h(),
-            out_w: out.w(),
+            h: sizes.h,
+            w: sizes.w,
+            out_h: sizes.out_h,
+            out_w: sizes.out_w,
             kh: wnd.kernel_h,
             sh: wnd.stride_h,
-            dh: wnd.dilation_h,
+            dh: sizes.dilation_h,
             top: wnd.padding.top,
             bottom: wnd.padding.bottom,
             kw: wnd.kernel_w,
@@ -102,23 +117,73 @@ impl Geo {
         }
     }
 
-    /// Elements of an input plane, `H * W`.
-    pub fn plane_in(&self) -> usize {
-        self.h * self.w
+    /// Input width `W`.
+    pub fn w(&self) -> usize {
+        self.w.get()
     }
 
-    /// Elements of an output plane, `OH * OW`.
-    pub fn plane_out(&self) -> usize {
-        self.out_h * self.out_w
+    /// Output height `OH`.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn out_h(&self) -> usize {
+        self.out_h.get()
     }
 
-    /// The input rows output row `oh` covers, in tap order (padding rows skipped).
+    /// Output width `OW`.
+    pub fn out_w(&self) -> NonZeroUsize {
+        self.out_w
+    }
+
+    /// Elements of an input plane, `H * W` (the product does not overflow: it is at most
+    /// the input's length, so the saturation never happens).
+    pub fn plane_in(&self) -> NonZeroUsize {
+        self.h.saturating_mul(self.w)
+    }
+
+    /// Elements of an output plane, `OH * OW` (no overflow, as for [`Self::plane_in`]).
+    pub fn plane_out(&self) -> NonZeroUsize {
+        self.out_h.saturating_mul(self.out_w)
+    }
+
+    /// The input rows output row `oh`'s window covers, in tap order (padding rows skipped).
     #[inline(always)]
-    pub fn rows(&self, oh: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.kh).filter_map(move |k| {
-            (oh * self.sh + k * self.dh)
-                .checked_sub(self.top)
-                .filter(|&r| r < self.h)
+    pub fn rows(&self, oh: usize) -> impl Iterator<Item = usize> {
+        let (sh, dh, top, h) = (self.sh, self.dh.get(), self.top, self.h.get());
+        (0..self.kh).filter_map(move |k| (oh * sh + k * dh).checked_sub(top).filter(|&r| r < h))
+    }
+
+    /// The rows of `plane` (an input plane) output row `oh`'s window covers, in tap order,
+    /// each with its row number. Every row is exactly `W` long (and, its number being below
+    /// `H`, inside the plane).
+    #[inline(always)]
+    pub fn window_rows<'a, T>(
+        &self,
+        plane: &'a [T],
+        oh: usize,
+    ) -> impl Iterator<Item = (usize, &'a [T])> {
+        let w = self.w.get();
+        self.rows(oh)
+            .filter_map(move |ih| Some((ih, plane.get(ih * w..)?.get(..w)?)))
+    }
+
+    /// [`Self::window_rows`] of a mutable plane, without the row numbers: the first row,
+    /// then every `dilation_h`-th, cut off the plane one after the other.
+    #[inline(always)]
+    pub fn window_rows_mut<'a, T>(
+        &self,
+        plane: &'a mut [T],
+        oh: usize,
+    ) -> impl Iterator<Item = &'a mut [T]> {
+        let mut rows = self.rows(oh);
+        let (first, count) = match rows.next() {
+            Some(first) => (first, 1 + rows.count()),
+            None => (0, 0),
+        };
+        let (w, dh) = (self.w.get(), self.dh.get());
+        let mut rest = plane.get_mut(first * w..).unwrap_or_default();
+        (0..count).map_while(move |_| {
+            let (row, tail) = mem::take(&mut rest).split_at_mut_checked(w)?;
+            rest = tail.get_mut((dh - 1) * w..).unwrap_or_default();
+            Some(row)
         })
     }
 
@@ -126,19 +191,26 @@ impl Geo {
     /// input: the row factor of an average window's divisor (dense windows only).
     #[inline(always)]
     pub fn rows_counted(&self, oh: usize, include_pad: bool) -> usize {
-        let padded = self.top + self.h + self.bottom;
-        count(oh * self.sh, self.kh, self.top, self.h, padded, include_pad)
+        let padded = self.top + self.h.get() + self.bottom;
+        count(
+            oh * self.sh,
+            self.kh,
+            self.top,
+            self.h.get(),
+            padded,
+            include_pad,
+        )
     }
 
     /// Column taps of output `ow`, the column factor of the divisor, like `rows_counted`.
     #[inline(always)]
     pub fn cols_counted(&self, ow: usize, include_pad: bool) -> usize {
-        let padded = self.left + self.w + self.right;
+        let padded = self.left + self.w.get() + self.right;
         count(
             ow * self.sw,
             self.kw,
             self.left,
-            self.w,
+            self.w.get(),
             padded,
             include_pad,
         )
@@ -160,7 +232,22 @@ impl Geo {
     fn col(&self, ow: usize, k: usize) -> Option<usize> {
         (ow * self.sw + k * self.dw)
             .checked_sub(self.left)
-            .filter(|&c| c < self.w)
+            .filter(|&c| c < self.w.get())
+    }
+
+    /// The interior `a..b` of the outputs `c0..c0 + n` (as [`Self::split`]) and the input
+    /// columns its taps read, `x0..x1`. These lie within `0..W`: the first tap of output
+    /// `c0 + a >= lo` and the last tap of output `c0 + b - 1 < hi` are inside the input, by
+    /// the definition of the interior. Empty when the interior is.
+    #[inline(always)]
+    pub fn interior(&self, c0: usize, n: usize) -> ((usize, usize), Range<usize>) {
+        let (a, b) = self.split(c0, n);
+        if a == b {
+            return ((a, b), 0..0);
+        }
+        let x0 = (c0 + a) * self.sw - self.left;
+        let x1 = (c0 + b - 1) * self.sw + (self.kw - 1) * self.dw + 1 - self.left;
+        ((a, b), x0..x1)
     }
 
     #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -180,17 +267,21 @@ impl Geo {
     /// All `planes` planes as one plane `planes` times as tall, when no window crosses a plane
     /// boundary there (no top or bottom padding, `OH * stride_h == H`, and a window's rows
     /// within its stride), so that a kernel without indices can run over them in one call.
+    /// `None` also when there are no planes.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn stacked(&self, planes: usize) -> Option<Geo> {
         let fits = self.top == 0
             && self.bottom == 0
-            && self.out_h * self.sh == self.h
-            && (self.kh - 1) * self.dh < self.sh;
-        fits.then(|| Geo {
-            h: self.h * planes,
-            out_h: self.out_h * planes,
+            && self.out_h.get() * self.sh == self.h.get()
+            && (self.kh - 1) * self.dh.get() < self.sh;
+        let planes = NonZeroUsize::new(planes).filter(|_| fits)?;
+        // The stacked planes are the input: their sizes do not saturate.
+        let out_h = self.out_h.saturating_mul(planes);
+        Some(Geo {
+            h: self.h.saturating_mul(planes),
+            out_h,
             row_lo: 0,
-            row_hi: self.out_h * planes,
+            row_hi: out_h.get(),
             ..*self
         })
     }
@@ -205,10 +296,11 @@ impl Geo {
         y: usize,
         y_row: usize,
     ) -> super::avx512::Rect {
+        let w = self.w.get();
         super::avx512::Rect {
-            x: (rows.0 * self.sh - self.top) * self.w + cols.0 * self.sw - self.left,
-            x_row: self.sh * self.w,
-            x_tap: self.dh * self.w,
+            x: (rows.0 * self.sh - self.top) * w + cols.0 * self.sw - self.left,
+            x_row: self.sh * w,
+            x_tap: self.dh.get() * w,
             taps_h: self.kh,
             rows: rows.1 - rows.0,
             cols: cols.1 - cols.0,
@@ -229,10 +321,11 @@ impl Geo {
             }
             taps += 1;
         }
+        let w = self.w.get();
         super::avx512::Rect {
-            x: first * self.w + cols.0 * self.sw - self.left,
+            x: first * w + cols.0 * self.sw - self.left,
             x_row: 0,
-            x_tap: self.dh * self.w,
+            x_tap: self.dh.get() * w,
             taps_h: taps,
             rows: 1,
             cols: cols.1 - cols.0,
@@ -242,14 +335,48 @@ impl Geo {
     }
 
     /// Splits the outputs `c0..c0 + n` into border and interior: the interior is `a..b`,
-    /// relative to `c0`.
+    /// relative to `c0`. Clamped in this order so that `a <= b <= n` is plain to the
+    /// optimizer too.
     #[inline(always)]
     pub fn split(&self, c0: usize, n: usize) -> (usize, usize) {
-        let c1 = c0 + n;
-        let a = self.lo.max(c0).min(c1);
-        let b = self.hi.max(a).min(c1);
-        (a - c0, b - c0)
+        let b = self.hi.saturating_sub(c0).min(n);
+        let a = self.lo.saturating_sub(c0).min(b);
+        (a, b)
     }
+
+    /// The outputs `y` (outputs `c0..c0 + y.len()`) split as [`Self::split`] says: the
+    /// border on the left, the interior, the border on the right.
+    #[inline(always)]
+    pub fn split_mut<'a, U>(&self, c0: usize, y: &'a mut [U]) -> [&'a mut [U]; 3] {
+        let (a, b) = self.split(c0, y.len());
+        let (rest, tail) = y.split_at_mut(b);
+        let (head, body) = rest.split_at_mut(a);
+        [head, body, tail]
+    }
+}
+
+/// `s` in consecutive runs of `len` (a shorter tail is left out), like `chunks_exact`, but
+/// without its division: `zip` sizes a `ChunksExact` as `s.len() / len`, and where that is
+/// not inlined (opt-level z) a division-by-zero panic path survives in the firmware.
+#[inline(always)]
+pub(super) fn runs<T>(s: &[T], len: NonZeroUsize) -> impl Iterator<Item = &[T]> {
+    let mut rest = s;
+    iter::from_fn(move || {
+        let (run, tail) = rest.split_at_checked(len.get())?;
+        rest = tail;
+        Some(run)
+    })
+}
+
+/// [`runs`] of a mutable slice.
+#[inline(always)]
+pub(super) fn runs_mut<T>(s: &mut [T], len: NonZeroUsize) -> impl Iterator<Item = &mut [T]> {
+    let mut rest = s;
+    iter::from_fn(move || {
+        let (run, tail) = mem::take(&mut rest).split_at_mut_checked(len.get())?;
+        rest = tail;
+        Some(run)
+    })
 }
 
 /// Taps of a dense window starting at padded coordinate `start`, `kernel` long, counted
@@ -289,13 +416,18 @@ macro_rules! specialize {
 /// Max pass: folds input row `x_row` (plane row starting at flat index `row_base`) into the
 /// outputs `c0..c0 + y.len()` of one output row. `FIRST`: this is the window's first input
 /// row, so the outputs are assigned from it rather than read. `IDX`: track the argmax in
-/// `idx` (otherwise `idx` is empty and untouched). `interior`: also do the interior outputs
-/// (otherwise only the border ones, the caller doing the interior with a faster kernel).
+/// `idx`, as long as `y` (otherwise `idx` is empty and untouched). `interior`: also do the
+/// interior outputs (otherwise only the border ones, the caller doing the interior with a
+/// faster kernel).
 ///
 /// Update rule (PyTorch's): take `v` when `v > max || v.is_nan()`, so ties keep the first
 /// maximum and a NaN wins, the last NaN last.
+///
+/// # Safety
+/// `x_row` is an input row, `W` long (as [`Geo::window_rows`] yields them); when `IDX`,
+/// `idx.len() == y.len()`.
 #[inline(always)]
-pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
+pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
     geo: &Geo,
     x_row: &[T],
     row_base: u32,
@@ -304,20 +436,24 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
     idx: &mut [u32],
     interior: bool,
 ) {
+    debug_assert_eq!(x_row.len(), geo.w());
+    debug_assert!(!IDX || idx.len() == y.len());
     let n = y.len();
-    let (a, b) = geo.split(c0, n);
+    let ((a, b), cols) = geo.interior(c0, n);
     // Border outputs: per-tap checks.
     for j in (0..a).chain(b..n) {
         let ow = c0 + j;
         let (mut m, mut i) = if FIRST {
             (T::NEG_INFINITY, 0)
         } else {
-            (y[j], if IDX { idx[j] } else { 0 })
+            // SAFETY: j < n == y.len() == idx.len() (when IDX): a <= b <= n (Geo::split).
+            (get!(y, j), if IDX { get!(idx, j) } else { 0 })
         };
         let mut empty = FIRST;
         for k in 0..geo.kw {
             if let Some(c) = geo.col(ow, k) {
-                let v = x_row[c];
+                // SAFETY: c < W (Geo::col) == x_row.len() (the caller's precondition).
+                let v = get!(x_row, c);
                 // Branch-free: the comparisons of real data are unpredictable.
                 let take = empty | (v > m) | v.is_nan();
                 m = if take { v } else { m };
@@ -325,34 +461,46 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
                 empty = false;
             }
         }
-        y[j] = m;
+        // SAFETY: as above.
+        *get_mut!(y, j) = m;
         if IDX {
-            idx[j] = i;
+            // SAFETY: as above.
+            *get_mut!(idx, j) = i;
         }
     }
     if a == b || !interior {
         return;
     }
-    let y = &mut y[a..b];
-    let idx = if IDX { &mut idx[a..b] } else { idx };
-    let x0 = (c0 + a) * geo.sw - geo.left;
+    // SAFETY: a <= b <= n == y.len() (Geo::split) == idx.len() (when IDX).
+    let (y, idx) = unsafe {
+        let idx = if IDX {
+            idx.get_unchecked_mut(a..b)
+        } else {
+            idx
+        };
+        (y.get_unchecked_mut(a..b), idx)
+    };
+    let base = row_base + cols.start as u32;
+    debug_assert!(cols.end <= x_row.len());
+    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and x_row is W long
+    // (the caller's precondition).
+    let xs = unsafe { x_row.get_unchecked(cols) };
     macro_rules! body {
         ($k:expr, $s:expr, $d:expr) => {{
+            // Geo's own column taps, stride and dilation, as constants or not.
             let (k, s, d) = ($k, $s, $d);
-            let n = y.len();
-            let xs = &x_row[x0..x0 + (n - 1) * s + (k - 1) * d + 1];
-            let base = row_base + x0 as u32;
-            for j in 0..n {
+            for j in 0..y.len() {
                 let p = j * s;
                 let (mut m, mut i) = if FIRST {
-                    // SAFETY: p <= (n - 1) * s < xs.len().
+                    // SAFETY: p <= (b - a - 1) * s < xs.len() (Geo::interior).
                     (get!(xs, p), base + p as u32)
                 } else {
-                    // SAFETY: j < n == y.len() == idx.len() (when IDX).
+                    // SAFETY: j < y.len() == idx.len() (when IDX).
                     (get!(y, j), if IDX { get!(idx, j) } else { 0 })
                 };
                 for t in (FIRST as usize)..k {
-                    // SAFETY: p + t * d <= (n - 1) * s + (k - 1) * d < xs.len().
+                    // SAFETY: p + t * d <= (b - a - 1) * s + (k - 1) * d < xs.len()
+                    // (Geo::interior).
                     let v = get!(xs, p + t * d);
                     let take = (v > m) | v.is_nan();
                     m = if take { v } else { m };
@@ -360,7 +508,7 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
                         i = if take { base + (p + t * d) as u32 } else { i };
                     }
                 }
-                // SAFETY: j < n == y.len() == idx.len() (when IDX).
+                // SAFETY: j < y.len() == idx.len() (when IDX).
                 *get_mut!(y, j) = m;
                 if IDX {
                     // SAFETY: as above.
@@ -377,18 +525,26 @@ pub(super) fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 #[inline(always)]
 pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
-    let (mut m, mut i, mut empty) = (T::NEG_INFINITY, 0, true);
-    for ih in geo.rows(oh) {
-        for k in 0..geo.kw {
-            if let Some(c) = geo.col(ow, k) {
-                let at = ih * geo.w + c;
-                let v = xp[at];
-                // Branch-free: the comparisons of real data are unpredictable.
-                let take = empty | (v > m) | v.is_nan();
-                m = if take { v } else { m };
-                i = if take { at as u32 } else { i };
-                empty = false;
-            }
+    // The taps inside the input: consecutive rows times consecutive columns (`dw` apart).
+    let mut rows = geo.rows(oh);
+    let mut cols = (0..geo.kw).filter_map(|k| geo.col(ow, k));
+    let (Some(r0), Some(c0)) = (rows.next(), cols.next()) else {
+        return (T::NEG_INFINITY, 0); // no tap: Pool2d::new refuses such windows
+    };
+    let n_cols = 1 + cols.count();
+    // Start from the first tap: it stays unless a later one is larger or NaN, and if it is
+    // NaN itself, the rule takes it again (same value, same index).
+    let w = geo.w();
+    let (mut m, mut i) = (xp[r0 * w + c0], (r0 * w + c0) as u32);
+    for ih in iter::once(r0).chain(rows) {
+        let row = ih * w + c0;
+        for t in 0..n_cols {
+            let at = row + t * geo.dw;
+            let v = xp[at];
+            // Branch-free: the comparisons of real data are unpredictable.
+            let take = (v > m) | v.is_nan();
+            m = if take { v } else { m };
+            i = if take { at as u32 } else { i };
         }
     }
     (m, i)
@@ -396,33 +552,49 @@ pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) 
 
 /// Sum pass: adds input row `x_row`'s taps to the outputs `c0..c0 + y.len()`, in tap order
 /// (the interior ones only if `interior`).
+///
+/// # Safety
+/// As [`max_pass`]: `x_row` is `W` long.
 #[inline(always)]
-pub(super) fn sum_pass<T: Element>(geo: &Geo, x_row: &[T], c0: usize, y: &mut [T], interior: bool) {
+pub(super) unsafe fn sum_pass<T: Element>(
+    geo: &Geo,
+    x_row: &[T],
+    c0: usize,
+    y: &mut [T],
+    interior: bool,
+) {
+    debug_assert_eq!(x_row.len(), geo.w());
     let n = y.len();
-    let (a, b) = geo.split(c0, n);
+    let ((a, b), cols) = geo.interior(c0, n);
     for j in (0..a).chain(b..n) {
-        let mut acc = y[j];
+        // SAFETY: j < n == y.len(): a <= b <= n (Geo::split).
+        let mut acc = get!(y, j);
         for k in 0..geo.kw {
             if let Some(c) = geo.col(c0 + j, k) {
-                acc += x_row[c];
+                // SAFETY: c < W (Geo::col) == x_row.len() (the caller's precondition).
+                acc += get!(x_row, c);
             }
         }
-        y[j] = acc;
+        // SAFETY: as above.
+        *get_mut!(y, j) = acc;
     }
     if a == b || !interior {
         return;
     }
-    let y = &mut y[a..b];
-    let x0 = (c0 + a) * geo.sw - geo.left;
+    // SAFETY: a <= b <= n == y.len() (Geo::split).
+    let y = unsafe { y.get_unchecked_mut(a..b) };
+    debug_assert!(cols.end <= x_row.len());
+    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and x_row is W long
+    // (the caller's precondition).
+    let xs = unsafe { x_row.get_unchecked(cols) };
     macro_rules! body {
         ($k:expr, $s:expr, $d:expr) => {{
             let (k, s, d) = ($k, $s, $d);
-            let n = y.len();
-            let xs = &x_row[x0..x0 + (n - 1) * s + (k - 1) * d + 1];
             for (j, out) in y.iter_mut().enumerate() {
                 let mut acc = *out;
                 for t in 0..k {
-                    // SAFETY: j * s + t * d <= (n - 1) * s + (k - 1) * d < xs.len().
+                    // SAFETY: j * s + t * d <= (b - a - 1) * s + (k - 1) * d < xs.len()
+                    // (Geo::interior).
                     acc += get!(xs, j * s + t * d);
                 }
                 *out = acc;
@@ -433,30 +605,40 @@ pub(super) fn sum_pass<T: Element>(geo: &Geo, x_row: &[T], c0: usize, y: &mut [T
 }
 
 /// Spread pass: adds `g[j]` to every tap in input row `dx_row` of output `c0 + j`.
+///
+/// # Safety
+/// As [`max_pass`]: `dx_row` is `W` long.
 #[inline(always)]
-pub(super) fn spread_pass<T: Element>(geo: &Geo, g: &[T], c0: usize, dx_row: &mut [T]) {
+pub(super) unsafe fn spread_pass<T: Element>(geo: &Geo, g: &[T], c0: usize, dx_row: &mut [T]) {
+    debug_assert_eq!(dx_row.len(), geo.w());
     let n = g.len();
-    let (a, b) = geo.split(c0, n);
+    let ((a, b), cols) = geo.interior(c0, n);
     for j in (0..a).chain(b..n) {
+        // SAFETY: j < n == g.len(): a <= b <= n (Geo::split).
+        let v = get!(g, j);
         for k in 0..geo.kw {
             if let Some(c) = geo.col(c0 + j, k) {
-                dx_row[c] += g[j];
+                // SAFETY: c < W (Geo::col) == dx_row.len() (the caller's precondition).
+                *get_mut!(dx_row, c) += v;
             }
         }
     }
     if a == b {
         return;
     }
-    let g = &g[a..b];
-    let x0 = (c0 + a) * geo.sw - geo.left;
+    // SAFETY: a <= b <= n == g.len() (Geo::split).
+    let g = unsafe { g.get_unchecked(a..b) };
+    debug_assert!(cols.end <= dx_row.len());
+    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and dx_row is W long
+    // (the caller's precondition).
+    let dx = unsafe { dx_row.get_unchecked_mut(cols) };
     macro_rules! body {
         ($k:expr, $s:expr, $d:expr) => {{
             let (k, s, d) = ($k, $s, $d);
-            let n = g.len();
-            let dx = &mut dx_row[x0..x0 + (n - 1) * s + (k - 1) * d + 1];
             for (j, &v) in g.iter().enumerate() {
                 for t in 0..k {
-                    // SAFETY: j * s + t * d <= (n - 1) * s + (k - 1) * d < dx.len().
+                    // SAFETY: j * s + t * d <= (b - a - 1) * s + (k - 1) * d < dx.len()
+                    // (Geo::interior).
                     *get_mut!(dx, j * s + t * d) += v;
                 }
             }
