@@ -283,16 +283,11 @@ pub fn im2col_columns<T: Element>(
         if stride == 1 {
             copy_short(body, src);
         } else {
-            // Element i of the segment starts chunk i of `src` (`src` is `len - 1` whole
-            // chunks and the last element). A validated stride is never 0; with `max(1)` the
-            // optimizer sees every chunk is non-empty, so nothing here can panic.
-            for (d, x) in body.iter_mut().zip(src.chunks_exact(stride.max(1))) {
-                if let [x, ..] = x {
-                    *d = *x;
-                }
-            }
-            if let (Some(d), Some(x)) = (body.last_mut(), src.last()) {
-                *d = *x;
+            // Element i of the segment is element `i * stride` of `src`.
+            for i in 0..body.len() {
+                // SAFETY: `src` holds `(s.len - 1) * stride + 1` elements (the `get` above)
+                // and `body` `s.len`, so `i * stride < src.len()`.
+                unsafe { *body.get_unchecked_mut(i) = *src.get_unchecked(i * stride) };
             }
         }
     });
@@ -416,14 +411,11 @@ pub fn col2im_columns<T: Element>(
                 *d += *x;
             }
         } else {
-            // As in `im2col_columns`: chunk i of `dst` starts at the target of element i.
-            for (d, x) in dst.chunks_exact_mut(stride.max(1)).zip(src) {
-                if let [d, ..] = d {
-                    *d += *x;
-                }
-            }
-            if let (Some(d), Some(x)) = (dst.last_mut(), src.last()) {
-                *d += *x;
+            // As in `im2col_columns`: element i lands on element `i * stride` of `dst`.
+            for i in 0..src.len() {
+                // SAFETY: `dst` holds `(s.len - 1) * stride + 1` elements and `src` `s.len`
+                // (the `get`s above), so `i * stride < dst.len()`.
+                unsafe { *dst.get_unchecked_mut(i * stride) += *src.get_unchecked(i) };
             }
         }
     });

@@ -135,3 +135,14 @@ pub(crate) fn chunks<S: Split>(s: S, len: usize) -> S::Chunks {
 pub(crate) fn after<S: Split>(s: S, start: usize) -> S {
     s.split(start).map(|(_, rest)| rest).unwrap_or_default()
 }
+
+/// `a.zip(b)`, less one thing: `zip` sizes a `ChunksExact` by dividing by its chunk length,
+/// and where `zip` is not inlined (opt-level s and z on a Cortex-M) that division by a
+/// number the optimizer cannot see is nonzero keeps a panic path.
+#[inline(always)]
+pub(crate) fn pairs<A: Iterator, B: Iterator>(
+    mut a: A,
+    mut b: B,
+) -> impl Iterator<Item = (A::Item, B::Item)> {
+    core::iter::from_fn(move || Some((a.next()?, b.next()?)))
+}

@@ -18,7 +18,7 @@
 
 use core::ops::Range;
 
-use super::chunks::chunks;
+use super::chunks::{chunks, pairs};
 use super::clamp::{biases, Clamp};
 use super::geometry::Conv2d;
 use crate::element::Element;
@@ -361,10 +361,7 @@ unsafe fn axpy_scatter<S: Simd>(dst: &mut [S::T], a: S::T, src: &[S::T], step: u
     for (d, s) in dr.iter_mut().zip(sr) {
         *d += a * *s;
     }
-    for (d, s) in dst
-        .chunks_exact_mut(S::LANES)
-        .zip(src.chunks_exact(S::LANES))
-    {
+    for (d, s) in pairs(dst.chunks_exact_mut(S::LANES), src.chunks_exact(S::LANES)) {
         // SAFETY: the instruction set as above; both chunks hold `LANES` elements.
         unsafe {
             let v = S::mul_add(av, S::load(s.as_ptr()), S::load(d.as_ptr()));
@@ -445,7 +442,7 @@ unsafe fn dot_into<S: Simd, const NV: usize>(
     let n = NV * S::LANES;
     let (xc, yc) = (x.chunks_exact(n), y.chunks_exact(n));
     let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a, b) in xc.zip(yc) {
+    for (a, b) in pairs(xc, yc) {
         for (v, s) in acc.iter_mut().enumerate() {
             // SAFETY: the caller guarantees the instruction set; both chunks hold
             // `NV * LANES` elements.
@@ -460,7 +457,7 @@ unsafe fn dot_into<S: Simd, const NV: usize>(
     for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
         *tail += *a * *b;
     }
-    for (a, b) in xc.zip(yc) {
+    for (a, b) in pairs(xc, yc) {
         // SAFETY: as above; both chunks hold `LANES` elements.
         unsafe { acc[0] = S::mul_add(S::load(a.as_ptr()), S::load(b.as_ptr()), acc[0]) };
     }
