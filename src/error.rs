@@ -1,6 +1,7 @@
 //! The crate's one error type.
 
 use core::fmt;
+use core::num::NonZeroUsize;
 
 /// Why a call was refused.
 ///
@@ -221,12 +222,15 @@ pub(crate) const fn check_len(
     }
 }
 
-/// Checks that a parameter is non-zero.
-pub(crate) const fn check_nonzero(parameter: &'static str, value: usize) -> Result<(), Error> {
-    if value == 0 {
-        Err(Error::Zero { parameter })
-    } else {
-        Ok(())
+/// Checks that a parameter is non-zero, and says so in its type (so that the optimizer sees
+/// it where the value is used as a divisor or a chunk size).
+pub(crate) const fn check_nonzero(
+    parameter: &'static str,
+    value: usize,
+) -> Result<NonZeroUsize, Error> {
+    match NonZeroUsize::new(value) {
+        Some(v) => Ok(v),
+        None => Err(Error::Zero { parameter }),
     }
 }
 

@@ -106,11 +106,7 @@ impl Conv2d {
     ) -> Result<Self, Error> {
         tri!(check_nonzero("channels", input.c()));
         tri!(check_nonzero("out_channels", out_channels));
-        let Some(groups) = NonZeroUsize::new(groups) else {
-            return Err(Error::Zero {
-                parameter: "groups",
-            });
-        };
+        let groups = tri!(check_nonzero("groups", groups));
         if !input.c().is_multiple_of(groups.get()) {
             return Err(Error::NotDivisible {
                 what: "channels",

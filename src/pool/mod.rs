@@ -74,7 +74,7 @@ pub use max::{
 
 use core::num::NonZeroUsize;
 
-use crate::error::{tri, Error};
+use crate::error::{check_nonzero, tri, Error};
 use crate::shape::Shape;
 use crate::window::{Axis, Rounding, Window};
 
@@ -163,11 +163,11 @@ impl Pool2d {
         // windows without input, hence empty inputs): the conversions never fail, they only
         // record the fact in the types, where the optimizer sees it.
         let sizes = Sizes {
-            h: tri!(nonzero("height", input.h())),
-            w: tri!(nonzero("width", input.w())),
-            out_h: tri!(nonzero("output height", out_h)),
-            out_w: tri!(nonzero("output width", out_w)),
-            dilation_h: tri!(nonzero("dilation_h", window.dilation_h)),
+            h: tri!(check_nonzero("height", input.h())),
+            w: tri!(check_nonzero("width", input.w())),
+            out_h: tri!(check_nonzero("output height", out_h)),
+            out_w: tri!(check_nonzero("output width", out_w)),
+            dilation_h: tri!(check_nonzero("dilation_h", window.dilation_h)),
         };
         Ok(Pool2d {
             input,
@@ -216,14 +216,6 @@ impl Pool2d {
     /// The window along the columns.
     fn axis_w(&self) -> Axis {
         self.window.axis_w(self.input.w())
-    }
-}
-
-/// `value` as a `NonZeroUsize`, or [`Error::Zero`] naming `parameter`.
-const fn nonzero(parameter: &'static str, value: usize) -> Result<NonZeroUsize, Error> {
-    match NonZeroUsize::new(value) {
-        Some(v) => Ok(v),
-        None => Err(Error::Zero { parameter }),
     }
 }
 
