@@ -378,6 +378,27 @@ impl Conv2d {
         max(f, max(d, b))
     }
 
+    /// Workspace elements for full speed in the forward pass alone: what an inference
+    /// firmware allocates (at most [`scratch_len`](Self::scratch_len), which also covers the
+    /// gradients).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// const CONV: Conv2d = match Shape::new(1, 8, 16, 16) {
+    ///     Ok(x) => match Conv2d::new(x, 8, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+    ///         Ok(c) => c,
+    ///         Err(_) => panic!("bad convolution"),
+    ///     },
+    ///     Err(_) => panic!("bad shape"),
+    /// };
+    /// static mut SCRATCH: [f32; CONV.forward_scratch_len::<f32>()] =
+    ///     [0.0; CONV.forward_scratch_len::<f32>()];
+    /// assert!(CONV.forward_scratch_len::<f32>() <= CONV.scratch_len::<f32>());
+    /// ```
+    pub const fn forward_scratch_len<T: Element>(&self) -> usize {
+        self.plan_len::<T>(Pass::Forward, self.full_tile())
+    }
+
     /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *
     /// KW` elements, on the im2col path; zero on the depthwise and 1x1 paths.
     ///

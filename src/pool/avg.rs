@@ -49,7 +49,7 @@ const LANES: usize = 16;
 pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", a.pool.input_len(), input.len())?;
     check_len("output", a.pool.output_len(), output.len())?;
-    let geo = Geo::new(&a.pool);
+    let geo = *a.pool.geo();
     let fast = stride2_kernels::<T>(a.pool.isa(), &geo);
     isa::run(
         &a.pool,
@@ -86,7 +86,7 @@ pub fn avg_pool2d_backward<T: Float>(
 ) -> Result<(), Error> {
     check_len("grad_output", a.pool.output_len(), grad_output.len())?;
     check_len("grad_input", a.pool.input_len(), grad_input.len())?;
-    let geo = Geo::new(&a.pool);
+    let geo = *a.pool.geo();
     isa::run(
         &a.pool,
         #[inline(always)]

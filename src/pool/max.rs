@@ -44,7 +44,7 @@ const BAND: usize = 8;
 pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
@@ -86,7 +86,7 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
@@ -127,7 +127,7 @@ pub fn max_pool2d_backward<T: Float>(
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let plane_in = geo.plane_in().get();
     let bad = indices
         .iter()
@@ -191,7 +191,7 @@ pub fn max_pool2d_backward_recompute<T: Float>(
     check_len("input", g.input_len(), input.len())?;
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
