@@ -7,7 +7,7 @@ use crate::accum::Accum;
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::col2im_columns;
+use crate::im2col::fold;
 
 /// The input gradient `grad_input (+)= conv_backward_data(weight, grad_output)`: the adjoint
 /// of [`conv2d`](crate::conv2d) without bias, so `<conv2d(x), dy> == <x, dx>`.
@@ -80,6 +80,7 @@ fn pointwise<T: Float>(
     accum: Accum,
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -93,11 +94,11 @@ fn pointwise<T: Float>(
         .output_groups(grad_output)
         .zip(conv.input_groups(grad_input));
     for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
-        // SAFETY: the geometry's instruction set is available; the operands agree by
+        // SAFETY: `isa` is the geometry's, so available; the operands agree by
         // construction of the geometry.
         unsafe {
             product(
-                conv.isa(),
+                isa,
                 T::ONE,
                 MatRef::row_major(w, ocg, cg)?.t(),
                 MatRef::row_major(dy, ocg, hw)?,
@@ -119,9 +120,10 @@ fn columns<T: Float>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     let groups = conv
         .output_groups(grad_output)
         .zip(conv.input_groups(grad_input));
@@ -130,11 +132,11 @@ fn columns<T: Float>(
         for columns in conv.tiles(tile) {
             let n = columns.end - columns.start;
             let col = conv.tile(&mut *col, n);
-            // SAFETY: the geometry's instruction set is available; the operands agree by
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
             // construction of the geometry.
             unsafe {
                 product(
-                    conv.isa(),
+                    isa,
                     T::ONE,
                     w.t(),
                     MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
@@ -143,7 +145,7 @@ fn columns<T: Float>(
                     packing,
                 )
             };
-            col2im_columns(g, col, columns, dx, Accum::Add)?;
+            fold(g, col, columns, dx);
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use crate::accum::Accum;
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::im2col_columns;
+use crate::im2col::unfold;
 
 /// The weight gradient `grad_weight (+)= sum over the batch of dy_g col(x_g)^T`, per group.
 ///
@@ -80,6 +80,7 @@ fn pointwise<T: Float>(
     grad_weight: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -88,11 +89,11 @@ fn pointwise<T: Float>(
     for (x, dy) in conv.images(input, grad_output) {
         let groups = conv.input_groups(x).zip(conv.output_groups(dy));
         for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
-            // SAFETY: the geometry's instruction set is available; the operands agree by
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
             // construction of the geometry.
             unsafe {
                 product(
-                    conv.isa(),
+                    isa,
                     T::ONE,
                     MatRef::row_major(dy, ocg, hw)?,
                     MatRef::row_major(x, cg, hw)?.t(),
@@ -115,21 +116,22 @@ fn columns<T: Float>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     for (x, dy) in conv.images(input, grad_output) {
         let groups = conv.input_groups(x).zip(conv.output_groups(dy));
         for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
             for columns in conv.tiles(tile) {
                 let n = columns.end - columns.start;
                 let col = conv.tile(&mut *col, n);
-                im2col_columns(g, x, columns.clone(), &mut *col)?;
-                // SAFETY: the geometry's instruction set is available; the operands agree by
+                unfold(g, x, columns.clone(), &mut *col);
+                // SAFETY: `isa` is the geometry's, so available; the operands agree by
                 // construction of the geometry.
                 unsafe {
                     product(
-                        conv.isa(),
+                        isa,
                         T::ONE,
                         MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
                         MatRef::row_major(col, rows, n)?.t(),

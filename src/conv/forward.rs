@@ -8,7 +8,7 @@ use super::geometry::{Conv2d, Pass, Path};
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::im2col_columns;
+use crate::im2col::unfold;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
 /// `output` (never read).
@@ -83,6 +83,7 @@ fn pointwise<T: Float>(
     output: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -91,11 +92,11 @@ fn pointwise<T: Float>(
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
-        // SAFETY: the geometry's instruction set is available; the operands agree by
+        // SAFETY: `isa` is the geometry's, so available; the operands agree by
         // construction of the geometry.
         unsafe {
             product(
-                conv.isa(),
+                isa,
                 T::ONE,
                 MatRef::row_major(w, ocg, cg)?,
                 MatRef::row_major(x, cg, hw)?,
@@ -121,9 +122,10 @@ fn columns<T: Float>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
@@ -131,12 +133,12 @@ fn columns<T: Float>(
         for columns in conv.tiles(tile) {
             let n = columns.end - columns.start;
             let col = conv.tile(&mut *col, n);
-            im2col_columns(g, x, columns.clone(), col)?;
-            // SAFETY: the geometry's instruction set is available; the operands agree by
+            unfold(g, x, columns.clone(), col);
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
             // construction of the geometry.
             unsafe {
                 product(
-                    conv.isa(),
+                    isa,
                     T::ONE,
                     w,
                     MatRef::row_major(col, rows, n)?,
