@@ -1,6 +1,5 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
-use super::chunks::after;
 use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
@@ -8,6 +7,7 @@ use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
 use crate::im2col::fold;
+use crate::walk::after;
 
 /// The input gradient `grad_input (+)= conv_backward_data(weight, grad_output)`: the adjoint
 /// of [`conv2d`](crate::conv2d) without bias, so `<conv2d(x), dy> == <x, dx>`.

@@ -1,10 +1,10 @@
 //! The gradients with respect to the weights (`dw = dy col^T`, summed over the batch) and
 //! the bias (`db = sum of dy over N, H, W`).
 
-use super::chunks::{after, chunks};
 use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
+use crate::walk::{after, chunks};
 
 use crate::arch::Float;
 use crate::error::{check_len, Error};

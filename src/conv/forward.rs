@@ -1,9 +1,9 @@
 //! The forward pass: `y = clamp(conv(x, w) + b)`.
 
-use super::chunks::{after, chunks};
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
+use crate::walk::{after, chunks};
 
 use crate::arch::Float;
 use crate::error::{check_len, Error};

@@ -4,13 +4,13 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use super::chunks::{chunks, Split};
 use crate::arch::Isa;
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm;
 use crate::im2col::Im2col;
 use crate::shape::{Padding, Shape};
+use crate::walk::{chunks, Split};
 use crate::window::Window;
 
 /// Im2col columns per tile that give full speed on the im2col path.

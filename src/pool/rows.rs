@@ -13,14 +13,14 @@
 //!
 //! No panic path survives optimization (the firmware's panic-free link checks it): the sizes
 //! slices are cut by are `NonZeroUsize`, proven once by [`Pool2d::new`](super::Pool2d::new); planes and rows are
-//! walked with [`runs`] and [`Geo::window_rows`]; and where the optimizer cannot see that an
+//! walked with [`chunks`](crate::walk::chunks) and [`Geo::window_rows`]; and where the optimizer cannot see that an
 //! index is in bounds, the passes read without a check, each access justified by the
 //! geometry (an interior output's taps lie inside the row) or by the pass's `# Safety`
 //! contract (rows `W` long, indices as many as outputs).
 
+use core::mem;
 use core::num::NonZeroUsize;
 use core::ops::Range;
-use core::{iter, mem};
 
 use super::Sizes;
 use crate::element::Element;
@@ -358,30 +358,6 @@ impl Geo {
     }
 }
 
-/// `s` in consecutive runs of `len` (a shorter tail is left out), like `chunks_exact`, but
-/// without its division: `zip` sizes a `ChunksExact` as `s.len() / len`, and where that is
-/// not inlined (opt-level z) a division-by-zero panic path survives in the firmware.
-#[inline(always)]
-pub(super) fn runs<T>(s: &[T], len: NonZeroUsize) -> impl Iterator<Item = &[T]> {
-    let mut rest = s;
-    iter::from_fn(move || {
-        let (run, tail) = rest.split_at_checked(len.get())?;
-        rest = tail;
-        Some(run)
-    })
-}
-
-/// [`runs`] of a mutable slice.
-#[inline(always)]
-pub(super) fn runs_mut<T>(s: &mut [T], len: NonZeroUsize) -> impl Iterator<Item = &mut [T]> {
-    let mut rest = s;
-    iter::from_fn(move || {
-        let (run, tail) = mem::take(&mut rest).split_at_mut_checked(len.get())?;
-        rest = tail;
-        Some(run)
-    })
-}
-
 /// Taps of a dense window starting at padded coordinate `start`, `kernel` long, counted
 /// within the padded extent `0..padded` or within the input `before..before + input`. The
 /// window is never empty (checked by [`Pool2d::new`]), so nothing underflows.
@@ -539,7 +515,7 @@ pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) 
     // NaN itself, the rule takes it again (same value, same index).
     let w = geo.w();
     let (mut m, mut i) = (xp[r0 * w + c0], (r0 * w + c0) as u32);
-    for ih in iter::once(r0).chain(rows) {
+    for ih in core::iter::once(r0).chain(rows) {
         let row = ih * w + c0;
         for t in 0..n_cols {
             let at = row + t * geo.dw;
