@@ -362,13 +362,19 @@ fn workspace_sizes_follow_the_kernel_paths() {
     };
     let conv = pointwise.1.conv().unwrap();
     assert_eq!(conv.min_scratch_len(), 0);
-    // Depthwise: nothing needed; one padded input plane for the all-vector forward, when
-    // the stride along the width is 1.
+    // Depthwise: nothing needed; one padded input plane for the all-vector forward, its
+    // rows split by the phases of the stride along the width (rows rounded up to a
+    // multiple of the stride).
     let depthwise = named()[6].1.conv().unwrap();
     assert_eq!(depthwise.min_scratch_len(), 0);
     assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
     let strided = geom_of(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
-    assert_eq!(strided.conv().unwrap().scratch_len::<f64>(), 0);
+    assert_eq!(
+        strided.conv().unwrap().scratch_len::<f64>(),
+        5 * (1 + 6 + 1)
+    );
+    let odd = geom_of(1, 2, 5, 7, 2, 2, (2, 2), (1, 3), (1, 1), [1, 1, 1, 1]);
+    assert_eq!(odd.conv().unwrap().scratch_len::<f64>(), 5 * 9);
     let general = named()[0].1.conv().unwrap();
     assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
     assert!(general.scratch_len::<f32>() >= 4 * 3 * 3 * 6 * 5);
@@ -383,12 +389,45 @@ fn depthwise_planes_taller_than_one_band() {
     check_all::<f64>(&g, 0, 6);
     // Rows wide enough for every block width of the vector forward, with and without the
     // padded-plane workspace.
-    for w in [67, 150] {
-        let g = geom_of(2, 2, 5, w, 4, 2, (3, 3), (1, 1), (1, 2), [1, 0, 2, 1]);
+    // Strides above 1 along the width take the vector forward through the phase-split
+    // padded plane.
+    for (w, stride, kernel) in [
+        (67, 1, 3),
+        (150, 1, 3),
+        (67, 2, 3),
+        (150, 2, 3),
+        (101, 3, 5),
+    ] {
+        let g = geom_of(
+            2,
+            2,
+            5,
+            w,
+            4,
+            2,
+            (3, kernel),
+            (1, stride),
+            (1, 2),
+            [1, 0, 2, 1],
+        );
         let full = g.conv().unwrap().scratch_len::<f32>();
         check_all::<f32>(&g, 0, 7);
         check_all::<f32>(&g, full, 8);
         check_all::<f64>(&g, full, 9);
+        let g = geom_of(
+            1,
+            3,
+            4,
+            w,
+            3,
+            3,
+            (3, kernel),
+            (2, stride),
+            (1, 1),
+            [1, 1, 1, 1],
+        );
+        let full = g.conv().unwrap().scratch_len::<f32>();
+        check_all::<f32>(&g, full, 10);
     }
 }
 

@@ -24,6 +24,10 @@ use crate::element::Element;
 use crate::im2col::Im2col;
 use crate::walk::{chunks, pairs};
 
+/// Kernel columns the vector forward handles (wider kernels, unheard of in depthwise layers,
+/// run the scalar loop).
+const MAX_VECTOR_TAPS: usize = 32;
+
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;
 
@@ -74,7 +78,7 @@ fn run(inp: usize, len: usize, step: usize) -> Range<usize> {
 
 /// The taps of one output row of a depthwise forward: `input_row(kh)` is the input row tap
 /// row `kh` reads (`None` in the padding); output `ow`, tap `kw` reads its column
-/// `ow * stride + kw * dilation - left`.
+/// `c = ow * stride + kw * dilation - left`, stored at [`Taps::at`]`(c)` of the row.
 struct Taps<'a, T, R> {
     input_row: R,
     w: &'a [T],
@@ -83,9 +87,26 @@ struct Taps<'a, T, R> {
     dilation: usize,
     stride: usize,
     left: usize,
+    /// The rows' columns are split into `split` phases of `phase` elements (1: not split).
+    split: usize,
+    phase: usize,
+    /// Where tap `kw` of an output lies in a row, from where its tap 0 does: `kw *
+    /// dilation` in an unsplit row, [`Taps::at`] of it in a split one. Only the vector
+    /// blocks use them; they are there for every tap whenever `lo < hi`.
+    offsets: &'a [usize],
 }
 
 impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
+    /// Where column `c` of a row is stored: `(c % split) * phase + c / split` (`c` itself
+    /// when the rows are not split).
+    #[inline(always)]
+    fn at(&self, c: usize) -> usize {
+        match self.split {
+            0 | 1 => c,
+            split => c % split * self.phase + c / split,
+        }
+    }
+
     /// Output `ow`, skipping taps in the padding.
     #[inline(always)]
     fn scalar(&self, ow: usize, bias: T) -> T {
@@ -99,9 +120,10 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
                 if c < self.left {
                     continue;
                 }
-                if let (Some(v), Some(wt)) =
-                    (xr.get(c - self.left), self.w.get(kh * self.kernel_w + kw))
-                {
+                if let (Some(v), Some(wt)) = (
+                    xr.get(self.at(c - self.left)),
+                    self.w.get(kh * self.kernel_w + kw),
+                ) {
                     acc += *wt * *v;
                 }
             }
@@ -109,8 +131,9 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
         acc
     }
 
-    /// Writes outputs `first .. first + NV * LANES` (stride 1, every tap inside the input)
-    /// to `out`, accumulating `NV` vectors in registers.
+    /// Writes outputs `first .. first + NV * LANES` (every tap inside the rows, which hold
+    /// consecutive outputs' taps consecutively: stride 1, or rows split by the stride's
+    /// phases) to `out`, accumulating `NV` vectors in registers.
     ///
     /// # Safety
     /// The CPU supports `S`'s instruction set.
@@ -119,7 +142,12 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
         let n = NV * S::LANES;
         // SAFETY: the caller guarantees the instruction set.
         let mut acc = [unsafe { S::splat(bias) }; NV];
-        let start = first - self.left;
+        // Tap `kw` of output `first` is at `start + offsets[kw]` of its row.
+        let start = if self.split == 1 {
+            first * self.stride - self.left
+        } else {
+            first
+        };
         for kh in 0..self.kernel_h {
             let Some(xr) = (self.input_row)(kh) else {
                 continue;
@@ -127,19 +155,9 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
             let Some(w) = self.w.get(kh * self.kernel_w..(kh + 1) * self.kernel_w) else {
                 continue;
             };
-            for (kw, &wt) in w.iter().enumerate() {
-                let s = start + kw * self.dilation;
-                let Some(src) = xr.get(s..s + n) else {
-                    continue;
-                };
-                // SAFETY: the instruction set as above; `src` holds `NV * LANES` elements,
-                // so every `LANES` read from `v * LANES` on is in bounds.
-                unsafe {
-                    let wv = S::splat(wt);
-                    for (v, a) in acc.iter_mut().enumerate() {
-                        *a = S::mul_add(wv, S::load(src.as_ptr().add(v * S::LANES)), *a);
-                    }
-                }
+            for (&wt, &off) in w.iter().zip(self.offsets) {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { tap::<S, NV>(&mut acc, xr, start + off, wt) };
             }
         }
         if let Some(out) = out.get_mut(..n) {
@@ -150,7 +168,7 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
         }
     }
 
-    /// Fills `body` (outputs `first ..`, `body.len() >= NV * LANES`, stride 1) with blocks,
+    /// Fills `body` (outputs `first ..`, `body.len() >= NV * LANES`) with blocks,
     /// the last one overlapping its predecessor rather than leaving a tail.
     ///
     /// # Safety
@@ -178,6 +196,26 @@ impl<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>> Taps<'a, T, R> {
     }
 }
 
+/// `acc[v] += wt * row[at + v * LANES ..]` for every vector `v`: one tap of a block (a tap
+/// whose run leaves the row, which the geometry rules out, adds nothing).
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+unsafe fn tap<S: Simd, const NV: usize>(acc: &mut [S::V; NV], row: &[S::T], at: usize, wt: S::T) {
+    let Some(src) = row.get(at..at + NV * S::LANES) else {
+        return;
+    };
+    // SAFETY: the caller guarantees the instruction set; `src` holds `NV * LANES` elements,
+    // so every `LANES` read from `v * LANES` on is in bounds.
+    unsafe {
+        let wv = S::splat(wt);
+        for (v, a) in acc.iter_mut().enumerate() {
+            *a = S::mul_add(wv, S::load(src.as_ptr().add(v * S::LANES)), *a);
+        }
+    }
+}
+
 /// Where a forward reads its input rows from: `rows` of `width` elements (the input plane, or
 /// its copy with the left and right padding written out as zeros, `left` then 0), and the
 /// output columns `lo..hi` whose every tap lies inside those rows.
@@ -187,6 +225,10 @@ struct Source<'a, T> {
     left: usize,
     lo: usize,
     hi: usize,
+    /// The rows' columns split into `split` phases of `phase` elements (the padded copy;
+    /// 1 and `width` for the input plane itself).
+    split: usize,
+    phase: usize,
 }
 
 /// Forward on one plane: `y = clamp(bias + sum over taps of w[tap] * x[tap's input])`.
@@ -207,11 +249,22 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     let wnd = g.window();
     let (height, out_w, width) = (g.height(), g.out_w(), x.width);
     let (sh, dh, top) = (wnd.stride_h, wnd.dilation_h, wnd.padding.top);
-    let (lo, hi) = if wnd.stride_w == 1 {
-        (x.lo, x.hi)
-    } else {
-        (0, 0)
-    };
+    // Where each tap lies in a row, relative to the output's tap 0.
+    let mut offsets = [0; MAX_VECTOR_TAPS];
+    let kernel_w = wnd.kernel_w.min(MAX_VECTOR_TAPS);
+    for (kw, off) in offsets.iter_mut().enumerate().take(kernel_w) {
+        let c = kw * wnd.dilation_w;
+        *off = if x.split == 1 {
+            c
+        } else {
+            c % x.split * x.phase + c / x.split
+        };
+    }
+    let offsets = offsets.get(..kernel_w).unwrap_or_default();
+    // Vectors need consecutive outputs' taps side by side (stride 1, or split rows), and
+    // every tap's offset.
+    let vectors = (wnd.stride_w == 1 || x.split == wnd.stride_w) && wnd.kernel_w <= MAX_VECTOR_TAPS;
+    let (lo, hi) = if vectors { (x.lo, x.hi) } else { (0, 0) };
     for (oh, row) in chunks(y, out_w).enumerate() {
         // Tap row kh reads input row oh * sh + kh * dh - top when that is in 0..height.
         let taps = Taps {
@@ -229,6 +282,9 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             dilation: wnd.dilation_w,
             stride: wnd.stride_w,
             left: x.left,
+            split: x.split,
+            phase: x.phase,
+            offsets,
         };
         // `lo <= hi <= OW`, the row's length: the splits never fail.
         debug_assert!(lo <= hi && hi <= row.len());
@@ -287,38 +343,54 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     let g = conv.group();
     let (out_plane, taps) = (g.cols(), g.rows());
     let (width, pad) = (g.width(), g.window().padding);
-    let padded_w = pad.left + width + pad.right;
+    // A validated stride is at least 1; `max(1)` shows the optimizer.
+    let (stride, padded_w) = (g.window().stride_w.max(1), pad.left + width + pad.right);
+    let row_len = conv.padded_row_len();
+    let phase = row_len / stride;
     let axis_w = g.window().axis_w(width);
     // The columns whose taps all lie inside the unpadded rows: right of the first tap's left
     // edge, left of the last tap's right edge.
     let (lo, _) = axis_w.inside(0, g.out_w());
     let (_, hi) = axis_w.inside((g.window().kernel_w - 1) * g.window().dilation_w, g.out_w());
     // The plan hands over a padded plane only for a non-empty input; check it all the same.
-    let use_padded = g.height() > 0 && width > 0 && padded.len() >= g.height() * padded_w;
+    let use_padded = g.height() > 0 && width > 0 && padded.len() >= conv.padded_plane_len();
     // Each group is one input plane and the channel multiplier's output planes and filters.
     let planes = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, ys), (ws, bs)) in planes.zip(filters.cycle()) {
         let source = if use_padded {
-            for (dst, src) in chunks(&mut *padded, padded_w).zip(chunks(x, width)) {
-                // `dst` holds `left + width + right` elements: the splits never fail.
-                debug_assert!(dst.len() == padded_w);
-                let Some((before, rest)) = dst.split_at_mut_checked(pad.left) else {
-                    continue;
-                };
-                let Some((body, after)) = rest.split_at_mut_checked(src.len()) else {
-                    continue;
-                };
-                before.fill(S::T::ZERO);
-                body.copy_from_slice(src);
-                after.fill(S::T::ZERO);
+            for (dst, src) in chunks(&mut *padded, row_len).zip(chunks(x, width)) {
+                if stride == 1 {
+                    // `dst` holds `left + width + right` elements: the splits never fail.
+                    debug_assert!(dst.len() == padded_w);
+                    let Some((before, rest)) = dst.split_at_mut_checked(pad.left) else {
+                        continue;
+                    };
+                    let Some((body, after)) = rest.split_at_mut_checked(src.len()) else {
+                        continue;
+                    };
+                    before.fill(S::T::ZERO);
+                    body.copy_from_slice(src);
+                    after.fill(S::T::ZERO);
+                } else {
+                    // Padded column `c` goes to `(c % stride) * phase + c / stride`.
+                    dst.fill(S::T::ZERO);
+                    for (i, &v) in src.iter().enumerate() {
+                        let c = pad.left + i;
+                        if let Some(d) = dst.get_mut(c % stride * phase + c / stride) {
+                            *d = v;
+                        }
+                    }
+                }
             }
             Source {
                 rows: &*padded,
-                width: padded_w,
+                width: row_len,
                 left: 0,
                 lo: 0,
                 hi: g.out_w(),
+                split: stride,
+                phase,
             }
         } else {
             Source {
@@ -327,6 +399,8 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
                 left: pad.left,
                 lo,
                 hi: hi.max(lo),
+                split: 1,
+                phase: width,
             }
         };
         let filters = chunks(ws, taps).zip(biases(bs));

@@ -68,10 +68,11 @@ pub struct Conv2d {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Path {
     /// One input channel per group (`groups == C`) and a channel multiplier of at most
-    /// [`MAX_DIRECT_MULTIPLIER`]: a direct kernel. The forward pass with
-    /// stride 1 along the width takes `padded` elements (0 or `H * (left + W + right)`) to
-    /// hold one input plane with its left and right padding written out, so that every
-    /// output column runs in vector registers; without them the edge columns run scalar.
+    /// [`MAX_DIRECT_MULTIPLIER`]: a direct kernel. The forward pass takes `padded` elements
+    /// (0 or [`Conv2d::padded_plane_len`]) to hold one input plane with its left and right
+    /// padding written out and its columns split by phase of the stride, so that every
+    /// output column runs in vector registers; without them the edge columns (and, with a
+    /// stride above 1 along the width, every column) run scalar.
     Depthwise {
         /// Workspace elements used.
         padded: usize,
@@ -570,20 +571,27 @@ impl Conv2d {
         }
     }
 
-    /// One input plane with its left and right padding, `H * (left + W + right)`, for the
-    /// depthwise forward with stride 1 along the width and a non-empty input (else 0;
-    /// saturating).
-    const fn padded_plane_len(&self) -> usize {
+    /// One input plane with its left and right padding, its rows split into the `S =
+    /// stride_w` phases of the stride (padded column `c` at `(c % S) * P + c / S`, with
+    /// `P = ceil((left + W + right) / S)`), for the depthwise forward: `H * S * P` elements,
+    /// `H * (left + W + right)` for stride 1 (saturating).
+    pub(crate) const fn padded_plane_len(&self) -> usize {
+        self.group.height().saturating_mul(self.padded_row_len())
+    }
+
+    /// `S * P`: one row of [`padded_plane_len`](Self::padded_plane_len).
+    pub(crate) const fn padded_row_len(&self) -> usize {
         let w = self.group.window();
-        if w.stride_w != 1 || self.group.height() == 0 || self.group.width() == 0 {
-            return 0;
-        }
+        let stride = w.stride_w;
         let width = self
             .group
             .width()
             .saturating_add(w.padding.left)
             .saturating_add(w.padding.right);
-        self.group.height().saturating_mul(width)
+        match width.checked_next_multiple_of(stride) {
+            Some(row) => row,
+            None => usize::MAX,
+        }
     }
 }
 
