@@ -52,6 +52,7 @@ mod im2col;
 mod isa;
 mod pad;
 mod pool;
+mod quant;
 mod shape;
 mod window;
 
@@ -69,6 +70,11 @@ pub use pool::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, pool_isa,
     set_pool_isa, AvgPool2d, Divisor, Pool2d,
+};
+pub use quant::{
+    avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier, QuantParams,
+    Requant,
 };
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};
