@@ -10,8 +10,8 @@ use common::quant::{self as naive, Mode};
 use nchw::{
     avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul, AvgPool2d, Clamp, Conv2d,
-    Divisor, Error, MatMut, MatRef, Multiplier, Padding, Pool2d, QuantParams, Requant, Rounding,
-    Shape, Window,
+    Divisor, Error, Gemm, MatMut, MatRef, Multiplier, Padding, Pool2d, QuantParams, Requant,
+    Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -628,7 +628,8 @@ proptest! {
         } else {
             MatMut::row_major(c.inner(), m, n)
         };
-        gemm_i8(av.unwrap(), za, bv.unwrap(), zb, cv.unwrap()).unwrap();
+        let g = Gemm::new(m, n, k).unwrap();
+        gemm_i8(&g, av.unwrap(), za, bv.unwrap(), zb, cv.unwrap()).unwrap();
         let got: Vec<i64> = (0..m * n)
             .map(|i| {
                 let (r, col) = (i / n, i % n);
@@ -676,6 +677,7 @@ proptest! {
         q.clamp = clamp_of(r);
         let mut y = Guarded::new(m * n, 0x33i8, 0x2a);
         gemm_i8_requant(
+            &Gemm::new(m, n, k).unwrap(),
             MatRef::row_major(&w, m, k).unwrap(),
             MatRef::row_major(&x, k, n).unwrap(),
             bias.as_deref(),
@@ -902,6 +904,7 @@ fn empty_batch() {
     // Empty matrices.
     let empty: [i8; 0] = [];
     gemm_i8(
+        &Gemm::new(0, 2, 3).unwrap(),
         MatRef::row_major(&empty, 0, 3).unwrap(),
         0,
         MatRef::row_major(&[1i8; 6], 3, 2).unwrap(),
@@ -911,6 +914,7 @@ fn empty_batch() {
     .unwrap();
     let mut c = [5i32; 4];
     gemm_i8(
+        &Gemm::new(2, 2, 0).unwrap(),
         MatRef::row_major(&empty, 2, 0).unwrap(),
         3,
         MatRef::row_major(&empty, 0, 2).unwrap(),
@@ -973,42 +977,34 @@ fn gemm_errors() {
     let a = [1i8; 6];
     let b = [1i8; 6];
     let mut c = [9i32; 4];
-    let av = || MatRef::row_major(&a, 2, 3).unwrap();
-    let mismatch = |what, left, right| Err(Error::DimensionMismatch { what, left, right });
-    assert_eq!(
-        gemm_i8(
-            av(),
-            0,
-            MatRef::row_major(&b, 2, 3).unwrap(),
-            0,
-            MatMut::row_major(&mut c, 2, 2).unwrap()
-        ),
-        mismatch("a.cols != b.rows", 3, 2)
-    );
-    assert_eq!(
-        gemm_i8(
-            av(),
-            0,
-            MatRef::row_major(&b, 3, 2).unwrap(),
-            0,
-            MatMut::row_major(&mut c, 1, 2).unwrap()
-        ),
-        mismatch("c.rows != a.rows", 1, 2)
-    );
-    assert_eq!(
-        gemm_i8(
-            av(),
-            0,
-            MatRef::row_major(&b, 3, 1).unwrap(),
-            0,
-            MatMut::row_major(&mut c, 2, 2).unwrap()
-        ),
-        mismatch("c.cols != b.cols", 2, 1)
-    );
+    let g = Gemm::new(2, 2, 3).unwrap();
+    // Each operand's dimensions against the geometry's (a 2 x 3, b 3 x 2, c 2 x 2).
+    let cases = [
+        ((1, 3), (3, 2), (2, 2), ("a rows", 1, 2)),
+        ((2, 2), (3, 2), (2, 2), ("a columns", 2, 3)),
+        ((2, 3), (2, 2), (2, 2), ("b rows", 2, 3)),
+        ((2, 3), (3, 1), (2, 2), ("b columns", 1, 2)),
+        ((2, 3), (3, 2), (1, 2), ("c rows", 1, 2)),
+        ((2, 3), (3, 2), (2, 1), ("c columns", 1, 2)),
+    ];
+    for (ad, bd, cd, (what, left, right)) in cases {
+        let want = Err(Error::DimensionMismatch { what, left, right });
+        let av = MatRef::row_major(&a, ad.0, ad.1).unwrap();
+        let bv = MatRef::row_major(&b, bd.0, bd.1).unwrap();
+        let cv = MatMut::row_major(&mut c, cd.0, cd.1).unwrap();
+        assert_eq!(gemm_i8(&g, av, 0, bv, 0, cv), want);
+        let m = [Multiplier::from_scale(0.5).unwrap()];
+        let q = QuantParams::new(0, Requant::TfLite(&m), 0);
+        let mut y = [4i8; 4];
+        let yv = MatMut::row_major(&mut y, cd.0, cd.1).unwrap();
+        assert_eq!(gemm_i8_requant(&g, av, bv, None, &q, yv), want);
+        assert_eq!(y, [4; 4]);
+    }
     assert_eq!(c, [9; 4]);
     // k = 33026 products of up to 255 * 255 can overflow; 33025 cannot.
     let long = vec![-128i8; 33026];
     let r = gemm_i8(
+        &Gemm::new(1, 1, 33026).unwrap(),
         MatRef::row_major(&long, 1, 33026).unwrap(),
         127,
         MatRef::row_major(&long, 33026, 1).unwrap(),
@@ -1025,6 +1021,7 @@ fn gemm_errors() {
     );
     assert_eq!(c[0], 9);
     gemm_i8(
+        &Gemm::new(1, 1, 33025).unwrap(),
         MatRef::row_major(&long[1..], 1, 33025).unwrap(),
         127,
         MatRef::row_major(&long[1..], 33025, 1).unwrap(),
@@ -1040,6 +1037,7 @@ fn gemm_errors() {
     let mut y = [3i8; 2];
     let fc = |bias: Option<&[i32]>, q: &QuantParams, y: &mut [i8]| {
         gemm_i8_requant(
+            &Gemm::new(2, 1, 3).unwrap(),
             MatRef::row_major(&a, 2, 3).unwrap(),
             MatRef::row_major(&b[..3], 3, 1).unwrap(),
             bias,

@@ -4,7 +4,7 @@
 use super::conv::{check_accumulator, dot};
 use super::requant::{Output, QuantParams};
 use crate::error::Error;
-use crate::gemm::{MatMut, MatRef};
+use crate::gemm::{Gemm, MatMut, MatRef};
 
 /// The largest magnitude of `(a - a_zp) * (b - b_zp)` over all zero points.
 const PRODUCT_MAX: u32 = 255 * 255;
@@ -12,17 +12,26 @@ const PRODUCT_MAX: u32 = 255 * 255;
 /// The largest magnitude of `w * (x - x_zp)` with symmetric weights.
 const WEIGHTED_MAX: u32 = 255 * 128;
 
-/// Checks `a (m x k) * b (k x n) -> c (m x n)`.
-fn check_dims(a: (usize, usize), b: (usize, usize), c: (usize, usize)) -> Result<(), Error> {
-    let mismatch = |what, left, right| Err(Error::DimensionMismatch { what, left, right });
-    if b.0 != a.1 {
-        return mismatch("a.cols != b.rows", a.1, b.0);
-    }
-    if c.0 != a.0 {
-        return mismatch("c.rows != a.rows", c.0, a.0);
-    }
-    if c.1 != b.1 {
-        return mismatch("c.cols != b.cols", c.1, b.1);
+/// Checks the operands' dimensions against the geometry, as the float [`gemm`](crate::gemm())
+/// does.
+fn check_dims<A, B, C>(
+    g: &Gemm,
+    a: &MatRef<'_, A>,
+    b: &MatRef<'_, B>,
+    c: &MatMut<'_, C>,
+) -> Result<(), Error> {
+    let dims = [
+        ("a rows", a.rows, g.m()),
+        ("a columns", a.cols, g.k()),
+        ("b rows", b.rows, g.k()),
+        ("b columns", b.cols, g.n()),
+        ("c rows", c.rows, g.m()),
+        ("c columns", c.cols, g.n()),
+    ];
+    for (what, left, right) in dims {
+        if left != right {
+            return Err(Error::DimensionMismatch { what, left, right });
+        }
     }
     Ok(())
 }
@@ -68,35 +77,36 @@ fn at<'a, T>(c: &'a mut MatMut<'_, T>, i: usize, j: usize) -> Option<&'a mut T> 
 }
 
 /// int8 matrix multiply into `i32`: `c[i, j] = sum_k (a[i, k] - a_zero_point) * (b[k, j] -
-/// b_zero_point)`, exactly, for an `m x k` `a`, a `k x n` `b` and an `m x n` `c`,
-/// overwriting `c` (never read).
+/// b_zero_point)`, exactly, for the `m x k` `a`, `k x n` `b` and `m x n` `c` of `g`,
+/// overwriting `c` (never read). The portable kernel runs whatever `g`'s instruction set.
 ///
 /// The operands are strided views; the fastest layout has `a` rows and `b` columns
 /// contiguous (`b` given transposed, as CMSIS-NN's `arm_nn_mat_mult_nt_t_s8` takes it).
 ///
 /// # Errors
-/// [`Error::DimensionMismatch`] if the dimensions do not agree;
+/// [`Error::DimensionMismatch`] if an operand's dimensions are not `g`'s;
 /// [`Error::AccumulatorOverflow`] if `k` products of up to `255 * 255` can leave the `i32`
 /// range (`k > 33025`). `c` is then untouched.
 ///
 /// ```
-/// use nchw::{gemm_i8, MatMut, MatRef};
+/// use nchw::{gemm_i8, Gemm, MatMut, MatRef};
 /// let a = [1i8, 2, 3, 4]; // [[1, 2], [3, 4]]
 /// let b = [5i8, 6, 7, 8];
 /// let mut c = [0i32; 4];
 /// let (a, b) = (MatRef::row_major(&a, 2, 2)?, MatRef::row_major(&b, 2, 2)?);
-/// gemm_i8(a, 1, b, -1, MatMut::row_major(&mut c, 2, 2)?)?;
+/// gemm_i8(&Gemm::new(2, 2, 2)?, a, 1, b, -1, MatMut::row_major(&mut c, 2, 2)?)?;
 /// assert_eq!(c, [8, 9, 36, 41]); // [[0, 1], [2, 3]] * [[6, 7], [8, 9]]
 /// # Ok::<(), nchw::Error>(())
 /// ```
 pub fn gemm_i8(
+    g: &Gemm,
     a: MatRef<'_, i8>,
     a_zero_point: i8,
     b: MatRef<'_, i8>,
     b_zero_point: i8,
     mut c: MatMut<'_, i32>,
 ) -> Result<(), Error> {
-    check_dims((a.rows, a.cols), (b.rows, b.cols), (c.rows, c.cols))?;
+    check_dims(g, &a, &b, &c)?;
     check_accumulator(a.cols, PRODUCT_MAX, None)?;
     let (za, zb) = (i32::from(a_zero_point), i32::from(b_zero_point));
     // sum (x - za)(y - zb) = sum xy - zb sum x - za sum y + k za zb, exact modulo 2^32 and
@@ -127,7 +137,7 @@ pub fn gemm_i8(
 /// the output transposed:
 ///
 /// ```
-/// use nchw::{gemm_i8_requant, MatMut, MatRef, Multiplier, QuantParams, Requant};
+/// use nchw::{gemm_i8_requant, Gemm, MatMut, MatRef, Multiplier, QuantParams, Requant};
 /// let weight = [1i8, -1, 2, 0, 0, 3]; // 2 units x 3 inputs
 /// let input = [10i8, 4, 6, 0, 0, 0]; // 2 samples x 3 inputs, zero point 2
 /// let mut output = [0i8; 4]; // 2 samples x 2 units
@@ -135,24 +145,26 @@ pub fn gemm_i8(
 /// let q = QuantParams::new(2, Requant::TfLite(&m), 0);
 /// let x = MatRef::new(&input, 3, 2, 1, 3)?; // input^T: 3 x 2
 /// let y = MatMut::new(&mut output, 2, 2, 1, 2)?; // output^T: 2 x 2
-/// gemm_i8_requant(MatRef::row_major(&weight, 2, 3)?, x, Some(&[0, 1]), &q, y)?;
+/// let w = MatRef::row_major(&weight, 2, 3)?;
+/// gemm_i8_requant(&Gemm::new(2, 2, 3)?, w, x, Some(&[0, 1]), &q, y)?;
 /// assert_eq!(output, [14, 13, -4, -5]); // 8 - 2 + 8, 12 + 1; -2 + 2 - 4, -6 + 1
 /// # Ok::<(), nchw::Error>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::DimensionMismatch`] if the dimensions do not agree; [`Error::BufferLength`]
+/// [`Error::DimensionMismatch`] if an operand's dimensions are not `g`'s; [`Error::BufferLength`]
 /// unless `bias` holds `m` values and the requantization 1 or `m`; [`Error::InvalidScale`]
 /// for a bad float scale; [`Error::AccumulatorOverflow`] if `k` products of up to `255 *
 /// 128` plus a bias can leave the `i32` range. `c` is then untouched.
 pub fn gemm_i8_requant(
+    g: &Gemm,
     w: MatRef<'_, i8>,
     x: MatRef<'_, i8>,
     bias: Option<&[i32]>,
     quant: &QuantParams<'_>,
     mut c: MatMut<'_, i8>,
 ) -> Result<(), Error> {
-    check_dims((w.rows, w.cols), (x.rows, x.cols), (c.rows, c.cols))?;
+    check_dims(g, &w, &x, &c)?;
     if let Some(b) = bias {
         crate::error::check_len("bias", w.rows, b.len())?;
     }

@@ -97,7 +97,7 @@
 //! conv2d_i8(&conv, &xq, &wq, Some(&bias), &q, &mut yq, &mut scratch)?;
 //!
 //! // 2x2 max pooling, stride 2, then back to floats.
-//! let pool = Pool2d::new(conv.output(), Window::square(2).with_stride(2, 2), Rounding::Floor)?;
+//! let pool = Pool2d::new(conv.output(), Window::pool(2), Rounding::Floor)?;
 //! let mut pq = [0i8; 8];
 //! max_pool2d_i8(&pool, &yq, None, &mut pq)?;
 //! let mut p = [0.0f32; 8];
