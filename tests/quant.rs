@@ -10,7 +10,7 @@ use common::quant::{self as naive, Mode};
 use nchw::{
     avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul, AvgPool2d, Clamp, Conv2d,
-    Divisor, Error, Gemm, MatMut, MatRef, Multiplier, Padding, Pool2d, QuantParams, Requant,
+    Divisor, Error, Gemm, Isa, MatMut, MatRef, Multiplier, Padding, Pool2d, QuantParams, Requant,
     Rounding, Shape, Window,
 };
 use proptest::prelude::*;
@@ -602,8 +602,12 @@ proptest! {
         prop_assert!(lo >= 1 && lo <= hi);
         let scratch = lo + (hi - lo) * c.frac / 1000;
         let want = expected_conv(&c);
-        let got = run_conv(&c, &conv, scratch).unwrap();
-        prop_assert_eq!(&got, &want, "{:?}", c.g);
+        // Every instruction set this CPU runs gives the reference's bytes.
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            let forced = conv.with_isa(isa).unwrap();
+            let got = run_conv(&c, &forced, scratch).unwrap();
+            prop_assert_eq!(&got, &want, "{:?} on {}", c.g, isa.name());
+        }
         // More workspace than full speed needs changes nothing either.
         prop_assert_eq!(run_conv(&c, &conv, hi + 7).unwrap(), want);
     }

@@ -5,6 +5,7 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use super::requant::{Output, QuantParams};
+use crate::arch::run;
 use crate::conv::Conv2d;
 use crate::error::{check_len, Error};
 use crate::im2col::Im2col;
@@ -113,40 +114,82 @@ pub fn conv2d_i8(
         return Ok(());
     };
     let tile = (scratch.len() / k).min(FULL_TILE).min(group.cols()).max(1);
-    let out = Output::new(quant);
-    let zp = quant.input_zero_point;
-    let oc_per_group = conv.output().c() / conv.groups();
-    for (image, image_out) in conv.images(input, output) {
-        let groups = conv
-            .input_groups(image)
-            .zip(conv.output_groups(image_out))
-            .zip(conv.weight_groups(weight))
-            .zip(conv.bias_groups(bias))
-            .enumerate();
-        for (g, (((x, y), w), b)) in groups {
-            for columns in conv.tiles(tile) {
-                let patches = scratch
-                    .get_mut(..columns.len() * k.get())
-                    .unwrap_or_default();
-                fill_patches(group, x, zp, columns.clone(), ow, patches);
-                let rows = conv.tile_rows(y, columns);
-                for (o, (row, filter)) in rows.zip(w.chunks_exact(k.get())).enumerate() {
-                    let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
-                    let scale = quant.requant.channel(g * oc_per_group + o);
-                    // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the raw
-                    // inputs (padding = zp), the zero point folds into the bias.
-                    let sum_w = filter
-                        .iter()
-                        .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
-                    let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
-                    for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k.get())) {
-                        *yo = out.apply(scale, base.wrapping_add(dot(filter, patch)));
+    let plan = Plan {
+        conv,
+        quant,
+        out: Output::new(quant),
+        k,
+        out_w: ow,
+        tile,
+    };
+    // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
+    // `Isa::best` detected it.
+    unsafe {
+        run(
+            conv.isa(),
+            #[inline(always)]
+            || plan.forward(input, weight, bias, output, scratch),
+        )
+    };
+    Ok(())
+}
+
+/// A checked call of [`conv2d_i8`], resolved.
+struct Plan<'a, 'q> {
+    conv: &'a Conv2d,
+    quant: &'a QuantParams<'q>,
+    out: Output,
+    /// Patch length.
+    k: NonZeroUsize,
+    out_w: NonZeroUsize,
+    /// Output positions per tile.
+    tile: usize,
+}
+
+impl Plan<'_, '_> {
+    /// Every image, group and tile: patches into `scratch`, then a dot product with every
+    /// filter of the group, requantized. Inlined into the instruction set's build.
+    #[inline(always)]
+    fn forward(
+        &self,
+        input: &[i8],
+        weight: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+        scratch: &mut [i8],
+    ) {
+        let (conv, k) = (self.conv, self.k.get());
+        let zp = self.quant.input_zero_point;
+        let oc_per_group = conv.output().c() / conv.groups();
+        for (image, image_out) in conv.images(input, output) {
+            let groups = conv
+                .input_groups(image)
+                .zip(conv.output_groups(image_out))
+                .zip(conv.weight_groups(weight))
+                .zip(conv.bias_groups(bias))
+                .enumerate();
+            for (g, (((x, y), w), b)) in groups {
+                for columns in conv.tiles(self.tile) {
+                    let patches = scratch.get_mut(..columns.len() * k).unwrap_or_default();
+                    fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
+                    let rows = conv.tile_rows(y, columns);
+                    for (o, (row, filter)) in rows.zip(w.chunks_exact(k)).enumerate() {
+                        let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+                        let scale = self.quant.requant.channel(g * oc_per_group + o);
+                        // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the
+                        // raw inputs (padding = zp), the zero point folds into the bias.
+                        let sum_w = filter
+                            .iter()
+                            .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
+                        let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
+                        for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k)) {
+                            *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+                        }
                     }
                 }
             }
         }
     }
-    Ok(())
 }
 
 /// `sum(a[i] * b[i])` in `i32` (exact: the callers bound the length).
@@ -187,6 +230,7 @@ pub(crate) fn check_accumulator(
 /// Writes the patches of output positions `columns` (row-major `oh * OW + ow`) of one group
 /// of one image into `patches`, one after the other, each in the weights' `(c, kh, kw)`
 /// order; taps in the padding read `zp`.
+#[inline(always)]
 fn fill_patches(
     group: &Im2col,
     image: &[i8],

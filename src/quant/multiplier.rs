@@ -127,6 +127,7 @@ impl Multiplier {
     ///
     /// Where `x * 2^left` does not fit in `i32` (undefined behaviour in TFLite's C++) it
     /// saturates here, so the result saturates too, on the side of the exact product.
+    #[inline(always)]
     pub const fn multiply(self, x: i32) -> i32 {
         let (left, right) = if self.shift > 0 {
             (self.shift as u32, 0)
@@ -145,6 +146,7 @@ impl Multiplier {
     /// (CMSIS-NN's `CMSIS_NN_USE_SINGLE_ROUNDING`): one rounding,
     /// `(x * multiplier + 2^(30 - shift)) >> (31 - shift)` in 64 bits, that is `x *
     /// multiplier / 2^(31 - shift)` rounded half up (toward +inf), saturated to `i32`.
+    #[inline(always)]
     pub const fn multiply_single_rounding(self, x: i32) -> i32 {
         // shift in -31..=30: total in 1..=62, and |x * multiplier| < 2^62.
         let total = (31 - self.shift) as u32;
@@ -165,6 +167,7 @@ impl Multiplier {
 /// assert_eq!(srdhm(-3, 1 << 30), -1); // -1.5 rounds up too
 /// assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
 /// ```
+#[inline(always)]
 pub const fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
@@ -186,6 +189,7 @@ pub const fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 /// assert_eq!(rdbpot(-6, 2), -2); // -1.5
 /// assert_eq!(rdbpot(i32::MIN, 31), -1);
 /// ```
+#[inline(always)]
 pub const fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     let e = if exponent > 40 { 40 } else { exponent };
     let x = x as i64;
