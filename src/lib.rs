@@ -81,6 +81,7 @@ mod pad;
 mod pool;
 mod quant;
 mod shape;
+mod walk;
 mod window;
 
 pub use accum::Accum;
