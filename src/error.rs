@@ -128,6 +128,31 @@ pub enum Error {
         /// Its name, e.g. `"avx512"`.
         isa: &'static str,
     },
+    /// A quantization scale is NaN, infinite, negative, or zero where it divides.
+    InvalidScale {
+        /// Which scale, e.g. `"quantization scale"` or `"requantization scale"`.
+        what: &'static str,
+        /// Its position in the buffer it came from (0 for a single scale).
+        index: usize,
+    },
+    /// A quantized multiplier is negative, or its shift is outside `-31..=30` (the range
+    /// TFLite's `MultiplyByQuantizedMultiplier` accepts).
+    InvalidMultiplier {
+        /// The Q31 multiplier.
+        multiplier: i32,
+        /// The power-of-two exponent (positive: left shift).
+        shift: i32,
+    },
+    /// An int8 operation's `i32` accumulator could overflow for some inputs: the sum of
+    /// `products` worst-case products plus the bias does not fit in `i32`.
+    AccumulatorOverflow {
+        /// How many products each output sums.
+        products: usize,
+        /// The largest magnitude one product can have.
+        product_max: u32,
+        /// The bias added (0 when there is none).
+        bias: i32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -212,6 +237,24 @@ impl fmt::Display for Error {
             Error::IsaUnavailable { isa } => {
                 write!(f, "the {isa} kernels cannot run on this CPU or target")
             }
+            Error::InvalidScale { what, index } => write!(
+                f,
+                "{what} {index} must be finite and positive (a requantization scale may be 0)"
+            ),
+            Error::InvalidMultiplier { multiplier, shift } => write!(
+                f,
+                "quantized multiplier {multiplier} with shift {shift}: the multiplier must \
+                 be at least 0 and the shift within -31..=30"
+            ),
+            Error::AccumulatorOverflow {
+                products,
+                product_max,
+                bias,
+            } => write!(
+                f,
+                "an i32 accumulator of {products} products of magnitude up to {product_max} \
+                 plus a bias of {bias} can overflow"
+            ),
         }
     }
 }

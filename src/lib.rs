@@ -33,9 +33,20 @@
 //!    the GEMM's register tiles and cache blocking per target, and [`Float`], which runs a
 //!    kernel body on a chosen instruction set.
 //! 3. **Kernel families**, one folder or file each: `pad`, `im2col`, `gemm/`, `conv/` (uses
-//!    `im2col` and `gemm`), `pool/`. Each geometry ([`Gemm`], [`Conv2d`], [`Pool2d`]) is
-//!    validated once by its constructor and carries the instruction set its operations run
-//!    on: `with_isa` forces one, per call; there is no global switch.
+//!    `im2col` and `gemm`), `pool/`, and `quant/`, the int8 family on the same geometries.
+//!    Each geometry ([`Gemm`], [`Conv2d`], [`Pool2d`]) is validated once by its constructor
+//!    and carries the instruction set its operations run on: `with_isa` forces one, per
+//!    call; there is no global switch.
+//!
+//! # int8
+//!
+//! Beside `f32` and `f64`, an int8 family for quantized networks, bit-exact with TFLite and
+//! CMSIS-NN or with onnxruntime, PyTorch and XNNPACK as the caller chooses ([`Requant`]):
+//! [`quantize`], [`conv2d_i8`], [`gemm_i8`], [`gemm_i8_requant`], [`max_pool2d_i8`],
+//! [`avg_pool2d_i8`], [`dequantize`]. Activations are asymmetric int8 (`real = scale * (q -
+//! zero_point)`), weights symmetric int8 with per-channel or per-tensor scales, biases `i32`;
+//! accumulation is exact in `i32` (geometries that could overflow are refused); each item
+//! states its rounding. [`QuantParams`] and [`Multiplier`] are the place to start.
 //!
 //! # Errors
 //!
@@ -68,6 +79,7 @@ mod gemm;
 mod im2col;
 mod pad;
 mod pool;
+mod quant;
 mod shape;
 mod walk;
 mod window;
@@ -86,6 +98,11 @@ pub use pool::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, AvgPool2d,
     Divisor, Pool2d,
+};
+pub use quant::{
+    avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier, QuantParams,
+    Requant,
 };
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};

@@ -8,6 +8,7 @@ pub mod conv;
 pub mod foundation;
 pub mod gemm;
 pub mod pool;
+pub mod quant;
 
 use nchw::Float;
 

@@ -1,0 +1,276 @@
+//! int8 convolution: groups, depthwise with a channel multiplier, dilation, 4-sided padding,
+//! stride; `i32` accumulation, then requantization.
+
+use core::num::NonZeroUsize;
+use core::ops::Range;
+
+use super::requant::{Output, QuantParams};
+use crate::arch::run;
+use crate::conv::Conv2d;
+use crate::error::{check_len, Error};
+use crate::im2col::Im2col;
+
+/// Output positions per workspace tile at full speed: the patches of 32 positions of a 3x3
+/// layer of 64 channels take 18 KiB, within a level-1 data cache next to the filters.
+const FULL_TILE: usize = 32;
+
+/// The largest magnitude of one product `(x - x_zp) * w`: `|x - x_zp| <= 255`, `|w| <= 128`.
+const PRODUCT_MAX: u32 = 255 * 128;
+
+impl Conv2d {
+    /// Workspace bytes [`conv2d_i8`] runs fastest with: the patches (`(C / groups) * KH *
+    /// KW` bytes each) of up to 32 output positions.
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// const CONV: Conv2d = match Shape::new(1, 8, 16, 16) {
+    ///     Ok(x) => match Conv2d::new(x, 8, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+    ///         Ok(c) => c,
+    ///         Err(_) => panic!(),
+    ///     },
+    ///     Err(_) => panic!(),
+    /// };
+    /// static mut SCRATCH: [i8; CONV.min_scratch_len_i8()] = [0; CONV.min_scratch_len_i8()];
+    /// assert_eq!(CONV.min_scratch_len_i8(), 72); // one 8 x 3 x 3 patch
+    /// assert_eq!(CONV.scratch_len_i8(), 72 * 32);
+    /// ```
+    pub const fn scratch_len_i8(&self) -> usize {
+        let cols = self.group().cols();
+        let tile = if cols < FULL_TILE { cols } else { FULL_TILE };
+        self.group().tile_len(tile)
+    }
+
+    /// The smallest workspace [`conv2d_i8`] accepts: one output position's patch, `(C /
+    /// groups) * KH * KW` bytes. Every size from here up gives the same, exact, result.
+    pub const fn min_scratch_len_i8(&self) -> usize {
+        self.group().rows()
+    }
+}
+
+/// int8 convolution, overwriting `output` (never read):
+///
+/// `acc = bias[oc] + sum((x - input_zero_point) * w)` over the window of output channel
+/// `oc`'s group, in `i32`, padding reading as `input_zero_point` (it contributes 0); then
+/// `output = clamp(requant(acc) + output_zero_point)` as [`QuantParams`] says.
+///
+/// Layouts are the float [`conv2d`](crate::conv2d())'s: `input` `N x C x H x W`, `weight`
+/// `(OC, C / groups, KH, KW)` (symmetric int8: zero point 0), `bias` `OC` values of scale
+/// `input_scale * weight_scale[oc]`, `output` `N x OC x OH x OW`. Depthwise is `groups ==
+/// C`, with `OC / C` output channels (the channel multiplier) per input channel.
+///
+/// `scratch` holds patches of the input: at least [`Conv2d::min_scratch_len_i8`] bytes,
+/// [`Conv2d::scratch_len_i8`] for full speed. The result does not depend on its size.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless every buffer has exactly its size (the requantization
+/// parameters: 1 or `OC`); [`Error::InvalidScale`] for a float requantization scale that is
+/// negative or not finite; [`Error::AccumulatorOverflow`] if `(C / groups) * KH * KW`
+/// products of up to `255 * 128` plus some channel's bias can leave the `i32` range;
+/// [`Error::ScratchTooSmall`] below the minimum workspace. `output` is then untouched.
+///
+/// ```
+/// use nchw::{conv2d_i8, Conv2d, Multiplier, QuantParams, Requant, Shape, Window};
+/// // A 1x1x2x2 image, zero point 10, a 2x1 filter [1, 2], bias 5, output scale 1/2.
+/// let conv = Conv2d::new(Shape::new(1, 1, 2, 2)?, 1, Window::new(2, 1), 1)?;
+/// let m = [Multiplier::from_scale(0.5)?];
+/// let q = QuantParams::new(10, Requant::TfLite(&m), -3);
+/// let mut y = [0i8; 2];
+/// let mut scratch = [0i8; 2];
+/// conv2d_i8(&conv, &[11, 12, 13, 14], &[1, 2], Some(&[5]), &q, &mut y, &mut scratch)?;
+/// // (1*1 + 3*2 + 5) / 2 = 6 - 3; (2*1 + 4*2 + 5) / 2 = 7.5 -> 8 - 3.
+/// assert_eq!(y, [3, 5]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn conv2d_i8(
+    conv: &Conv2d,
+    input: &[i8],
+    weight: &[i8],
+    bias: Option<&[i32]>,
+    quant: &QuantParams<'_>,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) -> Result<(), Error> {
+    check_len("input", conv.input_len(), input.len())?;
+    check_len("weight", conv.weight_len(), weight.len())?;
+    if let Some(b) = bias {
+        check_len("bias", conv.bias_len(), b.len())?;
+    }
+    check_len("output", conv.output_len(), output.len())?;
+    quant.requant.check(conv.output().c())?;
+    check_accumulator(conv.group().rows(), PRODUCT_MAX, bias)?;
+    let needed = conv.min_scratch_len_i8();
+    if scratch.len() < needed {
+        return Err(Error::ScratchTooSmall {
+            needed,
+            actual: scratch.len(),
+        });
+    }
+    let group = conv.group();
+    let (Some(k), Some(ow)) = (
+        NonZeroUsize::new(group.rows()),
+        NonZeroUsize::new(group.out_w()),
+    ) else {
+        // A validated geometry has both; nothing to compute otherwise.
+        return Ok(());
+    };
+    let tile = (scratch.len() / k).min(FULL_TILE).min(group.cols()).max(1);
+    let plan = Plan {
+        conv,
+        quant,
+        out: Output::new(quant),
+        k,
+        out_w: ow,
+        tile,
+    };
+    // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
+    // `Isa::best` detected it.
+    unsafe {
+        run(
+            conv.isa(),
+            #[inline(always)]
+            || plan.forward(input, weight, bias, output, scratch),
+        )
+    };
+    Ok(())
+}
+
+/// A checked call of [`conv2d_i8`], resolved.
+struct Plan<'a, 'q> {
+    conv: &'a Conv2d,
+    quant: &'a QuantParams<'q>,
+    out: Output,
+    /// Patch length.
+    k: NonZeroUsize,
+    out_w: NonZeroUsize,
+    /// Output positions per tile.
+    tile: usize,
+}
+
+impl Plan<'_, '_> {
+    /// Every image, group and tile: patches into `scratch`, then a dot product with every
+    /// filter of the group, requantized. Inlined into the instruction set's build.
+    #[inline(always)]
+    fn forward(
+        &self,
+        input: &[i8],
+        weight: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+        scratch: &mut [i8],
+    ) {
+        let (conv, k) = (self.conv, self.k.get());
+        let zp = self.quant.input_zero_point;
+        let oc_per_group = conv.output().c() / conv.groups();
+        for (image, image_out) in conv.images(input, output) {
+            let groups = conv
+                .input_groups(image)
+                .zip(conv.output_groups(image_out))
+                .zip(conv.weight_groups(weight))
+                .zip(conv.bias_groups(bias))
+                .enumerate();
+            for (g, (((x, y), w), b)) in groups {
+                for columns in conv.tiles(self.tile) {
+                    let patches = scratch.get_mut(..columns.len() * k).unwrap_or_default();
+                    fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
+                    let rows = conv.tile_rows(y, columns);
+                    for (o, (row, filter)) in rows.zip(w.chunks_exact(k)).enumerate() {
+                        let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+                        let scale = self.quant.requant.channel(g * oc_per_group + o);
+                        // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the
+                        // raw inputs (padding = zp), the zero point folds into the bias.
+                        let sum_w = filter
+                            .iter()
+                            .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
+                        let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
+                        for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k)) {
+                            *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `sum(a[i] * b[i])` in `i32` (exact: the callers bound the length).
+#[inline(always)]
+pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
+        s.wrapping_add(i32::from(x) * i32::from(y))
+    })
+}
+
+/// Checks that `products` products of magnitude up to `product_max`, plus any of the biases,
+/// stay within `i32`.
+pub(crate) fn check_accumulator(
+    products: usize,
+    product_max: u32,
+    bias: Option<&[i32]>,
+) -> Result<(), Error> {
+    let worst = (products as u128) * u128::from(product_max);
+    let fits = |b: i32| {
+        let b = i128::from(b);
+        let worst = worst as i128;
+        b + worst <= i128::from(i32::MAX) && b - worst >= i128::from(i32::MIN)
+    };
+    let overflow = |bias| Error::AccumulatorOverflow {
+        products,
+        product_max,
+        bias,
+    };
+    if worst > i32::MAX as u128 {
+        return Err(overflow(0));
+    }
+    match bias.and_then(|b| b.iter().copied().find(|&b| !fits(b))) {
+        Some(b) => Err(overflow(b)),
+        None => Ok(()),
+    }
+}
+
+/// Writes the patches of output positions `columns` (row-major `oh * OW + ow`) of one group
+/// of one image into `patches`, one after the other, each in the weights' `(c, kh, kw)`
+/// order; taps in the padding read `zp`.
+#[inline(always)]
+fn fill_patches(
+    group: &Im2col,
+    image: &[i8],
+    zp: i8,
+    columns: Range<usize>,
+    out_w: NonZeroUsize,
+    patches: &mut [i8],
+) {
+    let win = group.window();
+    let (h, w) = (group.height(), group.width());
+    let plane = h * w;
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let (mut oh, mut ow) = (columns.start / out_w, columns.start % out_w);
+    let mut dst = patches.iter_mut();
+    for _ in columns {
+        // Input coordinates, wrapped below zero to values >= h or >= w (then padding).
+        let row0 = (oh * win.stride_h).wrapping_sub(win.padding.top);
+        let col0 = (ow * win.stride_w).wrapping_sub(win.padding.left);
+        for c in 0..group.channels() {
+            let channel = image.get(c * plane..).unwrap_or_default();
+            for i in 0..kh {
+                let ih = row0.wrapping_add(i * win.dilation_h);
+                let row = if ih < h {
+                    channel.get(ih * w..ih * w + w)
+                } else {
+                    None
+                };
+                for j in 0..kw {
+                    let iw = col0.wrapping_add(j * win.dilation_w);
+                    let v = row.and_then(|r| r.get(iw)).copied().unwrap_or(zp);
+                    if let Some(d) = dst.next() {
+                        *d = v;
+                    }
+                }
+            }
+        }
+        ow += 1;
+        if ow == out_w.get() {
+            ow = 0;
+            oh += 1;
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! int8 max and average pooling.
+
+use core::num::NonZeroUsize;
+
+use super::conv::check_accumulator;
+use crate::conv::Clamp;
+use crate::error::{check_len, Error};
+use crate::pool::{AvgPool2d, Divisor, Pool2d};
+use crate::window::Axis;
+
+/// int8 max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of
+/// plane `(n, c)`, then clamped to `clamp` (TFLite's fused activation) when given.
+///
+/// The windows are exactly those of the float [`max_pool2d`](crate::max_pool2d) (stride,
+/// dilation, 4-sided padding, ceil mode, every window covering at least one input, which
+/// [`Pool2d::new`] checks): padding and overhang are never selected. Zero points and scales
+/// pass through unchanged (max commutes with the affine map), so the output has the input's.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `input` and `output` have the geometry's sizes; `output`
+/// is then untouched.
+///
+/// ```
+/// use nchw::{max_pool2d_i8, Pool2d, Rounding, Shape, Window};
+/// let g = Pool2d::new(Shape::new(1, 1, 2, 4)?, Window::square(2).with_stride(2, 2), Rounding::Floor)?;
+/// let mut y = [0i8; 2];
+/// max_pool2d_i8(&g, &[1, -5, 7, 7, -128, 3, 127, -1], None, &mut y)?;
+/// assert_eq!(y, [3, 127]);
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn max_pool2d_i8(
+    pool: &Pool2d,
+    input: &[i8],
+    clamp: Option<Clamp<i8>>,
+    output: &mut [i8],
+) -> Result<(), Error> {
+    check_len("input", pool.input_len(), input.len())?;
+    check_len("output", pool.output_len(), output.len())?;
+    let (lo, hi) = bounds(clamp);
+    each_window(pool, input, output, |plane, rows, cols| {
+        let mut m = i8::MIN;
+        for r in rows.positions() {
+            let row = plane.get(r..).unwrap_or_default();
+            for c in cols.positions() {
+                if let Some(&v) = row.get(c) {
+                    m = if v > m { v } else { m };
+                }
+            }
+        }
+        finish(i32::from(m), lo, hi)
+    });
+    Ok(())
+}
+
+/// int8 average pooling with TFLite's rounding: the window's sum (in `i32`) divided by its
+/// [`Divisor`] and rounded to nearest, ties away from zero (`(sum ± d/2) / d`, truncating),
+/// then clamped to `clamp` when given. TFLite's `AVERAGE_POOL_2D` is
+/// [`Divisor::CountExcludePad`] (the window's in-bounds elements); the other divisors apply
+/// the same rounding. Input and output share zero point and scale.
+///
+/// # Errors
+/// [`Error::BufferLength`] unless `input` and `output` have the geometry's sizes;
+/// [`Error::AccumulatorOverflow`] for a window of more than `2^24` taps. `output` is then
+/// untouched.
+///
+/// ```
+/// use nchw::{avg_pool2d_i8, AvgPool2d, Divisor, Padding, Pool2d, Rounding, Shape, Window};
+/// let w = Window::new(1, 2).with_stride(1, 2);
+/// let g = Pool2d::new(Shape::new(1, 1, 1, 6)?, w, Rounding::Floor)?;
+/// let mut y = [0i8; 3];
+/// avg_pool2d_i8(&AvgPool2d::new(g, Divisor::CountExcludePad)?, &[1, 2, -1, -2, 5, 5], None, &mut y)?;
+/// assert_eq!(y, [2, -2, 5]); // 1.5 -> 2, -1.5 -> -2
+/// # Ok::<(), nchw::Error>(())
+/// ```
+pub fn avg_pool2d_i8(
+    avg: &AvgPool2d,
+    input: &[i8],
+    clamp: Option<Clamp<i8>>,
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let pool = avg.pool();
+    check_len("input", pool.input_len(), input.len())?;
+    check_len("output", pool.output_len(), output.len())?;
+    let win = pool.window();
+    check_accumulator(win.kernel_h.saturating_mul(win.kernel_w), 128, None)?;
+    let (lo, hi) = bounds(clamp);
+    let divisor = avg.divisor();
+    each_window(&pool, input, output, |plane, rows, cols| {
+        let mut sum = 0i32;
+        for r in rows.positions() {
+            let row = plane.get(r..).unwrap_or_default();
+            for c in cols.positions() {
+                if let Some(&v) = row.get(c) {
+                    sum = sum.wrapping_add(i32::from(v));
+                }
+            }
+        }
+        let d = match divisor {
+            Divisor::CountExcludePad => rows.count * cols.count,
+            Divisor::CountIncludePad => rows.padded * cols.padded,
+            Divisor::Override(d) => d,
+        };
+        finish(round_div(sum, d), lo, hi)
+    });
+    Ok(())
+}
+
+/// `sum / d` rounded to nearest, ties away from zero, as TFLite writes it.
+fn round_div(sum: i32, d: usize) -> i32 {
+    let d = i64::try_from(d).unwrap_or(i64::MAX).max(1);
+    let s = i64::from(sum);
+    let q = if s > 0 {
+        (s + d / 2) / d
+    } else {
+        (s - d / 2) / d
+    };
+    // |q| <= |sum|.
+    q as i32
+}
+
+/// The clamp's bounds, or the whole `i8` range.
+fn bounds(clamp: Option<Clamp<i8>>) -> (i32, i32) {
+    match clamp {
+        Some(c) => (i32::from(c.min), i32::from(c.max)),
+        None => (-128, 127),
+    }
+}
+
+/// `max(y, lo)` then `min(.., hi)`, as an `i8` (the bounds are `i8`s).
+fn finish(y: i32, lo: i32, hi: i32) -> i8 {
+    let y = if y < lo { lo } else { y };
+    let y = if y > hi { hi } else { y };
+    y as i8
+}
+
+/// The taps of one window along one axis that land in the input.
+#[derive(Clone, Copy, Debug)]
+struct Taps {
+    /// Input coordinate of the first such tap (times the row length for rows).
+    first: usize,
+    /// Their number.
+    count: usize,
+    /// Step between them (times the row length for rows).
+    step: usize,
+    /// The taps within the padded input (for [`Divisor::CountIncludePad`]).
+    padded: usize,
+}
+
+impl Taps {
+    /// Window `o` along `axis`, coordinates scaled by `scale`.
+    fn new(axis: &Axis, o: usize, scale: usize) -> Taps {
+        let none = Taps {
+            first: 0,
+            count: 0,
+            step: 0,
+            padded: 0,
+        };
+        let Some(d) = NonZeroUsize::new(axis.dilation) else {
+            return none;
+        };
+        let div_ceil = |a: usize| a / d + usize::from(a % d != 0);
+        // Padded coordinates: tap j at start + j * d; the input is before..before + input.
+        let start = o * axis.stride;
+        let end = axis.before + axis.input;
+        let reach = |limit: usize| {
+            if start >= limit {
+                0
+            } else {
+                div_ceil(limit - start).min(axis.kernel)
+            }
+        };
+        let lo = if start >= axis.before {
+            0
+        } else {
+            div_ceil(axis.before - start)
+        };
+        let hi = reach(end);
+        let padded = reach(end + axis.after);
+        if lo >= hi {
+            return Taps { padded, ..none };
+        }
+        Taps {
+            first: (start + lo * d.get() - axis.before) * scale,
+            count: hi - lo,
+            step: d.get() * scale,
+            padded,
+        }
+    }
+
+    fn positions(&self) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first, self.step);
+        (0..self.count).map(move |i| first + i * step)
+    }
+}
+
+/// Calls `f(plane, rows, cols)` for every window of every plane, storing what it returns.
+fn each_window(
+    pool: &Pool2d,
+    input: &[i8],
+    output: &mut [i8],
+    mut f: impl FnMut(&[i8], Taps, Taps) -> i8,
+) {
+    let (x, y, win) = (pool.input(), pool.output(), pool.window());
+    let (Some(plane_in), Some(out_w)) =
+        (NonZeroUsize::new(x.plane_len()), NonZeroUsize::new(y.w()))
+    else {
+        return;
+    };
+    let (axis_h, axis_w) = (win.axis_h(x.h()), win.axis_w(x.w()));
+    let planes = input.chunks_exact(plane_in.get());
+    for (plane, out) in planes.zip(output.chunks_exact_mut(y.plane_len().max(1))) {
+        for (oh, out_row) in out.chunks_exact_mut(out_w.get()).enumerate() {
+            let rows = Taps::new(&axis_h, oh, x.w());
+            for (ow, o) in out_row.iter_mut().enumerate() {
+                *o = f(plane, rows, Taps::new(&axis_w, ow, 1));
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Requantization: from an `i32` accumulator to an int8 output.
+
+use super::multiplier::{Multiplier, ZERO};
+use super::round::{round_half_away_f32, round_half_even_f32};
+use crate::conv::Clamp;
+use crate::error::Error;
+
+/// How `i32` accumulators are scaled to the output's units: the mode and its parameters,
+/// one per output channel or one for the whole tensor.
+///
+/// A slice of length 1 applies to every channel (per-tensor weights); otherwise it must hold
+/// one entry per output channel (per-channel weights).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Requant<'a> {
+    /// TFLite's reference kernels and CMSIS-NN's default (the usual choice):
+    /// [`Multiplier::multiply`], double rounding.
+    TfLite(&'a [Multiplier]),
+    /// TFLite built with `TFLITE_SINGLE_ROUNDING`, CMSIS-NN with
+    /// `CMSIS_NN_USE_SINGLE_ROUNDING`: [`Multiplier::multiply_single_rounding`].
+    TfLiteSingleRounding(&'a [Multiplier]),
+    /// onnxruntime's `QLinearConv`, PyTorch's quantized kernels (fbgemm, qnnpack) and
+    /// XNNPACK's `fp32` requantization: `round_half_to_even(acc as f32 * scale)` in `f32`
+    /// (the conversion of `acc` to `f32` rounds too, to nearest even). Each scale must be
+    /// finite and at least 0; it is usually `input_scale * weight_scale / output_scale`.
+    Float(&'a [f32]),
+}
+
+impl Requant<'_> {
+    /// Entries in the parameter slice.
+    const fn len(&self) -> usize {
+        match self {
+            Requant::TfLite(m) | Requant::TfLiteSingleRounding(m) => m.len(),
+            Requant::Float(s) => s.len(),
+        }
+    }
+
+    /// Checks the parameter count against `channels` and every float scale.
+    pub(crate) fn check(&self, channels: usize) -> Result<(), Error> {
+        let len = self.len();
+        if len != 1 && len != channels {
+            return Err(Error::BufferLength {
+                buffer: "requantization parameters",
+                expected: channels,
+                actual: len,
+            });
+        }
+        if let Requant::Float(scales) = self {
+            if let Some(index) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+                return Err(Error::InvalidScale {
+                    what: "requantization scale",
+                    index,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The scaling of channel `channel` (the only one for a per-tensor slice).
+    #[inline]
+    pub(crate) fn channel(&self, channel: usize) -> Scale {
+        let pick = |len: usize| if len == 1 { 0 } else { channel };
+        match self {
+            Requant::TfLite(m) => Scale::Double(m.get(pick(m.len())).copied().unwrap_or(ZERO)),
+            Requant::TfLiteSingleRounding(m) => {
+                Scale::Single(m.get(pick(m.len())).copied().unwrap_or(ZERO))
+            }
+            Requant::Float(s) => Scale::Float(s.get(pick(s.len())).copied().unwrap_or(0.0)),
+        }
+    }
+}
+
+/// The scaling of one channel, resolved.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scale {
+    Double(Multiplier),
+    Single(Multiplier),
+    Float(f32),
+}
+
+/// The quantization of an int8 convolution or fully-connected layer: the input's zero
+/// point, the requantization, the output's zero point and the fused activation.
+///
+/// Output `y = clamp(requant(acc) + output_zero_point)`, clamped to the [`Clamp`] given
+/// (which holds `i8` bounds, so the output always fits) or else to `-128..=127`. A `Clamp`
+/// with `min > max` gives `max` everywhere, as TFLite's `max`-then-`min` does.
+///
+/// ```
+/// use nchw::{Clamp, Multiplier, QuantParams, Requant};
+/// let m = [Multiplier::from_scale(0.25)?];
+/// let q = QuantParams::new(-128, Requant::TfLite(&m), 5).with_clamp(Clamp::quantized_relu(5));
+/// assert_eq!(q.requantize(0, 400), 105); // 400 * 0.25 + 5
+/// assert_eq!(q.requantize(0, -400), 5); // ReLU: the output zero point
+/// assert_eq!(q.requantize(0, 4000), 127); // saturated
+/// # Ok::<(), nchw::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantParams<'a> {
+    /// The input activations' zero point: a convolution sums `(x - input_zero_point) * w`,
+    /// and padding reads as this value (it contributes 0).
+    pub input_zero_point: i8,
+    /// How accumulators are scaled to the output's units.
+    pub requant: Requant<'a>,
+    /// The output's zero point, added after scaling.
+    pub output_zero_point: i8,
+    /// The fused activation in the quantized domain (`None`: the whole `i8` range).
+    pub clamp: Option<Clamp<i8>>,
+}
+
+impl<'a> QuantParams<'a> {
+    /// Parameters without a fused activation.
+    pub const fn new(input_zero_point: i8, requant: Requant<'a>, output_zero_point: i8) -> Self {
+        QuantParams {
+            input_zero_point,
+            requant,
+            output_zero_point,
+            clamp: None,
+        }
+    }
+
+    /// The same parameters with a fused activation.
+    pub const fn with_clamp(self, clamp: Clamp<i8>) -> Self {
+        QuantParams {
+            clamp: Some(clamp),
+            ..self
+        }
+    }
+
+    /// The output for accumulator `acc` (bias included) of output channel `channel`: the
+    /// same function every int8 kernel applies. A channel past a per-channel slice scales
+    /// by zero.
+    pub fn requantize(&self, channel: usize, acc: i32) -> i8 {
+        Output::new(self).apply(self.requant.channel(channel), acc)
+    }
+}
+
+/// The output stage, resolved once per call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Output {
+    zero_point: i32,
+    min: i32,
+    max: i32,
+}
+
+impl Output {
+    pub(crate) fn new(q: &QuantParams<'_>) -> Self {
+        let (min, max) = match q.clamp {
+            Some(c) => (i32::from(c.min), i32::from(c.max)),
+            None => (-128, 127),
+        };
+        Output {
+            zero_point: i32::from(q.output_zero_point),
+            min,
+            max,
+        }
+    }
+
+    /// `clamp(scale(acc) + zero_point)`.
+    #[inline(always)]
+    pub(crate) fn apply(&self, scale: Scale, acc: i32) -> i8 {
+        let y = match scale {
+            Scale::Double(m) => m.multiply(acc),
+            Scale::Single(m) => m.multiply_single_rounding(acc),
+            Scale::Float(s) => {
+                let r = round_half_even_f32(acc as f32 * s);
+                // Saturating conversion: beyond the i32 range the clamp below decides.
+                r as i32
+            }
+        };
+        let y = y.saturating_add(self.zero_point);
+        // max first, then min: min > max gives max, as TFLite and torch.clamp do.
+        let y = if y < self.min { self.min } else { y };
+        let y = if y > self.max { self.max } else { y };
+        // Within the clamp's i8 bounds, or -128..=127.
+        y as i8
+    }
+}
+
+impl Clamp<i8> {
+    /// ReLU in the quantized domain: outputs below `zero_point` (real 0) become
+    /// `zero_point` (TFLite's `kTfLiteActRelu`).
+    pub const fn quantized_relu(zero_point: i8) -> Self {
+        Clamp {
+            min: zero_point,
+            max: i8::MAX,
+        }
+    }
+
+    /// ReLU6 in the quantized domain, as TFLite's `CalculateActivationRangeQuantized`:
+    /// `[max(-128, zero_point), min(127, zero_point + round(6 / scale))]`, the quotient in
+    /// `f32` rounded half away from zero.
+    ///
+    /// # Errors
+    /// [`Error::InvalidScale`] unless `scale` is finite and positive.
+    ///
+    /// ```
+    /// use nchw::Clamp;
+    /// let c = Clamp::quantized_relu6(-128, 6.0 / 255.0)?;
+    /// assert_eq!((c.min, c.max), (-128, 127));
+    /// let c = Clamp::quantized_relu6(-10, 0.1)?;
+    /// assert_eq!((c.min, c.max), (-10, 50));
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub fn quantized_relu6(zero_point: i8, scale: f32) -> Result<Self, Error> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::InvalidScale {
+                what: "output scale",
+                index: 0,
+            });
+        }
+        let six = round_half_away_f32(6.0 / scale) as i32;
+        let max = i32::from(zero_point).saturating_add(six);
+        Ok(Clamp {
+            min: zero_point,
+            max: if max > 127 { 127 } else { max as i8 },
+        })
+    }
+}
