@@ -24,8 +24,15 @@ pub trait Dispatch: Sized {
     );
 }
 
+/// The `f32` kernel of targets without SIMD: on M-profile cores with an FPU, the portable tile
+/// in assembly.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+type ScalarF32 = super::cortex_m::M4f;
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+type ScalarF32 = Scalar<f32>;
+
 macro_rules! dispatch {
-    ($t:ty, $kc:expr, $avx512:ident, $avx2:ident, $sse2:ident, $neon:ident) => {
+    ($t:ty, $scalar:ty, $kc:expr, $avx512:ident, $avx2:ident, $sse2:ident, $neon:ident) => {
         impl Dispatch for $t {
             #[allow(unreachable_patterns)]
             unsafe fn gemm_on(
@@ -51,7 +58,7 @@ macro_rules! dispatch {
                     Isa::Neon => unsafe { super::aarch64::$neon(alpha, a, b, beta, c, scratch) },
                     _ => unsafe {
                         nest::gemm::<
-                            Scalar<$t>,
+                            $scalar,
                             { portable::MR },
                             { portable::NR },
                             { portable::NR },
@@ -66,6 +73,7 @@ macro_rules! dispatch {
 
 dispatch!(
     f32,
+    ScalarF32,
     blocking::F32.kc,
     avx512_f32,
     avx2_f32,
@@ -74,6 +82,7 @@ dispatch!(
 );
 dispatch!(
     f64,
+    Scalar<f64>,
     blocking::F64.kc,
     avx512_f64,
     avx2_f64,

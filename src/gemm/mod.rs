@@ -15,6 +15,8 @@ mod view;
 
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 mod aarch64;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod cortex_m;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) mod x86;
 

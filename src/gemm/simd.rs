@@ -62,6 +62,39 @@ pub(crate) trait Simd {
     fn prefetch(p: *const Self::T) {
         let _ = p;
     }
+
+    /// One `MR x (NV * LANES)` tile: [`microkernel`], unless the instruction set has a
+    /// kernel of its own for this tile shape.
+    ///
+    /// # Safety
+    /// As for [`microkernel`] (its operands bundled as alpha, A, B, beta, C).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    unsafe fn tile<
+        const MR: usize,
+        const NV: usize,
+        const A_RS: usize,
+        const A_CS: usize,
+        const B_RS: usize,
+    >(
+        k: usize,
+        (alpha, a, b, beta, c): (
+            Self::T,
+            *const Self::T,
+            *const Self::T,
+            Self::T,
+            *mut Self::T,
+        ),
+        c_strides: (usize, usize),
+        edge: (usize, usize),
+    ) where
+        Self: Sized,
+    {
+        // SAFETY: the caller upholds `microkernel`'s contract.
+        unsafe {
+            microkernel::<Self, MR, NV, A_RS, A_CS, B_RS>(k, alpha, a, b, beta, c, c_strides, edge)
+        }
+    }
 }
 
 /// How many rows ahead the microkernel prefetches the packed B sliver into L1: enough to
