@@ -46,11 +46,11 @@ fn check_all<T: Real>(g: &Geom, scratch_len: usize, seed: u64) {
     // Backward-data, replacing and adding.
     let want = naive::backward_data(g, &dy, &w);
     let mut dx = vec![T::of(f64::NAN); g.x_len()];
-    conv2d_backward_data(&conv, &tdy, &tw, &mut dx, Accum::Replace, &mut scratch).unwrap();
+    conv2d_backward_data(&conv, &tw, &tdy, &mut dx, Accum::Replace, &mut scratch).unwrap();
     assert_eq!(from(&dx), want, "backward_data {g:?}");
     let init = ints(seed + 4, g.x_len(), 5);
     let mut dx = to::<T>(&init);
-    conv2d_backward_data(&conv, &tdy, &tw, &mut dx, Accum::Add, &mut scratch).unwrap();
+    conv2d_backward_data(&conv, &tw, &tdy, &mut dx, Accum::Add, &mut scratch).unwrap();
     let sum: Vec<f64> = init.iter().zip(&want).map(|(a, b)| a + b).collect();
     assert_eq!(from(&dx), sum, "backward_data add {g:?}");
 
@@ -83,7 +83,7 @@ fn workspace_fraction() -> impl Strategy<Value = usize> {
 }
 
 /// A scratch length `frac / 1000` of the way from the minimum to full speed.
-fn scratch_between<T: nchw::Element>(conv: &Conv2d, frac: usize) -> usize {
+fn scratch_between<T: nchw::Float>(conv: &Conv2d, frac: usize) -> usize {
     let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<T>());
     lo + (hi - lo) * frac / 1000
 }
@@ -169,7 +169,7 @@ fn adjoint<T: Real>(g: &Geom, frac: usize, seed: u64) {
     let mut cx = vec![T::of(f64::NAN); g.y_len()];
     conv2d(&conv, &x, &w, None, None, &mut cx, &mut scratch).unwrap();
     let mut ty = vec![T::of(f64::NAN); g.x_len()];
-    conv2d_backward_data(&conv, &y, &w, &mut ty, Accum::Replace, &mut scratch).unwrap();
+    conv2d_backward_data(&conv, &w, &y, &mut ty, Accum::Replace, &mut scratch).unwrap();
     let dot = |a: &[T], b: &[T]| -> (f64, f64) {
         let terms = a.iter().zip(b).map(|(&p, &q)| p.into() * q.into());
         (terms.clone().sum(), terms.map(f64::abs).sum())
@@ -197,7 +197,7 @@ fn adjoint_identity_f32() {
         let mut cx = vec![f32::NAN; g.y_len()];
         conv2d(&conv, &x, &w, None, None, &mut cx, &mut scratch).unwrap();
         let mut ty = vec![f32::NAN; g.x_len()];
-        conv2d_backward_data(&conv, &y, &w, &mut ty, Accum::Replace, &mut scratch).unwrap();
+        conv2d_backward_data(&conv, &w, &y, &mut ty, Accum::Replace, &mut scratch).unwrap();
         let l: f64 = cx.iter().zip(&y).map(|(a, b)| (a * b) as f64).sum();
         let r: f64 = x.iter().zip(&ty).map(|(a, b)| (a * b) as f64).sum();
         assert!((l - r).abs() <= 1e-4 * (l.abs() + 1.0), "{l} != {r}");
@@ -342,7 +342,7 @@ fn every_workspace_size_agrees_up_to_rounding() {
             let mut y = vec![f32::NAN; g.y_len()];
             conv2d(&conv, &x, &w, Some(&b), None, &mut y, &mut scratch).unwrap();
             let mut dx = vec![f32::NAN; g.x_len()];
-            conv2d_backward_data(&conv, &dy, &w, &mut dx, Accum::Replace, &mut scratch).unwrap();
+            conv2d_backward_data(&conv, &w, &dy, &mut dx, Accum::Replace, &mut scratch).unwrap();
             let mut dw = vec![f32::NAN; g.w_len()];
             conv2d_backward_filter(&conv, &x, &dy, &mut dw, Accum::Replace, &mut scratch).unwrap();
             [y, dx, dw]
@@ -413,7 +413,7 @@ fn batch_split_across_threads_gives_the_same_result() {
     let mut y = vec![f32::NAN; g.y_len()];
     conv2d(&conv, &x, &w, None, None, &mut y, &mut scratch).unwrap();
     let mut dx = vec![f32::NAN; g.x_len()];
-    conv2d_backward_data(&conv, &dy, &w, &mut dx, Accum::Replace, &mut scratch).unwrap();
+    conv2d_backward_data(&conv, &w, &dy, &mut dx, Accum::Replace, &mut scratch).unwrap();
 
     // Three threads of two images each.
     let part = conv.with_batch(2).unwrap();
@@ -432,7 +432,7 @@ fn batch_split_across_threads_gives_the_same_result() {
             s.spawn(move || {
                 let mut scratch = vec![f32::NAN; part.scratch_len::<f32>()];
                 conv2d(&part, x, w, None, None, y, &mut scratch).unwrap();
-                conv2d_backward_data(&part, dy, w, dx, Accum::Replace, &mut scratch).unwrap();
+                conv2d_backward_data(&part, w, dy, dx, Accum::Replace, &mut scratch).unwrap();
                 conv2d_backward_filter(&part, x, dy, dw, Accum::Replace, &mut scratch).unwrap();
             });
         }
@@ -604,7 +604,7 @@ fn wrong_buffers_are_refused_with_outputs_untouched() {
             // Backward-data: grad_output (3), weight (1), grad_input (0).
             let mut dx = vec![S; len(0, xl)];
             let mut scratch = fresh();
-            let r = conv2d_backward_data(&conv, &dy, &w, &mut dx, Accum::Replace, &mut scratch);
+            let r = conv2d_backward_data(&conv, &w, &dy, &mut dx, Accum::Replace, &mut scratch);
             let e = match bad {
                 3 => want("grad_output", yl, dy.len()),
                 1 => want("weight", wl, w.len()),

@@ -1,6 +1,6 @@
 //! The `f32` kernel of M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33, ...;
 //! targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`): the portable `4 x 4` tile,
-//! its inner loop in assembly.
+//! its inner loop in assembly. The arch layer's `M4f` vectors run it for that tile shape.
 //!
 //! Compiled Rust cannot be trusted with this loop on a microcontroller: at opt-level s the
 //! rank-1 update is not unrolled and the sixteen accumulators live on the stack (nine
@@ -14,13 +14,6 @@
 //! `a * b + c`, so both give bit-identical results.
 
 use core::arch::global_asm;
-
-use super::portable::Scalar;
-use super::simd::{microkernel, Simd};
-
-/// The Cortex-M `f32` "instruction set": [`Scalar<f32>`] whose `4 x 4` column-packed tile
-/// runs in assembly.
-pub(crate) struct M4f;
 
 /// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
 macro_rules! rank1 {
@@ -182,15 +175,16 @@ extern "C" {
 }
 
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for the `4 x 4` tile
-/// of column-packed slivers (`A_RS == 1`, `A_CS == 4`, `B_RS == 4`), as [`microkernel`].
+/// of column-packed slivers (`A_RS == 1`, `A_CS == 4`, `B_RS == 4`), as
+/// [`microkernel`](super::microkernel::microkernel).
 ///
 /// # Safety
-/// As for [`microkernel`]: `a..a + 4k` and `b..b + 4k` are readable, `rows <= 4`,
+/// As for the microkernel: `a..a + 4k` and `b..b + 4k` are readable, `rows <= 4`,
 /// `cols <= 4`, and `c + i * rsc + j * csc` is a valid, unaliased element for every
 /// `i < rows`, `j < cols`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn tile_4x4(
+pub(crate) unsafe fn tile_4x4(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -218,68 +212,6 @@ unsafe fn tile_4x4(
             let p = unsafe { c.add(i * rsc + j * csc) };
             // SAFETY: as above.
             unsafe { *p = if beta == 0.0 { x } else { x + beta * *p } };
-        }
-    }
-}
-
-impl Simd for M4f {
-    type T = f32;
-    type V = f32;
-    type Lanes = [f32; 1];
-    const LANES: usize = 1;
-    const LANES_ZERO: [f32; 1] = [0.0];
-    const PACK_A_ROWS: bool = <Scalar<f32> as Simd>::PACK_A_ROWS;
-
-    #[inline(always)]
-    unsafe fn zero() -> f32 {
-        0.0
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> f32 {
-        x
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> f32 {
-        // SAFETY: the caller guarantees `p` is readable.
-        unsafe { *p }
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f32, v: f32) {
-        // SAFETY: the caller guarantees `p` is writable.
-        unsafe { *p = v }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-    #[inline(always)]
-    unsafe fn mul(a: f32, b: f32) -> f32 {
-        a * b
-    }
-
-    #[inline(always)]
-    unsafe fn tile<
-        const MR: usize,
-        const NV: usize,
-        const A_RS: usize,
-        const A_CS: usize,
-        const B_RS: usize,
-    >(
-        k: usize,
-        (alpha, a, b, beta, c): (f32, *const f32, *const f32, f32, *mut f32),
-        c_strides: (usize, usize),
-        edge: (usize, usize),
-    ) {
-        // SAFETY (both): the caller upholds `microkernel`'s contract, which for this tile
-        // shape is `tile_4x4`'s.
-        unsafe {
-            if MR == 4 && NV == 4 && A_RS == 1 && A_CS == 4 && B_RS == 4 {
-                tile_4x4(k, alpha, a, b, beta, c, c_strides, edge);
-            } else {
-                microkernel::<Self, MR, NV, A_RS, A_CS, B_RS>(
-                    k, alpha, a, b, beta, c, c_strides, edge,
-                );
-            }
         }
     }
 }

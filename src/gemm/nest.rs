@@ -10,8 +10,8 @@
 
 use super::blocking::{self, Plan};
 use super::pack::{pack_a, pack_a_rows, pack_b};
-use super::simd::Simd;
 use super::view::{MatMut, MatRef};
+use crate::arch::Simd;
 use crate::element::Element;
 
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
@@ -127,7 +127,7 @@ type Args<T> = (T, *const T, *const T, T, *mut T);
 /// computing padding.
 ///
 /// # Safety
-/// As for [`microkernel`](super::simd::microkernel) with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
+/// As for [`microkernel`](super::microkernel::microkernel) with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
 #[inline(always)]
 unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
     k: usize,
@@ -151,7 +151,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
     }
 }
 
-/// [`microkernel`](super::simd::microkernel) with its operands bundled.
+/// [`microkernel`](super::microkernel::microkernel) with its operands bundled.
 ///
 /// Where the only kernel is the portable one (microcontrollers), each tile shape is its own
 /// function, called once per tile: the loop nest's stack frame then holds neither tile's
@@ -159,7 +159,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
 /// SIMD kernels are inlined: they must be, to inherit their wrapper's target features.
 ///
 /// # Safety
-/// As for [`microkernel`](super::simd::microkernel).
+/// As for [`microkernel`](super::microkernel::microkernel).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),

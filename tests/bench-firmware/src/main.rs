@@ -29,8 +29,8 @@ mod semihosting;
 use core::arch::global_asm;
 use core::hint::black_box as opaque;
 
-use nchw::{avg_pool2d, conv2d, gemm, gemm_scratch_len, max_pool2d};
-use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Error, MatMut, MatRef, Padding, Pool2d};
+use nchw::{avg_pool2d, conv2d, gemm, max_pool2d};
+use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Error, Gemm, MatMut, MatRef, Padding, Pool2d};
 use nchw::{Rounding, Shape, Window};
 use semihosting::{write_str, write_u32};
 
@@ -108,10 +108,11 @@ const DEPTHWISE: Conv2d = ok!(Conv2d::new(
 const M: usize = 32;
 const N: usize = 64;
 const K: usize = 64;
+const GEMM: Gemm = ok!(Gemm::new(M, N, K));
 /// 2 x 2 pooling with stride 2 over 16 channels at 16 x 16.
 const POOL: Pool2d = ok!(Pool2d::new(
     ok!(Shape::new(1, 16, 16, 16)),
-    Window::square(2).with_stride(2, 2),
+    Window::pool(2),
     Rounding::Floor
 ));
 const AVG: AvgPool2d = ok!(AvgPool2d::new(POOL, Divisor::CountIncludePad));
@@ -149,7 +150,7 @@ const INPUT: usize = max(max(most!(input_len), M * K), POOL.input_len());
 const WEIGHT: usize = max(most!(weight_len), K * N);
 const BIAS: usize = most!(bias_len);
 const OUTPUT: usize = max(max(most!(output_len), M * N), POOL.output_len());
-const SCRATCH: usize = max(most!(scratch_len::<f32>), gemm_scratch_len::<f32>(M, N, K));
+const SCRATCH: usize = max(most!(scratch_len::<f32>), GEMM.scratch_len::<f32>());
 
 /// Every buffer, shared by the kernels, in `.bss`.
 struct Buffers {
@@ -251,7 +252,7 @@ fn main() -> u32 {
             }));
         }
     }
-    for (workspace, len) in [("full", gemm_scratch_len::<f32>(M, N, K)), ("min", 0)] {
+    for (workspace, len) in [("full", GEMM.scratch_len::<f32>()), ("min", 0)] {
         let (a, w) = (&b.input[..M * K], &b.weight[..K * N]);
         let c = &mut b.output[..M * N];
         let scratch = &mut b.scratch[..len];
@@ -265,7 +266,7 @@ fn main() -> u32 {
                 let a = MatRef::row_major(opaque(a), M, K)?;
                 let w = MatRef::row_major(opaque(w), K, N)?;
                 let c = MatMut::row_major(opaque(c), M, N)?;
-                gemm(1.0, a, w, 0.0, c, opaque(scratch))
+                gemm(opaque(&GEMM), 1.0, a, w, 0.0, c, opaque(scratch))
             },
         ));
     }
