@@ -23,6 +23,7 @@ mod backward_filter;
 mod chunks;
 mod clamp;
 mod depthwise;
+mod depthwise_3x3;
 mod forward;
 mod geometry;
 
