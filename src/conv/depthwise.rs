@@ -295,7 +295,7 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             }
         }
         if let Some(c) = clamp {
-            row.iter_mut().for_each(|v| *v = c.apply(*v));
+            c.apply_row(row, None);
         }
     }
 }
