@@ -41,6 +41,21 @@ pub(crate) unsafe fn pack_a<T: Element, const MR: usize>(
             // Row-major A, a whole sliver: the MR rows are read in step, one column of MR
             // values at a time, so the stores are contiguous.
             for (p, col) in sliver.chunks_exact_mut(MR).enumerate() {
+                if let Ok(col) = <&mut [T; 4]>::try_from(&mut *col) {
+                    // The portable tile (MR = 4) written out: at opt-level s a loop over
+                    // four rows stays a loop.
+                    // SAFETY: `top + 3 < i0 + rows` (`live == MR == 4`) and `p < kc`:
+                    // inside the block.
+                    *col = unsafe {
+                        [
+                            a.get_unchecked(top, p0 + p),
+                            a.get_unchecked(top + 1, p0 + p),
+                            a.get_unchecked(top + 2, p0 + p),
+                            a.get_unchecked(top + 3, p0 + p),
+                        ]
+                    };
+                    continue;
+                }
                 for (r, d) in col.iter_mut().enumerate() {
                     // SAFETY: `top + r < i0 + rows` and `p < kc`: inside the block.
                     *d = unsafe { a.get_unchecked(top + r, p0 + p) };
