@@ -8,7 +8,7 @@
 //! single-precision registers. Here the accumulators stay in `s0..s15`, one column of the A
 //! sliver and one row of the B sliver are loaded with one `vldmia` each (`s16..s19`,
 //! `s20..s23`), and sixteen `vmla.f32` follow: 18 instructions per 16 multiply-adds, plus a
-//! loop counter and branch per four rank-1 updates.
+//! loop counter and branch per eight rank-1 updates (146 instructions per 128 multiply-adds).
 //!
 //! `vmla.f32` rounds the product and then the sum, exactly as the portable kernel's
 //! `a * b + c`, so both give bit-identical results.
@@ -74,7 +74,7 @@ macro_rules! update_row {
 // rank-1 updates, then by `mode`: 0 stores it row-major to the 16 floats at `c`; 1 stores
 // its rows to C (`c`, rows `rsc_bytes` apart); 2 adds `beta` times those rows of C first.
 //
-// Registers: r0 A, r1 B, r2 k / 4, r12 k % 4, r3 C, r4 row stride, r5 mode; accumulators
+// Registers: r0 A, r1 B, r2 k / 8, r12 k % 8, r3 C, r4 row stride, r5 mode; accumulators
 // s0-s15 (row-major), a column of A s16-s19, a row of B s20-s23, alpha s24, beta s25.
 //
 // Module-level assembly does not see the target's features: `.fpu` names the FPU every
@@ -96,10 +96,14 @@ global_asm!(
     "    vmov.f32 s25, s1",
     "    ldr lr, =nchw_gemm_m4f_zeros",
     "    vldmia lr, {{s0-s15}}",
-    "    and r12, r2, #3",
-    "    lsrs r2, r2, #2",
+    "    and r12, r2, #7",
+    "    lsrs r2, r2, #3",
     "    beq 2f",
     "1:",
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
     rank1!(),
     rank1!(),
     rank1!(),
