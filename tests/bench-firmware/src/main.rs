@@ -180,6 +180,30 @@ fn fill(seed: u32, out: &mut [f32]) {
     }
 }
 
+/// FNV-1a over the bit patterns, with -0.0 counted as +0.0.
+fn checksum(values: &[f32]) -> u32 {
+    let mut h: u32 = 0x811C_9DC5;
+    for v in values {
+        for byte in (v + 0.0).to_bits().to_le_bytes() {
+            h = (h ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// False, with a message, unless the minimum-workspace run wrote what the full one did.
+/// The inputs are small multiples of 1/2, so every sum is exact in any order: both runs
+/// (different kernels: the assembly GEMM tile whole or through its edge path, the GEMM
+/// without scratch, the depthwise kernels) must agree bit for bit.
+fn agree(kernel: &str, full: u32, min: u32) -> bool {
+    if full != min {
+        write_str("FAIL: ");
+        write_str(kernel);
+        write_str(": the full and the minimum workspace give different outputs\n");
+    }
+    full == min
+}
+
 /// Runs `call` between the markers and prints its line; false if the kernel failed.
 #[inline(never)]
 fn region(
@@ -228,10 +252,14 @@ fn main() -> u32 {
         Ok(())
     }));
     for (name, conv) in CONVS {
-        for (workspace, len) in [
+        let mut sums = [0u32; 2];
+        for (run, (workspace, len)) in [
             ("full", conv.scratch_len::<f32>()),
             ("min", conv.min_scratch_len()),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let (input, weight, bias) = (
                 &b.input[..conv.input_len()],
                 &b.weight[..conv.weight_len()],
@@ -250,9 +278,15 @@ fn main() -> u32 {
                     opaque(scratch),
                 )
             }));
+            sums[run] = checksum(&b.output[..conv.output_len()]);
         }
+        count(agree(name, sums[0], sums[1]));
     }
-    for (workspace, len) in [("full", GEMM.scratch_len::<f32>()), ("min", 0)] {
+    let mut sums = [0u32; 2];
+    for (run, (workspace, len)) in [("full", GEMM.scratch_len::<f32>()), ("min", 0)]
+        .into_iter()
+        .enumerate()
+    {
         let (a, w) = (&b.input[..M * K], &b.weight[..K * N]);
         let c = &mut b.output[..M * N];
         let scratch = &mut b.scratch[..len];
@@ -269,7 +303,9 @@ fn main() -> u32 {
                 gemm(opaque(&GEMM), 1.0, a, w, 0.0, c, opaque(scratch))
             },
         ));
+        sums[run] = checksum(&b.output[..M * N]);
     }
+    count(agree("gemm_32x64x64", sums[0], sums[1]));
     let (input, output) = (
         &b.input[..POOL.input_len()],
         &mut b.output[..POOL.output_len()],
