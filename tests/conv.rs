@@ -691,3 +691,44 @@ fn wrong_buffers_are_refused_with_outputs_untouched() {
         }
     }
 }
+
+/// Depthwise 3 x 3 with stride 1 on every instruction set this CPU has, the portable one
+/// included (it has a kernel of its own for this filter): widths from 1 to 11, four
+/// paddings, a channel multiplier of 1 and 2, both workspaces, no clamp, a clamp and ReLU
+/// (whose rows skip the upper bound), against the naive reference. The same for an ordinary
+/// 3 x 3 convolution (one group).
+#[test]
+fn depthwise_3x3_on_every_isa() {
+    let clamps = [None, Some((-20.0, 30.0)), Some((0.0, f64::INFINITY))];
+    for isa in nchw::Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        for w in 1..=11 {
+            for pad in [[0, 0, 0, 0], [1, 1, 1, 1], [2, 0, 1, 2], [0, 2, 2, 1]] {
+                for (oc, groups) in [(3, 3), (6, 3), (4, 1)] {
+                    let g = geom_of(1, 3, 5, w, oc, groups, (3, 3), (1, 1), (1, 1), pad);
+                    let Ok(conv) = g.conv() else { continue };
+                    let conv = conv.with_isa(isa).unwrap();
+                    let (x, wt, b) = (
+                        ints(1, g.x_len(), 3),
+                        ints(2, g.w_len(), 3),
+                        ints(3, g.oc, 3),
+                    );
+                    let (tx, tw, tb) = (to::<f32>(&x), to::<f32>(&wt), to::<f32>(&b));
+                    for (scratch_len, clamp) in [conv.min_scratch_len(), conv.scratch_len::<f32>()]
+                        .into_iter()
+                        .flat_map(|len| clamps.map(|c| (len, c)))
+                    {
+                        for bias in [None, Some(&b[..])] {
+                            let mut y = vec![f32::NAN; g.y_len()];
+                            let mut scratch = vec![f32::NAN; scratch_len];
+                            let tclamp = clamp.map(|(lo, hi)| Clamp::new(lo as f32, hi as f32));
+                            let tbias = bias.map(|_| &tb[..]);
+                            conv2d(&conv, &tx, &tw, tbias, tclamp, &mut y, &mut scratch).unwrap();
+                            let want = naive::forward(&g, &x, &wt, bias, clamp);
+                            assert_eq!(from(&y), want, "{isa:?} {g:?} {scratch_len} {clamp:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -20,6 +20,8 @@ mod simd;
 
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 mod aarch64;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod cortex_m;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86;
 
@@ -171,10 +173,16 @@ pub(crate) unsafe fn run<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The one-lane `f32` vectors: on M-profile cores with an FPU, with the GEMM tile in assembly.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+type ScalarF32 = cortex_m::M4f;
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+type ScalarF32 = Scalar<f32>;
+
 /// `Float` for one element type: each instruction set's vectors (`V`, narrower `H`), GEMM
 /// register tile `MR x NV` vectors, and blocking depth.
 macro_rules! float {
-    ($t:ty, $kc:expr, [$avx512:ident, $avx2:ident, $sse2:ident, $neon:ident]) => {
+    ($t:ty, $scalar:ty, $kc:expr, [$avx512:ident, $avx2:ident, $sse2:ident, $neon:ident]) => {
         impl Float for $t {
             #[inline(always)]
             unsafe fn dispatch<K: Kernel<$t>>(isa: Isa, kernel: K) -> K::Output {
@@ -210,7 +218,7 @@ macro_rules! float {
                         neon::kernel::<$t, K, $neon, Scalar<$t>, 8, 2, NR, KC>(kernel)
                     },
                     // A 4 x 4 tile: sixteen accumulators fit a Cortex-M4F's 32 registers.
-                    _ => unsafe { kernel.run::<Scalar<$t>, Scalar<$t>, 4, 4, 4, KC>() },
+                    _ => unsafe { kernel.run::<$scalar, $scalar, 4, 4, 4, KC>() },
                 }
             }
         }
@@ -219,11 +227,13 @@ macro_rules! float {
 
 float!(
     f32,
+    ScalarF32,
     blocking::F32.kc,
     [Avx512F32, Avx2F32, Sse2F32, NeonF32]
 );
 float!(
     f64,
+    Scalar<f64>,
     blocking::F64.kc,
     [Avx512F64, Avx2F64, Sse2F64, NeonF64]
 );

@@ -74,4 +74,40 @@ pub trait Simd {
     fn prefetch(p: *const Self::T) {
         let _ = p;
     }
+
+    /// One `MR x (NV * LANES)` GEMM tile: the generic
+    /// [`microkernel`](crate::gemm::microkernel::microkernel), unless the instruction set has
+    /// a kernel of its own for this tile shape (`cortex_m.rs`).
+    ///
+    /// # Safety
+    /// As for the microkernel, its operands bundled as alpha, A, B, beta, C.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    unsafe fn tile<
+        const MR: usize,
+        const NV: usize,
+        const A_RS: usize,
+        const A_CS: usize,
+        const B_RS: usize,
+    >(
+        k: usize,
+        (alpha, a, b, beta, c): (
+            Self::T,
+            *const Self::T,
+            *const Self::T,
+            Self::T,
+            *mut Self::T,
+        ),
+        c_strides: (usize, usize),
+        edge: (usize, usize),
+    ) where
+        Self: Sized,
+    {
+        // SAFETY: the caller upholds the microkernel's contract.
+        unsafe {
+            crate::gemm::microkernel::microkernel::<Self, MR, NV, A_RS, A_CS, B_RS>(
+                k, alpha, a, b, beta, c, c_strides, edge,
+            )
+        }
+    }
 }

@@ -55,14 +55,30 @@ impl<T: Element> Clamp<T> {
     }
 }
 
+impl<T: Element> Clamp<T> {
+    /// [`apply`](Self::apply) to every element of `row`, after adding `bias` if given.
+    /// Without an upper bound (ReLU) only the lower bound is compared: no value is above
+    /// `+inf`, so the result is the same, one compare (four instructions on a Cortex-M4F)
+    /// fewer per element.
+    #[inline(always)]
+    pub(crate) fn apply_row(&self, row: &mut [T], bias: Option<T>) {
+        let lower = |y: T| if y < self.min { self.min } else { y };
+        match (bias, self.max == -T::NEG_INFINITY) {
+            (None, true) => row.iter_mut().for_each(|y| *y = lower(*y)),
+            (Some(b), true) => row.iter_mut().for_each(|y| *y = lower(*y + b)),
+            (None, false) => row.iter_mut().for_each(|y| *y = self.apply(*y)),
+            (Some(b), false) => row.iter_mut().for_each(|y| *y = self.apply(*y + b)),
+        }
+    }
+}
+
 /// Adds `bias` to every element of `row` and applies `clamp`; nothing when both are absent.
 #[inline(always)]
 pub(crate) fn finish<T: Element>(row: &mut [T], bias: Option<T>, clamp: Option<Clamp<T>>) {
     match (bias, clamp) {
         (None, None) => {}
         (Some(b), None) => row.iter_mut().for_each(|y| *y += b),
-        (None, Some(c)) => row.iter_mut().for_each(|y| *y = c.apply(*y)),
-        (Some(b), Some(c)) => row.iter_mut().for_each(|y| *y = c.apply(*y + b)),
+        (_, Some(c)) => c.apply_row(row, bias),
     }
 }
 

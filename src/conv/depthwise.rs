@@ -18,6 +18,7 @@
 use core::ops::Range;
 
 use super::clamp::{biases, Clamp};
+use super::depthwise_3x3;
 use super::geometry::Conv2d;
 use crate::arch::{Float, Kernel, Scalar, Simd};
 use crate::element::Element;
@@ -216,6 +217,32 @@ unsafe fn tap<S: Simd, const NV: usize>(acc: &mut [S::V; NV], row: &[S::T], at: 
     }
 }
 
+/// The body of a row whose three tap rows all lie inside the input, on the one-lane 3 x 3
+/// kernel (`start`: the input column of the body's first output's first tap). False,
+/// writing nothing, if a tap row is in the padding.
+#[inline(always)]
+fn three_by_three<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>>(
+    taps: &Taps<'a, T, R>,
+    w: &[T],
+    start: usize,
+    bias: T,
+    body: &mut [T],
+) -> bool {
+    let rows = (
+        (taps.input_row)(0),
+        (taps.input_row)(1),
+        (taps.input_row)(2),
+    );
+    let (Some(r0), Some(r1), Some(r2), Ok(w)) = (rows.0, rows.1, rows.2, <&[T; 9]>::try_from(w))
+    else {
+        return false;
+    };
+    match (r0.get(start..), r1.get(start..), r2.get(start..)) {
+        (Some(r0), Some(r1), Some(r2)) => depthwise_3x3::row([r0, r1, r2], w, bias, body),
+        _ => false,
+    }
+}
+
 /// Where a forward reads its input rows from: `rows` of `width` elements (the input plane, or
 /// its copy with the left and right padding written out as zeros, `left` then 0), and the
 /// output columns `lo..hi` whose every tap lies inside those rows.
@@ -265,6 +292,9 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     // every tap's offset.
     let vectors = (wnd.stride_w == 1 || x.split == wnd.stride_w) && wnd.kernel_w <= MAX_VECTOR_TAPS;
     let (lo, hi) = if vectors { (x.lo, x.hi) } else { (0, 0) };
+    // One-lane builds (portable, Cortex-M) have a kernel of their own for 3 x 3, stride 1.
+    let one_lane_3x3 = S::LANES == 1
+        && (wnd.kernel_h, wnd.kernel_w, dh, wnd.dilation_w, wnd.stride_w) == (3, 3, 1, 1, 1);
     for (oh, row) in chunks(y, out_w).enumerate() {
         // Tap row kh reads input row oh * sh + kh * dh - top when that is in 0..height.
         let taps = Taps {
@@ -301,7 +331,9 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             *v = taps.scalar(hi + ow, bias);
         }
         let (wide, narrow) = (NV * S::LANES, S::LANES);
-        if body.len() >= wide {
+        if one_lane_3x3 && three_by_three(&taps, w, lo.wrapping_sub(x.left), bias, body) {
+            // Done: the one-lane 3 x 3 kernel took the body.
+        } else if body.len() >= wide {
             // SAFETY: the caller guarantees the instruction set.
             unsafe { taps.blocks::<S, NV>(body, lo, bias) };
         } else if body.len() >= narrow {
@@ -319,7 +351,7 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             }
         }
         if let Some(c) = clamp {
-            row.iter_mut().for_each(|v| *v = c.apply(*v));
+            c.apply_row(row, None);
         }
     }
 }

@@ -22,6 +22,7 @@ mod backward_data;
 mod backward_filter;
 mod clamp;
 mod depthwise;
+mod depthwise_3x3;
 mod forward;
 mod geometry;
 

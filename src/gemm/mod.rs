@@ -6,8 +6,10 @@
 //! layer's vectors and compiled per instruction set by [`Float::dispatch`].
 
 mod blocking;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+pub(crate) mod cortex_m;
 mod gemv;
-mod microkernel;
+pub(crate) mod microkernel;
 mod nest;
 mod pack;
 mod view;

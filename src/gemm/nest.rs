@@ -9,7 +9,6 @@
 //! ```
 
 use super::blocking::{self, Plan};
-use super::microkernel::microkernel;
 use super::pack::{pack_a, pack_a_rows, pack_b};
 use super::view::{MatMut, MatRef};
 use crate::arch::Simd;
@@ -128,7 +127,7 @@ type Args<T> = (T, *const T, *const T, T, *mut T);
 /// computing padding.
 ///
 /// # Safety
-/// As for [`microkernel`] with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
+/// As for [`microkernel`](super::microkernel::microkernel) with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
 #[inline(always)]
 unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
     k: usize,
@@ -152,7 +151,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
     }
 }
 
-/// [`microkernel`] with its operands bundled.
+/// [`microkernel`](super::microkernel::microkernel) with its operands bundled.
 ///
 /// Where the only kernel is the portable one (microcontrollers), each tile shape is its own
 /// function, called once per tile: the loop nest's stack frame then holds neither tile's
@@ -160,7 +159,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
 /// SIMD kernels are inlined: they must be, to inherit their wrapper's target features.
 ///
 /// # Safety
-/// As for [`microkernel`].
+/// As for [`microkernel`](super::microkernel::microkernel).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
@@ -175,12 +174,12 @@ unsafe fn kernel<
     const B_RS: usize,
 >(
     k: usize,
-    (alpha, a, b, beta, c): Args<S::T>,
+    args: Args<S::T>,
     c_strides: (usize, usize),
     edge: (usize, usize),
 ) {
     // SAFETY: the caller upholds `microkernel`'s contract.
-    unsafe { microkernel::<S, MR, NV, A_RS, A_CS, B_RS>(k, alpha, a, b, beta, c, c_strides, edge) }
+    unsafe { S::tile::<MR, NV, A_RS, A_CS, B_RS>(k, args, c_strides, edge) }
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views.

@@ -41,6 +41,21 @@ pub(crate) unsafe fn pack_a<T: Element, const MR: usize>(
             // Row-major A, a whole sliver: the MR rows are read in step, one column of MR
             // values at a time, so the stores are contiguous.
             for (p, col) in sliver.chunks_exact_mut(MR).enumerate() {
+                if let Ok(col) = <&mut [T; 4]>::try_from(&mut *col) {
+                    // The portable tile (MR = 4) written out: at opt-level s a loop over
+                    // four rows stays a loop.
+                    // SAFETY: `top + 3 < i0 + rows` (`live == MR == 4`) and `p < kc`:
+                    // inside the block.
+                    *col = unsafe {
+                        [
+                            a.get_unchecked(top, p0 + p),
+                            a.get_unchecked(top + 1, p0 + p),
+                            a.get_unchecked(top + 2, p0 + p),
+                            a.get_unchecked(top + 3, p0 + p),
+                        ]
+                    };
+                    continue;
+                }
                 for (r, d) in col.iter_mut().enumerate() {
                     // SAFETY: `top + r < i0 + rows` and `p < kc`: inside the block.
                     *d = unsafe { a.get_unchecked(top + r, p0 + p) };
@@ -140,20 +155,42 @@ pub(crate) unsafe fn pack_b<T: Element, const NR: usize>(
         // Row-major B: read each row of the block in order (the hardware prefetcher follows
         // it), dealing it out NR values to each sliver: row `p` of sliver `s` starts at
         // `(s * kc + p) * NR`. (`dst` holds every sliver, so the `get_mut`s always succeed.)
+        let whole = cols / NR;
+        // The whole slivers' rows, checked once: `whole` slivers of `sliver_len` fit in `dst`.
+        let fits = whole
+            .checked_mul(sliver_len)
+            .is_some_and(|len| len <= dst.len());
         for p in 0..kc {
             // SAFETY: row `p0 + p` of the block, in a unit-column-stride view.
             let src = unsafe { b.row_unchecked(p0 + p, j0, cols) };
-            let mut src = src.chunks_exact(NR);
             let mut at = p * NR;
-            for src in &mut src {
-                // A whole sliver row is a fixed-size copy: a few vector moves, no memcpy.
-                let row = dst.get_mut(at..at + NR).map(<&mut [T; NR]>::try_from);
-                if let (Some(Ok(row)), Ok(src)) = (row, <&[T; NR]>::try_from(src)) {
-                    row.copy_from_slice(src);
+            if fits && src.len() == cols {
+                // Pointers bumped rather than indices (fewer registers: no reloads at
+                // opt-level s); `wrapping_add` as the last bump may pass the end.
+                let (mut from, mut to) = (src.as_ptr(), dst.as_mut_ptr().wrapping_add(at));
+                for _ in 0..whole {
+                    // A whole sliver row is a fixed-size copy: a few moves, no memcpy, no
+                    // bounds check in the loop.
+                    // SAFETY: in iteration `s`, `from` is `s * NR` into the row and `s * NR +
+                    // NR <= whole * NR <= cols`, its length; `to` is `at + s * sliver_len =
+                    // s * sliver_len + p * NR` into `dst`, and that plus `NR` is at most
+                    // `(s + 1) * sliver_len <= whole * sliver_len <= dst.len()` as `p < kc`.
+                    // The row and `dst` do not overlap (a shared and a unique borrow).
+                    unsafe { to.cast::<[T; NR]>().write(from.cast::<[T; NR]>().read()) };
+                    from = from.wrapping_add(NR);
+                    to = to.wrapping_add(sliver_len);
                 }
-                at += sliver_len;
+                at += whole * sliver_len;
+            } else {
+                for src in src.chunks_exact(NR) {
+                    let row = dst.get_mut(at..at + NR).map(<&mut [T; NR]>::try_from);
+                    if let (Some(Ok(row)), Ok(src)) = (row, <&[T; NR]>::try_from(src)) {
+                        row.copy_from_slice(src);
+                    }
+                    at += sliver_len;
+                }
             }
-            let tail = src.remainder();
+            let tail = src.chunks_exact(NR).remainder();
             if let (false, Some(row)) = (tail.is_empty(), dst.get_mut(at..at + NR)) {
                 let (head, pad) = row.split_at_mut(tail.len().min(row.len()));
                 copy(head, tail);

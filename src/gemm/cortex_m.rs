@@ -1,0 +1,221 @@
+//! The `f32` kernel of M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33, ...;
+//! targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`): the portable `4 x 4` tile,
+//! its inner loop in assembly. The arch layer's `M4f` vectors run it for that tile shape.
+//!
+//! Compiled Rust cannot be trusted with this loop on a microcontroller: at opt-level s the
+//! rank-1 update is not unrolled and the sixteen accumulators live on the stack (nine
+//! instructions per multiply-add), and at opt-level 3 it spills although the FPU has 32
+//! single-precision registers. Here the accumulators stay in `s0..s15`, one column of the A
+//! sliver and one row of the B sliver are loaded with one `vldmia` each (`s16..s19`,
+//! `s20..s23`), and sixteen `vmla.f32` follow: 18 instructions per 16 multiply-adds, plus a
+//! loop counter and branch per eight rank-1 updates (146 instructions per 128 multiply-adds).
+//!
+//! `vmla.f32` rounds the product and then the sum, exactly as the portable kernel's
+//! `a * b + c`, so both give bit-identical results.
+
+use core::arch::global_asm;
+
+/// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
+macro_rules! rank1 {
+    () => {
+        concat!(
+            "    vldmia r0!, {{s16-s19}}\n",
+            "    vldmia r1!, {{s20-s23}}\n",
+            "    vmla.f32 s0, s16, s20\n",
+            "    vmla.f32 s1, s16, s21\n",
+            "    vmla.f32 s2, s16, s22\n",
+            "    vmla.f32 s3, s16, s23\n",
+            "    vmla.f32 s4, s17, s20\n",
+            "    vmla.f32 s5, s17, s21\n",
+            "    vmla.f32 s6, s17, s22\n",
+            "    vmla.f32 s7, s17, s23\n",
+            "    vmla.f32 s8, s18, s20\n",
+            "    vmla.f32 s9, s18, s21\n",
+            "    vmla.f32 s10, s18, s22\n",
+            "    vmla.f32 s11, s18, s23\n",
+            "    vmla.f32 s12, s19, s20\n",
+            "    vmla.f32 s13, s19, s21\n",
+            "    vmla.f32 s14, s19, s22\n",
+            "    vmla.f32 s15, s19, s23\n",
+        )
+    };
+}
+
+/// Adds `beta` (`s25`) times the C row at `r3` to the accumulators `$r0..$r3`, stores them
+/// there and moves `r3` down one row (`r4` bytes).
+macro_rules! update_row {
+    ($r0:literal, $r1:literal, $r2:literal, $r3:literal) => {
+        concat!(
+            "    vldmia r3, {{s16-s19}}\n",
+            "    vmla.f32 ",
+            $r0,
+            ", s16, s25\n",
+            "    vmla.f32 ",
+            $r1,
+            ", s17, s25\n",
+            "    vmla.f32 ",
+            $r2,
+            ", s18, s25\n",
+            "    vmla.f32 ",
+            $r3,
+            ", s19, s25\n",
+            "    vstmia r3, {{",
+            $r0,
+            "-",
+            $r3,
+            "}}\n",
+            "    add r3, r3, r4\n",
+        )
+    };
+}
+
+// `nchw_gemm_m4f_tile_4x4(a, b, k, c, rsc_bytes, mode, alpha, beta)` (AAPCS-VFP: r0-r3, two
+// words on the stack, s0, s1): the `4 x 4` tile `alpha * A_sliver * B_sliver` over `k`
+// rank-1 updates, then by `mode`: 0 stores it row-major to the 16 floats at `c`; 1 stores
+// its rows to C (`c`, rows `rsc_bytes` apart); 2 adds `beta` times those rows of C first.
+//
+// Registers: r0 A, r1 B, r2 k / 8, r12 k % 8, r3 C, r4 row stride, r5 mode; accumulators
+// s0-s15 (row-major), a column of A s16-s19, a row of B s20-s23, alpha s24, beta s25.
+//
+// Module-level assembly does not see the target's features: `.fpu` names the FPU every
+// core of these targets has (single precision, 16 double registers' worth).
+global_asm!(
+    ".fpu fpv4-sp-d16",
+    ".section .text.nchw_gemm_m4f_tile_4x4, \"ax\", %progbits",
+    ".global nchw_gemm_m4f_tile_4x4",
+    ".hidden nchw_gemm_m4f_tile_4x4",
+    ".type nchw_gemm_m4f_tile_4x4, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_gemm_m4f_tile_4x4:",
+    "    push {{r4, r5, lr}}",
+    "    vpush {{s16-s25}}",
+    "    ldr r4, [sp, #52]", // 3 words and 10 floats pushed
+    "    ldr r5, [sp, #56]",
+    "    vmov.f32 s24, s0",
+    "    vmov.f32 s25, s1",
+    "    ldr lr, =nchw_gemm_m4f_zeros",
+    "    vldmia lr, {{s0-s15}}",
+    "    and r12, r2, #7",
+    "    lsrs r2, r2, #3",
+    "    beq 2f",
+    "1:",
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    rank1!(),
+    "    subs r2, r2, #1",
+    "    bne 1b",
+    "2:",
+    "    cmp r12, #0",
+    "    beq 4f",
+    "3:",
+    rank1!(),
+    "    subs r12, r12, #1",
+    "    bne 3b",
+    "4:",
+    "    vmul.f32 s0, s0, s24",
+    "    vmul.f32 s1, s1, s24",
+    "    vmul.f32 s2, s2, s24",
+    "    vmul.f32 s3, s3, s24",
+    "    vmul.f32 s4, s4, s24",
+    "    vmul.f32 s5, s5, s24",
+    "    vmul.f32 s6, s6, s24",
+    "    vmul.f32 s7, s7, s24",
+    "    vmul.f32 s8, s8, s24",
+    "    vmul.f32 s9, s9, s24",
+    "    vmul.f32 s10, s10, s24",
+    "    vmul.f32 s11, s11, s24",
+    "    vmul.f32 s12, s12, s24",
+    "    vmul.f32 s13, s13, s24",
+    "    vmul.f32 s14, s14, s24",
+    "    vmul.f32 s15, s15, s24",
+    "    cmp r5, #1",
+    "    beq 5f",
+    "    bgt 6f",
+    "    vstmia r3, {{s0-s15}}",
+    "    b 7f",
+    "5:",
+    "    vstmia r3, {{s0-s3}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s4-s7}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s8-s11}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s12-s15}}",
+    "    b 7f",
+    "6:",
+    update_row!("s0", "s1", "s2", "s3"),
+    update_row!("s4", "s5", "s6", "s7"),
+    update_row!("s8", "s9", "s10", "s11"),
+    update_row!("s12", "s13", "s14", "s15"),
+    "7:",
+    "    vpop {{s16-s25}}",
+    "    pop {{r4, r5, pc}}",
+    ".ltorg",
+    ".size nchw_gemm_m4f_tile_4x4, . - nchw_gemm_m4f_tile_4x4",
+    ".section .rodata.nchw_gemm_m4f_zeros, \"a\", %progbits",
+    ".p2align 2",
+    "nchw_gemm_m4f_zeros:",
+    ".space 64",
+);
+
+extern "C" {
+    /// See the assembly above.
+    fn nchw_gemm_m4f_tile_4x4(
+        a: *const f32,
+        b: *const f32,
+        k: usize,
+        c: *mut f32,
+        rsc_bytes: usize,
+        mode: usize,
+        alpha: f32,
+        beta: f32,
+    );
+}
+
+/// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for the `4 x 4` tile
+/// of column-packed slivers (`A_RS == 1`, `A_CS == 4`, `B_RS == 4`), as
+/// [`microkernel`](super::microkernel::microkernel).
+///
+/// # Safety
+/// As for the microkernel: `a..a + 4k` and `b..b + 4k` are readable, `rows <= 4`,
+/// `cols <= 4`, and `c + i * rsc + j * csc` is a valid, unaliased element for every
+/// `i < rows`, `j < cols`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn tile_4x4(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    (rsc, csc): (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    if rows == 4 && cols == 4 && csc == 1 {
+        let mode = if beta == 0.0 { 1 } else { 2 };
+        // SAFETY: the kernel reads `4k` values from `a` and `b` (readable by the contract)
+        // and writes (mode 2: first reads) the four rows of the whole tile, each 4
+        // contiguous elements (`csc == 1`) `rsc` apart, all inside C.
+        unsafe { nchw_gemm_m4f_tile_4x4(a, b, k, c, rsc.wrapping_mul(4), mode, alpha, beta) };
+        return;
+    }
+    // An edge tile, or C with strided columns: the tile goes through the stack.
+    let mut tile = [0.0f32; 16];
+    // SAFETY: the kernel reads `4k` values from `a` and `b` and writes the 16 of `tile`.
+    unsafe { nchw_gemm_m4f_tile_4x4(a, b, k, tile.as_mut_ptr(), 0, 0, alpha, beta) };
+    for (i, row) in tile.chunks_exact(4).enumerate().take(rows) {
+        for (j, &x) in row.iter().enumerate().take(cols) {
+            // SAFETY: `i < rows`, `j < cols`: a valid element of C by the contract.
+            let p = unsafe { c.add(i * rsc + j * csc) };
+            // SAFETY: as above.
+            unsafe { *p = if beta == 0.0 { x } else { x + beta * *p } };
+        }
+    }
+}

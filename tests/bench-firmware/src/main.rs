@@ -1,0 +1,331 @@
+//! Counts the instructions each of `nchw`'s kernels executes on an emulated Cortex-M4F.
+//!
+//! Every kernel runs once between two marker calls, [`bench_start`] and [`bench_stop`]: a
+//! QEMU TCG plugin (`count.c`, built and loaded by `.ci/mcu-bench`) counts every instruction
+//! executed and writes the count between the two markers' entries, one line per region. The
+//! firmware prints, in the same order, one line per region over semihosting:
+//!
+//! ```text
+//! bench <kernel> <workspace> <units> <unit> <workspace bytes>
+//! ```
+//!
+//! The first region is empty (the cost of measuring), the script subtracts it; the second
+//! calls a loop of known length, to check the counter. Counts are deterministic: the same
+//! binary always executes the same instructions.
+//!
+//! ```text
+//! cd tests/bench-firmware
+//! cargo run --release      # runs every kernel once, without counting
+//! ../../.ci/mcu-bench      # builds at opt-level s and 3, counts, compares to counts.txt
+//! ```
+#![no_std]
+#![no_main]
+
+#[path = "../../firmware/src/rt.rs"]
+mod rt;
+#[path = "../../firmware/src/semihosting.rs"]
+mod semihosting;
+
+use core::arch::global_asm;
+use core::hint::black_box as opaque;
+
+use nchw::{avg_pool2d, conv2d, gemm, max_pool2d};
+use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Error, Gemm, MatMut, MatRef, Padding, Pool2d};
+use nchw::{Rounding, Shape, Window};
+use semihosting::{write_str, write_u32};
+
+/// Unwraps a geometry at compile time (a bad one is a build error, not a runtime panic).
+macro_rules! ok {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
+        }
+    };
+}
+
+// The markers: leaf functions in assembly, so that each has its own address (no merging of
+// identical functions) and the compiler treats them as opaque calls. The plugin reads the
+// instruction count when execution reaches their first instruction.
+global_asm!(
+    ".section .text.bench_start, \"ax\"",
+    ".global bench_start",
+    ".type bench_start, %function",
+    ".thumb_func",
+    "bench_start:",
+    "    bx lr",
+    ".section .text.bench_stop, \"ax\"",
+    ".global bench_stop",
+    ".type bench_stop, %function",
+    ".thumb_func",
+    "bench_stop:",
+    "    bx lr",
+    // 2003 instructions, the call included: checks that the counter counts every one.
+    ".section .text.bench_calibrate, \"ax\"",
+    ".global bench_calibrate",
+    ".type bench_calibrate, %function",
+    ".thumb_func",
+    "bench_calibrate:",
+    "    movw r0, #1000",
+    "1:  subs r0, r0, #1",
+    "    bne 1b",
+    "    bx lr",
+);
+
+extern "C" {
+    /// Marks the start of a counted region.
+    fn bench_start();
+    /// Marks the end of a counted region.
+    fn bench_stop();
+    /// Executes a known number of instructions (see the assembly).
+    fn bench_calibrate();
+}
+
+/// 3 x 3 convolution, one ring of zero padding, `cin -> cout` channels at `hw x hw`.
+const fn conv3x3(cin: usize, cout: usize, hw: usize) -> Conv2d {
+    let same = Window::square(3).with_padding(Padding::uniform(1));
+    ok!(Conv2d::new(ok!(Shape::new(1, cin, hw, hw)), cout, same, 1))
+}
+
+const CONV_8: Conv2d = conv3x3(8, 8, 16);
+const CONV_16: Conv2d = conv3x3(16, 16, 8);
+const CONV_3: Conv2d = conv3x3(3, 16, 32);
+/// 1 x 1 convolution, 16 -> 16 channels at 16 x 16.
+const POINTWISE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 16, 16, 16)),
+    16,
+    Window::square(1),
+    1
+));
+/// Depthwise 3 x 3, 16 channels at 16 x 16, one ring of padding.
+const DEPTHWISE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 16, 16, 16)),
+    16,
+    Window::square(3).with_padding(Padding::uniform(1)),
+    16
+));
+/// GEMM `M x K` by `K x N`.
+const M: usize = 32;
+const N: usize = 64;
+const K: usize = 64;
+const GEMM: Gemm = ok!(Gemm::new(M, N, K));
+/// 2 x 2 pooling with stride 2 over 16 channels at 16 x 16.
+const POOL: Pool2d = ok!(Pool2d::new(
+    ok!(Shape::new(1, 16, 16, 16)),
+    Window::pool(2),
+    Rounding::Floor
+));
+const AVG: AvgPool2d = ok!(AvgPool2d::new(POOL, Divisor::CountIncludePad));
+
+const CONVS: [(&str, Conv2d); 5] = [
+    ("conv3x3_8to8_16x16", CONV_8),
+    ("conv3x3_16to16_8x8", CONV_16),
+    ("conv3x3_3to16_32x32", CONV_3),
+    ("conv1x1_16to16_16x16", POINTWISE),
+    ("depthwise3x3_16ch_16x16", DEPTHWISE),
+];
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The largest of `conv.$f()` over the convolutions.
+macro_rules! most {
+    ($($f:tt)*) => {{
+        let mut m = 0;
+        let mut i = 0;
+        while i < CONVS.len() {
+            m = max(m, CONVS[i].1.$($f)*());
+            i += 1;
+        }
+        m
+    }};
+}
+
+const INPUT: usize = max(max(most!(input_len), M * K), POOL.input_len());
+const WEIGHT: usize = max(most!(weight_len), K * N);
+const BIAS: usize = most!(bias_len);
+const OUTPUT: usize = max(max(most!(output_len), M * N), POOL.output_len());
+const SCRATCH: usize = max(most!(scratch_len::<f32>), GEMM.scratch_len::<f32>());
+
+/// Every buffer, shared by the kernels, in `.bss`.
+struct Buffers {
+    input: [f32; INPUT],
+    weight: [f32; WEIGHT],
+    bias: [f32; BIAS],
+    output: [f32; OUTPUT],
+    scratch: [f32; SCRATCH],
+}
+
+static mut BUFFERS: Buffers = Buffers {
+    input: [0.0; INPUT],
+    weight: [0.0; WEIGHT],
+    bias: [0.0; BIAS],
+    output: [0.0; OUTPUT],
+    scratch: [0.0; SCRATCH],
+};
+
+/// Fills `out` with multiples of 1/2 in `-2.0..=2.0` from a xorshift32 stream seeded `seed`.
+fn fill(seed: u32, out: &mut [f32]) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9) | 1;
+    for v in out {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = ((s >> 8) % 9) as f32 * 0.5 - 2.0;
+    }
+}
+
+/// FNV-1a over the bit patterns, with -0.0 counted as +0.0.
+fn checksum(values: &[f32]) -> u32 {
+    let mut h: u32 = 0x811C_9DC5;
+    for v in values {
+        for byte in (v + 0.0).to_bits().to_le_bytes() {
+            h = (h ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// False, with a message, unless the minimum-workspace run wrote what the full one did.
+/// The inputs are small multiples of 1/2, so every sum is exact in any order: both runs
+/// (different kernels: the assembly GEMM tile whole or through its edge path, the GEMM
+/// without scratch, the depthwise kernels) must agree bit for bit.
+fn agree(kernel: &str, full: u32, min: u32) -> bool {
+    if full != min {
+        write_str("FAIL: ");
+        write_str(kernel);
+        write_str(": the full and the minimum workspace give different outputs\n");
+    }
+    full == min
+}
+
+/// Runs `call` between the markers and prints its line; false if the kernel failed.
+#[inline(never)]
+fn region(
+    kernel: &str,
+    workspace: &str,
+    units: usize,
+    unit: &str,
+    workspace_len: usize,
+    call: impl FnOnce() -> Result<(), Error>,
+) -> bool {
+    // SAFETY: the markers are leaf functions that only return.
+    unsafe { bench_start() };
+    let result = call();
+    // SAFETY: as above.
+    unsafe { bench_stop() };
+    write_str("bench ");
+    write_str(kernel);
+    write_str(" ");
+    write_str(workspace);
+    write_str(" ");
+    write_u32(units as u32, 0);
+    write_str(" ");
+    write_str(unit);
+    write_str(" ");
+    write_u32((workspace_len * 4) as u32, 0);
+    write_str("\n");
+    if result.is_err() {
+        write_str("FAIL: the kernel returned an error\n");
+    }
+    result.is_ok()
+}
+
+fn main() -> u32 {
+    // SAFETY: the only reference to BUFFERS, taken once; there are no interrupts or threads.
+    let b = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+    fill(1, &mut b.input);
+    fill(2, &mut b.weight);
+    fill(3, &mut b.bias);
+    let mut failed = 0;
+    let mut count = |ok: bool| failed += u32::from(!ok);
+
+    count(region("empty", "none", 1, "call", 0, || Ok(())));
+    count(region("calibration", "none", 1, "call", 0, || {
+        // SAFETY: a leaf that only clobbers r0 and the flags, which the C ABI allows.
+        unsafe { bench_calibrate() };
+        Ok(())
+    }));
+    for (name, conv) in CONVS {
+        let mut sums = [0u32; 2];
+        for (run, (workspace, len)) in [
+            ("full", conv.scratch_len::<f32>()),
+            ("min", conv.min_scratch_len()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (input, weight, bias) = (
+                &b.input[..conv.input_len()],
+                &b.weight[..conv.weight_len()],
+                &b.bias[..conv.bias_len()],
+            );
+            let output = &mut b.output[..conv.output_len()];
+            let scratch = &mut b.scratch[..len];
+            count(region(name, workspace, conv.macs(), "mac", len, || {
+                conv2d(
+                    opaque(&conv),
+                    opaque(input),
+                    opaque(weight),
+                    opaque(Some(bias)),
+                    opaque(Some(Clamp::relu())),
+                    opaque(output),
+                    opaque(scratch),
+                )
+            }));
+            sums[run] = checksum(&b.output[..conv.output_len()]);
+        }
+        count(agree(name, sums[0], sums[1]));
+    }
+    let mut sums = [0u32; 2];
+    for (run, (workspace, len)) in [("full", GEMM.scratch_len::<f32>()), ("min", 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let (a, w) = (&b.input[..M * K], &b.weight[..K * N]);
+        let c = &mut b.output[..M * N];
+        let scratch = &mut b.scratch[..len];
+        count(region(
+            "gemm_32x64x64",
+            workspace,
+            M * N * K,
+            "mac",
+            len,
+            || {
+                let a = MatRef::row_major(opaque(a), M, K)?;
+                let w = MatRef::row_major(opaque(w), K, N)?;
+                let c = MatMut::row_major(opaque(c), M, N)?;
+                gemm(opaque(&GEMM), 1.0, a, w, 0.0, c, opaque(scratch))
+            },
+        ));
+        sums[run] = checksum(&b.output[..M * N]);
+    }
+    count(agree("gemm_32x64x64", sums[0], sums[1]));
+    let (input, output) = (
+        &b.input[..POOL.input_len()],
+        &mut b.output[..POOL.output_len()],
+    );
+    count(region(
+        "maxpool2x2s2_16ch_16x16",
+        "none",
+        POOL.output_len(),
+        "output",
+        0,
+        || max_pool2d(opaque(&POOL), opaque(input), opaque(&mut output[..])),
+    ));
+    count(region(
+        "avgpool2x2s2_16ch_16x16",
+        "none",
+        POOL.output_len(),
+        "output",
+        0,
+        || avg_pool2d(opaque(&AVG), opaque(input), opaque(&mut output[..])),
+    ));
+    write_str("done\n");
+    failed
+}
