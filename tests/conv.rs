@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::conv::{self as naive, from, ints, reals, to, Geom, Real};
+use common::conv as naive;
+use common::{from, ints, reals, to, Geom, Real};
 use nchw::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Accum, Clamp,
     Conv2d, Error, Padding, Shape, Window,
@@ -100,31 +101,29 @@ fn geom() -> impl Strategy<Value = Geom> {
     )
         .prop_map(
             |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad)| {
-                let mut g = Geom {
+                let mut g = Geom::conv2d(
                     n,
-                    c: groups * cg,
+                    groups * cg,
                     h,
                     w,
-                    oc: groups * ocg,
+                    groups * ocg,
                     groups,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    dh,
-                    dw,
+                    (kh, kw),
+                    (sh, sw),
+                    (dh, dw),
                     pad,
-                };
+                );
                 match family {
-                    1 => (g.kh, g.kw, g.sh, g.sw, g.pad) = (1, 1, 1, 1, [0; 4]),
+                    1 => {
+                        (g.kernel, g.stride) = ([1, 1], [1, 1]);
+                        g.pad = [[0, 0], [0, 0]];
+                    }
                     2 => (g.groups, g.c) = (g.c, g.c),
                     3 => {
-                        g.dh = 1;
-                        g.dw = 1;
-                        g.kh = (h + pad[0] + pad[1]).max(1);
-                        g.kw = (w + pad[2] + pad[3]).max(1);
+                        g.dilation = [1, 1];
+                        g.kernel = [(h + pad[0] + pad[1]).max(1), (w + pad[2] + pad[3]).max(1)];
                     }
-                    4 => (g.sh, g.sw) = (g.kh + 1 + sh, g.kw + sw),
+                    4 => g.stride = [kh + 1 + sh, kw + sw],
                     _ => {}
                 }
                 if family == 2 {
@@ -133,7 +132,7 @@ fn geom() -> impl Strategy<Value = Geom> {
                 g
             },
         )
-        .prop_filter("the window fits", |g| g.out().is_some())
+        .prop_filter("the window fits", |g| g.fits())
 }
 
 proptest! {
@@ -183,8 +182,8 @@ fn adjoint<T: Real>(g: &Geom, frac: usize, seed: u64) {
 fn adjoint_identity_f32() {
     // ResNet-like 3x3 with padding and stride 2, and a dilated grouped one.
     for (i, g) in [
-        geom_of(2, 8, 9, 9, 6, 1, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
-        geom_of(1, 6, 11, 7, 9, 3, (3, 2), (1, 2), (2, 3), [2, 0, 1, 3]),
+        Geom::conv2d(2, 8, 9, 9, 6, 1, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
+        Geom::conv2d(1, 6, 11, 7, 9, 3, (3, 2), (1, 2), (2, 3), [2, 0, 1, 3]),
     ]
     .iter()
     .enumerate()
@@ -204,98 +203,68 @@ fn adjoint_identity_f32() {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn geom_of(
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    groups: usize,
-    (kh, kw): (usize, usize),
-    (sh, sw): (usize, usize),
-    (dh, dw): (usize, usize),
-    pad: [usize; 4],
-) -> Geom {
-    Geom {
-        n,
-        c,
-        h,
-        w,
-        oc,
-        groups,
-        kh,
-        kw,
-        sh,
-        sw,
-        dh,
-        dw,
-        pad,
-    }
-}
-
 /// Geometries for the sweeps and named cases, one per kernel path and edge.
 fn named() -> Vec<(&'static str, Geom)> {
     vec![
         (
             "resnet_3x3_pad1",
-            geom_of(2, 4, 6, 5, 3, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 4, 6, 5, 3, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "stride2_asymmetric",
-            geom_of(1, 3, 7, 8, 2, 1, (3, 2), (2, 3), (1, 1), [0, 2, 1, 0]),
+            Geom::conv2d(1, 3, 7, 8, 2, 1, (3, 2), (2, 3), (1, 1), [0, 2, 1, 0]),
         ),
         (
             "dilated_groups",
-            geom_of(2, 4, 7, 6, 6, 2, (2, 3), (1, 2), (3, 2), [1, 0, 2, 2]),
+            Geom::conv2d(2, 4, 7, 6, 6, 2, (2, 3), (1, 2), (3, 2), [1, 0, 2, 2]),
         ),
         (
             "pointwise",
-            geom_of(2, 6, 3, 4, 4, 1, (1, 1), (1, 1), (1, 1), [0; 4]),
+            Geom::conv2d(2, 6, 3, 4, 4, 1, (1, 1), (1, 1), (1, 1), [0; 4]),
         ),
         (
             "pointwise_groups",
-            geom_of(1, 6, 2, 3, 9, 3, (1, 1), (1, 1), (1, 1), [0; 4]),
+            Geom::conv2d(1, 6, 2, 3, 9, 3, (1, 1), (1, 1), (1, 1), [0; 4]),
         ),
         (
             "pointwise_strided",
-            geom_of(1, 3, 5, 5, 2, 1, (1, 1), (2, 2), (1, 1), [0; 4]),
+            Geom::conv2d(1, 3, 5, 5, 2, 1, (1, 1), (2, 2), (1, 1), [0; 4]),
         ),
         (
             "depthwise",
-            geom_of(2, 3, 6, 7, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 3, 6, 7, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "depthwise_multiplier",
-            geom_of(1, 2, 5, 6, 6, 2, (3, 2), (2, 1), (1, 2), [2, 1, 0, 1]),
+            Geom::conv2d(1, 2, 5, 6, 6, 2, (3, 2), (2, 1), (1, 2), [2, 1, 0, 1]),
         ),
         (
             "window_is_padded_input",
-            geom_of(2, 2, 3, 2, 3, 1, (5, 4), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 2, 3, 2, 3, 1, (5, 4), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "stride_beyond_window",
-            geom_of(1, 2, 9, 9, 2, 1, (2, 2), (4, 5), (1, 1), [0, 0, 1, 0]),
+            Geom::conv2d(1, 2, 9, 9, 2, 1, (2, 2), (4, 5), (1, 1), [0, 0, 1, 0]),
         ),
         (
             "all_padding_input",
-            geom_of(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(1, 2, 0, 0, 2, 1, (2, 2), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "single_channel_many_filters",
-            geom_of(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
+            Geom::conv2d(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
         ),
         (
             "depthwise_large_multiplier",
-            geom_of(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
+            Geom::conv2d(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
         ),
         (
             "depthwise_zero_width_input",
-            geom_of(1, 2, 3, 0, 2, 2, (2, 2), (1, 1), (1, 1), [0, 0, 1, 2]),
+            Geom::conv2d(1, 2, 3, 0, 2, 2, (2, 2), (1, 1), (1, 1), [0, 0, 1, 2]),
         ),
         (
             "empty_batch",
-            geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
     ]
 }
@@ -375,7 +344,7 @@ fn workspace_sizes_follow_the_kernel_paths() {
     let depthwise = named()[6].1.conv().unwrap();
     assert_eq!(depthwise.min_scratch_len(), 0);
     assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
-    let strided = geom_of(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
+    let strided = Geom::conv2d(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
     assert_eq!(strided.conv().unwrap().scratch_len::<f64>(), 0);
     let general = named()[0].1.conv().unwrap();
     assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
@@ -385,14 +354,14 @@ fn workspace_sizes_follow_the_kernel_paths() {
 #[test]
 fn depthwise_planes_taller_than_one_band() {
     // 150 x 40 outputs per plane: several L1 bands of rows.
-    let g = geom_of(1, 2, 150, 40, 4, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let g = Geom::conv2d(1, 2, 150, 40, 4, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
     check_all::<f32>(&g, 0, 5);
-    let g = geom_of(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
+    let g = Geom::conv2d(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
     check_all::<f64>(&g, 0, 6);
     // Rows wide enough for every block width of the vector forward, with and without the
     // padded-plane workspace.
     for w in [67, 150] {
-        let g = geom_of(2, 2, 5, w, 4, 2, (3, 3), (1, 1), (1, 2), [1, 0, 2, 1]);
+        let g = Geom::conv2d(2, 2, 5, w, 4, 2, (3, 3), (1, 1), (1, 2), [1, 0, 2, 1]);
         let full = g.conv().unwrap().scratch_len::<f32>();
         check_all::<f32>(&g, 0, 7);
         check_all::<f32>(&g, full, 8);
@@ -402,7 +371,7 @@ fn depthwise_planes_taller_than_one_band() {
 
 #[test]
 fn batch_split_across_threads_gives_the_same_result() {
-    let g = geom_of(6, 4, 9, 8, 6, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let g = Geom::conv2d(6, 4, 9, 8, 6, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
     let conv = g.conv().unwrap();
     let (x, w, dy) = (
         to::<f32>(&reals(1, g.x_len())),
@@ -644,4 +613,70 @@ fn wrong_buffers_are_refused_with_outputs_untouched() {
             }
         }
     }
+}
+
+// Shrunk proptest failures (conv.proptest-regressions), kept by name. Each ran at the
+// minimum workspace (`frac = 0`); here every property of the three property tests runs.
+
+fn regression(g: Geom, seed: u64) {
+    let conv = g.conv().unwrap();
+    check_all::<f32>(&g, scratch_between::<f32>(&conv, 0), seed);
+    check_all::<f64>(&g, scratch_between::<f64>(&conv, 0), seed);
+    check_all::<f32>(&g, scratch_between::<f32>(&conv, 1000), seed);
+    adjoint::<f64>(&g, 0, seed);
+}
+
+#[test]
+fn regression_2x1_window_over_bottom_padding() {
+    let g = Geom::conv2d(1, 1, 1, 1, 1, 1, (2, 1), (1, 1), (1, 1), [0, 1, 0, 0]);
+    regression(g, 16);
+}
+
+#[test]
+fn regression_pointwise_2x2_plane() {
+    let g = Geom::conv2d(1, 1, 2, 2, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]);
+    regression(g, 104);
+}
+
+/// Two cases of the file shrank to this one.
+#[test]
+fn regression_pointwise_two_channels_one_pixel() {
+    let g = Geom::conv2d(1, 2, 1, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_pointwise_over_an_empty_plane_with_padding() {
+    let g = Geom::conv2d(1, 2, 0, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 1, 1, 1]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_pointwise_column_with_right_padding() {
+    let g = Geom::conv2d(1, 2, 5, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_empty_batch_zero_width_with_padding() {
+    let g = Geom::conv2d(0, 2, 2, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_empty_batch_empty_plane_with_padding() {
+    let g = Geom::conv2d(0, 2, 0, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 1, 0, 1]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_pointwise_stride_2_along_the_width() {
+    let g = Geom::conv2d(1, 2, 2, 2, 1, 1, (1, 1), (1, 2), (1, 1), [0; 4]);
+    regression(g, 0);
+}
+
+#[test]
+fn regression_pointwise_stride_2_with_top_and_right_padding() {
+    let g = Geom::conv2d(1, 2, 1, 5, 1, 1, (1, 1), (1, 2), (1, 1), [2, 0, 0, 2]);
+    regression(g, 0);
 }

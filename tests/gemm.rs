@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::gemm::{gemm_ref, int, same, Layout, Strided, GUARD};
+use common::gemm::{gemm_ref, int, Layout, Strided, GUARD};
+use common::same;
 use nchw::{gemm, gemm_scratch_len, gemm_with_isa, Element, Error, Isa, MatMut, MatRef};
 use proptest::prelude::*;
 
@@ -127,12 +128,12 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// Deterministic small integers in `-4..=4` from a seed and a position.
 fn noise(seed: u64, salt: u64, i: usize, j: usize) -> i64 {
-    let mut x = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((i as u64) << 32) ^ j as u64;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((x ^ (x >> 31)) % 9) as i64 - 4
+    common::int_at(
+        seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ((i as u64) << 32) ^ j as u64,
+        4,
+    )
 }
-
 fn run_case<T: Element>(case: &Case) -> Result<(), TestCaseError> {
     let Case {
         m,
