@@ -62,9 +62,23 @@ impl Window {
         }
     }
 
-    /// A `k` x `k` window with stride 1, dilation 1 and no padding.
+    /// A `k` x `k` window with stride 1 (a convolution's default; for pooling see
+    /// [`Window::pool`]), dilation 1 and no padding.
     pub const fn square(k: usize) -> Self {
         Window::new(k, k)
+    }
+
+    /// A `k` x `k` pooling window: stride `k` (PyTorch's default for pooling, where a
+    /// convolution's is 1), dilation 1 and no padding.
+    ///
+    /// ```
+    /// use nchw::{Rounding, Window};
+    /// // F.max_pool2d(x, 2) on a 28 x 28 plane: 14 x 14 windows.
+    /// assert_eq!(Window::pool(2).output_size(28, 28, Rounding::Floor), Ok((14, 14)));
+    /// assert_eq!(Window::pool(2), Window::square(2).with_stride(2, 2));
+    /// ```
+    pub const fn pool(k: usize) -> Self {
+        Window::square(k).with_stride(k, k)
     }
 
     /// The same window with the given strides.

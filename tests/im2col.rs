@@ -102,7 +102,7 @@ fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
                 &full[r * cols + a..r * cols + b]
             );
         }
-        col2im_columns(&geo, &tile, a..b, &mut tiled_fold).unwrap();
+        col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
     }
     assert_eq!(tiled_fold, folded, "{g:?}");
 }
@@ -217,7 +217,7 @@ fn errors_leave_outputs_untouched() {
         })
     );
     assert_eq!(
-        col2im_columns(&g, &col[..17], 1..2, &mut img),
+        col2im_columns(&g, &col[..17], 1..2, &mut img, Accum::Add),
         Err(Error::BufferLength {
             buffer: "tile",
             expected: 18,
@@ -225,7 +225,7 @@ fn errors_leave_outputs_untouched() {
         })
     );
     assert_eq!(
-        col2im_columns(&g, &col[..0], 2..6, &mut img),
+        col2im_columns(&g, &col[..0], 2..6, &mut img, Accum::Replace),
         Err(Error::InvalidRange {
             start: 2,
             end: 6,

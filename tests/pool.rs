@@ -7,8 +7,8 @@ use common::pool::{self as naive, Div};
 use common::{specials, to, Geom, Real};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
-    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, set_pool_isa,
-    Accum, AvgPool2d, Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
+    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, Accum, AvgPool2d,
+    Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -338,14 +338,18 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // Every SIMD tier
 
-/// All tiers give the reference's results on widths around every vector width. The only
-/// test that changes the tier (others may run meanwhile: all tiers agree, so they pass).
+/// Every tier this CPU runs gives the reference's results on widths around every vector
+/// width.
 #[test]
 #[cfg_attr(miri, ignore)]
 fn every_isa_tier_matches_reference() {
-    for tier in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
-        let used = set_pool_isa(tier);
-        assert!(used <= tier);
+    for tier in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        common::isa::on(tier, every_width_on_this_tier);
+    }
+}
+
+fn every_width_on_this_tier() {
+    {
         for w in 1..=67 {
             for (k, s, p) in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 2, 1), (4, 3, 2)] {
                 // 6 rows: 2x2 stride 2 planes stack into one tall plane; 5: they do not.
@@ -367,7 +371,6 @@ fn every_isa_tier_matches_reference() {
             check_global::<f64>(1, 2, 3, w, &x, &[1.0, -2.0]);
         }
     }
-    set_pool_isa(Isa::Avx512);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 use super::chunks::{after, chunks};
 use super::clamp::{finish_rows, Clamp};
+use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 
-use crate::element::Element;
+use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{gemm, MatMut, MatRef};
+use crate::gemm::{product, MatMut, MatRef};
 use crate::im2col::im2col_columns;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
@@ -35,7 +36,7 @@ use crate::im2col::im2col_columns;
 /// assert_eq!(y, [0.0, 2.0, 10.0, 14.0]); // window sums 12, 16, 24, 28, minus 14, ReLU
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn conv2d<T: Element>(
+pub fn conv2d<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -53,7 +54,18 @@ pub fn conv2d<T: Element>(
     match conv.plan::<T>(Pass::Forward, scratch.len())? {
         Path::Depthwise { padded } => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
-            T::depthwise_forward(conv, input, weight, bias, clamp, output, padded);
+            depthwise::on_isa(
+                conv,
+                depthwise::Forward {
+                    conv,
+                    input,
+                    weight,
+                    bias,
+                    clamp,
+                    output,
+                    padded,
+                },
+            );
             Ok(())
         }
         Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
@@ -62,7 +74,7 @@ pub fn conv2d<T: Element>(
 }
 
 /// 1x1, stride 1, no padding: per image and group, `y_g = W_g x_g` straight on the input.
-fn pointwise<T: Element>(
+fn pointwise<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -79,14 +91,19 @@ fn pointwise<T: Element>(
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
-        gemm(
-            T::ONE,
-            MatRef::row_major(w, ocg, cg)?,
-            MatRef::row_major(x, cg, hw)?,
-            T::ZERO,
-            MatMut::row_major(&mut *y, ocg, hw)?,
-            scratch,
-        )?;
+        // SAFETY: the geometry's instruction set is available; the operands agree by
+        // construction of the geometry.
+        unsafe {
+            product(
+                conv.isa(),
+                T::ONE,
+                MatRef::row_major(w, ocg, cg)?,
+                MatRef::row_major(x, cg, hw)?,
+                T::ZERO,
+                MatMut::row_major(&mut *y, ocg, hw)?,
+                scratch,
+            )
+        };
         finish_rows(chunks(y, hw), b, clamp);
     }
     Ok(())
@@ -94,7 +111,7 @@ fn pointwise<T: Element>(
 
 /// Per image, group and tile of columns: im2col the tile, then `y_g[:, tile] = W_g col`.
 #[allow(clippy::too_many_arguments)]
-fn columns<T: Element>(
+fn columns<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -115,14 +132,19 @@ fn columns<T: Element>(
             let n = columns.end - columns.start;
             let col = conv.tile(&mut *col, n);
             im2col_columns(g, x, columns.clone(), col)?;
-            gemm(
-                T::ONE,
-                w,
-                MatRef::row_major(col, rows, n)?,
-                T::ZERO,
-                MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
-                packing,
-            )?;
+            // SAFETY: the geometry's instruction set is available; the operands agree by
+            // construction of the geometry.
+            unsafe {
+                product(
+                    conv.isa(),
+                    T::ONE,
+                    w,
+                    MatRef::row_major(col, rows, n)?,
+                    T::ZERO,
+                    MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
+                    packing,
+                )
+            };
             finish_rows(conv.tile_rows(&mut *y, columns), b, clamp);
         }
     }

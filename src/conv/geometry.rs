@@ -5,9 +5,10 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use super::chunks::{chunks, Split};
+use crate::arch::Isa;
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
-use crate::gemm::gemm_scratch_len;
+use crate::gemm;
 use crate::im2col::Im2col;
 use crate::shape::{Padding, Shape};
 use crate::window::Window;
@@ -57,6 +58,8 @@ pub struct Conv2d {
     groups: NonZeroUsize,
     /// The im2col geometry of one group (`C / groups` channels) of one image.
     group: Im2col,
+    /// The instruction set forced with [`Conv2d::with_isa`], if any.
+    isa: Option<Isa>,
 }
 
 /// The kernel a geometry runs, fixed by its shape alone.
@@ -94,8 +97,8 @@ impl Conv2d {
     /// groups.
     ///
     /// # Errors
-    /// [`Error::Zero`] for zero channels, output channels, groups, kernel side, stride or
-    /// dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
+    /// [`Error::Empty`] if the input's `C`, `H` or `W` is zero; [`Error::Zero`] for zero
+    /// output channels, groups, kernel side, stride or dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
     /// [`Error::WindowTooLarge`] when the dilated window does not fit the padded input;
     /// [`Error::Overflow`] when a buffer size overflows `usize`.
     pub const fn new(
@@ -104,7 +107,7 @@ impl Conv2d {
         window: Window,
         groups: usize,
     ) -> Result<Self, Error> {
-        tri!(check_nonzero("channels", input.c()));
+        tri!(input.check_images());
         tri!(check_nonzero("out_channels", out_channels));
         let groups = tri!(check_nonzero("groups", groups));
         if !input.c().is_multiple_of(groups.get()) {
@@ -140,6 +143,7 @@ impl Conv2d {
             output,
             groups,
             group,
+            isa: None,
         })
     }
 
@@ -162,12 +166,44 @@ impl Conv2d {
             self.input.h(),
             self.input.w()
         ));
-        Conv2d::new(
+        match Conv2d::new(
             input,
             self.output.c(),
             self.group.window(),
             self.groups.get(),
-        )
+        ) {
+            Ok(conv) => Ok(Conv2d {
+                isa: self.isa,
+                ..conv
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The same convolution with its GEMM and depthwise kernels on `isa`: for tests that
+    /// cover every build and for comparing them.
+    ///
+    /// # Errors
+    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Isa, Shape, Window};
+    /// let conv = Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), 2)?;
+    /// assert_eq!(conv.with_isa(Isa::Portable)?.isa(), Isa::Portable);
+    /// assert_eq!(conv.isa(), Isa::best());
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
+        Ok(Conv2d {
+            isa: Some(isa.check()?),
+            ..self
+        })
+    }
+
+    /// The instruction set the kernels run on: the one forced with
+    /// [`with_isa`](Conv2d::with_isa), else [`Isa::best`].
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The input shape `N x C x H x W`.
@@ -392,14 +428,14 @@ impl Conv2d {
     /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
     const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
-        let gemm = gemm_scratch_len::<T>(m, n, k);
+        let packing = gemm::scratch_len::<T>(m, n, k);
         match self.kernel_kind() {
             Path::Depthwise { padded } => match pass {
                 Pass::Forward => padded,
                 Pass::BackwardData | Pass::BackwardFilter => 0,
             },
-            Path::Pointwise => gemm,
-            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
+            Path::Pointwise => packing,
+            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(packing),
         }
     }
 

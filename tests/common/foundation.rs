@@ -1,7 +1,7 @@
 //! References for padding, im2col and col2im, and strategies for their geometries.
 
 use super::Geom;
-use nchw::{Element, Padding, Window};
+use nchw::{Float, Padding, Window};
 use proptest::prelude::*;
 
 /// For every element of the `[c*kh*kw, oh*ow]` column matrix, in row-major order, the image
@@ -26,7 +26,7 @@ pub fn unfold_map(g: &Geom) -> Vec<Option<usize>> {
 }
 
 /// im2col of one `c x h x w` image (the geometry's batch is ignored) into `[c*kh*kw, oh*ow]`.
-pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
+pub fn im2col<T: Float>(g: &Geom, image: &[T]) -> Vec<T> {
     unfold_map(g)
         .iter()
         .map(|i| i.map_or(T::ZERO, |i| image[i]))
@@ -34,7 +34,7 @@ pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
 }
 
 /// col2im: adds every column element into the image position im2col read it from.
-pub fn col2im<T: Element>(g: &Geom, col: &[T], image: &mut [T]) {
+pub fn col2im<T: Float>(g: &Geom, col: &[T], image: &mut [T]) {
     for (k, i) in unfold_map(g).into_iter().enumerate() {
         if let Some(i) = i {
             image[i] += col[k];
@@ -43,7 +43,7 @@ pub fn col2im<T: Element>(g: &Geom, col: &[T], image: &mut [T]) {
 }
 
 /// Constant padding of `n x c x h x w`.
-pub fn pad<T: Element>(
+pub fn pad<T: Float>(
     n: usize,
     c: usize,
     h: usize,

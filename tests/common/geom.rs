@@ -178,12 +178,14 @@ impl Geom {
         }
     }
 
+    /// The convolution, on the instruction set [`super::isa::on`] chose, if any.
     pub fn conv(&self) -> Result<Conv2d, nchw::Error> {
-        Conv2d::new(self.shape(), self.oc, self.window(), self.groups)
+        Conv2d::new(self.shape(), self.oc, self.window(), self.groups).map(super::isa::force)
     }
 
+    /// The pooling, on the instruction set [`super::isa::on`] chose, if any.
     pub fn pool(&self) -> Result<Pool2d, nchw::Error> {
-        Pool2d::new(self.shape(), self.window(), self.rounding())
+        Pool2d::new(self.shape(), self.window(), self.rounding()).map(super::isa::force)
     }
 
     /// The im2col geometry of one image.

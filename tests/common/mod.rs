@@ -9,11 +9,12 @@ pub mod conv;
 pub mod foundation;
 pub mod gemm;
 pub mod geom;
+pub mod isa;
 pub mod pool;
 
 pub use geom::Geom;
 
-use nchw::Element;
+use nchw::Float;
 
 /// SplitMix64's finalizer: every bit of the output depends on every bit of the input.
 const fn mix(mut x: u64) -> u64 {
@@ -59,7 +60,7 @@ pub fn specials(seed: u64, len: usize) -> Vec<f64> {
 }
 
 /// The element types under test, with exact conversions for the generated data.
-pub trait Real: Element + Into<f64> {
+pub trait Real: Float + Into<f64> {
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64 {
         self.into()
@@ -97,18 +98,18 @@ pub fn from<T: Real>(v: &[T]) -> Vec<f64> {
 }
 
 /// `sum(a[i] * b[i])`.
-pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
+pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).fold(T::ZERO, |acc, (&x, &y)| acc + x * y)
 }
 
 /// NaN, to poison buffers that an operation must overwrite without reading.
-pub fn nan<T: Element>() -> T {
+pub fn nan<T: Float>() -> T {
     let zero = T::ZERO;
     zero / T::from_usize(0)
 }
 
 /// Equal, or both NaN.
-pub fn same<T: Element>(x: T, y: T) -> bool {
+pub fn same<T: Float>(x: T, y: T) -> bool {
     x == y || (x.is_nan() && y.is_nan())
 }
