@@ -439,6 +439,23 @@ fn empty_inputs_are_refused_before_the_window() {
     assert_eq!(g.conv().unwrap().output_len(), 0);
 }
 
+/// Planes with no elements are refused before any window check, even where padding alone
+/// would give windows (the former named cases `all_padding_input` and
+/// `depthwise_zero_width_input`).
+#[test]
+fn empty_planes_are_refused() {
+    for (h, w, groups, what) in [(0, 0, 1, "height"), (3, 0, 2, "width"), (0, 3, 2, "height")] {
+        let x = Shape::new(1, 2, h, w).unwrap();
+        let window = Window::square(2).with_padding(Padding::uniform(2));
+        assert_eq!(
+            Conv2d::new(x, 2, window, groups),
+            Err(Error::Empty { what })
+        );
+    }
+    // An empty batch is valid.
+    assert!(Conv2d::new(Shape::new(0, 2, 3, 3).unwrap(), 2, Window::square(2), 1).is_ok());
+}
+
 #[test]
 fn invalid_geometries_are_refused() {
     let x = Shape::new(1, 4, 5, 5).unwrap();

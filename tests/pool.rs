@@ -829,7 +829,7 @@ fn buffer_errors_leave_outputs_untouched() {
     let dy = vec![1.0f32; 24];
     assert_eq!(
         max_pool2d_backward(&g, &dy[1..], &idx, &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         max_pool2d_backward(&g, &dy, &idx[1..], &mut dx, Accum::Replace),
@@ -837,7 +837,7 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         max_pool2d_backward(&g, &dy, &idx, &mut dx[1..], Accum::Add),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     let mut bad = idx.clone();
     bad[23] = 16; // planes are 4x4
@@ -856,11 +856,11 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         max_pool2d_backward_recompute(&g, &x, &dy[1..], &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         max_pool2d_backward_recompute(&g, &x, &dy, &mut dx[1..], Accum::Replace),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     assert!(untouched(&dx));
 
@@ -868,11 +868,11 @@ fn buffer_errors_leave_outputs_untouched() {
     assert_eq!(avg_pool2d(&a, &x, &mut y[1..]), len("output", 24, 23));
     assert_eq!(
         avg_pool2d_backward(&a, &dy[1..], &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         avg_pool2d_backward(&a, &dy, &mut dx[1..], Accum::Replace),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     assert!(untouched(&y) && untouched(&dx));
 
@@ -888,11 +888,11 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         global_avg_pool2d_backward(shape, &gy[1..], &mut dx, Accum::Add),
-        len("dy", 6, 5)
+        len("grad_output", 6, 5)
     );
     assert_eq!(
         global_avg_pool2d_backward(shape, &gy, &mut dx[1..], Accum::Add),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     let empty = Shape::new(1, 2, 3, 0).unwrap();
     assert_eq!(

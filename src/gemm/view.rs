@@ -190,7 +190,7 @@ impl<'a, T: Copy> MatMut<'a, T> {
             || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
         if !distinct {
             return Err(Error::InvalidView {
-                operand: "c",
+                operand: "MatMut",
                 needed: extent(rows, cols, row_stride, col_stride),
                 actual: data.len(),
             });

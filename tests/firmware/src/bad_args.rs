@@ -83,7 +83,7 @@ fn constructors(r: &mut impl Runner) {
         Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), opaque(0))
     });
     let short = Error::InvalidView {
-        operand: "a",
+        operand: "MatRef",
         needed: 6,
         actual: 5,
     };
@@ -91,7 +91,7 @@ fn constructors(r: &mut impl Runner) {
         MatRef::row_major(opaque(&[0.0f32; 5][..]), 2, 3)
     });
     let aliased = Error::InvalidView {
-        operand: "c",
+        operand: "MatMut",
         needed: 4,
         actual: 6,
     };
@@ -426,7 +426,7 @@ fn pooling(r: &mut impl Runner) -> Result<(), Error> {
         "error max_pool2d_with_indices indices untouched",
         idx == [7; 5],
     );
-    let wrong = length("dy", 4, 3);
+    let wrong = length("grad_output", 4, 3);
     refuse(
         r,
         "error max_pool2d_backward dy",
@@ -434,7 +434,7 @@ fn pooling(r: &mut impl Runner) -> Result<(), Error> {
         &mut [0.0; 16],
         |dx| max_pool2d_backward(g, opaque(&x[..3]), &[0; 4], dx, Accum::Replace),
     );
-    let wrong = length("dx", 16, 17);
+    let wrong = length("grad_input", 16, 17);
     refuse(
         r,
         "error max_pool2d_backward dx",
@@ -455,7 +455,7 @@ fn pooling(r: &mut impl Runner) -> Result<(), Error> {
         &mut [0.0; 16],
         |dx| max_pool2d_backward(g, &x[..4], opaque(&[0, 15, 16, 3]), dx, Accum::Replace),
     );
-    let wrong = length("dx", 16, 15);
+    let wrong = length("grad_input", 16, 15);
     refuse(
         r,
         "error max_pool2d_backward_recompute dx",
@@ -473,7 +473,7 @@ fn pooling(r: &mut impl Runner) -> Result<(), Error> {
     refuse(
         r,
         "error avg_pool2d_backward dy",
-        length("dy", 4, 5),
+        length("grad_output", 4, 5),
         &mut [0.0; 16],
         |dx| avg_pool2d_backward(a, opaque(&x[..5]), dx, Accum::Add),
     );
@@ -496,7 +496,7 @@ fn pooling(r: &mut impl Runner) -> Result<(), Error> {
         &mut [0.0; 1],
         |y| global_avg_pool2d(Shape::new(1, 1, opaque(0), 4)?, &[], y),
     );
-    let wrong = length("dy", 1, 2);
+    let wrong = length("grad_output", 1, 2);
     refuse(
         r,
         "error global_avg_pool2d_backward dy",
