@@ -3,6 +3,7 @@
 mod common;
 
 use common::conv as naive;
+use common::isa::{self, any_isa};
 use common::{from, ints, reals, to, Geom, Real};
 use nchw::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Accum, Clamp,
@@ -90,7 +91,7 @@ fn scratch_between<T: nchw::Float>(conv: &Conv2d, frac: usize) -> usize {
 }
 
 /// Random geometries in five families: general, 1x1 stride 1 (the GEMM-on-input path),
-/// depthwise with a channel multiplier, window equal to the padded input, and stride larger
+/// depthwise with a channel multiplier of 1 to 9, window equal to the padded input, and stride larger
 /// than the window.
 fn geom() -> impl Strategy<Value = Geom> {
     (
@@ -98,9 +99,10 @@ fn geom() -> impl Strategy<Value = Geom> {
         (1..=7usize, 1..=7usize, 1..=4usize, 1..=4usize),
         (1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
         [0..=3usize, 0..=3, 0..=3, 0..=3],
+        1..=9usize,
     )
         .prop_map(
-            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad)| {
+            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad, multiplier)| {
                 let mut g = Geom::conv2d(
                     n,
                     groups * cg,
@@ -127,7 +129,8 @@ fn geom() -> impl Strategy<Value = Geom> {
                     _ => {}
                 }
                 if family == 2 {
-                    g.oc = g.c * ocg;
+                    // Both sides of the direct kernel's limit (multiplier 8).
+                    g.oc = g.c * multiplier;
                 }
                 g
             },
@@ -139,20 +142,24 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn all_ops_match_the_definitions_f32(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        let conv = g.conv().unwrap();
-        check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
+    fn all_ops_match_the_definitions_f32(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || {
+            let conv = g.conv().unwrap();
+            check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
+        });
     }
 
     #[test]
-    fn all_ops_match_the_definitions_f64(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        let conv = g.conv().unwrap();
-        check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
+    fn all_ops_match_the_definitions_f64(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || {
+            let conv = g.conv().unwrap();
+            check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
+        });
     }
 
     #[test]
-    fn adjoint_identity(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        adjoint::<f64>(&g, frac, seed);
+    fn adjoint_identity(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || adjoint::<f64>(&g, frac, seed));
     }
 }
 
@@ -259,6 +266,73 @@ fn named() -> Vec<(&'static str, Geom)> {
             Geom::conv2d(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
     ]
+}
+
+/// Every dispatch boundary of the convolution on every instruction set this machine has:
+/// depthwise multipliers 1 to 9 (the direct kernel up to 8, im2col + GEMM at 9: pinned by
+/// the minimum workspace, zero only on the direct paths), rows of every width around the
+/// vector widths, the 1x1 path, and im2col tiles of every width (each workspace size from the
+/// minimum to full). Prints the tiers it ran.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn every_path_on_every_isa() {
+    let ran = isa::each_isa(|isa| {
+        for multiplier in 1..=9 {
+            for (w, stride, dilation) in [(1, 1, 1), (7, 1, 2), (9, 2, 1), (17, 1, 1), (33, 1, 1)] {
+                let g = Geom::conv2d(
+                    2,
+                    3,
+                    5,
+                    w,
+                    3 * multiplier,
+                    3,
+                    (3, 3),
+                    (1, stride),
+                    (1, dilation),
+                    [1, 1, 1, 1],
+                );
+                let conv = g.conv().unwrap();
+                assert_eq!(conv.isa(), isa);
+                let direct = conv.min_scratch_len() == 0;
+                assert_eq!(direct, multiplier <= 8, "multiplier {multiplier}");
+                let seed = (multiplier * 100 + w) as u64;
+                check_all::<f32>(&g, conv.min_scratch_len(), seed);
+                check_all::<f32>(&g, conv.scratch_len::<f32>(), seed);
+                check_all::<f64>(&g, conv.scratch_len::<f64>(), seed);
+            }
+        }
+        // 1x1, grouped and not, on rows around every vector width.
+        for w in [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33] {
+            for groups in [1, 3] {
+                let g = Geom::conv2d(2, 6, 2, w, 9, groups, (1, 1), (1, 1), (1, 1), [0; 4]);
+                let conv = g.conv().unwrap();
+                assert_eq!(conv.min_scratch_len(), 0);
+                check_all::<f32>(&g, 0, w as u64);
+                check_all::<f64>(&g, conv.scratch_len::<f64>(), w as u64);
+            }
+        }
+        // im2col tiles of every width: every workspace size from the minimum to full.
+        for g in [
+            Geom::conv2d(1, 2, 4, 9, 3, 1, (3, 2), (1, 2), (1, 1), [1, 0, 1, 1]),
+            Geom::conv2d(2, 4, 5, 6, 4, 2, (2, 3), (2, 1), (2, 1), [0, 1, 2, 0]),
+        ] {
+            let conv = g.conv().unwrap();
+            let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<f32>());
+            assert!(lo > 0 && lo < hi);
+            for len in lo..=hi {
+                check_all::<f32>(&g, len, len as u64);
+            }
+            check_all::<f64>(&g, conv.min_scratch_len(), 3);
+            check_all::<f64>(&g, conv.scratch_len::<f64>(), 4);
+        }
+        // The named paths.
+        for (_, g) in named() {
+            let conv = g.conv().unwrap();
+            check_all::<f32>(&g, conv.min_scratch_len(), 5);
+            check_all::<f64>(&g, conv.scratch_len::<f64>(), 6);
+        }
+    });
+    isa::report("conv", &ran);
 }
 
 /// Every named case at the minimum and the full-speed workspace: the fast subset CI runs

@@ -8,7 +8,7 @@ use common::{specials, to, Geom, Real};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, Accum, AvgPool2d,
-    Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
+    Divisor, Error, Padding, Pool2d, Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -287,8 +287,8 @@ proptest! {
     /// Forward and backward, max and average, f32 and f64, against the references.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn pooling_matches_reference((s, x, dy) in valid_spec().prop_flat_map(with_data)) {
-        check_all(&s, &x, &dy);
+    fn pooling_matches_reference((s, x, dy) in valid_spec().prop_flat_map(with_data), isa in common::isa::any_isa()) {
+        common::isa::on(isa, || check_all(&s, &x, &dy));
     }
 
     /// Dense ties: data from {-0.25, -0.0, 0, 0.25} (and NaN) makes most windows tie, so the
@@ -316,9 +316,10 @@ proptest! {
                 2 => square([1, c, h, w], 3, 1, 1, ceil),
                 _ => square([1, c, h, w + 1], 2, 2, 1, ceil),
             })
-            .prop_flat_map(with_data)
+            .prop_flat_map(with_data),
+        isa in common::isa::any_isa()
     ) {
-        check_all(&s, &x, &dy);
+        common::isa::on(isa, || check_all(&s, &x, &dy));
     }
 
     #[test]
@@ -343,9 +344,12 @@ proptest! {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn every_isa_tier_matches_reference() {
-    for tier in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
-        common::isa::on(tier, every_width_on_this_tier);
-    }
+    let ran = common::isa::each_isa(|isa| {
+        let g = Geom::pool2d([1, 1], [4, 4], [2, 2], [2, 2], [1, 1], [[0; 2]; 2], false);
+        assert_eq!(g.pool().unwrap().isa(), isa);
+        every_width_on_this_tier();
+    });
+    common::isa::report("pool", &ran);
 }
 
 fn every_width_on_this_tier() {
