@@ -317,7 +317,7 @@ fn every_edge_tile_on_every_isa() {
 
 fn edge_tiles<T: Float>(isa: Isa) {
     let (mr, nr) = common::isa::tile(isa, core::mem::size_of::<T>());
-    let nan = T::ZERO / T::ZERO;
+    let nan = common::nan::<T>();
     for m in 0..=2 * mr {
         for n in 0..=2 * nr {
             for (k, beta) in [(1, 0), (3, 2), (9, -1)] {
