@@ -104,23 +104,126 @@ fn window_errors_name_the_parameter() {
     );
 }
 
+/// `Display` of every `Error` variant, word for word, with the numbers a user needs.
 #[test]
-fn errors_display_the_numbers() {
-    let e = Error::BufferLength {
-        buffer: "output",
-        expected: 12,
-        actual: 10,
-    };
-    assert_eq!(e.to_string(), "output buffer holds 10 elements, 12 needed");
-    let e = Error::WindowTooLarge {
-        axis: "height",
-        field: 5,
-        padded: 4,
-    };
-    assert_eq!(
-        e.to_string(),
-        "window height 5 is larger than the padded input height 4"
-    );
+fn every_error_displays_its_numbers() {
+    let cases = [
+        (
+            Error::BufferLength {
+                buffer: "output",
+                expected: 12,
+                actual: 10,
+            },
+            "output buffer holds 10 elements, 12 needed",
+        ),
+        (
+            Error::ScratchTooSmall {
+                needed: 36,
+                actual: 35,
+            },
+            "scratch buffer holds 35 elements, at least 36 needed",
+        ),
+        (
+            Error::Zero {
+                parameter: "stride_h",
+            },
+            "stride_h must be at least 1, got 0",
+        ),
+        (
+            Error::WindowTooLarge {
+                axis: "height",
+                field: 5,
+                padded: 4,
+            },
+            "window height 5 is larger than the padded input height 4",
+        ),
+        (
+            Error::PaddingTooLarge {
+                side: "left",
+                padding: 2,
+                limit: 1,
+            },
+            "left padding 2 exceeds the limit 1 (half the kernel)",
+        ),
+        (
+            Error::NotDivisible {
+                what: "channels",
+                value: 4,
+                divisor: 3,
+            },
+            "channels 4 is not divisible by groups 3",
+        ),
+        (
+            Error::EmptyWindow {
+                axis: "width",
+                output: 7,
+            },
+            "the window of output 7 along the width covers no input element",
+        ),
+        (
+            Error::Empty { what: "height" },
+            "the input has zero height: each image must hold elements",
+        ),
+        (
+            Error::InvalidView {
+                operand: "MatRef",
+                needed: 8,
+                actual: 6,
+            },
+            "a MatRef needs a slice of 8 elements with non-aliasing strides, the slice holds 6",
+        ),
+        (
+            Error::DimensionMismatch {
+                what: "b rows",
+                left: 4,
+                right: 3,
+            },
+            "dimension mismatch: b rows (4 != 3)",
+        ),
+        (
+            Error::InvalidRange {
+                start: 3,
+                end: 2,
+                len: 4,
+            },
+            "column range 3..2 is not within 0..4",
+        ),
+        (
+            Error::Unsupported {
+                operation: "average pooling",
+                parameter: "dilation_h",
+                value: 2,
+            },
+            "average pooling does not support dilation_h = 2",
+        ),
+        (
+            Error::IndexOutOfRange {
+                buffer: "indices",
+                position: 3,
+                index: 99,
+                len: 20,
+            },
+            "indices[3] = 99 is out of range for a length of 20",
+        ),
+        (Error::Overflow, "a buffer size overflows usize"),
+        (
+            Error::IsaUnavailable { isa: "avx512" },
+            "the avx512 kernels cannot run on this CPU or target",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+        // A `core::error::Error` with no source.
+        let dynamic: &dyn std::error::Error = &e;
+        assert!(dynamic.source().is_none());
+    }
+    // Fifteen distinct variants, all there are (`Error` is `non_exhaustive`, so a new one
+    // cannot fail a match here: it must be added to the list and this count).
+    let variants = cases.map(|(e, _)| core::mem::discriminant(&e));
+    for (i, d) in variants.iter().enumerate() {
+        assert!(!variants[..i].contains(d), "variant {i} listed twice");
+    }
+    assert_eq!(variants.len(), 15);
 }
 
 proptest! {
