@@ -181,6 +181,25 @@ fn bad_arguments_are_refused_and_outputs_untouched() {
     assert_eq!(host.passed, BAD_ARGUMENT_CHECKS);
 }
 
+/// What the network lacks, on its buffers once their checksums are taken.
+const FEATURE_CHECKS: usize = 10;
+
+#[test]
+fn features_match_the_naive_loops() {
+    let (mut host, mut b) = run();
+    model::check_checksums(&mut host, &b);
+    let f = model::features(&mut host, &mut b);
+    let mut checked = Host::default();
+    reference::check_features(&mut checked, &f);
+    assert!(host.failed.is_empty(), "kernels failed: {:?}", host.failed);
+    assert!(checked.failed.is_empty(), "failed: {:?}", checked.failed);
+    assert_eq!(checked.passed, FEATURE_CHECKS);
+    // Every feature output holds something to compare (no check passes on zeros).
+    for out in [&f.y[..], &f.z, &f.m, &f.a[0], &f.a[1], &f.a[2]] {
+        assert!(out.iter().any(|v| *v != 0.0));
+    }
+}
+
 #[test]
 fn inputs_exercise_both_sides_of_the_relu() {
     let (_, b) = run();
