@@ -195,7 +195,14 @@ fn features_match_the_naive_loops() {
     assert!(checked.failed.is_empty(), "failed: {:?}", checked.failed);
     assert_eq!(checked.passed, FEATURE_CHECKS);
     // Every feature output holds something to compare (no check passes on zeros).
-    for out in [&f.y[..], &f.z, &f.m, &f.a[0], &f.a[1], &f.a[2]] {
+    for out in [
+        &f.y[..],
+        &f.z[..],
+        &f.m[..],
+        &f.a[0][..],
+        &f.a[1][..],
+        &f.a[2][..],
+    ] {
         assert!(out.iter().any(|v| *v != 0.0));
     }
 }
