@@ -726,60 +726,42 @@ fn regression(g: Geom, seed: u64) {
     adjoint::<f64>(&g, 0, seed);
 }
 
-#[test]
-fn regression_2x1_window_over_bottom_padding() {
-    let g = Geom::conv2d(1, 1, 1, 1, 1, 1, (2, 1), (1, 1), (1, 1), [0, 1, 0, 0]);
-    regression(g, 16);
+/// A named test per shrunk case: `name: (n, c, h, w, oc, groups, kernel, stride, dilation,
+/// pad), seed`.
+macro_rules! regressions {
+    ($($(#[$doc:meta])* $name:ident: ($($g:expr),*), $seed:expr;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            regression(Geom::conv2d($($g),*), $seed);
+        }
+    )*};
 }
 
-#[test]
-fn regression_pointwise_2x2_plane() {
-    let g = Geom::conv2d(1, 1, 2, 2, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]);
-    regression(g, 104);
+regressions! {
+    regression_2x1_window_over_bottom_padding:
+        (1, 1, 1, 1, 1, 1, (2, 1), (1, 1), (1, 1), [0, 1, 0, 0]), 16;
+    regression_pointwise_2x2_plane: (1, 1, 2, 2, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]), 104;
+    /// Two cases of the file shrank to this one.
+    regression_pointwise_two_channels_one_pixel:
+        (1, 2, 1, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]), 0;
+    regression_pointwise_column_with_right_padding:
+        (1, 2, 5, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]), 0;
+    regression_pointwise_stride_2_along_the_width:
+        (1, 2, 2, 2, 1, 1, (1, 1), (1, 2), (1, 1), [0; 4]), 0;
+    regression_pointwise_stride_2_with_top_and_right_padding:
+        (1, 2, 1, 5, 1, 1, (1, 1), (1, 2), (1, 1), [2, 0, 0, 2]), 0;
 }
 
-/// Two cases of the file shrank to this one.
+/// Shrunk cases with an empty plane: refused since API v0.2 (a no-op with padding before).
 #[test]
-fn regression_pointwise_two_channels_one_pixel() {
-    let g = Geom::conv2d(1, 2, 1, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]);
-    regression(g, 0);
-}
-
-/// An empty plane is refused since API v0.2 (it was a no-op with padding only).
-#[test]
-fn regression_pointwise_over_an_empty_plane_with_padding() {
-    let g = Geom::conv2d(1, 2, 0, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 1, 1, 1]);
-    assert_eq!(g.conv(), Err(Error::Empty { what: "height" }));
-}
-
-#[test]
-fn regression_pointwise_column_with_right_padding() {
-    let g = Geom::conv2d(1, 2, 5, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]);
-    regression(g, 0);
-}
-
-/// An empty plane is refused since API v0.2 (it was a no-op with padding only).
-#[test]
-fn regression_empty_batch_zero_width_with_padding() {
-    let g = Geom::conv2d(0, 2, 2, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]);
-    assert_eq!(g.conv(), Err(Error::Empty { what: "width" }));
-}
-
-/// An empty plane is refused since API v0.2 (it was a no-op with padding only).
-#[test]
-fn regression_empty_batch_empty_plane_with_padding() {
-    let g = Geom::conv2d(0, 2, 0, 0, 1, 1, (1, 1), (1, 1), (1, 1), [0, 1, 0, 1]);
-    assert_eq!(g.conv(), Err(Error::Empty { what: "height" }));
-}
-
-#[test]
-fn regression_pointwise_stride_2_along_the_width() {
-    let g = Geom::conv2d(1, 2, 2, 2, 1, 1, (1, 1), (1, 2), (1, 1), [0; 4]);
-    regression(g, 0);
-}
-
-#[test]
-fn regression_pointwise_stride_2_with_top_and_right_padding() {
-    let g = Geom::conv2d(1, 2, 1, 5, 1, 1, (1, 1), (1, 2), (1, 1), [2, 0, 0, 2]);
-    regression(g, 0);
+fn regression_empty_planes_with_padding_are_refused() {
+    for (n, h, w, pad, what) in [
+        (1, 0, 0, [0, 1, 1, 1], "height"),
+        (0, 2, 0, [0, 0, 0, 1], "width"),
+        (0, 0, 0, [0, 1, 0, 1], "height"),
+    ] {
+        let g = Geom::conv2d(n, 2, h, w, 1, 1, (1, 1), (1, 1), (1, 1), pad);
+        assert_eq!(g.conv(), Err(Error::Empty { what }));
+    }
 }
