@@ -258,8 +258,18 @@ pub fn im2col_columns<T: Float>(
     let n = g.check_range(&columns)?;
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
+    unfold(g, image, columns, tile);
+    Ok(())
+}
+
+/// [`im2col_columns`] for callers that checked its arguments: `columns` within
+/// `0..g.cols()`, `image` of `g.image_len()` and `tile` of `g.tile_len(columns.len())`
+/// elements.
+pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
+    debug_assert!(g.check_range(&columns).is_ok());
+    debug_assert!(image.len() == g.image_len() && tile.len() == g.tile_len(columns.len()));
     let stride = g.window.stride_w;
-    // The segment bounds are in range by construction (the lengths were checked above): the
+    // The segment bounds are in range by construction (the lengths were checked): the
     // checked slicing never fails, and leaves no panic path in the code.
     g.for_each_segment(columns, |s| {
         let Some(out) = tile.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
@@ -292,7 +302,6 @@ pub fn im2col_columns<T: Float>(
             }
         }
     });
-    Ok(())
 }
 
 /// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).
@@ -394,6 +403,16 @@ pub fn col2im_columns<T: Float>(
     if accum == Accum::Replace {
         image.fill(T::ZERO);
     }
+    fold(g, tile, columns, image);
+    Ok(())
+}
+
+/// [`col2im_columns`] with [`Accum::Add`], for callers that checked its arguments: `columns`
+/// within `0..g.cols()`, `tile` of `g.tile_len(columns.len())` and `image` of
+/// `g.image_len()` elements.
+pub(crate) fn fold<T: Element>(g: &Im2col, tile: &[T], columns: Range<usize>, image: &mut [T]) {
+    debug_assert!(g.check_range(&columns).is_ok());
+    debug_assert!(tile.len() == g.tile_len(columns.len()) && image.len() == g.image_len());
     let stride = g.window.stride_w;
     g.for_each_segment(columns, |s| {
         if s.len == 0 {
@@ -420,5 +439,4 @@ pub fn col2im_columns<T: Float>(
             }
         }
     });
-    Ok(())
 }

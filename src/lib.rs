@@ -69,6 +69,7 @@ mod im2col;
 mod pad;
 mod pool;
 mod shape;
+mod walk;
 mod window;
 
 pub use accum::Accum;

@@ -588,3 +588,38 @@ fn regression_empty_product_with_nan_guards() {
     run_case::<f32>(&case).unwrap();
     run_case::<f64>(&case).unwrap();
 }
+
+/// One-row and one-column products (a fully connected layer at batch 1) take the dot-product
+/// and row-update paths when an operand is contiguous along the depth: every layout, depths
+/// around the vector widths, on every kernel, beta == 0 never reading C.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn one_row_and_one_column_products() {
+    let layouts = [Layout::RowMajor(0), Layout::ColMajor(1)];
+    let sides = [1usize, 2, 7, 8, 9, 17, 33, 65];
+    let shapes = sides.iter().flat_map(|&side| [(1, side), (side, 1)]);
+    for (m, n) in shapes {
+        for k in [0usize, 1, 5, 8, 16, 33, 100] {
+            for la in layouts {
+                for lb in layouts {
+                    for lc in layouts {
+                        for (alpha, beta) in [(1, 0), (2, -1)] {
+                            let case = Case {
+                                m,
+                                n,
+                                k,
+                                layouts: [la, lb, lc],
+                                alpha,
+                                beta,
+                                seed: (m * 1000 + n * 10 + k) as u64,
+                                scratch: None,
+                            };
+                            run_case::<f32>(&case).unwrap();
+                            run_case::<f64>(&case).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -57,6 +57,17 @@ pub trait Simd {
     /// # Safety
     /// The CPU supports the instruction set.
     unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// The sum of the lanes, in lane order.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    #[inline(always)]
+    unsafe fn sum(v: Self::V) -> Self::T {
+        let mut lanes = Self::LANES_ZERO;
+        // SAFETY: the caller guarantees the instruction set; `lanes` holds `LANES` elements.
+        unsafe { Self::store(lanes.as_mut().as_mut_ptr(), v) };
+        lanes.as_ref().iter().fold(Self::T::ZERO, |s, &x| s + x)
+    }
     /// Hints that the cache line holding `p` will be read soon. `p` may point anywhere: it
     /// is never dereferenced.
     #[inline(always)]

@@ -1,13 +1,13 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
-use super::chunks::after;
 use super::depthwise;
-use super::geometry::{Conv2d, Pass, Path};
+use super::geometry::{Conv2d, Pass, Tiling};
 use crate::accum::Accum;
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::col2im_columns;
+use crate::im2col::fold;
+use crate::walk::after;
 
 /// The input gradient `grad_input (+)= conv_backward_data(weight, grad_output)`: the adjoint
 /// of [`conv2d`](crate::conv2d) without bias, so `<conv2d(x), dy> == <x, dx>`.
@@ -46,104 +46,74 @@ pub fn conv2d_backward_data<T: Float>(
     check_len("weight", conv.weight_len(), weight.len())?;
     check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_input", conv.input_len(), grad_input.len())?;
-    let kernel = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
-    if let Path::Pointwise = kernel {
-        return pointwise(conv, grad_output, weight, grad_input, accum, scratch);
-    }
-    if accum == Accum::Replace {
+    let path = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
+    let tiling = conv.tiling(path);
+    // The 1x1 path writes (or adds) the gradient straight; the others add into it.
+    if accum == Accum::Replace && !tiling.is_some_and(|t| t.in_place) {
         grad_input.fill(T::ZERO);
     }
-    match kernel {
-        Path::Depthwise { .. } => {
-            depthwise::on_isa(
+    let Some(tiling) = tiling else {
+        depthwise::on_isa(
+            conv,
+            depthwise::BackwardData {
                 conv,
-                depthwise::BackwardData {
-                    conv,
-                    grad_output,
-                    weight,
-                    grad_input,
-                },
-            );
-            Ok(())
-        }
-        Path::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),
-        Path::Pointwise => Ok(()),
-    }
+                grad_output,
+                weight,
+                grad_input,
+            },
+        );
+        return Ok(());
+    };
+    gemm_path(
+        conv,
+        weight,
+        grad_output,
+        grad_input,
+        accum,
+        scratch,
+        tiling,
+    )
 }
 
-/// 1x1, stride 1, no padding: per image and group, `dx_g (+)= W_g^T dy_g`.
-fn pointwise<T: Float>(
+/// The 1x1 and im2col paths: per image, group and tile of columns, `col = W_g^T dy_g[:,
+/// tile]` folded into `dx_g`; on the 1x1 path `col` is the tile of `dx_g` itself, written
+/// (or, with [`Accum::Add`], added to) in place.
+fn gemm_path<T: Float>(
     conv: &Conv2d,
-    grad_output: &[T],
     weight: &[T],
+    grad_output: &[T],
     grad_input: &mut [T],
     accum: Accum,
     scratch: &mut [T],
+    tiling: Tiling,
 ) -> Result<(), Error> {
-    let (cg, ocg, hw) = (
-        conv.group_channels(),
-        conv.group_out_channels(),
-        conv.group().cols(),
-    );
+    let isa = conv.isa();
+    let g = conv.group();
+    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
+    let (col, packing) = conv.split_scratch(scratch, tiling);
     let beta = match accum {
-        Accum::Replace => T::ZERO,
-        Accum::Add => T::ONE,
+        Accum::Add if tiling.in_place => T::ONE,
+        _ => T::ZERO,
     };
     let groups = conv
         .output_groups(grad_output)
         .zip(conv.input_groups(grad_input));
     for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
-        // SAFETY: the geometry's instruction set is available; the operands agree by
-        // construction of the geometry.
-        unsafe {
-            product(
-                conv.isa(),
-                T::ONE,
-                MatRef::row_major(w, ocg, cg)?.t(),
-                MatRef::row_major(dy, ocg, hw)?,
-                beta,
-                MatMut::row_major(dx, cg, hw)?,
-                scratch,
-            )
-        };
-    }
-    Ok(())
-}
-
-/// Per image, group and tile: `col = W_g^T dy_g[:, tile]`, then col2im the tile into `dx_g`.
-fn columns<T: Float>(
-    conv: &Conv2d,
-    grad_output: &[T],
-    weight: &[T],
-    grad_input: &mut [T],
-    scratch: &mut [T],
-    tile: usize,
-) -> Result<(), Error> {
-    let g = conv.group();
-    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
-    let groups = conv
-        .output_groups(grad_output)
-        .zip(conv.input_groups(grad_input));
-    for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
         let w = MatRef::row_major(w, ocg, rows)?;
-        for columns in conv.tiles(tile) {
+        for columns in conv.tiles(tiling.tile) {
             let n = columns.end - columns.start;
-            let col = conv.tile(&mut *col, n);
-            // SAFETY: the geometry's instruction set is available; the operands agree by
-            // construction of the geometry.
-            unsafe {
-                product(
-                    conv.isa(),
-                    T::ONE,
-                    w.t(),
-                    MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
-                    T::ZERO,
-                    MatMut::row_major(&mut *col, rows, n)?,
-                    packing,
-                )
+            let dy = MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?;
+            let out = if tiling.in_place {
+                MatMut::new(after(&mut *dx, columns.start), rows, n, cols, 1)?
+            } else {
+                MatMut::row_major(conv.tile(&mut *col, n), rows, n)?
             };
-            col2im_columns(g, col, columns, dx, Accum::Add)?;
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
+            // construction of the geometry.
+            unsafe { product(isa, T::ONE, w.t(), dy, beta, out, packing) };
+            if !tiling.in_place {
+                fold(g, conv.tile(&mut *col, n), columns, dx);
+            }
         }
     }
     Ok(())

@@ -1,15 +1,14 @@
 //! The gradients with respect to the weights (`dw = dy col^T`, summed over the batch) and
 //! the bias (`db = sum of dy over N, H, W`).
 
-use super::chunks::{after, chunks};
 use super::depthwise;
-use super::geometry::{Conv2d, Pass, Path};
+use super::geometry::{Conv2d, Pass, Tiling};
 use crate::accum::Accum;
+use crate::walk::{after, chunks};
 
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::im2col_columns;
 
 /// The weight gradient `grad_weight (+)= sum over the batch of dy_g col(x_g)^T`, per group.
 ///
@@ -50,12 +49,13 @@ pub fn conv2d_backward_filter<T: Float>(
     check_len("input", conv.input_len(), input.len())?;
     check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_weight", conv.weight_len(), grad_weight.len())?;
-    let kernel = conv.plan::<T>(Pass::BackwardFilter, scratch.len())?;
+    let path = conv.plan::<T>(Pass::BackwardFilter, scratch.len())?;
     if accum == Accum::Replace {
         grad_weight.fill(T::ZERO);
     }
-    match kernel {
-        Path::Depthwise { .. } => {
+    match conv.tiling(path) {
+        Some(tiling) => gemm_path(conv, input, grad_output, grad_weight, scratch, tiling),
+        None => {
             depthwise::on_isa(
                 conv,
                 depthwise::BackwardFilter {
@@ -67,72 +67,38 @@ pub fn conv2d_backward_filter<T: Float>(
             );
             Ok(())
         }
-        Path::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),
-        Path::Columns { tile } => columns(conv, input, grad_output, grad_weight, scratch, tile),
     }
 }
 
-/// 1x1, stride 1, no padding: per image and group, `dw_g += dy_g x_g^T`.
-fn pointwise<T: Float>(
+/// The 1x1 and im2col paths: per image, group and tile of columns, `dw_g += dy_g[:, tile]
+/// col^T`, with `col` the input itself (1x1) or the tile unfolded.
+fn gemm_path<T: Float>(
     conv: &Conv2d,
     input: &[T],
     grad_output: &[T],
     grad_weight: &mut [T],
     scratch: &mut [T],
+    tiling: Tiling,
 ) -> Result<(), Error> {
-    let (cg, ocg, hw) = (
-        conv.group_channels(),
-        conv.group_out_channels(),
-        conv.group().cols(),
-    );
-    for (x, dy) in conv.images(input, grad_output) {
-        let groups = conv.input_groups(x).zip(conv.output_groups(dy));
-        for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
-            // SAFETY: the geometry's instruction set is available; the operands agree by
-            // construction of the geometry.
-            unsafe {
-                product(
-                    conv.isa(),
-                    T::ONE,
-                    MatRef::row_major(dy, ocg, hw)?,
-                    MatRef::row_major(x, cg, hw)?.t(),
-                    T::ONE,
-                    MatMut::row_major(dw, ocg, cg)?,
-                    scratch,
-                )
-            };
-        }
-    }
-    Ok(())
-}
-
-/// Per image, group and tile: im2col the tile, then `dw_g += dy_g[:, tile] col^T`.
-fn columns<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    grad_output: &[T],
-    grad_weight: &mut [T],
-    scratch: &mut [T],
-    tile: usize,
-) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tiling);
     for (x, dy) in conv.images(input, grad_output) {
         let groups = conv.input_groups(x).zip(conv.output_groups(dy));
         for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
-            for columns in conv.tiles(tile) {
+            for columns in conv.tiles(tiling.tile) {
                 let n = columns.end - columns.start;
-                let col = conv.tile(&mut *col, n);
-                im2col_columns(g, x, columns.clone(), &mut *col)?;
-                // SAFETY: the geometry's instruction set is available; the operands agree by
+                let dy = MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?;
+                let x = conv.columns(x, columns, &mut *col, tiling)?;
+                // SAFETY: `isa` is the geometry's, so available; the operands agree by
                 // construction of the geometry.
                 unsafe {
                     product(
-                        conv.isa(),
+                        isa,
                         T::ONE,
-                        MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
-                        MatRef::row_major(col, rows, n)?.t(),
+                        dy,
+                        x.t(),
                         T::ONE,
                         MatMut::row_major(&mut *dw, ocg, rows)?,
                         packing,

@@ -17,12 +17,12 @@
 
 use core::ops::Range;
 
-use super::chunks::{chunks, pairs};
 use super::clamp::{biases, Clamp};
 use super::geometry::Conv2d;
 use crate::arch::{Float, Kernel, Scalar, Simd};
 use crate::element::Element;
 use crate::im2col::Im2col;
+use crate::walk::{chunks, pairs};
 
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;

@@ -1,14 +1,13 @@
 //! The forward pass: `y = clamp(conv(x, w) + b)`.
 
-use super::chunks::{after, chunks};
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Pass, Path};
+use super::geometry::{Conv2d, Pass, Path, Tiling};
+use crate::walk::after;
 
 use crate::arch::Float;
 use crate::error::{check_len, Error};
 use crate::gemm::{product, MatMut, MatRef};
-use crate::im2col::im2col_columns;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
 /// `output` (never read).
@@ -68,50 +67,17 @@ pub fn conv2d<T: Float>(
             );
             Ok(())
         }
-        Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
-        Path::Columns { tile } => columns(conv, input, weight, bias, clamp, output, scratch, tile),
+        path => match conv.tiling(path) {
+            Some(tiling) => gemm_path(conv, input, weight, bias, clamp, output, scratch, tiling),
+            None => Ok(()),
+        },
     }
 }
 
-/// 1x1, stride 1, no padding: per image and group, `y_g = W_g x_g` straight on the input.
-fn pointwise<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-    scratch: &mut [T],
-) -> Result<(), Error> {
-    let (cg, ocg, hw) = (
-        conv.group_channels(),
-        conv.group_out_channels(),
-        conv.group().cols(),
-    );
-    let groups = conv.input_groups(input).zip(conv.output_groups(output));
-    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
-    for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
-        // SAFETY: the geometry's instruction set is available; the operands agree by
-        // construction of the geometry.
-        unsafe {
-            product(
-                conv.isa(),
-                T::ONE,
-                MatRef::row_major(w, ocg, cg)?,
-                MatRef::row_major(x, cg, hw)?,
-                T::ZERO,
-                MatMut::row_major(&mut *y, ocg, hw)?,
-                scratch,
-            )
-        };
-        finish_rows(chunks(y, hw), b, clamp);
-    }
-    Ok(())
-}
-
-/// Per image, group and tile of columns: im2col the tile, then `y_g[:, tile] = W_g col`.
+/// The 1x1 and im2col paths: per image, group and tile of columns, `y_g[:, tile] = W_g
+/// col`, with `col` the input itself (1x1) or the tile unfolded.
 #[allow(clippy::too_many_arguments)]
-fn columns<T: Float>(
+fn gemm_path<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -119,27 +85,27 @@ fn columns<T: Float>(
     clamp: Option<Clamp<T>>,
     output: &mut [T],
     scratch: &mut [T],
-    tile: usize,
+    tiling: Tiling,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tiling);
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
         let w = MatRef::row_major(w, ocg, rows)?;
-        for columns in conv.tiles(tile) {
+        for columns in conv.tiles(tiling.tile) {
             let n = columns.end - columns.start;
-            let col = conv.tile(&mut *col, n);
-            im2col_columns(g, x, columns.clone(), col)?;
-            // SAFETY: the geometry's instruction set is available; the operands agree by
+            let x = conv.columns(x, columns.clone(), &mut *col, tiling)?;
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
             // construction of the geometry.
             unsafe {
                 product(
-                    conv.isa(),
+                    isa,
                     T::ONE,
                     w,
-                    MatRef::row_major(col, rows, n)?,
+                    x,
                     T::ZERO,
                     MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
                     packing,

@@ -4,13 +4,15 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use super::chunks::{chunks, Split};
 use crate::arch::Isa;
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm;
+use crate::gemm::MatRef;
+use crate::im2col::unfold;
 use crate::im2col::Im2col;
 use crate::shape::{Padding, Shape};
+use crate::walk::{after, chunks, Split};
 use crate::window::Window;
 
 /// Im2col columns per tile that give full speed on the im2col path.
@@ -82,6 +84,17 @@ pub(crate) enum Path {
         /// Columns per tile, `1..=OH * OW`.
         tile: usize,
     },
+}
+
+/// How a GEMM path walks one group's columns: in tiles of `tile` columns, read from the
+/// input in place (the 1x1 path: the input planes are the column matrix) or unfolded into
+/// the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    /// Columns per tile, `1..=OH * OW`.
+    pub tile: usize,
+    /// Whether the columns are the input itself.
+    pub in_place: bool,
 }
 
 /// Which of the three passes a plan is for (their GEMMs have different shapes).
@@ -262,11 +275,6 @@ impl Conv2d {
         &self.group
     }
 
-    /// Input channels per group.
-    pub(crate) const fn group_channels(&self) -> usize {
-        self.group.channels()
-    }
-
     /// Output channels per group.
     pub(crate) const fn group_out_channels(&self) -> usize {
         self.output.c() / self.groups.get()
@@ -320,21 +328,60 @@ impl Conv2d {
             .map(move |start| start..cols.min(start.saturating_add(tile)))
     }
 
-    /// Splits the workspace of a [`Path::Columns`] plan with tiles of `tile` columns into the
-    /// column tile and the GEMM's packing.
-    ///
-    /// # Errors
-    /// [`Error::ScratchTooSmall`] if the tile does not fit, which the plan rules out.
+    /// How the GEMM paths walk one group's columns (`None` on the depthwise path).
+    pub(crate) const fn tiling(&self, path: Path) -> Option<Tiling> {
+        match path {
+            Path::Columns { tile } => Some(Tiling {
+                tile,
+                in_place: false,
+            }),
+            Path::Pointwise => Some(Tiling {
+                tile: self.group.cols(),
+                in_place: true,
+            }),
+            Path::Depthwise { .. } => None,
+        }
+    }
+
+    /// Splits the workspace into the column tile (empty when the columns are read in place)
+    /// and the GEMM's packing. The plan made the tile fit: were it not to, the empty tile
+    /// returned would make no column computed, never an out-of-bounds access.
     pub(crate) fn split_scratch<'a, T>(
         &self,
         scratch: &'a mut [T],
-        tile: usize,
-    ) -> Result<(&'a mut [T], &'a mut [T]), Error> {
-        debug_assert!(tile >= 1);
-        let (needed, actual) = (self.group.tile_len(tile), scratch.len());
-        scratch
-            .split_at_mut_checked(needed)
-            .ok_or(Error::ScratchTooSmall { needed, actual })
+        tiling: Tiling,
+    ) -> (&'a mut [T], &'a mut [T]) {
+        let needed = if tiling.in_place {
+            0
+        } else {
+            self.group.tile_len(tiling.tile)
+        };
+        debug_assert!(tiling.tile >= 1 && needed <= scratch.len());
+        scratch.split_at_mut_checked(needed).unwrap_or_default()
+    }
+
+    /// The columns `columns` (one of [`tiles`](Self::tiles)) of one group's column matrix, a
+    /// `(C / groups) * KH * KW` x `columns.len()` view: the input group `x` itself on the 1x1
+    /// path, else unfolded into the column tile `col` (from
+    /// [`split_scratch`](Self::split_scratch)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidView`] if a buffer is shorter than the geometry says, which the
+    /// entry points' length checks rule out.
+    pub(crate) fn columns<'a, T: Element>(
+        &self,
+        x: &'a [T],
+        columns: Range<usize>,
+        col: &'a mut [T],
+        tiling: Tiling,
+    ) -> Result<MatRef<'a, T>, Error> {
+        let (rows, cols, n) = (self.group.rows(), self.group.cols(), columns.len());
+        if tiling.in_place {
+            return MatRef::new(after(x, columns.start), rows, n, cols, 1);
+        }
+        let col = self.tile(col, n);
+        unfold(&self.group, x, columns, &mut *col);
+        MatRef::row_major(col, rows, n)
     }
 
     /// The first `C / groups * KH * KW * n` elements of the column tile `col`: a tile of `n`
@@ -376,6 +423,27 @@ impl Conv2d {
         let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
         let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
         max(f, max(d, b))
+    }
+
+    /// Workspace elements for full speed in the forward pass alone: what an inference
+    /// firmware allocates (at most [`scratch_len`](Self::scratch_len), which also covers the
+    /// gradients).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// const CONV: Conv2d = match Shape::new(1, 8, 16, 16) {
+    ///     Ok(x) => match Conv2d::new(x, 8, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+    ///         Ok(c) => c,
+    ///         Err(_) => panic!("bad convolution"),
+    ///     },
+    ///     Err(_) => panic!("bad shape"),
+    /// };
+    /// static mut SCRATCH: [f32; CONV.forward_scratch_len::<f32>()] =
+    ///     [0.0; CONV.forward_scratch_len::<f32>()];
+    /// assert!(CONV.forward_scratch_len::<f32>() <= CONV.scratch_len::<f32>());
+    /// ```
+    pub const fn forward_scratch_len<T: Element>(&self) -> usize {
+        self.plan_len::<T>(Pass::Forward, self.full_tile())
     }
 
     /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *

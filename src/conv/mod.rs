@@ -20,7 +20,6 @@
 
 mod backward_data;
 mod backward_filter;
-mod chunks;
 mod clamp;
 mod depthwise;
 mod forward;

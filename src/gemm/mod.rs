@@ -6,12 +6,15 @@
 //! layer's vectors and compiled per instruction set by [`Float::dispatch`].
 
 mod blocking;
+mod gemv;
 mod microkernel;
 mod nest;
 mod pack;
 mod view;
 
 pub use view::{MatMut, MatRef};
+
+use gemv::{Form, Gemv};
 
 use crate::arch::{Float, Isa, Kernel, Simd};
 use crate::element::Element;
@@ -192,6 +195,19 @@ pub(crate) unsafe fn product<T: Float>(
     } else {
         (a, b, c)
     };
+    // SAFETY (both): the caller guarantees the instruction set; the operands are non-empty
+    // and their dimensions agree.
+    if let Some(form) = Form::of(&a, &b, &c) {
+        let gemv = Gemv {
+            form,
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        };
+        return unsafe { T::dispatch(isa, gemv) };
+    }
     let nest = Nest {
         alpha,
         a,
@@ -200,8 +216,6 @@ pub(crate) unsafe fn product<T: Float>(
         c,
         scratch,
     };
-    // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
-    // their dimensions agree.
     unsafe { T::dispatch(isa, nest) }
 }
 

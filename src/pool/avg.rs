@@ -3,7 +3,7 @@
 use core::num::NonZeroUsize;
 
 use super::isa::{self, stride2_kernels};
-use super::rows::{runs, runs_mut, spread_pass, sum_pass, Geo};
+use super::rows::{spread_pass, sum_pass, Geo};
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
 use crate::arch::Float;
@@ -11,6 +11,7 @@ use crate::arch::{self, Isa};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::shape::Shape;
+use crate::walk::chunks;
 
 /// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
 const RUN: usize = 32;
@@ -49,7 +50,7 @@ const LANES: usize = 16;
 pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", a.pool.input_len(), input.len())?;
     check_len("output", a.pool.output_len(), output.len())?;
-    let geo = Geo::new(&a.pool);
+    let geo = *a.pool.geo();
     let fast = stride2_kernels::<T>(a.pool.isa(), &geo);
     isa::run(
         &a.pool,
@@ -86,7 +87,7 @@ pub fn avg_pool2d_backward<T: Float>(
 ) -> Result<(), Error> {
     check_len("grad_output", a.pool.output_len(), grad_output.len())?;
     check_len("grad_input", a.pool.input_len(), grad_input.len())?;
-    let geo = Geo::new(&a.pool);
+    let geo = *a.pool.geo();
     isa::run(
         &a.pool,
         #[inline(always)]
@@ -234,7 +235,7 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
             return;
         }
     }
-    let planes = runs(x, geo.plane_in()).zip(runs_mut(y, geo.plane_out()));
+    let planes = chunks(x, geo.plane_in().get()).zip(chunks(y, geo.plane_out().get()));
     for (xp, yp) in planes {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if fast {
@@ -243,7 +244,7 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
             unsafe { plane_stride2(geo, divisor, xp, yp) };
             continue;
         }
-        for (oh, y_row) in runs_mut(yp, geo.out_w()).enumerate() {
+        for (oh, y_row) in chunks(yp, geo.out_w().get()).enumerate() {
             y_row.fill(T::ZERO);
             for (_, x_row) in geo.window_rows(xp, oh) {
                 // SAFETY: the rows of Geo::window_rows are W long.
@@ -345,12 +346,12 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
 
 #[inline(always)]
 fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], accum: Accum) {
-    let planes = runs_mut(dx, geo.plane_in()).zip(runs(dy, geo.plane_out()));
+    let planes = chunks(dx, geo.plane_in().get()).zip(chunks(dy, geo.plane_out().get()));
     for (dxp, dyp) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
         }
-        for (oh, dy_row) in runs(dyp, geo.out_w()).enumerate() {
+        for (oh, dy_row) in chunks(dyp, geo.out_w().get()).enumerate() {
             for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
                 let mut g = [T::ZERO; RUN];
                 debug_assert!(dy_run.len() <= RUN);
@@ -376,7 +377,7 @@ fn global_forward<T: Element>(plane: usize, x: &[T], y: &mut [T]) {
         return;
     };
     let hw = T::from_usize(plane.get());
-    for (xp, out) in runs(x, plane).zip(y.iter_mut()) {
+    for (xp, out) in chunks(x, plane.get()).zip(y.iter_mut()) {
         let mut acc = [T::ZERO; LANES];
         let mut chunks = xp.chunks_exact(LANES);
         for c in &mut chunks {
@@ -406,7 +407,7 @@ fn global_backward<T: Element>(plane: usize, dy: &[T], dx: &mut [T], accum: Accu
         return;
     };
     let hw = T::from_usize(plane.get());
-    for (dxp, &d) in runs_mut(dx, plane).zip(dy) {
+    for (dxp, &d) in chunks(dx, plane.get()).zip(dy) {
         let g = d / hw;
         match accum {
             Accum::Replace => dxp.fill(g),

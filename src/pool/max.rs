@@ -3,7 +3,8 @@
 use super::isa::{self, stride2_kernels};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::rows::max_window;
-use super::rows::{max_pass, runs, runs_mut, Geo};
+use super::rows::{max_pass, Geo};
+use crate::walk::chunks;
 use core::iter;
 use core::num::NonZeroUsize;
 
@@ -44,7 +45,7 @@ const BAND: usize = 8;
 pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
@@ -86,7 +87,7 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
@@ -127,7 +128,7 @@ pub fn max_pool2d_backward<T: Float>(
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let plane_in = geo.plane_in().get();
     let bad = indices
         .iter()
@@ -141,8 +142,9 @@ pub fn max_pool2d_backward<T: Float>(
             len: plane_in,
         });
     }
-    let planes = runs_mut(grad_input, geo.plane_in())
-        .zip(runs(grad_output, geo.plane_out()).zip(runs(indices, geo.plane_out())));
+    let planes = chunks(grad_input, geo.plane_in().get()).zip(
+        chunks(grad_output, geo.plane_out().get()).zip(chunks(indices, geo.plane_out().get())),
+    );
     for (dxp, (dyp, ip)) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
@@ -191,7 +193,7 @@ pub fn max_pool2d_backward_recompute<T: Float>(
     check_len("input", g.input_len(), input.len())?;
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
-    let geo = Geo::new(g);
+    let geo = *g.geo();
     let fast = stride2_kernels::<T>(g.isa(), &geo);
     isa::run(
         g,
@@ -233,8 +235,8 @@ fn forward<T: Element, const IDX: bool>(
             return;
         }
     }
-    let planes = runs(x, plane_in)
-        .zip(runs_mut(y, plane_out))
+    let planes = chunks(x, plane_in.get())
+        .zip(chunks(y, plane_out.get()))
         .zip(index_runs(idx, plane_out));
     for ((xp, yp), ip) in planes {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -246,7 +248,7 @@ fn forward<T: Element, const IDX: bool>(
         }
         #[cfg(not(all(target_arch = "x86_64", not(miri))))]
         let _ = fast;
-        let rows = runs_mut(yp, geo.out_w()).zip(index_runs(ip, geo.out_w()));
+        let rows = chunks(yp, geo.out_w().get()).zip(index_runs(ip, geo.out_w()));
         for (oh, (y_row, idx_row)) in rows.enumerate() {
             // SAFETY: when indices are kept, `idx` holds one per output (checked by
             // max_pool2d_with_indices), so its runs are OW long, as the output rows.
@@ -260,7 +262,7 @@ fn forward<T: Element, const IDX: bool>(
 /// outputs, which end first).
 #[inline(always)]
 fn index_runs(idx: &mut [u32], len: NonZeroUsize) -> impl Iterator<Item = &mut [u32]> {
-    runs_mut(idx, len).chain(iter::repeat_with(<&mut [u32]>::default))
+    chunks(idx, len.get()).chain(iter::repeat_with(<&mut [u32]>::default))
 }
 
 /// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of the
@@ -442,14 +444,14 @@ fn backward_recompute<T: Element>(
     dx: &mut [T],
     accum: Accum,
 ) {
-    let planes = runs(x, geo.plane_in())
-        .zip(runs_mut(dx, geo.plane_in()))
-        .zip(runs(dy, geo.plane_out()));
+    let planes = chunks(x, geo.plane_in().get())
+        .zip(chunks(dx, geo.plane_in().get()))
+        .zip(chunks(dy, geo.plane_out().get()));
     for ((xp, dxp), dyp) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
         }
-        for (oh, dy_row) in runs(dyp, geo.out_w()).enumerate() {
+        for (oh, dy_row) in chunks(dyp, geo.out_w().get()).enumerate() {
             for (r, dy_run) in dy_row.chunks(RUN).enumerate() {
                 let mut y = [T::ZERO; RUN];
                 let mut idx = [0u32; RUN];

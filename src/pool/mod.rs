@@ -77,6 +77,7 @@ use crate::arch::Isa;
 use crate::error::{check_nonzero, tri, Error};
 use crate::shape::Shape;
 use crate::window::{Axis, Rounding, Window};
+use rows::Geo;
 
 /// A validated pooling geometry: a window sliding over every plane of an NCHW input.
 ///
@@ -110,7 +111,8 @@ pub struct Pool2d {
     output: Shape,
     window: Window,
     rounding: Rounding,
-    sizes: Sizes,
+    /// The loops' view of the geometry, made once here.
+    geo: Geo,
     /// The instruction set forced with [`Pool2d::with_isa`], if any.
     isa: Option<Isa>,
 }
@@ -118,7 +120,7 @@ pub struct Pool2d {
 /// The sizes the kernels chunk and step by, as [`NonZeroUsize`]: proven nonzero once, by
 /// [`Pool2d::new`], so that no division-by-zero or zero-chunk panic path survives in them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Sizes {
+pub(crate) struct Sizes {
     /// Input height and width.
     h: NonZeroUsize,
     w: NonZeroUsize,
@@ -178,7 +180,7 @@ impl Pool2d {
             output,
             window,
             rounding,
-            sizes,
+            geo: Geo::new(input, output, window, sizes),
             isa: None,
         })
     }
@@ -243,9 +245,9 @@ impl Pool2d {
         self.output.len()
     }
 
-    /// The window along the columns.
-    fn axis_w(&self) -> Axis {
-        self.window.axis_w(self.input.w())
+    /// The loops' view of the geometry.
+    const fn geo(&self) -> &Geo {
+        &self.geo
     }
 }
 

@@ -1,5 +1,5 @@
-//! Consecutive equal chunks of a flat buffer, with no panic path: how the convolution kernels
-//! walk the images, groups and planes of their operands.
+//! Consecutive equal chunks of a flat buffer, with no panic path: how the convolution and
+//! pooling kernels walk the images, groups, planes and rows of their operands.
 
 use core::marker::PhantomData;
 
