@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::conv::{self as naive, from, ints, reals, to, Geom, Real};
+use common::conv as naive;
+use common::isa::{self, any_isa};
+use common::{from, ints, reals, to, Geom, Real};
 use nchw::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Accum, Clamp,
     Conv2d, Error, Padding, Shape, Window,
@@ -89,7 +91,7 @@ fn scratch_between<T: nchw::Float>(conv: &Conv2d, frac: usize) -> usize {
 }
 
 /// Random geometries in five families: general, 1x1 stride 1 (the GEMM-on-input path),
-/// depthwise with a channel multiplier, window equal to the padded input, and stride larger
+/// depthwise with a channel multiplier of 1 to 9, window equal to the padded input, and stride larger
 /// than the window.
 fn geom() -> impl Strategy<Value = Geom> {
     (
@@ -97,63 +99,67 @@ fn geom() -> impl Strategy<Value = Geom> {
         (1..=7usize, 1..=7usize, 1..=4usize, 1..=4usize),
         (1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
         [0..=3usize, 0..=3, 0..=3, 0..=3],
+        1..=9usize,
     )
         .prop_map(
-            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad)| {
-                let mut g = Geom {
+            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad, multiplier)| {
+                let mut g = Geom::conv2d(
                     n,
-                    c: groups * cg,
+                    groups * cg,
                     h,
                     w,
-                    oc: groups * ocg,
+                    groups * ocg,
                     groups,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    dh,
-                    dw,
+                    (kh, kw),
+                    (sh, sw),
+                    (dh, dw),
                     pad,
-                };
+                );
                 match family {
-                    1 => (g.kh, g.kw, g.sh, g.sw, g.pad) = (1, 1, 1, 1, [0; 4]),
+                    1 => {
+                        (g.kernel, g.stride) = ([1, 1], [1, 1]);
+                        g.pad = [[0, 0], [0, 0]];
+                    }
                     2 => (g.groups, g.c) = (g.c, g.c),
                     3 => {
-                        g.dh = 1;
-                        g.dw = 1;
-                        g.kh = (h + pad[0] + pad[1]).max(1);
-                        g.kw = (w + pad[2] + pad[3]).max(1);
+                        g.dilation = [1, 1];
+                        g.kernel = [(h + pad[0] + pad[1]).max(1), (w + pad[2] + pad[3]).max(1)];
                     }
-                    4 => (g.sh, g.sw) = (g.kh + 1 + sh, g.kw + sw),
+                    4 => g.stride = [kh + 1 + sh, kw + sw],
                     _ => {}
                 }
                 if family == 2 {
-                    g.oc = g.c * ocg;
+                    // Both sides of the direct kernel's limit (multiplier 8).
+                    g.oc = g.c * multiplier;
                 }
                 g
             },
         )
-        .prop_filter("the window fits", |g| g.out().is_some())
+        .prop_filter("the window fits", |g| g.fits())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn all_ops_match_the_definitions_f32(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        let conv = g.conv().unwrap();
-        check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
+    fn all_ops_match_the_definitions_f32(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || {
+            let conv = g.conv().unwrap();
+            check_all::<f32>(&g, scratch_between::<f32>(&conv, frac), seed);
+        });
     }
 
     #[test]
-    fn all_ops_match_the_definitions_f64(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        let conv = g.conv().unwrap();
-        check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
+    fn all_ops_match_the_definitions_f64(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || {
+            let conv = g.conv().unwrap();
+            check_all::<f64>(&g, scratch_between::<f64>(&conv, frac), seed);
+        });
     }
 
     #[test]
-    fn adjoint_identity(g in geom(), frac in workspace_fraction(), seed in 0..1000u64) {
-        adjoint::<f64>(&g, frac, seed);
+    fn adjoint_identity(g in geom(), frac in workspace_fraction(), seed in 0..1000u64, isa in any_isa()) {
+        isa::on(isa, || adjoint::<f64>(&g, frac, seed));
     }
 }
 
@@ -183,8 +189,8 @@ fn adjoint<T: Real>(g: &Geom, frac: usize, seed: u64) {
 fn adjoint_identity_f32() {
     // ResNet-like 3x3 with padding and stride 2, and a dilated grouped one.
     for (i, g) in [
-        geom_of(2, 8, 9, 9, 6, 1, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
-        geom_of(1, 6, 11, 7, 9, 3, (3, 2), (1, 2), (2, 3), [2, 0, 1, 3]),
+        Geom::conv2d(2, 8, 9, 9, 6, 1, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
+        Geom::conv2d(1, 6, 11, 7, 9, 3, (3, 2), (1, 2), (2, 3), [2, 0, 1, 3]),
     ]
     .iter()
     .enumerate()
@@ -204,92 +210,129 @@ fn adjoint_identity_f32() {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn geom_of(
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    groups: usize,
-    (kh, kw): (usize, usize),
-    (sh, sw): (usize, usize),
-    (dh, dw): (usize, usize),
-    pad: [usize; 4],
-) -> Geom {
-    Geom {
-        n,
-        c,
-        h,
-        w,
-        oc,
-        groups,
-        kh,
-        kw,
-        sh,
-        sw,
-        dh,
-        dw,
-        pad,
-    }
-}
-
 /// Geometries for the sweeps and named cases, one per kernel path and edge.
 fn named() -> Vec<(&'static str, Geom)> {
     vec![
         (
             "resnet_3x3_pad1",
-            geom_of(2, 4, 6, 5, 3, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 4, 6, 5, 3, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "stride2_asymmetric",
-            geom_of(1, 3, 7, 8, 2, 1, (3, 2), (2, 3), (1, 1), [0, 2, 1, 0]),
+            Geom::conv2d(1, 3, 7, 8, 2, 1, (3, 2), (2, 3), (1, 1), [0, 2, 1, 0]),
         ),
         (
             "dilated_groups",
-            geom_of(2, 4, 7, 6, 6, 2, (2, 3), (1, 2), (3, 2), [1, 0, 2, 2]),
+            Geom::conv2d(2, 4, 7, 6, 6, 2, (2, 3), (1, 2), (3, 2), [1, 0, 2, 2]),
         ),
         (
             "pointwise",
-            geom_of(2, 6, 3, 4, 4, 1, (1, 1), (1, 1), (1, 1), [0; 4]),
+            Geom::conv2d(2, 6, 3, 4, 4, 1, (1, 1), (1, 1), (1, 1), [0; 4]),
         ),
         (
             "pointwise_groups",
-            geom_of(1, 6, 2, 3, 9, 3, (1, 1), (1, 1), (1, 1), [0; 4]),
+            Geom::conv2d(1, 6, 2, 3, 9, 3, (1, 1), (1, 1), (1, 1), [0; 4]),
         ),
         (
             "pointwise_strided",
-            geom_of(1, 3, 5, 5, 2, 1, (1, 1), (2, 2), (1, 1), [0; 4]),
+            Geom::conv2d(1, 3, 5, 5, 2, 1, (1, 1), (2, 2), (1, 1), [0; 4]),
         ),
         (
             "depthwise",
-            geom_of(2, 3, 6, 7, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 3, 6, 7, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "depthwise_multiplier",
-            geom_of(1, 2, 5, 6, 6, 2, (3, 2), (2, 1), (1, 2), [2, 1, 0, 1]),
+            Geom::conv2d(1, 2, 5, 6, 6, 2, (3, 2), (2, 1), (1, 2), [2, 1, 0, 1]),
         ),
         (
             "window_is_padded_input",
-            geom_of(2, 2, 3, 2, 3, 1, (5, 4), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(2, 2, 3, 2, 3, 1, (5, 4), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
         (
             "stride_beyond_window",
-            geom_of(1, 2, 9, 9, 2, 1, (2, 2), (4, 5), (1, 1), [0, 0, 1, 0]),
+            Geom::conv2d(1, 2, 9, 9, 2, 1, (2, 2), (4, 5), (1, 1), [0, 0, 1, 0]),
         ),
         (
             "single_channel_many_filters",
-            geom_of(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
+            Geom::conv2d(2, 1, 7, 6, 10, 1, (3, 2), (1, 1), (1, 1), [1, 1, 0, 1]),
         ),
         (
             "depthwise_large_multiplier",
-            geom_of(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
+            Geom::conv2d(1, 2, 5, 5, 18, 2, (2, 2), (1, 1), (1, 1), [0, 1, 1, 0]),
         ),
         (
             "empty_batch",
-            geom_of(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            Geom::conv2d(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ),
     ]
+}
+
+/// Every dispatch boundary of the convolution on every instruction set this machine has:
+/// depthwise multipliers 1 to 9 (the direct kernel up to 8, im2col + GEMM at 9: pinned by
+/// the minimum workspace, zero only on the direct paths), rows of every width around the
+/// vector widths, the 1x1 path, and im2col tiles of every width (each workspace size from the
+/// minimum to full). Prints the tiers it ran.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn every_path_on_every_isa() {
+    let ran = isa::each_isa(|isa| {
+        for multiplier in 1..=9 {
+            for (w, stride, dilation) in [(1, 1, 1), (7, 1, 2), (9, 2, 1), (17, 1, 1), (33, 1, 1)] {
+                let g = Geom::conv2d(
+                    2,
+                    3,
+                    5,
+                    w,
+                    3 * multiplier,
+                    3,
+                    (3, 3),
+                    (1, stride),
+                    (1, dilation),
+                    [1, 1, 1, 1],
+                );
+                let conv = g.conv().unwrap();
+                assert_eq!(conv.isa(), isa);
+                let direct = conv.min_scratch_len() == 0;
+                assert_eq!(direct, multiplier <= 8, "multiplier {multiplier}");
+                let seed = (multiplier * 100 + w) as u64;
+                check_all::<f32>(&g, conv.min_scratch_len(), seed);
+                check_all::<f32>(&g, conv.scratch_len::<f32>(), seed);
+                check_all::<f64>(&g, conv.scratch_len::<f64>(), seed);
+            }
+        }
+        // 1x1, grouped and not, on rows around every vector width.
+        for w in [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33] {
+            for groups in [1, 3] {
+                let g = Geom::conv2d(2, 6, 2, w, 9, groups, (1, 1), (1, 1), (1, 1), [0; 4]);
+                let conv = g.conv().unwrap();
+                assert_eq!(conv.min_scratch_len(), 0);
+                check_all::<f32>(&g, 0, w as u64);
+                check_all::<f64>(&g, conv.scratch_len::<f64>(), w as u64);
+            }
+        }
+        // im2col tiles of every width: every workspace size from the minimum to full.
+        for g in [
+            Geom::conv2d(1, 2, 4, 9, 3, 1, (3, 2), (1, 2), (1, 1), [1, 0, 1, 1]),
+            Geom::conv2d(2, 4, 5, 6, 4, 2, (2, 3), (2, 1), (2, 1), [0, 1, 2, 0]),
+        ] {
+            let conv = g.conv().unwrap();
+            let (lo, hi) = (conv.min_scratch_len(), conv.scratch_len::<f32>());
+            assert!(lo > 0 && lo < hi);
+            for len in lo..=hi {
+                check_all::<f32>(&g, len, len as u64);
+            }
+            check_all::<f64>(&g, conv.min_scratch_len(), 3);
+            check_all::<f64>(&g, conv.scratch_len::<f64>(), 4);
+        }
+        // The named paths.
+        for (_, g) in named() {
+            let conv = g.conv().unwrap();
+            check_all::<f32>(&g, conv.min_scratch_len(), 5);
+            check_all::<f64>(&g, conv.scratch_len::<f64>(), 6);
+        }
+    });
+    isa::report("conv", &ran);
 }
 
 /// Every named case at the minimum and the full-speed workspace: the fast subset CI runs
@@ -368,12 +411,12 @@ fn workspace_sizes_follow_the_kernel_paths() {
     let depthwise = named()[6].1.conv().unwrap();
     assert_eq!(depthwise.min_scratch_len(), 0);
     assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
-    let strided = geom_of(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
+    let strided = Geom::conv2d(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
     assert_eq!(
         strided.conv().unwrap().scratch_len::<f64>(),
         5 * (1 + 6 + 1)
     );
-    let odd = geom_of(1, 2, 5, 7, 2, 2, (2, 2), (1, 3), (1, 1), [1, 1, 1, 1]);
+    let odd = Geom::conv2d(1, 2, 5, 7, 2, 2, (2, 2), (1, 3), (1, 1), [1, 1, 1, 1]);
     assert_eq!(odd.conv().unwrap().scratch_len::<f64>(), 5 * 9);
     let general = named()[0].1.conv().unwrap();
     assert_eq!(general.min_scratch_len(), 4 * 3 * 3);
@@ -383,9 +426,9 @@ fn workspace_sizes_follow_the_kernel_paths() {
 #[test]
 fn depthwise_planes_taller_than_one_band() {
     // 150 x 40 outputs per plane: several L1 bands of rows.
-    let g = geom_of(1, 2, 150, 40, 4, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let g = Geom::conv2d(1, 2, 150, 40, 4, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
     check_all::<f32>(&g, 0, 5);
-    let g = geom_of(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
+    let g = Geom::conv2d(1, 1, 301, 20, 1, 1, (3, 2), (2, 1), (2, 1), [0, 2, 1, 0]);
     check_all::<f64>(&g, 0, 6);
     // Rows wide enough for every block width of the vector forward, with and without the
     // padded-plane workspace.
@@ -398,7 +441,7 @@ fn depthwise_planes_taller_than_one_band() {
         (150, 2, 3),
         (101, 3, 5),
     ] {
-        let g = geom_of(
+        let g = Geom::conv2d(
             2,
             2,
             5,
@@ -414,7 +457,7 @@ fn depthwise_planes_taller_than_one_band() {
         check_all::<f32>(&g, 0, 7);
         check_all::<f32>(&g, full, 8);
         check_all::<f64>(&g, full, 9);
-        let g = geom_of(
+        let g = Geom::conv2d(
             1,
             3,
             4,
@@ -433,7 +476,7 @@ fn depthwise_planes_taller_than_one_band() {
 
 #[test]
 fn batch_split_across_threads_gives_the_same_result() {
-    let g = geom_of(6, 4, 9, 8, 6, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let g = Geom::conv2d(6, 4, 9, 8, 6, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
     let conv = g.conv().unwrap();
     let (x, w, dy) = (
         to::<f32>(&reals(1, g.x_len())),
@@ -488,6 +531,25 @@ fn clamp_follows_torch_clamp() {
     assert_eq!([0.0, 2.0, 4.0].map(|v| inverted.apply(v)), [1.0, 1.0, 1.0]);
     assert_eq!(Clamp::<f32>::relu().apply(f32::MAX), f32::MAX);
     assert_eq!(Clamp::<f64>::relu6().apply(7.0), 6.0);
+}
+
+/// C, H or W = 0 is `Error::Empty`, reported before any window check; N = 0 is valid.
+#[test]
+fn empty_inputs_are_refused_before_the_window() {
+    let too_large = Window::square(9);
+    for (c, h, w, what) in [
+        (0, 5, 5, "channels"),
+        (4, 0, 5, "height"),
+        (4, 5, 0, "width"),
+    ] {
+        let g = Conv2d::new(Shape::new(1, c, h, w).unwrap(), 4, too_large, 1);
+        assert_eq!(g, Err(Error::Empty { what }));
+        let padded = Window::square(1).with_padding(Padding::uniform(1));
+        let g = Conv2d::new(Shape::new(0, c, h, w).unwrap(), 4, padded, 1);
+        assert_eq!(g, Err(Error::Empty { what }));
+    }
+    let g = Geom::conv2d(0, 4, 5, 5, 2, 2, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    assert_eq!(g.conv().unwrap().output_len(), 0);
 }
 
 /// Planes with no elements are refused before any window check, even where padding alone
@@ -704,7 +766,7 @@ fn depthwise_3x3_on_every_isa() {
         for w in 1..=11 {
             for pad in [[0, 0, 0, 0], [1, 1, 1, 1], [2, 0, 1, 2], [0, 2, 2, 1]] {
                 for (oc, groups) in [(3, 3), (6, 3), (4, 1)] {
-                    let g = geom_of(1, 3, 5, w, oc, groups, (3, 3), (1, 1), (1, 1), pad);
+                    let g = Geom::conv2d(1, 3, 5, w, oc, groups, (3, 3), (1, 1), (1, 1), pad);
                     let Ok(conv) = g.conv() else { continue };
                     let conv = conv.with_isa(isa).unwrap();
                     let (x, wt, b) = (
@@ -730,5 +792,56 @@ fn depthwise_3x3_on_every_isa() {
                 }
             }
         }
+    }
+}
+
+// Shrunk proptest failures (conv.proptest-regressions), kept by name. Each ran at the
+// minimum workspace (`frac = 0`); here every property of the three property tests runs.
+
+fn regression(g: Geom, seed: u64) {
+    let conv = g.conv().unwrap();
+    check_all::<f32>(&g, scratch_between::<f32>(&conv, 0), seed);
+    check_all::<f64>(&g, scratch_between::<f64>(&conv, 0), seed);
+    check_all::<f32>(&g, scratch_between::<f32>(&conv, 1000), seed);
+    adjoint::<f64>(&g, 0, seed);
+}
+
+/// A named test per shrunk case: `name: (n, c, h, w, oc, groups, kernel, stride, dilation,
+/// pad), seed`.
+macro_rules! regressions {
+    ($($(#[$doc:meta])* $name:ident: ($($g:expr),*), $seed:expr;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            regression(Geom::conv2d($($g),*), $seed);
+        }
+    )*};
+}
+
+regressions! {
+    regression_2x1_window_over_bottom_padding:
+        (1, 1, 1, 1, 1, 1, (2, 1), (1, 1), (1, 1), [0, 1, 0, 0]), 16;
+    regression_pointwise_2x2_plane: (1, 1, 2, 2, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]), 104;
+    /// Two cases of the file shrank to this one.
+    regression_pointwise_two_channels_one_pixel:
+        (1, 2, 1, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0; 4]), 0;
+    regression_pointwise_column_with_right_padding:
+        (1, 2, 5, 1, 1, 1, (1, 1), (1, 1), (1, 1), [0, 0, 0, 1]), 0;
+    regression_pointwise_stride_2_along_the_width:
+        (1, 2, 2, 2, 1, 1, (1, 1), (1, 2), (1, 1), [0; 4]), 0;
+    regression_pointwise_stride_2_with_top_and_right_padding:
+        (1, 2, 1, 5, 1, 1, (1, 1), (1, 2), (1, 1), [2, 0, 0, 2]), 0;
+}
+
+/// Shrunk cases with an empty plane: refused since API v0.2 (a no-op with padding before).
+#[test]
+fn regression_empty_planes_with_padding_are_refused() {
+    for (n, h, w, pad, what) in [
+        (1, 0, 0, [0, 1, 1, 1], "height"),
+        (0, 2, 0, [0, 0, 0, 1], "width"),
+        (0, 0, 0, [0, 1, 0, 1], "height"),
+    ] {
+        let g = Geom::conv2d(n, 2, h, w, 1, 1, (1, 1), (1, 1), (1, 1), pad);
+        assert_eq!(g.conv(), Err(Error::Empty { what }));
     }
 }

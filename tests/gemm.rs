@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::gemm::{gemm_ref, int, same, Layout, Strided, GUARD};
+use common::gemm::{gemm_ref, int, Layout, Strided, GUARD};
+use common::same;
 use nchw::{gemm, Error, Float, Gemm, Isa, MatMut, MatRef};
 
 /// `gemm` on `isa`'s kernel, its geometry read off the operands.
@@ -27,7 +28,7 @@ use proptest::prelude::*;
 
 /// Every kernel this machine runs (just the portable one under Miri).
 fn kernels() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|k| k.is_available()).collect()
+    common::isa::available()
 }
 
 /// Runs `gemm_with_isa` on copies and checks the result equals the reference exactly
@@ -146,10 +147,8 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// Deterministic small integers in `-4..=4` from a seed and a position.
 fn noise(seed: u64, salt: u64, i: usize, j: usize) -> i64 {
-    let mut x = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((i as u64) << 32) ^ j as u64;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((x ^ (x >> 31)) % 9) as i64 - 4
+    let stream = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    common::int_at(stream, ((i as u64) << 32) ^ j as u64, 4)
 }
 
 fn run_case<T: Float>(case: &Case) -> Result<(), TestCaseError> {
@@ -297,6 +296,47 @@ fn identity_is_exact_around_tiles() {
                     });
                     let c = Strided::new(n, m, Layout::ColMajor(0), 0.0, |_, _| f32::NAN);
                     check(kernel, 1.0, &id, &at, 0.0, &c, s).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Every edge tile of every kernel: `m` in `0..=2*MR` and `n` in `0..=2*NR` (full tiles,
+/// every partial row and column count, and none), at the full workspace and with none (the
+/// unpacked path), C read (`beta != 0`) and not. Prints the tiers it ran.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn every_edge_tile_on_every_isa() {
+    let ran = common::isa::each_isa(|isa| {
+        edge_tiles::<f32>(isa);
+        edge_tiles::<f64>(isa);
+    });
+    common::isa::report("gemm", &ran);
+}
+
+fn edge_tiles<T: Float>(isa: Isa) {
+    let (mr, nr) = common::isa::tile(isa, core::mem::size_of::<T>());
+    let nan = common::nan::<T>();
+    for m in 0..=2 * mr {
+        for n in 0..=2 * nr {
+            for (k, beta) in [(1, 0), (3, 2), (9, -1)] {
+                let seed = (m * 100 + n) as u64;
+                let a = Strided::new(m, k, Layout::RowMajor(0), nan, |i, j| {
+                    int(noise(seed, 1, i, j))
+                });
+                let b = Strided::new(k, n, Layout::ColMajor(1), nan, |i, j| {
+                    int(noise(seed, 2, i, j))
+                });
+                let c = Strided::new(m, n, Layout::RowMajor(1), nan, |i, j| {
+                    if beta == 0 {
+                        nan
+                    } else {
+                        int(noise(seed, 3, i, j))
+                    }
+                });
+                for scratch in [scratch_len::<T>(m, n, k), 0] {
+                    check(isa, int(3), &a, &b, int(beta), &c, scratch).unwrap();
                 }
             }
         }

@@ -2,30 +2,29 @@
 
 mod common;
 
-use common::foundation::{self as reference, geom, Geom};
-use common::{dot, ints, nan};
-use nchw::{
-    col2im, col2im_columns, im2col, im2col_columns, Accum, Error, Float, Im2col, Padding, Window,
-};
+use common::foundation::{self as reference, geom};
+use common::Geom;
+use common::{dot, ints, nan, to, Real};
+use nchw::{col2im, col2im_columns, im2col, im2col_columns, Accum, Error, Im2col, Padding, Window};
 use proptest::prelude::*;
 
 fn build(g: &Geom) -> Im2col {
-    Im2col::new(g.c, g.h, g.w, g.window).expect("strategy yields valid geometries")
+    g.im2col().expect("strategy yields valid geometries")
 }
 
-fn check_im2col<T: Float>(g: &Geom, seed: u64) {
+fn check_im2col<T: Real>(g: &Geom, seed: u64) {
     let geo = build(g);
-    assert_eq!((geo.out_h(), geo.out_w()), g.out());
-    let image: Vec<T> = ints(seed, geo.image_len());
+    assert_eq!((geo.out_h(), geo.out_w()), g.out_hw());
+    let image: Vec<T> = to(&ints(seed, geo.image_len(), 8));
     let mut col = vec![T::from_usize(1) / T::ZERO; geo.col_len()]; // poisoned with inf
     im2col(&geo, &image, &mut col).unwrap();
     assert_eq!(col, reference::im2col(g, &image));
 }
 
-fn check_col2im<T: Float>(g: &Geom, seed: u64) {
+fn check_col2im<T: Real>(g: &Geom, seed: u64) {
     let geo = build(g);
-    let col: Vec<T> = ints(seed, geo.col_len());
-    let base: Vec<T> = ints(seed ^ 1, geo.image_len());
+    let col: Vec<T> = to(&ints(seed, geo.col_len(), 8));
+    let base: Vec<T> = to(&ints(seed ^ 1, geo.image_len(), 8));
 
     let mut expected = vec![T::ZERO; geo.image_len()];
     reference::col2im(g, &col, &mut expected);
@@ -58,54 +57,95 @@ proptest! {
     /// `<im2col(x), y> == <x, col2im(y)>`, exactly, with integer data.
     #[test]
     fn col2im_is_the_adjoint(g in geom(), seed: u64) {
-        let geo = build(&g);
-        let x: Vec<f64> = ints(seed, geo.image_len());
-        let y: Vec<f64> = ints(!seed, geo.col_len());
-        let mut col = vec![0.0; geo.col_len()];
-        im2col(&geo, &x, &mut col).unwrap();
-        let mut back = vec![0.0; geo.image_len()];
-        col2im(&geo, &y, &mut back, Accum::Replace).unwrap();
-        prop_assert_eq!(dot(&col, &y), dot(&x, &back));
+        check_adjoint(&g, seed);
     }
 
     /// Any split of the columns into consecutive ranges reproduces the full matrices.
     #[test]
     fn column_tiles_reproduce_the_whole(g in geom(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
-        let geo = build(&g);
-        let (rows, cols) = (geo.rows(), geo.cols());
-        let mut bounds: Vec<usize> = cuts.iter().map(|f| (f * cols as f64) as usize).collect();
-        bounds.extend([0, cols]);
-        bounds.sort();
-
-        let image: Vec<f32> = ints(seed, geo.image_len());
-        let mut full = vec![0.0; geo.col_len()];
-        im2col(&geo, &image, &mut full).unwrap();
-        let mut folded = vec![0.0; geo.image_len()];
-        col2im(&geo, &full, &mut folded, Accum::Replace).unwrap();
-
-        let mut tiled_fold = vec![0.0; geo.image_len()];
-        for w in bounds.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            let mut tile = vec![f32::NAN; geo.tile_len(b - a)];
-            im2col_columns(&geo, &image, a..b, &mut tile).unwrap();
-            for r in 0..rows {
-                prop_assert_eq!(&tile[r * (b - a)..(r + 1) * (b - a)], &full[r * cols + a..r * cols + b]);
-            }
-            col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
-        }
-        prop_assert_eq!(tiled_fold, folded);
+        check_tiles(&g, seed, &cuts);
     }
+}
+
+fn check_adjoint(g: &Geom, seed: u64) {
+    let geo = build(g);
+    let x: Vec<f64> = ints(seed, geo.image_len(), 8);
+    let y: Vec<f64> = ints(!seed, geo.col_len(), 8);
+    let mut col = vec![0.0; geo.col_len()];
+    im2col(&geo, &x, &mut col).unwrap();
+    let mut back = vec![0.0; geo.image_len()];
+    col2im(&geo, &y, &mut back, Accum::Replace).unwrap();
+    assert_eq!(dot(&col, &y), dot(&x, &back), "{g:?}");
+}
+
+fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
+    let geo = build(g);
+    let (rows, cols) = (geo.rows(), geo.cols());
+    let mut bounds: Vec<usize> = cuts.iter().map(|f| (f * cols as f64) as usize).collect();
+    bounds.extend([0, cols]);
+    bounds.sort();
+
+    let image: Vec<f32> = to(&ints(seed, geo.image_len(), 8));
+    let mut full = vec![0.0; geo.col_len()];
+    im2col(&geo, &image, &mut full).unwrap();
+    let mut folded = vec![0.0; geo.image_len()];
+    col2im(&geo, &full, &mut folded, Accum::Replace).unwrap();
+
+    let mut tiled_fold = vec![0.0; geo.image_len()];
+    for w in bounds.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let mut tile = vec![f32::NAN; geo.tile_len(b - a)];
+        im2col_columns(&geo, &image, a..b, &mut tile).unwrap();
+        for r in 0..rows {
+            assert_eq!(
+                &tile[r * (b - a)..(r + 1) * (b - a)],
+                &full[r * cols + a..r * cols + b]
+            );
+        }
+        col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
+    }
+    assert_eq!(tiled_fold, folded, "{g:?}");
+}
+
+/// Every (geometry, seed) check of the property tests, for the named regressions.
+fn check_everything(g: &Geom, seed: u64) {
+    check_im2col::<f32>(g, seed);
+    check_im2col::<f64>(g, seed);
+    check_col2im::<f32>(g, seed);
+    check_col2im::<f64>(g, seed);
+    check_adjoint(g, seed);
+    check_tiles(g, seed, &[0.5]);
+}
+
+// Shrunk proptest failures (im2col.proptest-regressions), kept by name.
+
+/// One pixel, 1x1 window, stride 2 along the width: one column.
+#[test]
+fn regression_one_pixel_stride_2_wide() {
+    let g = Geom::of_window(1, 1, 1, 1, Window::square(1).with_stride(1, 2));
+    check_everything(&g, 1092663646915077143);
+    check_everything(&g, 892194186514497);
+}
+
+/// A 1x5 row, 1x1 window, stride 2: columns 0, 2, 4, cut after the second.
+#[test]
+fn regression_row_of_5_stride_2_cut_in_the_middle() {
+    let g = Geom::of_window(1, 1, 1, 5, Window::square(1).with_stride(1, 2));
+    assert_eq!(g.out_hw(), (1, 3));
+    check_tiles(&g, 334438978638111, &[0.4957760408678215]);
+    check_everything(&g, 334438978638111);
 }
 
 #[test]
 fn stride_one_rows_and_padding() {
     // 2 channels of 3x4, 3x3 window, "same" padding: every row mixes zeros and copies.
-    let g = Geom {
-        c: 2,
-        h: 3,
-        w: 4,
-        window: Window::square(3).with_padding(Padding::uniform(1)),
-    };
+    let g = Geom::of_window(
+        1,
+        2,
+        3,
+        4,
+        Window::square(3).with_padding(Padding::uniform(1)),
+    );
     check_im2col::<f32>(&g, 7);
     check_col2im::<f64>(&g, 7);
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::foundation::{self as reference, padding};
-use common::{dot, ints};
+use common::{dot, ints, to};
 use nchw::{crop, pad, Error, Pad, Padding, Shape};
 use proptest::prelude::*;
 
@@ -17,7 +17,7 @@ proptest! {
     #[test]
     fn pad_matches_definition((n, c, h, w) in dims(), p in padding(3), seed: u64, value in -4i8..4) {
         let g = Pad::new(Shape::new(n, c, h, w).unwrap(), p).unwrap();
-        let x: Vec<f32> = ints(seed, g.input().len());
+        let x: Vec<f32> = to(&ints(seed, g.input().len(), 8));
         let mut y = vec![f32::NAN; g.output().len()];
         pad(&g, value as f32, &x, &mut y).unwrap();
         prop_assert_eq!(&y, &reference::pad(n, c, h, w, p, value as f32, &x));
@@ -31,8 +31,8 @@ proptest! {
     #[test]
     fn crop_is_the_adjoint_of_zero_padding((n, c, h, w) in dims(), p in padding(3), seed: u64) {
         let g = Pad::new(Shape::new(n, c, h, w).unwrap(), p).unwrap();
-        let x: Vec<f64> = ints(seed, g.input().len());
-        let dy: Vec<f64> = ints(!seed, g.output().len());
+        let x: Vec<f64> = to(&ints(seed, g.input().len(), 8));
+        let dy: Vec<f64> = to(&ints(!seed, g.output().len(), 8));
         let mut y = vec![0.0; g.output().len()];
         pad(&g, 0.0, &x, &mut y).unwrap();
         let mut dx = vec![0.0; g.input().len()];

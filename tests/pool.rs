@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::pool::{self as naive, Div, Float, Spec};
+use common::pool::{self as naive, Div};
+use common::{specials, to, Geom, Real};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, Accum, AvgPool2d,
-    Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
+    Divisor, Error, Padding, Pool2d, Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -15,11 +16,11 @@ use proptest::prelude::*;
 // Helpers
 
 /// Bit-exact equality, NaN payloads aside (any NaN equals any NaN).
-fn same<T: Float>(a: T, b: T) -> bool {
+fn same<T: Real>(a: T, b: T) -> bool {
     (a.is_nan() && b.is_nan()) || a.bits() == b.bits()
 }
 
-fn assert_same<T: Float>(what: &str, got: &[T], want: &[T]) {
+fn assert_same<T: Real>(what: &str, got: &[T], want: &[T]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!(
@@ -30,7 +31,7 @@ fn assert_same<T: Float>(what: &str, got: &[T], want: &[T]) {
 }
 
 /// Equality up to rounding (sums taken in another order); non-finite values exactly.
-fn assert_close<T: Float>(what: &str, got: &[T], want: &[T]) {
+fn assert_close<T: Real>(what: &str, got: &[T], want: &[T]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let eps = if core::mem::size_of::<T>() == 4 {
         1e-5
@@ -83,10 +84,6 @@ impl<T: Copy + PartialEq + core::fmt::Debug> Guarded<T> {
     }
 }
 
-fn to<T: Float>(v: &[f64]) -> Vec<T> {
-    v.iter().map(|&x| T::from_f64(x)).collect()
-}
-
 fn divisor(d: Div) -> Divisor {
     match d {
         Div::IncludePad => Divisor::CountIncludePad,
@@ -95,30 +92,9 @@ fn divisor(d: Div) -> Divisor {
     }
 }
 
-fn spec(
-    [n, c]: [usize; 2],
-    input: [usize; 2],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    pad: [[usize; 2]; 2],
-    ceil: bool,
-) -> Spec {
-    Spec {
-        n,
-        c,
-        input,
-        kernel,
-        stride,
-        dilation,
-        pad,
-        ceil,
-    }
-}
-
 /// A square `k`x`k`, stride `s`, uniform padding `p` spec over `n x c x h x w`.
-fn square([n, c, h, w]: [usize; 4], k: usize, s: usize, p: usize, ceil: bool) -> Spec {
-    spec(
+fn square([n, c, h, w]: [usize; 4], k: usize, s: usize, p: usize, ceil: bool) -> Geom {
+    Geom::pool2d(
         [n, c],
         [h, w],
         [k, k],
@@ -129,61 +105,41 @@ fn square([n, c, h, w]: [usize; 4], k: usize, s: usize, p: usize, ceil: bool) ->
     )
 }
 
-/// Deterministic coarse data with ties, signed zeros, infinities and NaN.
-fn data(len: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            match (state >> 33) % 40 {
-                0 => f64::NAN,
-                1 => -0.0,
-                2 => f64::NEG_INFINITY,
-                r => (r as f64 - 20.0) * 0.25,
-            }
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Whole-operation checks against the references, for one spec and one element type.
 
 /// Forward max (values and indices), backward from indices and by recomputing, both
 /// accumulation modes.
-fn check_max<T: Float>(s: &Spec, x: &[f64], dy: &[f64]) {
-    let g = s.geometry().unwrap();
+fn check_max<T: Real>(s: &Geom, x: &[f64], dy: &[f64]) {
+    let g = s.pool().unwrap();
     let (x, dy): (Vec<T>, Vec<T>) = (to(x), to(dy));
     let (want_y, want_idx) = naive::max_pool(s, &x);
 
-    let guard = T::from_f64(-7777.0);
-    let mut y = Guarded::new(s.out_len(), T::from_f64(f64::NAN), guard);
-    let mut idx = Guarded::new(s.out_len(), u32::MAX, 7777);
+    let guard = T::of(-7777.0);
+    let mut y = Guarded::new(s.y_len(), T::of(f64::NAN), guard);
+    let mut idx = Guarded::new(s.y_len(), u32::MAX, 7777);
     max_pool2d_with_indices(&g, &x, y.body(), idx.body()).unwrap();
     assert_same("max y", y.checked(), &want_y);
     assert_eq!(idx.checked(), want_idx, "max indices");
     let idx = idx.checked().to_vec();
 
-    let mut y2 = Guarded::new(s.out_len(), T::from_f64(f64::NAN), guard);
+    let mut y2 = Guarded::new(s.y_len(), T::of(f64::NAN), guard);
     max_pool2d(&g, &x, y2.body()).unwrap();
     assert_same("max y without indices", y2.checked(), &want_y);
 
     // Replace never reads dx: start from NaN. Add adds to what is there.
-    let zeros = vec![T::ZERO; s.in_len()];
-    let prior: Vec<T> = to(&data(s.in_len(), 7)
+    let zeros = vec![T::ZERO; s.x_len()];
+    let prior: Vec<T> = to(&specials(7, s.x_len())
         .iter()
         .map(|v| if v.is_finite() { *v } else { 1.0 })
         .collect::<Vec<_>>());
     for (accum, start) in [(Accum::Replace, None), (Accum::Add, Some(&prior))] {
         let want = naive::max_pool_backward(s, &dy, &want_idx, start.unwrap_or(&zeros));
         let init = |dx: &mut [T]| match start {
-            None => dx.fill(T::from_f64(f64::NAN)),
+            None => dx.fill(T::of(f64::NAN)),
             Some(p) => dx.copy_from_slice(p),
         };
-        let mut dx = Guarded::new(s.in_len(), T::ZERO, guard);
+        let mut dx = Guarded::new(s.x_len(), T::ZERO, guard);
         init(dx.body());
         max_pool2d_backward(&g, &dy, &idx, dx.body(), accum).unwrap();
         assert_same("max backward (indices)", dx.checked(), &want);
@@ -194,16 +150,16 @@ fn check_max<T: Float>(s: &Spec, x: &[f64], dy: &[f64]) {
 }
 
 /// Forward and backward average pooling for one divisor rule.
-fn check_avg<T: Float>(s: &Spec, div: Div, x: &[f64], dy: &[f64]) {
-    let a = AvgPool2d::new(s.geometry().unwrap(), divisor(div)).unwrap();
+fn check_avg<T: Real>(s: &Geom, div: Div, x: &[f64], dy: &[f64]) {
+    let a = AvgPool2d::new(s.pool().unwrap(), divisor(div)).unwrap();
     let (x, dy): (Vec<T>, Vec<T>) = (to(x), to(dy));
-    let mut y = Guarded::new(s.out_len(), T::from_f64(f64::NAN), T::from_f64(-7777.0));
+    let mut y = Guarded::new(s.y_len(), T::of(f64::NAN), T::of(-7777.0));
     avg_pool2d(&a, &x, y.body()).unwrap();
     // Same order of additions, then one division: exact.
     assert_same("avg y", y.checked(), &naive::avg_pool(s, div, &x));
 
-    let zeros = vec![T::ZERO; s.in_len()];
-    let mut guarded = Guarded::new(s.in_len(), T::from_f64(f64::NAN), T::from_f64(-7777.0));
+    let zeros = vec![T::ZERO; s.x_len()];
+    let mut guarded = Guarded::new(s.x_len(), T::of(f64::NAN), T::of(-7777.0));
     avg_pool2d_backward(&a, &dy, guarded.body(), Accum::Replace).unwrap();
     assert_close(
         "avg backward",
@@ -211,7 +167,7 @@ fn check_avg<T: Float>(s: &Spec, div: Div, x: &[f64], dy: &[f64]) {
         &naive::avg_pool_backward(s, div, &dy, &zeros),
     );
     let mut dx = guarded.checked().to_vec();
-    let prior = vec![T::ONE; s.in_len()];
+    let prior = vec![T::ONE; s.x_len()];
     dx.copy_from_slice(&prior);
     avg_pool2d_backward(&a, &dy, &mut dx, Accum::Add).unwrap();
     assert_close(
@@ -221,16 +177,16 @@ fn check_avg<T: Float>(s: &Spec, div: Div, x: &[f64], dy: &[f64]) {
     );
 }
 
-fn check_global<T: Float>(n: usize, c: usize, h: usize, w: usize, x: &[f64], dy: &[f64]) {
+fn check_global<T: Real>(n: usize, c: usize, h: usize, w: usize, x: &[f64], dy: &[f64]) {
     let shape = Shape::new(n, c, h, w).unwrap();
     let (x, dy): (Vec<T>, Vec<T>) = (to(x), to(dy));
-    let mut y = vec![T::from_f64(f64::NAN); n * c];
+    let mut y = vec![T::of(f64::NAN); n * c];
     global_avg_pool2d(shape, &x, &mut y).unwrap();
     assert_close("global y", &y, &naive::global_avg(h * w, &x));
 
     let hw = T::from_usize(h * w);
     let want: Vec<T> = (0..x.len()).map(|i| dy[i / (h * w)] / hw).collect();
-    let mut dx = vec![T::from_f64(f64::NAN); x.len()];
+    let mut dx = vec![T::of(f64::NAN); x.len()];
     global_avg_pool2d_backward(shape, &dy, &mut dx, Accum::Replace).unwrap();
     assert_same("global backward", &dx, &want);
     dx.fill(T::ONE);
@@ -240,7 +196,7 @@ fn check_global<T: Float>(n: usize, c: usize, h: usize, w: usize, x: &[f64], dy:
 }
 
 /// Everything, both element types, every divisor (when the window is undilated).
-fn check_all(s: &Spec, x: &[f64], dy: &[f64]) {
+fn check_all(s: &Geom, x: &[f64], dy: &[f64]) {
     check_max::<f32>(s, x, dy);
     check_max::<f64>(s, x, dy);
     if s.dilation == [1, 1] {
@@ -254,7 +210,7 @@ fn check_all(s: &Spec, x: &[f64], dy: &[f64]) {
 // ---------------------------------------------------------------------------------------
 // Property tests
 
-fn any_spec() -> impl Strategy<Value = Spec> {
+fn any_spec() -> impl Strategy<Value = Geom> {
     let axis = || {
         (
             1..10usize,
@@ -268,7 +224,7 @@ fn any_spec() -> impl Strategy<Value = Spec> {
     (0..3usize, 1..3usize, axis(), axis(), any::<bool>()).prop_map(|(n, c, h, w, ceil)| {
         // Clamp paddings to the limit most of the time, so most specs are valid.
         let pad = |p: usize, k: usize| if p == 2 { p } else { p.min(k / 2) };
-        spec(
+        Geom::pool2d(
             [n, c],
             [h.0, w.0],
             [h.1, w.1],
@@ -283,7 +239,7 @@ fn any_spec() -> impl Strategy<Value = Spec> {
     })
 }
 
-fn valid_spec() -> impl Strategy<Value = Spec> {
+fn valid_spec() -> impl Strategy<Value = Geom> {
     any_spec().prop_filter("invalid geometry", |s| s.expected_error().is_none())
 }
 
@@ -297,8 +253,8 @@ fn value() -> impl Strategy<Value = f64> {
     ]
 }
 
-fn with_data(s: Spec) -> impl Strategy<Value = (Spec, Vec<f64>, Vec<f64>)> {
-    let (a, b) = (s.in_len(), s.out_len());
+fn with_data(s: Geom) -> impl Strategy<Value = (Geom, Vec<f64>, Vec<f64>)> {
+    let (a, b) = (s.x_len(), s.y_len());
     (
         Just(s),
         prop::collection::vec(value(), a),
@@ -314,12 +270,12 @@ proptest! {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn geometry_matches_reference(s in any_spec()) {
-        match (s.geometry(), s.expected_error()) {
+        match (s.pool(), s.expected_error()) {
             (Ok(g), None) => {
                 let (oh, ow) = s.out_hw();
                 prop_assert_eq!(g.output(), Shape::new(s.n, s.c, oh, ow).unwrap());
                 prop_assert_eq!((g.input_len(), g.output_len(), g.indices_len()),
-                                (s.in_len(), s.out_len(), s.out_len()));
+                                (s.x_len(), s.y_len(), s.y_len()));
             }
             (Err(Error::WindowTooLarge { .. }), Some("window too large"))
             | (Err(Error::PaddingTooLarge { .. }), Some("padding too large"))
@@ -331,8 +287,8 @@ proptest! {
     /// Forward and backward, max and average, f32 and f64, against the references.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn pooling_matches_reference((s, x, dy) in valid_spec().prop_flat_map(with_data)) {
-        check_all(&s, &x, &dy);
+    fn pooling_matches_reference((s, x, dy) in valid_spec().prop_flat_map(with_data), isa in common::isa::any_isa()) {
+        common::isa::on(isa, || check_all(&s, &x, &dy));
     }
 
     /// Dense ties: data from {-0.25, -0.0, 0, 0.25} (and NaN) makes most windows tie, so the
@@ -342,7 +298,7 @@ proptest! {
     fn ties_and_nan_placement(
         (s, x, dy) in valid_spec().prop_flat_map(|s| {
             let v = prop_oneof![Just(-0.25), Just(-0.0), Just(0.0), Just(0.25), Just(f64::NAN)];
-            (Just(s), prop::collection::vec(v, s.in_len()), prop::collection::vec(Just(1.0), s.out_len()))
+            (Just(s), prop::collection::vec(v, s.x_len()), prop::collection::vec(Just(1.0), s.y_len()))
         })
     ) {
         check_max::<f32>(&s, &x, &dy);
@@ -360,9 +316,10 @@ proptest! {
                 2 => square([1, c, h, w], 3, 1, 1, ceil),
                 _ => square([1, c, h, w + 1], 2, 2, 1, ceil),
             })
-            .prop_flat_map(with_data)
+            .prop_flat_map(with_data),
+        isa in common::isa::any_isa()
     ) {
-        check_all(&s, &x, &dy);
+        common::isa::on(isa, || check_all(&s, &x, &dy));
     }
 
     #[test]
@@ -387,9 +344,12 @@ proptest! {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn every_isa_tier_matches_reference() {
-    for tier in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
-        common::pool::on_isa(tier, every_width_on_this_tier);
-    }
+    let ran = common::isa::each_isa(|isa| {
+        let g = Geom::pool2d([1, 1], [4, 4], [2, 2], [2, 2], [1, 1], [[0; 2]; 2], false);
+        assert_eq!(g.pool().unwrap().isa(), isa);
+        every_width_on_this_tier();
+    });
+    common::isa::report("pool", &ran);
 }
 
 fn every_width_on_this_tier() {
@@ -402,15 +362,15 @@ fn every_width_on_this_tier() {
                     if sp.expected_error().is_some() {
                         continue;
                     }
-                    let x = data(sp.in_len(), w as u64);
-                    let dy = data(sp.out_len(), 99)
+                    let x = specials(w as u64, sp.x_len());
+                    let dy = specials(99, sp.y_len())
                         .iter()
                         .map(|v| if v.is_finite() { *v } else { 0.5 })
                         .collect::<Vec<_>>();
                     check_all(&sp, &x, &dy);
                 }
             }
-            let x = data(2 * w * 3, w as u64);
+            let x = specials(w as u64, 2 * w * 3);
             check_global::<f32>(1, 2, 3, w, &x, &[1.0, -2.0]);
             check_global::<f64>(1, 2, 3, w, &x, &[1.0, -2.0]);
         }
@@ -426,7 +386,7 @@ fn small_fixed_geometries() {
     let specs = [
         square([2, 1, 4, 5], 2, 2, 0, true),
         square([1, 2, 5, 5], 3, 2, 1, false),
-        spec(
+        Geom::pool2d(
             [1, 1],
             [3, 6],
             [2, 3],
@@ -438,16 +398,16 @@ fn small_fixed_geometries() {
     ];
     for (i, s) in specs.iter().enumerate() {
         assert_eq!(s.expected_error(), None);
-        let x = data(s.in_len(), i as u64);
-        let dy = vec![0.5; s.out_len()];
+        let x = specials(i as u64, s.x_len());
+        let dy = vec![0.5; s.y_len()];
         check_all(s, &x, &dy);
     }
-    check_global::<f32>(2, 1, 3, 7, &data(42, 3), &[1.0, 2.0]);
+    check_global::<f32>(2, 1, 3, 7, &specials(3, 42), &[1.0, 2.0]);
 }
 
 #[test]
 fn ceil_average_does_not_count_overhang() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [1, 5],
         [1, 2],
@@ -456,7 +416,7 @@ fn ceil_average_does_not_count_overhang() {
         [[0, 0], [0, 0]],
         true,
     );
-    let g = s.geometry().unwrap();
+    let g = s.pool().unwrap();
     let x = [1.0f32, 2.0, 3.0, 4.0, 5.0];
     let mut y = [0.0f32; 3];
     avg_pool2d(
@@ -498,7 +458,7 @@ fn windows_over_padding_only_are_refused() {
     // Ceil mode: W = 1, k = 2, d = 3, s = 2, pad 1/1. Floor mode has no window (the field,
     // 4, exceeds the padded 3); ceil mode has one, hanging past the edge, with taps at -1
     // (padding) and 2 (overhang).
-    let sp = spec(
+    let sp = Geom::pool2d(
         [1, 1],
         [1, 1],
         [1, 2],
@@ -509,15 +469,15 @@ fn windows_over_padding_only_are_refused() {
     );
     assert_eq!(sp.expected_error(), Some("empty window"));
     assert_eq!(
-        sp.geometry(),
+        sp.pool(),
         Err(Error::EmptyWindow {
             axis: "width",
             output: 0
         })
     );
-    let floor = Spec { ceil: false, ..sp };
+    let floor = Geom { ceil: false, ..sp };
     assert_eq!(
-        floor.geometry(),
+        floor.pool(),
         Err(Error::WindowTooLarge {
             axis: "width",
             field: 4,
@@ -529,7 +489,7 @@ fn windows_over_padding_only_are_refused() {
 #[test]
 fn nan_index_is_the_last_nan() {
     let s = square([1, 1, 2, 2], 2, 1, 0, false);
-    let g = s.geometry().unwrap();
+    let g = s.pool().unwrap();
     let x = [1.0f32, f32::NAN, 5.0, f32::NAN];
     let (mut y, mut idx) = ([0.0f32], [0u32]);
     max_pool2d_with_indices(&g, &x, &mut y, &mut idx).unwrap();
@@ -541,7 +501,7 @@ fn nan_index_is_the_last_nan() {
 fn all_negative_infinity_window_picks_its_first_input() {
     // PyTorch starts from -inf with the first input tap's index; padding is never chosen.
     let s = square([1, 1, 2, 2], 2, 1, 1, false);
-    let g = s.geometry().unwrap();
+    let g = s.pool().unwrap();
     let x = [f64::NEG_INFINITY; 4];
     let (mut y, mut idx) = ([0.0f64; 9], [0u32; 9]);
     max_pool2d_with_indices(&g, &x, &mut y, &mut idx).unwrap();
@@ -552,7 +512,7 @@ fn all_negative_infinity_window_picks_its_first_input() {
 #[test]
 fn window_equal_to_padded_input_and_stride_beyond_window() {
     // 3x3 input padded by 1 = 5x5, one 5x5 window (k = 5, pad 2 <= 5/2).
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [3, 3],
         [5, 5],
@@ -562,16 +522,16 @@ fn window_equal_to_padded_input_and_stride_beyond_window() {
         false,
     );
     assert_eq!(s.out_hw(), (1, 1));
-    check_all(&s, &data(9, 1), &[2.0]);
+    check_all(&s, &specials(1, 9), &[2.0]);
     // Stride 4 over a 2-wide window skips inputs; they get no gradient.
     let s = square([1, 1, 9, 9], 2, 4, 0, true);
-    check_all(&s, &data(81, 2), &data(s.out_len(), 3));
+    check_all(&s, &specials(2, 81), &specials(3, s.y_len()));
 }
 
 #[test]
 fn empty_batch_does_nothing() {
     let s = square([0, 3, 4, 4], 2, 2, 0, false);
-    let g = s.geometry().unwrap();
+    let g = s.pool().unwrap();
     assert_eq!((g.input_len(), g.output_len()), (0, 0));
     max_pool2d::<f32>(&g, &[], &mut []).unwrap();
     max_pool2d_backward::<f32>(&g, &[], &[], &mut [], Accum::Replace).unwrap();
@@ -588,7 +548,7 @@ const NAN: f64 = f64::NAN;
 
 #[test]
 fn regression_tie_in_1x2_windows_keeps_the_first() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [1, 4],
         [1, 2],
@@ -602,7 +562,7 @@ fn regression_tie_in_1x2_windows_keeps_the_first() {
 
 #[test]
 fn regression_padded_2x2_stride_2_over_one_row() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [1, 3],
         [2, 2],
@@ -616,7 +576,7 @@ fn regression_padded_2x2_stride_2_over_one_row() {
 
 #[test]
 fn regression_ceil_overhang_with_asymmetric_padding() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [4, 5],
         [4, 4],
@@ -630,7 +590,7 @@ fn regression_ceil_overhang_with_asymmetric_padding() {
 
 #[test]
 fn regression_ceil_2x2_stride_2_on_odd_height() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [7, 6],
         [2, 2],
@@ -652,7 +612,7 @@ fn regression_ceil_2x2_stride_2_on_odd_height() {
 
 #[test]
 fn regression_empty_batch_in_ceil_mode() {
-    let s = spec(
+    let s = Geom::pool2d(
         [0, 1],
         [1, 1],
         [1, 2],
@@ -666,7 +626,7 @@ fn regression_empty_batch_in_ceil_mode() {
 
 #[test]
 fn regression_top_left_padding_in_ceil_mode() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [1, 4],
         [2, 2],
@@ -680,7 +640,7 @@ fn regression_top_left_padding_in_ceil_mode() {
 
 #[test]
 fn regression_wide_padded_row_in_ceil_mode() {
-    let s = spec(
+    let s = Geom::pool2d(
         [1, 1],
         [1, 43],
         [2, 2],
@@ -845,7 +805,7 @@ fn avg_errors() {
 #[test]
 fn buffer_errors_leave_outputs_untouched() {
     let s = square([2, 3, 4, 4], 2, 2, 0, false); // in 96, out 24
-    let g = s.geometry().unwrap();
+    let g = s.pool().unwrap();
     let a = AvgPool2d::new(g, Divisor::CountIncludePad).unwrap();
     let x = vec![1.0f32; 96];
     let len = |buffer, expected, actual| {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::conv::Geom;
-use common::pool::Spec;
+use common::geom::Geom;
 use common::quant::{self as naive, Mode};
 use nchw::{
     avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
@@ -163,23 +162,10 @@ fn geom() -> impl Strategy<Value = Geom> {
     )
         .prop_map(
             |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad)| {
-                let mut g = Geom {
-                    n,
-                    c: groups * cg,
-                    h,
-                    w,
-                    oc: groups * ocg,
-                    groups,
-                    kh,
-                    kw,
-                    sh,
-                    sw,
-                    dh,
-                    dw,
-                    pad,
-                };
+                let (c, oc) = (groups * cg, groups * ocg);
+                let mut g = Geom::conv2d(n, c, h, w, oc, groups, (kh, kw), (sh, sw), (dh, dw), pad);
                 match family {
-                    1 => (g.kh, g.kw, g.sh, g.sw, g.pad) = (1, 1, 1, 1, [0; 4]),
+                    1 => (g.kernel, g.stride, g.pad) = ([1, 1], [1, 1], [[0, 0], [0, 0]]),
                     2 => {
                         g.groups = g.c;
                         g.oc = g.c * ocg;
@@ -189,12 +175,12 @@ fn geom() -> impl Strategy<Value = Geom> {
                 g
             },
         )
-        .prop_filter("window fits", |g| g.out().is_some())
+        .prop_filter("window fits", |g| g.fits())
 }
 
 /// Biases, sometimes at the edge of what the accumulator allows.
 fn biases(g: &Geom) -> impl Strategy<Value = Option<Vec<i32>>> {
-    let limit = i32::MAX as i64 - (g.c / g.groups * g.kh * g.kw) as i64 * 255 * 128;
+    let limit = i32::MAX as i64 - (g.c / g.groups * g.kernel[0] * g.kernel[1]) as i64 * 255 * 128;
     let limit = limit as i32;
     prop_oneof![
         1 => Just(None),
@@ -693,7 +679,7 @@ proptest! {
     }
 }
 
-fn pool_spec() -> impl Strategy<Value = Spec> {
+fn pool_spec() -> impl Strategy<Value = Geom> {
     let axis = || {
         (
             1..8usize,
@@ -705,18 +691,19 @@ fn pool_spec() -> impl Strategy<Value = Spec> {
         )
     };
     (0..3usize, 1..3usize, axis(), axis(), any::<bool>())
-        .prop_map(|(n, c, h, w, ceil)| Spec {
-            n,
-            c,
-            input: [h.0, w.0],
-            kernel: [h.1, w.1],
-            stride: [h.2, w.2],
-            dilation: [h.3, w.3],
-            pad: [
-                [h.4.min(h.1 / 2), h.5.min(h.1 / 2)],
-                [w.4.min(w.1 / 2), w.5.min(w.1 / 2)],
-            ],
-            ceil,
+        .prop_map(|(n, c, h, w, ceil)| {
+            Geom::pool2d(
+                [n, c],
+                [h.0, w.0],
+                [h.1, w.1],
+                [h.2, w.2],
+                [h.3, w.3],
+                [
+                    [h.4.min(h.1 / 2), h.5.min(h.1 / 2)],
+                    [w.4.min(w.1 / 2), w.5.min(w.1 / 2)],
+                ],
+                ceil,
+            )
         })
         .prop_filter("valid", |s| s.expected_error().is_none())
 }
@@ -726,10 +713,10 @@ proptest! {
 
     #[test]
     fn max_pool_matches_reference(s in pool_spec(), seed in any::<u64>(), r in range()) {
-        let g = s.geometry().unwrap();
-        let x = bytes(seed, s.in_len());
+        let g = s.pool().unwrap();
+        let x = bytes(seed, s.x_len());
         let (lo, hi) = bounds(r);
-        let mut y = Guarded::new(s.out_len(), 0x33i8, 0x2a);
+        let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
         max_pool2d_i8(&g, &x, clamp_of(r), y.inner()).unwrap();
         prop_assert_eq!(y.get(), &naive::max_pool(&s, &x, lo, hi)[..]);
     }
@@ -745,10 +732,10 @@ proptest! {
             (1usize..12).prop_map(Divisor::Override),
         ],
     ) {
-        let s = Spec { dilation: [1, 1], ..s };
+        let s = Geom { dilation: [1, 1], ..s };
         prop_assume!(s.expected_error().is_none());
-        let a = AvgPool2d::new(s.geometry().unwrap(), div).unwrap();
-        let x = bytes(seed, s.in_len());
+        let a = AvgPool2d::new(s.pool().unwrap(), div).unwrap();
+        let x = bytes(seed, s.x_len());
         let (lo, hi) = bounds(r);
         let d = match div {
             Divisor::CountExcludePad => common::pool::Div::ExcludePad,
@@ -756,7 +743,7 @@ proptest! {
             Divisor::Override(d) => common::pool::Div::Override(d),
         };
         let want = naive::avg_pool(&s, &x, |oh, ow| common::pool::divisor(&s, d, oh, ow), lo, hi);
-        let mut y = Guarded::new(s.out_len(), 0x33i8, 0x2a);
+        let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
         avg_pool2d_i8(&a, &x, clamp_of(r), y.inner()).unwrap();
         prop_assert_eq!(y.get(), &want[..]);
     }

@@ -1,8 +1,5 @@
 //! Shapes, windows and the one output-size formula.
 
-mod common;
-
-use common::foundation::out_len;
 use nchw::{Error, Padding, Rounding, Shape, Window};
 use proptest::prelude::*;
 
@@ -46,17 +43,30 @@ fn pytorch_ceil_mode_rules() {
     );
 }
 
+/// `(ceil, floor)` output widths of a 1x1 window with `right` trailing padding.
+fn one_by_one(input: usize, right: usize) -> (Result<usize, Error>, Result<usize, Error>) {
+    let w = Window::new(1, 1).with_padding(Padding {
+        right,
+        ..Padding::ZERO
+    });
+    let width = |r| w.output_size(1, input, r).map(|(_, ow)| ow);
+    (width(Rounding::Ceil), width(Rounding::Floor))
+}
+
 /// Ceil mode drops at most one window, exactly as PyTorch's formula does. With pooling's
 /// padding limit (`pad <= kernel / 2`) that is the only window that can start in the
 /// trailing padding; outside that limit (im2col never uses ceil mode) the formula still holds.
+/// Shrunk proptest case `input = 1, k = 1, s = 1, d = 1, before = 0, after = 2`.
 #[test]
 fn regression_ceil_mode_drops_one_window() {
-    let w = Window::new(1, 1).with_padding(Padding {
-        right: 2,
-        ..Padding::ZERO
-    });
-    assert_eq!(w.output_size(1, 1, Rounding::Ceil), Ok((1, 2)));
-    assert_eq!(w.output_size(1, 1, Rounding::Floor), Ok((1, 3)));
+    assert_eq!(one_by_one(1, 2), (Ok(2), Ok(3)));
+}
+
+/// Shrunk proptest case `input = 4, k = 1, s = 1, before = 0, after = 1`: the window at 4
+/// starts in the trailing padding, so ceil mode drops it and floor mode keeps it.
+#[test]
+fn regression_ceil_mode_drops_the_window_in_trailing_padding() {
+    assert_eq!(one_by_one(4, 1), (Ok(4), Ok(5)));
 }
 
 #[test]
@@ -94,23 +104,126 @@ fn window_errors_name_the_parameter() {
     );
 }
 
+/// `Display` of every `Error` variant, word for word, with the numbers a user needs.
 #[test]
-fn errors_display_the_numbers() {
-    let e = Error::BufferLength {
-        buffer: "output",
-        expected: 12,
-        actual: 10,
-    };
-    assert_eq!(e.to_string(), "output buffer holds 10 elements, 12 needed");
-    let e = Error::WindowTooLarge {
-        axis: "height",
-        field: 5,
-        padded: 4,
-    };
-    assert_eq!(
-        e.to_string(),
-        "window height 5 is larger than the padded input height 4"
-    );
+fn every_error_displays_its_numbers() {
+    let cases = [
+        (
+            Error::BufferLength {
+                buffer: "output",
+                expected: 12,
+                actual: 10,
+            },
+            "output buffer holds 10 elements, 12 needed",
+        ),
+        (
+            Error::ScratchTooSmall {
+                needed: 36,
+                actual: 35,
+            },
+            "scratch buffer holds 35 elements, at least 36 needed",
+        ),
+        (
+            Error::Zero {
+                parameter: "stride_h",
+            },
+            "stride_h must be at least 1, got 0",
+        ),
+        (
+            Error::WindowTooLarge {
+                axis: "height",
+                field: 5,
+                padded: 4,
+            },
+            "window height 5 is larger than the padded input height 4",
+        ),
+        (
+            Error::PaddingTooLarge {
+                side: "left",
+                padding: 2,
+                limit: 1,
+            },
+            "left padding 2 exceeds the limit 1 (half the kernel)",
+        ),
+        (
+            Error::NotDivisible {
+                what: "channels",
+                value: 4,
+                divisor: 3,
+            },
+            "channels 4 is not divisible by groups 3",
+        ),
+        (
+            Error::EmptyWindow {
+                axis: "width",
+                output: 7,
+            },
+            "the window of output 7 along the width covers no input element",
+        ),
+        (
+            Error::Empty { what: "height" },
+            "the input has zero height: each image must hold elements",
+        ),
+        (
+            Error::InvalidView {
+                operand: "MatRef",
+                needed: 8,
+                actual: 6,
+            },
+            "a MatRef needs a slice of 8 elements with non-aliasing strides, the slice holds 6",
+        ),
+        (
+            Error::DimensionMismatch {
+                what: "b rows",
+                left: 4,
+                right: 3,
+            },
+            "dimension mismatch: b rows (4 != 3)",
+        ),
+        (
+            Error::InvalidRange {
+                start: 3,
+                end: 2,
+                len: 4,
+            },
+            "column range 3..2 is not within 0..4",
+        ),
+        (
+            Error::Unsupported {
+                operation: "average pooling",
+                parameter: "dilation_h",
+                value: 2,
+            },
+            "average pooling does not support dilation_h = 2",
+        ),
+        (
+            Error::IndexOutOfRange {
+                buffer: "indices",
+                position: 3,
+                index: 99,
+                len: 20,
+            },
+            "indices[3] = 99 is out of range for a length of 20",
+        ),
+        (Error::Overflow, "a buffer size overflows usize"),
+        (
+            Error::IsaUnavailable { isa: "avx512" },
+            "the avx512 kernels cannot run on this CPU or target",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+        // A `core::error::Error` with no source.
+        let dynamic: &dyn std::error::Error = &e;
+        assert!(dynamic.source().is_none());
+    }
+    // Fifteen distinct variants, all there are (`Error` is `non_exhaustive`, so a new one
+    // cannot fail a match here: it must be added to the list and this count).
+    let variants = cases.map(|(e, _)| core::mem::discriminant(&e));
+    for (i, d) in variants.iter().enumerate() {
+        assert!(!variants[..i].contains(d), "variant {i} listed twice");
+    }
+    assert_eq!(variants.len(), 15);
 }
 
 proptest! {
@@ -120,8 +233,9 @@ proptest! {
         let w = Window::new(1, k).with_stride(1, s).with_dilation(1, d)
             .with_padding(Padding { left: before, right: after, ..Padding::ZERO });
         let field = (k - 1) * d + 1;
+        let expected = (0..).take_while(|o| o * s + field <= input + before + after).count();
         match w.output_size(1, input, Rounding::Floor) {
-            Ok((1, ow)) => prop_assert_eq!(ow, out_len(input, k, s, d, before, after)),
+            Ok((1, ow)) => prop_assert_eq!(ow, expected),
             Ok(other) => prop_assert!(false, "unexpected {:?}", other),
             Err(e) => prop_assert_eq!(e, Error::WindowTooLarge { axis: "width", field, padded: input + before + after }),
         }

@@ -1,83 +1,21 @@
 //! References for padding, im2col and col2im, and strategies for their geometries.
 
+use super::Geom;
 use nchw::{Float, Padding, Window};
 use proptest::prelude::*;
-
-/// Input coordinate of output `o`, tap `k`, or `None` in the padding.
-pub fn source(
-    o: usize,
-    k: usize,
-    stride: usize,
-    dilation: usize,
-    before: usize,
-    len: usize,
-) -> Option<usize> {
-    let i = (o * stride + k * dilation) as isize - before as isize;
-    (0..len as isize).contains(&i).then_some(i as usize)
-}
-
-/// Output count along one axis, straight from the definition: the number of positions `o`
-/// with `o * stride + kernel_field <= padded`.
-pub fn out_len(
-    input: usize,
-    k: usize,
-    stride: usize,
-    dilation: usize,
-    before: usize,
-    after: usize,
-) -> usize {
-    let field = (k - 1) * dilation + 1;
-    (0..)
-        .take_while(|o| o * stride + field <= input + before + after)
-        .count()
-}
-
-/// A geometry: channels, height, width, window.
-#[derive(Clone, Copy, Debug)]
-pub struct Geom {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub window: Window,
-}
-
-impl Geom {
-    pub fn out(&self) -> (usize, usize) {
-        let w = &self.window;
-        (
-            out_len(
-                self.h,
-                w.kernel_h,
-                w.stride_h,
-                w.dilation_h,
-                w.padding.top,
-                w.padding.bottom,
-            ),
-            out_len(
-                self.w,
-                w.kernel_w,
-                w.stride_w,
-                w.dilation_w,
-                w.padding.left,
-                w.padding.right,
-            ),
-        )
-    }
-}
 
 /// For every element of the `[c*kh*kw, oh*ow]` column matrix, in row-major order, the image
 /// index it reads, or `None` where the window lies on padding.
 pub fn unfold_map(g: &Geom) -> Vec<Option<usize>> {
-    let w = &g.window;
-    let (oh, ow) = g.out();
+    let (oh, ow) = g.out_hw();
     let mut map = Vec::new();
     for c in 0..g.c {
-        for kh in 0..w.kernel_h {
-            for kw in 0..w.kernel_w {
+        for kh in 0..g.kernel[0] {
+            for kw in 0..g.kernel[1] {
                 for y in 0..oh {
                     for x in 0..ow {
-                        let ih = source(y, kh, w.stride_h, w.dilation_h, w.padding.top, g.h);
-                        let iw = source(x, kw, w.stride_w, w.dilation_w, w.padding.left, g.w);
+                        let ih = g.source(0, y, kh);
+                        let iw = g.source(1, x, kw);
                         map.push(ih.zip(iw).map(|(i, j)| (c * g.h + i) * g.w + j));
                     }
                 }
@@ -87,7 +25,7 @@ pub fn unfold_map(g: &Geom) -> Vec<Option<usize>> {
     map
 }
 
-/// im2col of one `c x h x w` image into `[c*kh*kw, oh*ow]`.
+/// im2col of one `c x h x w` image (the geometry's batch is ignored) into `[c*kh*kw, oh*ow]`.
 pub fn im2col<T: Float>(g: &Geom, image: &[T]) -> Vec<T> {
     unfold_map(g)
         .iter()
@@ -160,14 +98,12 @@ pub fn geom() -> impl Strategy<Value = Geom> {
             // The input is at least 1 and large enough for one window with the padding.
             let h_min = fh.saturating_sub(p.top + p.bottom).max(1);
             let w_min = fw.saturating_sub(p.left + p.right).max(1);
-            (h_min..h_min + 9, w_min..w_min + 9).prop_map(move |(h, w)| Geom {
-                c,
-                h,
-                w,
-                window: Window::new(kh, kw)
+            (h_min..h_min + 9, w_min..w_min + 9).prop_map(move |(h, w)| {
+                let window = Window::new(kh, kw)
                     .with_stride(sh, sw)
                     .with_dilation(dh, dw)
-                    .with_padding(p),
+                    .with_padding(p);
+                Geom::of_window(1, c, h, w, window)
             })
         })
 }

@@ -1,5 +1,6 @@
 //! Naive GEMM reference and strided test matrices with guard cells.
 
+use super::same;
 use nchw::{Float, MatMut, MatRef};
 
 /// Cells after every buffer that must stay untouched.
@@ -91,11 +92,6 @@ impl<T: Float> Strided<T> {
             .zip(&inside)
             .all(|(&x, &inside)| inside || same(x, self.sentinel))
     }
-}
-
-/// Equal, or both NaN.
-pub fn same<T: Float>(x: T, y: T) -> bool {
-    x == y || (x.is_nan() && y.is_nan())
 }
 
 /// `C <- alpha * A * B + beta * C`, straight from the definition; `beta == 0` ignores C.

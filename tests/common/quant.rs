@@ -2,8 +2,7 @@
 //! and ONNX definitions, in wide integers (`i128`) and exact rationals, with no shared code
 //! with the crate: floors by `div_euclid`, roundings spelled out.
 
-use super::conv::Geom;
-use super::pool::Spec;
+use super::geom::Geom;
 
 /// `floor(n / d)` for `d > 0`.
 fn floor_div(n: i128, d: i128) -> i128 {
@@ -155,7 +154,7 @@ pub fn gemm(m: usize, n: usize, k: usize, a: &[i8], za: i8, b: &[i8], zb: i8) ->
 }
 
 /// The in-bounds taps of every window, row-major, as flat in-plane positions.
-fn windows(s: &Spec) -> Vec<Vec<usize>> {
+fn windows(s: &Geom) -> Vec<Vec<usize>> {
     let (oh, ow) = s.out_hw();
     let mut all = Vec::new();
     for y in 0..oh {
@@ -165,7 +164,7 @@ fn windows(s: &Spec) -> Vec<Vec<usize>> {
                 for j in 0..s.kernel[1] {
                     let (r, c) = (s.tap(0, y, i), s.tap(1, x, j));
                     if s.inside(0, r) && s.inside(1, c) {
-                        taps.push(r as usize * s.input[1] + c as usize);
+                        taps.push(r as usize * s.w + c as usize);
                     }
                 }
             }
@@ -176,8 +175,8 @@ fn windows(s: &Spec) -> Vec<Vec<usize>> {
 }
 
 /// int8 max pooling, clamped to `[lo, hi]` (max then min).
-pub fn max_pool(s: &Spec, x: &[i8], lo: i8, hi: i8) -> Vec<i8> {
-    let plane = s.input[0] * s.input[1];
+pub fn max_pool(s: &Geom, x: &[i8], lo: i8, hi: i8) -> Vec<i8> {
+    let plane = s.h * s.w;
     let wins = windows(s);
     let mut y = Vec::new();
     for p in 0..s.n * s.c {
@@ -192,13 +191,13 @@ pub fn max_pool(s: &Spec, x: &[i8], lo: i8, hi: i8) -> Vec<i8> {
 /// int8 average pooling: the sum divided by `divisor(oh, ow)`, rounded half away from zero
 /// (as an exact rational), clamped to `[lo, hi]`.
 pub fn avg_pool(
-    s: &Spec,
+    s: &Geom,
     x: &[i8],
     divisor: impl Fn(usize, usize) -> usize,
     lo: i8,
     hi: i8,
 ) -> Vec<i8> {
-    let plane = s.input[0] * s.input[1];
+    let plane = s.h * s.w;
     let (_, ow) = s.out_hw();
     let wins = windows(s);
     let mut y = Vec::new();

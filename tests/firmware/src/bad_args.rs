@@ -515,5 +515,8 @@ pub fn check(r: &mut impl Runner) {
         .and(columns(r))
         .and(convolution(r))
         .and(pooling(r));
-    r.check("bad-argument geometries", setup.is_ok());
+    // Valid geometries the checks above build: only a failure is reported.
+    if setup.is_err() {
+        r.check("bad-argument geometries", false);
+    }
 }

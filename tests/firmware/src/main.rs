@@ -17,6 +17,8 @@
 
 #[cfg_attr(feature = "network-only", allow(dead_code))]
 mod bad_args;
+// The feature checks run only where `reference` is built.
+#[cfg_attr(feature = "panic-free", allow(dead_code))]
 mod model;
 #[cfg(not(feature = "panic-free"))]
 mod reference;
@@ -85,7 +87,9 @@ impl Runner for Board {
             *slot = (name, used);
             self.kernels += 1;
         }
-        self.check(name, result.is_ok());
+        if result.is_err() {
+            self.check(name, false);
+        }
     }
 }
 
@@ -123,6 +127,11 @@ fn main() -> u32 {
     reference::check_backward(&mut board, b, &w0);
     let _ = w0;
     model::check_checksums(&mut board, b);
+    #[cfg(not(feature = "panic-free"))]
+    {
+        let features = model::features(&mut board, b);
+        reference::check_features(&mut board, &features);
+    }
     #[cfg(not(feature = "network-only"))]
     bad_args::check(&mut board);
 
