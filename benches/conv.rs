@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use nchw::{
-    conv2d, conv2d_backward_data, conv2d_backward_filter, Accum, Conv2d, Element, Padding, Shape,
+    conv2d, conv2d_backward_data, conv2d_backward_filter, Accum, Conv2d, Float, Padding, Shape,
     Window,
 };
 
@@ -47,7 +47,7 @@ impl Layer {
 }
 
 /// Forward, backward-data and backward-filter of one layer at batch `n`.
-fn passes<T: Element>(
+fn passes<T: Float>(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     layer: &Layer,
     n: usize,
@@ -88,8 +88,8 @@ fn passes<T: Element>(
         bench.iter(|| {
             conv2d_backward_data(
                 &conv,
-                black_box(&dy),
                 &w,
+                black_box(&dy),
                 &mut dx,
                 Accum::Replace,
                 &mut scratch,

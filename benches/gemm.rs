@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nchw::{gemm, gemm_scratch_len, Element, Isa, MatMut, MatRef};
+use nchw::{gemm, Float, Gemm, Isa, MatMut, MatRef};
 
 /// Thread CPU time, in nanoseconds.
 struct CpuTime;
@@ -228,7 +228,7 @@ fn peak(c: &mut Criterion<CpuTime>) {
     g.finish();
 }
 
-fn bench_shape<T: Element>(g: &mut Group<'_>, name: &str, (m, n, k): (usize, usize, usize)) {
+fn bench_shape<T: Float>(g: &mut Group<'_>, name: &str, (m, n, k): (usize, usize, usize)) {
     let a: Vec<T> = (0..m * k)
         .map(|i| T::from_usize(i % 7) - T::from_usize(3))
         .collect();
@@ -236,14 +236,15 @@ fn bench_shape<T: Element>(g: &mut Group<'_>, name: &str, (m, n, k): (usize, usi
         .map(|i| T::from_usize(i % 5) - T::from_usize(2))
         .collect();
     let mut c = vec![T::ZERO; m * n];
-    let mut scratch = vec![T::ZERO; gemm_scratch_len::<T>(m, n, k)];
+    let geometry = Gemm::new(m, n, k).unwrap();
+    let mut scratch = vec![T::ZERO; geometry.scratch_len::<T>()];
     g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
     g.bench_function(BenchmarkId::new(name, format!("{m}x{n}x{k}")), |bench| {
         bench.iter(|| {
             let a = MatRef::row_major(&a, m, k).unwrap();
             let b = MatRef::row_major(&b, k, n).unwrap();
             let c = MatMut::row_major(&mut c, m, n).unwrap();
-            gemm(T::ONE, a, b, T::ZERO, c, &mut scratch).unwrap();
+            gemm(&geometry, T::ONE, a, b, T::ZERO, c, &mut scratch).unwrap();
         })
     });
 }
@@ -257,7 +258,7 @@ const CONVS: [(usize, usize, usize); 4] = [
     (32, 12544, 27),
 ];
 
-fn products<T: Element>(c: &mut Criterion<CpuTime>, ty: &str) {
+fn products<T: Float>(c: &mut Criterion<CpuTime>, ty: &str) {
     let mut g = c.benchmark_group(ty);
     g.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));

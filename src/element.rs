@@ -4,17 +4,24 @@ use core::fmt::Debug;
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
 
 mod sealed {
-    /// The sealing trait; it also carries the per-type GEMM and depthwise entry points.
-    pub trait Sealed: crate::gemm::Dispatch + crate::conv::Depthwise {}
+    pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
 }
 
-/// A floating-point element: `f32` or `f64`.
+/// The arithmetic of a floating-point element: `f32` or `f64`.
 ///
-/// The trait is sealed: it names exactly the operations the kernels need, and new methods or
-/// new element types (a quantized `i8` path with `i32` accumulation, say) can be added without
-/// breaking callers, who only ever name it as a bound.
+/// The ground type of the crate: it imports nothing. The float operations are bounded by
+/// [`Float`](crate::Float), which adds the per-instruction-set builds. Sealed, so new methods
+/// can be added without breaking callers, who only ever name it as a bound.
+///
+/// ```
+/// use nchw::Element;
+/// fn mean<T: Element>(xs: &[T]) -> T {
+///     xs.iter().fold(T::ZERO, |s, &x| s + x) / T::from_usize(xs.len())
+/// }
+/// assert_eq!(mean(&[1.0f32, 2.0, 6.0]), 3.0);
+/// ```
 pub trait Element:
     sealed::Sealed
     + Copy

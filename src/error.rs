@@ -32,6 +32,12 @@ pub enum Error {
         /// Which parameter, e.g. `"stride_h"`.
         parameter: &'static str,
     },
+    /// An input whose images hold no elements: `C`, `H` or `W` is zero. (A batch of
+    /// `N = 0` images is valid and does nothing.)
+    Empty {
+        /// Which dimension: `"channels"`, `"height"` or `"width"`.
+        what: &'static str,
+    },
     /// The (dilated) window is larger than the padded input along one axis.
     WindowTooLarge {
         /// `"height"` or `"width"`.
@@ -68,7 +74,8 @@ pub enum Error {
     },
     /// A matrix view reaches past the end of its slice, or its strides make elements alias.
     InvalidView {
-        /// Which operand: `"a"`, `"b"` or `"c"`.
+        /// Which view: `"MatRef"` or `"MatMut"` (a view does not know which operand it
+        /// will be; [`gemm`](crate::gemm()) names those in [`Error::DimensionMismatch`]).
         operand: &'static str,
         /// The smallest slice length that would hold the view (`usize::MAX` when it overflows).
         needed: usize,
@@ -166,14 +173,20 @@ impl fmt::Display for Error {
                 f,
                 "the window of output {output} along the {axis} covers no input element"
             ),
+            Error::Empty { what } => {
+                write!(
+                    f,
+                    "the input has zero {what}: each image must hold elements"
+                )
+            }
             Error::InvalidView {
                 operand,
                 needed,
                 actual,
             } => write!(
                 f,
-                "matrix view {operand} needs a slice of {needed} elements with \
-                 non-aliasing strides, the slice holds {actual}"
+                "a {operand} needs a slice of {needed} elements with non-aliasing \
+                 strides, the slice holds {actual}"
             ),
             Error::DimensionMismatch { what, left, right } => {
                 write!(f, "dimension mismatch: {what} ({left} != {right})")

@@ -12,6 +12,7 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use crate::accum::Accum;
+use crate::arch::Float;
 use crate::element::Element;
 use crate::error::{check_len, mul, tri, Error};
 use crate::window::{Rounding, Window};
@@ -225,7 +226,7 @@ struct Segment {
 /// ]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn im2col<T: Element>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Error> {
+pub fn im2col<T: Float>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Error> {
     im2col_columns(g, image, 0..g.cols(), col)
 }
 
@@ -248,7 +249,7 @@ pub fn im2col<T: Element>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), 
 /// assert_eq!(tile, [2.0, 3.0, 5.0, 6.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn im2col_columns<T: Element>(
+pub fn im2col_columns<T: Float>(
     g: &Im2col,
     image: &[T],
     columns: Range<usize>,
@@ -257,8 +258,18 @@ pub fn im2col_columns<T: Element>(
     let n = g.check_range(&columns)?;
     check_len("image", g.image_len(), image.len())?;
     check_len("tile", g.tile_len(n), tile.len())?;
+    unfold(g, image, columns, tile);
+    Ok(())
+}
+
+/// [`im2col_columns`] for callers that checked its arguments: `columns` within
+/// `0..g.cols()`, `image` of `g.image_len()` and `tile` of `g.tile_len(columns.len())`
+/// elements.
+pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
+    debug_assert!(g.check_range(&columns).is_ok());
+    debug_assert!(image.len() == g.image_len() && tile.len() == g.tile_len(columns.len()));
     let stride = g.window.stride_w;
-    // The segment bounds are in range by construction (the lengths were checked above): the
+    // The segment bounds are in range by construction (the lengths were checked): the
     // checked slicing never fails, and leaves no panic path in the code.
     g.for_each_segment(columns, |s| {
         let Some(out) = tile.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
@@ -291,7 +302,6 @@ pub fn im2col_columns<T: Element>(
             }
         }
     });
-    Ok(())
 }
 
 /// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).
@@ -354,22 +364,17 @@ fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
 /// assert_eq!(image, [1.0, 12.0, 20.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn col2im<T: Element>(
-    g: &Im2col,
-    col: &[T],
-    image: &mut [T],
-    accum: Accum,
-) -> Result<(), Error> {
+pub fn col2im<T: Float>(g: &Im2col, col: &[T], image: &mut [T], accum: Accum) -> Result<(), Error> {
     check_len("col", g.col_len(), col.len())?;
-    check_len("image", g.image_len(), image.len())?;
-    if accum == Accum::Replace {
-        image.fill(T::ZERO);
-    }
-    col2im_columns(g, col, 0..g.cols(), image)
+    col2im_columns(g, col, 0..g.cols(), image, accum)
 }
 
-/// Adds a `[rows(), columns.len()]` tile of the column matrix back into the image: the
-/// adjoint of [`im2col_columns`], always accumulating.
+/// Folds a `[rows(), columns.len()]` tile of the column matrix back into the image: the
+/// adjoint of [`im2col_columns`].
+///
+/// With [`Accum::Add`] the tile's contributions are added to the image, so the tiles of any
+/// split of `0..cols()` folded one after another give [`col2im`]; [`Accum::Replace`] zeroes
+/// the image first (for the first tile of such a sequence).
 ///
 /// # Errors
 /// [`Error::InvalidRange`] unless `columns` lies within `0..g.cols()`;
@@ -377,22 +382,37 @@ pub fn col2im<T: Element>(
 /// `image.len() == g.image_len()`.
 ///
 /// ```
-/// use nchw::{col2im_columns, Im2col, Window};
+/// use nchw::{col2im_columns, Accum, Im2col, Window};
 /// let g = Im2col::new(1, 1, 3, Window::new(1, 2))?;
-/// let mut image = [0.0f32; 3];
-/// col2im_columns(&g, &[1.0, 2.0], 1..2, &mut image)?; // window 1: taps at 1 and 2
-/// assert_eq!(image, [0.0, 1.0, 2.0]);
+/// let mut image = [f32::NAN; 3];
+/// col2im_columns(&g, &[1.0, 2.0], 1..2, &mut image, Accum::Replace)?; // window 1: taps at 1 and 2
+/// col2im_columns(&g, &[10.0, 20.0], 0..1, &mut image, Accum::Add)?; // window 0: taps at 0 and 1
+/// assert_eq!(image, [10.0, 21.0, 2.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn col2im_columns<T: Element>(
+pub fn col2im_columns<T: Float>(
     g: &Im2col,
     tile: &[T],
     columns: Range<usize>,
     image: &mut [T],
+    accum: Accum,
 ) -> Result<(), Error> {
     let n = g.check_range(&columns)?;
     check_len("tile", g.tile_len(n), tile.len())?;
     check_len("image", g.image_len(), image.len())?;
+    if accum == Accum::Replace {
+        image.fill(T::ZERO);
+    }
+    fold(g, tile, columns, image);
+    Ok(())
+}
+
+/// [`col2im_columns`] with [`Accum::Add`], for callers that checked its arguments: `columns`
+/// within `0..g.cols()`, `tile` of `g.tile_len(columns.len())` and `image` of
+/// `g.image_len()` elements.
+pub(crate) fn fold<T: Element>(g: &Im2col, tile: &[T], columns: Range<usize>, image: &mut [T]) {
+    debug_assert!(g.check_range(&columns).is_ok());
+    debug_assert!(tile.len() == g.tile_len(columns.len()) && image.len() == g.image_len());
     let stride = g.window.stride_w;
     g.for_each_segment(columns, |s| {
         if s.len == 0 {
@@ -419,5 +439,4 @@ pub fn col2im_columns<T: Element>(
             }
         }
     });
-    Ok(())
 }

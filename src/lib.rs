@@ -21,6 +21,22 @@
 //!   An operation writes only its outputs; whether it overwrites or accumulates is stated on
 //!   it, or chosen with [`Accum`].
 //!
+//! # Architecture
+//!
+//! Three layers; each imports only the ones below it.
+//!
+//! 1. **Ground types** (`error`, `shape`, `window`, `element`, `accum`): [`Error`], [`Shape`],
+//!    [`Padding`], [`Window`] with the one output-size formula, [`Element`] (arithmetic only),
+//!    [`Accum`]. They import no kernel family.
+//! 2. **Arch layer** (`arch/`): [`Isa`] and its detection, the target features of each
+//!    instruction set (written once), the one SIMD abstraction the kernels are generic over,
+//!    the GEMM's register tiles and cache blocking per target, and [`Float`], which runs a
+//!    kernel body on a chosen instruction set.
+//! 3. **Kernel families**, one folder or file each: `pad`, `im2col`, `gemm/`, `conv/` (uses
+//!    `im2col` and `gemm`), `pool/`. Each geometry ([`Gemm`], [`Conv2d`], [`Pool2d`]) is
+//!    validated once by its constructor and carries the instruction set its operations run
+//!    on: `with_isa` forces one, per call; there is no global switch.
+//!
 //! # Errors
 //!
 //! Every operation validates all its inputs before it writes anything. A bad input returns
@@ -44,31 +60,31 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 mod accum;
+mod arch;
 mod conv;
 mod element;
 mod error;
 mod gemm;
 mod im2col;
-mod isa;
 mod pad;
 mod pool;
 mod shape;
 mod window;
 
 pub use accum::Accum;
+pub use arch::{Float, Isa};
 pub use conv::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Clamp, Conv2d,
 };
 pub use element::Element;
 pub use error::Error;
-pub use gemm::{gemm, gemm_scratch_len, gemm_with_isa, MatMut, MatRef};
+pub use gemm::{gemm, Gemm, MatMut, MatRef};
 pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
-pub use isa::Isa;
 pub use pad::{crop, pad, Pad};
 pub use pool::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
-    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, pool_isa,
-    set_pool_isa, AvgPool2d, Divisor, Pool2d,
+    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, AvgPool2d,
+    Divisor, Pool2d,
 };
 pub use shape::{Padding, Shape};
 pub use window::{Rounding, Window};

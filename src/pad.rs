@@ -1,5 +1,6 @@
 //! Constant padding of an NCHW tensor, and its inverse, cropping.
 
+use crate::arch::Float;
 use crate::element::Element;
 use crate::error::{add, check_len, tri, Error};
 use crate::shape::{Padding, Shape};
@@ -78,7 +79,7 @@ impl Pad {
 /// assert_eq!(out, [-1.0, -1.0, -1.0, 1.0, 2.0, -1.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn pad<T: Element>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Result<(), Error> {
+pub fn pad<T: Float>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", p.input.len(), input.len())?;
     check_len("output", p.output.len(), output.len())?;
     let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);
@@ -124,7 +125,7 @@ pub fn pad<T: Element>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Resu
 /// assert_eq!(out, [5.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn crop<T: Element>(p: &Pad, padded: &[T], output: &mut [T]) -> Result<(), Error> {
+pub fn crop<T: Float>(p: &Pad, padded: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("padded", p.output.len(), padded.len())?;
     check_len("output", p.input.len(), output.len())?;
     let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);

@@ -66,6 +66,21 @@ impl Shape {
         self.c * self.plane_len()
     }
 
+    /// `Ok` unless an image holds no elements: [`Error::Empty`] names the first of `C`, `H`,
+    /// `W` that is zero. Every geometry asks this first, before any window check.
+    pub(crate) const fn check_images(&self) -> Result<(), Error> {
+        let what = if self.c == 0 {
+            "channels"
+        } else if self.h == 0 {
+            "height"
+        } else if self.w == 0 {
+            "width"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Empty { what })
+    }
+
     /// Elements in the whole tensor, `N * C * H * W`.
     pub const fn len(&self) -> usize {
         self.n * self.image_len()

@@ -3,8 +3,6 @@
 //! All output-size arithmetic lives here, built on one quantity:
 //! `kernel_field = (kernel - 1) * dilation + 1`, the extent a dilated kernel covers.
 
-use core::num::NonZeroUsize;
-
 use crate::error::{add, check_nonzero, mul, tri, Error};
 use crate::shape::Padding;
 
@@ -62,9 +60,23 @@ impl Window {
         }
     }
 
-    /// A `k` x `k` window with stride 1, dilation 1 and no padding.
+    /// A `k` x `k` window with stride 1 (a convolution's default; for pooling see
+    /// [`Window::pool`]), dilation 1 and no padding.
     pub const fn square(k: usize) -> Self {
         Window::new(k, k)
+    }
+
+    /// A `k` x `k` pooling window: stride `k` (PyTorch's default for pooling, where a
+    /// convolution's is 1), dilation 1 and no padding.
+    ///
+    /// ```
+    /// use nchw::{Rounding, Window};
+    /// // F.max_pool2d(x, 2) on a 28 x 28 plane: 14 x 14 windows.
+    /// assert_eq!(Window::pool(2).output_size(28, 28, Rounding::Floor), Ok((14, 14)));
+    /// assert_eq!(Window::pool(2), Window::square(2).with_stride(2, 2));
+    /// ```
+    pub const fn pool(k: usize) -> Self {
+        Window::square(k).with_stride(k, k)
     }
 
     /// The same window with the given strides.
@@ -202,27 +214,30 @@ impl Axis {
     /// The outputs `lo..hi` (within `0..outputs`) whose tap at `offset = k * dilation` lands
     /// inside the input rather than the padding.
     #[inline]
-    pub fn inside(&self, offset: usize, outputs: usize) -> (usize, usize) {
-        // A validated window has stride >= 1; were it 0, no output would be inside. Dividing
-        // by a `NonZeroUsize` leaves the optimizer no division-by-zero panic to keep.
-        let Some(stride) = NonZeroUsize::new(self.stride) else {
-            return (0, 0);
-        };
-        let div_ceil = |a: usize| a / stride + usize::from(a % stride != 0);
+    pub const fn inside(&self, offset: usize, outputs: usize) -> (usize, usize) {
         // Input coordinate of output o: o * stride + offset - before, in 0..input.
         let lo = if self.before > offset {
-            div_ceil(self.before - offset)
+            div_ceil(self.before - offset, self.stride)
         } else {
             0
         };
         let end = self.input + self.before;
         let hi = if end > offset {
-            div_ceil(end - offset)
+            div_ceil(end - offset, self.stride)
         } else {
             0
         };
         let hi = if hi < outputs { hi } else { outputs };
         let lo = if lo < hi { lo } else { hi };
         (lo, hi)
+    }
+}
+
+/// `a / b` rounded up, or 0 for `b == 0` (which a validated window never has): checked
+/// division leaves the optimizer no division-by-zero panic to keep.
+const fn div_ceil(a: usize, b: usize) -> usize {
+    match (a.checked_div(b), a.checked_rem(b)) {
+        (Some(q), Some(r)) => q + (r != 0) as usize,
+        _ => 0,
     }
 }

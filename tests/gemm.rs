@@ -3,7 +3,26 @@
 mod common;
 
 use common::gemm::{gemm_ref, int, same, Layout, Strided, GUARD};
-use nchw::{gemm, gemm_scratch_len, gemm_with_isa, Element, Error, Isa, MatMut, MatRef};
+use nchw::{gemm, Error, Float, Gemm, Isa, MatMut, MatRef};
+
+/// `gemm` on `isa`'s kernel, its geometry read off the operands.
+fn gemm_with_isa<T: Float>(
+    isa: Isa,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    let g = Gemm::new(a.rows(), b.cols(), a.cols())?.with_isa(isa)?;
+    gemm(&g, alpha, a, b, beta, c, scratch)
+}
+
+/// [`Gemm::scratch_len`] of an `m x k` by `k x n` product.
+fn scratch_len<T: Float>(m: usize, n: usize, k: usize) -> usize {
+    Gemm::new(m, n, k).unwrap().scratch_len::<T>()
+}
 use proptest::prelude::*;
 
 /// Every kernel this machine runs (just the portable one under Miri).
@@ -15,7 +34,7 @@ fn kernels() -> Vec<Isa> {
 /// (integer-valued data keeps every kernel's arithmetic exact), the guards after every buffer
 /// and scratch are intact, and C outside the view is untouched.
 #[allow(clippy::too_many_arguments)]
-fn check<T: Element>(
+fn check<T: Float>(
     kernel: Isa,
     alpha: T,
     a: &Strided<T>,
@@ -133,7 +152,7 @@ fn noise(seed: u64, salt: u64, i: usize, j: usize) -> i64 {
     ((x ^ (x >> 31)) % 9) as i64 - 4
 }
 
-fn run_case<T: Element>(case: &Case) -> Result<(), TestCaseError> {
+fn run_case<T: Float>(case: &Case) -> Result<(), TestCaseError> {
     let Case {
         m,
         n,
@@ -154,7 +173,7 @@ fn run_case<T: Element>(case: &Case) -> Result<(), TestCaseError> {
             int(noise(seed, 3, i, j))
         }
     });
-    let full = gemm_scratch_len::<T>(m, n, k);
+    let full = scratch_len::<T>(m, n, k);
     let scratch = case.scratch.map_or(full, |s| s.min(full));
     for kernel in kernels() {
         check(kernel, alpha, &a, &b, beta, &c, scratch)?;
@@ -191,7 +210,7 @@ proptest! {
         gemm_ref(alpha, &a, &b, beta, &mut want);
         for kernel in kernels() {
             let mut got = c.clone();
-            let mut scratch = vec![f64::NAN; gemm_scratch_len::<f64>(m, n, k)];
+            let mut scratch = vec![f64::NAN; scratch_len::<f64>(m, n, k)];
             gemm_with_isa(kernel, alpha, a.view(), b.view(), beta, got.view_mut(), &mut scratch)
                 .unwrap();
             for i in 0..m {
@@ -271,7 +290,7 @@ fn identity_is_exact_around_tiles() {
                         f32::from(u8::from(i == j))
                     });
                     let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |_, _| f32::NAN);
-                    let s = gemm_scratch_len::<f32>(m, n, n);
+                    let s = scratch_len::<f32>(m, n, n);
                     check(kernel, 1.0, &a, &id, 0.0, &c, s).unwrap();
                     let at = Strided::new(n, m, Layout::ColMajor(1), f32::NAN, |i, j| {
                         (i * 37 + j) as f32
@@ -297,7 +316,7 @@ fn every_scratch_size_is_correct() {
     let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| {
         int(noise(1, 3, i, j))
     });
-    let full = gemm_scratch_len::<f64>(m, n, k);
+    let full = scratch_len::<f64>(m, n, k);
     // Under Miri about 20 lengths (and the full one) keep the run short.
     let step = if cfg!(miri) { full / 20 + 1 } else { 1 };
     for kernel in kernels() {
@@ -312,7 +331,7 @@ fn every_scratch_size_is_correct() {
         int(noise(2, 2, i, j))
     });
     let c = Strided::new(m, n, Layout::ColMajor(1), 0.0, |_, _| f32::NAN);
-    let full = gemm_scratch_len::<f32>(m, n, k);
+    let full = scratch_len::<f32>(m, n, k);
     let step = if cfg!(miri) { full / 20 + 1 } else { 1 };
     for kernel in kernels() {
         for len in (0..full).step_by(step).chain([full]) {
@@ -381,7 +400,7 @@ fn invalid_views_are_refused() {
         assert_eq!(
             r.unwrap_err(),
             Error::InvalidView {
-                operand: "a",
+                operand: "MatRef",
                 needed,
                 actual: 6
             }
@@ -397,7 +416,7 @@ fn invalid_views_are_refused() {
         assert_eq!(
             r.unwrap_err(),
             Error::InvalidView {
-                operand: "c",
+                operand: "MatMut",
                 needed,
                 actual: 6
             }
@@ -415,17 +434,22 @@ fn invalid_views_are_refused() {
 
 #[test]
 fn mismatched_dimensions_are_refused_before_any_write() {
-    let (a, b) = ([1.0f64; 6], [1.0f64; 12]);
+    let (a, b) = ([1.0f64; 9], [1.0f64; 12]);
+    // The geometry: a 2 x 3 A times a 3 x 4 B.
     let cases = [
-        ((2, 3), (4, 3), (2, 3), "a.cols != b.rows", 3, 4),
-        ((2, 3), (3, 4), (3, 4), "c.rows != a.rows", 3, 2),
-        ((2, 3), (3, 4), (2, 3), "c.cols != b.cols", 3, 4),
+        ((3, 3), (3, 4), (2, 4), "a rows", 3, 2),
+        ((2, 2), (3, 4), (2, 4), "a columns", 2, 3),
+        ((2, 3), (4, 3), (2, 4), "b rows", 4, 3),
+        ((2, 3), (3, 3), (2, 4), "b columns", 3, 4),
+        ((2, 3), (3, 4), (3, 4), "c rows", 3, 2),
+        ((2, 3), (3, 4), (2, 3), "c columns", 3, 4),
     ];
-    for kernel in Isa::ALL {
+    for kernel in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        let g = Gemm::new(2, 4, 3).unwrap().with_isa(kernel).unwrap();
         for ((am, ak), (bk, bn), (cm, cn), what, left, right) in cases {
             let mut c = [7.0f64; 12];
-            let r = gemm_with_isa(
-                kernel,
+            let r = gemm(
+                &g,
                 1.0,
                 MatRef::row_major(&a, am, ak).unwrap(),
                 MatRef::row_major(&b, bk, bn).unwrap(),
@@ -447,9 +471,10 @@ fn row_blocks_on_scoped_threads_match_one_call() {
     let a: Vec<f32> = (0..m * k).map(|x| int::<f32>(noise(9, 1, x, 0))).collect();
     let b: Vec<f32> = (0..k * n).map(|x| int::<f32>(noise(9, 2, x, 0))).collect();
     let mut whole = vec![f32::NAN; m * n];
-    let mut scratch = vec![0.0; gemm_scratch_len::<f32>(m, n, k)];
+    let mut scratch = vec![0.0; scratch_len::<f32>(m, n, k)];
     let bv = MatRef::row_major(&b, k, n).unwrap();
     gemm(
+        &Gemm::new(m, n, k).unwrap(),
         1.0,
         MatRef::row_major(&a, m, k).unwrap(),
         bv,
@@ -469,9 +494,10 @@ fn row_blocks_on_scoped_threads_match_one_call() {
         {
             s.spawn(move || {
                 let rows = c.len() / n;
-                let mut scratch = vec![0.0; gemm_scratch_len::<f32>(rows, n, k)];
+                let mut scratch = vec![0.0; scratch_len::<f32>(rows, n, k)];
                 let a = MatRef::row_major(a, rows, k).unwrap();
                 gemm(
+                    &Gemm::new(rows, n, k).unwrap(),
                     1.0,
                     a,
                     bv,
@@ -490,15 +516,19 @@ fn row_blocks_on_scoped_threads_match_one_call() {
 /// Scratch lengths are a `const fn` of the shape, usable for static buffers.
 #[test]
 fn scratch_len_is_const_and_bounded() {
-    const LEN: usize = gemm_scratch_len::<f32>(64, 3136, 576);
+    const LEN: usize = match Gemm::new(64, 3136, 576) {
+        Ok(g) => g.scratch_len::<f32>(),
+        Err(_) => 0,
+    };
     const { assert!(LEN > 0) };
-    assert_eq!(gemm_scratch_len::<f64>(0, 5, 5), 0);
-    assert_eq!(gemm_scratch_len::<f32>(5, 5, 0), 0);
+    assert_eq!(scratch_len::<f64>(0, 5, 5), 0);
+    assert_eq!(scratch_len::<f32>(5, 5, 0), 0);
     // Bounded whatever the problem size.
     assert_eq!(
-        gemm_scratch_len::<f32>(1 << 40, 1 << 40, 1 << 40),
-        gemm_scratch_len::<f32>(1 << 20, 1 << 20, 1 << 20)
+        scratch_len::<f32>(1 << 30, 1 << 30, 1 << 30),
+        scratch_len::<f32>(1 << 20, 1 << 20, 1 << 20)
     );
+    assert_eq!(Gemm::new(1 << 40, 1, 1 << 40), Err(Error::Overflow));
 }
 
 /// Shrunk proptest failure (a harness bug: NaN guard cells compared with `==`), kept so the

@@ -5,7 +5,7 @@ mod common;
 use common::foundation::{self as reference, geom, Geom};
 use common::{dot, ints, nan};
 use nchw::{
-    col2im, col2im_columns, im2col, im2col_columns, Accum, Element, Error, Im2col, Padding, Window,
+    col2im, col2im_columns, im2col, im2col_columns, Accum, Error, Float, Im2col, Padding, Window,
 };
 use proptest::prelude::*;
 
@@ -13,7 +13,7 @@ fn build(g: &Geom) -> Im2col {
     Im2col::new(g.c, g.h, g.w, g.window).expect("strategy yields valid geometries")
 }
 
-fn check_im2col<T: Element>(g: &Geom, seed: u64) {
+fn check_im2col<T: Float>(g: &Geom, seed: u64) {
     let geo = build(g);
     assert_eq!((geo.out_h(), geo.out_w()), g.out());
     let image: Vec<T> = ints(seed, geo.image_len());
@@ -22,7 +22,7 @@ fn check_im2col<T: Element>(g: &Geom, seed: u64) {
     assert_eq!(col, reference::im2col(g, &image));
 }
 
-fn check_col2im<T: Element>(g: &Geom, seed: u64) {
+fn check_col2im<T: Float>(g: &Geom, seed: u64) {
     let geo = build(g);
     let col: Vec<T> = ints(seed, geo.col_len());
     let base: Vec<T> = ints(seed ^ 1, geo.image_len());
@@ -91,7 +91,7 @@ proptest! {
             for r in 0..rows {
                 prop_assert_eq!(&tile[r * (b - a)..(r + 1) * (b - a)], &full[r * cols + a..r * cols + b]);
             }
-            col2im_columns(&geo, &tile, a..b, &mut tiled_fold).unwrap();
+            col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
         }
         prop_assert_eq!(tiled_fold, folded);
     }
@@ -177,7 +177,7 @@ fn errors_leave_outputs_untouched() {
         })
     );
     assert_eq!(
-        col2im_columns(&g, &col[..17], 1..2, &mut img),
+        col2im_columns(&g, &col[..17], 1..2, &mut img, Accum::Add),
         Err(Error::BufferLength {
             buffer: "tile",
             expected: 18,
@@ -185,7 +185,7 @@ fn errors_leave_outputs_untouched() {
         })
     );
     assert_eq!(
-        col2im_columns(&g, &col[..0], 2..6, &mut img),
+        col2im_columns(&g, &col[..0], 2..6, &mut img, Accum::Replace),
         Err(Error::InvalidRange {
             start: 2,
             end: 6,

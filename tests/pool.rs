@@ -6,8 +6,8 @@ mod common;
 use common::pool::{self as naive, Div, Float, Spec};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
-    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, set_pool_isa,
-    Accum, AvgPool2d, Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
+    max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, Accum, AvgPool2d,
+    Divisor, Error, Isa, Padding, Pool2d, Rounding, Shape, Window,
 };
 use proptest::prelude::*;
 
@@ -382,14 +382,18 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // Every SIMD tier
 
-/// All tiers give the reference's results on widths around every vector width. The only
-/// test that changes the tier (others may run meanwhile: all tiers agree, so they pass).
+/// Every tier this CPU runs gives the reference's results on widths around every vector
+/// width.
 #[test]
 #[cfg_attr(miri, ignore)]
 fn every_isa_tier_matches_reference() {
-    for tier in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
-        let used = set_pool_isa(tier);
-        assert!(used <= tier);
+    for tier in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        common::pool::on_isa(tier, every_width_on_this_tier);
+    }
+}
+
+fn every_width_on_this_tier() {
+    {
         for w in 1..=67 {
             for (k, s, p) in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 2, 1), (4, 3, 2)] {
                 // 6 rows: 2x2 stride 2 planes stack into one tall plane; 5: they do not.
@@ -411,7 +415,6 @@ fn every_isa_tier_matches_reference() {
             check_global::<f64>(1, 2, 3, w, &x, &[1.0, -2.0]);
         }
     }
-    set_pool_isa(Isa::Avx512);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -870,7 +873,7 @@ fn buffer_errors_leave_outputs_untouched() {
     let dy = vec![1.0f32; 24];
     assert_eq!(
         max_pool2d_backward(&g, &dy[1..], &idx, &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         max_pool2d_backward(&g, &dy, &idx[1..], &mut dx, Accum::Replace),
@@ -878,7 +881,7 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         max_pool2d_backward(&g, &dy, &idx, &mut dx[1..], Accum::Add),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     let mut bad = idx.clone();
     bad[23] = 16; // planes are 4x4
@@ -897,11 +900,11 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         max_pool2d_backward_recompute(&g, &x, &dy[1..], &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         max_pool2d_backward_recompute(&g, &x, &dy, &mut dx[1..], Accum::Replace),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     assert!(untouched(&dx));
 
@@ -909,11 +912,11 @@ fn buffer_errors_leave_outputs_untouched() {
     assert_eq!(avg_pool2d(&a, &x, &mut y[1..]), len("output", 24, 23));
     assert_eq!(
         avg_pool2d_backward(&a, &dy[1..], &mut dx, Accum::Replace),
-        len("dy", 24, 23)
+        len("grad_output", 24, 23)
     );
     assert_eq!(
         avg_pool2d_backward(&a, &dy, &mut dx[1..], Accum::Replace),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     assert!(untouched(&y) && untouched(&dx));
 
@@ -929,11 +932,11 @@ fn buffer_errors_leave_outputs_untouched() {
     );
     assert_eq!(
         global_avg_pool2d_backward(shape, &gy[1..], &mut dx, Accum::Add),
-        len("dy", 6, 5)
+        len("grad_output", 6, 5)
     );
     assert_eq!(
         global_avg_pool2d_backward(shape, &gy, &mut dx[1..], Accum::Add),
-        len("dx", 96, 95)
+        len("grad_input", 96, 95)
     );
     let empty = Shape::new(1, 2, 3, 0).unwrap();
     assert_eq!(

@@ -1,18 +1,18 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
 use super::chunks::after;
+use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
-
-use crate::element::Element;
+use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{gemm, MatMut, MatRef};
-use crate::im2col::col2im_columns;
+use crate::gemm::{product, MatMut, MatRef};
+use crate::im2col::fold;
 
-/// The input gradient `grad_input (+)= conv_backward_data(grad_output, weight)`: the adjoint
+/// The input gradient `grad_input (+)= conv_backward_data(weight, grad_output)`: the adjoint
 /// of [`conv2d`](crate::conv2d) without bias, so `<conv2d(x), dy> == <x, dx>`.
 ///
-/// `grad_output` is `N x OC x OH x OW`, `weight` `(OC, C / groups, KH, KW)`, `grad_input`
+/// `weight` is `(OC, C / groups, KH, KW)`, `grad_output` `N x OC x OH x OW`, `grad_input`
 /// `N x C x H x W`. With [`Accum::Replace`] `grad_input` is overwritten (never read); with
 /// [`Accum::Add`] the gradient is added to it (for an input that feeds several layers).
 ///
@@ -31,20 +31,20 @@ use crate::im2col::col2im_columns;
 /// let conv = Conv2d::new(Shape::new(1, 1, 1, 3)?, 1, Window::new(1, 2), 1)?;
 /// let mut dx = [f64::NAN; 3];
 /// let mut scratch = vec![0.0; conv.scratch_len::<f64>()];
-/// conv2d_backward_data(&conv, &[1.0, 2.0], &[1.0, 10.0], &mut dx, Accum::Replace, &mut scratch)?;
+/// conv2d_backward_data(&conv, &[1.0, 10.0], &[1.0, 2.0], &mut dx, Accum::Replace, &mut scratch)?;
 /// assert_eq!(dx, [1.0, 12.0, 20.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn conv2d_backward_data<T: Element>(
+pub fn conv2d_backward_data<T: Float>(
     conv: &Conv2d,
-    grad_output: &[T],
     weight: &[T],
+    grad_output: &[T],
     grad_input: &mut [T],
     accum: Accum,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("weight", conv.weight_len(), weight.len())?;
+    check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_input", conv.input_len(), grad_input.len())?;
     let kernel = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
     if let Path::Pointwise = kernel {
@@ -55,7 +55,15 @@ pub fn conv2d_backward_data<T: Element>(
     }
     match kernel {
         Path::Depthwise { .. } => {
-            T::depthwise_backward_data(conv, grad_output, weight, grad_input);
+            depthwise::on_isa(
+                conv,
+                depthwise::BackwardData {
+                    conv,
+                    grad_output,
+                    weight,
+                    grad_input,
+                },
+            );
             Ok(())
         }
         Path::Columns { tile } => columns(conv, grad_output, weight, grad_input, scratch, tile),
@@ -64,7 +72,7 @@ pub fn conv2d_backward_data<T: Element>(
 }
 
 /// 1x1, stride 1, no padding: per image and group, `dx_g (+)= W_g^T dy_g`.
-fn pointwise<T: Element>(
+fn pointwise<T: Float>(
     conv: &Conv2d,
     grad_output: &[T],
     weight: &[T],
@@ -72,6 +80,7 @@ fn pointwise<T: Element>(
     accum: Accum,
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -85,20 +94,25 @@ fn pointwise<T: Element>(
         .output_groups(grad_output)
         .zip(conv.input_groups(grad_input));
     for ((dy, dx), w) in groups.zip(conv.weight_groups(weight).cycle()) {
-        gemm(
-            T::ONE,
-            MatRef::row_major(w, ocg, cg)?.t(),
-            MatRef::row_major(dy, ocg, hw)?,
-            beta,
-            MatMut::row_major(dx, cg, hw)?,
-            scratch,
-        )?;
+        // SAFETY: `isa` is the geometry's, so available; the operands agree by
+        // construction of the geometry.
+        unsafe {
+            product(
+                isa,
+                T::ONE,
+                MatRef::row_major(w, ocg, cg)?.t(),
+                MatRef::row_major(dy, ocg, hw)?,
+                beta,
+                MatMut::row_major(dx, cg, hw)?,
+                scratch,
+            )
+        };
     }
     Ok(())
 }
 
 /// Per image, group and tile: `col = W_g^T dy_g[:, tile]`, then col2im the tile into `dx_g`.
-fn columns<T: Element>(
+fn columns<T: Float>(
     conv: &Conv2d,
     grad_output: &[T],
     weight: &[T],
@@ -106,9 +120,10 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     let groups = conv
         .output_groups(grad_output)
         .zip(conv.input_groups(grad_input));
@@ -117,15 +132,20 @@ fn columns<T: Element>(
         for columns in conv.tiles(tile) {
             let n = columns.end - columns.start;
             let col = conv.tile(&mut *col, n);
-            gemm(
-                T::ONE,
-                w.t(),
-                MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
-                T::ZERO,
-                MatMut::row_major(&mut *col, rows, n)?,
-                packing,
-            )?;
-            col2im_columns(g, col, columns, dx)?;
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
+            // construction of the geometry.
+            unsafe {
+                product(
+                    isa,
+                    T::ONE,
+                    w.t(),
+                    MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
+                    T::ZERO,
+                    MatMut::row_major(&mut *col, rows, n)?,
+                    packing,
+                )
+            };
+            fold(g, col, columns, dx);
         }
     }
     Ok(())

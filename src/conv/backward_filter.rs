@@ -2,13 +2,14 @@
 //! the bias (`db = sum of dy over N, H, W`).
 
 use super::chunks::{after, chunks};
+use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::accum::Accum;
 
-use crate::element::Element;
+use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{gemm, MatMut, MatRef};
-use crate::im2col::im2col_columns;
+use crate::gemm::{product, MatMut, MatRef};
+use crate::im2col::unfold;
 
 /// The weight gradient `grad_weight (+)= sum over the batch of dy_g col(x_g)^T`, per group.
 ///
@@ -38,7 +39,7 @@ use crate::im2col::im2col_columns;
 /// assert_eq!(dw, [42.0, 64.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn conv2d_backward_filter<T: Element>(
+pub fn conv2d_backward_filter<T: Float>(
     conv: &Conv2d,
     input: &[T],
     grad_output: &[T],
@@ -55,7 +56,15 @@ pub fn conv2d_backward_filter<T: Element>(
     }
     match kernel {
         Path::Depthwise { .. } => {
-            T::depthwise_backward_filter(conv, input, grad_output, grad_weight);
+            depthwise::on_isa(
+                conv,
+                depthwise::BackwardFilter {
+                    conv,
+                    input,
+                    grad_output,
+                    grad_weight,
+                },
+            );
             Ok(())
         }
         Path::Pointwise => pointwise(conv, input, grad_output, grad_weight, scratch),
@@ -64,13 +73,14 @@ pub fn conv2d_backward_filter<T: Element>(
 }
 
 /// 1x1, stride 1, no padding: per image and group, `dw_g += dy_g x_g^T`.
-fn pointwise<T: Element>(
+fn pointwise<T: Float>(
     conv: &Conv2d,
     input: &[T],
     grad_output: &[T],
     grad_weight: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -79,21 +89,26 @@ fn pointwise<T: Element>(
     for (x, dy) in conv.images(input, grad_output) {
         let groups = conv.input_groups(x).zip(conv.output_groups(dy));
         for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
-            gemm(
-                T::ONE,
-                MatRef::row_major(dy, ocg, hw)?,
-                MatRef::row_major(x, cg, hw)?.t(),
-                T::ONE,
-                MatMut::row_major(dw, ocg, cg)?,
-                scratch,
-            )?;
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
+            // construction of the geometry.
+            unsafe {
+                product(
+                    isa,
+                    T::ONE,
+                    MatRef::row_major(dy, ocg, hw)?,
+                    MatRef::row_major(x, cg, hw)?.t(),
+                    T::ONE,
+                    MatMut::row_major(dw, ocg, cg)?,
+                    scratch,
+                )
+            };
         }
     }
     Ok(())
 }
 
 /// Per image, group and tile: im2col the tile, then `dw_g += dy_g[:, tile] col^T`.
-fn columns<T: Element>(
+fn columns<T: Float>(
     conv: &Conv2d,
     input: &[T],
     grad_output: &[T],
@@ -101,24 +116,30 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     for (x, dy) in conv.images(input, grad_output) {
         let groups = conv.input_groups(x).zip(conv.output_groups(dy));
         for ((x, dy), dw) in groups.zip(conv.weight_groups(&mut *grad_weight)) {
             for columns in conv.tiles(tile) {
                 let n = columns.end - columns.start;
                 let col = conv.tile(&mut *col, n);
-                im2col_columns(g, x, columns.clone(), &mut *col)?;
-                gemm(
-                    T::ONE,
-                    MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
-                    MatRef::row_major(col, rows, n)?.t(),
-                    T::ONE,
-                    MatMut::row_major(&mut *dw, ocg, rows)?,
-                    packing,
-                )?;
+                unfold(g, x, columns.clone(), &mut *col);
+                // SAFETY: `isa` is the geometry's, so available; the operands agree by
+                // construction of the geometry.
+                unsafe {
+                    product(
+                        isa,
+                        T::ONE,
+                        MatRef::new(after(dy, columns.start), ocg, n, cols, 1)?,
+                        MatRef::row_major(col, rows, n)?.t(),
+                        T::ONE,
+                        MatMut::row_major(&mut *dw, ocg, rows)?,
+                        packing,
+                    )
+                };
             }
         }
     }
@@ -143,7 +164,7 @@ fn columns<T: Element>(
 /// assert_eq!(db, [10.0, 100.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn conv2d_backward_bias<T: Element>(
+pub fn conv2d_backward_bias<T: Float>(
     conv: &Conv2d,
     grad_output: &[T],
     grad_bias: &mut [T],
@@ -168,7 +189,7 @@ pub fn conv2d_backward_bias<T: Element>(
 
 /// The sum of `x` in eight interleaved partial sums (vectorizes, and rounds better than one
 /// running sum).
-fn sum<T: Element>(x: &[T]) -> T {
+fn sum<T: Float>(x: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let chunks = x.chunks_exact(8);
     let mut tail = T::ZERO;

@@ -1,10 +1,9 @@
 //! The direct kernel for depthwise convolution (one input channel per group, any channel
 //! multiplier): no im2col, no scratch.
 //!
-//! One body per pass, generic over the GEMM's [`Simd`] vector abstraction, compiled for
-//! each instruction set in `#[target_feature]` wrappers and chosen at run time with the
-//! crate's cached detection ([`Isa::best`]); the portable build is the same body on
-//! one-lane "vectors".
+//! One body per pass, generic over the arch layer's [`Simd`] vectors and compiled for the
+//! geometry's instruction set by [`Float::dispatch`]; the portable build is the same body
+//! on one-lane "vectors".
 //!
 //! - Forward computes each output row in blocks of `NV` vectors held in registers across all
 //!   taps (each output written once); the columns whose taps reach into the padding take a
@@ -21,12 +20,9 @@ use core::ops::Range;
 use super::chunks::{chunks, pairs};
 use super::clamp::{biases, Clamp};
 use super::geometry::Conv2d;
+use crate::arch::{Float, Kernel, Scalar, Simd};
 use crate::element::Element;
-use crate::gemm::portable::Scalar;
-use crate::gemm::simd::Simd;
 use crate::im2col::Im2col;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-use crate::isa::Isa;
 
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;
@@ -564,131 +560,66 @@ fn add<T: Element>(dw: &mut [T], tap: usize, sum: T) {
     }
 }
 
-/// The depthwise kernels of one element type, each on the best instruction set the CPU
-/// has. A supertrait of the sealed [`Element`], so it cannot be named outside the crate.
-pub trait Depthwise: Sized {
+/// The three passes' arguments, each a [`Kernel`] run on the geometry's instruction set.
+macro_rules! kernels {
+    ($($(#[$doc:meta])* $name:ident => $planes:ident::<$nv:literal>($($arg:ident: $ty:ty),*);)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name<'a, T> {
+            $(pub $arg: $ty,)*
+        }
+
+        impl<T: Float> Kernel<T> for $name<'_, T> {
+            type Output = ();
+
+            #[inline(always)]
+            unsafe fn run<
+                V: Simd<T = T>,
+                H: Simd<T = T>,
+                const MR: usize,
+                const NV: usize,
+                const NR: usize,
+                const KC: usize,
+            >(
+                self,
+            ) {
+                let $name { $($arg),* } = self;
+                // SAFETY: the caller guarantees the instruction sets of `V` and `H`.
+                unsafe { $planes::<V, H, $nv>($($arg),*) }
+            }
+        }
+    )*};
+}
+
+kernels! {
     /// Forward over every plane, `padded` (empty, or the plan's padded-plane buffer) as
     /// workspace.
-    #[doc(hidden)]
-    fn depthwise_forward(
-        conv: &Conv2d,
-        input: &[Self],
-        weight: &[Self],
-        bias: Option<&[Self]>,
-        clamp: Option<Clamp<Self>>,
-        output: &mut [Self],
-        padded: &mut [Self],
+    Forward => forward_planes::<4>(
+        conv: &'a Conv2d,
+        input: &'a [T],
+        weight: &'a [T],
+        bias: Option<&'a [T]>,
+        clamp: Option<Clamp<T>>,
+        output: &'a mut [T],
+        padded: &'a mut [T]
     );
     /// Backward-data over every plane, adding into `grad_input`.
-    #[doc(hidden)]
-    fn depthwise_backward_data(
-        conv: &Conv2d,
-        grad_output: &[Self],
-        weight: &[Self],
-        grad_input: &mut [Self],
+    BackwardData => backward_data_planes::<1>(
+        conv: &'a Conv2d,
+        grad_output: &'a [T],
+        weight: &'a [T],
+        grad_input: &'a mut [T]
     );
     /// Backward-filter over every plane, adding into `grad_weight`.
-    #[doc(hidden)]
-    fn depthwise_backward_filter(
-        conv: &Conv2d,
-        input: &[Self],
-        grad_output: &[Self],
-        grad_weight: &mut [Self],
+    BackwardFilter => backward_filter_planes::<2>(
+        conv: &'a Conv2d,
+        input: &'a [T],
+        grad_output: &'a [T],
+        grad_weight: &'a mut [T]
     );
 }
 
-/// Runs `$body::<S, H, NV>(args)` for the best instruction set: the `#[target_feature]`
-/// wrappers for AVX-512F (`S` 512-bit, `H` 256-bit vectors) and AVX2 (256 and 128) on
-/// x86_64, else the portable one-lane body.
-macro_rules! best {
-    ($t:ty, [$avx512:ident, $avx2:ident, $sse2:ident], $body:ident::<$nv:literal>($($arg:ident: $ty:ty),*)) => {{
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        {
-            use crate::gemm::x86::{$avx2, $avx512, $sse2};
-            /// # Safety
-            /// The CPU supports AVX-512F.
-            #[target_feature(enable = "avx512f")]
-            unsafe fn on_avx512($($arg: $ty),*) {
-                debug_assert!(Isa::Avx512.is_available());
-                // SAFETY: this function is compiled for, and only called with, AVX-512F,
-                // which includes AVX2.
-                unsafe { $body::<$avx512, $avx2, $nv>($($arg),*) }
-            }
-            /// # Safety
-            /// The CPU supports AVX2 and FMA.
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn on_avx2($($arg: $ty),*) {
-                debug_assert!(Isa::Avx2.is_available());
-                // SAFETY: this function is compiled for, and only called with, AVX2 + FMA,
-                // which include SSE2.
-                unsafe { $body::<$avx2, $sse2, $nv>($($arg),*) }
-            }
-            match Isa::best() {
-                // SAFETY: `best` reports that this CPU runs AVX-512F.
-                Isa::Avx512 => return unsafe { on_avx512($($arg),*) },
-                // SAFETY: `best` reports that this CPU runs AVX2 and FMA.
-                Isa::Avx2 => return unsafe { on_avx2($($arg),*) },
-                _ => {}
-            }
-        }
-        // SAFETY: one-lane scalar "vectors" need no instruction set.
-        unsafe { $body::<Scalar<$t>, Scalar<$t>, $nv>($($arg),*) }
-    }};
+/// Runs one depthwise pass on the convolution's instruction set.
+pub(super) fn on_isa<T: Float>(conv: &Conv2d, pass: impl Kernel<T, Output = ()>) {
+    // SAFETY: a geometry's instruction set is available (`with_isa` checks it, or detected).
+    unsafe { T::dispatch(conv.isa(), pass) }
 }
-
-macro_rules! depthwise {
-    ($t:ty, $avx512:ident, $avx2:ident, $sse2:ident) => {
-        impl Depthwise for $t {
-            fn depthwise_forward(
-                conv: &Conv2d,
-                input: &[$t],
-                weight: &[$t],
-                bias: Option<&[$t]>,
-                clamp: Option<Clamp<$t>>,
-                output: &mut [$t],
-                padded: &mut [$t],
-            ) {
-                best!($t, [$avx512, $avx2, $sse2], forward_planes::<4>(
-                    conv: &Conv2d,
-                    input: &[$t],
-                    weight: &[$t],
-                    bias: Option<&[$t]>,
-                    clamp: Option<Clamp<$t>>,
-                    output: &mut [$t],
-                    padded: &mut [$t]
-                ))
-            }
-
-            fn depthwise_backward_data(
-                conv: &Conv2d,
-                grad_output: &[$t],
-                weight: &[$t],
-                grad_input: &mut [$t],
-            ) {
-                best!($t, [$avx512, $avx2, $sse2], backward_data_planes::<1>(
-                    conv: &Conv2d,
-                    grad_output: &[$t],
-                    weight: &[$t],
-                    grad_input: &mut [$t]
-                ))
-            }
-
-            fn depthwise_backward_filter(
-                conv: &Conv2d,
-                input: &[$t],
-                grad_output: &[$t],
-                grad_weight: &mut [$t],
-            ) {
-                best!($t, [$avx512, $avx2, $sse2], backward_filter_planes::<2>(
-                    conv: &Conv2d,
-                    input: &[$t],
-                    grad_output: &[$t],
-                    grad_weight: &mut [$t]
-                ))
-            }
-        }
-    };
-}
-
-depthwise!(f32, Avx512F32, Avx2F32, Sse2F32);
-depthwise!(f64, Avx512F64, Avx2F64, Sse2F64);

@@ -2,12 +2,13 @@
 
 use super::chunks::{after, chunks};
 use super::clamp::{finish_rows, Clamp};
+use super::depthwise;
 use super::geometry::{Conv2d, Pass, Path};
 
-use crate::element::Element;
+use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{gemm, MatMut, MatRef};
-use crate::im2col::im2col_columns;
+use crate::gemm::{product, MatMut, MatRef};
+use crate::im2col::unfold;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
 /// `output` (never read).
@@ -35,7 +36,7 @@ use crate::im2col::im2col_columns;
 /// assert_eq!(y, [0.0, 2.0, 10.0, 14.0]); // window sums 12, 16, 24, 28, minus 14, ReLU
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn conv2d<T: Element>(
+pub fn conv2d<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -53,7 +54,18 @@ pub fn conv2d<T: Element>(
     match conv.plan::<T>(Pass::Forward, scratch.len())? {
         Path::Depthwise { padded } => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
-            T::depthwise_forward(conv, input, weight, bias, clamp, output, padded);
+            depthwise::on_isa(
+                conv,
+                depthwise::Forward {
+                    conv,
+                    input,
+                    weight,
+                    bias,
+                    clamp,
+                    output,
+                    padded,
+                },
+            );
             Ok(())
         }
         Path::Pointwise => pointwise(conv, input, weight, bias, clamp, output, scratch),
@@ -62,7 +74,7 @@ pub fn conv2d<T: Element>(
 }
 
 /// 1x1, stride 1, no padding: per image and group, `y_g = W_g x_g` straight on the input.
-fn pointwise<T: Element>(
+fn pointwise<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -71,6 +83,7 @@ fn pointwise<T: Element>(
     output: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let (cg, ocg, hw) = (
         conv.group_channels(),
         conv.group_out_channels(),
@@ -79,14 +92,19 @@ fn pointwise<T: Element>(
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
-        gemm(
-            T::ONE,
-            MatRef::row_major(w, ocg, cg)?,
-            MatRef::row_major(x, cg, hw)?,
-            T::ZERO,
-            MatMut::row_major(&mut *y, ocg, hw)?,
-            scratch,
-        )?;
+        // SAFETY: `isa` is the geometry's, so available; the operands agree by
+        // construction of the geometry.
+        unsafe {
+            product(
+                isa,
+                T::ONE,
+                MatRef::row_major(w, ocg, cg)?,
+                MatRef::row_major(x, cg, hw)?,
+                T::ZERO,
+                MatMut::row_major(&mut *y, ocg, hw)?,
+                scratch,
+            )
+        };
         finish_rows(chunks(y, hw), b, clamp);
     }
     Ok(())
@@ -94,7 +112,7 @@ fn pointwise<T: Element>(
 
 /// Per image, group and tile of columns: im2col the tile, then `y_g[:, tile] = W_g col`.
 #[allow(clippy::too_many_arguments)]
-fn columns<T: Element>(
+fn columns<T: Float>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -104,9 +122,10 @@ fn columns<T: Element>(
     scratch: &mut [T],
     tile: usize,
 ) -> Result<(), Error> {
+    let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
-    let (col, packing) = conv.split_scratch(scratch, tile)?;
+    let (col, packing) = conv.split_scratch(scratch, tile);
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
     for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
@@ -114,15 +133,20 @@ fn columns<T: Element>(
         for columns in conv.tiles(tile) {
             let n = columns.end - columns.start;
             let col = conv.tile(&mut *col, n);
-            im2col_columns(g, x, columns.clone(), col)?;
-            gemm(
-                T::ONE,
-                w,
-                MatRef::row_major(col, rows, n)?,
-                T::ZERO,
-                MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
-                packing,
-            )?;
+            unfold(g, x, columns.clone(), col);
+            // SAFETY: `isa` is the geometry's, so available; the operands agree by
+            // construction of the geometry.
+            unsafe {
+                product(
+                    isa,
+                    T::ONE,
+                    w,
+                    MatRef::row_major(col, rows, n)?,
+                    T::ZERO,
+                    MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
+                    packing,
+                )
+            };
             finish_rows(conv.tile_rows(&mut *y, columns), b, clamp);
         }
     }

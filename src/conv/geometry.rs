@@ -5,9 +5,10 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 
 use super::chunks::{chunks, Split};
+use crate::arch::Isa;
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
-use crate::gemm::gemm_scratch_len;
+use crate::gemm;
 use crate::im2col::Im2col;
 use crate::shape::{Padding, Shape};
 use crate::window::Window;
@@ -57,6 +58,8 @@ pub struct Conv2d {
     groups: NonZeroUsize,
     /// The im2col geometry of one group (`C / groups` channels) of one image.
     group: Im2col,
+    /// The instruction set forced with [`Conv2d::with_isa`], if any.
+    isa: Option<Isa>,
 }
 
 /// The kernel a geometry runs, fixed by its shape alone.
@@ -94,8 +97,8 @@ impl Conv2d {
     /// groups.
     ///
     /// # Errors
-    /// [`Error::Zero`] for zero channels, output channels, groups, kernel side, stride or
-    /// dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
+    /// [`Error::Empty`] if the input's `C`, `H` or `W` is zero; [`Error::Zero`] for zero
+    /// output channels, groups, kernel side, stride or dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
     /// [`Error::WindowTooLarge`] when the dilated window does not fit the padded input;
     /// [`Error::Overflow`] when a buffer size overflows `usize`.
     pub const fn new(
@@ -104,7 +107,7 @@ impl Conv2d {
         window: Window,
         groups: usize,
     ) -> Result<Self, Error> {
-        tri!(check_nonzero("channels", input.c()));
+        tri!(input.check_images());
         tri!(check_nonzero("out_channels", out_channels));
         let groups = tri!(check_nonzero("groups", groups));
         if !input.c().is_multiple_of(groups.get()) {
@@ -140,6 +143,7 @@ impl Conv2d {
             output,
             groups,
             group,
+            isa: None,
         })
     }
 
@@ -162,12 +166,44 @@ impl Conv2d {
             self.input.h(),
             self.input.w()
         ));
-        Conv2d::new(
+        match Conv2d::new(
             input,
             self.output.c(),
             self.group.window(),
             self.groups.get(),
-        )
+        ) {
+            Ok(conv) => Ok(Conv2d {
+                isa: self.isa,
+                ..conv
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The same convolution with its GEMM and depthwise kernels on `isa`: for tests that
+    /// cover every build and for comparing them.
+    ///
+    /// # Errors
+    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Isa, Shape, Window};
+    /// let conv = Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), 2)?;
+    /// assert_eq!(conv.with_isa(Isa::Portable)?.isa(), Isa::Portable);
+    /// assert_eq!(conv.isa(), Isa::best());
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
+        Ok(Conv2d {
+            isa: Some(isa.check()?),
+            ..self
+        })
+    }
+
+    /// The instruction set the kernels run on: the one forced with
+    /// [`with_isa`](Conv2d::with_isa), else [`Isa::best`].
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The input shape `N x C x H x W`.
@@ -285,20 +321,16 @@ impl Conv2d {
     }
 
     /// Splits the workspace of a [`Path::Columns`] plan with tiles of `tile` columns into the
-    /// column tile and the GEMM's packing.
-    ///
-    /// # Errors
-    /// [`Error::ScratchTooSmall`] if the tile does not fit, which the plan rules out.
+    /// column tile and the GEMM's packing. The plan made `tile` fit: were it not to, the
+    /// empty tile returned would make no column computed, never an out-of-bounds access.
     pub(crate) fn split_scratch<'a, T>(
         &self,
         scratch: &'a mut [T],
         tile: usize,
-    ) -> Result<(&'a mut [T], &'a mut [T]), Error> {
-        debug_assert!(tile >= 1);
-        let (needed, actual) = (self.group.tile_len(tile), scratch.len());
-        scratch
-            .split_at_mut_checked(needed)
-            .ok_or(Error::ScratchTooSmall { needed, actual })
+    ) -> (&'a mut [T], &'a mut [T]) {
+        let needed = self.group.tile_len(tile);
+        debug_assert!(tile >= 1 && needed <= scratch.len());
+        scratch.split_at_mut_checked(needed).unwrap_or_default()
     }
 
     /// The first `C / groups * KH * KW * n` elements of the column tile `col`: a tile of `n`
@@ -340,6 +372,27 @@ impl Conv2d {
         let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
         let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
         max(f, max(d, b))
+    }
+
+    /// Workspace elements for full speed in the forward pass alone: what an inference
+    /// firmware allocates (at most [`scratch_len`](Self::scratch_len), which also covers the
+    /// gradients).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// const CONV: Conv2d = match Shape::new(1, 8, 16, 16) {
+    ///     Ok(x) => match Conv2d::new(x, 8, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+    ///         Ok(c) => c,
+    ///         Err(_) => panic!("bad convolution"),
+    ///     },
+    ///     Err(_) => panic!("bad shape"),
+    /// };
+    /// static mut SCRATCH: [f32; CONV.forward_scratch_len::<f32>()] =
+    ///     [0.0; CONV.forward_scratch_len::<f32>()];
+    /// assert!(CONV.forward_scratch_len::<f32>() <= CONV.scratch_len::<f32>());
+    /// ```
+    pub const fn forward_scratch_len<T: Element>(&self) -> usize {
+        self.plan_len::<T>(Pass::Forward, self.full_tile())
     }
 
     /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *
@@ -392,14 +445,14 @@ impl Conv2d {
     /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
     const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
-        let gemm = gemm_scratch_len::<T>(m, n, k);
+        let packing = gemm::scratch_len::<T>(m, n, k);
         match self.kernel_kind() {
             Path::Depthwise { padded } => match pass {
                 Pass::Forward => padded,
                 Pass::BackwardData | Pass::BackwardFilter => 0,
             },
-            Path::Pointwise => gemm,
-            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(gemm),
+            Path::Pointwise => packing,
+            Path::Columns { .. } => self.group.tile_len(tile).saturating_add(packing),
         }
     }
 

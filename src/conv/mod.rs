@@ -29,6 +29,5 @@ mod geometry;
 pub use backward_data::conv2d_backward_data;
 pub use backward_filter::{conv2d_backward_bias, conv2d_backward_filter};
 pub use clamp::Clamp;
-pub use depthwise::Depthwise;
 pub use forward::conv2d;
 pub use geometry::Conv2d;

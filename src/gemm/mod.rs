@@ -2,74 +2,142 @@
 //!
 //! A BLIS-style implementation: blocks of A and B are packed into caller scratch
 //! ([`pack`]), walked by five loops sized for the caches ([`nest`], [`blocking`]), and
-//! multiplied by a register-tiled microkernel written once ([`simd`]) and compiled per
-//! instruction set ([`portable`], `x86`, `aarch64`), chosen at run time ([`dispatch`]).
+//! multiplied by a register-tiled microkernel written once ([`microkernel`]) over the arch
+//! layer's vectors and compiled per instruction set by [`Float::dispatch`].
 
 mod blocking;
-mod dispatch;
+mod microkernel;
 mod nest;
 mod pack;
-pub(crate) mod portable;
-pub(crate) mod simd;
 mod view;
 
-#[cfg(all(target_arch = "aarch64", not(miri)))]
-mod aarch64;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-pub(crate) mod x86;
-
-pub use dispatch::Dispatch;
-
-use crate::isa::Isa;
 pub use view::{MatMut, MatRef};
 
+use crate::arch::{Float, Isa, Kernel, Simd};
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{mul, tri, Error};
 
-/// Scratch elements that let [`gemm`] run at full speed on an `m x k` by `k x n` product.
-///
-/// Any smaller scratch, down to none, still gives correct results: the blocks shrink to
-/// fit, and below one `MR + NR` column of packed slivers the product is computed straight
-/// from the views. The size is at most `KC * (MC + NC)` plus a cache line, for this target's
-/// largest blocking (about 1.7 MiB of `f32` on x86_64), whatever the problem size.
+/// The geometry of a product of an `m x k` A and a `k x n` B into an `m x n` C, and the
+/// instruction set it runs on.
 ///
 /// ```
-/// use nchw::gemm_scratch_len;
-/// const LEN: usize = gemm_scratch_len::<f32>(64, 3136, 576);
-/// static mut SCRATCH: [f32; LEN] = [0.0; LEN];
-/// assert!(LEN > 0 && gemm_scratch_len::<f32>(64, 0, 576) == 0);
+/// use nchw::Gemm;
+/// const G: Gemm = match Gemm::new(64, 3136, 576) {
+///     Ok(g) => g,
+///     Err(_) => panic!("bad product"),
+/// };
+/// static mut SCRATCH: [f32; G.scratch_len::<f32>()] = [0.0; G.scratch_len::<f32>()];
+/// assert!(G.scratch_len::<f32>() > 0);
+/// assert_eq!(Gemm::new(64, 0, 576)?.scratch_len::<f32>(), 0);
+/// # Ok::<(), nchw::Error>(())
 /// ```
-pub const fn gemm_scratch_len<T: Element>(m: usize, n: usize, k: usize) -> usize {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Gemm {
+    m: usize,
+    n: usize,
+    k: usize,
+    isa: Option<Isa>,
+}
+
+impl Gemm {
+    /// The product of an `m x k` by a `k x n` matrix, on [`Isa::best`].
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] if a dense operand's length (`m * k`, `k * n` or `m * n`)
+    /// overflows `usize`.
+    pub const fn new(m: usize, n: usize, k: usize) -> Result<Self, Error> {
+        tri!(mul(m, k));
+        tri!(mul(k, n));
+        tri!(mul(m, n));
+        Ok(Gemm { m, n, k, isa: None })
+    }
+
+    /// The same product on `isa`'s microkernel: for tests that cover every kernel and for
+    /// comparing kernels.
+    ///
+    /// # Errors
+    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
+    ///
+    /// ```
+    /// use nchw::{gemm, Gemm, Isa, MatMut, MatRef};
+    /// let g = Gemm::new(1, 1, 3)?.with_isa(Isa::Portable)?;
+    /// let (a, b, mut c) = ([1.0f64, 2.0, 3.0], [4.0f64, 5.0, 6.0], [1.0f64]);
+    /// let (a, b) = (MatRef::row_major(&a, 1, 3)?, MatRef::row_major(&b, 3, 1)?);
+    /// gemm(&g, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
+    /// assert_eq!(c, [65.0]); // 2 * 32 + 1
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
+        Ok(Gemm {
+            isa: Some(isa.check()?),
+            ..self
+        })
+    }
+
+    /// The instruction set the product runs on: the one forced with
+    /// [`with_isa`](Gemm::with_isa), else [`Isa::best`].
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
+    }
+
+    /// Rows of A and C.
+    pub const fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Columns of B and C.
+    pub const fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns of A, rows of B (the depth).
+    pub const fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Scratch elements that let [`gemm`] run at full speed.
+    ///
+    /// Any smaller scratch, down to none, still gives correct results: the blocks shrink to
+    /// fit, and below one `MR + NR` column of packed slivers the product is computed straight
+    /// from the views. The size is at most `KC * (MC + NC)` plus a cache line, for this
+    /// target's largest blocking (about 1.7 MiB of `f32` on x86_64), whatever the problem size.
+    pub const fn scratch_len<T: Element>(&self) -> usize {
+        scratch_len::<T>(self.m, self.n, self.k)
+    }
+}
+
+/// [`Gemm::scratch_len`] of an `m x k` by `k x n` product.
+pub(crate) const fn scratch_len<T: Element>(m: usize, n: usize, k: usize) -> usize {
     blocking::full_scratch(core::mem::size_of::<T>(), m, n, k)
 }
 
-/// `C <- alpha * A * B + beta * C` for an `m x k` A, a `k x n` B and an `m x n` C, on the
-/// fastest kernel this CPU supports ([`Isa::best`]).
+/// `C <- alpha * A * B + beta * C` for the product `g` describes, on `g`'s instruction set.
 ///
 /// - `beta == 0` never reads C, so NaN or garbage in it cannot leak into the result.
 /// - `k == 0` or `alpha == 0` scales C by `beta` and reads neither A nor B (as BLAS does).
 /// - `m == 0` or `n == 0` does nothing.
-/// - `scratch` holds packed copies of A and B; [`gemm_scratch_len`] elements give full
+/// - `scratch` holds packed copies of A and B; [`Gemm::scratch_len`] elements give full
 ///   speed, fewer (even none) are still correct. Its contents on entry do not matter.
 ///
 /// The crate owns no threads: to use several cores, split C (and A) into row blocks and
 /// call `gemm` on each from your own threads, each with its own scratch.
 ///
 /// # Errors
-/// [`Error::DimensionMismatch`] if the operands' dimensions do not agree; C is then
+/// [`Error::DimensionMismatch`] if an operand's dimensions are not the geometry's; C is then
 /// untouched.
 ///
 /// ```
-/// use nchw::{gemm, MatMut, MatRef};
+/// use nchw::{gemm, Gemm, MatMut, MatRef};
 /// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
 /// let b = [5.0f32, 6.0, 7.0, 8.0];
 /// let mut c = [f32::NAN; 4];
 /// let (a, b) = (MatRef::row_major(&a, 2, 2)?, MatRef::row_major(&b, 2, 2)?);
-/// gemm(1.0, a, b, 0.0, MatMut::row_major(&mut c, 2, 2)?, &mut [])?;
+/// gemm(&Gemm::new(2, 2, 2)?, 1.0, a, b, 0.0, MatMut::row_major(&mut c, 2, 2)?, &mut [])?;
 /// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn gemm<T: Element>(
+pub fn gemm<T: Float>(
+    g: &Gemm,
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -77,27 +145,29 @@ pub fn gemm<T: Element>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    gemm_with_isa(Isa::best(), alpha, a, b, beta, c, scratch)
+    let dims = [
+        ("a rows", a.rows, g.m),
+        ("a columns", a.cols, g.k),
+        ("b rows", b.rows, g.k),
+        ("b columns", b.cols, g.n),
+        ("c rows", c.rows, g.m),
+        ("c columns", c.cols, g.n),
+    ];
+    for (what, left, right) in dims {
+        if left != right {
+            return Err(Error::DimensionMismatch { what, left, right });
+        }
+    }
+    // SAFETY: `g.isa()` is available (checked by `with_isa`, or detected).
+    unsafe { product(g.isa(), alpha, a, b, beta, c, scratch) };
+    Ok(())
 }
 
-/// [`gemm`] on a chosen instruction set's microkernel: for tests that must cover every
-/// kernel, and for comparing kernels.
+/// [`gemm`] for the crate's own kernels, whose operands agree by construction.
 ///
-/// # Errors
-/// [`Error::DimensionMismatch`] as for [`gemm`]; [`Error::IsaUnavailable`] if this CPU
-/// (or this build target) cannot run `isa`. C is then untouched.
-///
-/// ```
-/// use nchw::{gemm_with_isa, Isa, MatMut, MatRef};
-/// let a = [1.0f64, 2.0, 3.0]; // 1 x 3
-/// let b = [4.0f64, 5.0, 6.0]; // 3 x 1
-/// let mut c = [1.0f64];
-/// let (a, b) = (MatRef::row_major(&a, 1, 3)?, MatRef::row_major(&b, 3, 1)?);
-/// gemm_with_isa(Isa::Portable, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
-/// assert_eq!(c, [65.0]); // 2 * 32 + 1
-/// # Ok::<(), nchw::Error>(())
-/// ```
-pub fn gemm_with_isa<T: Element>(
+/// # Safety
+/// `isa.is_available()`; `a` is `m x k`, `b` is `k x n` and `c` is `m x n`.
+pub(crate) unsafe fn product<T: Float>(
     isa: Isa,
     alpha: T,
     a: MatRef<'_, T>,
@@ -105,38 +175,15 @@ pub fn gemm_with_isa<T: Element>(
     beta: T,
     c: MatMut<'_, T>,
     scratch: &mut [T],
-) -> Result<(), Error> {
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if b.rows != k {
-        return Err(Error::DimensionMismatch {
-            what: "a.cols != b.rows",
-            left: k,
-            right: b.rows,
-        });
-    }
-    if c.rows != m {
-        return Err(Error::DimensionMismatch {
-            what: "c.rows != a.rows",
-            left: c.rows,
-            right: m,
-        });
-    }
-    if c.cols != n {
-        return Err(Error::DimensionMismatch {
-            what: "c.cols != b.cols",
-            left: c.cols,
-            right: n,
-        });
-    }
-    if !isa.is_available() {
-        return Err(Error::IsaUnavailable { isa: isa.name() });
-    }
+    debug_assert!(b.rows == k && c.rows == m && c.cols == n);
     if m == 0 || n == 0 {
-        return Ok(());
+        return;
     }
     if k == 0 || alpha == T::ZERO {
         scale(beta, c);
-        return Ok(());
+        return;
     }
     // The microkernels store C rows as vectors: give them the unit stride when C has one,
     // by computing C^T = B^T A^T for a column-major C.
@@ -145,12 +192,56 @@ pub fn gemm_with_isa<T: Element>(
     } else {
         (a, b, c)
     };
-    // SAFETY: `isa.is_available()` was checked above; the operands are non-empty and
+    let nest = Nest {
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+        scratch,
+    };
+    // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
     // their dimensions agree.
-    unsafe { T::gemm_on(isa, alpha, a, b, beta, c, scratch) };
-    Ok(())
+    unsafe { T::dispatch(isa, nest) }
 }
 
+/// The loop nest's arguments, run on an instruction set's microkernel by [`Float::dispatch`].
+struct Nest<'a, T> {
+    alpha: T,
+    a: MatRef<'a, T>,
+    b: MatRef<'a, T>,
+    beta: T,
+    c: MatMut<'a, T>,
+    scratch: &'a mut [T],
+}
+
+impl<T: Float> Kernel<T> for Nest<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run<
+        V: Simd<T = T>,
+        H: Simd<T = T>,
+        const MR: usize,
+        const NV: usize,
+        const NR: usize,
+        const KC: usize,
+    >(
+        self,
+    ) {
+        let Nest {
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+            scratch,
+        } = self;
+        // SAFETY: the caller guarantees the instruction set and the tile; the operands are
+        // non-empty and agree ([`product`]).
+        unsafe { nest::gemm::<V, MR, NV, NR, KC>(alpha, a, b, beta, c, scratch) }
+    }
+}
 /// `C <- beta * C`, writing zeros (never reading C) when `beta == 0`.
 fn scale<T: Element>(beta: T, mut c: MatMut<'_, T>) {
     if beta == T::ONE {

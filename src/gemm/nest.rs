@@ -9,9 +9,10 @@
 //! ```
 
 use super::blocking::{self, Plan};
+use super::microkernel::microkernel;
 use super::pack::{pack_a, pack_a_rows, pack_b};
-use super::simd::{microkernel, Simd};
 use super::view::{MatMut, MatRef};
+use crate::arch::Simd;
 use crate::element::Element;
 
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands

@@ -88,7 +88,7 @@ impl<'a, T: Copy> MatRef<'a, T> {
         row_stride: usize,
         col_stride: usize,
     ) -> Result<Self, Error> {
-        check_view("a", data.len(), rows, cols, row_stride, col_stride)?;
+        check_view("MatRef", data.len(), rows, cols, row_stride, col_stride)?;
         Ok(MatRef {
             data,
             rows,
@@ -181,7 +181,7 @@ impl<'a, T: Copy> MatMut<'a, T> {
         row_stride: usize,
         col_stride: usize,
     ) -> Result<Self, Error> {
-        check_view("c", data.len(), rows, cols, row_stride, col_stride)?;
+        check_view("MatMut", data.len(), rows, cols, row_stride, col_stride)?;
         // Distinct elements get distinct slots when one stride steps over a whole line of
         // the other (a degenerate axis of length 1 needs no stride).
         let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
@@ -190,7 +190,7 @@ impl<'a, T: Copy> MatMut<'a, T> {
             || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
         if !distinct {
             return Err(Error::InvalidView {
-                operand: "c",
+                operand: "MatMut",
                 needed: extent(rows, cols, row_stride, col_stride),
                 actual: data.len(),
             });

@@ -2,10 +2,12 @@
 
 use core::num::NonZeroUsize;
 
-use super::isa::{dispatch, stride2_kernels};
+use super::isa::{self, stride2_kernels};
 use super::rows::{runs, runs_mut, spread_pass, sum_pass, Geo};
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
+use crate::arch::Float;
+use crate::arch::{self, Isa};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::shape::Shape;
@@ -20,16 +22,16 @@ const BAND: usize = 8;
 /// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
 const LANES: usize = 16;
 
-/// Average pooling: `y[n, c, oh, ow]` is the sum of window `(oh, ow)` of plane `(n, c)`
+/// Average pooling: `output[n, c, oh, ow]` is the sum of window `(oh, ow)` of plane `(n, c)`
 /// divided by the window's [`Divisor`].
 ///
 /// The sum starts from zero and adds the window's inputs in row-major order (padding adds
 /// nothing), then is divided, so the result is exactly that of the textbook loop. Every
-/// element of `y` is written and none is read.
+/// element of `output` is written and none is read.
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `x.len() == a.pool().input_len()` and
-/// `y.len() == a.pool().output_len()`.
+/// [`Error::BufferLength`] unless `input.len() == a.pool().input_len()` and
+/// `output.len() == a.pool().output_len()`.
 ///
 /// ```
 /// use nchw::{avg_pool2d, AvgPool2d, Divisor, Padding, Pool2d, Rounding, Shape, Window};
@@ -44,27 +46,28 @@ const LANES: usize = 16;
 /// assert_eq!(y, [4.5, 9.0]); // (3 + 6) / 2
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn avg_pool2d<T: Element>(a: &AvgPool2d, x: &[T], y: &mut [T]) -> Result<(), Error> {
-    check_len("input", a.pool.input_len(), x.len())?;
-    check_len("output", a.pool.output_len(), y.len())?;
-    let geo = Geo::new(&a.pool);
-    let fast = stride2_kernels::<T>(&geo);
-    dispatch(
+pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
+    check_len("input", a.pool.input_len(), input.len())?;
+    check_len("output", a.pool.output_len(), output.len())?;
+    let geo = *a.pool.geo();
+    let fast = stride2_kernels::<T>(a.pool.isa(), &geo);
+    isa::run(
+        &a.pool,
         #[inline(always)]
-        || forward(&geo, fast, a.divisor, x, y),
+        || forward(&geo, fast, a.divisor, input, output),
     );
     Ok(())
 }
 
-/// Average pooling backward: every output adds `dy / divisor` to each input position of its
+/// Average pooling backward: every output adds `grad_output / divisor` to each input position of its
 /// window (padding takes nothing); overlapping windows accumulate.
 ///
-/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// With [`Accum::Replace`] `grad_input` is zeroed first and never read; with [`Accum::Add`] the
 /// gradient is added to it.
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `dy.len() == a.pool().output_len()` and
-/// `dx.len() == a.pool().input_len()`.
+/// [`Error::BufferLength`] unless `grad_output.len() == a.pool().output_len()` and
+/// `grad_input.len() == a.pool().input_len()`.
 ///
 /// ```
 /// use nchw::{avg_pool2d_backward, Accum, AvgPool2d, Divisor, Pool2d, Rounding, Shape, Window};
@@ -75,23 +78,24 @@ pub fn avg_pool2d<T: Element>(a: &AvgPool2d, x: &[T], y: &mut [T]) -> Result<(),
 /// assert_eq!(dx, [1.0, 1.0, 2.0, 2.0, 8.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn avg_pool2d_backward<T: Element>(
+pub fn avg_pool2d_backward<T: Float>(
     a: &AvgPool2d,
-    dy: &[T],
-    dx: &mut [T],
+    grad_output: &[T],
+    grad_input: &mut [T],
     accum: Accum,
 ) -> Result<(), Error> {
-    check_len("dy", a.pool.output_len(), dy.len())?;
-    check_len("dx", a.pool.input_len(), dx.len())?;
-    let geo = Geo::new(&a.pool);
-    dispatch(
+    check_len("grad_output", a.pool.output_len(), grad_output.len())?;
+    check_len("grad_input", a.pool.input_len(), grad_input.len())?;
+    let geo = *a.pool.geo();
+    isa::run(
+        &a.pool,
         #[inline(always)]
-        || backward(&geo, a.divisor, dy, dx, accum),
+        || backward(&geo, a.divisor, grad_output, grad_input, accum),
     );
     Ok(())
 }
 
-/// Global average pooling: `y[n * C + c]` is the mean of plane `(n, c)` of `input`, the
+/// Global average pooling: `output[n * C + c]` is the mean of plane `(n, c)` of `input` (shaped `shape`), the
 /// `N x C x 1 x 1` output of a classifier head.
 ///
 /// The plane is summed in 16 interleaved partial sums, combined pairwise, then divided by
@@ -100,7 +104,7 @@ pub fn avg_pool2d_backward<T: Element>(
 ///
 /// # Errors
 /// [`Error::EmptyWindow`] if `H` or `W` is zero while there are planes to average;
-/// [`Error::BufferLength`] unless `x.len() == input.len()` and `y.len() == N * C`.
+/// [`Error::BufferLength`] unless `input.len() == shape.len()` and `output.len() == N * C`.
 ///
 /// ```
 /// use nchw::{global_avg_pool2d, Shape};
@@ -110,25 +114,33 @@ pub fn avg_pool2d_backward<T: Element>(
 /// assert_eq!(y, [2.5, 15.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn global_avg_pool2d<T: Element>(input: Shape, x: &[T], y: &mut [T]) -> Result<(), Error> {
-    check_global(input)?;
-    check_len("input", input.len(), x.len())?;
-    check_len("output", input.n() * input.c(), y.len())?;
-    dispatch(
-        #[inline(always)]
-        || global_forward(input.plane_len(), x, y),
-    );
+pub fn global_avg_pool2d<T: Float>(
+    shape: Shape,
+    input: &[T],
+    output: &mut [T],
+) -> Result<(), Error> {
+    check_global(shape)?;
+    check_len("input", shape.len(), input.len())?;
+    check_len("output", shape.n() * shape.c(), output.len())?;
+    // SAFETY: the detected instruction set is available.
+    unsafe {
+        arch::run(
+            Isa::best(),
+            #[inline(always)]
+            || global_forward(shape.plane_len(), input, output),
+        )
+    };
     Ok(())
 }
 
-/// Global average pooling backward: every input of plane `p` gets `dy[p] / (H * W)`.
+/// Global average pooling backward: every input of plane `p` gets `grad_output[p] / (H * W)`.
 ///
-/// With [`Accum::Replace`] `dx` is overwritten and never read; with [`Accum::Add`] the
+/// With [`Accum::Replace`] `grad_input` is overwritten and never read; with [`Accum::Add`] the
 /// gradient is added to it.
 ///
 /// # Errors
 /// [`Error::EmptyWindow`] if `H` or `W` is zero while there are planes;
-/// [`Error::BufferLength`] unless `dy.len() == N * C` and `dx.len() == input.len()`.
+/// [`Error::BufferLength`] unless `grad_output.len() == N * C` and `grad_input.len() == shape.len()`.
 ///
 /// ```
 /// use nchw::{global_avg_pool2d_backward, Accum, Shape};
@@ -137,19 +149,23 @@ pub fn global_avg_pool2d<T: Element>(input: Shape, x: &[T], y: &mut [T]) -> Resu
 /// assert_eq!(dx, [0.5; 4]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn global_avg_pool2d_backward<T: Element>(
-    input: Shape,
-    dy: &[T],
-    dx: &mut [T],
+pub fn global_avg_pool2d_backward<T: Float>(
+    shape: Shape,
+    grad_output: &[T],
+    grad_input: &mut [T],
     accum: Accum,
 ) -> Result<(), Error> {
-    check_global(input)?;
-    check_len("dy", input.n() * input.c(), dy.len())?;
-    check_len("dx", input.len(), dx.len())?;
-    dispatch(
-        #[inline(always)]
-        || global_backward(input.plane_len(), dy, dx, accum),
-    );
+    check_global(shape)?;
+    check_len("grad_output", shape.n() * shape.c(), grad_output.len())?;
+    check_len("grad_input", shape.len(), grad_input.len())?;
+    // SAFETY: the detected instruction set is available.
+    unsafe {
+        arch::run(
+            Isa::best(),
+            #[inline(always)]
+            || global_backward(shape.plane_len(), grad_output, grad_input, accum),
+        )
+    };
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
-use super::isa::{dispatch, stride2_kernels};
+use super::isa::{self, stride2_kernels};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::rows::max_window;
 use super::rows::{max_pass, runs, runs_mut, Geo};
@@ -9,6 +9,7 @@ use core::num::NonZeroUsize;
 
 use super::Pool2d;
 use crate::accum::Accum;
+use crate::arch::Float;
 use crate::element::Element;
 use crate::error::{check_len, Error};
 
@@ -19,14 +20,14 @@ const RUN: usize = 32;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 const BAND: usize = 8;
 
-/// Max pooling: `y[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
+/// Max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
 /// `(n, c)`.
 ///
 /// Padding and ceil-mode overhang are never selected; a window holding NaN yields NaN. Every
-/// element of `y` is written and none is read.
+/// element of `output` is written and none is read.
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `x.len() == g.input_len()` and `y.len() == g.output_len()`.
+/// [`Error::BufferLength`] unless `input.len() == g.input_len()` and `output.len() == g.output_len()`.
 ///
 /// ```
 /// use nchw::{max_pool2d, Padding, Pool2d, Rounding, Shape, Window};
@@ -40,20 +41,21 @@ const BAND: usize = 8;
 /// assert!(y[4].is_nan() && y[5].is_nan());
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn max_pool2d<T: Element>(g: &Pool2d, x: &[T], y: &mut [T]) -> Result<(), Error> {
-    check_len("input", g.input_len(), x.len())?;
-    check_len("output", g.output_len(), y.len())?;
-    let geo = Geo::new(g);
-    let fast = stride2_kernels::<T>(&geo);
-    dispatch(
+pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result<(), Error> {
+    check_len("input", g.input_len(), input.len())?;
+    check_len("output", g.output_len(), output.len())?;
+    let geo = *g.geo();
+    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    isa::run(
+        g,
         #[inline(always)]
-        || forward::<T, false>(&geo, fast, x, y, &mut []),
+        || forward::<T, false>(&geo, fast, input, output, &mut []),
     );
     Ok(())
 }
 
 /// Max pooling that also records where each maximum came from: `indices[i]` is the flat
-/// `h * W + w` position, within its `(n, c)` plane, of the input that `y[i]` was taken from.
+/// `h * W + w` position, within its `(n, c)` plane, of the input that `output[i]` was taken from.
 ///
 /// Ties go to the first maximum in row-major window order; in a window holding NaN, the index
 /// is that of the last NaN. These are the indices `max_unpool2d` and
@@ -61,7 +63,7 @@ pub fn max_pool2d<T: Element>(g: &Pool2d, x: &[T], y: &mut [T]) -> Result<(), Er
 ///
 /// # Errors
 /// [`Error::Unsupported`] if a plane has more than `2^32` elements (indices are `u32`);
-/// [`Error::BufferLength`] unless `x.len() == g.input_len()`, `y.len() == g.output_len()` and
+/// [`Error::BufferLength`] unless `input.len() == g.input_len()`, `output.len() == g.output_len()` and
 /// `indices.len() == g.indices_len()`.
 ///
 /// ```
@@ -74,35 +76,36 @@ pub fn max_pool2d<T: Element>(g: &Pool2d, x: &[T], y: &mut [T]) -> Result<(), Er
 /// assert_eq!((y, idx), ([3.0, 5.0], [1, 2]));
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn max_pool2d_with_indices<T: Element>(
+pub fn max_pool2d_with_indices<T: Float>(
     g: &Pool2d,
-    x: &[T],
-    y: &mut [T],
+    input: &[T],
+    output: &mut [T],
     indices: &mut [u32],
 ) -> Result<(), Error> {
     check_indexable(g)?;
-    check_len("input", g.input_len(), x.len())?;
-    check_len("output", g.output_len(), y.len())?;
+    check_len("input", g.input_len(), input.len())?;
+    check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
-    let geo = Geo::new(g);
-    let fast = stride2_kernels::<T>(&geo);
-    dispatch(
+    let geo = *g.geo();
+    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    isa::run(
+        g,
         #[inline(always)]
-        || forward::<T, true>(&geo, fast, x, y, indices),
+        || forward::<T, true>(&geo, fast, input, output, indices),
     );
     Ok(())
 }
 
-/// Max pooling backward from saved indices: `dx[plane][indices[i]] += dy[i]` for every output
+/// Max pooling backward from saved indices: `grad_input[plane][indices[i]] += grad_output[i]` for every output
 /// `i`, so overlapping windows accumulate.
 ///
-/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// With [`Accum::Replace`] `grad_input` is zeroed first and never read; with [`Accum::Add`] the
 /// gradient is added to it. An index need not lie in its output's window (as for
 /// `max_unpool2d`), only in its plane; all are checked before anything is written.
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `dy.len() == g.output_len()`,
-/// `indices.len() == g.indices_len()` and `dx.len() == g.input_len()`;
+/// [`Error::BufferLength`] unless `grad_output.len() == g.output_len()`,
+/// `indices.len() == g.indices_len()` and `grad_input.len() == g.input_len()`;
 /// [`Error::IndexOutOfRange`] if an index is not below `H * W`.
 ///
 /// ```
@@ -114,17 +117,17 @@ pub fn max_pool2d_with_indices<T: Element>(
 /// assert_eq!(dx, [0.0, 11.0, 0.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn max_pool2d_backward<T: Element>(
+pub fn max_pool2d_backward<T: Float>(
     g: &Pool2d,
-    dy: &[T],
+    grad_output: &[T],
     indices: &[u32],
-    dx: &mut [T],
+    grad_input: &mut [T],
     accum: Accum,
 ) -> Result<(), Error> {
-    check_len("dy", g.output_len(), dy.len())?;
+    check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
-    check_len("dx", g.input_len(), dx.len())?;
-    let geo = Geo::new(g);
+    check_len("grad_input", g.input_len(), grad_input.len())?;
+    let geo = *g.geo();
     let plane_in = geo.plane_in().get();
     let bad = indices
         .iter()
@@ -138,8 +141,8 @@ pub fn max_pool2d_backward<T: Element>(
             len: plane_in,
         });
     }
-    let planes = runs_mut(dx, geo.plane_in())
-        .zip(runs(dy, geo.plane_out()).zip(runs(indices, geo.plane_out())));
+    let planes = runs_mut(grad_input, geo.plane_in())
+        .zip(runs(grad_output, geo.plane_out()).zip(runs(indices, geo.plane_out())));
     for (dxp, (dyp, ip)) in planes {
         if accum == Accum::Replace {
             dxp.fill(T::ZERO);
@@ -156,17 +159,17 @@ pub fn max_pool2d_backward<T: Element>(
     Ok(())
 }
 
-/// Max pooling backward without saved indices: recomputes each window's argmax from `x`
-/// (same tie and NaN rules as [`max_pool2d_with_indices`]) and adds `dy` there. Gives the
-/// same `dx` as [`max_pool2d_backward`] with the forward pass's indices.
+/// Max pooling backward without saved indices: recomputes each window's argmax from `input`
+/// (same tie and NaN rules as [`max_pool2d_with_indices`]) and adds `grad_output` there. Gives the
+/// same `grad_input` as [`max_pool2d_backward`] with the forward pass's indices.
 ///
-/// With [`Accum::Replace`] `dx` is zeroed first and never read; with [`Accum::Add`] the
+/// With [`Accum::Replace`] `grad_input` is zeroed first and never read; with [`Accum::Add`] the
 /// gradient is added to it.
 ///
 /// # Errors
 /// [`Error::Unsupported`] if a plane has more than `2^32` elements;
-/// [`Error::BufferLength`] unless `x.len() == dx.len() == g.input_len()` and
-/// `dy.len() == g.output_len()`.
+/// [`Error::BufferLength`] unless `input.len() == grad_input.len() == g.input_len()` and
+/// `grad_output.len() == g.output_len()`.
 ///
 /// ```
 /// use nchw::{max_pool2d_backward_recompute, Accum, Pool2d, Rounding, Shape, Window};
@@ -177,22 +180,23 @@ pub fn max_pool2d_backward<T: Element>(
 /// assert_eq!(dx, [1.0, 12.0, 1.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn max_pool2d_backward_recompute<T: Element>(
+pub fn max_pool2d_backward_recompute<T: Float>(
     g: &Pool2d,
-    x: &[T],
-    dy: &[T],
-    dx: &mut [T],
+    input: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
     accum: Accum,
 ) -> Result<(), Error> {
     check_indexable(g)?;
-    check_len("input", g.input_len(), x.len())?;
-    check_len("dy", g.output_len(), dy.len())?;
-    check_len("dx", g.input_len(), dx.len())?;
-    let geo = Geo::new(g);
-    let fast = stride2_kernels::<T>(&geo);
-    dispatch(
+    check_len("input", g.input_len(), input.len())?;
+    check_len("grad_output", g.output_len(), grad_output.len())?;
+    check_len("grad_input", g.input_len(), grad_input.len())?;
+    let geo = *g.geo();
+    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    isa::run(
+        g,
         #[inline(always)]
-        || backward_recompute(&geo, fast, x, dy, dx, accum),
+        || backward_recompute(&geo, fast, input, grad_output, grad_input, accum),
     );
     Ok(())
 }

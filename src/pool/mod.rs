@@ -49,8 +49,8 @@
 //! the *interior* outputs (every tap inside the input) in a straight loop specialized for
 //! 2x2 stride 2, 3x3 stride 2 and 3x3 stride 1 windows so that the compiler vectorizes it
 //! across the output width, the few border outputs with per-tap checks. On x86_64 each
-//! operation runs compiled for AVX-512 or AVX2 when the CPU has them (detected once, see
-//! [`pool_isa`]), and for `f32` windows of column stride 2 (2x2 stride 2, 3x3 stride 2 pad 1,
+//! operation runs compiled for AVX-512 or AVX2 when the CPU has them (detected once, or
+//! chosen with [`Pool2d::with_isa`]), and for `f32` windows of column stride 2 (2x2 stride 2, 3x3 stride 2 pad 1,
 //! the CNN downsampling layers) with AVX-512, hand-written kernels compute 16 outputs per
 //! step from all the window's rows at once, over bands of rows, or over all planes stacked
 //! into one when no window crosses a plane boundary. All paths give bit-identical results.
@@ -67,16 +67,17 @@ mod max;
 mod rows;
 
 pub use avg::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
-pub use isa::{pool_isa, set_pool_isa};
 pub use max::{
     max_pool2d, max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices,
 };
 
 use core::num::NonZeroUsize;
 
+use crate::arch::Isa;
 use crate::error::{check_nonzero, tri, Error};
 use crate::shape::Shape;
 use crate::window::{Axis, Rounding, Window};
+use rows::Geo;
 
 /// A validated pooling geometry: a window sliding over every plane of an NCHW input.
 ///
@@ -110,13 +111,16 @@ pub struct Pool2d {
     output: Shape,
     window: Window,
     rounding: Rounding,
-    sizes: Sizes,
+    /// The loops' view of the geometry, made once here.
+    geo: Geo,
+    /// The instruction set forced with [`Pool2d::with_isa`], if any.
+    isa: Option<Isa>,
 }
 
 /// The sizes the kernels chunk and step by, as [`NonZeroUsize`]: proven nonzero once, by
 /// [`Pool2d::new`], so that no division-by-zero or zero-chunk panic path survives in them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Sizes {
+pub(crate) struct Sizes {
     /// Input height and width.
     h: NonZeroUsize,
     w: NonZeroUsize,
@@ -132,8 +136,9 @@ impl Pool2d {
     /// `rounding` says (`Rounding::Ceil` is PyTorch's `ceil_mode=True`).
     ///
     /// # Errors
-    /// [`Error::Zero`] for a zero kernel side, stride or dilation; [`Error::WindowTooLarge`]
-    /// when no window fits; [`Error::PaddingTooLarge`] when a padding side exceeds half the
+    /// [`Error::Empty`] if the input's `C`, `H` or `W` is zero; [`Error::Zero`] for a zero
+    /// kernel side, stride or dilation; [`Error::WindowTooLarge`] when no window fits;
+    /// [`Error::PaddingTooLarge`] when a padding side exceeds half the
     /// (undilated) kernel; [`Error::EmptyWindow`] when some window covers no input element;
     /// [`Error::Overflow`] when a size overflows `usize`.
     ///
@@ -149,6 +154,7 @@ impl Pool2d {
     /// # Ok::<(), nchw::Error>(())
     /// ```
     pub const fn new(input: Shape, window: Window, rounding: Rounding) -> Result<Self, Error> {
+        tri!(input.check_images());
         let (out_h, out_w) = tri!(window.output_size(input.h(), input.w(), rounding));
         let p = window.padding;
         tri!(check_padding("top", p.top, window.kernel_h));
@@ -174,8 +180,34 @@ impl Pool2d {
             output,
             window,
             rounding,
-            sizes,
+            geo: Geo::new(input, output, window, sizes),
+            isa: None,
         })
+    }
+
+    /// The same pooling on `isa`'s build: for tests that cover every build and for comparing
+    /// them (all give identical results).
+    ///
+    /// # Errors
+    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
+    ///
+    /// ```
+    /// use nchw::{Isa, Pool2d, Rounding, Shape, Window};
+    /// let g = Pool2d::new(Shape::new(1, 1, 4, 4)?, Window::pool(2), Rounding::Floor)?;
+    /// assert_eq!(g.with_isa(Isa::Portable)?.isa(), Isa::Portable);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
+        Ok(Pool2d {
+            isa: Some(isa.check()?),
+            ..self
+        })
+    }
+
+    /// The instruction set the kernels run on: the one forced with
+    /// [`with_isa`](Pool2d::with_isa), else [`Isa::best`].
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The input shape `N x C x H x W`.
@@ -213,9 +245,9 @@ impl Pool2d {
         self.output.len()
     }
 
-    /// The window along the columns.
-    fn axis_w(&self) -> Axis {
-        self.window.axis_w(self.input.w())
+    /// The loops' view of the geometry.
+    const fn geo(&self) -> &Geo {
+        &self.geo
     }
 }
 

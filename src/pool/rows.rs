@@ -12,7 +12,7 @@
 //! dilation so their loops unroll and vectorize.
 //!
 //! No panic path survives optimization (the firmware's panic-free link checks it): the sizes
-//! slices are cut by are `NonZeroUsize`, proven once by [`Pool2d::new`]; planes and rows are
+//! slices are cut by are `NonZeroUsize`, proven once by [`Pool2d::new`](super::Pool2d::new); planes and rows are
 //! walked with [`runs`] and [`Geo::window_rows`]; and where the optimizer cannot see that an
 //! index is in bounds, the passes read without a check, each access justified by the
 //! geometry (an interior output's taps lie inside the row) or by the pass's `# Safety`
@@ -22,8 +22,10 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 use core::{iter, mem};
 
-use super::Pool2d;
+use super::Sizes;
 use crate::element::Element;
+use crate::shape::Shape;
+use crate::window::Window;
 
 /// Reads `$s[$i]` without a bounds check (checked in debug builds). Each use states why the
 /// index is in bounds in a `// SAFETY:` comment.
@@ -51,7 +53,7 @@ macro_rules! get_mut {
 /// Its fields are private to this module and set only from a validated [`Pool2d`], so the
 /// loops may rely on them: in particular every tap of an interior output (`lo..hi`) lies
 /// inside the input row.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Geo {
     /// Input height and width.
     h: NonZeroUsize,
@@ -83,37 +85,38 @@ pub(super) struct Geo {
 }
 
 impl Geo {
-    pub fn new(g: &Pool2d) -> Self {
-        let (wnd, out, sizes) = (g.window, g.output, g.sizes);
-        let axis = g.axis_w();
+    /// The loops' view of a pooling of `window` over `input` into `output`, whose sizes
+    /// [`Pool2d::new`] has validated (`sizes`): made once, by it.
+    pub(super) const fn new(input: Shape, output: Shape, window: Window, sizes: Sizes) -> Self {
         // Interior = outputs whose first and last taps are both inside; the taps between
         // them are then inside too.
-        let (lo0, hi0) = axis.inside(0, out.w());
-        let (lo1, hi1) = axis.inside((wnd.kernel_w - 1) * wnd.dilation_w, out.w());
-        let lo = lo0.max(lo1);
-        let axis = g.window.axis_h(g.input.h());
-        let (rlo0, rhi0) = axis.inside(0, out.h());
-        let (rlo1, rhi1) = axis.inside((wnd.kernel_h - 1) * wnd.dilation_h, out.h());
-        let row_lo = rlo0.max(rlo1);
+        let axis = window.axis_w(input.w());
+        let (lo0, hi0) = axis.inside(0, output.w());
+        let (lo1, hi1) = axis.inside((window.kernel_w - 1) * window.dilation_w, output.w());
+        let lo = max(lo0, lo1);
+        let axis = window.axis_h(input.h());
+        let (rlo0, rhi0) = axis.inside(0, output.h());
+        let (rlo1, rhi1) = axis.inside((window.kernel_h - 1) * window.dilation_h, output.h());
+        let row_lo = max(rlo0, rlo1);
         Geo {
             h: sizes.h,
             w: sizes.w,
             out_h: sizes.out_h,
             out_w: sizes.out_w,
-            kh: wnd.kernel_h,
-            sh: wnd.stride_h,
+            kh: window.kernel_h,
+            sh: window.stride_h,
             dh: sizes.dilation_h,
-            top: wnd.padding.top,
-            bottom: wnd.padding.bottom,
-            kw: wnd.kernel_w,
-            sw: wnd.stride_w,
-            dw: wnd.dilation_w,
-            left: wnd.padding.left,
-            right: wnd.padding.right,
+            top: window.padding.top,
+            bottom: window.padding.bottom,
+            kw: window.kernel_w,
+            sw: window.stride_w,
+            dw: window.dilation_w,
+            left: window.padding.left,
+            right: window.padding.right,
             lo,
-            hi: hi0.min(hi1).max(lo),
+            hi: max(min(hi0, hi1), lo),
             row_lo,
-            row_hi: rhi0.min(rhi1).max(row_lo),
+            row_hi: max(min(rhi0, rhi1), row_lo),
         }
     }
 
@@ -645,4 +648,20 @@ pub(super) unsafe fn spread_pass<T: Element>(geo: &Geo, g: &[T], c0: usize, dx_r
         }};
     }
     specialize!(geo, body);
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }

@@ -1,7 +1,7 @@
 //! Naive convolution references, written straight from the definitions (PyTorch's
 //! `F.conv2d`): the seven-deep forward loop and its direct gradients, in `f64`.
 
-use nchw::{Conv2d, Element, Padding, Shape, Window};
+use nchw::{Conv2d, Float, Padding, Shape, Window};
 
 /// A convolution geometry as plain numbers, independent of the crate's types.
 #[derive(Clone, Copy, Debug)]
@@ -156,7 +156,7 @@ pub fn backward_bias(g: &Geom, dy: &[f64]) -> Vec<f64> {
 }
 
 /// The element types under test, with exact conversions for small integers.
-pub trait Real: Element + Into<f64> {
+pub trait Real: Float + Into<f64> {
     fn of(v: f64) -> Self;
 }
 impl Real for f32 {

@@ -1,6 +1,6 @@
 //! References for padding, im2col and col2im, and strategies for their geometries.
 
-use nchw::{Element, Padding, Window};
+use nchw::{Float, Padding, Window};
 use proptest::prelude::*;
 
 /// Input coordinate of output `o`, tap `k`, or `None` in the padding.
@@ -88,7 +88,7 @@ pub fn unfold_map(g: &Geom) -> Vec<Option<usize>> {
 }
 
 /// im2col of one `c x h x w` image into `[c*kh*kw, oh*ow]`.
-pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
+pub fn im2col<T: Float>(g: &Geom, image: &[T]) -> Vec<T> {
     unfold_map(g)
         .iter()
         .map(|i| i.map_or(T::ZERO, |i| image[i]))
@@ -96,7 +96,7 @@ pub fn im2col<T: Element>(g: &Geom, image: &[T]) -> Vec<T> {
 }
 
 /// col2im: adds every column element into the image position im2col read it from.
-pub fn col2im<T: Element>(g: &Geom, col: &[T], image: &mut [T]) {
+pub fn col2im<T: Float>(g: &Geom, col: &[T], image: &mut [T]) {
     for (k, i) in unfold_map(g).into_iter().enumerate() {
         if let Some(i) = i {
             image[i] += col[k];
@@ -105,7 +105,7 @@ pub fn col2im<T: Element>(g: &Geom, col: &[T], image: &mut [T]) {
 }
 
 /// Constant padding of `n x c x h x w`.
-pub fn pad<T: Element>(
+pub fn pad<T: Float>(
     n: usize,
     c: usize,
     h: usize,

@@ -1,6 +1,6 @@
 //! Naive GEMM reference and strided test matrices with guard cells.
 
-use nchw::{Element, MatMut, MatRef};
+use nchw::{Float, MatMut, MatRef};
 
 /// Cells after every buffer that must stay untouched.
 pub const GUARD: usize = 7;
@@ -25,7 +25,7 @@ pub struct Strided<T> {
     pub sentinel: T,
 }
 
-impl<T: Element> Strided<T> {
+impl<T: Float> Strided<T> {
     /// A matrix with element `(i, j) = f(i, j)`, unused slots and guards set to `sentinel`.
     pub fn new(
         rows: usize,
@@ -94,12 +94,12 @@ impl<T: Element> Strided<T> {
 }
 
 /// Equal, or both NaN.
-pub fn same<T: Element>(x: T, y: T) -> bool {
+pub fn same<T: Float>(x: T, y: T) -> bool {
     x == y || (x.is_nan() && y.is_nan())
 }
 
 /// `C <- alpha * A * B + beta * C`, straight from the definition; `beta == 0` ignores C.
-pub fn gemm_ref<T: Element>(alpha: T, a: &Strided<T>, b: &Strided<T>, beta: T, c: &mut Strided<T>) {
+pub fn gemm_ref<T: Float>(alpha: T, a: &Strided<T>, b: &Strided<T>, beta: T, c: &mut Strided<T>) {
     for i in 0..c.rows {
         for j in 0..c.cols {
             let mut acc = T::ZERO;
@@ -118,7 +118,7 @@ pub fn gemm_ref<T: Element>(alpha: T, a: &Strided<T>, b: &Strided<T>, beta: T, c
 }
 
 /// A small integer as `T` (exact).
-pub fn int<T: Element>(x: i64) -> T {
+pub fn int<T: Float>(x: i64) -> T {
     if x < 0 {
         -T::from_usize(x.unsigned_abs() as usize)
     } else {

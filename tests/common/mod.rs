@@ -9,11 +9,11 @@ pub mod foundation;
 pub mod gemm;
 pub mod pool;
 
-use nchw::Element;
+use nchw::Float;
 
 /// Deterministic small-integer data in `-8..=8`: sums of products stay exact in f32 and f64,
 /// so kernels can be compared with `==`.
-pub fn ints<T: Element>(seed: u64, len: usize) -> Vec<T> {
+pub fn ints<T: Float>(seed: u64, len: usize) -> Vec<T> {
     let mut s = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -28,13 +28,13 @@ pub fn ints<T: Element>(seed: u64, len: usize) -> Vec<T> {
 }
 
 /// `sum(a[i] * b[i])`.
-pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
+pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).fold(T::ZERO, |acc, (&x, &y)| acc + x * y)
 }
 
 /// NaN, to poison buffers that an operation must overwrite without reading.
-pub fn nan<T: Element>() -> T {
+pub fn nan<T: Float>() -> T {
     let zero = T::ZERO;
     zero / T::from_usize(0)
 }

@@ -1,10 +1,21 @@
 //! Naive pooling references, written straight from /work/shared/SEMANTICS.md (PyTorch's
 //! `Pool.h`, `DilatedMaxPool2d.cpp`, `AveragePool2d.cpp`), with none of the crate's code.
 
-use nchw::Element;
+std::thread_local! {
+    /// The instruction set [`Spec::geometry`] forces on this thread.
+    static ISA: std::cell::Cell<Option<nchw::Isa>> = const { std::cell::Cell::new(None) };
+}
 
-/// The element types under test, with what the references need beyond `Element`.
-pub trait Float: Element {
+/// Runs `f` with every geometry of this thread on `isa`.
+pub fn on_isa<R>(isa: nchw::Isa, f: impl FnOnce() -> R) -> R {
+    ISA.with(|cell| cell.set(Some(isa)));
+    let r = f();
+    ISA.with(|cell| cell.set(None));
+    r
+}
+
+/// The element types under test, with what the references need beyond `nchw::Float`.
+pub trait Float: nchw::Float {
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     /// The bit pattern, for exact comparisons (NaN included).
@@ -74,8 +85,13 @@ impl Spec {
         }
     }
 
+    /// The geometry, on the instruction set [`on_isa`] chose for this thread, if any.
     pub fn geometry(&self) -> Result<nchw::Pool2d, nchw::Error> {
-        nchw::Pool2d::new(self.shape(), self.window(), self.rounding())
+        let g = nchw::Pool2d::new(self.shape(), self.window(), self.rounding())?;
+        match ISA.with(|isa| isa.get()) {
+            Some(isa) => g.with_isa(isa),
+            None => Ok(g),
+        }
     }
 
     /// Outputs along axis `a`, PyTorch's `pooling_output_shape`, or `None` if < 1.

@@ -292,8 +292,8 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
     r.kernel("conv2d_backward_data depthwise", || {
         conv2d_backward_data(
             opaque(&DEPTHWISE),
-            opaque(&b.dz[..]),
             opaque(&w.wd[..]),
+            opaque(&b.dz[..]),
             opaque(&mut b.dp[..]),
             opaque(Accum::Replace),
             opaque(&mut []),
@@ -336,8 +336,8 @@ pub fn backward(r: &mut impl Runner, b: &mut Buffers) {
     r.kernel("conv2d_backward_data", || {
         conv2d_backward_data(
             opaque(&CONV),
-            opaque(&b.dy[..]),
             opaque(&w.w[..]),
+            opaque(&b.dy[..]),
             opaque(&mut b.dx_pad[..]),
             opaque(Accum::Replace),
             opaque(&mut b.scratch[..]),

@@ -1,16 +1,15 @@
-//! aarch64 microkernels: NEON (baseline on aarch64, so no detection is needed).
+//! aarch64 vectors: NEON (baseline on aarch64, so no detection is needed), a [`Simd`]
+//! implementation per element type.
 
 use core::arch::aarch64::*;
 
 use super::simd::Simd;
-use super::view::{MatMut, MatRef};
-use super::{blocking, nest};
 
 macro_rules! neon {
     ($name:ident, $t:ty, $v:ty, $lanes:expr, $dup:ident, $load:ident, $store:ident,
      $mul:ident, $fma:ident) => {
         #[doc = concat!("NEON `", stringify!($v), "` vectors.")]
-        pub(crate) struct $name;
+        pub struct $name;
 
         impl Simd for $name {
             type T = $t;
@@ -75,37 +74,3 @@ neon!(
     vmulq_f64,
     vfmaq_f64
 );
-
-/// The GEMM on NEON `f32`: an 8 x 8 tile (16 accumulators of 32 registers).
-///
-/// # Safety
-/// The CPU supports NEON.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn neon_f32(
-    alpha: f32,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
-    beta: f32,
-    c: MatMut<'_, f32>,
-    scratch: &mut [f32],
-) {
-    // SAFETY: the caller guarantees NEON.
-    unsafe { nest::gemm::<NeonF32, 8, 2, 8, { blocking::F32.kc }>(alpha, a, b, beta, c, scratch) }
-}
-
-/// The GEMM on NEON `f64`: an 8 x 4 tile (16 accumulators of 32 registers).
-///
-/// # Safety
-/// The CPU supports NEON.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn neon_f64(
-    alpha: f64,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    beta: f64,
-    c: MatMut<'_, f64>,
-    scratch: &mut [f64],
-) {
-    // SAFETY: the caller guarantees NEON.
-    unsafe { nest::gemm::<NeonF64, 8, 2, 4, { blocking::F64.kc }>(alpha, a, b, beta, c, scratch) }
-}

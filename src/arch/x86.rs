@@ -1,17 +1,14 @@
-//! x86_64 microkernels: AVX-512F, AVX2 + FMA and SSE2, each a [`Simd`] implementation
-//! instantiated once per element type inside a `#[target_feature]` wrapper.
+//! x86_64 vectors: AVX-512F, AVX2 + FMA and SSE2, a [`Simd`] implementation per element type.
 
 use core::arch::x86_64::*;
 
 use super::simd::Simd;
-use super::view::{MatMut, MatRef};
-use super::{blocking, nest};
 
 macro_rules! simd {
     ($name:ident, $t:ty, $v:ty, $lanes:expr, $zero:ident, $splat:ident, $load:ident,
      $store:ident, $mul:ident, |$a:ident, $b:ident, $c:ident| $mul_add:expr) => {
         #[doc = concat!("`", stringify!($v), "` vectors of `", stringify!($t), "`.")]
-        pub(crate) struct $name;
+        pub struct $name;
 
         impl Simd for $name {
             type T = $t;
@@ -134,35 +131,3 @@ simd!(
     _mm_mul_pd,
     |a, b, c| _mm_add_pd(_mm_mul_pd(a, b), c)
 );
-
-/// One `#[target_feature]` entry point per (instruction set, element type): the whole loop
-/// nest, packing included, is compiled for that instruction set.
-macro_rules! entry {
-    ($fn:ident, $features:literal, $simd:ty, $t:ty, $mr:literal x $nv:literal, $kc:expr) => {
-        #[doc = concat!("The GEMM on ", stringify!($simd), ": an ", stringify!($mr),
-                                                        " x ", stringify!($nv), "-vector tile.")]
-        ///
-        /// # Safety
-        /// The CPU supports the target features.
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn $fn(
-            alpha: $t,
-            a: MatRef<'_, $t>,
-            b: MatRef<'_, $t>,
-            beta: $t,
-            c: MatMut<'_, $t>,
-            scratch: &mut [$t],
-        ) {
-            const NR: usize = $nv * <$simd as Simd>::LANES;
-            // SAFETY: the caller guarantees the features this function is compiled for.
-            unsafe { nest::gemm::<$simd, $mr, $nv, NR, { $kc }>(alpha, a, b, beta, c, scratch) }
-        }
-    };
-}
-
-entry!(avx512_f32, "avx512f", Avx512F32, f32, 12 x 2, blocking::F32.kc);
-entry!(avx512_f64, "avx512f", Avx512F64, f64, 12 x 2, blocking::F64.kc);
-entry!(avx2_f32, "avx2,fma", Avx2F32, f32, 6 x 2, blocking::F32.kc);
-entry!(avx2_f64, "avx2,fma", Avx2F64, f64, 6 x 2, blocking::F64.kc);
-entry!(sse2_f32, "sse2", Sse2F32, f32, 4 x 2, blocking::F32.kc);
-entry!(sse2_f64, "sse2", Sse2F64, f64, 4 x 2, blocking::F64.kc);

@@ -1,68 +1,9 @@
-//! The one microkernel body, generic over an instruction set's vector type.
-//!
-//! Each instruction set implements [`Simd`] with `#[inline(always)]` methods; the
-//! per-ISA modules instantiate [`microkernel`] (through the loop nest) inside thin
-//! `#[target_feature]` wrappers, so the whole nest is compiled for that instruction set.
+//! The one microkernel body, generic over an instruction set's vector type ([`Simd`]):
+//! [`crate::arch::Float::dispatch`] instantiates it (through the loop nest) inside the
+//! `#[target_feature]` wrapper of the chosen instruction set.
 
+use crate::arch::Simd;
 use crate::element::Element;
-
-/// A vector of `LANES` elements of one instruction set.
-///
-/// Every method is `unsafe` because it may execute instructions the CPU must support: the
-/// caller guarantees it runs inside a function compiled with (and called on a CPU having)
-/// the instruction set's target features.
-pub(crate) trait Simd {
-    /// The element type.
-    type T: Element;
-    /// The vector register type.
-    type V: Copy;
-    /// A `[T; LANES]` array, to spill one vector.
-    type Lanes: Copy + AsRef<[Self::T]> + AsMut<[Self::T]>;
-    /// Elements per vector.
-    const LANES: usize;
-    /// An all-zero [`Self::Lanes`].
-    const LANES_ZERO: Self::Lanes;
-    /// Whether a row-major A may be packed row by row (plain copies, a second tile shape
-    /// in the loop nest) rather than only column by column.
-    const PACK_A_ROWS: bool = true;
-
-    /// All lanes zero.
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set.
-    unsafe fn zero() -> Self::V;
-    /// All lanes `x`.
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set.
-    unsafe fn splat(x: Self::T) -> Self::V;
-    /// Loads `LANES` elements from `p` (no alignment needed).
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set; `p..p + LANES` is readable.
-    unsafe fn load(p: *const Self::T) -> Self::V;
-    /// Stores `LANES` elements to `p` (no alignment needed).
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set; `p..p + LANES` is writable.
-    unsafe fn store(p: *mut Self::T, v: Self::V);
-    /// `a * b + c`, fused where the instruction set can.
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set.
-    unsafe fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// `a * b`.
-    ///
-    /// # Safety
-    /// The CPU supports the instruction set.
-    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
-    /// Hints that the cache line holding `p` will be read soon. `p` may point anywhere: it
-    /// is never dereferenced.
-    #[inline(always)]
-    fn prefetch(p: *const Self::T) {
-        let _ = p;
-    }
-}
 
 /// How many rows ahead the microkernel prefetches the packed B sliver into L1: enough to
 /// hide an L2 hit (about 14 cycles) and most of an L3 hit, at one row per 12 cycles.

@@ -1,23 +1,31 @@
 //! The instruction sets the kernels are compiled for, detected once at run time.
 //!
-//! Every SIMD kernel family (GEMM, depthwise convolution, pooling) dispatches on one [`Isa`],
-//! found without `std`: CPUID and XGETBV on x86_64, asked once and cached in an atomic, and
-//! skipped when the features are enabled at compile time.
+//! Every kernel family dispatches on one [`Isa`], found without `std`: CPUID and XGETBV on
+//! x86_64, asked once and cached in an atomic, and skipped when the features are enabled at
+//! compile time.
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use crate::error::Error;
+
 /// An instruction set the kernels have a build for.
 ///
-/// The kernels use [`Isa::best`]; tests and benchmarks force the others
-/// ([`gemm_with_isa`](crate::gemm_with_isa), [`set_pool_isa`](crate::set_pool_isa)) so that
-/// every path is proven on every CPU that has it.
+/// Operations run on [`Isa::best`] unless their geometry was given another with `with_isa`
+/// ([`Gemm::with_isa`](crate::Gemm::with_isa), [`Conv2d::with_isa`](crate::Conv2d::with_isa),
+/// [`Pool2d::with_isa`](crate::Pool2d::with_isa)): one mechanism, per call, so tests and
+/// benchmarks prove every build on every CPU that has it. Every build gives results equal
+/// up to rounding (pooling: identical).
 ///
 /// ```
-/// use nchw::Isa;
-/// let best = Isa::best();
-/// assert!(best.is_available() && Isa::Portable.is_available());
-/// assert!(Isa::ALL.contains(&best));
+/// use nchw::{Isa, Pool2d, Rounding, Shape, Window};
+/// let pool = Pool2d::new(Shape::new(1, 1, 4, 4)?, Window::pool(2), Rounding::Floor)?;
+/// for isa in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+///     let mut y = [0.0f32; 4];
+///     nchw::max_pool2d(&pool.with_isa(isa)?, &[1.0; 16], &mut y)?;
+///     assert_eq!(y, [1.0; 4]);
+/// }
+/// # Ok::<(), nchw::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -97,13 +105,31 @@ impl Isa {
     /// assert!(!(Isa::Avx512.is_available() && Isa::Neon.is_available()));
     /// ```
     pub fn is_available(self) -> bool {
+        self.check().is_ok()
+    }
+
+    /// `Ok(self)` if this CPU can run it, else [`Error::IsaUnavailable`].
+    ///
+    /// ```
+    /// use nchw::{Error, Isa};
+    /// assert_eq!(Isa::Portable.check(), Ok(Isa::Portable));
+    /// if !Isa::Neon.is_available() {
+    ///     assert_eq!(Isa::Neon.check(), Err(Error::IsaUnavailable { isa: "neon" }));
+    /// }
+    /// ```
+    pub fn check(self) -> Result<Isa, Error> {
         let best = Isa::best();
-        match self {
+        let available = match self {
             Isa::Portable => true,
             Isa::Sse2 | Isa::Avx2 | Isa::Avx512 => {
                 best != Isa::Neon && Isa::Sse2 <= self && self <= best
             }
             Isa::Neon => best == Isa::Neon,
+        };
+        if available {
+            Ok(self)
+        } else {
+            Err(Error::IsaUnavailable { isa: self.name() })
         }
     }
 }

@@ -1,5 +1,4 @@
-//! The portable kernel: plain scalar code for every target, a `4 x 4` tile whose sixteen
-//! accumulators fit the register file of a Cortex-M4F (32 single-precision registers).
+//! One-lane "vectors" of plain scalar code, for every target (Cortex-M, RISC-V, wasm, Miri).
 
 use core::marker::PhantomData;
 
@@ -7,12 +6,7 @@ use super::simd::Simd;
 use crate::element::Element;
 
 /// Scalar "vectors" of one lane.
-pub(crate) struct Scalar<T>(PhantomData<T>);
-
-/// Rows of the portable tile.
-pub(crate) const MR: usize = 4;
-/// Columns of the portable tile (one lane per vector).
-pub(crate) const NR: usize = 4;
+pub struct Scalar<T>(PhantomData<T>);
 
 impl<T: Element> Simd for Scalar<T> {
     type T = T;
