@@ -38,8 +38,9 @@ fn now() -> Duration {
 #[cfg(not(target_os = "linux"))]
 fn now() -> Duration {
     use std::sync::OnceLock;
+    use std::time::Instant;
     static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed()
+    START.get_or_init(Instant::now).elapsed()
 }
 
 impl Measurement for CpuTime {

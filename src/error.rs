@@ -8,6 +8,22 @@ use core::num::NonZeroUsize;
 /// Every public operation validates all of its inputs before it writes anything, so when one
 /// of these is returned every output buffer is exactly as it was. Each variant carries the
 /// numbers needed to fix the call.
+///
+/// # Examples
+///
+/// An output buffer one element short: the call says which buffer and by how much, and
+/// writes nothing.
+///
+/// ```
+/// use nchw::{max_pool2d, Error, Pool2d, Rounding, Shape, Window};
+/// let pool = Pool2d::new(Shape::new(1, 1, 4, 4)?, Window::pool(2), Rounding::Floor)?;
+/// let mut output = [7.0f32; 3]; // pool.output_len() is 4
+/// let err = max_pool2d(&pool, &[0.0; 16], &mut output).unwrap_err();
+/// assert_eq!(err, Error::BufferLength { buffer: "output", expected: 4, actual: 3 });
+/// assert_eq!(output, [7.0; 3]);
+/// println!("{err}"); // the Display text names the buffer and both lengths
+/// # Ok::<(), nchw::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {

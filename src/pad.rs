@@ -28,6 +28,20 @@ impl Pad {
     ///
     /// # Errors
     /// [`Error::Overflow`] if the padded tensor's size overflows `usize`.
+    ///
+    /// # Examples
+    ///
+    /// One column of zeros left and right of a 2 x 2 plane:
+    ///
+    /// ```
+    /// use nchw::{pad, Pad, Padding, Shape};
+    /// let p = Pad::new(Shape::new(1, 1, 2, 2)?, Padding::symmetric(0, 1))?;
+    /// assert_eq!(p.output(), Shape::new(1, 1, 2, 4)?);
+    /// let mut y = [9.0f32; 8];
+    /// pad(&p, 0.0, &[1.0, 2.0, 3.0, 4.0], &mut y)?;
+    /// assert_eq!(y, [0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0]);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(input: Shape, padding: Padding) -> Result<Self, Error> {
         let h = tri!(add(tri!(add(input.h(), padding.top)), padding.bottom));
         let w = tri!(add(tri!(add(input.w(), padding.left)), padding.right));

@@ -29,6 +29,16 @@ impl Shape {
     ///
     /// # Errors
     /// [`Error::Overflow`] if `n * c * h * w` does not fit in `usize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nchw::{Error, Shape};
+    /// let s = Shape::new(2, 3, 4, 5)?;
+    /// assert_eq!((s.len(), s.image_len(), s.plane_len()), (120, 60, 20));
+    /// assert_eq!(Shape::new(2, usize::MAX, 2, 1), Err(Error::Overflow));
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(n: usize, c: usize, h: usize, w: usize) -> Result<Self, Error> {
         let plane = tri!(mul(h, w));
         let image = tri!(mul(c, plane));

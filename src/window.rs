@@ -37,6 +37,19 @@ pub struct Window {
 }
 
 /// How a window count that does not divide evenly is rounded.
+///
+/// # Examples
+///
+/// A 2x2 window with stride 2 over 5 x 5: `Floor` drops the last row and column, `Ceil`
+/// keeps a window over each of them (PyTorch's `ceil_mode=True`).
+///
+/// ```
+/// use nchw::{Rounding, Window};
+/// let w = Window::pool(2);
+/// assert_eq!(w.output_size(5, 5, Rounding::Floor)?, (2, 2));
+/// assert_eq!(w.output_size(5, 5, Rounding::Ceil)?, (3, 3));
+/// # Ok::<(), nchw::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Rounding {
     /// Drop a last, partial window (convolution always; pooling's default).
@@ -48,6 +61,18 @@ pub enum Rounding {
 
 impl Window {
     /// A `kernel_h` x `kernel_w` window with stride 1, dilation 1 and no padding.
+    ///
+    /// # Examples
+    ///
+    /// A 3x5 kernel with stride 2 along the width and one column of padding left and right,
+    /// over a 7 x 9 input:
+    ///
+    /// ```
+    /// use nchw::{Padding, Rounding, Window};
+    /// let w = Window::new(3, 5).with_stride(1, 2).with_padding(Padding::symmetric(0, 1));
+    /// assert_eq!(w.output_size(7, 9, Rounding::Floor)?, (5, 4));
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(kernel_h: usize, kernel_w: usize) -> Self {
         Window {
             kernel_h,

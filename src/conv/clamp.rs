@@ -28,6 +28,14 @@ impl<T: Element> Clamp<T> {
     }
 
     /// ReLU: `max(y, 0)` (an upper bound of `+inf`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nchw::Clamp;
+    /// let relu = Clamp::<f32>::relu();
+    /// assert_eq!([-2.0, 0.5, 1e30].map(|y| relu.apply(y)), [0.0, 0.5, 1e30]);
+    /// ```
     pub fn relu() -> Self {
         Clamp {
             min: T::ZERO,

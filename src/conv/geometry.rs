@@ -115,6 +115,24 @@ impl Conv2d {
     /// output channels, groups, kernel side, stride or dilation; [`Error::NotDivisible`] unless `groups` divides both channel counts;
     /// [`Error::WindowTooLarge`] when the dilated window does not fit the padded input;
     /// [`Error::Overflow`] when a buffer size overflows `usize`.
+    ///
+    /// # Examples
+    ///
+    /// A 3x3 convolution from 16 to 32 channels with "same" padding on 8 images of 28 x 28,
+    /// and the buffers it needs:
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// let input = Shape::new(8, 16, 28, 28)?;
+    /// let conv = Conv2d::new(input, 32, Window::square(3).with_padding(Padding::uniform(1)), 1)?;
+    /// assert_eq!(conv.output(), Shape::new(8, 32, 28, 28)?);
+    /// assert_eq!((conv.weight_len(), conv.bias_len()), (32 * 16 * 3 * 3, 32));
+    /// assert_eq!(conv.min_scratch_len(), 16 * 3 * 3); // one im2col column
+    /// // Depthwise: one group per channel.
+    /// let depthwise = Conv2d::new(input, 16, Window::square(3), 16)?;
+    /// assert_eq!(depthwise.weight_len(), 16 * 3 * 3);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(
         input: Shape,
         out_channels: usize,

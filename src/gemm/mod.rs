@@ -50,6 +50,23 @@ impl Gemm {
     /// # Errors
     /// [`Error::Overflow`] if a dense operand's length (`m * k`, `k * n` or `m * n`)
     /// overflows `usize`.
+    ///
+    /// # Examples
+    ///
+    /// `C <- A B` for a 2x3 A and a 3x2 B, with the scratch the geometry asks for:
+    ///
+    /// ```
+    /// use nchw::{gemm, Gemm, MatMut, MatRef};
+    /// let g = Gemm::new(2, 2, 3)?;
+    /// let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    /// let b = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+    /// let mut c = [0.0f32; 4];
+    /// let mut scratch = vec![0.0; g.scratch_len::<f32>()];
+    /// let (a, b) = (MatRef::row_major(&a, 2, 3)?, MatRef::row_major(&b, 3, 2)?);
+    /// gemm(&g, 1.0, a, b, 0.0, MatMut::row_major(&mut c, 2, 2)?, &mut scratch)?;
+    /// assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(m: usize, n: usize, k: usize) -> Result<Self, Error> {
         tri!(mul(m, k));
         tri!(mul(k, n));

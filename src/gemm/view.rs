@@ -102,6 +102,18 @@ impl<'a, T: Copy> MatRef<'a, T> {
     ///
     /// # Errors
     /// [`Error::InvalidView`] if `data` is shorter than `rows * cols`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nchw::MatRef;
+    /// let a = MatRef::row_major(&[1, 2, 3, 4, 5, 6], 2, 3)?;
+    /// assert_eq!((a.rows(), a.cols(), a.at(1, 0)), (2, 3, Some(4)));
+    /// let t = a.t(); // a stride swap, no copy
+    /// assert_eq!((t.rows(), t.cols(), t.at(0, 1)), (3, 2, Some(4)));
+    /// assert!(MatRef::row_major(&[1, 2, 3], 2, 2).is_err());
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Result<Self, Error> {
         Self::new(data, rows, cols, cols, 1)
     }

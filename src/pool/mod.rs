@@ -347,6 +347,18 @@ impl AvgPool2d {
     /// # Errors
     /// [`Error::Unsupported`] if the window is dilated (average pooling has no dilation in
     /// PyTorch); [`Error::Zero`] for `Divisor::Override(0)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nchw::{avg_pool2d, AvgPool2d, Divisor, Pool2d, Rounding, Shape, Window};
+    /// let pool = Pool2d::new(Shape::new(1, 1, 2, 4)?, Window::pool(2), Rounding::Floor)?;
+    /// let avg = AvgPool2d::new(pool, Divisor::CountIncludePad)?;
+    /// let mut y = [0.0f32; 2];
+    /// avg_pool2d(&avg, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &mut y)?;
+    /// assert_eq!(y, [3.5, 5.5]); // (1 + 2 + 5 + 6) / 4, (3 + 4 + 7 + 8) / 4
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub const fn new(pool: Pool2d, divisor: Divisor) -> Result<Self, Error> {
         let w = pool.window;
         if w.dilation_h != 1 {
