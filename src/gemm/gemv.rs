@@ -21,6 +21,12 @@ impl Form {
     /// The form for these operands, or `None` where the blocked nest is the right tool (C
     /// has more than one row and column, or no operand is contiguous along the depth).
     pub(super) fn of<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) -> Option<Form> {
+        // Bare-metal builds (Cortex-M) have one-lane vectors only, and there the blocked
+        // nest with its register tile is faster even for one column (instruction counts on
+        // the Cortex-M4F: 30 against 37 per MAC for a convolution with the least workspace).
+        if cfg!(target_os = "none") {
+            return None;
+        }
         let thin = a.rows == 1 || b.cols == 1;
         if thin && a.col_stride == 1 && b.row_stride == 1 {
             Some(Form::Dot)

@@ -169,14 +169,16 @@ pub(crate) unsafe fn pack_b<T: Element, const NR: usize>(
                 // opt-level s); `wrapping_add` as the last bump may pass the end.
                 let (mut from, mut to) = (src.as_ptr(), dst.as_mut_ptr().wrapping_add(at));
                 for _ in 0..whole {
-                    // A whole sliver row is a fixed-size copy: a few moves, no memcpy, no
-                    // bounds check in the loop.
+                    // A whole sliver row is a fixed-size copy: a few moves, no bounds check
+                    // in the loop. (Copied as non-overlapping, so it cannot become a call
+                    // to `memmove`, which opt-level s makes of it once the firmware links
+                    // one for other code.)
                     // SAFETY: in iteration `s`, `from` is `s * NR` into the row and `s * NR +
                     // NR <= whole * NR <= cols`, its length; `to` is `at + s * sliver_len =
                     // s * sliver_len + p * NR` into `dst`, and that plus `NR` is at most
                     // `(s + 1) * sliver_len <= whole * sliver_len <= dst.len()` as `p < kc`.
                     // The row and `dst` do not overlap (a shared and a unique borrow).
-                    unsafe { to.cast::<[T; NR]>().write(from.cast::<[T; NR]>().read()) };
+                    unsafe { core::ptr::copy_nonoverlapping(from, to, NR) };
                     from = from.wrapping_add(NR);
                     to = to.wrapping_add(sliver_len);
                 }
