@@ -10,6 +10,20 @@ use crate::error::Error;
 ///
 /// A slice of length 1 applies to every channel (per-tensor weights); otherwise it must hold
 /// one entry per output channel (per-channel weights).
+///
+/// ```
+/// use nchw::{Multiplier, QuantParams, Requant};
+/// // At scale 0.25 an accumulator of 2 is 0.5 (a tie) and 5 is 1.25 in the output's units.
+/// let m = [Multiplier::from_scale(0.25)?];
+/// let double = QuantParams::new(0, Requant::TfLite(&m), 0);
+/// let single = QuantParams::new(0, Requant::TfLiteSingleRounding(&m), 0);
+/// let float = QuantParams::new(0, Requant::Float(&[0.25]), 0);
+/// let got = |p: &QuantParams| [p.requantize(0, 2), p.requantize(0, 5)];
+/// assert_eq!(got(&double), [1, 2]); // two roundings: 1.25 went up at the first
+/// assert_eq!(got(&single), [1, 1]); // one rounding, ties away from zero
+/// assert_eq!(got(&float), [0, 1]); // in f32, ties to even
+/// # Ok::<(), nchw::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Requant<'a> {
     /// TFLite's reference kernels and CMSIS-NN's default (the usual choice):
