@@ -278,24 +278,24 @@ fn quantize_multiplier_known_answers() {
     assert_eq!(m(1.0 / 3.0), Ok((1431655765, -1)));
     assert_eq!(m(3.0), Ok((1610612736, 2)));
     // A tie, rounded away from zero: q * 2^31 = 2^30 + 0.5.
-    assert_eq!(m(0.5 + 2f64.powi(-32)), Ok(((1 << 30) + 1, 0)));
+    assert_eq!(m(0.5 + naive::exp2(-32)), Ok(((1 << 30) + 1, 0)));
     // The carry: q rounds up to 2^31, halved with the shift incremented.
-    assert_eq!(m(1.0 - 2f64.powi(-40)), Ok((1 << 30, 1)));
+    assert_eq!(m(1.0 - naive::exp2(-40)), Ok((1 << 30, 1)));
     // Tiny: 2^-32 is the last unflushed power; the carry lifts -32 to -31; below, zero.
-    assert_eq!(m(2f64.powi(-32)), Ok((1 << 30, -31)));
+    assert_eq!(m(naive::exp2(-32)), Ok((1 << 30, -31)));
     assert_eq!(
-        m((1.0 - 2f64.powi(-40)) * 2f64.powi(-32)),
+        m((1.0 - naive::exp2(-40)) * naive::exp2(-32)),
         Ok((1 << 30, -31))
     );
-    assert_eq!(m(2f64.powi(-33)), Ok((0, 0)));
-    assert_eq!(m((1.0 - 2f64.powi(-40)) * 2f64.powi(-33)), Ok((0, 0)));
+    assert_eq!(m(naive::exp2(-33)), Ok((0, 0)));
+    assert_eq!(m((1.0 - naive::exp2(-40)) * naive::exp2(-33)), Ok((0, 0)));
     assert_eq!(m(f64::MIN_POSITIVE / 4.0), Ok((0, 0))); // subnormal
     assert_eq!(m(0.0), Ok((0, 0)));
     assert_eq!(m(-0.0), Ok((0, 0)));
     // Largest accepted: shift 30.
-    assert_eq!(m(2f64.powi(30) - 1.0), Ok((2147483646, 30)));
+    assert_eq!(m(naive::exp2(30) - 1.0), Ok((2147483646, 30)));
     assert_eq!(
-        m(2f64.powi(30)),
+        m(naive::exp2(30)),
         Err(Error::InvalidMultiplier {
             multiplier: 1 << 30,
             shift: 31
@@ -416,7 +416,7 @@ fn multiply_known_answers() {
 fn requantize_known_answers() {
     let m = [Multiplier::from_scale(0.5).unwrap()];
     // Float mode: f32, ties to even; the conversion of acc to f32 rounds first.
-    let s = [0.5f32, 2f32.powi(-25)];
+    let s = [0.5f32, naive::exp2(-25) as f32];
     let fl = QuantParams::new(0, Requant::Float(&s), 10);
     assert_eq!(
         [1, 3, 5, -1, -3, -5].map(|a| fl.requantize(0, a)),
@@ -536,10 +536,10 @@ proptest! {
     ) {
         let x = match special {
             // Near the carry: significands just below 1.
-            0 => (1.0 - (mantissa % 1024) as f64 * 2f64.powi(-53)) * 2f64.powi(exponent),
+            0 => naive::ldexp(1.0 - (mantissa % 1024) as f64 * naive::exp2(-53), exponent),
             // Ties: q * 2^31 ends in exactly one half.
-            1 => (((mantissa >> 22) << 22 | 1 << 21 | 1 << 52) as f64) * 2f64.powi(exponent - 52),
-            _ => (1.0 + mantissa as f64 * 2f64.powi(-52)) * 2f64.powi(exponent),
+            1 => naive::ldexp(((mantissa >> 22) << 22 | 1 << 21 | 1 << 52) as f64, exponent - 52),
+            _ => naive::ldexp(1.0 + mantissa as f64 * naive::exp2(-52), exponent),
         };
         let got = Multiplier::from_scale(x).ok().map(|m| (m.multiplier(), m.shift()));
         prop_assert_eq!(got, naive::quantize_multiplier(x), "{:e}", x);
@@ -867,7 +867,7 @@ fn conv_accumulator_limit() {
     // 65790 * (-255) * (-128) * 0.001 = 2147.4..., saturated.
     assert_eq!(y, [127]);
     // Float: 65790 * 32640 = 2147385600 (exact in f32) * 2^-25 = 63.997 -> 64.
-    let mf = [2f32.powi(-25)];
+    let mf = [naive::exp2(-25) as f32];
     let fq = QuantParams::new(127, Requant::Float(&mf), 0);
     conv2d_i8(&ok, &x, &w, None, &fq, &mut y, &mut s).unwrap();
     assert_eq!(y, [64]);

@@ -65,7 +65,7 @@ pub fn quantize_multiplier(x: f64) -> Option<(i32, i32)> {
         q *= 2.0;
         e -= 1;
     }
-    let mut fixed = (q * 2f64.powi(31)).round() as i64;
+    let mut fixed = (q * exp2(31)).round() as i64;
     if fixed == 1 << 31 {
         fixed /= 2;
         e += 1;
@@ -227,4 +227,19 @@ pub fn quantize(x: f32, scale: f32, zp: i8) -> i8 {
 /// `(q - zp) * scale`.
 pub fn dequantize(q: i8, scale: f32, zp: i8) -> f32 {
     (q as i32 - zp as i32) as f32 * scale
+}
+
+/// 2^e exactly, built from its bits: `powi` is not guaranteed exact, and Miri perturbs it.
+pub fn exp2(e: i32) -> f64 {
+    assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((1023 + e) as u64) << 52)
+}
+
+/// `x * 2^e`, rounded once (ldexp), for any `e`.
+pub fn ldexp(mut x: f64, mut e: i32) -> f64 {
+    while e < -1000 {
+        x *= exp2(-1000);
+        e += 1000;
+    }
+    x * exp2(e)
 }
