@@ -136,6 +136,16 @@ pub(crate) fn after<S: Split>(s: S, start: usize) -> S {
     s.split(start).map(|(_, rest)| rest).unwrap_or_default()
 }
 
+/// Chunk `i` of the consecutive `len`-element chunks of `s`, or an empty slice if `s` has no
+/// such chunk.
+#[inline(always)]
+pub(crate) fn nth_chunk<S: Split>(s: S, i: usize, len: usize) -> S {
+    after(s, i.saturating_mul(len))
+        .split(len)
+        .map(|(chunk, _)| chunk)
+        .unwrap_or_default()
+}
+
 /// `a.zip(b)`, less one thing: `zip` sizes a `ChunksExact` by dividing by its chunk length,
 /// and where `zip` is not inlined (opt-level s and z on a Cortex-M) that division by a
 /// number the optimizer cannot see is nonzero keeps a panic path.

@@ -2,8 +2,9 @@
 
 use core::num::NonZeroUsize;
 
-use super::isa::{self, stride2_kernels};
+use super::isa;
 use super::rows::{spread_pass, sum_pass, Geo};
+use super::stride2::{Kernels, SUM};
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
 use crate::arch::Float;
@@ -11,13 +12,13 @@ use crate::arch::{self, Isa};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 use crate::shape::Shape;
-use crate::walk::chunks;
+use crate::walk::{chunks, nth_chunk};
 
 /// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
 const RUN: usize = 32;
 
-/// Output rows per call of the AVX-512 kernels.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
+/// input rows from cache (without border columns, one call does every interior row).
 const BAND: usize = 8;
 
 /// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
@@ -51,7 +52,7 @@ pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Res
     check_len("input", a.pool.input_len(), input.len())?;
     check_len("output", a.pool.output_len(), output.len())?;
     let geo = *a.pool.geo();
-    let fast = stride2_kernels::<T>(a.pool.isa(), &geo);
+    let fast = Kernels::<T>::new(a.pool.isa(), &geo);
     isa::run(
         &a.pool,
         #[inline(always)]
@@ -222,26 +223,27 @@ fn divide<T: Element>(
     }
 }
 
-/// The forward pass over all planes. `fast`: use the AVX-512 stride-2 kernels.
+/// The forward pass over all planes. `fast`: the stride-2 kernels, if they serve it.
 #[inline(always)]
-fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut [T]) {
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = fast;
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if fast {
+fn forward<T: Element>(
+    geo: &Geo,
+    fast: Option<Kernels<T>>,
+    divisor: Divisor,
+    x: &[T],
+    y: &mut [T],
+) {
+    if let Some(k) = fast {
         if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
             // SAFETY: as below, over all planes stacked into one.
-            unsafe { plane_stride2(&tall, divisor, x, y) };
+            unsafe { plane_stride2(k, &tall, divisor, x, y) };
             return;
         }
     }
     let planes = chunks(x, geo.plane_in().get()).zip(chunks(y, geo.plane_out().get()));
     for (xp, yp) in planes {
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if fast {
-            // SAFETY: `fast` comes from stride2_kernels: T is f32, the CPU has AVX-512F and
-            // the window is one the stride-2 kernels serve.
-            unsafe { plane_stride2(geo, divisor, xp, yp) };
+        if let Some(k) = fast {
+            // SAFETY: one plane.
+            unsafe { plane_stride2(k, geo, divisor, xp, yp) };
             continue;
         }
         for (oh, y_row) in chunks(yp, geo.out_w().get()).enumerate() {
@@ -255,31 +257,35 @@ fn forward<T: Element>(geo: &Geo, fast: bool, divisor: Divisor, x: &[T], y: &mut
     }
 }
 
-/// The averages of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// The averages of one plane: the interior columns by the stride-2 kernels `k` (bands of
 /// rows at a time, or one row when its window reaches into the top or bottom padding), the
 /// border columns by passes.
 ///
 /// # Safety
-/// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// `xp` and `yp` are one plane of `geo` (or all planes, stacked).
 #[inline(always)]
-unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &mut [T]) {
+unsafe fn plane_stride2<T: Element>(
+    k: Kernels<T>,
+    geo: &Geo,
+    divisor: Divisor,
+    xp: &[T],
+    yp: &mut [T],
+) {
     let (rl, rh) = geo.interior_rows();
     let out_w = geo.out_w().get();
     let (a, b) = geo.split(0, out_w);
     let border_cols = a > 0 || b < out_w;
-    let row = |oh: usize, y_row: &mut [T], interior: bool| {
-        if interior {
-            y_row.fill(T::ZERO);
-        } else {
-            y_row[..a].fill(T::ZERO);
-            y_row[b..].fill(T::ZERO);
-        }
+    // The border columns of output row `oh`, by passes.
+    let border = |oh: usize, yp: &mut [T]| {
+        let y_row = nth_chunk(yp, oh, out_w);
+        let [head, _, tail] = geo.split_mut(0, &mut *y_row);
+        head.fill(T::ZERO);
+        tail.fill(T::ZERO);
         for (_, x_row) in geo.window_rows(xp, oh) {
             // SAFETY: the rows of Geo::window_rows are W long.
-            unsafe { sum_pass(geo, x_row, 0, y_row, interior) };
+            unsafe { sum_pass(geo, x_row, 0, y_row, false) };
         }
-        divide(geo, divisor, oh, 0, y_row, interior);
+        divide(geo, divisor, oh, 0, y_row, false);
     };
     let taps = geo.stride2_taps().unwrap_or(2);
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
@@ -295,19 +301,10 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
             // SAFETY: the caller's preconditions; the rectangle holds the row's interior
             // columns and only its window rows inside the input, so every tap it reads is
             // inside the plane.
-            unsafe {
-                super::avx512::run::<T, { super::avx512::SUM }>(
-                    taps,
-                    xp,
-                    &rect,
-                    div as f32,
-                    yp,
-                    &mut [],
-                )
-            };
+            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
         }
         if border_cols {
-            row(oh, &mut yp[oh * out_w..(oh + 1) * out_w], false);
+            border(oh, yp);
         }
     }
     // Interior windows lie inside the input: every rule counts the whole kernel.
@@ -319,25 +316,16 @@ unsafe fn plane_stride2<T: Element>(geo: &Geo, divisor: Divisor, xp: &[T], yp: &
     // columns (if any) reuse them from cache.
     let mut lo = rl;
     while lo < rh {
-        let hi = (lo + BAND).min(rh);
+        let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
         if a < b {
             let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
             // so every tap it reads is inside the plane.
-            unsafe {
-                super::avx512::run::<T, { super::avx512::SUM }>(
-                    taps,
-                    xp,
-                    &rect,
-                    div as f32,
-                    yp,
-                    &mut [],
-                )
-            };
+            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
         }
         if border_cols {
             for oh in lo..hi {
-                row(oh, &mut yp[oh * out_w..(oh + 1) * out_w], false);
+                border(oh, yp);
             }
         }
         lo = hi;

@@ -1,10 +1,9 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
-use super::isa::{self, stride2_kernels};
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-use super::rows::max_window;
+use super::isa;
 use super::rows::{max_pass, Geo};
-use crate::walk::chunks;
+use super::stride2::{Kernels, Rect, ARGMAX, MAX};
+use crate::walk::{chunks, nth_chunk};
 use core::iter;
 use core::num::NonZeroUsize;
 
@@ -17,8 +16,8 @@ use crate::error::{check_len, Error};
 /// Outputs per run when the backward pass recomputes the argmax into stack buffers.
 const RUN: usize = 32;
 
-/// Output rows per call of the AVX-512 kernels.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
+/// input rows from cache (without border columns, one call does every interior row).
 const BAND: usize = 8;
 
 /// Max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
@@ -46,7 +45,7 @@ pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     let geo = *g.geo();
-    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    let fast = Kernels::<T>::new(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -88,7 +87,7 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     let geo = *g.geo();
-    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    let fast = Kernels::<T>::new(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -194,7 +193,7 @@ pub fn max_pool2d_backward_recompute<T: Float>(
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
     let geo = *g.geo();
-    let fast = stride2_kernels::<T>(g.isa(), &geo);
+    let fast = Kernels::<T>::new(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -216,22 +215,21 @@ fn check_indexable(g: &Pool2d) -> Result<(), Error> {
     Ok(())
 }
 
-/// The forward pass over all planes; `idx` is empty unless `IDX`. `fast`: use the AVX-512
-/// stride-2 kernels ([`stride2_kernels`]) for the interior outputs.
+/// The forward pass over all planes; `idx` is empty unless `IDX`. `fast`: the stride-2
+/// kernels for the interior outputs, if they serve this pooling.
 #[inline(always)]
 fn forward<T: Element, const IDX: bool>(
     geo: &Geo,
-    fast: bool,
+    fast: Option<Kernels<T>>,
     x: &[T],
     y: &mut [T],
     idx: &mut [u32],
 ) {
     let (plane_in, plane_out) = (geo.plane_in(), geo.plane_out());
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if fast && !IDX {
+    if let (Some(k), false) = (fast, IDX) {
         if let Some(tall) = geo.stacked(x.len() / plane_in) {
             // SAFETY: as below, over all planes stacked into one (no indices to compute).
-            unsafe { plane_stride2::<T, false>(&tall, x, y, &mut []) };
+            unsafe { plane_stride2::<T, false>(k, &tall, x, y, &mut []) };
             return;
         }
     }
@@ -239,15 +237,12 @@ fn forward<T: Element, const IDX: bool>(
         .zip(chunks(y, plane_out.get()))
         .zip(index_runs(idx, plane_out));
     for ((xp, yp), ip) in planes {
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if fast {
-            // SAFETY: `fast` comes from stride2_kernels: T is f32, the CPU has AVX-512F
-            // and the window is one the stride-2 kernels serve.
-            unsafe { plane_stride2::<T, IDX>(geo, xp, yp, ip) };
+        if let Some(k) = fast {
+            // SAFETY: one plane; when indices are kept, `idx` holds one per output (checked
+            // by max_pool2d_with_indices), so its runs are as long as the planes.
+            unsafe { plane_stride2::<T, IDX>(k, geo, xp, yp, ip) };
             continue;
         }
-        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-        let _ = fast;
         let rows = chunks(yp, geo.out_w().get()).zip(index_runs(ip, geo.out_w()));
         for (oh, (y_row, idx_row)) in rows.enumerate() {
             // SAFETY: when indices are kept, `idx` holds one per output (checked by
@@ -296,15 +291,16 @@ unsafe fn passes<T: Element, const IDX: bool>(
     }
 }
 
-/// Every output of one plane: the interior columns by the AVX-512 stride-2 kernel (bands of
+/// Every output of one plane: the interior columns by the stride-2 kernels `k` (bands of
 /// rows at a time, or one row when its window reaches into the top or bottom padding), the
-/// border columns window by window.
+/// border columns by passes.
 ///
 /// # Safety
-/// `T` is `f32`, the CPU has AVX-512F, and `geo.stride2_taps()` is `Some`.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// `xp` and `yp` are one plane of `geo` (or all planes, stacked); when `IDX`, `ip` is as long
+/// as `yp`.
 #[inline(always)]
 unsafe fn plane_stride2<T: Element, const IDX: bool>(
+    k: Kernels<T>,
     geo: &Geo,
     xp: &[T],
     yp: &mut [T],
@@ -323,113 +319,101 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // columns and only its window rows inside the input, so every tap it reads is
             // inside the plane; the plane has at most 2^32 elements when indices are kept
             // (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
+            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
         }
         if border_cols {
-            border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+            border_row::<T, IDX>(geo, xp, oh, yp, ip);
         }
     }
     // Bands of interior rows: the kernel streams the band's input rows, then the border
     // columns (if any) reuse them from cache.
     let mut lo = rl;
     while lo < rh {
-        let hi = (lo + BAND).min(rh);
+        let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
         if a < b {
             let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
             // so every tap it reads is inside the plane; the plane has at most 2^32 elements
             // when indices are kept (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, yp, ip) };
+            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
         }
         if border_cols {
             for oh in lo..hi {
-                border_row::<T, IDX>(geo, xp, oh, (a, b), yp, ip);
+                border_row::<T, IDX>(geo, xp, oh, yp, ip);
             }
         }
         lo = hi;
     }
 }
 
-/// The border outputs of output row `oh` of a plane (those outside the interior columns
-/// `a..b`), window by window.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// The border outputs of output row `oh` of a plane (those outside the interior columns),
+/// by passes.
 #[inline(always)]
 fn border_row<T: Element, const IDX: bool>(
     geo: &Geo,
     xp: &[T],
     oh: usize,
-    (a, b): (usize, usize),
     yp: &mut [T],
     ip: &mut [u32],
 ) {
     let out_w = geo.out_w().get();
-    for ow in (0..a).chain(b..out_w) {
-        let (m, i) = max_window(geo, xp, oh, ow);
-        yp[oh * out_w + ow] = m;
-        if IDX {
-            ip[oh * out_w + ow] = i;
-        }
-    }
+    let (y_row, idx_row) = (nth_chunk(yp, oh, out_w), nth_chunk(ip, oh, out_w));
+    // SAFETY: when indices are kept, `ip` is as long as `yp`, so both rows are OW long.
+    unsafe { passes::<T, IDX>(geo, xp, oh, 0, y_row, idx_row, false) };
 }
 
-/// [`super::avx512::run`] for the max, with or without indices.
+/// The stride-2 kernel for the max, with or without indices.
 ///
 /// # Safety
-/// As [`super::avx512::run`].
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// As [`Kernels::run`].
 #[inline(always)]
 unsafe fn stride2_rect<T: Element, const IDX: bool>(
+    k: Kernels<T>,
     geo: &Geo,
     xp: &[T],
-    rect: &super::avx512::Rect,
+    rect: &Rect,
     y: &mut [T],
     idx: &mut [u32],
 ) {
-    use super::avx512::{run, ARGMAX, MAX};
     let taps = geo.stride2_taps().unwrap_or(2);
     // SAFETY: the caller's preconditions.
     unsafe {
         if IDX {
-            run::<T, ARGMAX>(taps, xp, rect, 0.0, y, idx);
+            k.run::<ARGMAX>(taps, xp, rect, 0.0, y, idx);
         } else {
-            run::<T, MAX>(taps, xp, rect, 0.0, y, idx);
+            k.run::<MAX>(taps, xp, rect, 0.0, y, idx);
         }
     }
 }
 
-/// [`passes`] over all outputs of the run, with the interior ones done by the AVX-512
-/// stride-2 kernel when `fast` and `oh` is an interior row.
+/// [`passes`] over all outputs of the run, with the interior ones done by the stride-2
+/// kernels when `fast` has them and `oh` is an interior row.
 ///
 /// # Safety
 /// When `IDX`, `idx.len() == y.len()`.
 #[inline(always)]
 unsafe fn window_row<T: Element, const IDX: bool>(
     geo: &Geo,
-    fast: bool,
+    fast: Option<Kernels<T>>,
     xp: &[T],
     oh: usize,
     c0: usize,
     y: &mut [T],
     idx: &mut [u32],
 ) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    {
-        let (rl, rh) = geo.interior_rows();
-        if fast && (rl..rh).contains(&oh) {
-            // SAFETY: the caller's precondition.
-            unsafe { passes::<T, IDX>(geo, xp, oh, c0, y, idx, false) };
-            let (a, b) = geo.split(c0, y.len());
-            if a < b {
-                let rect = geo.rect((oh, oh + 1), (c0 + a, c0 + b), a, 0);
-                // SAFETY: `fast` comes from stride2_kernels (T is f32, AVX-512F, a stride-2
-                // window); the run's interior outputs of an interior row read only taps
-                // inside the plane; the plane has at most 2^32 elements (check_indexable).
-                unsafe { stride2_rect::<T, IDX>(geo, xp, &rect, y, idx) };
-            }
-            return;
+    let (rl, rh) = geo.interior_rows();
+    if let Some(k) = fast.filter(|_| (rl..rh).contains(&oh)) {
+        // SAFETY: the caller's precondition.
+        unsafe { passes::<T, IDX>(geo, xp, oh, c0, y, idx, false) };
+        let (a, b) = geo.split(c0, y.len());
+        if a < b {
+            let rect = geo.rect((oh, oh + 1), (c0 + a, c0 + b), a, 0);
+            // SAFETY: the run's interior outputs of an interior row read only taps inside
+            // the plane; the plane has at most 2^32 elements (check_indexable).
+            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, y, idx) };
         }
+        return;
     }
-    let _ = fast;
     // SAFETY: the caller's precondition.
     unsafe { passes::<T, IDX>(geo, xp, oh, c0, y, idx, true) };
 }
@@ -438,7 +422,7 @@ unsafe fn window_row<T: Element, const IDX: bool>(
 #[inline(always)]
 fn backward_recompute<T: Element>(
     geo: &Geo,
-    fast: bool,
+    fast: Option<Kernels<T>>,
     x: &[T],
     dy: &[T],
     dx: &mut [T],

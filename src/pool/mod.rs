@@ -60,11 +60,10 @@
 //! indices) on the stack.
 
 mod avg;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-mod avx512;
 mod isa;
 mod max;
 mod rows;
+mod stride2;
 
 pub use avg::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
 pub use max::{

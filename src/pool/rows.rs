@@ -76,11 +76,8 @@ pub(super) struct Geo {
     /// The interior outputs `lo..hi` of every output row: all their taps inside the input.
     lo: usize,
     hi: usize,
-    /// The output rows `row_lo..row_hi` whose window rows are all inside the input (used by
-    /// the AVX-512 kernels only).
-    #[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
+    /// The output rows `row_lo..row_hi` whose window rows are all inside the input.
     row_lo: usize,
-    #[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
     row_hi: usize,
 }
 
@@ -126,7 +123,6 @@ impl Geo {
     }
 
     /// Output height `OH`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn out_h(&self) -> usize {
         self.out_h.get()
     }
@@ -225,7 +221,6 @@ impl Geo {
     }
 
     /// Row taps of an interior output: the whole kernel height.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn kernel_h(&self) -> usize {
         self.kh
     }
@@ -253,7 +248,6 @@ impl Geo {
         ((a, b), x0..x1)
     }
 
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
     /// The column taps of the stride-2 kernels (2 or 3), if this window is one they serve:
     /// column stride 2, no column dilation.
     pub fn stride2_taps(&self) -> Option<usize> {
@@ -262,7 +256,6 @@ impl Geo {
     }
 
     /// The output rows `lo..hi` whose window rows all lie inside the input.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn interior_rows(&self) -> (usize, usize) {
         (self.row_lo, self.row_hi)
     }
@@ -271,7 +264,6 @@ impl Geo {
     /// boundary there (no top or bottom padding, `OH * stride_h == H`, and a window's rows
     /// within its stride), so that a kernel without indices can run over them in one call.
     /// `None` also when there are no planes.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn stacked(&self, planes: usize) -> Option<Geo> {
         let fits = self.top == 0
             && self.bottom == 0
@@ -290,17 +282,16 @@ impl Geo {
     }
 
     /// The interior outputs `rows` x `cols` (absolute output coordinates) as a rectangle for
-    /// the AVX-512 kernels, its first output at `y` in an output of row step `y_row`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    /// the stride-2 kernels, its first output at `y` in an output of row step `y_row`.
     pub fn rect(
         &self,
         rows: (usize, usize),
         cols: (usize, usize),
         y: usize,
         y_row: usize,
-    ) -> super::avx512::Rect {
+    ) -> super::stride2::Rect {
         let w = self.w.get();
-        super::avx512::Rect {
+        super::stride2::Rect {
             x: (rows.0 * self.sh - self.top) * w + cols.0 * self.sw - self.left,
             x_row: self.sh * w,
             x_tap: self.dh.get() * w,
@@ -313,9 +304,8 @@ impl Geo {
     }
 
     /// The interior columns `cols` of output row `oh` (any row, its window rows clipped to
-    /// the input) as a one-row rectangle for the AVX-512 kernels, its first output at `y`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::avx512::Rect {
+    /// the input) as a one-row rectangle for the stride-2 kernels, its first output at `y`.
+    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::stride2::Rect {
         // The window's input rows are consecutive taps; at least one (no empty windows).
         let (mut first, mut taps) = (0, 0);
         for ih in self.rows(oh) {
@@ -325,7 +315,7 @@ impl Geo {
             taps += 1;
         }
         let w = self.w.get();
-        super::avx512::Rect {
+        super::stride2::Rect {
             x: first * w + cols.0 * self.sw - self.left,
             x_row: 0,
             x_tap: self.dh.get() * w,
@@ -497,36 +487,6 @@ pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
         }};
     }
     specialize!(geo, body);
-}
-
-/// The max of window `(oh, ow)` of plane `xp` and its in-plane index, scanning the window's
-/// input taps in row-major order with the same rule as [`max_pass`].
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-#[inline(always)]
-pub(super) fn max_window<T: Element>(geo: &Geo, xp: &[T], oh: usize, ow: usize) -> (T, u32) {
-    // The taps inside the input: consecutive rows times consecutive columns (`dw` apart).
-    let mut rows = geo.rows(oh);
-    let mut cols = (0..geo.kw).filter_map(|k| geo.col(ow, k));
-    let (Some(r0), Some(c0)) = (rows.next(), cols.next()) else {
-        return (T::NEG_INFINITY, 0); // no tap: Pool2d::new refuses such windows
-    };
-    let n_cols = 1 + cols.count();
-    // Start from the first tap: it stays unless a later one is larger or NaN, and if it is
-    // NaN itself, the rule takes it again (same value, same index).
-    let w = geo.w();
-    let (mut m, mut i) = (xp[r0 * w + c0], (r0 * w + c0) as u32);
-    for ih in core::iter::once(r0).chain(rows) {
-        let row = ih * w + c0;
-        for t in 0..n_cols {
-            let at = row + t * geo.dw;
-            let v = xp[at];
-            // Branch-free: the comparisons of real data are unpredictable.
-            let take = (v > m) | v.is_nan();
-            m = if take { v } else { m };
-            i = if take { at as u32 } else { i };
-        }
-    }
-    (m, i)
 }
 
 /// Sum pass: adds input row `x_row`'s taps to the outputs `c0..c0 + y.len()`, in tap order

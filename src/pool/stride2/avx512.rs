@@ -7,56 +7,17 @@
 //! masked move (not `vmaxps`, whose NaN and signed-zero behaviour differs), so results are
 //! bit-identical to the portable loops.
 
-use core::any::TypeId;
 use core::arch::x86_64::*;
 
-use crate::element::Element;
-
-/// What a kernel computes.
-pub(super) const MAX: u8 = 0;
-/// The max and its flat index.
-pub(super) const ARGMAX: u8 = 1;
-/// The window sum, from zero, in row-major tap order.
-pub(super) const SUM: u8 = 2;
+use super::{Rect, ARGMAX, SUM};
+use crate::arch::Isa;
 
 /// Lanes of a 512-bit `f32` vector.
 const LANES: usize = 16;
 
-/// A rectangle of interior outputs (every tap inside the input) of one plane.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Rect {
-    /// Offset in the input plane of the first output's first tap.
-    pub x: usize,
-    /// Input offset step between output rows (`stride_h * W`).
-    pub x_row: usize,
-    /// Input offset step between tap rows (`dilation_h * W`).
-    pub x_tap: usize,
-    /// Tap rows (`kernel_h`).
-    pub taps_h: usize,
-    /// Output rows and columns.
-    pub rows: usize,
-    pub cols: usize,
-    /// Offset in the output of the first output, and the step between output rows.
-    pub y: usize,
-    pub y_row: usize,
-}
-
-impl Rect {
-    /// Input elements one tap row of one output row spans: `2 * (cols - 1) + KW`.
-    const fn span<const KW: usize>(&self) -> usize {
-        2 * (self.cols - 1) + KW
-    }
-
-    /// Whether the rectangle lies within an input of `x_len` and outputs of `y_len`.
-    pub(super) fn fits<const KW: usize>(&self, x_len: usize, y_len: usize) -> bool {
-        let (r, c) = (self.rows, self.cols);
-        r >= 1
-            && c >= 1
-            && self.taps_h >= 1
-            && self.x + (r - 1) * self.x_row + (self.taps_h - 1) * self.x_tap + self.span::<KW>()
-                <= x_len
-            && self.y + (r - 1) * self.y_row + c <= y_len
-    }
+/// Whether the kernels run on `isa`.
+pub(super) fn available(isa: Isa) -> bool {
+    isa == Isa::Avx512
 }
 
 /// The outputs of `rect`, taps `x[row + 2 * j + t]`, `t = 0..KW`, for every tap row, scanned
@@ -171,56 +132,4 @@ unsafe fn load32(p: *const f32, avail: usize) -> (__m512, __m512) {
 #[inline(always)]
 fn mask(lanes: usize) -> __mmask16 {
     ((1u32 << lanes) - 1) as __mmask16
-}
-
-/// Whether `T` is `f32`, the element type of these kernels.
-pub(super) fn is_f32<T: Element>() -> bool {
-    TypeId::of::<T>() == TypeId::of::<f32>()
-}
-
-/// `s` viewed as `f32`s.
-///
-/// # Safety
-/// `T` is `f32` ([`is_f32`]).
-#[inline(always)]
-unsafe fn as_f32<T: Element>(s: &[T]) -> &[f32] {
-    debug_assert!(is_f32::<T>());
-    // SAFETY: T is f32 (the caller's precondition): same layout, same length.
-    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
-}
-
-/// `s` viewed as `f32`s, mutably.
-///
-/// # Safety
-/// `T` is `f32` ([`is_f32`]).
-#[inline(always)]
-unsafe fn as_f32_mut<T: Element>(s: &mut [T]) -> &mut [f32] {
-    debug_assert!(is_f32::<T>());
-    // SAFETY: T is f32 (the caller's precondition): same layout, same length.
-    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
-}
-
-/// Runs [`stride2`] on `T` data over `rect`, for a window of `taps` (2 or 3) column taps.
-///
-/// # Safety
-/// `T` is `f32`, the CPU supports AVX-512F, `taps` is 2 or 3, and `rect` satisfies
-/// [`stride2`]'s bounds for that `KW` (it holds interior outputs of a validated geometry).
-#[inline(always)]
-pub(super) unsafe fn run<T: Element, const OP: u8>(
-    taps: usize,
-    x: &[T],
-    rect: &Rect,
-    div: f32,
-    y: &mut [T],
-    idx: &mut [u32],
-) {
-    // SAFETY: the caller's preconditions, passed on.
-    unsafe {
-        let (x, y) = (as_f32(x), as_f32_mut(y));
-        if taps == 2 {
-            stride2::<2, OP>(x, rect, div, y, idx);
-        } else {
-            stride2::<3, OP>(x, rect, div, y, idx);
-        }
-    }
 }

@@ -1,0 +1,345 @@
+//! Kernels for M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33).
+//!
+//! The 2x2 stride-2 window, the CNN downsampling layer, runs in assembly: several outputs
+//! per step, their taps loaded by two `vldmia` (one per window row), each output held in a
+//! register.
+//!
+//! - Max: one signalling compare (`vcmpe`) and one conditional move per tap, which is
+//!   PyTorch's rule `v > max || isnan(v)` for every ordered `v`. A NaN tap raises the FPU's
+//!   cumulative Invalid Operation flag (FPSCR.IOC); the rectangle is then computed again by
+//!   the general loop, which applies the whole rule. The caller's flag is restored. (The
+//!   M4F has no `vmaxnm`, and a NaN-aware compare in C costs about eight instructions.)
+//! - Average: the sum from zero in row-major tap order, then one division, as the passes do.
+//!
+//! Other windows (3x3 stride 2, rows clipped by padding) and the argmax take the general
+//! loop: the same rules, one tap at a time.
+
+use core::arch::global_asm;
+
+use super::{Rect, ARGMAX, MAX, SUM};
+use crate::arch::Isa;
+
+/// The kernels run on every instruction set of these targets (chosen at compile time).
+pub(super) fn available(_: Isa) -> bool {
+    true
+}
+
+/// The outputs of `rect`, as [`super::Kernels::run`] says.
+///
+/// # Safety
+/// `rect.fits::<KW>(x.len(), y.len())`, and also `rect.fits::<KW>(x.len(), idx.len())` when
+/// `OP == ARGMAX`; `x.len() <= 2^32`.
+#[inline(always)]
+pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
+    x: &[f32],
+    rect: &Rect,
+    div: f32,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    debug_assert!(rect.fits::<KW>(x.len(), y.len()));
+    if KW == 2 && rect.taps_h == 2 {
+        // SAFETY: the caller's precondition: the rectangle fits `x` and `y`.
+        let walk = unsafe { Walk::new(x, rect, y) };
+        // SAFETY: the assembly reads 2 * cols inputs from each of a row's two tap rows and
+        // writes cols outputs, for each row: all inside the rectangle, inside `x` and `y`.
+        if OP == MAX && unsafe { nchw_pool_m4f_max_2x2(&walk) } == 0 {
+            return; // no NaN: every output is right
+        }
+        if OP == SUM {
+            // SAFETY: as above.
+            unsafe { nchw_pool_m4f_avg_2x2(&walk, div) };
+            return;
+        }
+    }
+    // SAFETY: the caller's precondition.
+    unsafe { general::<KW, OP>(x, rect, div, y, idx) };
+}
+
+/// Every output of `rect`, one tap at a time, in row-major window order.
+///
+/// # Safety
+/// As [`stride2`].
+#[inline(never)]
+unsafe fn general<const KW: usize, const OP: u8>(
+    x: &[f32],
+    rect: &Rect,
+    div: f32,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    for o in 0..rect.rows {
+        let (row, out) = (rect.x + o * rect.x_row, rect.y + o * rect.y_row);
+        for j in 0..rect.cols {
+            let (mut m, mut i) = (0.0f32, 0u32);
+            for r in 0..rect.taps_h {
+                for t in 0..KW {
+                    let at = row + r * rect.x_tap + 2 * j + t;
+                    // SAFETY: `fits` bounds every tap of the rectangle by x.len().
+                    let v = unsafe { *x.get_unchecked(at) };
+                    if OP == SUM {
+                        m += v;
+                    } else if (r == 0 && t == 0) || v > m || v.is_nan() {
+                        // PyTorch's rule; x.len() <= 2^32 keeps `at` in a u32.
+                        (m, i) = (v, at as u32);
+                    }
+                }
+            }
+            // SAFETY: `fits` bounds out + j by y.len() (and idx.len() for the argmax).
+            unsafe {
+                *y.get_unchecked_mut(out + j) = if OP == SUM { m / div } else { m };
+                if OP == ARGMAX {
+                    *idx.get_unchecked_mut(out + j) = i;
+                }
+            }
+        }
+    }
+}
+
+/// A 2x2 stride-2 rectangle for the assembly: pointers, and steps in bytes.
+#[repr(C)]
+struct Walk {
+    /// The first output's first tap, and the step to its second tap row.
+    x: *const f32,
+    tap: usize,
+    /// From the end of a row's first tap row to the next row's start.
+    x_skip: usize,
+    /// The first output, and the step from the end of an output row to the next.
+    y: *mut f32,
+    y_skip: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl Walk {
+    /// # Safety
+    /// `rect.fits::<2>(x.len(), y.len())`.
+    #[inline(always)]
+    unsafe fn new(x: &[f32], rect: &Rect, y: &mut [f32]) -> Walk {
+        // A row's loop leaves its pointers 2 * cols inputs and cols outputs on; the skips
+        // (wrapping: after the last row they are not used) reach the next row.
+        let bytes = |n: usize| n.wrapping_mul(4);
+        // SAFETY: rect.x < x.len() and rect.y < y.len() (fits).
+        let (x0, y0) = unsafe { (x.as_ptr().add(rect.x), y.as_mut_ptr().add(rect.y)) };
+        Walk {
+            x: x0,
+            tap: bytes(rect.x_tap),
+            x_skip: bytes(rect.x_row.wrapping_sub(2 * rect.cols)),
+            y: y0,
+            y_skip: bytes(rect.y_row.wrapping_sub(rect.cols)),
+            rows: rect.rows,
+            cols: rect.cols,
+        }
+    }
+}
+
+/// One tap of the max: `s{acc} = s{v}` when `s{v} > s{acc}` (ordered; a NaN raises IOC).
+macro_rules! take {
+    ($acc:literal, $v:literal) => {
+        concat!(
+            "    vcmpe.f32 s",
+            $v,
+            ", s",
+            $acc,
+            "\n",
+            "    vmrs APSR_nzcv, fpscr\n",
+            "    it gt\n",
+            "    vmovgt.f32 s",
+            $acc,
+            ", s",
+            $v,
+            "\n",
+        )
+    };
+}
+
+/// One output of the average: `s{acc} = ((((0 + a) + b) + c) + d) / div`, zero in s20 and
+/// the divisor in s21.
+macro_rules! average {
+    ($acc:literal, $a:literal, $b:literal, $c:literal, $d:literal) => {
+        concat!(
+            "    vadd.f32 s",
+            $acc,
+            ", s20, s",
+            $a,
+            "\n",
+            "    vadd.f32 s",
+            $acc,
+            ", s",
+            $acc,
+            ", s",
+            $b,
+            "\n",
+            "    vadd.f32 s",
+            $acc,
+            ", s",
+            $acc,
+            ", s",
+            $c,
+            "\n",
+            "    vadd.f32 s",
+            $acc,
+            ", s",
+            $acc,
+            ", s",
+            $d,
+            "\n",
+            "    vdiv.f32 s",
+            $acc,
+            ", s",
+            $acc,
+            ", s21\n",
+        )
+    };
+}
+
+// `nchw_pool_m4f_max_2x2(walk) -> ioc` and `nchw_pool_m4f_avg_2x2(walk, div)` (AAPCS-VFP:
+// r0, s0). Both walk the rectangle row by row, four outputs per step, then one at a time.
+//
+// Registers: r1 first tap row, r8 second, r2 tap step, r3 input skip, r4 output, r5 output
+// skip, r6 rows, r7 columns, r12 columns left. The max takes eight outputs per step (taps
+// s0-s15 from the first row, s16-s31 from the second), keeps output k in s(2k) and the
+// caller's FPSCR in lr, and returns the Invalid Operation flag its compares raised (the
+// caller's restored). The average takes four (taps s0-s7 and s8-s15), keeps output k in
+// s(16 + k), zero in s20, the divisor in s21.
+//
+// Module-level assembly does not see the target's features: `.fpu` names the FPU every
+// core of these targets has.
+global_asm!(
+    ".fpu fpv4-sp-d16",
+    ".section .text.nchw_pool_m4f_max_2x2, \"ax\", %progbits",
+    ".global nchw_pool_m4f_max_2x2",
+    ".hidden nchw_pool_m4f_max_2x2",
+    ".type nchw_pool_m4f_max_2x2, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_pool_m4f_max_2x2:",
+    "    push {{r4-r8, lr}}",
+    "    vpush {{s16-s31}}",
+    "    ldmia r0, {{r1-r7}}",
+    "    vmrs lr, fpscr",
+    "    bic r12, lr, #1",
+    "    vmsr fpscr, r12",
+    "1:",
+    "    add r8, r1, r2",
+    "    subs r12, r7, #8",
+    "    blo 3f",
+    // Eight outputs: first-row taps s0-s15, second-row taps s16-s31, output k in s(2k).
+    "2:",
+    "    vldmia r1!, {{s0-s15}}",
+    "    vldmia r8!, {{s16-s31}}",
+    take!("0", "1"),
+    take!("0", "16"),
+    take!("0", "17"),
+    take!("2", "3"),
+    take!("2", "18"),
+    take!("2", "19"),
+    take!("4", "5"),
+    take!("4", "20"),
+    take!("4", "21"),
+    take!("6", "7"),
+    take!("6", "22"),
+    take!("6", "23"),
+    take!("8", "9"),
+    take!("8", "24"),
+    take!("8", "25"),
+    take!("10", "11"),
+    take!("10", "26"),
+    take!("10", "27"),
+    take!("12", "13"),
+    take!("12", "28"),
+    take!("12", "29"),
+    take!("14", "15"),
+    take!("14", "30"),
+    take!("14", "31"),
+    "    vstr s0, [r4]",
+    "    vstr s2, [r4, #4]",
+    "    vstr s4, [r4, #8]",
+    "    vstr s6, [r4, #12]",
+    "    vstr s8, [r4, #16]",
+    "    vstr s10, [r4, #20]",
+    "    vstr s12, [r4, #24]",
+    "    vstr s14, [r4, #28]",
+    "    adds r4, #32",
+    "    subs r12, #8",
+    "    bhs 2b",
+    "3:",
+    "    adds r12, #8",
+    "    beq 5f",
+    // One output.
+    "4:",
+    "    vldmia r1!, {{s0-s1}}",
+    "    vldmia r8!, {{s16-s17}}",
+    take!("0", "1"),
+    take!("0", "16"),
+    take!("0", "17"),
+    "    vstmia r4!, {{s0}}",
+    "    subs r12, #1",
+    "    bne 4b",
+    "5:",
+    "    add r1, r3",
+    "    add r4, r5",
+    "    subs r6, #1",
+    "    bne 1b",
+    "    vmrs r12, fpscr",
+    "    and r0, r12, #1",
+    "    bic r12, r12, #1",
+    "    and lr, lr, #1",
+    "    orr r12, r12, lr",
+    "    vmsr fpscr, r12",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r8, pc}}",
+    ".size nchw_pool_m4f_max_2x2, . - nchw_pool_m4f_max_2x2",
+    ".section .text.nchw_pool_m4f_avg_2x2, \"ax\", %progbits",
+    ".global nchw_pool_m4f_avg_2x2",
+    ".hidden nchw_pool_m4f_avg_2x2",
+    ".type nchw_pool_m4f_avg_2x2, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_pool_m4f_avg_2x2:",
+    "    push {{r4-r8, lr}}",
+    "    vpush {{s16-s21}}",
+    "    vmov.f32 s21, s0",
+    "    movs r12, #0",
+    "    vmov s20, r12",
+    "    ldmia r0, {{r1-r7}}",
+    "1:",
+    "    add r8, r1, r2",
+    "    subs r12, r7, #4",
+    "    blo 3f",
+    "2:",
+    "    vldmia r1!, {{s0-s7}}",
+    "    vldmia r8!, {{s8-s15}}",
+    average!("16", "0", "1", "8", "9"),
+    average!("17", "2", "3", "10", "11"),
+    average!("18", "4", "5", "12", "13"),
+    average!("19", "6", "7", "14", "15"),
+    "    vstmia r4!, {{s16-s19}}",
+    "    subs r12, #4",
+    "    bhs 2b",
+    "3:",
+    "    adds r12, #4",
+    "    beq 5f",
+    "4:",
+    "    vldmia r1!, {{s0-s1}}",
+    "    vldmia r8!, {{s8-s9}}",
+    average!("16", "0", "1", "8", "9"),
+    "    vstmia r4!, {{s16}}",
+    "    subs r12, #1",
+    "    bne 4b",
+    "5:",
+    "    add r1, r3",
+    "    add r4, r5",
+    "    subs r6, #1",
+    "    bne 1b",
+    "    vpop {{s16-s21}}",
+    "    pop {{r4-r8, pc}}",
+    ".size nchw_pool_m4f_avg_2x2, . - nchw_pool_m4f_avg_2x2",
+);
+
+extern "C" {
+    /// See the assembly above.
+    fn nchw_pool_m4f_max_2x2(walk: *const Walk) -> u32;
+    /// See the assembly above.
+    fn nchw_pool_m4f_avg_2x2(walk: *const Walk, div: f32);
+}

@@ -1,0 +1,209 @@
+//! Kernels for the stride-2 windows of CNNs (2x2 and 3x3, column stride 2, `f32`): one call
+//! computes a rectangle of interior outputs (every tap inside the input) from all the
+//! window's input rows at once.
+//!
+//! Two targets have them: x86_64 with AVX-512 (`avx512.rs`, 16 outputs per step) and
+//! M-profile cores with a single-precision FPU (`cortex_m.rs`, the taps in registers). On
+//! every other target [`Kernels`] cannot be built, so the code that calls them compiles
+//! everywhere and is dropped by the compiler where it cannot run. Taps are visited in
+//! row-major window order with the passes' rules, so results are bit-identical to theirs.
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx512;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use avx512 as backend;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod cortex_m;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+use cortex_m as backend;
+
+use core::marker::PhantomData;
+
+use super::rows::Geo;
+use crate::arch::Isa;
+use crate::element::Element;
+
+/// What a kernel computes: the maximum.
+pub(super) const MAX: u8 = 0;
+/// The max and its flat index.
+pub(super) const ARGMAX: u8 = 1;
+/// The window sum, from zero, in row-major tap order, divided by the divisor.
+pub(super) const SUM: u8 = 2;
+
+/// A rectangle of interior outputs (every tap inside the input) of one plane.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rect {
+    /// Offset in the input plane of the first output's first tap.
+    pub x: usize,
+    /// Input offset step between output rows (`stride_h * W`).
+    pub x_row: usize,
+    /// Input offset step between tap rows (`dilation_h * W`).
+    pub x_tap: usize,
+    /// Tap rows (`kernel_h`).
+    pub taps_h: usize,
+    /// Output rows and columns.
+    pub rows: usize,
+    pub cols: usize,
+    /// Offset in the output of the first output, and the step between output rows.
+    pub y: usize,
+    pub y_row: usize,
+}
+
+impl Rect {
+    /// Input elements one tap row of one output row spans: `2 * (cols - 1) + KW`.
+    pub(super) const fn span<const KW: usize>(&self) -> usize {
+        2 * (self.cols - 1) + KW
+    }
+
+    /// Whether the rectangle lies within an input of `x_len` and outputs of `y_len`.
+    pub(super) fn fits<const KW: usize>(&self, x_len: usize, y_len: usize) -> bool {
+        let (r, c) = (self.rows, self.cols);
+        r >= 1
+            && c >= 1
+            && self.taps_h >= 1
+            && self.x + (r - 1) * self.x_row + (self.taps_h - 1) * self.x_tap + self.span::<KW>()
+                <= x_len
+            && self.y + (r - 1) * self.y_row + c <= y_len
+    }
+}
+
+/// Uninhabited where no kernels exist, so a [`Kernels`] cannot be made there.
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+#[derive(Clone, Copy, Debug)]
+struct Proof;
+#[cfg(not(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+)))]
+#[derive(Clone, Copy, Debug)]
+enum Proof {}
+
+/// Proof that the stride-2 kernels serve an operation on `T`: made by [`Kernels::new`] only
+/// when `T` is `f32`, the instruction set has them and the window is one they handle.
+#[derive(Debug)]
+pub(super) struct Kernels<T> {
+    proof: Proof,
+    element: PhantomData<T>,
+}
+
+impl<T> Clone for Kernels<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Kernels<T> {}
+
+impl<T: Element> Kernels<T> {
+    /// The kernels for pooling `T` over `geo` on `isa`, if they serve it.
+    #[inline(always)]
+    pub(super) fn new(isa: Isa, geo: &Geo) -> Option<Self> {
+        #[cfg(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        ))]
+        return (backend::available(isa) && is_f32::<T>() && geo.stride2_taps().is_some())
+            .then_some(Kernels {
+                proof: Proof,
+                element: PhantomData,
+            });
+        #[cfg(not(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        )))]
+        {
+            let _ = (isa, geo);
+            None
+        }
+    }
+
+    /// The outputs of `rect`, for a window of `taps` (2 or 3) column taps: taps
+    /// `x[row + 2 * j + t]`, `t < taps`, for each of the rectangle's tap rows, scanned in
+    /// row-major window order. `MAX`: the maximum into `y`, by PyTorch's rule; `ARGMAX`: also
+    /// its in-plane offset into `idx`; `SUM`: the sum from zero divided by `div`, into `y`.
+    ///
+    /// # Safety
+    /// `taps` is the geometry's (2 or 3); `rect.fits::<taps>(x.len(), y.len())`, and also
+    /// `rect.fits::<taps>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`.
+    #[inline(always)]
+    pub(super) unsafe fn run<const OP: u8>(
+        self,
+        taps: usize,
+        x: &[T],
+        rect: &Rect,
+        div: f32,
+        y: &mut [T],
+        idx: &mut [u32],
+    ) {
+        debug_assert!(if taps == 2 {
+            rect.fits::<2>(x.len(), y.len())
+        } else {
+            taps == 3 && rect.fits::<3>(x.len(), y.len())
+        });
+        #[cfg(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        ))]
+        // SAFETY: `self` proves T is f32 and the CPU runs the kernels (Kernels::new); the
+        // rest is the caller's precondition, passed on.
+        unsafe {
+            let _ = self.proof;
+            let (x, y) = (as_f32(x), as_f32_mut(y));
+            if taps == 2 {
+                backend::stride2::<2, OP>(x, rect, div, y, idx);
+            } else {
+                backend::stride2::<3, OP>(x, rect, div, y, idx);
+            }
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        )))]
+        {
+            let _ = (taps, x, rect, div, y, idx);
+            match self.proof {}
+        }
+    }
+}
+
+/// Whether `T` is `f32`, the element type of the kernels.
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+fn is_f32<T: Element>() -> bool {
+    core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
+}
+
+/// `s` viewed as `f32`s.
+///
+/// # Safety
+/// `T` is `f32` ([`is_f32`]).
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+#[inline(always)]
+unsafe fn as_f32<T: Element>(s: &[T]) -> &[f32] {
+    debug_assert!(is_f32::<T>());
+    // SAFETY: T is f32 (the caller's precondition): same layout, same length.
+    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+}
+
+/// `s` viewed as `f32`s, mutably.
+///
+/// # Safety
+/// `T` is `f32` ([`is_f32`]).
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+#[inline(always)]
+unsafe fn as_f32_mut<T: Element>(s: &mut [T]) -> &mut [f32] {
+    debug_assert!(is_f32::<T>());
+    // SAFETY: T is f32 (the caller's precondition): same layout, same length.
+    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+}
