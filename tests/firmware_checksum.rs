@@ -9,6 +9,8 @@ mod common;
 mod bad_args;
 #[path = "firmware/src/model.rs"]
 mod model;
+#[path = "firmware/src/pooling.rs"]
+mod pooling;
 #[path = "firmware/src/reference.rs"]
 mod reference;
 
@@ -179,6 +181,17 @@ fn bad_arguments_are_refused_and_outputs_untouched() {
     bad_args::check(&mut host);
     assert!(host.failed.is_empty(), "failed: {:?}", host.failed);
     assert_eq!(host.passed, BAD_ARGUMENT_CHECKS);
+}
+
+/// Pooling around the windows with their own kernels on the microcontroller.
+const POOLING_CHECKS: usize = 21;
+
+#[test]
+fn pooling_matches_the_naive_loops() {
+    let mut host = Host::default();
+    pooling::check(&mut host);
+    assert!(host.failed.is_empty(), "failed: {:?}", host.failed);
+    assert_eq!(host.passed, POOLING_CHECKS);
 }
 
 /// What the network lacks, on its buffers once their checksums are taken.

@@ -25,6 +25,8 @@ mod demo;
 #[cfg_attr(feature = "panic-free", allow(dead_code))]
 mod model;
 #[cfg(not(feature = "panic-free"))]
+mod pooling;
+#[cfg(not(feature = "panic-free"))]
 mod reference;
 mod rt;
 mod semihosting;
@@ -136,6 +138,7 @@ fn main() -> u32 {
     {
         let features = model::features(&mut board, b);
         reference::check_features(&mut board, &features);
+        pooling::check(&mut board);
     }
     #[cfg(not(feature = "network-only"))]
     bad_args::check(&mut board);
