@@ -10,15 +10,9 @@
 use core::arch::x86_64::*;
 
 use super::{Rect, ARGMAX, SUM};
-use crate::arch::Isa;
 
 /// Lanes of a 512-bit `f32` vector.
 const LANES: usize = 16;
-
-/// Whether the kernels run on `isa`.
-pub(super) fn available(isa: Isa) -> bool {
-    isa == Isa::Avx512
-}
 
 /// The outputs of `rect`, taps `x[row + 2 * j + t]`, `t = 0..KW`, for every tap row, scanned
 /// in row-major window order. `MAX`: the maximum into `y`; `ARGMAX`: also its in-plane offset

@@ -31,6 +31,7 @@ pub(super) fn available(_: Isa) -> bool {
 /// `OP == ARGMAX`; `x.len() <= 2^32`.
 #[inline(always)]
 pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
+    _: Isa,
     x: &[f32],
     rect: &Rect,
     div: f32,

@@ -2,16 +2,19 @@
 //! computes a rectangle of interior outputs (every tap inside the input) from all the
 //! window's input rows at once.
 //!
-//! Two targets have them: x86_64 with AVX-512 (`avx512.rs`, 16 outputs per step) and
-//! M-profile cores with a single-precision FPU (`cortex_m.rs`, the taps in registers). On
+//! Two targets have them: x86_64 with AVX2 or AVX-512 (`avx2.rs`, `avx512.rs`, 8 or 16
+//! outputs per step) and M-profile cores with a single-precision FPU (`cortex_m.rs`, the
+//! taps in registers). On
 //! every other target [`Kernels`] cannot be built, so the code that calls them compiles
 //! everywhere and is dropped by the compiler where it cannot run. Taps are visited in
 //! row-major window order with the passes' rules, so results are bit-identical to theirs.
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx2;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx512;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-use avx512 as backend;
+use x86 as backend;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 mod cortex_m;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
@@ -73,7 +76,7 @@ impl Rect {
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 #[derive(Clone, Copy, Debug)]
-struct Proof;
+struct Proof(Isa);
 #[cfg(not(any(
     all(target_arch = "x86_64", not(miri)),
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
@@ -107,7 +110,7 @@ impl<T: Element> Kernels<T> {
         ))]
         return (backend::available(isa) && is_f32::<T>() && geo.stride2_taps().is_some())
             .then_some(Kernels {
-                proof: Proof,
+                proof: Proof(isa),
                 element: PhantomData,
             });
         #[cfg(not(any(
@@ -150,12 +153,11 @@ impl<T: Element> Kernels<T> {
         // SAFETY: `self` proves T is f32 and the CPU runs the kernels (Kernels::new); the
         // rest is the caller's precondition, passed on.
         unsafe {
-            let _ = self.proof;
             let (x, y) = (as_f32(x), as_f32_mut(y));
             if taps == 2 {
-                backend::stride2::<2, OP>(x, rect, div, y, idx);
+                backend::stride2::<2, OP>(self.proof.0, x, rect, div, y, idx);
             } else {
-                backend::stride2::<3, OP>(x, rect, div, y, idx);
+                backend::stride2::<3, OP>(self.proof.0, x, rect, div, y, idx);
             }
         }
         #[cfg(not(any(
@@ -165,6 +167,41 @@ impl<T: Element> Kernels<T> {
         {
             let _ = (taps, x, rect, div, y, idx);
             match self.proof {}
+        }
+    }
+}
+
+/// x86_64: the AVX-512 or the AVX2 kernels, by the geometry's instruction set.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod x86 {
+    use super::{avx2, avx512, Rect};
+    use crate::arch::Isa;
+
+    /// Whether kernels run on `isa`.
+    pub(super) fn available(isa: Isa) -> bool {
+        matches!(isa, Isa::Avx2 | Isa::Avx512)
+    }
+
+    /// The kernels of `isa` on `rect`.
+    ///
+    /// # Safety
+    /// `available(isa)` and the CPU runs `isa`; the rest as [`super::Kernels::run`].
+    #[inline(always)]
+    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
+        isa: Isa,
+        x: &[f32],
+        rect: &Rect,
+        div: f32,
+        y: &mut [f32],
+        idx: &mut [u32],
+    ) {
+        // SAFETY: the caller's preconditions, on the instruction set the CPU runs.
+        unsafe {
+            if isa == Isa::Avx512 {
+                avx512::stride2::<KW, OP>(x, rect, div, y, idx);
+            } else {
+                avx2::stride2::<KW, OP>(x, rect, div, y, idx);
+            }
         }
     }
 }
