@@ -52,7 +52,7 @@ pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Res
     check_len("input", a.pool.input_len(), input.len())?;
     check_len("output", a.pool.output_len(), output.len())?;
     let geo = *a.pool.geo();
-    let fast = Kernels::<T>::new(a.pool.isa(), &geo);
+    let fast = Kernels::<T>::new::<SUM>(a.pool.isa(), &geo);
     isa::run(
         &a.pool,
         #[inline(always)]
@@ -290,7 +290,10 @@ unsafe fn plane_stride2<T: Element>(
     let taps = geo.stride2_taps().unwrap_or(2);
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows, the interior columns' divisor counting the rows as the rule says.
-    for oh in (0..rl).chain(rh.max(rl)..geo.out_h()) {
+    for oh in (0..rl)
+        .chain(rh.max(rl)..geo.out_h())
+        .filter(|_| k.borders())
+    {
         if a < b {
             let div = match divisor {
                 Divisor::Override(d) => d,
@@ -303,7 +306,7 @@ unsafe fn plane_stride2<T: Element>(
             // inside the plane.
             unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
         }
-        if border_cols {
+        if border_cols && k.borders() {
             border(oh, yp);
         }
     }
@@ -316,14 +319,18 @@ unsafe fn plane_stride2<T: Element>(
     // columns (if any) reuse them from cache.
     let mut lo = rl;
     while lo < rh {
-        let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
+        let hi = if border_cols && k.borders() {
+            (lo + BAND).min(rh)
+        } else {
+            rh
+        };
         if a < b {
             let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
             // so every tap it reads is inside the plane.
             unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
         }
-        if border_cols {
+        if border_cols && k.borders() {
             for oh in lo..hi {
                 border(oh, yp);
             }

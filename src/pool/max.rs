@@ -45,7 +45,7 @@ pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     let geo = *g.geo();
-    let fast = Kernels::<T>::new(g.isa(), &geo);
+    let fast = Kernels::<T>::new::<MAX>(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -87,7 +87,7 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     let geo = *g.geo();
-    let fast = Kernels::<T>::new(g.isa(), &geo);
+    let fast = Kernels::<T>::new::<ARGMAX>(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -193,7 +193,7 @@ pub fn max_pool2d_backward_recompute<T: Float>(
     check_len("grad_output", g.output_len(), grad_output.len())?;
     check_len("grad_input", g.input_len(), grad_input.len())?;
     let geo = *g.geo();
-    let fast = Kernels::<T>::new(g.isa(), &geo);
+    let fast = Kernels::<T>::new::<ARGMAX>(g.isa(), &geo);
     isa::run(
         g,
         #[inline(always)]
@@ -312,7 +312,10 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     let border_cols = a > 0 || b < out_w;
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows.
-    for oh in (0..rl).chain(rh.max(rl)..geo.out_h()) {
+    for oh in (0..rl)
+        .chain(rh.max(rl)..geo.out_h())
+        .filter(|_| k.borders())
+    {
         if a < b {
             let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
             // SAFETY: the caller's preconditions; the rectangle holds the row's interior
@@ -321,7 +324,7 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // (check_indexable).
             unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
         }
-        if border_cols {
+        if border_cols && k.borders() {
             border_row::<T, IDX>(geo, xp, oh, yp, ip);
         }
     }
@@ -329,7 +332,11 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     // columns (if any) reuse them from cache.
     let mut lo = rl;
     while lo < rh {
-        let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
+        let hi = if border_cols && k.borders() {
+            (lo + BAND).min(rh)
+        } else {
+            rh
+        };
         if a < b {
             let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
             // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
@@ -337,7 +344,7 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
             // when indices are kept (check_indexable).
             unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
         }
-        if border_cols {
+        if border_cols && k.borders() {
             for oh in lo..hi {
                 border_row::<T, IDX>(geo, xp, oh, yp, ip);
             }

@@ -255,6 +255,14 @@ impl Geo {
         (fits && (self.kw == 2 || self.kw == 3)).then_some(self.kw)
     }
 
+    /// Whether every output is interior: all its taps inside the input.
+    pub fn is_interior(&self) -> bool {
+        self.lo == 0
+            && self.hi == self.out_w.get()
+            && self.row_lo == 0
+            && self.row_hi == self.out_h.get()
+    }
+
     /// The output rows `lo..hi` whose window rows all lie inside the input.
     pub fn interior_rows(&self) -> (usize, usize) {
         (self.row_lo, self.row_hi)

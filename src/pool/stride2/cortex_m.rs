@@ -11,13 +11,18 @@
 //!   M4F has no `vmaxnm`, and a NaN-aware compare in C costs about eight instructions.)
 //! - Average: the sum from zero in row-major tap order, then one division, as the passes do.
 //!
-//! Other windows (3x3 stride 2, rows clipped by padding) and the argmax take the general
-//! loop: the same rules, one tap at a time.
+//! The 3x3 window takes the general loop: the same rules, one tap at a time. The argmax and
+//! geometries with border rows or columns keep the passes (see [`INDICES`], [`BORDERS`]).
 
 use core::arch::global_asm;
 
 use super::{Rect, ARGMAX, MAX, SUM};
 use crate::arch::Isa;
+
+/// The argmax and geometries with border rows or columns take the passes: kernels there
+/// would cost flash for no fewer instructions.
+pub(super) const INDICES: bool = false;
+pub(super) const BORDERS: bool = false;
 
 /// The kernels run on every instruction set of these targets (chosen at compile time).
 pub(super) fn available(_: Isa) -> bool {

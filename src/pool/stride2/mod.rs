@@ -20,6 +20,16 @@ mod cortex_m;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 use cortex_m as backend;
 
+/// No kernels on this target.
+#[cfg(not(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+)))]
+mod backend {
+    pub(super) const INDICES: bool = false;
+    pub(super) const BORDERS: bool = false;
+}
+
 use core::marker::PhantomData;
 
 use super::rows::Geo;
@@ -101,26 +111,48 @@ impl<T> Clone for Kernels<T> {
 impl<T> Copy for Kernels<T> {}
 
 impl<T: Element> Kernels<T> {
-    /// The kernels for pooling `T` over `geo` on `isa`, if they serve it.
+    /// The kernels for pooling `T` over `geo` on `isa` with operation `OP`, if they serve it.
+    ///
+    /// A target whose kernels skip the argmax or the border rows and columns (to keep a
+    /// microcontroller's flash small) says so in constants, so the code that would call them
+    /// there is dropped at compile time.
     #[inline(always)]
-    pub(super) fn new(isa: Isa, geo: &Geo) -> Option<Self> {
+    pub(super) fn new<const OP: u8>(isa: Isa, geo: &Geo) -> Option<Self> {
+        let serves = geo.stride2_taps().is_some()
+            && (OP != ARGMAX || backend::INDICES)
+            && (backend::BORDERS || geo.is_interior());
         #[cfg(any(
             all(target_arch = "x86_64", not(miri)),
             all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
         ))]
-        return (backend::available(isa) && is_f32::<T>() && geo.stride2_taps().is_some())
-            .then_some(Kernels {
-                proof: Proof(isa),
-                element: PhantomData,
-            });
+        return (serves && backend::available(isa) && is_f32::<T>()).then_some(Kernels {
+            proof: Proof(isa),
+            element: PhantomData,
+        });
         #[cfg(not(any(
             all(target_arch = "x86_64", not(miri)),
             all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
         )))]
         {
-            let _ = (isa, geo);
+            let _ = (isa, serves);
             None
         }
+    }
+
+    /// Whether the kernels are also used beside border rows and columns (else the
+    /// geometry has none: [`Kernels::new`] checked it).
+    #[inline(always)]
+    pub(super) fn borders(self) -> bool {
+        #[cfg(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        ))]
+        return backend::BORDERS;
+        #[cfg(not(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        )))]
+        match self.proof {}
     }
 
     /// The outputs of `rect`, for a window of `taps` (2 or 3) column taps: taps
@@ -176,6 +208,10 @@ impl<T: Element> Kernels<T> {
 mod x86 {
     use super::{avx2, avx512, Rect};
     use crate::arch::Isa;
+
+    /// The argmax, and windows beside border rows and columns, run here too.
+    pub(super) const INDICES: bool = true;
+    pub(super) const BORDERS: bool = true;
 
     /// Whether kernels run on `isa`.
     pub(super) fn available(isa: Isa) -> bool {
