@@ -50,7 +50,13 @@ pub fn conv2d<T: Float>(
         check_len("bias", conv.bias_len(), b.len())?;
     }
     check_len("output", conv.output_len(), output.len())?;
-    match conv.plan::<T>(Pass::Forward, scratch.len())? {
+    let path = conv.plan::<T>(Pass::Forward, scratch.len())?;
+    // On M-profile cores with an FPU, a 3 x 3 convolution runs direct, without the workspace.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if super::cortex_m::forward(conv, input, weight, bias, clamp, output).is_some() {
+        return Ok(());
+    }
+    match path {
         Path::Depthwise { padded } => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
             depthwise::on_isa(

@@ -1,0 +1,456 @@
+//! The direct `f32` 3 x 3 convolution of M-profile cores with a single-precision FPU
+//! (Cortex-M4F, M7, M33, ...; targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`).
+//! Chosen at compile time: on these targets the forward pass of every 3 x 3, stride 1,
+//! undilated convolution with at most one ring of padding (per side), at least 4 output
+//! channels per group and at least 4 output columns runs here, with no workspace, instead of
+//! im2col and the GEMM.
+//!
+//! A block is 4 output channels by 4 adjacent output pixels of one row, its sixteen
+//! accumulators in `s0..s15` for the whole reduction. Per input channel and filter row the
+//! six inputs the block reads (`s24..s29`) are loaded once and each of the 4 filters' three
+//! taps (`s16..s18`) once, for 48 multiply-adds: no im2col walk, no packing, no spill, no
+//! bounds check. Padding columns are a register left at zero, padding rows are skipped.
+//! Bias and the clamp are applied in registers on the way out.
+//!
+//! The taps of each output are summed as the im2col path sums them (channel, filter row,
+//! filter column, from zero; the bias added after, then the clamp) and `vmla.f32` rounds
+//! the product and then the sum like `a * b + c`, so the result is the im2col path's, bit
+//! for bit, but for the padding rows: those the im2col path adds as `w * 0`, which only
+//! differs for an infinite or NaN weight or in the sign of a zero sum.
+
+use core::arch::global_asm;
+
+use super::clamp::Clamp;
+use super::geometry::Conv2d;
+use crate::arch::Float;
+
+/// One block's arguments, read by the assembly (byte offsets 0, 4, ... in field order).
+#[repr(C)]
+#[allow(dead_code)] // Read by the assembly only.
+struct Block {
+    /// Input of the block's first filter row at channel 0, column `ow - left + 1`.
+    x: *const f32,
+    /// Filter of the block's first output channel, channel 0, first filter row used.
+    w: *const f32,
+    /// Bytes from one output channel's filter to the next: `C * 9 * 4`.
+    w_stride: usize,
+    /// Input channels.
+    channels: usize,
+    /// Filter rows inside the input, 1 to 3.
+    rows: usize,
+    /// Bytes of one input row.
+    row_bytes: usize,
+    /// Bytes from the row after the last filter row to the next channel's first.
+    plane_adjust: usize,
+    /// Bytes of filter rows skipped per channel: `(3 - rows) * 12`.
+    w_skip: usize,
+    /// Bit 0: the column left of the block is padding; bit 1: the column right of it.
+    edges: usize,
+    /// The block's first output.
+    y: *mut f32,
+    /// Bytes from one output channel's plane to the next.
+    y_stride: usize,
+    /// The 4 biases of the block's channels (read only with flag bit 0).
+    bias: *const f32,
+    /// Bit 0: add the bias; bit 1: clamp below at `min`; bit 2: clamp above at `max`.
+    flags: usize,
+    /// Lower bound of the clamp.
+    min: f32,
+    /// Upper bound of the clamp.
+    max: f32,
+}
+
+/// Multiply-adds of one filter row of one output channel into the four accumulators from
+/// `$a`: taps in `s16..s18`, inputs in `s24..s29`; each accumulator's taps in filter-column
+/// order.
+macro_rules! taps {
+    ($a0:literal, $a1:literal, $a2:literal, $a3:literal) => {
+        concat!(
+            "    vmla.f32 ",
+            $a0,
+            ", s16, s24\n",
+            "    vmla.f32 ",
+            $a0,
+            ", s17, s25\n",
+            "    vmla.f32 ",
+            $a0,
+            ", s18, s26\n",
+            "    vmla.f32 ",
+            $a1,
+            ", s16, s25\n",
+            "    vmla.f32 ",
+            $a1,
+            ", s17, s26\n",
+            "    vmla.f32 ",
+            $a1,
+            ", s18, s27\n",
+            "    vmla.f32 ",
+            $a2,
+            ", s16, s26\n",
+            "    vmla.f32 ",
+            $a2,
+            ", s17, s27\n",
+            "    vmla.f32 ",
+            $a2,
+            ", s18, s28\n",
+            "    vmla.f32 ",
+            $a3,
+            ", s16, s27\n",
+            "    vmla.f32 ",
+            $a3,
+            ", s17, s28\n",
+            "    vmla.f32 ",
+            $a3,
+            ", s18, s29\n",
+        )
+    };
+}
+
+/// One filter row for the four output channels, the inputs already in `s24..s29`: each
+/// filter's three taps loaded (`r1..r4`, moving on) and 48 multiply-adds.
+macro_rules! filter_row {
+    () => {
+        concat!(
+            "    vldmia r1!, {{s16-s18}}\n",
+            taps!("s0", "s1", "s2", "s3"),
+            "    vldmia r2!, {{s16-s18}}\n",
+            taps!("s4", "s5", "s6", "s7"),
+            "    vldmia r3!, {{s16-s18}}\n",
+            taps!("s8", "s9", "s10", "s11"),
+            "    vldmia r4!, {{s16-s18}}\n",
+            taps!("s12", "s13", "s14", "s15"),
+        )
+    };
+}
+
+/// `$op` (a compare-and-move of the clamp) on each of the sixteen accumulators, against
+/// `$bound`, with condition `$cond`.
+macro_rules! clamp16 {
+    ($bound:literal, $cond:literal) => {
+        concat!(
+            clamp1!("s0", $bound, $cond),
+            clamp1!("s1", $bound, $cond),
+            clamp1!("s2", $bound, $cond),
+            clamp1!("s3", $bound, $cond),
+            clamp1!("s4", $bound, $cond),
+            clamp1!("s5", $bound, $cond),
+            clamp1!("s6", $bound, $cond),
+            clamp1!("s7", $bound, $cond),
+            clamp1!("s8", $bound, $cond),
+            clamp1!("s9", $bound, $cond),
+            clamp1!("s10", $bound, $cond),
+            clamp1!("s11", $bound, $cond),
+            clamp1!("s12", $bound, $cond),
+            clamp1!("s13", $bound, $cond),
+            clamp1!("s14", $bound, $cond),
+            clamp1!("s15", $bound, $cond),
+        )
+    };
+}
+
+/// `if acc $cond bound { acc = bound }`: `mi` is "less than" and `gt` "greater than", both
+/// false for a NaN on either side (so NaN passes, as in [`Clamp::apply`]).
+macro_rules! clamp1 {
+    ($acc:literal, $bound:literal, $cond:literal) => {
+        concat!(
+            "    vcmp.f32 ",
+            $acc,
+            ", ",
+            $bound,
+            "\n",
+            "    vmrs APSR_nzcv, fpscr\n",
+            "    it ",
+            $cond,
+            "\n",
+            "    vmov",
+            $cond,
+            ".f32 ",
+            $acc,
+            ", ",
+            $bound,
+            "\n",
+        )
+    };
+}
+
+// `nchw_conv3x3_m4f_4x4(block: &Block)`: one block of 4 output channels by 4 output pixels.
+//
+// Registers: r0 input, r1-r4 the four filters, r5 row bytes, r6 plane adjust, r7 channels
+// left, r8 filter rows left, r9 filter rows, r10 edges, r11 filter skip, r12 scratch, lr the
+// block; accumulators s0-s15 (output channel-major), taps s16-s18, inputs s24-s29 (columns
+// `ow - left .. ow - left + 6`), bias s16-s19, bounds s30, s31.
+//
+// Without padding columns and with all three filter rows (the interior), the filter rows
+// are unrolled and each loads its six inputs with one `vldmia`: 165 instructions per
+// channel, 144 multiply-adds. Otherwise the four middle inputs are loaded with one
+// `vldmia` and each outer one, unless padding, by a conditional `vldr` (flags from the edge
+// bits: N left, C right).
+global_asm!(
+    ".fpu fpv4-sp-d16",
+    ".section .text.nchw_conv3x3_m4f_4x4, \"ax\", %progbits",
+    ".global nchw_conv3x3_m4f_4x4",
+    ".hidden nchw_conv3x3_m4f_4x4",
+    ".type nchw_conv3x3_m4f_4x4, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_conv3x3_m4f_4x4:",
+    "    push {{r4-r11, lr}}",
+    "    vpush {{s16-s31}}",
+    "    mov lr, r0",
+    "    ldm lr, {{r0, r1, r12}}", // x, w, w_stride
+    "    add r2, r1, r12",
+    "    add r3, r2, r12",
+    "    add r4, r3, r12",
+    "    ldr r7, [lr, #12]",
+    "    ldr r9, [lr, #16]",
+    "    ldr r5, [lr, #20]",
+    "    ldr r6, [lr, #24]",
+    "    ldr r11, [lr, #28]",
+    "    ldr r10, [lr, #32]",
+    "    ldr r12, =nchw_conv3x3_m4f_zeros",
+    "    vldmia r12, {{s0-s15}}",
+    "    vldr s24, [r12]",
+    "    vldr s29, [r12]",
+    "    cmp r9, #3",
+    "    it eq",
+    "    cmpeq r10, #0",
+    "    bne 1f",
+    // The interior: three filter rows, no padding column; the third row moves on to the
+    // next channel (the plane adjust less the row it did not add).
+    "    sub r0, r0, #4",
+    "    add r6, r6, r5",
+    "5:",
+    "    vldmia r0, {{s24-s29}}",
+    "    add r0, r0, r5",
+    filter_row!(),
+    "    vldmia r0, {{s24-s29}}",
+    "    add r0, r0, r5",
+    filter_row!(),
+    "    vldmia r0, {{s24-s29}}",
+    "    add r0, r0, r6",
+    filter_row!(),
+    "    subs r7, r7, #1",
+    "    bne 5b",
+    "    b 3f",
+    // The edges: any number of filter rows, padding columns left at zero.
+    "1:",
+    "    mov r8, r9",
+    "2:",
+    "    vldmia r0, {{s25-s28}}",
+    "    lsls r12, r10, #31",
+    "    it pl",
+    "    vldrpl s24, [r0, #-4]",
+    "    it cc",
+    "    vldrcc s29, [r0, #16]",
+    "    add r0, r0, r5",
+    filter_row!(),
+    "    subs r8, r8, #1",
+    "    bne 2b",
+    "    add r0, r0, r6",
+    "    add r1, r1, r11",
+    "    add r2, r2, r11",
+    "    add r3, r3, r11",
+    "    add r4, r4, r11",
+    "    subs r7, r7, #1",
+    "    bne 1b",
+    // Bias and clamp in registers, then the four rows of outputs.
+    "3:",
+    "    ldr r3, [lr, #48]", // flags
+    "    lsls r12, r3, #31",
+    "    bpl 6f",
+    "    ldr r12, [lr, #44]",
+    "    vldmia r12, {{s16-s19}}",
+    "    vadd.f32 s0, s0, s16",
+    "    vadd.f32 s1, s1, s16",
+    "    vadd.f32 s2, s2, s16",
+    "    vadd.f32 s3, s3, s16",
+    "    vadd.f32 s4, s4, s17",
+    "    vadd.f32 s5, s5, s17",
+    "    vadd.f32 s6, s6, s17",
+    "    vadd.f32 s7, s7, s17",
+    "    vadd.f32 s8, s8, s18",
+    "    vadd.f32 s9, s9, s18",
+    "    vadd.f32 s10, s10, s18",
+    "    vadd.f32 s11, s11, s18",
+    "    vadd.f32 s12, s12, s19",
+    "    vadd.f32 s13, s13, s19",
+    "    vadd.f32 s14, s14, s19",
+    "    vadd.f32 s15, s15, s19",
+    "6:",
+    "    lsls r12, r3, #30",
+    "    bpl 7f",
+    "    vldr s30, [lr, #52]",
+    clamp16!("s30", "mi"),
+    "7:",
+    "    lsls r12, r3, #29",
+    "    bpl 8f",
+    "    vldr s31, [lr, #56]",
+    clamp16!("s31", "gt"),
+    "8:",
+    "    ldr r0, [lr, #36]",
+    "    ldr r1, [lr, #40]",
+    "    vstmia r0, {{s0-s3}}",
+    "    add r0, r0, r1",
+    "    vstmia r0, {{s4-s7}}",
+    "    add r0, r0, r1",
+    "    vstmia r0, {{s8-s11}}",
+    "    add r0, r0, r1",
+    "    vstmia r0, {{s12-s15}}",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r11, pc}}",
+    ".ltorg",
+    ".size nchw_conv3x3_m4f_4x4, . - nchw_conv3x3_m4f_4x4",
+    ".section .rodata.nchw_conv3x3_m4f_zeros, \"a\", %progbits",
+    ".p2align 2",
+    "nchw_conv3x3_m4f_zeros:",
+    ".space 64",
+);
+
+extern "C" {
+    /// See the assembly above.
+    fn nchw_conv3x3_m4f_4x4(block: *const Block);
+}
+
+/// Whether the direct kernel runs `conv`'s forward pass: 3 x 3, stride 1, no dilation, at
+/// most one ring of padding per side, at least 4 output channels per group and 4 output
+/// columns, more than one input channel per group (else the depthwise path runs).
+pub(crate) const fn direct(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    let w = g.window();
+    let p = w.padding;
+    w.kernel_h == 3
+        && w.kernel_w == 3
+        && w.stride_h == 1
+        && w.stride_w == 1
+        && w.dilation_h == 1
+        && w.dilation_w == 1
+        && p.top <= 1
+        && p.bottom <= 1
+        && p.left <= 1
+        && p.right <= 1
+        && g.channels() > 1
+        && conv.group_out_channels() >= 4
+        && g.out_w() >= 4
+}
+
+/// The forward pass of a [`direct`] geometry, if `T` is `f32` and the geometry is one:
+/// `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
+/// buffers have the geometry's lengths (checked by the caller).
+pub(super) fn forward<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+) -> Option<()> {
+    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
+    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct(conv) {
+        return None;
+    }
+    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
+    debug_assert!(output.len() == conv.output_len());
+    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
+    let to_f32 = |v: T| -> f32 {
+        // SAFETY: `T` is `f32` (checked above).
+        unsafe { core::mem::transmute_copy(&v) }
+    };
+    let mut flags = usize::from(bias.is_some());
+    let (mut min, mut max) = (0.0, f32::INFINITY);
+    if let Some(c) = clamp {
+        (min, max) = (to_f32(c.min), to_f32(c.max));
+        flags |= 2;
+        if max != f32::INFINITY {
+            flags |= 4;
+        }
+    }
+    let g = conv.group();
+    let (h, w) = (g.height(), g.width());
+    let (oh_n, ow_n) = (g.out_h(), g.out_w());
+    let (c, ocg) = (g.channels(), conv.group_out_channels());
+    let p = g.window().padding;
+    let plane = h * w;
+    let out_plane = oh_n * ow_n;
+    let (x, wt, y) = (
+        input.as_ptr().cast::<f32>(),
+        weight.as_ptr().cast::<f32>(),
+        output.as_mut_ptr().cast::<f32>(),
+    );
+    let b = bias.map_or(core::ptr::null(), |b| b.as_ptr().cast::<f32>());
+    let mut block = Block {
+        x,
+        w: wt,
+        w_stride: c * 9 * 4,
+        channels: c,
+        rows: 3,
+        row_bytes: w * 4,
+        plane_adjust: 0,
+        w_skip: 0,
+        edges: 0,
+        y,
+        y_stride: out_plane * 4,
+        bias: b,
+        flags,
+        min,
+        max,
+    };
+    let groups = conv.groups();
+    let images = conv.input().n();
+    for gi in 0..images * groups {
+        // The group's input planes, filters, biases and output planes (`gi` runs over every
+        // image's every group; the filters and biases repeat per image).
+        let x_g = gi * c * plane;
+        let f = gi % groups;
+        let w_g = f * ocg * c * 9;
+        let y_g = gi * ocg * out_plane;
+        let mut ob = 0;
+        loop {
+            // The last block of channels may overlap the one before (same values written).
+            let o = ob.min(ocg - 4);
+            for oh in 0..oh_n {
+                // Filter rows `lo..hi` read input rows `oh + kh - top` inside `0..h`.
+                let lo = p.top.saturating_sub(oh);
+                let hi = (h + p.top - oh).min(3);
+                let rows = hi - lo;
+                let ih = oh + lo - p.top;
+                block.rows = rows;
+                block.plane_adjust = (plane - rows * w) * 4;
+                block.w_skip = (3 - rows) * 12;
+                // SAFETY (the pointers): inside the buffers by the geometry: filter
+                // `f * ocg + o + 3 < OC`, row `lo < 3`; output `(o, oh, ow + 3)` of the group.
+                block.w = unsafe { wt.add(w_g + o * c * 9 + lo * 3) };
+                // SAFETY: `f * ocg + o + 3 < OC`.
+                block.bias = if b.is_null() {
+                    b
+                } else {
+                    unsafe { b.add(f * ocg + o) }
+                };
+                let mut ow = 0;
+                loop {
+                    // The last block of pixels may overlap the one before.
+                    let col = ow.min(ow_n - 4);
+                    block.edges = usize::from(col == 0 && p.left == 1)
+                        | (usize::from(col + 4 == ow_n && p.right == 1) << 1);
+                    // SAFETY: column `col + 1 - left` of input row `ih`: `col + 1 >= left`,
+                    // and the block reads columns `col - left ..= col - left + 5` only where
+                    // inside the row (the edge bits), rows `ih .. ih + rows` inside the plane.
+                    block.x = unsafe { x.add(x_g + ih * w + col + 1 - p.left) };
+                    // SAFETY: outputs `(o..o + 4, oh, col..col + 4)` of the group.
+                    block.y = unsafe { y.add(y_g + o * out_plane + oh * ow_n + col) };
+                    // SAFETY: every address the block reads or writes is inside `input`,
+                    // `weight`, `bias` and `output` (above); `output` is not aliased.
+                    unsafe { nchw_conv3x3_m4f_4x4(&block) };
+                    if col + 4 >= ow_n {
+                        break;
+                    }
+                    ow += 4;
+                }
+            }
+            if o + 4 >= ocg {
+                break;
+            }
+            ob += 4;
+        }
+    }
+    Some(())
+}
