@@ -394,7 +394,9 @@ pub(super) fn forward<T: Float>(
         min,
         max,
     };
-    let groups = conv.groups();
+    // A validated geometry has at least one group; `max` shows the optimizer (no
+    // division-by-zero panic).
+    let groups = conv.groups().max(1);
     let images = conv.input().n();
     for gi in 0..images * groups {
         // The group's input planes, filters, biases and output planes (`gi` runs over every
@@ -454,3 +456,389 @@ pub(super) fn forward<T: Float>(
     }
     Some(())
 }
+
+/// Consecutive output rows of a depthwise 3 x 3 plane, read by the assembly (byte offsets
+/// 0, 4, ... in field order).
+#[repr(C)]
+#[allow(dead_code)] // Read by the assembly only.
+struct DepthwiseRows {
+    /// Per filter row, the input at column `-left` of its row, or the zeros (a padding row).
+    rows: [*const f32; 3],
+    /// Per filter row, bytes from one block to the next: 16, or 0 for the zeros.
+    steps: [usize; 3],
+    /// The first row's first output (the rows' outputs follow one another).
+    y: *mut f32,
+    /// Blocks of 4 outputs in a row, at least 1.
+    blocks: usize,
+    /// Bit 0: the column left of the row is padding; bit 1: the column right of it; bit 2:
+    /// clamp below at `min`; bit 3: clamp above at `max`.
+    edges: usize,
+    /// The nine taps, row-major.
+    w: *const f32,
+    /// The bias (0 without one): the sums start from it.
+    bias: f32,
+    /// Output rows, at least 1; above 1 only when no filter row reads the zeros.
+    count: usize,
+    /// Lower bound of the clamp.
+    min: f32,
+    /// Upper bound of the clamp.
+    max: f32,
+    /// Bytes from the end of one row's last block to the next row's first: `4 * W - 16 *
+    /// blocks`, wrapping.
+    next_row: usize,
+}
+
+/// The 36 multiply-adds of a depthwise block: output `j` (`s0..s3`) takes tap `(kh, kw)`
+/// (`s22 + 3 kh + kw`) times input column `j + kw` of filter row `kh` (`s4 + 6 kh + ..`),
+/// row by row, from the bias.
+macro_rules! depthwise_taps {
+    () => {
+        concat!(
+            dw_output!("s0", "s4", "s5", "s6", "s10", "s11", "s12", "s16", "s17", "s18"),
+            dw_output!("s1", "s5", "s6", "s7", "s11", "s12", "s13", "s17", "s18", "s19"),
+            dw_output!("s2", "s6", "s7", "s8", "s12", "s13", "s14", "s18", "s19", "s20"),
+            dw_output!("s3", "s7", "s8", "s9", "s13", "s14", "s15", "s19", "s20", "s21"),
+        )
+    };
+}
+
+/// One depthwise output: `$acc += tap * input` over the nine taps in order.
+macro_rules! dw_output {
+    ($acc:literal, $a0:literal, $a1:literal, $a2:literal, $b0:literal, $b1:literal,
+     $b2:literal, $c0:literal, $c1:literal, $c2:literal) => {
+        concat!(
+            "    vmla.f32 ",
+            $acc,
+            ", s22, ",
+            $a0,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s23, ",
+            $a1,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s24, ",
+            $a2,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s25, ",
+            $b0,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s26, ",
+            $b1,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s27, ",
+            $b2,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s28, ",
+            $c0,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s29, ",
+            $c1,
+            "\n",
+            "    vmla.f32 ",
+            $acc,
+            ", s30, ",
+            $c2,
+            "\n",
+        )
+    };
+}
+
+/// Loads filter row `$r`'s six inputs of an edge block (pointer `$p`, zeros at r9): the four
+/// middle ones, then each outer one from the row or, if padding, from the zeros (flags: N
+/// left, C right).
+macro_rules! dw_edge_row {
+    ($p:literal, $first:literal, $mid:literal, $last:literal) => {
+        concat!(
+            "    add r12, ",
+            $p,
+            ", #4\n",
+            "    vldmia r12, {{",
+            $mid,
+            "}}\n",
+            "    ite pl\n",
+            "    vldrpl ",
+            $first,
+            ", [",
+            $p,
+            "]\n",
+            "    vldrmi ",
+            $first,
+            ", [r9]\n",
+            "    ite cc\n",
+            "    vldrcc ",
+            $last,
+            ", [",
+            $p,
+            ", #20]\n",
+            "    vldrcs ",
+            $last,
+            ", [r9]\n",
+        )
+    };
+}
+
+/// The clamp of `s0..s3` by the flags in r8 (bit 2 below, bit 3 above), the lower bound in
+/// s31 and the upper one at `[r11, #52]`.
+macro_rules! dw_clamp {
+    () => {
+        concat!(
+            "    lsls r12, r8, #29\n",
+            "    bpl 11f\n",
+            clamp1!("s0", "s31", "mi"),
+            clamp1!("s1", "s31", "mi"),
+            clamp1!("s2", "s31", "mi"),
+            clamp1!("s3", "s31", "mi"),
+            "11:\n",
+            "    lsls r12, r8, #28\n",
+            "    bpl 12f\n",
+            "    vldr s31, [r11, #52]\n",
+            clamp1!("s0", "s31", "gt"),
+            clamp1!("s1", "s31", "gt"),
+            clamp1!("s2", "s31", "gt"),
+            clamp1!("s3", "s31", "gt"),
+            "    vldr s31, [r11, #48]\n",
+            "12:\n",
+        )
+    };
+}
+
+// `nchw_dw3x3_m4f_rows(rows: &DepthwiseRows)`: consecutive output rows of a depthwise 3 x 3
+// plane, in blocks of 4 outputs.
+//
+// Registers: r0-r2 the three input rows (column `-left` of the block), r3-r5 their steps,
+// r6 output, r7 blocks left, r8 edges and clamp, r9 zeros, r10 the current block's edges,
+// r11 the rows, r12 scratch, lr the edge block's return; sums s0-s3, inputs s4-s21 (six per
+// filter row), taps s22-s30, lower bound s31.
+//
+// A middle block: three `vldmia`, the bias, 36 `vmla`, the clamp and one `vstmia`. The first
+// and the last block of a row (the padding columns) take a subroutine that loads the outer
+// columns conditionally.
+global_asm!(
+    ".fpu fpv4-sp-d16",
+    ".section .text.nchw_dw3x3_m4f_rows, \"ax\", %progbits",
+    ".global nchw_dw3x3_m4f_rows",
+    ".hidden nchw_dw3x3_m4f_rows",
+    ".type nchw_dw3x3_m4f_rows, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_dw3x3_m4f_rows:",
+    "    push {{r4-r11, lr}}",
+    "    vpush {{s16-s31}}",
+    "    mov r11, r0",
+    "    ldm r11, {{r0-r6}}",
+    "    ldr r8, [r11, #32]",
+    "    ldr r12, [r11, #36]",
+    "    vldmia r12, {{s22-s30}}",
+    "    vldr s31, [r11, #48]",
+    "    ldr r9, =nchw_conv3x3_m4f_zeros",
+    "30:",
+    "    ldr r7, [r11, #28]",
+    // The first block: the left edge, and the right one if it is the only block.
+    "    and r10, r8, #1",
+    "    cmp r7, #1",
+    "    it eq",
+    "    andeq r10, r8, #3",
+    "    bl 20f",
+    "    subs r7, r7, #1",
+    "    beq 29f",
+    "    subs r7, r7, #1",
+    "    beq 28f",
+    // The middle blocks.
+    "21:",
+    "    vldmia r0, {{s4-s9}}",
+    "    add r0, r0, r3",
+    "    vldmia r1, {{s10-s15}}",
+    "    add r1, r1, r4",
+    "    vldmia r2, {{s16-s21}}",
+    "    add r2, r2, r5",
+    "    vldr s0, [r11, #40]",
+    "    vldr s1, [r11, #40]",
+    "    vldr s2, [r11, #40]",
+    "    vldr s3, [r11, #40]",
+    depthwise_taps!(),
+    dw_clamp!(),
+    "    vstmia r6!, {{s0-s3}}",
+    "    subs r7, r7, #1",
+    "    bne 21b",
+    // The last block: the right edge.
+    "28:",
+    "    and r10, r8, #2",
+    "    bl 20f",
+    "29:",
+    // The next row, if any: every input row moves down one.
+    "    ldr r12, [r11, #44]",
+    "    subs r12, r12, #1",
+    "    beq 31f",
+    "    str r12, [r11, #44]",
+    "    ldr r12, [r11, #56]",
+    "    add r0, r0, r12",
+    "    add r1, r1, r12",
+    "    add r2, r2, r12",
+    "    b 30b",
+    "31:",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r11, pc}}",
+    // An edge block (edges in r10).
+    "20:",
+    "    lsls r12, r10, #31",
+    dw_edge_row!("r0", "s4", "s5-s8", "s9"),
+    dw_edge_row!("r1", "s10", "s11-s14", "s15"),
+    dw_edge_row!("r2", "s16", "s17-s20", "s21"),
+    "    add r0, r0, r3",
+    "    add r1, r1, r4",
+    "    add r2, r2, r5",
+    "    vldr s0, [r11, #40]",
+    "    vldr s1, [r11, #40]",
+    "    vldr s2, [r11, #40]",
+    "    vldr s3, [r11, #40]",
+    depthwise_taps!(),
+    dw_clamp!(),
+    "    vstmia r6!, {{s0-s3}}",
+    "    bx lr",
+    ".ltorg",
+    ".size nchw_dw3x3_m4f_rows, . - nchw_dw3x3_m4f_rows",
+);
+
+extern "C" {
+    /// See the assembly above. Writes `count` to 1.
+    fn nchw_dw3x3_m4f_rows(rows: *mut DepthwiseRows);
+}
+
+/// Whether the direct depthwise kernel runs `conv`'s forward pass: one input channel per
+/// group, 3 x 3, stride 1, no dilation, at most one ring of padding per side, and a
+/// multiple of 4 output columns.
+pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    let w = g.window();
+    let p = w.padding;
+    w.kernel_h == 3
+        && w.kernel_w == 3
+        && w.stride_h == 1
+        && w.stride_w == 1
+        && w.dilation_h == 1
+        && w.dilation_w == 1
+        && p.top <= 1
+        && p.bottom <= 1
+        && p.left <= 1
+        && p.right <= 1
+        && g.channels() == 1
+        && g.out_w() >= 4
+        && g.out_w().is_multiple_of(4)
+}
+
+/// The forward pass of a [`direct_depthwise`] geometry, if `T` is `f32` and the geometry is
+/// one: `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
+/// buffers have the geometry's lengths (checked by the caller).
+///
+/// Each output starts from its bias and adds the nine taps row by row, the padding ones
+/// as `w * 0`.
+pub(super) fn depthwise<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+) -> Option<()> {
+    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
+    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct_depthwise(conv) {
+        return None;
+    }
+    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
+    debug_assert!(output.len() == conv.output_len());
+    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
+    // SAFETY: `T` is `f32` (checked above).
+    let to_f32 = |v: T| -> f32 { unsafe { core::mem::transmute_copy(&v) } };
+    let mut flags = 0;
+    let (mut min, mut max) = (0.0, f32::INFINITY);
+    if let Some(c) = clamp {
+        (min, max) = (to_f32(c.min), to_f32(c.max));
+        flags = 4 | (usize::from(max != f32::INFINITY) << 3);
+    }
+    let g = conv.group();
+    let (h, w) = (g.height(), g.width());
+    let (oh_n, ow_n) = (g.out_h(), g.out_w());
+    let m = conv.group_out_channels();
+    let p = g.window().padding;
+    let (x, wt, y) = (
+        input.as_ptr().cast::<f32>(),
+        weight.as_ptr().cast::<f32>(),
+        output.as_mut_ptr().cast::<f32>(),
+    );
+    let zeros = ZEROS.0.as_ptr();
+    let blocks = ow_n / 4;
+    let mut rows = DepthwiseRows {
+        rows: [zeros; 3],
+        steps: [0; 3],
+        y,
+        blocks,
+        edges: flags | usize::from(p.left == 1) | (usize::from(p.right == 1) << 1),
+        w: wt,
+        bias: 0.0,
+        count: 1,
+        min,
+        max,
+        next_row: (4 * w).wrapping_sub(16 * blocks),
+    };
+    // The output rows whose filter rows all lie inside the input: `top..oh_n - bottom`.
+    let inner = p.top..oh_n - p.bottom;
+    // Output plane `plane` (image-major) reads input plane `plane / m` and filter
+    // `plane % OC`; a validated geometry has nonzero counts, `max` shows the optimizer.
+    let (oc_n, m) = (conv.output().c().max(1), m.max(1));
+    for plane in 0..conv.output().n() * oc_n {
+        let oc = plane % oc_n;
+        let x_p = plane / m * h * w;
+        // SAFETY: filter `oc < OC`, 9 taps.
+        rows.w = unsafe { wt.add(oc * 9) };
+        rows.bias = bias.map_or(0.0, |b| b.get(oc).copied().map_or(0.0, to_f32));
+        let mut oh = 0;
+        while oh < oh_n {
+            // The inner rows in one call, each padding row in one of its own.
+            let count = if inner.contains(&oh) {
+                inner.end - oh
+            } else {
+                1
+            };
+            for kh in 0..3 {
+                // Filter row `kh` reads input row `oh + kh - top`, if inside.
+                let ih = (oh + kh).wrapping_sub(p.top);
+                (rows.rows[kh], rows.steps[kh]) = if ih < h {
+                    // Column `-left`: before the row for a left padding column, never read
+                    // there (the edge bit), so only computed, with wrapping arithmetic.
+                    (x.wrapping_add(x_p + ih * w).wrapping_sub(p.left), 16)
+                } else {
+                    (zeros, 0)
+                };
+            }
+            rows.count = count;
+            // SAFETY: output row `oh` of the plane.
+            rows.y = unsafe { y.add((plane * oh_n + oh) * ow_n) };
+            // SAFETY: per output row `oh .. oh + count` the kernel reads input columns
+            // `-left .. ow_n - left + 2` of the filter rows inside the plane (all of them
+            // when `count > 1`), but for the padding columns (the edge bits); the zeros
+            // (eight floats, read at offsets 0 to 5) with step 0; it writes the outputs of
+            // the rows.
+            unsafe { nchw_dw3x3_m4f_rows(&mut rows) };
+            oh += count;
+        }
+    }
+    Some(())
+}
+
+/// Zeros that a padding row of the depthwise kernel reads in place of an input row.
+#[repr(align(4))]
+struct Zeros([f32; 8]);
+static ZEROS: Zeros = Zeros([0.0; 8]);

@@ -57,6 +57,12 @@ pub fn conv2d<T: Float>(
         return Ok(());
     }
     match path {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Path::Depthwise { .. }
+            if super::cortex_m::depthwise(conv, input, weight, bias, clamp, output).is_some() =>
+        {
+            Ok(())
+        }
         Path::Depthwise { padded } => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
             depthwise::on_isa(

@@ -272,7 +272,8 @@ fn matches(kernel: &str, got: &[f32], want: &[f32]) -> bool {
 
 /// Geometries checked against the naive loops but not counted: the edges of the direct
 /// kernels (widths and channel counts not multiples of 4, one-sided and no padding, one
-/// input row, groups, a batch) and every clamp and bias combination.
+/// input row, groups, depthwise with multipliers, a batch) and every clamp and bias
+/// combination.
 const fn checked(
     n: usize,
     c: usize,
@@ -296,7 +297,7 @@ const fn checked(
     ))
 }
 
-const CHECKED: [Conv2d; 8] = [
+const CHECKED: [Conv2d; 13] = [
     checked(1, 2, (5, 7), 5, (1, 1, 1, 1), 1),
     checked(2, 3, (4, 6), 4, (0, 1, 1, 0), 1),
     checked(1, 4, (1, 4), 6, (1, 1, 1, 1), 1),
@@ -305,6 +306,11 @@ const CHECKED: [Conv2d; 8] = [
     checked(1, 2, (2, 5), 4, (1, 1, 0, 0), 1),
     checked(1, 3, (7, 13), 9, (1, 1, 1, 1), 1),
     checked(2, 6, (3, 5), 12, (0, 1, 1, 1), 3),
+    checked(1, 4, (5, 8), 4, (1, 1, 1, 1), 4),
+    checked(2, 3, (1, 4), 6, (1, 1, 1, 1), 3),
+    checked(1, 3, (4, 9), 3, (1, 0, 0, 1), 3),
+    checked(1, 2, (6, 6), 4, (0, 0, 0, 0), 2),
+    checked(1, 2, (3, 12), 16, (0, 1, 1, 0), 2),
 ];
 
 /// Runs `call` between the markers and prints its line; false if the kernel failed.
