@@ -1,22 +1,31 @@
-//! The direct `f32` 3 x 3 convolution of M-profile cores with a single-precision FPU
-//! (Cortex-M4F, M7, M33, ...; targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`).
-//! Chosen at compile time: on these targets the forward pass of every 3 x 3, stride 1,
-//! undilated convolution with at most one ring of padding (per side), at least 4 output
-//! channels per group and at least 4 output columns runs here, with no workspace, instead of
-//! im2col and the GEMM.
+//! The direct `f32` convolutions of M-profile cores with a single-precision FPU (Cortex-M4F,
+//! M7, M33, ...; targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`), in assembly.
+//! Chosen at compile time: on these targets the forward pass runs here, with no workspace,
+//! instead of im2col + GEMM (or the generic depthwise kernel), for
 //!
-//! A block is 4 output channels by 4 adjacent output pixels of one row, its sixteen
+//! - every 3 x 3, stride 1, undilated convolution with at most one ring of padding per side,
+//!   at least 4 output channels per group and 4 output columns ([`direct`]);
+//! - every 1 x 1, stride 1, unpadded one with at least 4 output channels per group and 4
+//!   pixels ([`direct_pointwise`]);
+//! - every depthwise 3 x 3 of the first kind with a multiple of 4 output columns
+//!   ([`direct_depthwise`]).
+//!
+//! The 3 x 3 and 1 x 1 block is 4 output channels by 4 adjacent output pixels, its sixteen
 //! accumulators in `s0..s15` for the whole reduction. Per input channel and filter row the
-//! six inputs the block reads (`s24..s29`) are loaded once and each of the 4 filters' three
-//! taps (`s16..s18`) once, for 48 multiply-adds: no im2col walk, no packing, no spill, no
-//! bounds check. Padding columns are a register left at zero, padding rows are skipped.
-//! Bias and the clamp are applied in registers on the way out.
+//! 3 x 3 kernel loads the six inputs the block reads (`s24..s29`) once and each of the 4
+//! filters' three taps (`s16..s18`) once, for 48 multiply-adds: no im2col walk, no packing,
+//! no spill, no bounds check. Padding columns are a register left at zero, padding rows are
+//! skipped. Bias and the clamp are applied in registers on the way out.
 //!
 //! The taps of each output are summed as the im2col path sums them (channel, filter row,
 //! filter column, from zero; the bias added after, then the clamp) and `vmla.f32` rounds
 //! the product and then the sum like `a * b + c`, so the result is the im2col path's, bit
 //! for bit, but for the padding rows: those the im2col path adds as `w * 0`, which only
-//! differs for an infinite or NaN weight or in the sign of a zero sum.
+//! differs for an infinite or NaN weight or in the sign of a zero sum. The depthwise kernel
+//! sums as the generic one (from the bias, row by row) but adds its padding taps as `w * 0`.
+//!
+//! Whoever changes these kernels runs `.ci/mcu-bench`: the bench firmware checks every one
+//! against naive loops on the emulated Cortex-M4F (the host never runs them).
 
 use core::arch::global_asm;
 
@@ -253,8 +262,14 @@ global_asm!(
     "    add r4, r4, r11",
     "    subs r7, r7, #1",
     "    bne 1b",
-    // Bias and clamp in registers, then the four rows of outputs.
+    // Bias and clamp in registers, then the four rows of outputs (also the end of the 1 x 1
+    // kernel, which has the same frame and block).
     "3:",
+    ".global nchw_conv_m4f_finish",
+    ".hidden nchw_conv_m4f_finish",
+    ".type nchw_conv_m4f_finish, %function",
+    ".thumb_func",
+    "nchw_conv_m4f_finish:",
     "    ldr r3, [lr, #48]", // flags
     "    lsls r12, r3, #31",
     "    bpl 6f",
@@ -306,9 +321,121 @@ global_asm!(
     ".space 64",
 );
 
+/// One input channel of the 1 x 1 kernel: the four filters' taps in `$w0..$w3` times the
+/// four pixels in `$x0..$x3`, into the sixteen accumulators.
+macro_rules! pointwise_channel {
+    ($w0:literal, $w1:literal, $w2:literal, $w3:literal,
+     $x0:literal, $x1:literal, $x2:literal, $x3:literal) => {
+        concat!(
+            pointwise_row!("s0", "s1", "s2", "s3", $w0, $x0, $x1, $x2, $x3),
+            pointwise_row!("s4", "s5", "s6", "s7", $w1, $x0, $x1, $x2, $x3),
+            pointwise_row!("s8", "s9", "s10", "s11", $w2, $x0, $x1, $x2, $x3),
+            pointwise_row!("s12", "s13", "s14", "s15", $w3, $x0, $x1, $x2, $x3),
+        )
+    };
+}
+
+/// `$a_j += $w * $x_j` for the four pixels of one output channel.
+macro_rules! pointwise_row {
+    ($a0:literal, $a1:literal, $a2:literal, $a3:literal, $w:literal,
+     $x0:literal, $x1:literal, $x2:literal, $x3:literal) => {
+        concat!(
+            "    vmla.f32 ",
+            $a0,
+            ", ",
+            $w,
+            ", ",
+            $x0,
+            "\n",
+            "    vmla.f32 ",
+            $a1,
+            ", ",
+            $w,
+            ", ",
+            $x1,
+            "\n",
+            "    vmla.f32 ",
+            $a2,
+            ", ",
+            $w,
+            ", ",
+            $x2,
+            "\n",
+            "    vmla.f32 ",
+            $a3,
+            ", ",
+            $w,
+            ", ",
+            $x3,
+            "\n",
+        )
+    };
+}
+
+// `nchw_conv1x1_m4f_4x4(block: &Block)`: one block of 4 output channels by 4 pixels of a
+// 1 x 1 convolution (`row_bytes` is the bytes of an input plane; `rows`, `plane_adjust`,
+// `w_skip` and `edges` are not read).
+//
+// Registers: r0 input, r1-r4 the four filters, r5 plane bytes, r7 channels, r8 pairs of
+// channels left, lr the block; accumulators s0-s15 (output channel-major), two channels'
+// pixels s16-s23, the four filters' two taps s24-s31. Per pair of channels: two `vldmia`
+// and two `add` for the pixels, four `vldmia` for the taps, 32 `vmla`, the loop: 42
+// instructions per 32 multiply-adds. Ends in the 3 x 3 kernel's bias and clamp.
+global_asm!(
+    ".fpu fpv4-sp-d16",
+    ".section .text.nchw_conv1x1_m4f_4x4, \"ax\", %progbits",
+    ".global nchw_conv1x1_m4f_4x4",
+    ".hidden nchw_conv1x1_m4f_4x4",
+    ".type nchw_conv1x1_m4f_4x4, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_conv1x1_m4f_4x4:",
+    "    push {{r4-r11, lr}}",
+    "    vpush {{s16-s31}}",
+    "    mov lr, r0",
+    "    ldm lr, {{r0, r1, r12}}", // x, w, w_stride
+    "    add r2, r1, r12",
+    "    add r3, r2, r12",
+    "    add r4, r3, r12",
+    "    ldr r7, [lr, #12]",
+    "    ldr r5, [lr, #20]",
+    "    ldr r12, =nchw_conv3x3_m4f_zeros",
+    "    vldmia r12, {{s0-s15}}",
+    "    lsrs r8, r7, #1",
+    "    beq 2f",
+    "1:",
+    "    vldmia r0, {{s16-s19}}",
+    "    add r0, r0, r5",
+    "    vldmia r0, {{s20-s23}}",
+    "    add r0, r0, r5",
+    "    vldmia r1!, {{s24-s25}}",
+    "    vldmia r2!, {{s26-s27}}",
+    "    vldmia r3!, {{s28-s29}}",
+    "    vldmia r4!, {{s30-s31}}",
+    pointwise_channel!("s24", "s26", "s28", "s30", "s16", "s17", "s18", "s19"),
+    pointwise_channel!("s25", "s27", "s29", "s31", "s20", "s21", "s22", "s23"),
+    "    subs r8, r8, #1",
+    "    bne 1b",
+    "2:",
+    "    lsls r12, r7, #31",
+    "    bpl 3f",
+    "    vldmia r0, {{s16-s19}}",
+    "    vldmia r1!, {{s24}}",
+    "    vldmia r2!, {{s26}}",
+    "    vldmia r3!, {{s28}}",
+    "    vldmia r4!, {{s30}}",
+    pointwise_channel!("s24", "s26", "s28", "s30", "s16", "s17", "s18", "s19"),
+    "3:",
+    "    b nchw_conv_m4f_finish",
+    ".ltorg",
+    ".size nchw_conv1x1_m4f_4x4, . - nchw_conv1x1_m4f_4x4",
+);
+
 extern "C" {
     /// See the assembly above.
     fn nchw_conv3x3_m4f_4x4(block: *const Block);
+    /// See the assembly above.
+    fn nchw_conv1x1_m4f_4x4(block: *const Block);
 }
 
 /// Whether the direct kernel runs `conv`'s forward pass: 3 x 3, stride 1, no dilation, at
@@ -351,19 +478,7 @@ pub(super) fn forward<T: Float>(
     debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
     debug_assert!(output.len() == conv.output_len());
     debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
-    let to_f32 = |v: T| -> f32 {
-        // SAFETY: `T` is `f32` (checked above).
-        unsafe { core::mem::transmute_copy(&v) }
-    };
-    let mut flags = usize::from(bias.is_some());
-    let (mut min, mut max) = (0.0, f32::INFINITY);
-    if let Some(c) = clamp {
-        (min, max) = (to_f32(c.min), to_f32(c.max));
-        flags |= 2;
-        if max != f32::INFINITY {
-            flags |= 4;
-        }
-    }
+    let mut block = new_block(bias, clamp, output);
     let g = conv.group();
     let (h, w) = (g.height(), g.width());
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
@@ -371,29 +486,16 @@ pub(super) fn forward<T: Float>(
     let p = g.window().padding;
     let plane = h * w;
     let out_plane = oh_n * ow_n;
-    let (x, wt, y) = (
+    let (x, wt, y, b) = (
         input.as_ptr().cast::<f32>(),
         weight.as_ptr().cast::<f32>(),
-        output.as_mut_ptr().cast::<f32>(),
+        block.y,
+        block.bias,
     );
-    let b = bias.map_or(core::ptr::null(), |b| b.as_ptr().cast::<f32>());
-    let mut block = Block {
-        x,
-        w: wt,
-        w_stride: c * 9 * 4,
-        channels: c,
-        rows: 3,
-        row_bytes: w * 4,
-        plane_adjust: 0,
-        w_skip: 0,
-        edges: 0,
-        y,
-        y_stride: out_plane * 4,
-        bias: b,
-        flags,
-        min,
-        max,
-    };
+    block.w_stride = c * 9 * 4;
+    block.channels = c;
+    block.row_bytes = w * 4;
+    block.y_stride = out_plane * 4;
     // A validated geometry has at least one group; `max` shows the optimizer (no
     // division-by-zero panic).
     let groups = conv.groups().max(1);
@@ -455,6 +557,128 @@ pub(super) fn forward<T: Float>(
         }
     }
     Some(())
+}
+
+/// Whether the direct 1 x 1 kernel runs `conv`'s forward pass: 1 x 1, stride 1, no
+/// padding, at least 4 output channels per group and 4 pixels per plane.
+pub(crate) const fn direct_pointwise(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    let w = g.window();
+    let p = w.padding;
+    w.kernel_h == 1
+        && w.kernel_w == 1
+        && w.stride_h == 1
+        && w.stride_w == 1
+        && p.top == 0
+        && p.bottom == 0
+        && p.left == 0
+        && p.right == 0
+        && conv.group_out_channels() >= 4
+        && g.cols() >= 4
+}
+
+/// The forward pass of a [`direct_pointwise`] geometry, if `T` is `f32` and the geometry is
+/// one: `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
+/// buffers have the geometry's lengths (checked by the caller).
+pub(super) fn pointwise<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+) -> Option<()> {
+    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
+    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct_pointwise(conv) {
+        return None;
+    }
+    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
+    debug_assert!(output.len() == conv.output_len());
+    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
+    let mut block = new_block(bias, clamp, output);
+    let g = conv.group();
+    let (c, ocg, plane) = (g.channels(), conv.group_out_channels(), g.cols());
+    let (x, wt, y, b) = (
+        input.as_ptr().cast::<f32>(),
+        weight.as_ptr().cast::<f32>(),
+        block.y,
+        block.bias,
+    );
+    block.w_stride = c * 4;
+    block.channels = c;
+    block.row_bytes = plane * 4;
+    block.y_stride = plane * 4;
+    // A validated geometry has at least one group; `max` shows the optimizer.
+    let groups = conv.groups().max(1);
+    for gi in 0..conv.input().n() * groups {
+        let f = gi % groups;
+        let mut ob = 0;
+        loop {
+            // The last block of channels, and of pixels, may overlap the one before.
+            let o = ob.min(ocg - 4);
+            // SAFETY: filters `f * ocg + o .. + 4` of `OC`, their `c` taps.
+            block.w = unsafe { wt.add((f * ocg + o) * c) };
+            // SAFETY: as above.
+            block.bias = if b.is_null() {
+                b
+            } else {
+                unsafe { b.add(f * ocg + o) }
+            };
+            let mut p = 0;
+            loop {
+                let col = p.min(plane - 4);
+                // SAFETY: pixels `col .. col + 4` of the group's `c` input planes.
+                block.x = unsafe { x.add(gi * c * plane + col) };
+                // SAFETY: pixels `col .. col + 4` of the group's output planes `o .. o + 4`.
+                block.y = unsafe { y.add((gi * ocg + o) * plane + col) };
+                // SAFETY: every address the block reads or writes is inside `input`,
+                // `weight`, `bias` and `output` (above); `output` is not aliased.
+                unsafe { nchw_conv1x1_m4f_4x4(&block) };
+                if col + 4 >= plane {
+                    break;
+                }
+                p += 4;
+            }
+            if o + 4 >= ocg {
+                break;
+            }
+            ob += 4;
+        }
+    }
+    Some(())
+}
+
+/// A block for `output` with the bias and clamp set (`flags`, `min`, `max`, `bias`, `y` the
+/// output's start) and the rest zero, for the caller to fill in.
+fn new_block<T: Float>(bias: Option<&[T]>, clamp: Option<Clamp<T>>, output: &mut [T]) -> Block {
+    // SAFETY: `T` is `f32` (the callers check).
+    let to_f32 = |v: T| -> f32 { unsafe { core::mem::transmute_copy(&v) } };
+    let mut flags = usize::from(bias.is_some());
+    let (mut min, mut max) = (0.0, f32::INFINITY);
+    if let Some(c) = clamp {
+        (min, max) = (to_f32(c.min), to_f32(c.max));
+        flags |= 2;
+        if max != f32::INFINITY {
+            flags |= 4;
+        }
+    }
+    Block {
+        x: core::ptr::null(),
+        w: core::ptr::null(),
+        w_stride: 0,
+        channels: 0,
+        rows: 0,
+        row_bytes: 0,
+        plane_adjust: 0,
+        w_skip: 0,
+        edges: 0,
+        y: output.as_mut_ptr().cast::<f32>(),
+        y_stride: 0,
+        bias: bias.map_or(core::ptr::null(), |b| b.as_ptr().cast::<f32>()),
+        flags,
+        min,
+        max,
+    }
 }
 
 /// Consecutive output rows of a depthwise 3 x 3 plane, read by the assembly (byte offsets

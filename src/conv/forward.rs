@@ -51,9 +51,13 @@ pub fn conv2d<T: Float>(
     }
     check_len("output", conv.output_len(), output.len())?;
     let path = conv.plan::<T>(Pass::Forward, scratch.len())?;
-    // On M-profile cores with an FPU, a 3 x 3 convolution runs direct, without the workspace.
+    // On M-profile cores with an FPU, 3 x 3 and 1 x 1 convolutions run direct, without the
+    // workspace.
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if super::cortex_m::forward(conv, input, weight, bias, clamp, output).is_some() {
+    if super::cortex_m::forward(conv, input, weight, bias, clamp, output)
+        .or_else(|| super::cortex_m::pointwise(conv, input, weight, bias, clamp, output))
+        .is_some()
+    {
         return Ok(());
     }
     match path {

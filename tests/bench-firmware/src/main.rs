@@ -271,10 +271,11 @@ fn matches(kernel: &str, got: &[f32], want: &[f32]) -> bool {
 }
 
 /// Geometries checked against the naive loops but not counted: the edges of the direct
-/// kernels (widths and channel counts not multiples of 4, one-sided and no padding, one
+/// kernels (3 x 3 and 1 x 1; widths and channel counts not multiples of 4, one-sided and no padding, one
 /// input row, groups, depthwise with multipliers, a batch) and every clamp and bias
 /// combination.
 const fn checked(
+    k: usize,
     n: usize,
     c: usize,
     hw: (usize, usize),
@@ -288,7 +289,7 @@ const fn checked(
         left: pad.2,
         right: pad.3,
     };
-    let win = Window::square(3).with_padding(p);
+    let win = Window::square(k).with_padding(p);
     ok!(Conv2d::new(
         ok!(Shape::new(n, c, hw.0, hw.1)),
         oc,
@@ -297,20 +298,24 @@ const fn checked(
     ))
 }
 
-const CHECKED: [Conv2d; 13] = [
-    checked(1, 2, (5, 7), 5, (1, 1, 1, 1), 1),
-    checked(2, 3, (4, 6), 4, (0, 1, 1, 0), 1),
-    checked(1, 4, (1, 4), 6, (1, 1, 1, 1), 1),
-    checked(1, 4, (3, 9), 8, (1, 0, 0, 1), 2),
-    checked(1, 5, (6, 6), 7, (0, 0, 0, 0), 1),
-    checked(1, 2, (2, 5), 4, (1, 1, 0, 0), 1),
-    checked(1, 3, (7, 13), 9, (1, 1, 1, 1), 1),
-    checked(2, 6, (3, 5), 12, (0, 1, 1, 1), 3),
-    checked(1, 4, (5, 8), 4, (1, 1, 1, 1), 4),
-    checked(2, 3, (1, 4), 6, (1, 1, 1, 1), 3),
-    checked(1, 3, (4, 9), 3, (1, 0, 0, 1), 3),
-    checked(1, 2, (6, 6), 4, (0, 0, 0, 0), 2),
-    checked(1, 2, (3, 12), 16, (0, 1, 1, 0), 2),
+const CHECKED: [Conv2d; 17] = [
+    checked(3, 1, 2, (5, 7), 5, (1, 1, 1, 1), 1),
+    checked(3, 2, 3, (4, 6), 4, (0, 1, 1, 0), 1),
+    checked(3, 1, 4, (1, 4), 6, (1, 1, 1, 1), 1),
+    checked(3, 1, 4, (3, 9), 8, (1, 0, 0, 1), 2),
+    checked(3, 1, 5, (6, 6), 7, (0, 0, 0, 0), 1),
+    checked(3, 1, 2, (2, 5), 4, (1, 1, 0, 0), 1),
+    checked(3, 1, 3, (7, 13), 9, (1, 1, 1, 1), 1),
+    checked(3, 2, 6, (3, 5), 12, (0, 1, 1, 1), 3),
+    checked(3, 1, 4, (5, 8), 4, (1, 1, 1, 1), 4),
+    checked(3, 2, 3, (1, 4), 6, (1, 1, 1, 1), 3),
+    checked(3, 1, 3, (4, 9), 3, (1, 0, 0, 1), 3),
+    checked(3, 1, 2, (6, 6), 4, (0, 0, 0, 0), 2),
+    checked(3, 1, 2, (3, 12), 16, (0, 1, 1, 0), 2),
+    checked(1, 1, 3, (3, 5), 5, (0, 0, 0, 0), 1),
+    checked(1, 2, 4, (2, 2), 4, (0, 0, 0, 0), 1),
+    checked(1, 1, 6, (3, 3), 8, (0, 0, 0, 0), 2),
+    checked(1, 1, 1, (4, 3), 7, (0, 0, 0, 0), 1),
 ];
 
 /// Runs `call` between the markers and prints its line; false if the kernel failed.
