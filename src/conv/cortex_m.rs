@@ -686,6 +686,8 @@ fn new_block<T: Float>(bias: Option<&[T]>, clamp: Option<Clamp<T>>, output: &mut
 #[repr(C)]
 #[allow(dead_code)] // Read by the assembly only.
 struct DepthwiseRows {
+    /// The bias four times (zeros without one): the sums start from it.
+    bias: [f32; 4],
     /// Per filter row, the input at column `-left` of its row, or the zeros (a padding row).
     rows: [*const f32; 3],
     /// Per filter row, bytes from one block to the next: 16, or 0 for the zeros.
@@ -699,8 +701,6 @@ struct DepthwiseRows {
     edges: usize,
     /// The nine taps, row-major.
     w: *const f32,
-    /// The bias (0 without one): the sums start from it.
-    bias: f32,
     /// Output rows, at least 1; above 1 only when no filter row reads the zeros.
     count: usize,
     /// Lower bound of the clamp.
@@ -815,7 +815,7 @@ macro_rules! dw_edge_row {
 }
 
 /// The clamp of `s0..s3` by the flags in r8 (bit 2 below, bit 3 above), the lower bound in
-/// s31 and the upper one at `[r11, #52]`.
+/// s31 and the upper one at `[r11, #64]`.
 macro_rules! dw_clamp {
     () => {
         concat!(
@@ -828,12 +828,12 @@ macro_rules! dw_clamp {
             "11:\n",
             "    lsls r12, r8, #28\n",
             "    bpl 12f\n",
-            "    vldr s31, [r11, #52]\n",
+            "    vldr s31, [r11, #64]\n",
             clamp1!("s0", "s31", "gt"),
             clamp1!("s1", "s31", "gt"),
             clamp1!("s2", "s31", "gt"),
             clamp1!("s3", "s31", "gt"),
-            "    vldr s31, [r11, #48]\n",
+            "    vldr s31, [r11, #60]\n",
             "12:\n",
         )
     };
@@ -847,7 +847,8 @@ macro_rules! dw_clamp {
 // r11 the rows, r12 scratch, lr the edge block's return; sums s0-s3, inputs s4-s21 (six per
 // filter row), taps s22-s30, lower bound s31.
 //
-// A middle block: three `vldmia`, the bias, 36 `vmla`, the clamp and one `vstmia`. The first
+// A middle block: three `vldmia`, the bias (one `vldmia`), 36 `vmla`, the clamp and one
+// `vstmia`. The first
 // and the last block of a row (the padding columns) take a subroutine that loads the outer
 // columns conditionally.
 global_asm!(
@@ -862,14 +863,15 @@ global_asm!(
     "    push {{r4-r11, lr}}",
     "    vpush {{s16-s31}}",
     "    mov r11, r0",
-    "    ldm r11, {{r0-r6}}",
-    "    ldr r8, [r11, #32]",
-    "    ldr r12, [r11, #36]",
+    "    add r12, r11, #16",
+    "    ldm r12, {{r0-r6}}",
+    "    ldr r8, [r11, #48]",
+    "    ldr r12, [r11, #52]",
     "    vldmia r12, {{s22-s30}}",
-    "    vldr s31, [r11, #48]",
+    "    vldr s31, [r11, #60]",
     "    ldr r9, =nchw_conv3x3_m4f_zeros",
     "30:",
-    "    ldr r7, [r11, #28]",
+    "    ldr r7, [r11, #44]",
     // The first block: the left edge, and the right one if it is the only block.
     "    and r10, r8, #1",
     "    cmp r7, #1",
@@ -888,10 +890,7 @@ global_asm!(
     "    add r1, r1, r4",
     "    vldmia r2, {{s16-s21}}",
     "    add r2, r2, r5",
-    "    vldr s0, [r11, #40]",
-    "    vldr s1, [r11, #40]",
-    "    vldr s2, [r11, #40]",
-    "    vldr s3, [r11, #40]",
+    "    vldmia r11, {{s0-s3}}",
     depthwise_taps!(),
     dw_clamp!(),
     "    vstmia r6!, {{s0-s3}}",
@@ -903,11 +902,11 @@ global_asm!(
     "    bl 20f",
     "29:",
     // The next row, if any: every input row moves down one.
-    "    ldr r12, [r11, #44]",
+    "    ldr r12, [r11, #56]",
     "    subs r12, r12, #1",
     "    beq 31f",
-    "    str r12, [r11, #44]",
-    "    ldr r12, [r11, #56]",
+    "    str r12, [r11, #56]",
+    "    ldr r12, [r11, #68]",
     "    add r0, r0, r12",
     "    add r1, r1, r12",
     "    add r2, r2, r12",
@@ -924,10 +923,7 @@ global_asm!(
     "    add r0, r0, r3",
     "    add r1, r1, r4",
     "    add r2, r2, r5",
-    "    vldr s0, [r11, #40]",
-    "    vldr s1, [r11, #40]",
-    "    vldr s2, [r11, #40]",
-    "    vldr s3, [r11, #40]",
+    "    vldmia r11, {{s0-s3}}",
     depthwise_taps!(),
     dw_clamp!(),
     "    vstmia r6!, {{s0-s3}}",
@@ -1011,7 +1007,7 @@ pub(super) fn depthwise<T: Float>(
         blocks,
         edges: flags | usize::from(p.left == 1) | (usize::from(p.right == 1) << 1),
         w: wt,
-        bias: 0.0,
+        bias: [0.0; 4],
         count: 1,
         min,
         max,
@@ -1027,7 +1023,7 @@ pub(super) fn depthwise<T: Float>(
         let x_p = plane / m * h * w;
         // SAFETY: filter `oc < OC`, 9 taps.
         rows.w = unsafe { wt.add(oc * 9) };
-        rows.bias = bias.map_or(0.0, |b| b.get(oc).copied().map_or(0.0, to_f32));
+        rows.bias = [bias.map_or(0.0, |b| b.get(oc).copied().map_or(0.0, to_f32)); 4];
         let mut oh = 0;
         while oh < oh_n {
             // The inner rows in one call, each padding row in one of its own.
