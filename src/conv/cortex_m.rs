@@ -7,7 +7,7 @@
 //!   at least 4 output channels per group and 4 output columns ([`direct`]);
 //! - every 1 x 1, stride 1, unpadded one with at least 4 output channels per group and 4
 //!   pixels ([`direct_pointwise`]);
-//! - every depthwise 3 x 3 of the first kind with a multiple of 4 output columns
+//! - every depthwise 3 x 3 of the first kind with at least 4 output columns
 //!   ([`direct_depthwise`]).
 //!
 //! The 3 x 3 and 1 x 1 block is 4 output channels by 4 adjacent output pixels, its sixteen
@@ -694,7 +694,8 @@ struct DepthwiseRows {
     steps: [usize; 3],
     /// The first row's first output (the rows' outputs follow one another).
     y: *mut f32,
-    /// Blocks of 4 outputs in a row, at least 1.
+    /// Blocks of 4 outputs in a row, `ceil(OW / 4)`, at least 1 (the last may overlap the
+    /// one before).
     blocks: usize,
     /// Bit 0: the column left of the row is padding; bit 1: the column right of it; bit 2:
     /// clamp below at `min`; bit 3: clamp above at `max`.
@@ -707,9 +708,14 @@ struct DepthwiseRows {
     min: f32,
     /// Upper bound of the clamp.
     max: f32,
-    /// Bytes from the end of one row's last block to the next row's first: `4 * W - 16 *
-    /// blocks`, wrapping.
+    /// Bytes from the end of one row's last block to the next row's first: `4 * W - 4 * OW`,
+    /// wrapping.
     next_row: usize,
+    /// Per filter row, bytes the last block of a row moves back to end at the row's end
+    /// (`4 * (4 * blocks - OW)`, 0 for the zeros).
+    backs: [usize; 3],
+    /// Bytes the output moves back before the last block: `4 * (4 * blocks - OW)`.
+    y_back: usize,
 }
 
 /// The 36 multiply-adds of a depthwise block: output `j` (`s0..s3`) takes tap `(kh, kw)`
@@ -848,9 +854,9 @@ macro_rules! dw_clamp {
 // filter row), taps s22-s30, lower bound s31.
 //
 // A middle block: three `vldmia`, the bias (one `vldmia`), 36 `vmla`, the clamp and one
-// `vstmia`. The first
-// and the last block of a row (the padding columns) take a subroutine that loads the outer
-// columns conditionally.
+// `vstmia`. The first and the last block of a row (the padding columns) take a subroutine
+// that loads the outer columns conditionally; the last one first moves back to end at the
+// row's end when the width is not a multiple of 4.
 global_asm!(
     ".fpu fpv4-sp-d16",
     ".section .text.nchw_dw3x3_m4f_rows, \"ax\", %progbits",
@@ -896,8 +902,19 @@ global_asm!(
     "    vstmia r6!, {{s0-s3}}",
     "    subs r7, r7, #1",
     "    bne 21b",
-    // The last block: the right edge.
+    // The last block: the right edge, moved back to end at the row's end.
     "28:",
+    "    ldr r12, [r11, #84]",
+    "    cmp r12, #0",
+    "    beq 27f",
+    "    sub r6, r6, r12",
+    "    ldr r12, [r11, #72]",
+    "    sub r0, r0, r12",
+    "    ldr r12, [r11, #76]",
+    "    sub r1, r1, r12",
+    "    ldr r12, [r11, #80]",
+    "    sub r2, r2, r12",
+    "27:",
     "    and r10, r8, #2",
     "    bl 20f",
     "29:",
@@ -938,8 +955,8 @@ extern "C" {
 }
 
 /// Whether the direct depthwise kernel runs `conv`'s forward pass: one input channel per
-/// group, 3 x 3, stride 1, no dilation, at most one ring of padding per side, and a
-/// multiple of 4 output columns.
+/// group, 3 x 3, stride 1, no dilation, at most one ring of padding per side, at least 4
+/// output columns.
 pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
     let g = conv.group();
     let w = g.window();
@@ -956,7 +973,6 @@ pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
         && p.right <= 1
         && g.channels() == 1
         && g.out_w() >= 4
-        && g.out_w().is_multiple_of(4)
 }
 
 /// The forward pass of a [`direct_depthwise`] geometry, if `T` is `f32` and the geometry is
@@ -999,7 +1015,8 @@ pub(super) fn depthwise<T: Float>(
         output.as_mut_ptr().cast::<f32>(),
     );
     let zeros = ZEROS.0.as_ptr();
-    let blocks = ow_n / 4;
+    let blocks = ow_n.div_ceil(4);
+    let back = 4 * (4 * blocks - ow_n);
     let mut rows = DepthwiseRows {
         rows: [zeros; 3],
         steps: [0; 3],
@@ -1011,7 +1028,9 @@ pub(super) fn depthwise<T: Float>(
         count: 1,
         min,
         max,
-        next_row: (4 * w).wrapping_sub(16 * blocks),
+        next_row: (4 * w).wrapping_sub(4 * ow_n),
+        backs: [0; 3],
+        y_back: back,
     };
     // The output rows whose filter rows all lie inside the input: `top..oh_n - bottom`.
     let inner = p.top..oh_n - p.bottom;
@@ -1035,12 +1054,12 @@ pub(super) fn depthwise<T: Float>(
             for kh in 0..3 {
                 // Filter row `kh` reads input row `oh + kh - top`, if inside.
                 let ih = (oh + kh).wrapping_sub(p.top);
-                (rows.rows[kh], rows.steps[kh]) = if ih < h {
+                (rows.rows[kh], rows.steps[kh], rows.backs[kh]) = if ih < h {
                     // Column `-left`: before the row for a left padding column, never read
                     // there (the edge bit), so only computed, with wrapping arithmetic.
-                    (x.wrapping_add(x_p + ih * w).wrapping_sub(p.left), 16)
+                    (x.wrapping_add(x_p + ih * w).wrapping_sub(p.left), 16, back)
                 } else {
-                    (zeros, 0)
+                    (zeros, 0, 0)
                 };
             }
             rows.count = count;

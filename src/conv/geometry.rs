@@ -463,8 +463,7 @@ impl Conv2d {
     /// ```
     ///
     /// On M-profile cores with an FPU the `f32` forward pass of a 3 x 3, stride 1 convolution
-    /// (and of such a depthwise one with a multiple of 4 output columns) and of a 1 x 1 one
-    /// runs direct, without the workspace: then this is
+    /// (also depthwise) and of a 1 x 1 one runs direct, without the workspace: then this is
     /// [`min_scratch_len`](Self::min_scratch_len).
     pub const fn forward_scratch_len<T: Element>(&self) -> usize {
         // `Element` is sealed to `f32` and `f64`: four bytes is `f32`.
