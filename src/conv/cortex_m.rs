@@ -262,18 +262,22 @@ global_asm!(
     "    add r4, r4, r11",
     "    subs r7, r7, #1",
     "    bne 1b",
-    // Bias and clamp in registers, then the four rows of outputs (also the end of the 1 x 1
-    // kernel, which has the same frame and block).
     "3:",
+    "    mov r11, lr",
+    "    bl nchw_conv_m4f_finish",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r11, pc}}",
+    // Bias and clamp in registers, then the four rows of outputs, for the block at r11 (also
+    // the 1 x 1 kernel's); clobbers r0, r1, r3, r12, s16-s19, s30, s31.
     ".global nchw_conv_m4f_finish",
     ".hidden nchw_conv_m4f_finish",
     ".type nchw_conv_m4f_finish, %function",
     ".thumb_func",
     "nchw_conv_m4f_finish:",
-    "    ldr r3, [lr, #48]", // flags
+    "    ldr r3, [r11, #48]", // flags
     "    lsls r12, r3, #31",
     "    bpl 6f",
-    "    ldr r12, [lr, #44]",
+    "    ldr r12, [r11, #44]",
     "    vldmia r12, {{s16-s19}}",
     "    vadd.f32 s0, s0, s16",
     "    vadd.f32 s1, s1, s16",
@@ -294,16 +298,16 @@ global_asm!(
     "6:",
     "    lsls r12, r3, #30",
     "    bpl 7f",
-    "    vldr s30, [lr, #52]",
+    "    vldr s30, [r11, #52]",
     clamp16!("s30", "mi"),
     "7:",
     "    lsls r12, r3, #29",
     "    bpl 8f",
-    "    vldr s31, [lr, #56]",
+    "    vldr s31, [r11, #56]",
     clamp16!("s31", "gt"),
     "8:",
-    "    ldr r0, [lr, #36]",
-    "    ldr r1, [lr, #40]",
+    "    ldr r0, [r11, #36]",
+    "    ldr r1, [r11, #40]",
     "    vstmia r0, {{s0-s3}}",
     "    add r0, r0, r1",
     "    vstmia r0, {{s4-s7}}",
@@ -311,8 +315,7 @@ global_asm!(
     "    vstmia r0, {{s8-s11}}",
     "    add r0, r0, r1",
     "    vstmia r0, {{s12-s15}}",
-    "    vpop {{s16-s31}}",
-    "    pop {{r4-r11, pc}}",
+    "    bx lr",
     ".ltorg",
     ".size nchw_conv3x3_m4f_4x4, . - nchw_conv3x3_m4f_4x4",
     ".section .rodata.nchw_conv3x3_m4f_zeros, \"a\", %progbits",
@@ -372,15 +375,17 @@ macro_rules! pointwise_row {
     };
 }
 
-// `nchw_conv1x1_m4f_4x4(block: &Block)`: one block of 4 output channels by 4 pixels of a
-// 1 x 1 convolution (`row_bytes` is the bytes of an input plane; `rows`, `plane_adjust`,
-// `w_skip` and `edges` are not read).
+// `nchw_conv1x1_m4f_4x4(block: &mut Block)`: 4 output channels by `rows` blocks of 4
+// pixels of a 1 x 1 convolution (`row_bytes` is the bytes of an input plane, `edges` the
+// bytes the last block moves back to end at the plane's end; `plane_adjust` and `w_skip`
+// are not read; `y` is moved along).
 //
 // Registers: r0 input, r1-r4 the four filters, r5 plane bytes, r7 channels, r8 pairs of
-// channels left, lr the block; accumulators s0-s15 (output channel-major), two channels'
-// pixels s16-s23, the four filters' two taps s24-s31. Per pair of channels: two `vldmia`
-// and two `add` for the pixels, four `vldmia` for the taps, 32 `vmla`, the loop: 42
-// instructions per 32 multiply-adds. Ends in the 3 x 3 kernel's bias and clamp.
+// channels left, r9 blocks left, r10 the block's input, r11 the block; accumulators s0-s15
+// (output channel-major), two channels' pixels s16-s23, the four filters' two taps
+// s24-s31. Per pair of channels: two `vldmia` and two `add` for the pixels, four `vldmia`
+// for the taps, 32 `vmla`, the loop: 42 instructions per 32 multiply-adds. Each block ends
+// in the 3 x 3 kernel's bias and clamp.
 global_asm!(
     ".fpu fpv4-sp-d16",
     ".section .text.nchw_conv1x1_m4f_4x4, \"ax\", %progbits",
@@ -392,13 +397,18 @@ global_asm!(
     "nchw_conv1x1_m4f_4x4:",
     "    push {{r4-r11, lr}}",
     "    vpush {{s16-s31}}",
-    "    mov lr, r0",
-    "    ldm lr, {{r0, r1, r12}}", // x, w, w_stride
+    "    mov r11, r0",
+    "    ldr r10, [r11, #0]",
+    "    ldr r7, [r11, #12]",
+    "    ldr r9, [r11, #16]",
+    "    ldr r5, [r11, #20]",
+    "0:",
+    "    ldr r1, [r11, #4]",
+    "    ldr r12, [r11, #8]",
     "    add r2, r1, r12",
     "    add r3, r2, r12",
     "    add r4, r3, r12",
-    "    ldr r7, [lr, #12]",
-    "    ldr r5, [lr, #20]",
+    "    mov r0, r10",
     "    ldr r12, =nchw_conv3x3_m4f_zeros",
     "    vldmia r12, {{s0-s15}}",
     "    lsrs r8, r7, #1",
@@ -426,7 +436,24 @@ global_asm!(
     "    vldmia r4!, {{s30}}",
     pointwise_channel!("s24", "s26", "s28", "s30", "s16", "s17", "s18", "s19"),
     "3:",
-    "    b nchw_conv_m4f_finish",
+    "    bl nchw_conv_m4f_finish",
+    // The next block of pixels; the last one moves back to end at the plane's end.
+    "    subs r9, r9, #1",
+    "    beq 9f",
+    "    ldr r12, [r11, #36]",
+    "    add r12, r12, #16",
+    "    add r10, r10, #16",
+    "    cmp r9, #1",
+    "    bne 4f",
+    "    ldr r0, [r11, #32]",
+    "    sub r12, r12, r0",
+    "    sub r10, r10, r0",
+    "4:",
+    "    str r12, [r11, #36]",
+    "    b 0b",
+    "9:",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r11, pc}}",
     ".ltorg",
     ".size nchw_conv1x1_m4f_4x4, . - nchw_conv1x1_m4f_4x4",
 );
@@ -435,7 +462,7 @@ extern "C" {
     /// See the assembly above.
     fn nchw_conv3x3_m4f_4x4(block: *const Block);
     /// See the assembly above.
-    fn nchw_conv1x1_m4f_4x4(block: *const Block);
+    fn nchw_conv1x1_m4f_4x4(block: *mut Block);
 }
 
 /// Whether the direct kernel runs `conv`'s forward pass: 3 x 3, stride 1, no dilation, at
@@ -608,6 +635,10 @@ pub(super) fn pointwise<T: Float>(
     block.channels = c;
     block.row_bytes = plane * 4;
     block.y_stride = plane * 4;
+    // Blocks of 4 pixels per plane, the last moved back by `edges` bytes to end at its end.
+    let blocks = plane.div_ceil(4);
+    block.rows = blocks;
+    block.edges = 4 * (4 * blocks - plane);
     // A validated geometry has at least one group; `max` shows the optimizer.
     let groups = conv.groups().max(1);
     for gi in 0..conv.input().n() * groups {
@@ -624,21 +655,15 @@ pub(super) fn pointwise<T: Float>(
             } else {
                 unsafe { b.add(f * ocg + o) }
             };
-            let mut p = 0;
-            loop {
-                let col = p.min(plane - 4);
-                // SAFETY: pixels `col .. col + 4` of the group's `c` input planes.
-                block.x = unsafe { x.add(gi * c * plane + col) };
-                // SAFETY: pixels `col .. col + 4` of the group's output planes `o .. o + 4`.
-                block.y = unsafe { y.add((gi * ocg + o) * plane + col) };
-                // SAFETY: every address the block reads or writes is inside `input`,
-                // `weight`, `bias` and `output` (above); `output` is not aliased.
-                unsafe { nchw_conv1x1_m4f_4x4(&block) };
-                if col + 4 >= plane {
-                    break;
-                }
-                p += 4;
-            }
+            // SAFETY: pixel 0 of the group's `c` input planes.
+            block.x = unsafe { x.add(gi * c * plane) };
+            // SAFETY: pixel 0 of the group's output planes `o .. o + 4`.
+            block.y = unsafe { y.add((gi * ocg + o) * plane) };
+            // SAFETY: the kernel reads pixels `0..plane` of the group's input planes, the
+            // filters' taps and biases above, and writes pixels `0..plane` of the output
+            // planes `o .. o + 4` (blocks of 4, the last ending at `plane`); `output` is not
+            // aliased.
+            unsafe { nchw_conv1x1_m4f_4x4(&mut block) };
             if o + 4 >= ocg {
                 break;
             }
