@@ -490,6 +490,9 @@ pub(crate) const fn direct(conv: &Conv2d) -> bool {
 /// The forward pass of a [`direct`] geometry, if `T` is `f32` and the geometry is one:
 /// `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
 /// buffers have the geometry's lengths (checked by the caller).
+// Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
+// paths.
+#[inline(never)]
 pub(super) fn forward<T: Float>(
     conv: &Conv2d,
     input: &[T],
@@ -607,6 +610,9 @@ pub(crate) const fn direct_pointwise(conv: &Conv2d) -> bool {
 /// The forward pass of a [`direct_pointwise`] geometry, if `T` is `f32` and the geometry is
 /// one: `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
 /// buffers have the geometry's lengths (checked by the caller).
+// Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
+// paths.
+#[inline(never)]
 pub(super) fn pointwise<T: Float>(
     conv: &Conv2d,
     input: &[T],
@@ -1006,6 +1012,9 @@ pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
 ///
 /// Each output starts from its bias and adds the nine taps row by row, the padding ones
 /// as `w * 0`.
+// Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
+// paths.
+#[inline(never)]
 pub(super) fn depthwise<T: Float>(
     conv: &Conv2d,
     input: &[T],
