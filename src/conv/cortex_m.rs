@@ -32,6 +32,7 @@ use core::arch::global_asm;
 use super::clamp::Clamp;
 use super::geometry::Conv2d;
 use crate::arch::Float;
+use crate::element::Element;
 
 /// One block's arguments, read by the assembly (byte offsets 0, 4, ... in field order).
 #[repr(C)]
@@ -463,6 +464,13 @@ extern "C" {
     fn nchw_conv3x3_m4f_4x4(block: *const Block);
     /// See the assembly above.
     fn nchw_conv1x1_m4f_4x4(block: *mut Block);
+}
+
+/// Whether one of the direct kernels runs the forward pass of `conv` on `T`.
+pub(crate) const fn runs_direct<T: Element>(conv: &Conv2d) -> bool {
+    // `Element` is sealed to `f32` and `f64`: four bytes is `f32`.
+    core::mem::size_of::<T>() == core::mem::size_of::<f32>()
+        && (direct(conv) || direct_pointwise(conv) || direct_depthwise(conv))
 }
 
 /// Whether the direct kernel runs `conv`'s forward pass: 3 x 3, stride 1, no dilation, at

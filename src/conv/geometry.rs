@@ -466,13 +466,8 @@ impl Conv2d {
     /// (also depthwise) and of a 1 x 1 one runs direct, without the workspace: then this is
     /// [`min_scratch_len`](Self::min_scratch_len).
     pub const fn forward_scratch_len<T: Element>(&self) -> usize {
-        // `Element` is sealed to `f32` and `f64`: four bytes is `f32`.
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        if core::mem::size_of::<T>() == 4
-            && (super::cortex_m::direct(self)
-                || super::cortex_m::direct_pointwise(self)
-                || super::cortex_m::direct_depthwise(self))
-        {
+        if super::cortex_m::runs_direct::<T>(self) {
             return self.min_scratch_len();
         }
         self.plan_len::<T>(Pass::Forward, self.full_tile())
