@@ -50,7 +50,23 @@ pub fn conv2d<T: Float>(
         check_len("bias", conv.bias_len(), b.len())?;
     }
     check_len("output", conv.output_len(), output.len())?;
-    match conv.plan::<T>(Pass::Forward, scratch.len())? {
+    let path = conv.plan::<T>(Pass::Forward, scratch.len())?;
+    // On M-profile cores with an FPU, 3 x 3 and 1 x 1 convolutions run direct, without the
+    // workspace.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if super::cortex_m::forward(conv, input, weight, bias, clamp, output)
+        .or_else(|| super::cortex_m::pointwise(conv, input, weight, bias, clamp, output))
+        .is_some()
+    {
+        return Ok(());
+    }
+    match path {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Path::Depthwise { .. }
+            if super::cortex_m::depthwise(conv, input, weight, bias, clamp, output).is_some() =>
+        {
+            Ok(())
+        }
         Path::Depthwise { padded } => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
             depthwise::on_isa(

@@ -461,7 +461,15 @@ impl Conv2d {
     ///     [0.0; CONV.forward_scratch_len::<f32>()];
     /// assert!(CONV.forward_scratch_len::<f32>() <= CONV.scratch_len::<f32>());
     /// ```
+    ///
+    /// On M-profile cores with an FPU the `f32` forward pass of a 3 x 3, stride 1 convolution
+    /// (also depthwise) and of a 1 x 1 one runs direct, without the workspace: then this is
+    /// [`min_scratch_len`](Self::min_scratch_len).
     pub const fn forward_scratch_len<T: Element>(&self) -> usize {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        if super::cortex_m::runs_direct::<T>(self) {
+            return self.min_scratch_len();
+        }
         self.plan_len::<T>(Pass::Forward, self.full_tile())
     }
 

@@ -21,6 +21,8 @@
 mod backward_data;
 mod backward_filter;
 mod clamp;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod cortex_m;
 mod depthwise;
 mod depthwise_3x3;
 mod forward;

@@ -149,7 +149,8 @@ macro_rules! most {
 const INPUT: usize = max(max(most!(input_len), M * K), POOL.input_len());
 const WEIGHT: usize = max(most!(weight_len), K * N);
 const BIAS: usize = most!(bias_len);
-const OUTPUT: usize = max(max(most!(output_len), M * N), POOL.output_len());
+/// Twice the largest output: the kernel's and the naive loops' side by side.
+const OUTPUT: usize = 2 * max(max(most!(output_len), M * N), POOL.output_len());
 const SCRATCH: usize = max(most!(scratch_len::<f32>), GEMM.scratch_len::<f32>());
 
 /// Every buffer, shared by the kernels, in `.bss`.
@@ -203,6 +204,121 @@ fn agree(kernel: &str, full: u32, min: u32) -> bool {
     }
     full == min
 }
+
+/// The forward convolution straight from its definition (any groups, stride, dilation,
+/// padding): `clamp(bias + sum of w * x)`, padding read as zero.
+fn naive(
+    conv: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    clamp: Option<Clamp<f32>>,
+    y: &mut [f32],
+) {
+    let (i, o, win) = (conv.input(), conv.output(), conv.window());
+    let p = win.padding;
+    let (cg, ocg) = (i.c() / conv.groups(), o.c() / conv.groups());
+    for n in 0..o.n() {
+        for oc in 0..o.c() {
+            let g = oc / ocg;
+            for oh in 0..o.h() {
+                for ow in 0..o.w() {
+                    let mut acc = 0.0f32;
+                    for c in 0..cg {
+                        for kh in 0..win.kernel_h {
+                            for kw in 0..win.kernel_w {
+                                let ih = (oh * win.stride_h + kh * win.dilation_h) as isize
+                                    - p.top as isize;
+                                let iw = (ow * win.stride_w + kw * win.dilation_w) as isize
+                                    - p.left as isize;
+                                let inside = ih >= 0
+                                    && iw >= 0
+                                    && (ih as usize) < i.h()
+                                    && (iw as usize) < i.w();
+                                let v = if inside {
+                                    x[i.index(n, g * cg + c, ih as usize, iw as usize)]
+                                } else {
+                                    0.0
+                                };
+                                acc +=
+                                    w[((oc * cg + c) * win.kernel_h + kh) * win.kernel_w + kw] * v;
+                            }
+                        }
+                    }
+                    if let Some(b) = bias {
+                        acc += b[oc];
+                    }
+                    if let Some(c) = clamp {
+                        acc = c.apply(acc);
+                    }
+                    y[o.index(n, oc, oh, ow)] = acc;
+                }
+            }
+        }
+    }
+}
+
+/// False, with a message, unless `got` equals the naive loops' result (computed into
+/// `want`). The inputs are small multiples of 1/2, so every sum is exact.
+fn matches(kernel: &str, got: &[f32], want: &[f32]) -> bool {
+    let ok = got.iter().zip(want).all(|(a, b)| a == b);
+    if !ok {
+        write_str("FAIL: ");
+        write_str(kernel);
+        write_str(": differs from the naive loops\n");
+    }
+    ok
+}
+
+/// Geometries checked against the naive loops but not counted: the edges of the direct
+/// kernels (3 x 3 and 1 x 1; widths and channel counts not multiples of 4, one-sided and no padding, one
+/// input row, groups, depthwise with multipliers, a batch) and every clamp and bias
+/// combination.
+const fn checked(
+    k: usize,
+    n: usize,
+    c: usize,
+    hw: (usize, usize),
+    oc: usize,
+    pad: (usize, usize, usize, usize),
+    groups: usize,
+) -> Conv2d {
+    let p = Padding {
+        top: pad.0,
+        bottom: pad.1,
+        left: pad.2,
+        right: pad.3,
+    };
+    let win = Window::square(k).with_padding(p);
+    ok!(Conv2d::new(
+        ok!(Shape::new(n, c, hw.0, hw.1)),
+        oc,
+        win,
+        groups
+    ))
+}
+
+const CHECKED: [Conv2d; 19] = [
+    checked(3, 1, 2, (5, 7), 5, (1, 1, 1, 1), 1),
+    checked(3, 2, 3, (4, 6), 4, (0, 1, 1, 0), 1),
+    checked(3, 1, 4, (1, 4), 6, (1, 1, 1, 1), 1),
+    checked(3, 1, 4, (3, 9), 8, (1, 0, 0, 1), 2),
+    checked(3, 1, 5, (6, 6), 7, (0, 0, 0, 0), 1),
+    checked(3, 1, 2, (2, 5), 4, (1, 1, 0, 0), 1),
+    checked(3, 1, 3, (7, 13), 9, (1, 1, 1, 1), 1),
+    checked(3, 2, 6, (3, 5), 12, (0, 1, 1, 1), 3),
+    checked(3, 1, 4, (5, 8), 4, (1, 1, 1, 1), 4),
+    checked(3, 2, 3, (1, 4), 6, (1, 1, 1, 1), 3),
+    checked(3, 1, 3, (4, 9), 3, (1, 0, 0, 1), 3),
+    checked(3, 1, 2, (6, 6), 4, (0, 0, 0, 0), 2),
+    checked(3, 1, 2, (3, 12), 16, (0, 1, 1, 0), 2),
+    checked(3, 1, 3, (7, 14), 3, (1, 1, 1, 1), 3),
+    checked(3, 2, 2, (2, 7), 4, (1, 1, 0, 1), 2),
+    checked(1, 1, 3, (3, 5), 5, (0, 0, 0, 0), 1),
+    checked(1, 2, 4, (2, 2), 4, (0, 0, 0, 0), 1),
+    checked(1, 1, 6, (3, 3), 8, (0, 0, 0, 0), 2),
+    checked(1, 1, 1, (4, 3), 7, (0, 0, 0, 0), 1),
+];
 
 /// Runs `call` between the markers and prints its line; false if the kernel failed.
 #[inline(never)]
@@ -281,6 +397,40 @@ fn main() -> u32 {
             sums[run] = checksum(&b.output[..conv.output_len()]);
         }
         count(agree(name, sums[0], sums[1]));
+        let (got, rest) = b.output.split_at_mut(conv.output_len());
+        let want = &mut rest[..conv.output_len()];
+        naive(
+            &conv,
+            &b.input[..conv.input_len()],
+            &b.weight[..conv.weight_len()],
+            Some(&b.bias[..conv.bias_len()]),
+            Some(Clamp::relu()),
+            want,
+        );
+        count(matches(name, got, want));
+    }
+    for (i, conv) in CHECKED.iter().enumerate() {
+        let (input, weight, bias) = (
+            &b.input[..conv.input_len()],
+            &b.weight[..conv.weight_len()],
+            &b.bias[..conv.bias_len()],
+        );
+        let bias = [None, Some(bias)][i % 2];
+        let clamp = [None, Some(Clamp::relu()), Some(Clamp::new(-1.0, 1.5))][i % 3];
+        let (got, rest) = b.output.split_at_mut(conv.output_len());
+        let want = &mut rest[..conv.output_len()];
+        got.fill(f32::NAN);
+        let run = conv2d(
+            conv,
+            input,
+            weight,
+            bias,
+            clamp,
+            got,
+            &mut b.scratch[..conv.min_scratch_len()],
+        );
+        naive(conv, input, weight, bias, clamp, want);
+        count(run.is_ok() && matches("checked", got, want));
     }
     let mut sums = [0u32; 2];
     for (run, (workspace, len)) in [("full", GEMM.scratch_len::<f32>()), ("min", 0)]
