@@ -308,7 +308,12 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
 ) {
     let (rl, rh) = geo.interior_rows();
     let out_w = geo.out_w().get();
-    let (a, b) = geo.split(0, out_w);
+    // Kernels that skip padding columns take whole rows; the others the interior columns.
+    let (a, b) = if k.padded() {
+        (0, out_w)
+    } else {
+        geo.split(0, out_w)
+    };
     let border_cols = a > 0 || b < out_w;
     // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
     // window rows.

@@ -289,8 +289,9 @@ impl Geo {
         })
     }
 
-    /// The interior outputs `rows` x `cols` (absolute output coordinates) as a rectangle for
-    /// the stride-2 kernels, its first output at `y` in an output of row step `y_row`.
+    /// The outputs `rows` x `cols` (absolute output coordinates) as a rectangle for the
+    /// stride-2 kernels, its first output at `y` in an output of row step `y_row`: interior
+    /// outputs, or (for kernels that take padding) any columns of interior rows.
     pub fn rect(
         &self,
         rows: (usize, usize),
@@ -299,8 +300,9 @@ impl Geo {
         y_row: usize,
     ) -> super::stride2::Rect {
         let w = self.w.get();
+        let (at, lead) = self.first_col(cols.0);
         super::stride2::Rect {
-            x: (rows.0 * self.sh - self.top) * w + cols.0 * self.sw - self.left,
+            x: (rows.0 * self.sh - self.top) * w + at,
             x_row: self.sh * w,
             x_tap: self.dh.get() * w,
             taps_h: self.kh,
@@ -308,11 +310,24 @@ impl Geo {
             cols: cols.1 - cols.0,
             y,
             y_row,
+            lead,
+            width: w.saturating_sub(at),
         }
     }
 
-    /// The interior columns `cols` of output row `oh` (any row, its window rows clipped to
-    /// the input) as a one-row rectangle for the stride-2 kernels, its first output at `y`.
+    /// The input column output `ow`'s first tap reads, or, if that is padding, column 0 and
+    /// the padding columns before it.
+    fn first_col(&self, ow: usize) -> (usize, usize) {
+        let start = ow * self.sw;
+        (
+            start.saturating_sub(self.left),
+            self.left.saturating_sub(start),
+        )
+    }
+
+    /// The columns `cols` of output row `oh` (any row, its window rows clipped to the input)
+    /// as a one-row rectangle for the stride-2 kernels, its first output at `y`: interior
+    /// columns, or any for kernels that take padding.
     pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::stride2::Rect {
         // The window's input rows are consecutive taps; at least one (no empty windows).
         let (mut first, mut taps) = (0, 0);
@@ -323,8 +338,9 @@ impl Geo {
             taps += 1;
         }
         let w = self.w.get();
+        let (at, lead) = self.first_col(cols.0);
         super::stride2::Rect {
-            x: first * w + cols.0 * self.sw - self.left,
+            x: first * w + at,
             x_row: 0,
             x_tap: self.dh.get() * w,
             taps_h: taps,
@@ -332,6 +348,8 @@ impl Geo {
             cols: cols.1 - cols.0,
             y,
             y_row: 0,
+            lead,
+            width: w.saturating_sub(at),
         }
     }
 

@@ -29,7 +29,7 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
     y: &mut [f32],
     idx: &mut [u32],
 ) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()));
+    debug_assert!(rect.fits::<KW>(x.len(), y.len()) && rect.is_interior::<KW>());
     debug_assert!(OP != ARGMAX || rect.fits::<KW>(x.len(), idx.len()));
     let span = rect.span::<KW>();
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

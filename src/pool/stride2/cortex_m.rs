@@ -24,6 +24,11 @@ use crate::arch::Isa;
 pub(super) const INDICES: bool = false;
 pub(super) const BORDERS: bool = false;
 
+/// Rectangles hold interior outputs only.
+pub(super) fn padded(_: Isa) -> bool {
+    false
+}
+
 /// The kernels run on every instruction set of these targets (chosen at compile time).
 pub(super) fn available(_: Isa) -> bool {
     true
@@ -43,7 +48,7 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
     y: &mut [f32],
     idx: &mut [u32],
 ) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()));
+    debug_assert!(rect.fits::<KW>(x.len(), y.len()) && rect.is_interior::<KW>());
     if KW == 2 && rect.taps_h == 2 {
         // SAFETY: the caller's precondition: the rectangle fits `x` and `y`.
         let walk = unsafe { Walk::new(x, rect, y) };

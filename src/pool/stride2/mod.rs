@@ -43,10 +43,16 @@ pub(super) const ARGMAX: u8 = 1;
 /// The window sum, from zero, in row-major tap order, divided by the divisor.
 pub(super) const SUM: u8 = 2;
 
-/// A rectangle of interior outputs (every tap inside the input) of one plane.
+/// A rectangle of outputs of one plane, each row's taps read from its window's input rows.
+///
+/// Tap `t` of output column `j` in a tap row starting at offset `row` (`x`, then `x_row` per
+/// output row and `x_tap` per tap row) is input `row + 2j + t - lead`, read only if
+/// `0 <= 2j + t - lead < width`: the rest is padding (or ceil-mode overhang), never
+/// selected. A rectangle of interior outputs has `lead == 0` and `width` at least
+/// [`Rect::span`]; only kernels with [`Kernels::padded`] are given others.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Rect {
-    /// Offset in the input plane of the first output's first tap.
+    /// Offset in the input plane of the first output's first tap (its first readable one).
     pub x: usize,
     /// Input offset step between output rows (`stride_h * W`).
     pub x_row: usize,
@@ -60,6 +66,10 @@ pub(super) struct Rect {
     /// Offset in the output of the first output, and the step between output rows.
     pub y: usize,
     pub y_row: usize,
+    /// Padding columns before `x` in the first output's window, and the readable columns of
+    /// a tap row from `x` on.
+    pub lead: usize,
+    pub width: usize,
 }
 
 impl Rect {
@@ -68,14 +78,20 @@ impl Rect {
         2 * (self.cols - 1) + KW
     }
 
+    /// Whether every tap is readable: no padding to skip.
+    pub(super) const fn is_interior<const KW: usize>(&self) -> bool {
+        self.lead == 0 && self.width >= self.span::<KW>()
+    }
+
     /// Whether the rectangle lies within an input of `x_len` and outputs of `y_len`.
     pub(super) fn fits<const KW: usize>(&self, x_len: usize, y_len: usize) -> bool {
         let (r, c) = (self.rows, self.cols);
+        // The readable columns of a tap row from `x` on.
+        let reach = self.width.min(self.span::<KW>().saturating_sub(self.lead));
         r >= 1
             && c >= 1
             && self.taps_h >= 1
-            && self.x + (r - 1) * self.x_row + (self.taps_h - 1) * self.x_tap + self.span::<KW>()
-                <= x_len
+            && self.x + (r - 1) * self.x_row + (self.taps_h - 1) * self.x_tap + reach <= x_len
             && self.y + (r - 1) * self.y_row + c <= y_len
     }
 }
@@ -139,6 +155,22 @@ impl<T: Element> Kernels<T> {
         }
     }
 
+    /// Whether the kernels take rectangles with padding columns (see [`Rect`]), so that a
+    /// row's border outputs need no passes.
+    #[inline(always)]
+    pub(super) fn padded(self) -> bool {
+        #[cfg(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        ))]
+        return backend::padded(self.proof.0);
+        #[cfg(not(any(
+            all(target_arch = "x86_64", not(miri)),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        )))]
+        match self.proof {}
+    }
+
     /// Whether the kernels are also used beside border rows and columns (else the
     /// geometry has none: [`Kernels::new`] checked it).
     #[inline(always)]
@@ -162,7 +194,8 @@ impl<T: Element> Kernels<T> {
     ///
     /// # Safety
     /// `taps` is the geometry's (2 or 3); `rect.fits::<taps>(x.len(), y.len())`, and also
-    /// `rect.fits::<taps>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`.
+    /// `rect.fits::<taps>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`; the
+    /// rectangle is interior unless [`Kernels::padded`].
     #[inline(always)]
     pub(super) unsafe fn run<const OP: u8>(
         self,
@@ -174,9 +207,11 @@ impl<T: Element> Kernels<T> {
         idx: &mut [u32],
     ) {
         debug_assert!(if taps == 2 {
-            rect.fits::<2>(x.len(), y.len())
+            rect.fits::<2>(x.len(), y.len()) && (rect.is_interior::<2>() || self.padded())
         } else {
-            taps == 3 && rect.fits::<3>(x.len(), y.len())
+            taps == 3
+                && rect.fits::<3>(x.len(), y.len())
+                && (rect.is_interior::<3>() || self.padded())
         });
         #[cfg(any(
             all(target_arch = "x86_64", not(miri)),
@@ -216,6 +251,11 @@ mod x86 {
     /// Whether kernels run on `isa`.
     pub(super) fn available(isa: Isa) -> bool {
         matches!(isa, Isa::Avx2 | Isa::Avx512)
+    }
+
+    /// Whether `isa`'s kernels take padded rectangles: the AVX2 ones.
+    pub(super) fn padded(isa: Isa) -> bool {
+        isa == Isa::Avx2
     }
 
     /// The kernels of `isa` on `rect`.
