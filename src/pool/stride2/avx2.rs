@@ -39,8 +39,8 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
     }
 }
 
-/// [`stride2`]'s loops; `PAD`: some taps are padding (masked loads, and the max takes only
-/// readable taps, the first of them unconditionally).
+/// [`stride2`]'s loops; `PAD`: some taps are padding, and the chunks of outputs that have
+/// any take masked loads and the masked update of [`chunk`].
 ///
 /// # Safety
 /// As [`stride2`].
@@ -54,107 +54,46 @@ unsafe fn rows<const KW: usize, const OP: u8, const PAD: bool>(
     idx: &mut [u32],
 ) {
     let span = rect.span::<KW>();
-    // Readable elements from a row's first loaded one (`lead` before `x`) on, and the first.
-    let (first_ok, end_ok) = (rect.lead, rect.lead + rect.width.min(span));
-    let even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    // The readable elements of a tap row, counted from its first loaded one (`lead` before
+    // `x`): `first_ok..end_ok`.
+    let ok = (
+        rect.lead,
+        rect.lead + rect.width.min(span.saturating_sub(rect.lead)),
+    );
     let div = _mm256_set1_ps(div);
-    let (xp, yp, ip) = (x.as_ptr(), y.as_mut_ptr(), idx.as_mut_ptr());
+    let (yp, ip) = (y.as_mut_ptr(), idx.as_mut_ptr());
     for o in 0..rect.rows {
         let (row, out) = (rect.x + o * rect.x_row, rect.y + o * rect.y_row);
         let mut j = 0;
         while j < rect.cols {
             let lanes = (rect.cols - j).min(LANES);
-            let mut m = _mm256_setzero_ps();
-            let mut i = _mm256_setzero_si256();
-            // PAD: the lanes that have taken a tap.
-            let mut seen = _mm256_setzero_ps();
-            for r in 0..rect.taps_h {
-                // The 16 (or 18) elements from `at`, the first output's first tap, `lead`
-                // of them padding before `row`; only those in `first_ok..end_ok` (counted
-                // from the row's first loaded element) are read.
-                let at = (row + r * rect.x_tap + 2 * j).wrapping_sub(rect.lead);
-                let p = xp.wrapping_add(at);
-                let from = first_ok.saturating_sub(2 * j);
-                let to = end_ok.saturating_sub(2 * j);
-                // SAFETY: `fits` bounds every readable element by x.len(); the masks (or,
-                // without padding, `load16`'s count) read no others.
-                let (lo, hi, ok) = unsafe {
-                    if PAD {
-                        load16_between(p, from, to)
-                    } else {
-                        let (lo, hi) = load16(p, span - 2 * j);
-                        (lo, hi, (_mm256_setzero_ps(), _mm256_setzero_ps()))
-                    }
-                };
-                let first = _mm256_add_epi32(_mm256_set1_epi32(at as i32), even);
-                let mut taps = [
-                    (evens(lo, hi), first, evens(ok.0, ok.1)),
-                    (
-                        odds(lo, hi),
-                        _mm256_add_epi32(first, _mm256_set1_epi32(1)),
-                        odds(ok.0, ok.1),
-                    ),
-                    (m, first, m),
-                ];
-                if KW == 3 {
-                    // Columns 2j + 2: the even columns of the 16 starting two further on.
-                    // SAFETY: as above (KW = 3: span - 2j >= 3).
-                    let (lo, hi, ok) = unsafe {
-                        if PAD {
-                            load16_between(
-                                p.wrapping_add(2),
-                                from.saturating_sub(2),
-                                to.saturating_sub(2),
-                            )
-                        } else {
-                            let (lo, hi) = load16(p.wrapping_add(2), span - 2 * j - 2);
-                            (lo, hi, (_mm256_setzero_ps(), _mm256_setzero_ps()))
-                        }
-                    };
-                    let iv = _mm256_add_epi32(first, _mm256_set1_epi32(2));
-                    taps[2] = (evens(lo, hi), iv, evens(ok.0, ok.1));
+            // The chunk's windows reach elements 2j .. 2j + 2 lanes + KW - 2.
+            let masked = PAD && (2 * j < ok.0 || 2 * (j + lanes) + KW - 2 > ok.1);
+            // SAFETY: the caller's preconditions.
+            let (mut m, i) = unsafe {
+                if masked {
+                    chunk::<KW, OP, true>(x, rect, row, j, ok)
+                } else {
+                    chunk::<KW, OP, false>(x, rect, row, j, ok)
                 }
-                for (t, &(v, iv, ok)) in taps[..KW].iter().enumerate() {
-                    if OP == SUM {
-                        // Padding loads as zero: it adds nothing.
-                        m = _mm256_add_ps(m, v);
-                    } else if PAD {
-                        // The first readable tap, then PyTorch's update, readable taps only.
-                        let update = _mm256_or_ps(
-                            _mm256_cmp_ps::<_CMP_GT_OQ>(v, m),
-                            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                        );
-                        let take = _mm256_and_ps(ok, _mm256_or_ps(update, _mm256_xor_ps(seen, ok)));
-                        seen = _mm256_or_ps(seen, ok);
-                        m = _mm256_blendv_ps(m, v, take);
-                        if OP == ARGMAX {
-                            i = _mm256_blendv_epi8(i, iv, _mm256_castps_si256(take));
-                        }
-                    } else if r == 0 && t == 0 {
-                        (m, i) = (v, iv);
-                    } else {
-                        // PyTorch's update: v > max (ordered) or v is NaN.
-                        let take = _mm256_or_ps(
-                            _mm256_cmp_ps::<_CMP_GT_OQ>(v, m),
-                            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                        );
-                        m = _mm256_blendv_ps(m, v, take);
-                        if OP == ARGMAX {
-                            i = _mm256_blendv_epi8(i, iv, _mm256_castps_si256(take));
-                        }
-                    }
-                }
-            }
+            };
             if OP == SUM {
                 m = _mm256_div_ps(m, div);
             }
-            let k = mask(lanes);
-            // SAFETY: `fits` bounds out + cols by y.len() (and idx.len()); the mask covers
-            // lanes j..j + lanes < cols only.
+            // SAFETY: `fits` bounds out + cols by y.len() (and idx.len()); a partial chunk's
+            // mask covers lanes j..j + lanes < cols only.
             unsafe {
-                _mm256_maskstore_ps(yp.add(out + j), k, m);
-                if OP == ARGMAX {
-                    _mm256_maskstore_epi32(ip.add(out + j).cast(), k, i);
+                if lanes == LANES {
+                    _mm256_storeu_ps(yp.add(out + j), m);
+                    if OP == ARGMAX {
+                        _mm256_storeu_si256(ip.add(out + j).cast(), i);
+                    }
+                } else {
+                    let k = mask(lanes);
+                    _mm256_maskstore_ps(yp.add(out + j), k, m);
+                    if OP == ARGMAX {
+                        _mm256_maskstore_epi32(ip.add(out + j).cast(), k, i);
+                    }
                 }
             }
             j += LANES;
@@ -162,39 +101,135 @@ unsafe fn rows<const KW: usize, const OP: u8, const PAD: bool>(
     }
 }
 
-/// The 16 elements from `p` whose positions lie in `from..to`, as two vectors (the others
-/// zero, never read), and the lanes read, as all-ones masks.
+/// The window maxima (and argmax) or sums of the outputs `j..j + 8` of the output row whose
+/// first tap row starts at `row`. `MASKED`: only elements `ok.0..ok.1` of a tap row (counted
+/// from its first loaded one) are read and taken, the first unconditionally; else every
+/// element up to `ok.1` is a tap.
 ///
 /// # Safety
-/// The CPU supports AVX2; `p + e` is readable for every `e` in `from..to` below 16.
+/// As [`stride2`]; `row`, `j` of the rectangle.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn load16_between(
+unsafe fn chunk<const KW: usize, const OP: u8, const MASKED: bool>(
+    x: &[f32],
+    rect: &Rect,
+    row: usize,
+    j: usize,
+    ok: (usize, usize),
+) -> (__m256, __m256i) {
+    let even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    let (from, to) = (ok.0.saturating_sub(2 * j), ok.1.saturating_sub(2 * j));
+    let mut m = _mm256_setzero_ps();
+    let mut i = _mm256_setzero_si256();
+    // MASKED: the lanes that have taken a tap.
+    let mut seen = _mm256_setzero_ps();
+    // The readable lanes of the loads from the first tap and from two further on.
+    let (live2, live3) = if MASKED {
+        (
+            between(from, to),
+            between(from.saturating_sub(2), to.saturating_sub(2)),
+        )
+    } else {
+        let none = _mm256_setzero_si256();
+        ((none, none), (none, none))
+    };
+    for r in 0..rect.taps_h {
+        // The 16 (or 18) elements from the first output's first tap (`lead` of them padding
+        // before the row's first readable one).
+        let at = (row + r * rect.x_tap + 2 * j).wrapping_sub(rect.lead);
+        let p = x.as_ptr().wrapping_add(at);
+        // SAFETY: `fits` bounds every readable element by x.len(); the masks (or
+        // `load16`'s count) read no others.
+        let (lo, hi, live) = unsafe { load::<MASKED>(p, live2, to) };
+        let first = _mm256_add_epi32(_mm256_set1_epi32(at as i32), even);
+        let mut taps = [
+            (evens(lo, hi), first, evens(live.0, live.1)),
+            (
+                odds(lo, hi),
+                _mm256_add_epi32(first, _mm256_set1_epi32(1)),
+                odds(live.0, live.1),
+            ),
+            (m, first, m),
+        ];
+        if KW == 3 {
+            // Columns 2j + 2: the even columns of the 16 starting two further on.
+            // SAFETY: as above.
+            let (lo, hi, live) =
+                unsafe { load::<MASKED>(p.wrapping_add(2), live3, to.saturating_sub(2)) };
+            let iv = _mm256_add_epi32(first, _mm256_set1_epi32(2));
+            taps[2] = (evens(lo, hi), iv, evens(live.0, live.1));
+        }
+        for (t, &(v, iv, live)) in taps[..KW].iter().enumerate() {
+            if OP == SUM {
+                // Padding loads as zero: it adds nothing.
+                m = _mm256_add_ps(m, v);
+                continue;
+            }
+            // PyTorch's update: v > max (ordered) or v is NaN.
+            let update = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_GT_OQ>(v, m),
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+            );
+            let take = if MASKED {
+                // Readable taps only; a lane's first one unconditionally.
+                let take = _mm256_and_ps(live, _mm256_or_ps(update, _mm256_xor_ps(seen, live)));
+                seen = _mm256_or_ps(seen, live);
+                take
+            } else if r == 0 && t == 0 {
+                _mm256_castsi256_ps(_mm256_set1_epi32(-1))
+            } else {
+                update
+            };
+            m = _mm256_blendv_ps(m, v, take);
+            if OP == ARGMAX {
+                i = _mm256_blendv_epi8(i, iv, _mm256_castps_si256(take));
+            }
+        }
+    }
+    (m, i)
+}
+
+/// The 16 elements from `p`: `MASKED`, those in the lanes `live` (the others zero, never
+/// read) and `live` as float masks; else the first `to` ([`load16`]).
+///
+/// # Safety
+/// The CPU supports AVX2; `p + e` is readable for every such `e` below 16.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load<const MASKED: bool>(
     p: *const f32,
-    from: usize,
+    live: (__m256i, __m256i),
     to: usize,
 ) -> (__m256, __m256, (__m256, __m256)) {
+    // SAFETY: the caller's precondition; the masks select only the readable elements.
+    unsafe {
+        if MASKED {
+            let lo = _mm256_maskload_ps(p, live.0);
+            let hi = _mm256_maskload_ps(p.wrapping_add(LANES), live.1);
+            (
+                lo,
+                hi,
+                (_mm256_castsi256_ps(live.0), _mm256_castsi256_ps(live.1)),
+            )
+        } else {
+            let (lo, hi) = load16(p, to);
+            (lo, hi, (lo, hi)) // `live` is not used unmasked
+        }
+    }
+}
+
+/// The lanes of 16 elements at positions `from..to`, as two all-ones masks.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn between(from: usize, to: usize) -> (__m256i, __m256i) {
     let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let hi_iota = _mm256_add_epi32(iota, _mm256_set1_epi32(LANES as i32));
     let (from, to) = (
         _mm256_set1_epi32(from.min(32) as i32),
         _mm256_set1_epi32(to.min(32) as i32),
     );
-    let hi_iota = _mm256_add_epi32(iota, _mm256_set1_epi32(LANES as i32));
-    let ok_lo = _mm256_andnot_si256(_mm256_cmpgt_epi32(from, iota), _mm256_cmpgt_epi32(to, iota));
-    let ok_hi = _mm256_andnot_si256(
-        _mm256_cmpgt_epi32(from, hi_iota),
-        _mm256_cmpgt_epi32(to, hi_iota),
-    );
-    // SAFETY: the caller's precondition; the masks select only the readable elements.
-    unsafe {
-        let lo = _mm256_maskload_ps(p, ok_lo);
-        let hi = _mm256_maskload_ps(p.wrapping_add(LANES), ok_hi);
-        (
-            lo,
-            hi,
-            (_mm256_castsi256_ps(ok_lo), _mm256_castsi256_ps(ok_hi)),
-        )
-    }
+    let lanes = |at| _mm256_andnot_si256(_mm256_cmpgt_epi32(from, at), _mm256_cmpgt_epi32(to, at));
+    (lanes(iota), lanes(hi_iota))
 }
 
 /// The even elements of the 16 in `lo`, `hi`, in order.
