@@ -143,11 +143,11 @@ unsafe fn chunk<const KW: usize, const OP: u8, const MASKED: bool>(
         let (lo, hi, live) = unsafe { load::<MASKED>(p, live2, to) };
         let first = _mm256_add_epi32(_mm256_set1_epi32(at as i32), even);
         let mut taps = [
-            (evens(lo, hi), first, evens(live.0, live.1)),
+            (half::<EVEN>(lo, hi), first, half::<EVEN>(live.0, live.1)),
             (
-                odds(lo, hi),
+                half::<ODD>(lo, hi),
                 _mm256_add_epi32(first, _mm256_set1_epi32(1)),
-                odds(live.0, live.1),
+                half::<ODD>(live.0, live.1),
             ),
             (m, first, m),
         ];
@@ -157,7 +157,7 @@ unsafe fn chunk<const KW: usize, const OP: u8, const MASKED: bool>(
             let (lo, hi, live) =
                 unsafe { load::<MASKED>(p.wrapping_add(2), live3, to.saturating_sub(2)) };
             let iv = _mm256_add_epi32(first, _mm256_set1_epi32(2));
-            taps[2] = (evens(lo, hi), iv, evens(live.0, live.1));
+            taps[2] = (half::<EVEN>(lo, hi), iv, half::<EVEN>(live.0, live.1));
         }
         for (t, &(v, iv, live)) in taps[..KW].iter().enumerate() {
             if OP == SUM {
@@ -232,29 +232,22 @@ fn between(from: usize, to: usize) -> (__m256i, __m256i) {
     (lanes(iota), lanes(hi_iota))
 }
 
-/// The even elements of the 16 in `lo`, `hi`, in order.
+/// The even (`EVEN`) or odd (`ODD`) elements of the 16 in `lo`, `hi`, in order: a shuffle
+/// within 128-bit lanes, then a permute across them.
 #[inline(always)]
-fn evens(lo: __m256, hi: __m256) -> __m256 {
+fn half<const SHUFFLE: i32>(lo: __m256, hi: __m256) -> __m256 {
     // SAFETY: AVX2 (the caller's target features): register operations only.
     unsafe {
-        let mixed = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+        let mixed = _mm256_shuffle_ps::<SHUFFLE>(lo, hi);
         _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
             mixed,
         )))
     }
 }
 
-/// The odd elements of the 16 in `lo`, `hi`, in order.
-#[inline(always)]
-fn odds(lo: __m256, hi: __m256) -> __m256 {
-    // SAFETY: AVX2 (the caller's target features): register operations only.
-    unsafe {
-        let mixed = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
-        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
-            mixed,
-        )))
-    }
-}
+/// [`half`]'s shuffles.
+const EVEN: i32 = 0b10_00_10_00;
+const ODD: i32 = 0b11_01_11_01;
 
 /// The 16 elements from `p`, as two vectors; those past `avail` read as zero (masked loads,
 /// which never touch memory outside the mask).
