@@ -122,6 +122,10 @@ pub fn conv2d_i8(
         out_w: ow,
         tile,
     };
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if plan.forward_dsp(input, weight, bias, output, scratch) {
+        return Ok(());
+    }
     // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
     // `Isa::best` detected it.
     unsafe {
@@ -173,21 +177,278 @@ impl Plan<'_, '_> {
                     let patches = scratch.get_mut(..columns.len() * k).unwrap_or_default();
                     fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
                     let rows = conv.tile_rows(y, columns);
-                    for (o, (row, filter)) in rows.zip(w.chunks_exact(k)).enumerate() {
-                        let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
-                        let scale = self.quant.requant.channel(g * oc_per_group + o);
-                        // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the
-                        // raw inputs (padding = zp), the zero point folds into the bias.
-                        let sum_w = filter
-                            .iter()
-                            .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
-                        let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
-                        for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k)) {
-                            *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+                    self.channels(rows, w, b, g * oc_per_group, patches);
+                }
+            }
+        }
+    }
+}
+
+impl Plan<'_, '_> {
+    /// The outputs of one tile: for every filter `w.chunks_exact(k)` (output channel
+    /// `channel0 + o`) and patch, `requant(bias[o] + sum((x - zp) * w))` into `rows[o]`.
+    #[inline(always)]
+    fn channels<'y>(
+        &self,
+        rows: impl Iterator<Item = &'y mut [i8]>,
+        w: &[i8],
+        b: Option<&[i32]>,
+        channel0: usize,
+        patches: &[i8],
+    ) {
+        let k = self.k.get();
+        let zp = self.quant.input_zero_point;
+        for (o, (row, filter)) in rows.zip(w.chunks_exact(k)).enumerate() {
+            let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+            let scale = self.quant.requant.channel(channel0 + o);
+            // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the raw inputs
+            // (padding = zp), the zero point folds into the bias.
+            let sum_w = filter
+                .iter()
+                .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
+            let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
+            for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k)) {
+                *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+            }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+impl Plan<'_, '_> {
+    /// The DSP extension's path: per tile, pairs of patches are gathered into the first
+    /// `2 * k` bytes of `scratch` and widened (zero point subtracted) into 16-bit lanes after
+    /// them, then every pair of output channels takes every pair of patches in the
+    /// assembly `2 x 2` kernel. False (nothing written) if `scratch` cannot hold the raw
+    /// pair and one widened pair: the portable path then runs.
+    fn forward_dsp(
+        &self,
+        input: &[i8],
+        weight: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+        scratch: &mut [i8],
+    ) -> bool {
+        use super::dsp::{offset, pair_words, widen_pair};
+        use super::requant::{Double, Scale};
+        let (conv, k) = (self.conv, self.k.get());
+        let zp = self.quant.input_zero_point;
+        let per_pair = pair_words(k);
+        // The raw pair, and 3 bytes of slack for `gather`'s word copies.
+        let Some((raw, rest)) = scratch.split_at_mut_checked(2 * k + 3) else {
+            return false;
+        };
+        // SAFETY: every bit pattern is a valid `u32`.
+        let (_, words, _) = unsafe { rest.align_to_mut::<u32>() };
+        let pairs = (words.len() / per_pair).min(FULL_TILE / 2);
+        if pairs == 0 {
+            return false;
+        }
+        let off = offset(zp);
+        let cols = conv.group().cols();
+        let oc_per_group = conv.output().c() / conv.groups();
+        let out = &self.out;
+        for (image, image_out) in conv.images(input, output) {
+            let groups = conv
+                .input_groups(image)
+                .zip(conv.output_groups(image_out))
+                .zip(conv.weight_groups(weight))
+                .zip(conv.bias_groups(bias))
+                .enumerate();
+            for (g, (((x, y), w), b)) in groups {
+                let channel0 = g * oc_per_group;
+                let mut start = 0;
+                while start < cols {
+                    let end = cols.min(start + 2 * pairs);
+                    // Gather and widen the tile's pairs (an odd last patch pairs with itself).
+                    for (c, pair) in (start..end)
+                        .step_by(2)
+                        .zip(words.chunks_exact_mut(per_pair))
+                    {
+                        let two = (end - c).min(2);
+                        for (i, col) in (c..c + two).enumerate() {
+                            let patch = raw.get_mut(i * k..).unwrap_or_default();
+                            gather(conv.group(), x, zp, col, self.out_w, patch);
                         }
+                        let (p0, p1) = raw.split_at(k);
+                        widen_pair(p0, if two == 2 { p1 } else { p0 }, k, off, pair);
+                    }
+                    let mut o = 0;
+                    while o < oc_per_group {
+                        // An odd last channel pairs with itself (fs = 0), its twin discarded.
+                        let both = o + 1 < oc_per_group;
+                        let o1 = if both { o + 1 } else { o };
+                        let bias = |o: usize| b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+                        let (b0, b1) = (bias(o), bias(o1));
+                        let tile = Tile {
+                            words: &*words,
+                            per_pair,
+                            columns: start..end,
+                            filters: w.get(o * k..).unwrap_or_default(),
+                            fs: (o1 - o) * k,
+                            k,
+                            rows: (o * cols, o1 * cols),
+                            both,
+                        };
+                        let s0 = self.quant.requant.channel(channel0 + o);
+                        let s1 = self.quant.requant.channel(channel0 + o1);
+                        if let (Scale::Double(m0), Scale::Double(m1)) = (s0, s1) {
+                            let (d0, d1) = (Double::new(out, m0), Double::new(out, m1));
+                            tile.run(
+                                y,
+                                |a| d0.apply(b0.wrapping_add(a)),
+                                |a| d1.apply(b1.wrapping_add(a)),
+                            );
+                        } else {
+                            tile.run(
+                                y,
+                                |a| out.apply(s0, b0.wrapping_add(a)),
+                                |a| out.apply(s1, b1.wrapping_add(a)),
+                            );
+                        }
+                        o += 2;
+                    }
+                    start = end;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Two output channels (rows `rows.0` and `rows.1` of the output group, the same channel
+/// twice if `!both`) by the widened pairs of patches of `columns`.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+struct Tile<'a> {
+    words: &'a [u32],
+    per_pair: usize,
+    columns: Range<usize>,
+    filters: &'a [i8],
+    fs: usize,
+    k: usize,
+    rows: (usize, usize),
+    both: bool,
+}
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+impl Tile<'_> {
+    /// Every `2 x 2` block of the tile, each accumulator finished by `first` (row 0) or
+    /// `second` (row 1) into `y`.
+    #[inline(always)]
+    fn run(&self, y: &mut [i8], first: impl Fn(i32) -> i8, second: impl Fn(i32) -> i8) {
+        use super::dsp::dot_2x2;
+        let Range { start, end } = self.columns;
+        let (r0, r1) = self.rows;
+        for (c, pair) in (start..end)
+            .step_by(2)
+            .zip(self.words.chunks_exact(self.per_pair))
+        {
+            let [a00, a01, a10, a11] = dot_2x2(self.filters, self.fs, self.k, pair);
+            let two = c + 1 < end;
+            if let Some(v) = y.get_mut(r0 + c) {
+                *v = first(a00);
+            }
+            if two {
+                if let Some(v) = y.get_mut(r0 + c + 1) {
+                    *v = first(a01);
+                }
+            }
+            if self.both {
+                if let Some(v) = y.get_mut(r1 + c) {
+                    *v = second(a10);
+                }
+                if two {
+                    if let Some(v) = y.get_mut(r1 + c + 1) {
+                        *v = second(a11);
                     }
                 }
             }
+        }
+    }
+}
+
+/// The patch of output position `col` (`oh * OW + ow`) of one group of one image into
+/// `patch` (`k` bytes, in the weights' `(c, kh, kw)` order, taps in the padding reading
+/// `zp`), as `fill_patches` writes it; up to 3 bytes after the patch may be overwritten.
+/// Rows of up to 4 taps without dilation that lie wholly inside the input are copied as
+/// one unaligned word each (the bytes past the row are overwritten by the next row's copy,
+/// or land in the 3 bytes after the patch); other geometries take `fill_patches`.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(always)]
+fn gather(group: &Im2col, image: &[i8], zp: i8, col: usize, out_w: NonZeroUsize, patch: &mut [i8]) {
+    use core::ptr::{read_unaligned, write_unaligned};
+    let win = group.window();
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let k = group.rows();
+    if win.dilation_w != 1 || kw > 4 || patch.len() < k + 3 {
+        fill_patches(group, image, zp, col..col + 1, out_w, patch);
+        return;
+    }
+    let (h, w) = (group.height(), group.width());
+    let plane = h * w;
+    let (oh, ow) = (col / out_w, col % out_w);
+    let row0 = (oh * win.stride_h).wrapping_sub(win.padding.top);
+    let col0 = (ow * win.stride_w).wrapping_sub(win.padding.left);
+    // Taps j0..j1 of a row land in the input (col0 wrapped below zero: j0 > 0).
+    let j0 = if col0 < w {
+        0
+    } else {
+        col0.wrapping_neg().min(kw)
+    };
+    let j1 = w.wrapping_sub(col0).min(kw).max(j0);
+    let whole = j0 == 0 && j1 == kw;
+    let len = image.len();
+    let src = image.as_ptr();
+    let dst = patch.as_mut_ptr();
+    let channels = group.channels();
+    // The whole window inside the input: every row is one word copy.
+    let last_row = row0.wrapping_add((kh - 1) * win.dilation_h);
+    let last = ((channels - 1) * plane + last_row.wrapping_mul(w) + col0).wrapping_add(4);
+    if whole && row0 < h && last_row < h && last <= len && kh > 0 && channels > 0 {
+        let step = win.dilation_h * w;
+        // SAFETY: the rows read are `c * plane + (row0 + i * dilation_h) * w + col0 ..
+        // + 4` for `c < channels`, `i < kh`, the last of which ends at `last <= len`; the
+        // words written start at multiples of `kw` below `k`, and `k + 3 <= patch.len()`.
+        unsafe {
+            let mut d = dst;
+            let mut channel = src.add(row0 * w + col0);
+            for _ in 0..channels {
+                let mut s = channel;
+                for _ in 0..kh {
+                    write_unaligned(d.cast::<u32>(), read_unaligned(s.cast::<u32>()));
+                    d = d.add(kw);
+                    s = s.add(step);
+                }
+                channel = channel.add(plane);
+            }
+        }
+        return;
+    }
+    let mut pos = 0;
+    for c in 0..group.channels() {
+        let channel = c * plane;
+        for i in 0..kh {
+            let ih = row0.wrapping_add(i * win.dilation_h);
+            let start = channel + ih.wrapping_mul(w) + col0;
+            // SAFETY: `pos + kw <= k` and `k + 3 <= patch.len()`, so the patch's word at
+            // `pos` and bytes `pos..pos + kw` are in bounds; the image is read at `start..start
+            // + 4` only when that lies within it, and otherwise through `get`.
+            unsafe {
+                if ih < h && whole && start + 4 <= len {
+                    let v = read_unaligned(src.add(start).cast::<u32>());
+                    write_unaligned(dst.add(pos).cast::<u32>(), v);
+                } else {
+                    for j in 0..kw {
+                        let v = if ih < h && j >= j0 && j < j1 {
+                            image.get(start.wrapping_add(j)).copied().unwrap_or(zp)
+                        } else {
+                            zp
+                        };
+                        *dst.add(pos + j) = v;
+                    }
+                }
+            }
+            pos += kw;
         }
     }
 }

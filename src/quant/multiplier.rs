@@ -136,10 +136,16 @@ impl Multiplier {
         };
         // left <= 30: the power fits.
         let x = x.saturating_mul(1 << (left & 31));
-        rounding_divide_by_pot(
-            saturating_rounding_doubling_high_mul(x, self.multiplier),
-            right,
-        )
+        // `saturating_rounding_doubling_high_mul(x, multiplier)`: with `multiplier >= 0` the
+        // one saturating case (both i32::MIN) cannot occur, and the rounded quotient is
+        // `floor((x * multiplier + 2^30) / 2^31)`, which fits (|x * multiplier| < 2^62).
+        let high = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        // `rounding_divide_by_pot(high, right)` in 32 bits: `right <= 31`.
+        let right = right & 31;
+        let mask = ((1u32 << right) - 1) as i32;
+        let threshold = (mask >> 1) + (high < 0) as i32;
+        // A round-up needs a remainder, so right >= 1 and no overflow.
+        (high >> right) + ((high & mask) > threshold) as i32
     }
 
     /// `MultiplyByQuantizedMultiplier(x)` as TFLite builds it with `TFLITE_SINGLE_ROUNDING`
