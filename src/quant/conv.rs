@@ -9,6 +9,7 @@ use crate::arch::run;
 use crate::conv::Conv2d;
 use crate::error::{check_len, Error};
 use crate::im2col::Im2col;
+use crate::walk::{chunks, pairs};
 
 /// Output positions per workspace tile at full speed: the patches of 32 positions of a 3x3
 /// layer of 64 channels take 18 KiB, within a level-1 data cache next to the filters.
@@ -185,7 +186,7 @@ impl Plan<'_, '_> {
 }
 
 impl Plan<'_, '_> {
-    /// The outputs of one tile: for every filter `w.chunks_exact(k)` (output channel
+    /// The outputs of one tile: for every filter (`k` bytes each) of `w` (output channel
     /// `channel0 + o`) and patch, `requant(bias[o] + sum((x - zp) * w))` into `rows[o]`.
     #[inline(always)]
     fn channels<'y>(
@@ -198,7 +199,7 @@ impl Plan<'_, '_> {
     ) {
         let k = self.k.get();
         let zp = self.quant.input_zero_point;
-        for (o, (row, filter)) in rows.zip(w.chunks_exact(k)).enumerate() {
+        for (o, (row, filter)) in pairs(rows, chunks(w, k)).enumerate() {
             let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
             let scale = self.quant.requant.channel(channel0 + o);
             // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the raw inputs
@@ -207,7 +208,7 @@ impl Plan<'_, '_> {
                 .iter()
                 .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
             let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
-            for (yo, patch) in row.iter_mut().zip(patches.chunks_exact(k)) {
+            for (yo, patch) in pairs(row.iter_mut(), chunks(patches, k)) {
                 *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
             }
         }
@@ -240,8 +241,8 @@ impl Plan<'_, '_> {
         };
         // SAFETY: every bit pattern is a valid `u32`.
         let (_, words, _) = unsafe { rest.align_to_mut::<u32>() };
-        let pairs = (words.len() / per_pair).min(FULL_TILE / 2);
-        if pairs == 0 {
+        let tile_pairs = (words.len() / per_pair).min(FULL_TILE / 2);
+        if tile_pairs == 0 {
             return false;
         }
         let off = offset(zp);
@@ -259,18 +260,16 @@ impl Plan<'_, '_> {
                 let channel0 = g * oc_per_group;
                 let mut start = 0;
                 while start < cols {
-                    let end = cols.min(start + 2 * pairs);
+                    let end = cols.min(start + 2 * tile_pairs);
                     // Gather and widen the tile's pairs (an odd last patch pairs with itself).
-                    for (c, pair) in (start..end)
-                        .step_by(2)
-                        .zip(words.chunks_exact_mut(per_pair))
-                    {
+                    let columns = (start..end).step_by(2);
+                    for (c, pair) in pairs(columns, chunks(&mut *words, per_pair)) {
                         let two = (end - c).min(2);
                         for (i, col) in (c..c + two).enumerate() {
                             let patch = raw.get_mut(i * k..).unwrap_or_default();
                             gather(conv.group(), x, zp, col, self.out_w, patch);
                         }
-                        let (p0, p1) = raw.split_at(k);
+                        let (p0, p1) = raw.split_at_checked(k).unwrap_or_default();
                         widen_pair(p0, if two == 2 { p1 } else { p0 }, k, off, pair);
                     }
                     let mut o = 0;
@@ -339,10 +338,7 @@ impl Tile<'_> {
         use super::dsp::dot_2x2;
         let Range { start, end } = self.columns;
         let (r0, r1) = self.rows;
-        for (c, pair) in (start..end)
-            .step_by(2)
-            .zip(self.words.chunks_exact(self.per_pair))
-        {
+        for (c, pair) in pairs((start..end).step_by(2), chunks(self.words, self.per_pair)) {
             let [a00, a01, a10, a11] = dot_2x2(self.filters, self.fs, self.k, pair);
             let two = c + 1 < end;
             if let Some(v) = y.get_mut(r0 + c) {

@@ -18,6 +18,8 @@
 use core::arch::asm;
 use core::ptr::read_unaligned;
 
+use crate::walk::chunks;
+
 /// `add + (sext(x[7:0]), sext(x[23:16]))`, lane by lane (16-bit wrapping adds).
 #[inline(always)]
 fn sxtab16(add: u32, x: u32) -> u32 {
@@ -72,13 +74,9 @@ pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [
     };
     let quads = k / 4;
     let (body, tail) = words.split_at_mut((quads * 4).min(words.len()));
-    for ((w, a), b) in body
-        .chunks_exact_mut(4)
-        .zip(p0.chunks_exact(4))
-        .zip(p1.chunks_exact(4))
-    {
-        // SAFETY: each chunk holds four bytes.
-        let (a, b) = unsafe { (word(a.as_ptr()), word(b.as_ptr())) };
+    for (q, w) in chunks(body, 4).take(quads).enumerate() {
+        // SAFETY: `4 * q + 4 <= 4 * quads <= k`, within `p0` and `p1`.
+        let (a, b) = unsafe { (word(p0.as_ptr().add(4 * q)), word(p1.as_ptr().add(4 * q))) };
         if let [w0, w1, w2, w3] = w {
             *w0 = sxtab16(off, a);
             *w1 = sxtab16_ror8(off, a);
@@ -87,12 +85,9 @@ pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [
         }
     }
     let zp = -i32::from(off as u16 as i16);
-    let rest = p0.chunks_exact(4).remainder().iter();
-    for ((w, &a), &b) in tail
-        .iter_mut()
-        .zip(rest)
-        .zip(p1.chunks_exact(4).remainder())
-    {
+    let rest = p0.get(quads * 4..).unwrap_or_default();
+    let rest1 = p1.get(quads * 4..).unwrap_or_default();
+    for ((w, &a), &b) in tail.iter_mut().zip(rest).zip(rest1) {
         let (a, b) = (i32::from(a) - zp, i32::from(b) - zp);
         *w = (a as u16 as u32) | ((b as u16 as u32) << 16);
     }

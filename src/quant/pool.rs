@@ -207,8 +207,14 @@ fn each_window(
         return;
     };
     let (axis_h, axis_w) = (win.axis_h(x.h()), win.axis_w(x.w()));
-    let planes = input.chunks_exact(plane_in.get());
-    for (plane, out) in planes.zip(output.chunks_exact_mut(y.plane_len().max(1))) {
+    let plane_out = y.plane_len();
+    for p in 0..x.n() * x.c() {
+        let (Some(plane), Some(out)) = (
+            input.get(p * plane_in.get()..(p + 1) * plane_in.get()),
+            output.get_mut(p * plane_out..(p + 1) * plane_out),
+        ) else {
+            return;
+        };
         for (oh, out_row) in out.chunks_exact_mut(out_w.get()).enumerate() {
             let rows = Taps::new(&axis_h, oh, x.w());
             for (ow, o) in out_row.iter_mut().enumerate() {
