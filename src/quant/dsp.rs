@@ -73,7 +73,9 @@ pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [
         return;
     };
     let quads = k / 4;
-    let (body, tail) = words.split_at_mut((quads * 4).min(words.len()));
+    let (body, tail) = words
+        .split_at_mut_checked((quads * 4).min(words.len()))
+        .unwrap_or_default();
     for (q, w) in chunks(body, 4).take(quads).enumerate() {
         // SAFETY: `4 * q + 4 <= 4 * quads <= k`, within `p0` and `p1`.
         let (a, b) = unsafe { (word(p0.as_ptr().add(4 * q)), word(p1.as_ptr().add(4 * q))) };

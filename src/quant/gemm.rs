@@ -212,7 +212,7 @@ fn requant_dsp(
     use super::dsp::{dot_2x2, offset, pair_words, widen_pair};
     use super::requant::{Double, Scale};
     let (m, n, k) = (w.rows, x.cols, w.cols);
-    if (w.col_stride != 1 && k > 1) || (x.row_stride != 1 && k > 1) || m == 0 || n == 0 {
+    if (w.col_stride != 1 || x.row_stride != 1) && k > 1 || m == 0 || n == 0 {
         return false;
     }
     let off = offset(quant.input_zero_point);
