@@ -124,7 +124,9 @@ pub fn conv2d_i8(
         tile,
     };
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if plan.forward_dsp(input, weight, bias, output, scratch) {
+    if plan.depthwise_dsp(input, weight, bias, output, scratch)
+        || plan.forward_dsp(input, weight, bias, output, scratch)
+    {
         return Ok(());
     }
     // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
@@ -312,6 +314,180 @@ impl Plan<'_, '_> {
             }
         }
         true
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+impl Plan<'_, '_> {
+    /// The DSP extension's depthwise 3x3 (stride 1, no dilation, padding at most 1 on each
+    /// side, one output channel per input channel): per channel, input rows are widened
+    /// (zero point subtracted, padding columns 0) into 16-bit lanes in `scratch`, three rows
+    /// kept at a time; each pair of outputs `(ow, ow + 1)` then takes, per kernel row, the
+    /// words `A = (p[ow], p[ow + 1])` and `B = (p[ow + 2], p[ow + 3])` in four multiplies:
+    /// `out0 += SMLAD(A, (w0, w1)) + SMLABT(B, (w1, w2))`, `out1 += SMLAD(B, (w1, w2)) +
+    /// SMLATB(A, (w0, w1))`. Rows in the padding are skipped (they contribute 0). False
+    /// (nothing written) for other geometries or a workspace below three widened rows.
+    fn depthwise_dsp(
+        &self,
+        input: &[i8],
+        weight: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+        scratch: &mut [i8],
+    ) -> bool {
+        use super::dsp::pack;
+        use super::requant::{Double, Scale};
+        let conv = self.conv;
+        let (x, y, win) = (conv.input(), conv.output(), conv.window());
+        let pad = win.padding;
+        if conv.groups() != x.c()
+            || y.c() != x.c()
+            || (win.kernel_h, win.kernel_w, win.stride_h, win.stride_w) != (3, 3, 1, 1)
+            || (win.dilation_h, win.dilation_w) != (1, 1)
+            || pad.top > 1
+            || pad.left > 1
+            || pad.bottom > 1
+            || pad.right > 1
+        {
+            return false;
+        }
+        let (h, w, oh_n, ow_n) = (x.h(), x.w(), y.h(), y.w());
+        // Lanes p[0..ow_n + 3] (even): p[j] is input column j - left.
+        let row_words = (ow_n + 4) / 2;
+        // SAFETY: every bit pattern is a valid `u32`.
+        let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
+        // Three rows and a fourth of zeros, which rows in the padding read; then one output
+        // row's accumulators.
+        let Some((rows, accs)) = words.split_at_mut_checked(4 * row_words) else {
+            return false;
+        };
+        let Some(accs) = accs.get_mut(..ow_n) else {
+            return false;
+        };
+        rows.fill(0);
+        let zp = i32::from(self.quant.input_zero_point);
+        let plane_in = h * w;
+        let plane_out = oh_n * ow_n;
+        let out = &self.out;
+        for p in 0..x.n() * x.c() {
+            let c = p % x.c();
+            let (Some(xp), Some(yp), Some(f)) = (
+                input.get(p * plane_in..(p + 1) * plane_in),
+                output.get_mut(p * plane_out..(p + 1) * plane_out),
+                weight.get(c * 9..c * 9 + 9),
+            ) else {
+                return true;
+            };
+            let wt = |i: usize| i32::from(f.get(i).copied().unwrap_or(0));
+            let taps = [0, 1, 2].map(|r| {
+                (
+                    pack(wt(3 * r), wt(3 * r + 1)),
+                    pack(wt(3 * r + 1), wt(3 * r + 2)),
+                )
+            });
+            let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+            let scale = self.quant.requant.channel(c);
+            // Which input row each of the three slots holds.
+            let mut held = [usize::MAX; 3];
+            for (oh, yrow) in pairs(0..oh_n, chunks(&mut *yp, ow_n)) {
+                let mut slots = [3; 3];
+                for (r, slot) in slots.iter_mut().enumerate() {
+                    let ih = (oh + r).wrapping_sub(pad.top);
+                    if ih >= h {
+                        continue;
+                    }
+                    let s = ih % 3;
+                    let Some(dst) = rows.get_mut(s * row_words..(s + 1) * row_words) else {
+                        continue;
+                    };
+                    if held[s] != ih {
+                        let src = xp.get(ih * w..ih * w + w).unwrap_or_default();
+                        let lane = |j: usize| {
+                            j.checked_sub(pad.left)
+                                .and_then(|col| src.get(col))
+                                .map_or(0, |&v| i32::from(v) - zp)
+                        };
+                        for (i, d) in dst.iter_mut().enumerate() {
+                            *d = pack(lane(2 * i), lane(2 * i + 1));
+                        }
+                        held[s] = ih;
+                    }
+                    *slot = s;
+                }
+                let base = slots.map(|s| s * row_words);
+                depthwise_row(rows, row_words, base, &taps, b, accs);
+                // The row's outputs in a pass of their own, the requantization's constants
+                // in registers.
+                if let Scale::Double(m) = scale {
+                    finish_double(&Double::new(out, m), accs, yrow);
+                } else {
+                    for (y, &a) in pairs(yrow.iter_mut(), accs.iter()) {
+                        *y = out.apply(scale, a as i32);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The accumulators of one output row of the DSP depthwise 3x3 into `accs` (one per output
+/// position, as `u32` bits), from the widened rows at word offsets `base` of `rows` (each `row_words`
+/// long) and the packed taps `(w0, w1), (w1, w2)` of each kernel row.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+fn depthwise_row(
+    rows: &[u32],
+    row_words: usize,
+    base: [usize; 3],
+    taps: &[(u32, u32); 3],
+    bias: i32,
+    accs: &mut [u32],
+) {
+    use super::dsp::{smlabt, smlad, smlatb};
+    let ow_n = accs.len();
+    // Pair `q` reads words `q` and `q + 1` of each row: `(ow_n + 1) / 2 + 1 <= row_words`.
+    if ow_n == 0
+        || ow_n.div_ceil(2) + 1 > row_words
+        || base.iter().any(|&b| b + row_words > rows.len())
+    {
+        return;
+    }
+    let [(a0, b0), (a1, b1), (a2, b2)] = *taps;
+    let ptr = rows.as_ptr();
+    let y = accs.as_mut_ptr();
+    for q in 0..ow_n.div_ceil(2) {
+        // SAFETY: `base[r] + q + 1 < base[r] + row_words <= rows.len()` (checked above), and
+        // `2 * q < ow_n`, `2 * q + 1` written only below `ow_n`.
+        unsafe {
+            let (p0, p1, p2) = (
+                ptr.add(base[0] + q),
+                ptr.add(base[1] + q),
+                ptr.add(base[2] + q),
+            );
+            let (u0, v0, u1, v1, u2, v2) = (*p0, *p0.add(1), *p1, *p1.add(1), *p2, *p2.add(1));
+            let even = smlabt(v0, b0, smlad(u0, a0, bias));
+            let odd = smlatb(u0, a0, smlad(v0, b0, bias));
+            let even = smlabt(v1, b1, smlad(u1, a1, even));
+            let odd = smlatb(u1, a1, smlad(v1, b1, odd));
+            let even = smlabt(v2, b2, smlad(u2, a2, even));
+            let odd = smlatb(u2, a2, smlad(v2, b2, odd));
+            *y.add(2 * q) = even as u32;
+            if 2 * q + 1 < ow_n {
+                *y.add(2 * q + 1) = odd as u32;
+            }
+        }
+    }
+}
+
+/// `y[i] = d.apply(accs[i])`: a function of its own, so that the constants stay in
+/// registers.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+fn finish_double(d: &super::requant::Double, accs: &[u32], y: &mut [i8]) {
+    let d = *d;
+    for (y, &a) in pairs(y.iter_mut(), accs.iter()) {
+        *y = d.apply(a as i32);
     }
 }
 

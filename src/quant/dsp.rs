@@ -42,6 +42,46 @@ fn sxtab16_ror8(add: u32, x: u32) -> u32 {
     r
 }
 
+/// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
+#[inline(always)]
+pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction (it sets the Q flag on overflow, which nothing
+    // reads).
+    unsafe {
+        asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `acc + a.lo * b.hi`, wrapping.
+#[inline(always)]
+pub(crate) fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction.
+    unsafe {
+        asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `acc + a.hi * b.lo`, wrapping.
+#[inline(always)]
+pub(crate) fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction.
+    unsafe {
+        asm!("smlatb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `(lo, hi)` as two int16 lanes of a word.
+#[inline(always)]
+pub(crate) fn pack(lo: i32, hi: i32) -> u32 {
+    (lo as u16 as u32) | ((hi as u16 as u32) << 16)
+}
+
 /// `(-zp, -zp)` as two int16 lanes, the offset `SXTAB16` adds to the activations.
 #[inline(always)]
 pub(crate) fn offset(zp: i8) -> u32 {
