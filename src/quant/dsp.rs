@@ -76,6 +76,30 @@ pub(crate) fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// The bytewise maximum of `a` and `b` (as four `i8` lanes): `SSUB8` sets a GE flag per
+/// lane where `a >= b`, `SEL` picks by them.
+#[inline(always)]
+pub(crate) fn max8(a: u32, b: u32) -> u32 {
+    let r;
+    // SAFETY: register-only DSP instructions; the GE flags they set are not preserved
+    // (declared by leaving out `preserves_flags`).
+    unsafe {
+        asm!("ssub8 {r}, {a}, {b}", "sel {r}, {a}, {b}", r = out(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// The bytewise minimum of `a` and `b` (four `i8` lanes).
+#[inline(always)]
+pub(crate) fn min8(a: u32, b: u32) -> u32 {
+    let r;
+    // SAFETY: as `max8`.
+    unsafe {
+        asm!("ssub8 {r}, {a}, {b}", "sel {r}, {b}, {a}", r = out(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    r
+}
+
 /// `(lo, hi)` as two int16 lanes of a word.
 #[inline(always)]
 pub(crate) fn pack(lo: i32, hi: i32) -> u32 {

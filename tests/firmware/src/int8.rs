@@ -72,10 +72,11 @@ const ASYMMETRIC: Padding = Padding {
 pub const CONVS: [Conv2d; 5] = [ODD, WIDE, POINTWISE, DEPTHWISE, STRIDED];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
-/// 2 x 2 max pooling, stride 2, and 3 x 3 average pooling, stride 2, padding 1, over 8
+/// 2 x 2 max pooling, stride 2, over 6 channels at 4 x 10 (five outputs a row: the M4F's
+/// four at a time and one more), and 3 x 3 average pooling, stride 2, padding 1, over 8
 /// channels at 4 x 6 (TFLite's divisor: the in-bounds taps).
 pub const POOL: Pool2d = ok!(Pool2d::new(
-    ok!(Shape::new(1, 8, 4, 6)),
+    ok!(Shape::new(1, 6, 4, 10)),
     Window::pool(2),
     Rounding::Floor
 ));
