@@ -251,6 +251,8 @@ impl Plan<'_, '_> {
         let cols = conv.group().cols();
         let oc_per_group = conv.output().c() / conv.groups();
         let out = &self.out;
+        // Two output channels' accumulators over a tile, written before they are read.
+        let mut acc = [0u32; FULL_TILE * 2];
         for (image, image_out) in conv.images(input, output) {
             let groups = conv
                 .input_groups(image)
@@ -288,24 +290,27 @@ impl Plan<'_, '_> {
                             filters: w.get(o * k..).unwrap_or_default(),
                             fs: (o1 - o) * k,
                             k,
-                            rows: (o * cols, o1 * cols),
-                            both,
                         };
                         let s0 = self.quant.requant.channel(channel0 + o);
                         let s1 = self.quant.requant.channel(channel0 + o1);
-                        if let (Scale::Double(m0), Scale::Double(m1)) = (s0, s1) {
-                            let (d0, d1) = (Double::new(out, m0), Double::new(out, m1));
-                            tile.run(
-                                y,
-                                |a| d0.apply(b0.wrapping_add(a)),
-                                |a| d1.apply(b1.wrapping_add(a)),
-                            );
-                        } else {
-                            tile.run(
-                                y,
-                                |a| out.apply(s0, b0.wrapping_add(a)),
-                                |a| out.apply(s1, b1.wrapping_add(a)),
-                            );
+                        tile.run((b0, b1), &mut acc);
+                        let (first, second) = acc.split_at(FULL_TILE);
+                        let n = end - start;
+                        let rows = [(s0, first, o), (s1, second, o1)];
+                        for (scale, acc, row) in rows.into_iter().take(1 + usize::from(both)) {
+                            let at = row * cols + start;
+                            let (Some(y), Some(acc)) = (y.get_mut(at..at + n), acc.get(..n)) else {
+                                continue;
+                            };
+                            // The outputs in a pass of their own, the requantization's
+                            // constants in registers.
+                            if let Scale::Double(m) = scale {
+                                finish_double(&Double::new(out, m), acc, y);
+                            } else {
+                                for (y, &a) in pairs(y.iter_mut(), acc.iter()) {
+                                    *y = out.apply(scale, a as i32);
+                                }
+                            }
                         }
                         o += 2;
                     }
@@ -491,8 +496,8 @@ fn finish_double(d: &super::requant::Double, accs: &[u32], y: &mut [i8]) {
     }
 }
 
-/// Two output channels (rows `rows.0` and `rows.1` of the output group, the same channel
-/// twice if `!both`) by the widened pairs of patches of `columns`.
+/// Two output channels (the same twice for an odd last one) by the widened pairs of patches
+/// of `columns`.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 struct Tile<'a> {
     words: &'a [u32],
@@ -501,39 +506,30 @@ struct Tile<'a> {
     filters: &'a [i8],
     fs: usize,
     k: usize,
-    rows: (usize, usize),
-    both: bool,
 }
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 impl Tile<'_> {
-    /// Every `2 x 2` block of the tile, each accumulator finished by `first` (row 0) or
-    /// `second` (row 1) into `y`.
-    #[inline(always)]
-    fn run(&self, y: &mut [i8], first: impl Fn(i32) -> i8, second: impl Fn(i32) -> i8) {
+    /// Every `2 x 2` block of the tile, plus `bias.0` (row 0) or `bias.1` (row 1), into
+    /// `acc`: row 0's accumulators (as `u32` bits) from index 0, row 1's from `FULL_TILE`,
+    /// each at its column less the tile's first.
+    #[inline(never)]
+    fn run(&self, bias: (i32, i32), acc: &mut [u32; FULL_TILE * 2]) {
         use super::dsp::dot_2x2;
         let Range { start, end } = self.columns;
-        let (r0, r1) = self.rows;
-        for (c, pair) in pairs((start..end).step_by(2), chunks(self.words, self.per_pair)) {
+        let (first, second) = acc.split_at_mut(FULL_TILE);
+        let blocks = pairs(chunks(first, 2), chunks(second, 2));
+        let columns = (start..end).step_by(2);
+        for ((y0, y1), pair) in pairs(
+            blocks,
+            pairs(columns, chunks(self.words, self.per_pair)).map(|(_, p)| p),
+        ) {
             let [a00, a01, a10, a11] = dot_2x2(self.filters, self.fs, self.k, pair);
-            let two = c + 1 < end;
-            if let Some(v) = y.get_mut(r0 + c) {
-                *v = first(a00);
-            }
-            if two {
-                if let Some(v) = y.get_mut(r0 + c + 1) {
-                    *v = first(a01);
-                }
-            }
-            if self.both {
-                if let Some(v) = y.get_mut(r1 + c) {
-                    *v = second(a10);
-                }
-                if two {
-                    if let Some(v) = y.get_mut(r1 + c + 1) {
-                        *v = second(a11);
-                    }
-                }
+            if let ([v00, v01], [v10, v11]) = (y0, y1) {
+                *v00 = bias.0.wrapping_add(a00) as u32;
+                *v01 = bias.0.wrapping_add(a01) as u32;
+                *v10 = bias.1.wrapping_add(a10) as u32;
+                *v11 = bias.1.wrapping_add(a11) as u32;
             }
         }
     }
@@ -596,22 +592,31 @@ fn gather(group: &Im2col, image: &[i8], zp: i8, col: usize, out_w: NonZeroUsize,
         }
         return;
     }
+    let zp4 = u32::from(zp as u8) * 0x0101_0101;
     let mut pos = 0;
     for c in 0..group.channels() {
         let channel = c * plane;
         for i in 0..kh {
             let ih = row0.wrapping_add(i * win.dilation_h);
-            let start = channel + ih.wrapping_mul(w) + col0;
+            let start = channel.wrapping_add(ih.wrapping_mul(w)).wrapping_add(col0);
+            let readable = start.checked_add(4).is_some_and(|end| end <= len);
             // SAFETY: `pos + kw <= k` and `k + 3 <= patch.len()`, so the patch's word at
             // `pos` and bytes `pos..pos + kw` are in bounds; the image is read at `start..start
             // + 4` only when that lies within it, and otherwise through `get`.
             unsafe {
-                if ih < h && whole && start + 4 <= len {
+                if ih >= h {
+                    // A row in the padding.
+                    write_unaligned(dst.add(pos).cast::<u32>(), zp4);
+                } else if readable {
+                    // The row's word, then the taps in the padding (left or right) set.
                     let v = read_unaligned(src.add(start).cast::<u32>());
                     write_unaligned(dst.add(pos).cast::<u32>(), v);
+                    for j in (0..j0).chain(j1..kw) {
+                        *dst.add(pos + j) = zp;
+                    }
                 } else {
                     for j in 0..kw {
-                        let v = if ih < h && j >= j0 && j < j1 {
+                        let v = if j >= j0 && j < j1 {
                             image.get(start.wrapping_add(j)).copied().unwrap_or(zp)
                         } else {
                             zp

@@ -232,10 +232,20 @@ impl Double {
     /// `out.apply(Scale::Double(m), acc)`, exactly (the steps of [`Multiplier::multiply`]).
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32) -> i8 {
+        if self.right > 0 {
+            let y = super::multiplier::round_shift(acc, self.multiplier, self.right);
+            return self.finish(y);
+        }
         let x = acc.saturating_mul(self.scale);
         let high = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
         let threshold = self.half + (high < 0) as i32;
         let y = (high >> self.right) + ((high & self.mask) > threshold) as i32;
+        self.finish(y)
+    }
+
+    /// `clamp(y + zero_point)`.
+    #[inline(always)]
+    fn finish(&self, y: i32) -> i8 {
         let y = y.saturating_add(self.zero_point);
         let y = if y < self.min { self.min } else { y };
         let y = if y > self.max { self.max } else { y };
