@@ -251,6 +251,11 @@ impl Plan<'_, '_> {
         let cols = conv.group().cols();
         let oc_per_group = conv.output().c() / conv.groups();
         let out = &self.out;
+        // A 1x1 window, stride 1, no padding: a patch is a column of the channels, widened
+        // straight from the input.
+        let win = conv.window();
+        let pointwise = (win.kernel_h, win.kernel_w, win.stride_h, win.stride_w) == (1, 1, 1, 1)
+            && win.padding == crate::shape::Padding::uniform(0);
         // Two output channels' accumulators over a tile, written before they are read.
         let mut acc = [0u32; FULL_TILE * 2];
         for (image, image_out) in conv.images(input, output) {
@@ -269,6 +274,10 @@ impl Plan<'_, '_> {
                     let columns = (start..end).step_by(2);
                     for (c, pair) in pairs(columns, chunks(&mut *words, per_pair)) {
                         let two = (end - c).min(2);
+                        if pointwise {
+                            widen_pointwise(x, conv.group().channels(), c, two == 2, off, pair);
+                            continue;
+                        }
                         for (i, col) in (c..c + two).enumerate() {
                             let patch = raw.get_mut(i * k..).unwrap_or_default();
                             gather(conv.group(), x, zp, col, self.out_w, patch);
@@ -491,6 +500,13 @@ fn depthwise_row(
 #[inline(never)]
 fn finish_double(d: &super::requant::Double, accs: &[u32], y: &mut [i8]) {
     let d = *d;
+    // The usual case, a right shift, in a loop of its own.
+    if let Some((m, right)) = d.right_shift() {
+        for (y, &a) in pairs(y.iter_mut(), accs.iter()) {
+            *y = d.finish(super::multiplier::round_shift(a as i32, m, right));
+        }
+        return;
+    }
     for (y, &a) in pairs(y.iter_mut(), accs.iter()) {
         *y = d.apply(a as i32);
     }
@@ -532,6 +548,56 @@ impl Tile<'_> {
                 *v11 = bias.1.wrapping_add(a11) as u32;
             }
         }
+    }
+}
+
+/// The widened pair of patches (see `dsp::widen_pair`) of output positions `p` and `p + 1`
+/// (`p` twice unless `two`) of a 1x1 convolution with stride 1 and no padding, straight
+/// from one group's `image` of `channels` planes: per four channels, the two positions'
+/// bytes of channels `c` and `c + 2` in one word (`c + 1` and `c + 3` in another), which
+/// `SXTAB16` splits into the pair's lanes.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(always)]
+fn widen_pointwise(
+    image: &[i8],
+    channels: usize,
+    p: usize,
+    two: bool,
+    off: u32,
+    words: &mut [u32],
+) {
+    use super::dsp::{pack, sxtab16, sxtab16_ror8};
+    let plane = image.len() / channels.max(1);
+    let quads = channels / 4;
+    let zp = -i32::from(off as u16 as i16);
+    // Both positions' bytes of channel `c`: one halfword, read unaligned when every
+    // channel's is in bounds, else through `get`.
+    let fast = two && (channels.max(1) - 1) * plane + p + 2 <= image.len();
+    let pair = |c: usize| -> u32 {
+        if fast {
+            // SAFETY: `c < channels`, so `c * plane + p + 2 <= image.len()` (checked above).
+            return u32::from(unsafe {
+                core::ptr::read_unaligned(image.as_ptr().add(c * plane + p).cast::<u16>())
+            });
+        }
+        let at = |i: usize| image.get(c * plane + i).map_or(0, |&v| u32::from(v as u8));
+        let a = at(p);
+        a | (if two { at(p + 1) } else { a }) << 8
+    };
+    for (q, w) in chunks(&mut *words, 4).take(quads).enumerate() {
+        let c = 4 * q;
+        let (u, v) = (pair(c) | pair(c + 2) << 16, pair(c + 1) | pair(c + 3) << 16);
+        if let [w0, w1, w2, w3] = w {
+            *w0 = sxtab16(off, u);
+            *w1 = sxtab16(off, v);
+            *w2 = sxtab16_ror8(off, u);
+            *w3 = sxtab16_ror8(off, v);
+        }
+    }
+    for (c, w) in (4 * quads..channels).zip(words.get_mut(4 * quads..).unwrap_or_default()) {
+        let b = pair(c);
+        let lane = |v: u32| i32::from(v as u8 as i8) - zp;
+        *w = pack(lane(b), lane(b >> 8));
     }
 }
 

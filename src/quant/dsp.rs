@@ -22,7 +22,7 @@ use crate::walk::chunks;
 
 /// `add + (sext(x[7:0]), sext(x[23:16]))`, lane by lane (16-bit wrapping adds).
 #[inline(always)]
-fn sxtab16(add: u32, x: u32) -> u32 {
+pub(crate) fn sxtab16(add: u32, x: u32) -> u32 {
     let r;
     // SAFETY: a register-only DSP instruction (the target has the DSP extension).
     unsafe {
@@ -33,7 +33,7 @@ fn sxtab16(add: u32, x: u32) -> u32 {
 
 /// `add + (sext(x[15:8]), sext(x[31:24]))`, lane by lane.
 #[inline(always)]
-fn sxtab16_ror8(add: u32, x: u32) -> u32 {
+pub(crate) fn sxtab16_ror8(add: u32, x: u32) -> u32 {
     let r;
     // SAFETY: a register-only DSP instruction (the target has the DSP extension).
     unsafe {

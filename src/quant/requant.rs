@@ -243,9 +243,15 @@ impl Double {
         self.finish(y)
     }
 
+    /// The multiplier and the right shift, if the shift is to the right.
+    #[inline(always)]
+    pub(crate) fn right_shift(&self) -> Option<(i32, u32)> {
+        (self.right > 0).then_some((self.multiplier, self.right))
+    }
+
     /// `clamp(y + zero_point)`.
     #[inline(always)]
-    fn finish(&self, y: i32) -> i8 {
+    pub(crate) fn finish(&self, y: i32) -> i8 {
         let y = y.saturating_add(self.zero_point);
         let y = if y < self.min { self.min } else { y };
         let y = if y > self.max { self.max } else { y };

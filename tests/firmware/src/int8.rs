@@ -39,9 +39,9 @@ pub const WIDE: Conv2d = ok!(Conv2d::new(
     Window::square(3).with_padding(Padding::uniform(1)),
     1
 ));
-/// 1x1, 8 -> 6 at 5 x 5.
+/// 1x1, 6 -> 6 at 5 x 5 (the M4F widens it four channels at a time, then two).
 pub const POINTWISE: Conv2d = ok!(Conv2d::new(
-    ok!(Shape::new(1, 8, 5, 5)),
+    ok!(Shape::new(1, 6, 5, 5)),
     6,
     Window::square(1),
     1

@@ -106,7 +106,7 @@ fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
         "int8 conv2d 3x3 5->3, single rounding",
         "int8 conv2d 3x3 5->3, float requantization",
         "int8 conv2d 3x3 8->6, two images",
-        "int8 conv2d 1x1 8->6",
+        "int8 conv2d 1x1 6->6",
         "int8 conv2d depthwise 3x3",
         "int8 conv2d stride 2, dilation 2, groups 2",
     ];
