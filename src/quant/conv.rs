@@ -349,7 +349,7 @@ impl Plan<'_, '_> {
         output: &mut [i8],
         scratch: &mut [i8],
     ) -> bool {
-        use super::dsp::pack;
+        use super::dsp::{offset, pack, sxtab16, sxtab16_ror8};
         use super::requant::{Double, Scale};
         let conv = self.conv;
         let (x, y, win) = (conv.input(), conv.output(), conv.window());
@@ -380,6 +380,7 @@ impl Plan<'_, '_> {
         };
         rows.fill(0);
         let zp = i32::from(self.quant.input_zero_point);
+        let off = offset(self.quant.input_zero_point);
         let plane_in = h * w;
         let plane_out = oh_n * ow_n;
         let out = &self.out;
@@ -421,8 +422,29 @@ impl Plan<'_, '_> {
                                 .and_then(|col| src.get(col))
                                 .map_or(0, |&v| i32::from(v) - zp)
                         };
-                        for (i, d) in dst.iter_mut().enumerate() {
-                            *d = pack(lane(2 * i), lane(2 * i + 1));
+                        // Words `i, i + 1` from the four input bytes at `2i - left`, split
+                        // into even and odd lanes by `SXTAB16`, where those bytes are in the
+                        // row; one lane at a time elsewhere (the padding reads 0).
+                        let mut i = 0;
+                        while i < dst.len() {
+                            let at = (2 * i).wrapping_sub(pad.left);
+                            if 2 * i >= pad.left && at + 4 <= src.len() && i + 1 < dst.len() {
+                                // SAFETY: `at + 4 <= src.len()`.
+                                let v = unsafe {
+                                    core::ptr::read_unaligned(src.as_ptr().add(at).cast::<u32>())
+                                };
+                                let (e, o) = (sxtab16(off, v), sxtab16_ror8(off, v));
+                                if let Some([d0, d1]) = dst.get_mut(i..i + 2) {
+                                    *d0 = (e & 0xffff) | (o << 16);
+                                    *d1 = (e >> 16) | (o & 0xffff_0000);
+                                }
+                                i += 2;
+                            } else {
+                                if let Some(d) = dst.get_mut(i) {
+                                    *d = pack(lane(2 * i), lane(2 * i + 1));
+                                }
+                                i += 1;
+                            }
                         }
                         held[s] = ih;
                     }
