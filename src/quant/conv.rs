@@ -658,8 +658,11 @@ fn gather(group: &Im2col, image: &[i8], zp: i8, col: usize, out_w: NonZeroUsize,
     let dst = patch.as_mut_ptr();
     let channels = group.channels();
     // The whole window inside the input: every row is one word copy.
-    let last_row = row0.wrapping_add((kh - 1) * win.dilation_h);
-    let last = ((channels - 1) * plane + last_row.wrapping_mul(w) + col0).wrapping_add(4);
+    let last_row = row0.wrapping_add(kh.saturating_sub(1) * win.dilation_h);
+    let last = (channels.wrapping_sub(1).wrapping_mul(plane))
+        .wrapping_add(last_row.wrapping_mul(w))
+        .wrapping_add(col0)
+        .wrapping_add(4);
     if whole && row0 < h && last_row < h && last <= len && kh > 0 && channels > 0 {
         let step = win.dilation_h * w;
         // SAFETY: the rows read are `c * plane + (row0 + i * dilation_h) * w + col0 ..
