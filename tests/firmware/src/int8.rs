@@ -46,9 +46,10 @@ pub const POINTWISE: Conv2d = ok!(Conv2d::new(
     Window::square(1),
     1
 ));
-/// Depthwise 3x3, padding 1, 8 channels at 5 x 4, channel multiplier 1.
+/// Depthwise 3x3, padding 1, 8 channels at 4 x 5 (an odd row: the M4F's last output
+/// pair is half used), channel multiplier 1.
 pub const DEPTHWISE: Conv2d = ok!(Conv2d::new(
-    ok!(Shape::new(1, 8, 5, 4)),
+    ok!(Shape::new(1, 8, 4, 5)),
     8,
     Window::square(3).with_padding(Padding::uniform(1)),
     8
