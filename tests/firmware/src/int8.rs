@@ -73,6 +73,9 @@ const ASYMMETRIC: Padding = Padding {
 pub const CONVS: [Conv2d; 5] = [ODD, WIDE, POINTWISE, DEPTHWISE, STRIDED];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
+/// A fully-connected layer longer than the M4F's widened chunk (128 inputs): 3 outputs,
+/// 130 inputs, one sample.
+pub const FC_LONG: Gemm = ok!(Gemm::new(3, 1, 130));
 /// 2 x 2 max pooling, stride 2, over 6 channels at 4 x 10 (five outputs a row: the M4F's
 /// four at a time and one more), and 3 x 3 average pooling, stride 2, padding 1, over 8
 /// channels at 4 x 6 (TFLite's divisor: the in-bounds taps).
@@ -206,6 +209,8 @@ pub enum Step {
     Conv(usize),
     /// `gemm_i8_requant` (in `y`) and `gemm_i8` (in `acc`).
     Gemm,
+    /// `gemm_i8_requant` of `FC_LONG` (in `y`).
+    GemmLong,
     MaxPool,
     AvgPool,
 }
@@ -256,6 +261,25 @@ pub fn run<R: Runner>(r: &mut R, b: &mut Int8, mut check: impl FnMut(&mut R, &In
         gemm_i8(&FC, a, 5, x, -100, MatMut::row_major(opaque(acc), m, n)?)
     });
     check(r, b, Step::Gemm);
+    const LONG: (usize, usize, usize) = (FC_LONG.m(), FC_LONG.n(), FC_LONG.k());
+    let (m, n, k) = LONG;
+    let q = quant(0, m);
+    let (w, x) = (&b.w[..m * k], &b.x[..k * n]);
+    let bias = &b.bias[..m];
+    let y = &mut b.y[..m * n];
+    r.kernel("int8 gemm_i8_requant, long", || {
+        let w = MatRef::row_major(opaque(w), m, k)?;
+        let x = MatRef::new(opaque(x), k, n, 1, k)?;
+        gemm_i8_requant(
+            &FC_LONG,
+            w,
+            x,
+            Some(bias),
+            &q,
+            MatMut::row_major(opaque(y), m, n)?,
+        )
+    });
+    check(r, b, Step::GemmLong);
     let y = &mut b.y[..POOL.output_len()];
     let clamp = Some(Clamp { min: -100, max: 90 });
     r.kernel("int8 max_pool2d_i8", || {

@@ -4,7 +4,9 @@
 // Index loops on purpose: each reads like the formula it checks.
 #![allow(clippy::needless_range_loop)]
 
-use crate::int8::{Int8, Step, AVG, CONV_RUNS, FC, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_ZP};
+use crate::int8::{
+    Int8, Step, AVG, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_ZP,
+};
 use crate::model::Runner;
 use nchw::{Conv2d, Multiplier};
 
@@ -13,6 +15,7 @@ pub fn check(r: &mut impl Runner, b: &Int8, step: Step) {
     match step {
         Step::Conv(i) => check_conv(r, b, i),
         Step::Gemm => check_gemm(r, b),
+        Step::GemmLong => check_gemm_long(r, b),
         Step::MaxPool => check_max_pool(r, b),
         Step::AvgPool => check_avg_pool(r, b),
     }
@@ -145,6 +148,22 @@ fn check_gemm(r: &mut impl Runner, b: &Int8) {
     }
     r.check("int8 gemm_i8_requant", ok);
     r.check("int8 gemm_i8", raw);
+}
+
+/// Compares the long fully-connected layer with its naive loop.
+fn check_gemm_long(r: &mut impl Runner, b: &Int8) {
+    let (m, n, k) = (FC_LONG.m(), FC_LONG.n(), FC_LONG.k());
+    let mut ok = true;
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = b.bias[i];
+            for t in 0..k {
+                acc += i32::from(b.w[i * k + t]) * (i32::from(b.x[j * k + t]) - i32::from(X_ZP));
+            }
+            ok &= b.y[i * n + j] == requant(0, i, acc);
+        }
+    }
+    r.check("int8 gemm_i8_requant, 130 inputs", ok);
 }
 
 /// Compares max pooling with its naive loop.
