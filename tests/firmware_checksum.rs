@@ -7,6 +7,10 @@ mod common;
 
 #[path = "firmware/src/bad_args.rs"]
 mod bad_args;
+#[path = "firmware/src/int8.rs"]
+mod int8;
+#[path = "firmware/src/int8_reference.rs"]
+mod int8_reference;
 #[path = "firmware/src/model.rs"]
 mod model;
 #[path = "firmware/src/pooling.rs"]
@@ -193,6 +197,21 @@ fn pooling_matches_the_naive_loops() {
     assert!(host.failed.is_empty(), "failed: {:?}", host.failed);
     assert_eq!(host.passed, POOLING_CHECKS);
 }
+
+/// The int8 kernels against the naive loops the firmware runs (the portable paths here).
+#[test]
+fn int8_matches_the_naive_loops() {
+    let mut host = Host::default();
+    let mut b = Box::new(int8::Int8::new());
+    int8::run(&mut host, &mut b, int8_reference::check);
+    assert!(host.failed.is_empty(), "failed: {:?}", host.failed);
+    assert_eq!(host.passed, INT8_CHECKS);
+    // The outputs spread over the range (no check passes on a constant).
+    assert!(b.y.iter().any(|&v| v > 3) && b.y.iter().any(|&v| v < -3));
+}
+
+/// The firmware's int8 checks, exactly.
+const INT8_CHECKS: usize = 14;
 
 /// What the network lacks, on its buffers once their checksums are taken.
 const FEATURE_CHECKS: usize = 10;

@@ -579,6 +579,26 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// `multiply` (computed in 32 bits where it can) is TFLite's composition of the two
+    /// gemmlowp primitives, whatever the accumulator, multiplier and shift.
+    #[test]
+    fn multiply_is_the_composition(
+        (m, shift) in pair(),
+        x in prop_oneof![Just(i32::MIN), Just(i32::MAX), -70000i32..70000, any::<i32>()],
+    ) {
+        let mul = Multiplier::new(m, shift).unwrap();
+        let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
+        let want = rounding_divide_by_pot(
+            saturating_rounding_doubling_high_mul(x.saturating_mul(1 << left), m),
+            right,
+        );
+        prop_assert_eq!(mul.multiply(x), want);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]

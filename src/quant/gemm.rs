@@ -171,6 +171,10 @@ pub fn gemm_i8_requant(
     quant.requant.check(w.rows)?;
     check_accumulator(w.cols, WEIGHTED_MAX, bias)?;
     let out = Output::new(quant);
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if requant_dsp(&w, &x, bias, quant, &out, &mut c) {
+        return Ok(());
+    }
     let zp = i32::from(quant.input_zero_point);
     for i in 0..w.rows {
         let scale = quant.requant.channel(i);
@@ -184,4 +188,95 @@ pub fn gemm_i8_requant(
         }
     }
     Ok(())
+}
+
+/// Elements of `k` per widened chunk of a pair of columns on the DSP path (a 512-byte stack
+/// buffer).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const CHUNK: usize = 128;
+
+/// [`gemm_i8_requant`] on the DSP extension, for `w` with contiguous rows and `x` with
+/// contiguous columns (TFLite's fully-connected layout): pairs of columns of `x` are widened
+/// (zero point subtracted) into a stack buffer, `CHUNK` elements at a time, and every pair of
+/// rows of `w` takes them in the assembly `2 x 2` kernel. False (nothing written) for other
+/// layouts.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+fn requant_dsp(
+    w: &MatRef<'_, i8>,
+    x: &MatRef<'_, i8>,
+    bias: Option<&[i32]>,
+    quant: &QuantParams<'_>,
+    out: &Output,
+    c: &mut MatMut<'_, i8>,
+) -> bool {
+    use super::dsp::{dot_2x2, offset, pair_words, widen_pair};
+    use super::requant::{Double, Scale};
+    let (m, n, k) = (w.rows, x.cols, w.cols);
+    if (w.col_stride != 1 || x.row_stride != 1) && k > 1 || m == 0 || n == 0 {
+        return false;
+    }
+    let off = offset(quant.input_zero_point);
+    let mut buffer = [0u32; CHUNK];
+    let bias = |i: usize| bias.and_then(|b| b.get(i)).copied().unwrap_or(0);
+    let column = |j: usize| column(x, j).unwrap_or_default();
+    let whole = k <= CHUNK;
+    for j in (0..n).step_by(2) {
+        let j1 = if j + 1 < n { j + 1 } else { j };
+        let (x0, x1) = (column(j), column(j1));
+        if whole {
+            widen_pair(x0, x1, k, off, &mut buffer);
+        }
+        for i in (0..m).step_by(2) {
+            let i1 = if i + 1 < m { i + 1 } else { i };
+            let filters = w.data.get(i * w.row_stride..).unwrap_or_default();
+            let fs = (i1 - i) * w.row_stride;
+            let mut acc = [bias(i), bias(i), bias(i1), bias(i1)];
+            let mut done = 0;
+            while done < k {
+                let len = (k - done).min(CHUNK);
+                let (a, b) = (
+                    x0.get(done..).unwrap_or_default(),
+                    x1.get(done..).unwrap_or_default(),
+                );
+                if !whole {
+                    widen_pair(a, b, len, off, &mut buffer);
+                }
+                let f = filters.get(done..).unwrap_or_default();
+                let d = dot_2x2(
+                    f,
+                    fs,
+                    len,
+                    buffer.get(..pair_words(len)).unwrap_or_default(),
+                );
+                for (a, d) in acc.iter_mut().zip(d) {
+                    *a = a.wrapping_add(d);
+                }
+                done += len;
+            }
+            let (s0, s1) = (quant.requant.channel(i), quant.requant.channel(i1));
+            let y = match (s0, s1) {
+                (Scale::Double(m0), Scale::Double(m1)) => {
+                    let (d0, d1) = (Double::new(out, m0), Double::new(out, m1));
+                    [
+                        d0.apply(acc[0]),
+                        d0.apply(acc[1]),
+                        d1.apply(acc[2]),
+                        d1.apply(acc[3]),
+                    ]
+                }
+                _ => [
+                    out.apply(s0, acc[0]),
+                    out.apply(s0, acc[1]),
+                    out.apply(s1, acc[2]),
+                    out.apply(s1, acc[3]),
+                ],
+            };
+            for (v, (r, col)) in y.into_iter().zip([(i, j), (i, j1), (i1, j), (i1, j1)]) {
+                if let Some(dst) = at(c, r, col) {
+                    *dst = v;
+                }
+            }
+        }
+    }
+    true
 }

@@ -134,12 +134,21 @@ impl Multiplier {
         } else {
             (0, self.shift.unsigned_abs())
         };
+        if right > 0 {
+            return round_shift(x, self.multiplier, right);
+        }
         // left <= 30: the power fits.
         let x = x.saturating_mul(1 << (left & 31));
-        rounding_divide_by_pot(
-            saturating_rounding_doubling_high_mul(x, self.multiplier),
-            right,
-        )
+        // `saturating_rounding_doubling_high_mul(x, multiplier)`: with `multiplier >= 0` the
+        // one saturating case (both i32::MIN) cannot occur, and the rounded quotient is
+        // `floor((x * multiplier + 2^30) / 2^31)`, which fits (|x * multiplier| < 2^62).
+        let high = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        // `rounding_divide_by_pot(high, right)` in 32 bits: `right <= 31`.
+        let right = right & 31;
+        let mask = ((1u32 << right) - 1) as i32;
+        let threshold = (mask >> 1) + (high < 0) as i32;
+        // A round-up needs a remainder, so right >= 1 and no overflow.
+        (high >> right) + ((high & mask) > threshold) as i32
     }
 
     /// `MultiplyByQuantizedMultiplier(x)` as TFLite builds it with `TFLITE_SINGLE_ROUNDING`
@@ -154,6 +163,21 @@ impl Multiplier {
         let r = (x as i64 * self.multiplier as i64 + round) >> (total & 63);
         saturate_i32(r)
     }
+}
+
+/// `multiply` for `right` in `1..=31` (no left shift; 0 is taken as 1), in one 64-bit
+/// multiply-add:
+/// `rounding_divide_by_pot(high, right)` with `high = floor((x * m + 2^30) / 2^31)` is
+/// `floor((high + 2^(right - 1) - [high < 0]) / 2^right)`, and `high < 0` exactly when
+/// `x < 0` but for `-2^30 <= x * m < 0`, where `high = 0` and the quotient is 0 either way
+/// (`2^(right - 1) - 1 < 2^right`). In 64 bits: `(x * m + 2^30 + 2^(right + 30) - [x < 0] *
+/// 2^31) >> (31 + right)`, which nothing overflows (`|x * m| < 2^62`).
+#[inline(always)]
+pub(crate) const fn round_shift(x: i32, m: i32, right: u32) -> i32 {
+    // right >= 1: the shift by 31 + right is one of the high word by right - 1.
+    let right = if right == 0 { 1 } else { right & 31 };
+    let nudge = (1i64 << 30) + (1i64 << (right + 30)) - (((x < 0) as i64) << 31);
+    (((x as i64 * m as i64 + nudge) >> 32) as i32) >> (right - 1)
 }
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul(a, b)`: the high 32 bits of `2 * a * b`,

@@ -37,6 +37,10 @@ pub fn max_pool2d_i8(
     check_len("input", pool.input_len(), input.len())?;
     check_len("output", pool.output_len(), output.len())?;
     let (lo, hi) = bounds(clamp);
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if max_2x2_dsp(pool, input, (lo, hi), output) {
+        return Ok(());
+    }
     each_window(pool, input, output, |plane, rows, cols| {
         let mut m = i8::MIN;
         for r in rows.positions() {
@@ -207,8 +211,14 @@ fn each_window(
         return;
     };
     let (axis_h, axis_w) = (win.axis_h(x.h()), win.axis_w(x.w()));
-    let planes = input.chunks_exact(plane_in.get());
-    for (plane, out) in planes.zip(output.chunks_exact_mut(y.plane_len().max(1))) {
+    let plane_out = y.plane_len();
+    for p in 0..x.n() * x.c() {
+        let (Some(plane), Some(out)) = (
+            input.get(p * plane_in.get()..(p + 1) * plane_in.get()),
+            output.get_mut(p * plane_out..(p + 1) * plane_out),
+        ) else {
+            return;
+        };
         for (oh, out_row) in out.chunks_exact_mut(out_w.get()).enumerate() {
             let rows = Taps::new(&axis_h, oh, x.w());
             for (ow, o) in out_row.iter_mut().enumerate() {
@@ -216,4 +226,83 @@ fn each_window(
             }
         }
     }
+}
+
+/// 2x2 max pooling with stride 2 and no padding on the DSP extension, four outputs at a
+/// time: two words of each of the two input rows, their bytewise maximum (`SSUB8` and
+/// `SEL`), the maximum of each byte pair (against the word shifted by a byte), the four
+/// even bytes gathered into one word, clamped bytewise and stored. False (nothing written)
+/// for other windows.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+fn max_2x2_dsp(pool: &Pool2d, input: &[i8], (lo, hi): (i32, i32), output: &mut [i8]) -> bool {
+    use super::dsp::{max8, min8};
+    use core::ptr::{read_unaligned, write_unaligned};
+    let (x, y, win) = (pool.input(), pool.output(), pool.window());
+    let p = win.padding;
+    if (win.kernel_h, win.kernel_w, win.stride_h, win.stride_w) != (2, 2, 2, 2)
+        || (win.dilation_h, win.dilation_w) != (1, 1)
+        || (p.top, p.left, p.bottom, p.right) != (0, 0, 0, 0)
+        || 2 * y.h() > x.h()
+        || 2 * y.w() > x.w()
+    {
+        return false;
+    }
+    let (w, ow_n) = (x.w(), y.w());
+    let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
+    let (lo4, hi4) = (splat(lo), splat(hi));
+    let (plane_in, plane_out) = (x.plane_len(), y.plane_len());
+    for p in 0..x.n() * x.c() {
+        let (Some(src), Some(dst)) = (
+            input.get(p * plane_in..(p + 1) * plane_in),
+            output.get_mut(p * plane_out..(p + 1) * plane_out),
+        ) else {
+            return true;
+        };
+        let quads = ow_n / 4;
+        for oh in 0..y.h() {
+            // SAFETY: rows `2 * oh` and `2 * oh + 1 < x.h()` of the plane are read at columns
+            // below `8 * quads <= 2 * ow_n <= w`, and row `oh < y.h()` of the output written
+            // below `4 * quads <= ow_n`: all within `src` and `dst` (checked lengths).
+            unsafe {
+                let r0 = src.as_ptr().add(2 * oh * w);
+                let r1 = r0.add(w);
+                let out = dst.as_mut_ptr().add(oh * ow_n);
+                for q in 0..quads {
+                    let word =
+                        |r: *const i8, i: usize| read_unaligned(r.add(8 * q + i).cast::<u32>());
+                    let a = max8(word(r0, 0), word(r1, 0));
+                    let b = max8(word(r0, 4), word(r1, 4));
+                    // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
+                    let a = max8(a, a >> 8);
+                    let b = max8(b, b >> 8);
+                    let v = (a & 0xff)
+                        | ((a >> 8) & 0xff00)
+                        | ((b & 0xff) << 16)
+                        | ((b << 8) & 0xff00_0000);
+                    let v = min8(max8(v, lo4), hi4);
+                    write_unaligned(out.add(4 * q).cast::<u32>(), v);
+                }
+            }
+            if 4 * quads == ow_n {
+                continue;
+            }
+            let row = |r: usize| src.get(r * w..r * w + w).unwrap_or_default();
+            let (r0, r1) = (row(2 * oh), row(2 * oh + 1));
+            for ow in 4 * quads..ow_n {
+                let m = [
+                    r0.get(2 * ow),
+                    r0.get(2 * ow + 1),
+                    r1.get(2 * ow),
+                    r1.get(2 * ow + 1),
+                ]
+                .into_iter()
+                .flatten()
+                .fold(i8::MIN, |m, &v| m.max(v));
+                if let Some(o) = dst.get_mut(oh * ow_n + ow) {
+                    *o = finish(i32::from(m), lo, hi);
+                }
+            }
+        }
+    }
+    true
 }

@@ -189,6 +189,76 @@ impl Output {
     }
 }
 
+/// [`Output::apply`] of one channel's TFLite double rounding, its constants resolved once
+/// (the multiply of [`Multiplier::multiply`], the shift's mask and threshold, the zero point
+/// and the bounds), for the kernels' inner loops.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Double {
+    multiplier: i32,
+    /// `2^left`.
+    scale: i32,
+    right: u32,
+    mask: i32,
+    half: i32,
+    zero_point: i32,
+    min: i32,
+    max: i32,
+}
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+impl Double {
+    /// The resolved form of `out.apply(Scale::Double(m), _)`.
+    pub(crate) fn new(out: &Output, m: Multiplier) -> Self {
+        let shift = m.shift();
+        let (left, right) = if shift > 0 {
+            (shift as u32, 0)
+        } else {
+            (0, shift.unsigned_abs() & 31)
+        };
+        let mask = ((1u32 << right) - 1) as i32;
+        Double {
+            multiplier: m.multiplier(),
+            scale: 1 << (left & 31),
+            right,
+            mask,
+            half: mask >> 1,
+            zero_point: out.zero_point,
+            min: out.min,
+            max: out.max,
+        }
+    }
+
+    /// `out.apply(Scale::Double(m), acc)`, exactly (the steps of [`Multiplier::multiply`]).
+    #[inline(always)]
+    pub(crate) fn apply(&self, acc: i32) -> i8 {
+        if self.right > 0 {
+            let y = super::multiplier::round_shift(acc, self.multiplier, self.right);
+            return self.finish(y);
+        }
+        let x = acc.saturating_mul(self.scale);
+        let high = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        let threshold = self.half + (high < 0) as i32;
+        let y = (high >> self.right) + ((high & self.mask) > threshold) as i32;
+        self.finish(y)
+    }
+
+    /// The multiplier and the right shift, if the shift is to the right.
+    #[inline(always)]
+    pub(crate) fn right_shift(&self) -> Option<(i32, u32)> {
+        (self.right > 0).then_some((self.multiplier, self.right))
+    }
+
+    /// `clamp(y + zero_point)`.
+    #[inline(always)]
+    pub(crate) fn finish(&self, y: i32) -> i8 {
+        let y = y.saturating_add(self.zero_point);
+        let y = if y < self.min { self.min } else { y };
+        let y = if y > self.max { self.max } else { y };
+        y as i8
+    }
+}
+
 impl Clamp<i8> {
     /// ReLU in the quantized domain: outputs below `zero_point` (real 0) become
     /// `zero_point` (TFLite's `kTfLiteActRelu`).

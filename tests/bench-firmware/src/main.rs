@@ -29,7 +29,8 @@ mod semihosting;
 use core::arch::global_asm;
 use core::hint::black_box as opaque;
 
-use nchw::{avg_pool2d, conv2d, gemm, max_pool2d};
+use nchw::{avg_pool2d, avg_pool2d_i8, conv2d, conv2d_i8, gemm, gemm_i8_requant, max_pool2d};
+use nchw::{max_pool2d_i8, Multiplier, QuantParams, Requant};
 use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Error, Gemm, MatMut, MatRef, Padding, Pool2d};
 use nchw::{Rounding, Shape, Window};
 use semihosting::{write_str, write_u32};
@@ -116,6 +117,38 @@ const POOL: Pool2d = ok!(Pool2d::new(
     Rounding::Floor
 ));
 const AVG: AvgPool2d = ok!(AvgPool2d::new(POOL, Divisor::CountIncludePad));
+/// TFLite's int8 average pooling divides by the in-bounds taps.
+const AVG_I8: AvgPool2d = ok!(AvgPool2d::new(POOL, Divisor::CountExcludePad));
+
+/// The int8 layers of issue 13: the float convolutions but the 3 -> 16 one.
+const CONVS_I8: [(&str, Conv2d); 4] = [
+    ("i8_conv3x3_8to8_16x16", CONV_8),
+    ("i8_conv3x3_16to16_8x8", CONV_16),
+    ("i8_conv1x1_16to16_16x16", POINTWISE),
+    ("i8_depthwise3x3_16ch_16x16", DEPTHWISE),
+];
+
+/// Per-channel TFLite multipliers, as a converter derives them (scales near 1/256 and
+/// 1/128, so that the outputs spread over the int8 range).
+const MULTIPLIERS: [Multiplier; 16] = {
+    let mut m = [ok!(Multiplier::new(0, 0)); 16];
+    let mut i = 0;
+    while i < 16 {
+        m[i] = ok!(Multiplier::from_scale(0.0029 + 0.0007 * i as f64));
+        i += 1;
+    }
+    m
+};
+/// Input zero point -3, output zero point 5, ReLU: every part of the requantization runs;
+/// one multiplier per output channel.
+fn quant(channels: usize) -> QuantParams<'static> {
+    QuantParams::new(-3, Requant::TfLite(&MULTIPLIERS[..channels]), 5)
+        .with_clamp(Clamp::quantized_relu(5))
+}
+/// The same with one multiplier (the GEMM's 32 rows, per-tensor).
+const QUANT_TENSOR: QuantParams<'static> =
+    QuantParams::new(-3, Requant::TfLite(MULTIPLIERS.split_at(1).0), 5)
+        .with_clamp(Clamp::quantized_relu(5));
 
 const CONVS: [(&str, Conv2d); 5] = [
     ("conv3x3_8to8_16x16", CONV_8),
@@ -169,6 +202,51 @@ static mut BUFFERS: Buffers = Buffers {
     output: [0.0; OUTPUT],
     scratch: [0.0; SCRATCH],
 };
+
+const SCRATCH_I8: usize = {
+    let mut m = 0;
+    let mut i = 0;
+    while i < CONVS_I8.len() {
+        m = max(m, CONVS_I8[i].1.scratch_len_i8());
+        i += 1;
+    }
+    m
+};
+
+/// The int8 kernels' buffers, in `.bss`.
+struct BuffersI8 {
+    input: [i8; INPUT],
+    weight: [i8; WEIGHT],
+    bias: [i32; max(BIAS, M)],
+    output: [i8; OUTPUT],
+    scratch: [i8; SCRATCH_I8],
+}
+
+static mut BUFFERS_I8: BuffersI8 = BuffersI8 {
+    input: [0; INPUT],
+    weight: [0; WEIGHT],
+    bias: [0; max(BIAS, M)],
+    output: [0; OUTPUT],
+    scratch: [0; SCRATCH_I8],
+};
+
+/// Fills `out` with every int8 value, from a xorshift32 stream seeded `seed`.
+fn fill_i8(seed: u32, out: &mut [i8]) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9) | 1;
+    for v in out {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = (s >> 24) as u8 as i8;
+    }
+}
+
+/// FNV-1a over bytes.
+fn checksum_i8(values: &[i8]) -> u32 {
+    values.iter().fold(0x811C_9DC5, |h: u32, &v| {
+        (h ^ u32::from(v as u8)).wrapping_mul(0x0100_0193)
+    })
+}
 
 /// Fills `out` with multiples of 1/2 in `-2.0..=2.0` from a xorshift32 stream seeded `seed`.
 fn fill(seed: u32, out: &mut [f32]) {
@@ -327,7 +405,7 @@ fn region(
     workspace: &str,
     units: usize,
     unit: &str,
-    workspace_len: usize,
+    workspace_bytes: usize,
     call: impl FnOnce() -> Result<(), Error>,
 ) -> bool {
     // SAFETY: the markers are leaf functions that only return.
@@ -344,7 +422,7 @@ fn region(
     write_str(" ");
     write_str(unit);
     write_str(" ");
-    write_u32((workspace_len * 4) as u32, 0);
+    write_u32(workspace_bytes as u32, 0);
     write_str("\n");
     if result.is_err() {
         write_str("FAIL: the kernel returned an error\n");
@@ -383,7 +461,7 @@ fn main() -> u32 {
             );
             let output = &mut b.output[..conv.output_len()];
             let scratch = &mut b.scratch[..len];
-            count(region(name, workspace, conv.macs(), "mac", len, || {
+            count(region(name, workspace, conv.macs(), "mac", len * 4, || {
                 conv2d(
                     opaque(&conv),
                     opaque(input),
@@ -445,7 +523,7 @@ fn main() -> u32 {
             workspace,
             M * N * K,
             "mac",
-            len,
+            len * 4,
             || {
                 let a = MatRef::row_major(opaque(a), M, K)?;
                 let w = MatRef::row_major(opaque(w), K, N)?;
@@ -476,6 +554,102 @@ fn main() -> u32 {
         0,
         || avg_pool2d(opaque(&AVG), opaque(input), opaque(&mut output[..])),
     ));
+    int8(&mut count);
     write_str("done\n");
     failed
+}
+
+/// The int8 kernels (issue 13), TFLite requantization: convolutions with the full and the
+/// minimum workspace (which must agree byte for byte), the fully-connected GEMM with the
+/// input given transposed (`arm_nn_mat_mult_nt_t_s8`'s layout), max and average pooling.
+/// `count` takes every check's result.
+fn int8(count: &mut impl FnMut(bool)) {
+    // SAFETY: the only reference to BUFFERS_I8, taken once; no interrupts or threads.
+    let b = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS_I8) };
+    fill_i8(4, &mut b.input);
+    fill_i8(5, &mut b.weight);
+    for (i, v) in b.bias.iter_mut().enumerate() {
+        *v = (i as i32 * 337) % 2001 - 1000;
+    }
+    for (name, conv) in CONVS_I8 {
+        let mut sums = [0u32; 2];
+        for (run, (workspace, len)) in [
+            ("full", conv.scratch_len_i8()),
+            ("min", conv.min_scratch_len_i8()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (input, weight, bias) = (
+                &b.input[..conv.input_len()],
+                &b.weight[..conv.weight_len()],
+                &b.bias[..conv.bias_len()],
+            );
+            let output = &mut b.output[..conv.output_len()];
+            let scratch = &mut b.scratch[..len];
+            count(region(name, workspace, conv.macs(), "mac", len, || {
+                conv2d_i8(
+                    opaque(&conv),
+                    opaque(input),
+                    opaque(weight),
+                    opaque(Some(bias)),
+                    opaque(&quant(conv.output().c())),
+                    opaque(output),
+                    opaque(scratch),
+                )
+            }));
+            sums[run] = checksum_i8(&b.output[..conv.output_len()]);
+        }
+        count(agree(name, sums[0], sums[1]));
+    }
+    let (w, x) = (&b.weight[..M * K], &b.input[..K * N]);
+    let c = &mut b.output[..M * N];
+    count(region(
+        "i8_gemm_32x64x64",
+        "none",
+        M * N * K,
+        "mac",
+        0,
+        || {
+            let w = MatRef::row_major(opaque(w), M, K)?;
+            // The inputs as `arm_nn_mat_mult_nt_t_s8` takes them: one sample per row.
+            let x = MatRef::new(opaque(x), K, N, 1, K)?;
+            let c = MatMut::row_major(opaque(c), M, N)?;
+            gemm_i8_requant(
+                opaque(&GEMM),
+                w,
+                x,
+                opaque(Some(&b.bias[..M])),
+                opaque(&QUANT_TENSOR),
+                c,
+            )
+        },
+    ));
+    let (input, output) = (
+        &b.input[..POOL.input_len()],
+        &mut b.output[..POOL.output_len()],
+    );
+    count(region(
+        "i8_maxpool2x2s2_16ch_16x16",
+        "none",
+        POOL.output_len(),
+        "output",
+        0,
+        || max_pool2d_i8(opaque(&POOL), opaque(input), None, opaque(&mut output[..])),
+    ));
+    count(region(
+        "i8_avgpool2x2s2_16ch_16x16",
+        "none",
+        POOL.output_len(),
+        "output",
+        0,
+        || {
+            avg_pool2d_i8(
+                opaque(&AVG_I8),
+                opaque(input),
+                None,
+                opaque(&mut output[..]),
+            )
+        },
+    ));
 }

@@ -21,6 +21,11 @@
 mod bad_args;
 #[cfg(not(feature = "panic-free"))]
 mod demo;
+// The checks read what the steps carry; the panic-free build has none.
+#[cfg_attr(feature = "panic-free", allow(dead_code))]
+mod int8;
+#[cfg(not(feature = "panic-free"))]
+mod int8_reference;
 // The feature checks run only where `reference` is built.
 #[cfg_attr(feature = "panic-free", allow(dead_code))]
 mod model;
@@ -38,6 +43,8 @@ use semihosting::{write_str, write_u32};
 
 /// Every buffer of the network, in `.bss`.
 static mut BUFFERS: Buffers = Buffers::new();
+/// The int8 kernels' buffers, in `.bss`.
+static mut INT8: int8::Int8 = int8::Int8::new();
 
 /// The most kernel calls the stack table holds.
 const KERNELS: usize = 24;
@@ -144,6 +151,12 @@ fn main() -> u32 {
     pooling::check(&mut board);
     #[cfg(not(feature = "network-only"))]
     bad_args::check(&mut board);
+    // SAFETY: the only reference to INT8, taken once.
+    let int8_buffers = unsafe { &mut *core::ptr::addr_of_mut!(INT8) };
+    #[cfg(not(feature = "panic-free"))]
+    int8::run(&mut board, int8_buffers, int8_reference::check);
+    #[cfg(feature = "panic-free")]
+    int8::run(&mut board, int8_buffers, |_, _, _| {});
 
     // The same network, trained for a few steps (the buffers start over).
     #[cfg(not(feature = "panic-free"))]

@@ -1,0 +1,237 @@
+//! The int8 dot products of the Cortex-M4F (and the other `eabihf` M-profile cores with the
+//! DSP extension), chosen at compile time.
+//!
+//! Activations are widened once, two patches (or GEMM columns) at a time, into 16-bit
+//! lanes with the input zero point subtracted (`SXTAB16` adds `-x_zp` to each lane, so `x -
+//! x_zp`, in `-255..=255`, is exact): per four elements `k..k + 4` of a patch, one word
+//! holds elements `k` and `k + 2`, the next `k + 1` and `k + 3`, which is how `SXTB16` and
+//! `SXTB16 ROR #8` split a word of four int8 weights. The kernel ([`dot_2x2`], assembly)
+//! then takes two filters by the pair: per four elements one `LDM` of the pair's four
+//! words, two weight words widened by four `SXTB16`s, eight `SMLAD`s (two 16 x 16 products
+//! added to an accumulator each), a counter and a branch: 16 MACs in 17 instructions.
+//!
+//! The sums are those of the portable kernels bit for bit: every product is exact and
+//! `SMLAD` wraps modulo `2^32`, so partial sums that wrap still end at the exact total,
+//! which the callers have checked fits in `i32`. The host never runs this file; the firmware
+//! test checks it against a naive loop on the emulated Cortex-M4F.
+
+use core::arch::asm;
+use core::ptr::read_unaligned;
+
+use crate::walk::chunks;
+
+/// `add + (sext(x[7:0]), sext(x[23:16]))`, lane by lane (16-bit wrapping adds).
+#[inline(always)]
+pub(crate) fn sxtab16(add: u32, x: u32) -> u32 {
+    let r;
+    // SAFETY: a register-only DSP instruction (the target has the DSP extension).
+    unsafe {
+        asm!("sxtab16 {r}, {a}, {x}", r = lateout(reg) r, a = in(reg) add, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `add + (sext(x[15:8]), sext(x[31:24]))`, lane by lane.
+#[inline(always)]
+pub(crate) fn sxtab16_ror8(add: u32, x: u32) -> u32 {
+    let r;
+    // SAFETY: a register-only DSP instruction (the target has the DSP extension).
+    unsafe {
+        asm!("sxtab16 {r}, {a}, {x}, ror #8", r = lateout(reg) r, a = in(reg) add, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
+#[inline(always)]
+pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction (it sets the Q flag on overflow, which nothing
+    // reads).
+    unsafe {
+        asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `acc + a.lo * b.hi`, wrapping.
+#[inline(always)]
+pub(crate) fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction.
+    unsafe {
+        asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// `acc + a.hi * b.lo`, wrapping.
+#[inline(always)]
+pub(crate) fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: a register-only DSP instruction.
+    unsafe {
+        asm!("smlatb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// The bytewise maximum of `a` and `b` (as four `i8` lanes): `SSUB8` sets a GE flag per
+/// lane where `a >= b`, `SEL` picks by them.
+#[inline(always)]
+pub(crate) fn max8(a: u32, b: u32) -> u32 {
+    let r;
+    // SAFETY: register-only DSP instructions; the GE flags they set are not preserved
+    // (declared by leaving out `preserves_flags`).
+    unsafe {
+        asm!("ssub8 {r}, {a}, {b}", "sel {r}, {a}, {b}", r = out(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// The bytewise minimum of `a` and `b` (four `i8` lanes).
+#[inline(always)]
+pub(crate) fn min8(a: u32, b: u32) -> u32 {
+    let r;
+    // SAFETY: as `max8`.
+    unsafe {
+        asm!("ssub8 {r}, {a}, {b}", "sel {r}, {b}, {a}", r = out(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// `(lo, hi)` as two int16 lanes of a word.
+#[inline(always)]
+pub(crate) fn pack(lo: i32, hi: i32) -> u32 {
+    (lo as u16 as u32) | ((hi as u16 as u32) << 16)
+}
+
+/// `(-zp, -zp)` as two int16 lanes, the offset `SXTAB16` adds to the activations.
+#[inline(always)]
+pub(crate) fn offset(zp: i8) -> u32 {
+    let n = (-i32::from(zp)) as u16 as u32;
+    n | (n << 16)
+}
+
+/// The word at `p`, unaligned (the Cortex-M4 loads unaligned words with a plain `LDR`).
+///
+/// # Safety
+/// `p..p + 4` must be readable.
+#[inline(always)]
+unsafe fn word(p: *const i8) -> u32 {
+    // SAFETY: the caller guarantees the four bytes are readable.
+    unsafe { read_unaligned(p.cast::<u32>()) }
+}
+
+/// Words of a widened pair of patches of length `k`: four per full group of four
+/// elements, one per remaining element (`x0 - zp` in the low half, `x1 - zp` in the high).
+pub(crate) const fn pair_words(k: usize) -> usize {
+    k / 4 * 4 + k % 4
+}
+
+/// Widens patches `p0` and `p1` (`k` elements each) into `words` ([`pair_words`]`(k)`),
+/// subtracting the zero point whose [`offset`] is `off`.
+#[inline(always)]
+pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [u32]) {
+    let (Some(p0), Some(p1)) = (p0.get(..k), p1.get(..k)) else {
+        return;
+    };
+    let quads = k / 4;
+    let (body, tail) = words
+        .split_at_mut_checked((quads * 4).min(words.len()))
+        .unwrap_or_default();
+    for (q, w) in chunks(body, 4).take(quads).enumerate() {
+        // SAFETY: `4 * q + 4 <= 4 * quads <= k`, within `p0` and `p1`.
+        let (a, b) = unsafe { (word(p0.as_ptr().add(4 * q)), word(p1.as_ptr().add(4 * q))) };
+        if let [w0, w1, w2, w3] = w {
+            *w0 = sxtab16(off, a);
+            *w1 = sxtab16_ror8(off, a);
+            *w2 = sxtab16(off, b);
+            *w3 = sxtab16_ror8(off, b);
+        }
+    }
+    let zp = -i32::from(off as u16 as i16);
+    let rest = p0.get(quads * 4..).unwrap_or_default();
+    let rest1 = p1.get(quads * 4..).unwrap_or_default();
+    for ((w, &a), &b) in tail.iter_mut().zip(rest).zip(rest1) {
+        let (a, b) = (i32::from(a) - zp, i32::from(b) - zp);
+        *w = (a as u16 as u32) | ((b as u16 as u32) << 16);
+    }
+}
+
+/// `[f0 . x0, f0 . x1, f1 . x0, f1 . x1]` for the filters `f0 = w[..k]` and
+/// `f1 = w[fs..fs + k]` and the pair widened by [`widen_pair`] into `words`, where `x . y`
+/// is the sum of `x[i] * y[i]` over the widened (zero point subtracted) activations. Zeros
+/// if `w` or `words` is too short (the callers size them).
+#[inline(always)]
+pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] {
+    let quads = k / 4;
+    let (Some(f0), Some(f1), Some(words)) = (
+        w.get(..k),
+        w.get(fs..).and_then(|f| f.get(..k)),
+        words.get(..pair_words(k)),
+    ) else {
+        return [0; 4];
+    };
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    if quads > 0 {
+        // SAFETY: the loop runs `quads >= 1` times; each reads the four words `4q..4q + 4`
+        // of `words` (`pair_words(k) >= 4 * quads`) and the bytes `4q..4q + 4` of `f0` and
+        // of `f1 = f0 + fs`, within `w` (`fs + k <= w.len()`, `4 * quads <= k`). `words` is
+        // a `u32` slice, so aligned for `LDM`; the weight loads are plain `LDR`s, which
+        // the Cortex-M4 performs unaligned. r6 and r7 (which operands
+        // cannot name: LLVM's base and frame pointers) are saved and restored on the stack
+        // around the loop; r4, r5, r8, r9, r10 to r12, lr and the flags are clobbered.
+        unsafe {
+            asm!(
+                "push {{r6, r7}}",
+                "2:",
+                "ldm r10!, {{r4, r5, r6, r7}}",
+                "ldr r8, [r11, r12]",
+                "sxtb16 r9, r8, ror #8",
+                "sxtb16 r8, r8",
+                "smlad r2, r4, r8, r2",
+                "smlad r2, r5, r9, r2",
+                "smlad r3, r6, r8, r3",
+                "smlad r3, r7, r9, r3",
+                "ldr r8, [r11], #4",
+                "sxtb16 r9, r8, ror #8",
+                "sxtb16 r8, r8",
+                "smlad r0, r4, r8, r0",
+                "smlad r0, r5, r9, r0",
+                "smlad r1, r6, r8, r1",
+                "smlad r1, r7, r9, r1",
+                "subs lr, lr, #1",
+                "bne 2b",
+                "pop {{r6, r7}}",
+                inout("r10") words.as_ptr() => _,
+                inout("r11") f0.as_ptr() => _,
+                in("r12") fs,
+                inout("lr") quads => _,
+                inout("r0") a0,
+                inout("r1") a1,
+                inout("r2") a2,
+                inout("r3") a3,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+            );
+        }
+    }
+    let tail = words.get(quads * 4..).unwrap_or_default();
+    let f0 = f0.get(quads * 4..).unwrap_or_default();
+    let f1 = f1.get(quads * 4..).unwrap_or_default();
+    for ((&x, &u), &v) in tail.iter().zip(f0).zip(f1) {
+        let (lo, hi) = (
+            i32::from(x as u16 as i16),
+            i32::from((x >> 16) as u16 as i16),
+        );
+        let (u, v) = (i32::from(u), i32::from(v));
+        a0 = a0.wrapping_add(u * lo);
+        a1 = a1.wrapping_add(u * hi);
+        a2 = a2.wrapping_add(v * lo);
+        a3 = a3.wrapping_add(v * hi);
+    }
+    [a0, a1, a2, a3]
+}

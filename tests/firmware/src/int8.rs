@@ -1,0 +1,299 @@
+//! The int8 family on the board: every int8 kernel against a naive loop written from the
+//! formulas, run in the same firmware, with exact equality. On the Cortex-M4F the
+//! convolutions take the DSP path (`SXTAB16`/`SMLAD` assembly) whenever the workspace holds
+//! a widened pair of patches, so the geometries cover its edges: an odd number of output
+//! channels and of output positions, a patch length that is not a multiple of 4, every
+//! workspace from the minimum (the portable path) to more than one pair, depthwise, 1x1,
+//! stride and dilation (the general gather). On the Cortex-M0 everything is portable.
+//!
+//! [`run`] calls the kernels (also in the panic-free build) and hands each output to a
+//! check, which is `int8_reference`'s naive loops but in the panic-free build.
+use core::hint::black_box as opaque;
+
+use crate::model::Runner;
+use nchw::{avg_pool2d_i8, conv2d_i8, gemm_i8, gemm_i8_requant, max_pool2d_i8};
+use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Gemm, MatMut, MatRef, Multiplier, Padding};
+use nchw::{Pool2d, QuantParams, Requant, Rounding, Shape, Window};
+
+macro_rules! ok {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
+        }
+    };
+}
+
+/// 3x3, padding 1, 5 -> 3 channels at 7 x 5: 35 positions and 3 channels (both odd), patches
+/// of 45 (11 groups of four and one more).
+pub const ODD: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 5, 7, 5)),
+    3,
+    Window::square(3).with_padding(Padding::uniform(1)),
+    1
+));
+/// 3x3, padding 1, 8 -> 6 at 4 x 4, two images.
+pub const WIDE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(2, 8, 4, 4)),
+    6,
+    Window::square(3).with_padding(Padding::uniform(1)),
+    1
+));
+/// 1x1, 6 -> 6 at 5 x 5 (the M4F widens it four channels at a time, then two).
+pub const POINTWISE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 6, 5, 5)),
+    6,
+    Window::square(1),
+    1
+));
+/// Depthwise 3x3, padding 1, 8 channels at 4 x 5 (an odd row: the M4F's last output
+/// pair is half used), channel multiplier 1.
+pub const DEPTHWISE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 8, 4, 5)),
+    8,
+    Window::square(3).with_padding(Padding::uniform(1)),
+    8
+));
+/// 3x3, stride 2, dilation 2, asymmetric padding, 2 groups of 2 -> 2 channels at 7 x 8.
+pub const STRIDED: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 4, 7, 8)),
+    4,
+    Window::square(3)
+        .with_stride(2, 2)
+        .with_dilation(2, 2)
+        .with_padding(ASYMMETRIC),
+    2
+));
+const ASYMMETRIC: Padding = Padding {
+    top: 2,
+    bottom: 1,
+    left: 1,
+    right: 2,
+};
+pub const CONVS: [Conv2d; 5] = [ODD, WIDE, POINTWISE, DEPTHWISE, STRIDED];
+/// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
+pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
+/// A fully-connected layer longer than the M4F's widened chunk (128 inputs): 3 outputs,
+/// 130 inputs, one sample.
+pub const FC_LONG: Gemm = ok!(Gemm::new(3, 1, 130));
+/// 2 x 2 max pooling, stride 2, over 6 channels at 4 x 10 (five outputs a row: the M4F's
+/// four at a time and one more), and 3 x 3 average pooling, stride 2, padding 1, over 8
+/// channels at 4 x 6 (TFLite's divisor: the in-bounds taps).
+pub const POOL: Pool2d = ok!(Pool2d::new(
+    ok!(Shape::new(1, 6, 4, 10)),
+    Window::pool(2),
+    Rounding::Floor
+));
+pub const AVG: AvgPool2d = ok!(AvgPool2d::new(
+    ok!(Pool2d::new(
+        ok!(Shape::new(1, 8, 4, 6)),
+        Window::square(3)
+            .with_stride(2, 2)
+            .with_padding(Padding::uniform(1)),
+        Rounding::Floor
+    )),
+    Divisor::CountExcludePad
+));
+
+/// The largest of `conv.$f()` over the convolutions.
+macro_rules! most {
+    ($f:ident) => {{
+        let mut m = 0;
+        let mut i = 0;
+        while i < CONVS.len() {
+            let v = CONVS[i].$f();
+            if v > m {
+                m = v;
+            }
+            i += 1;
+        }
+        m
+    }};
+}
+
+pub const INPUT: usize = most!(input_len);
+pub const WEIGHT: usize = most!(weight_len);
+pub const OUTPUT: usize = most!(output_len);
+/// Two widened pairs of `ODD`'s patches (45 bytes each) with the raw pair and its slack,
+/// one of `WIDE`'s (72 bytes each): less than their full-speed workspaces. (The Cortex-M0
+/// has 16 KiB of RAM.)
+pub const SCRATCH: usize = 2 * 45 + 3 + 3 + 2 * 4 * 45;
+
+/// The int8 buffers: `static` in the firmware.
+pub struct Int8 {
+    pub x: [i8; INPUT],
+    pub w: [i8; WEIGHT],
+    pub bias: [i32; 8],
+    pub y: [i8; OUTPUT],
+    pub scratch: [i8; SCRATCH],
+    /// `gemm_i8`'s sums.
+    pub acc: [i32; 15],
+}
+
+impl Int8 {
+    pub const fn new() -> Self {
+        Int8 {
+            x: [0; INPUT],
+            w: [0; WEIGHT],
+            bias: [0; 8],
+            y: [0; OUTPUT],
+            scratch: [0; SCRATCH],
+            acc: [0; 15],
+        }
+    }
+}
+
+impl Default for Int8 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Per-channel multipliers as a converter derives them (scales from about 1/200 to 1/60,
+/// one above 1 for a left shift).
+pub const MULTIPLIERS: [Multiplier; 8] = {
+    let scales = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 1.75, 0.004, 0.011];
+    let mut m = [ok!(Multiplier::new(0, 0)); 8];
+    let mut i = 0;
+    while i < 8 {
+        m[i] = ok!(Multiplier::from_scale(scales[i]));
+        i += 1;
+    }
+    m
+};
+pub const FLOAT_SCALES: [f32; 8] = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 1.75, 0.004, 0.011];
+pub const X_ZP: i8 = -7;
+pub const Y_ZP: i8 = 3;
+
+/// The requantization of run `mode` (0: TFLite, 1: single rounding, 2: float) for
+/// `channels` output channels, ReLU fused.
+pub fn quant(mode: usize, channels: usize) -> QuantParams<'static> {
+    let m = MULTIPLIERS.get(..channels).unwrap_or_default();
+    let requant = match mode {
+        0 => Requant::TfLite(m),
+        1 => Requant::TfLiteSingleRounding(m),
+        _ => Requant::Float(FLOAT_SCALES.get(..channels).unwrap_or_default()),
+    };
+    QuantParams::new(X_ZP, requant, Y_ZP).with_clamp(Clamp::quantized_relu(Y_ZP))
+}
+
+/// Every int8 value, from a xorshift32 stream.
+pub fn fill_i8(seed: u32, out: &mut [i8]) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9) | 1;
+    for v in out {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = (s >> 24) as u8 as i8;
+    }
+}
+
+/// The convolution runs: (geometry, requantization mode, workspace bytes).
+pub const CONV_RUNS: [(Conv2d, usize, usize); 9] = [
+    (ODD, 0, ODD.min_scratch_len_i8()),
+    // The raw pair, its slack, one widened pair and the alignment: one pair at a time.
+    (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
+    (ODD, 0, SCRATCH),
+    (ODD, 1, SCRATCH),
+    (ODD, 2, SCRATCH),
+    (WIDE, 0, SCRATCH),
+    (POINTWISE, 0, SCRATCH),
+    (DEPTHWISE, 0, SCRATCH),
+    (STRIDED, 0, SCRATCH),
+];
+
+/// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Convolution run `CONV_RUNS[i]`.
+    Conv(usize),
+    /// `gemm_i8_requant` (in `y`) and `gemm_i8` (in `acc`).
+    Gemm,
+    /// `gemm_i8_requant` of `FC_LONG` (in `y`).
+    GemmLong,
+    MaxPool,
+    AvgPool,
+}
+
+/// Runs every int8 kernel, calling `check` after each with what it wrote.
+pub fn run<R: Runner>(r: &mut R, b: &mut Int8, mut check: impl FnMut(&mut R, &Int8, Step)) {
+    fill_i8(21, &mut b.x);
+    fill_i8(22, &mut b.w);
+    for (i, v) in b.bias.iter_mut().enumerate() {
+        *v = (i as i32 * 7919) % 4001 - 2000;
+    }
+    for (i, &(conv, mode, scratch)) in CONV_RUNS.iter().enumerate() {
+        let q = quant(mode, conv.output().c());
+        // Checked slicing: a length the geometry gets wrong is the kernel's error to report.
+        let x = b.x.get(..conv.input_len()).unwrap_or_default();
+        let w = b.w.get(..conv.weight_len()).unwrap_or_default();
+        let bias = b.bias.get(..conv.bias_len()).unwrap_or_default();
+        let y = b.y.get_mut(..conv.output_len()).unwrap_or_default();
+        let s = b.scratch.get_mut(..scratch).unwrap_or_default();
+        r.kernel("int8 conv2d_i8", || {
+            conv2d_i8(opaque(&conv), x, w, Some(bias), opaque(&q), opaque(y), s)
+        });
+        check(r, b, Step::Conv(i));
+    }
+    const SIZES: (usize, usize, usize) = (FC.m(), FC.n(), FC.k());
+    let (m, n, k) = SIZES;
+    let q = quant(0, m);
+    let (w, x) = (&b.w[..m * k], &b.x[..k * n]);
+    let bias = &b.bias[..m];
+    let y = &mut b.y[..m * n];
+    r.kernel("int8 gemm_i8_requant", || {
+        let w = MatRef::row_major(opaque(w), m, k)?;
+        // The inputs as TFLite holds them, one sample per row: `x` transposed.
+        let x = MatRef::new(opaque(x), k, n, 1, k)?;
+        gemm_i8_requant(
+            &FC,
+            w,
+            x,
+            Some(bias),
+            &q,
+            MatMut::row_major(opaque(y), m, n)?,
+        )
+    });
+    let acc = &mut b.acc[..];
+    r.kernel("int8 gemm_i8", || {
+        let a = MatRef::row_major(opaque(b.w.get(..m * k).unwrap_or_default()), m, k)?;
+        let x = MatRef::row_major(opaque(b.x.get(..k * n).unwrap_or_default()), k, n)?;
+        gemm_i8(&FC, a, 5, x, -100, MatMut::row_major(opaque(acc), m, n)?)
+    });
+    check(r, b, Step::Gemm);
+    const LONG: (usize, usize, usize) = (FC_LONG.m(), FC_LONG.n(), FC_LONG.k());
+    let (m, n, k) = LONG;
+    let q = quant(0, m);
+    let (w, x) = (&b.w[..m * k], &b.x[..k * n]);
+    let bias = &b.bias[..m];
+    let y = &mut b.y[..m * n];
+    r.kernel("int8 gemm_i8_requant, long", || {
+        let w = MatRef::row_major(opaque(w), m, k)?;
+        let x = MatRef::new(opaque(x), k, n, 1, k)?;
+        gemm_i8_requant(
+            &FC_LONG,
+            w,
+            x,
+            Some(bias),
+            &q,
+            MatMut::row_major(opaque(y), m, n)?,
+        )
+    });
+    check(r, b, Step::GemmLong);
+    let y = &mut b.y[..POOL.output_len()];
+    let clamp = Some(Clamp { min: -100, max: 90 });
+    r.kernel("int8 max_pool2d_i8", || {
+        max_pool2d_i8(opaque(&POOL), &b.x[..POOL.input_len()], clamp, opaque(y))
+    });
+    check(r, b, Step::MaxPool);
+    let y = &mut b.y[..AVG.pool().output_len()];
+    r.kernel("int8 avg_pool2d_i8", || {
+        avg_pool2d_i8(
+            opaque(&AVG),
+            &b.x[..AVG.pool().input_len()],
+            None,
+            opaque(y),
+        )
+    });
+    check(r, b, Step::AvgPool);
+}
