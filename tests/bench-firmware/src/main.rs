@@ -66,10 +66,11 @@ global_asm!(
     ".type bench_calibrate, %function",
     ".thumb_func",
     "bench_calibrate:",
-    "    movw r0, #1000",
+    "    ldr r0, =1000", // one instruction on both cores (a literal load)
     "1:  subs r0, r0, #1",
     "    bne 1b",
     "    bx lr",
+    ".ltorg",
 );
 
 extern "C" {
