@@ -81,7 +81,9 @@ type Forward<T> = fn(
     &mut [T],
 ) -> Result<(), Error>;
 
-/// [`conv2d`]'s checks: every buffer's length and the workspace, then the plan.
+/// [`conv2d`]'s checks: every buffer's length and the workspace, then the plan. Out of
+/// line: one copy for every family's function.
+#[inline(never)]
 fn check<T: Float>(
     conv: &Conv2d,
     input: &[T],

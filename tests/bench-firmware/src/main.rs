@@ -118,12 +118,31 @@ const POOL: Pool2d = ok!(Pool2d::new(
 ));
 const AVG: AvgPool2d = ok!(AvgPool2d::new(POOL, Divisor::CountIncludePad));
 
-const CONVS: [(&str, Conv2d); 5] = [
+/// 5 x 5, padding 2, 8 -> 8 channels at 16 x 16: the im2col path.
+const WIDE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 8, 16, 16)),
+    8,
+    Window::square(5).with_padding(Padding::uniform(2)),
+    1
+));
+/// 3 x 3 with stride 2, padding 1, 8 -> 16 channels at 16 x 16: the im2col path.
+const STRIDED: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 8, 16, 16)),
+    16,
+    Window::square(3)
+        .with_padding(Padding::uniform(1))
+        .with_stride(2, 2),
+    1
+));
+
+const CONVS: [(&str, Conv2d); 7] = [
     ("conv3x3_8to8_16x16", CONV_8),
     ("conv3x3_16to16_8x8", CONV_16),
     ("conv3x3_3to16_32x32", CONV_3),
     ("conv1x1_16to16_16x16", POINTWISE),
     ("depthwise3x3_16ch_16x16", DEPTHWISE),
+    ("conv5x5_8to8_16x16", WIDE),
+    ("conv3x3s2_8to16_16x16", STRIDED),
 ];
 
 const fn max(a: usize, b: usize) -> usize {
