@@ -361,9 +361,9 @@ extern "C" {
 
 /// The GEMM without scratch, `C <- alpha * A * B + beta * C` for non-empty operands whose
 /// dimensions agree: when A, B and C all have unit column stride, every whole `4 x 4` tile
-/// of C runs the assembly straight from the views (`nchw_gemm_m4f_rows_4x4`), and the
-/// elements past the last whole tile one dot product each; any other layout is one dot
-/// product per element.
+/// of C runs the assembly straight from the views (`nchw_gemm_m4f_rows_4x4`); the columns
+/// right of the tiles (all of them if none ran) go four rows at a time where A has unit
+/// column stride, and the rows below one dot product per element.
 #[inline(never)]
 pub(crate) fn unpacked(
     alpha: f32,
@@ -400,10 +400,48 @@ pub(crate) fn unpacked(
             }
         }
     }
-    // The rest: the columns right of the whole tiles, then the rows below them.
-    for i in 0..m {
-        let from = if i < m4 { n4 } else { 0 };
-        for j in from..n {
+    // The columns right of the whole tiles (every column if none ran: a narrow C, as in a
+    // convolution with the least workspace), four rows at a time where A's rows are
+    // contiguous: four dot products in registers, one B element loaded per four MACs.
+    let m4_rows = if a.col_stride == 1 && k > 0 {
+        m & !3
+    } else {
+        0
+    };
+    let csb = b.col_stride;
+    for i in (0..m4_rows).step_by(4) {
+        for j in n4..n {
+            let mut acc = [0.0f32; 4];
+            // SAFETY: `i + 3 < m`, `j < n`, `p < k`: A elements `(i + r, p)` (rows
+            // contiguous, `rsa` apart) and B elements `(p, j)` are in the views, so inside
+            // their slices; `bp` is only read while `p < k`.
+            unsafe {
+                let a0 = pa.add(i * rsa);
+                let (a1, a2, a3) = (a0.add(rsa), a0.add(2 * rsa), a0.add(3 * rsa));
+                let mut bp = pb.add(j * csb);
+                for p in 0..k {
+                    let x = *bp;
+                    acc[0] += *a0.add(p) * x;
+                    acc[1] += *a1.add(p) * x;
+                    acc[2] += *a2.add(p) * x;
+                    acc[3] += *a3.add(p) * x;
+                    bp = bp.wrapping_add(rsb);
+                }
+            }
+            for (r, &sum) in acc.iter().enumerate() {
+                // SAFETY: `i + r < c.rows`, `j < c.cols`.
+                let dst = unsafe { c.get_unchecked_mut(i + r, j) };
+                *dst = if beta == 0.0 {
+                    alpha * sum
+                } else {
+                    alpha * sum + beta * *dst
+                };
+            }
+        }
+    }
+    // The rest, one dot product per element: the rows below.
+    for i in m4_rows..m {
+        for j in 0..n {
             let mut acc = 0.0f32;
             for p in 0..k {
                 // SAFETY: `i < a.rows`, `p < a.cols`; `p < b.rows`, `j < b.cols`.

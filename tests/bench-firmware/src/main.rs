@@ -342,32 +342,39 @@ const CHECKED: [Conv2d; 19] = [
 
 /// Products checked against the naive loops without scratch (the Cortex-M4F's in-place
 /// `4 x 4` tiles, their edges, and the layouts they leave to the dot products):
-/// `(m, n, k, row padding of every operand, alpha, beta, C column-major)`.
-type Product = (usize, usize, usize, usize, f32, f32, bool);
-const PRODUCTS: [Product; 10] = [
-    (4, 4, 1, 0, 1.0, 0.0, false),
-    (4, 8, 7, 0, 1.0, 0.0, false),
-    (8, 12, 9, 3, 0.5, 0.0, false),
-    (5, 7, 3, 0, 1.0, -1.5, false),
-    (13, 6, 17, 1, 2.0, 1.0, false),
-    (12, 16, 16, 0, -0.5, 2.0, false),
-    (9, 10, 8, 2, 1.0, 0.5, true),
-    (3, 3, 5, 0, 1.0, 0.0, false),
-    (7, 4, 2, 5, 1.0, 0.0, true),
-    (M, N, K, 0, 1.0, 0.0, false),
+/// `(m, n, k, row padding of every operand, alpha, beta, layout)`, the layout 0 (every
+/// operand row-major), 1 (C column-major) or 2 (B column-major).
+type Product = (usize, usize, usize, usize, f32, f32, u8);
+const PRODUCTS: [Product; 13] = [
+    (4, 4, 1, 0, 1.0, 0.0, 0),
+    (4, 8, 7, 0, 1.0, 0.0, 0),
+    (8, 12, 9, 3, 0.5, 0.0, 0),
+    (5, 7, 3, 0, 1.0, -1.5, 0),
+    (13, 6, 17, 1, 2.0, 1.0, 0),
+    (12, 16, 16, 0, -0.5, 2.0, 0),
+    (9, 10, 8, 2, 1.0, 0.5, 1),
+    (3, 3, 5, 0, 1.0, 0.0, 0),
+    (7, 4, 2, 5, 1.0, 0.0, 1),
+    (M, N, K, 0, 1.0, 0.0, 0),
+    (8, 1, 13, 0, 1.0, 0.0, 0),
+    (9, 6, 11, 1, 1.0, 0.5, 2),
+    (4, 3, 5, 0, 2.0, 0.0, 2),
 ];
 
 /// Runs `gemm` on `product` without scratch and compares C to the naive loops (C starts as
 /// NaN when `beta == 0`, which must never read it).
 fn check_product(b: &mut Buffers, seed: u32, product: Product) -> bool {
-    let (m, n, k, pad, alpha, beta, col_c) = product;
-    let (lda, ldb) = (k + pad, n + pad);
+    let (m, n, k, pad, alpha, beta, layout) = product;
+    let (col_c, col_b) = (layout == 1, layout == 2);
+    // B column-major: column `j` at `j * ldb`.
+    let (lda, ldb) = (k + pad, if col_b { k + pad } else { n + pad });
+    let b_len = if col_b { n * ldb } else { k * ldb };
     let (ldc, c_len) = if col_c {
         (m + pad, n * (m + pad))
     } else {
         (n + pad, m * (n + pad))
     };
-    let (a, w) = (&b.input[..m * lda], &b.weight[..k * ldb]);
+    let (a, w) = (&b.input[..m * lda], &b.weight[..b_len]);
     let (got, rest) = b.output.split_at_mut(OUTPUT / 2);
     let (got, want) = (&mut got[..c_len], &mut rest[..c_len]);
     if beta == 0.0 {
@@ -380,7 +387,7 @@ fn check_product(b: &mut Buffers, seed: u32, product: Product) -> bool {
         for j in 0..n {
             let mut acc = 0.0f32;
             for p in 0..k {
-                acc += a[i * lda + p] * w[p * ldb + j];
+                acc += a[i * lda + p] * w[if col_b { j * ldb + p } else { p * ldb + j }];
             }
             let at = if col_c { j * ldc + i } else { i * ldc + j };
             want[at] = if beta == 0.0 {
@@ -392,7 +399,11 @@ fn check_product(b: &mut Buffers, seed: u32, product: Product) -> bool {
     }
     let run = (|| {
         let av = MatRef::new(a, m, k, lda, 1)?;
-        let wv = MatRef::new(w, k, n, ldb, 1)?;
+        let wv = if col_b {
+            MatRef::new(w, k, n, 1, ldb)?
+        } else {
+            MatRef::new(w, k, n, ldb, 1)?
+        };
         let cv = if col_c {
             MatMut::new(&mut got[..], m, n, 1, ldc)?
         } else {
