@@ -70,4 +70,15 @@ impl Simd for M4f {
             }
         }
     }
+
+    #[inline(always)]
+    fn unpacked(
+        alpha: f32,
+        a: crate::gemm::MatRef<'_, f32>,
+        b: crate::gemm::MatRef<'_, f32>,
+        beta: f32,
+        c: crate::gemm::MatMut<'_, f32>,
+    ) {
+        crate::gemm::cortex_m::unpacked(alpha, a, b, beta, c);
+    }
 }

@@ -110,4 +110,20 @@ pub trait Simd {
             )
         }
     }
+
+    /// The GEMM without scratch (operands non-empty, dimensions agreeing): one dot product
+    /// per element of C, [`unpacked`](crate::gemm::nest::unpacked), unless the instruction
+    /// set has a kernel of its own that reads the views in place (`cortex_m.rs`).
+    #[inline(always)]
+    fn unpacked(
+        alpha: Self::T,
+        a: crate::gemm::MatRef<'_, Self::T>,
+        b: crate::gemm::MatRef<'_, Self::T>,
+        beta: Self::T,
+        c: crate::gemm::MatMut<'_, Self::T>,
+    ) where
+        Self: Sized,
+    {
+        crate::gemm::nest::unpacked(alpha, a, b, beta, c)
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Pass, Path, Tiling};
+use super::geometry::{Conv2d, Family, Pass, Path, Tiling};
 use crate::walk::after;
 
 use crate::arch::Float;
@@ -35,6 +35,7 @@ use crate::gemm::{product, MatMut, MatRef};
 /// assert_eq!(y, [0.0, 2.0, 10.0, 14.0]); // window sums 12, 16, 24, 28, minus 14, ReLU
 /// # Ok::<(), nchw::Error>(())
 /// ```
+#[inline(always)]
 pub fn conv2d<T: Float>(
     conv: &Conv2d,
     input: &[T],
@@ -44,30 +45,135 @@ pub fn conv2d<T: Float>(
     output: &mut [T],
     scratch: &mut [T],
 ) -> Result<(), Error> {
+    // One call to the family's function. The family is a field of the geometry: with a
+    // constant geometry this folds to a direct call, and a firmware links only the kernels
+    // its layers run.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    let f32 = core::mem::size_of::<T>() == core::mem::size_of::<f32>();
+    let run: Forward<T> = match conv.family() {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::Direct3x3 if f32 => direct_3x3,
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::DirectPointwise if f32 => direct_pointwise,
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::DirectDepthwise if f32 => direct_depthwise,
+        Family::Depthwise => planned::<T, true, false>,
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::DirectDepthwise => planned::<T, true, false>,
+        Family::Pointwise | Family::Columns => planned::<T, false, true>,
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::Direct3x3 => planned::<T, false, true>,
+        // A 1 x 1 of one channel per group is on the depthwise path.
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        Family::DirectPointwise => planned::<T, true, true>,
+    };
+    run(conv, input, weight, bias, clamp, output, scratch)
+}
+
+/// The forward pass of one family of kernels, with [`conv2d`]'s arguments.
+type Forward<T> = fn(
+    &Conv2d,
+    &[T],
+    &[T],
+    Option<&[T]>,
+    Option<Clamp<T>>,
+    &mut [T],
+    &mut [T],
+) -> Result<(), Error>;
+
+/// [`conv2d`]'s checks: every buffer's length and the workspace, then the plan. Out of
+/// line: one copy for every family's function.
+#[inline(never)]
+fn check<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &[T],
+    scratch: &[T],
+) -> Result<Path, Error> {
     check_len("input", conv.input_len(), input.len())?;
     check_len("weight", conv.weight_len(), weight.len())?;
     if let Some(b) = bias {
         check_len("bias", conv.bias_len(), b.len())?;
     }
     check_len("output", conv.output_len(), output.len())?;
-    let path = conv.plan::<T>(Pass::Forward, scratch.len())?;
-    // On M-profile cores with an FPU, 3 x 3 and 1 x 1 convolutions run direct, without the
-    // workspace.
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if super::cortex_m::forward(conv, input, weight, bias, clamp, output)
-        .or_else(|| super::cortex_m::pointwise(conv, input, weight, bias, clamp, output))
-        .is_some()
-    {
-        return Ok(());
-    }
-    match path {
-        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        Path::Depthwise { .. }
-            if super::cortex_m::depthwise(conv, input, weight, bias, clamp, output).is_some() =>
-        {
-            Ok(())
-        }
-        Path::Depthwise { padded } => {
+    conv.plan::<T>(Pass::Forward, scratch.len())
+}
+
+/// The 3 x 3 direct kernel of M-profile cores with an FPU (`f32`, a [`Family::Direct3x3`]
+/// geometry).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+fn direct_3x3<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check(conv, input, weight, bias, output, scratch)?;
+    let done = super::cortex_m::forward(conv, input, weight, bias, clamp, output);
+    debug_assert!(done.is_some(), "the family is the kernel's geometry");
+    Ok(())
+}
+
+/// The 1 x 1 direct kernel of M-profile cores with an FPU (`f32`, a
+/// [`Family::DirectPointwise`] geometry).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+fn direct_pointwise<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check(conv, input, weight, bias, output, scratch)?;
+    let done = super::cortex_m::pointwise(conv, input, weight, bias, clamp, output);
+    debug_assert!(done.is_some(), "the family is the kernel's geometry");
+    Ok(())
+}
+
+/// The depthwise direct kernel of M-profile cores with an FPU (`f32`, a
+/// [`Family::DirectDepthwise`] geometry).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+fn direct_depthwise<T: Float>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    check(conv, input, weight, bias, output, scratch)?;
+    let done = super::cortex_m::depthwise(conv, input, weight, bias, clamp, output);
+    debug_assert!(done.is_some(), "the family is the kernel's geometry");
+    Ok(())
+}
+
+/// The planned paths: the depthwise kernels (if `DEPTHWISE`), or tiles of im2col (or 1x1)
+/// columns and the GEMM (if `COLUMNS`), as the plan for the workspace says. [`conv2d`] sets
+/// the flags from the family, which the plan's path always belongs to; the other path's
+/// code is then not compiled in.
+#[inline(never)]
+fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
+    conv: &Conv2d,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    clamp: Option<Clamp<T>>,
+    output: &mut [T],
+    scratch: &mut [T],
+) -> Result<(), Error> {
+    match check(conv, input, weight, bias, output, scratch)? {
+        Path::Depthwise { padded } if DEPTHWISE => {
             let padded = scratch.get_mut(..padded).unwrap_or_default();
             depthwise::on_isa(
                 conv,
@@ -83,10 +189,14 @@ pub fn conv2d<T: Float>(
             );
             Ok(())
         }
-        path => match conv.tiling(path) {
+        path @ (Path::Pointwise | Path::Columns { .. }) if COLUMNS => match conv.tiling(path) {
             Some(tiling) => gemm_path(conv, input, weight, bias, clamp, output, scratch, tiling),
             None => Ok(()),
         },
+        _ => {
+            debug_assert!(false, "the plan's path is in the geometry's family");
+            Ok(())
+        }
     }
 }
 

@@ -62,6 +62,29 @@ pub struct Conv2d {
     group: Im2col,
     /// The instruction set forced with [`Conv2d::with_isa`], if any.
     isa: Option<Isa>,
+    /// The forward kernel's family, fixed by the shapes: a field, so that a call with a
+    /// constant geometry folds the choice and links only that family's code.
+    family: Family,
+}
+
+/// The family of kernels a geometry's forward pass runs (see [`Conv2d::family`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Family {
+    /// [`Path::Depthwise`].
+    Depthwise,
+    /// [`Path::Pointwise`].
+    Pointwise,
+    /// [`Path::Columns`].
+    Columns,
+    /// The direct 3 x 3 assembly for `f32` (`cortex_m.rs`); im2col for `f64`.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    Direct3x3,
+    /// The direct 1 x 1 assembly for `f32`; the pointwise or depthwise path for `f64`.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    DirectPointwise,
+    /// The direct depthwise assembly for `f32`; the depthwise path for `f64`.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    DirectDepthwise,
 }
 
 /// The kernel a geometry runs, fixed by its shape alone.
@@ -170,12 +193,17 @@ impl Conv2d {
         ));
         // The weights.
         tri!(mul(out_channels, group.rows()));
-        Ok(Conv2d {
+        let conv = Conv2d {
             input,
             output,
             groups,
             group,
             isa: None,
+            family: Family::Columns,
+        };
+        Ok(Conv2d {
+            family: conv.forward_family(),
+            ..conv
         })
     }
 
@@ -482,6 +510,34 @@ impl Conv2d {
         match self.kernel_kind() {
             Path::Columns { .. } => self.group.rows(),
             Path::Depthwise { .. } | Path::Pointwise => 0,
+        }
+    }
+
+    /// The family of the forward kernel, stored by [`Conv2d::new`].
+    #[inline(always)]
+    pub(crate) const fn family(&self) -> Family {
+        self.family
+    }
+
+    /// [`Conv2d::family`] from the shapes.
+    const fn forward_family(&self) -> Family {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        {
+            use super::cortex_m::{direct, direct_depthwise, direct_pointwise};
+            if direct(self) {
+                return Family::Direct3x3;
+            }
+            if direct_pointwise(self) {
+                return Family::DirectPointwise;
+            }
+            if matches!(self.kernel_kind(), Path::Depthwise { .. }) && direct_depthwise(self) {
+                return Family::DirectDepthwise;
+            }
+        }
+        match self.kernel_kind() {
+            Path::Depthwise { .. } => Family::Depthwise,
+            Path::Pointwise => Family::Pointwise,
+            Path::Columns { .. } => Family::Columns,
         }
     }
 

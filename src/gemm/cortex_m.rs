@@ -15,6 +15,8 @@
 
 use core::arch::global_asm;
 
+use super::view::{MatMut, MatRef};
+
 /// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
 macro_rules! rank1 {
     () => {
@@ -37,6 +39,86 @@ macro_rules! rank1 {
             "    vmla.f32 s13, s19, s21\n",
             "    vmla.f32 s14, s19, s22\n",
             "    vmla.f32 s15, s19, s23\n",
+        )
+    };
+}
+
+/// Two rank-1 updates straight from the operands: elements `p` and `p + 1` of the four A
+/// rows (`r0`, `r4`, `r5`, `r6`, each moved on by two) into `s16..s23`, B rows `p` and `p + 1`
+/// (`r1`, `r1 + r7`) into `s24..s27` and `s28..s31`, `r1` moved on two rows.
+macro_rules! rows2 {
+    () => {
+        concat!(
+            "    vldmia r0!, {{s16-s17}}\n",
+            "    vldmia r4!, {{s18-s19}}\n",
+            "    vldmia r5!, {{s20-s21}}\n",
+            "    vldmia r6!, {{s22-s23}}\n",
+            "    vldmia r1, {{s24-s27}}\n",
+            "    add lr, r1, r7\n",
+            "    vldmia lr, {{s28-s31}}\n",
+            "    add r1, r1, r7, lsl #1\n",
+            "    vmla.f32 s0, s16, s24\n",
+            "    vmla.f32 s1, s16, s25\n",
+            "    vmla.f32 s2, s16, s26\n",
+            "    vmla.f32 s3, s16, s27\n",
+            "    vmla.f32 s4, s18, s24\n",
+            "    vmla.f32 s5, s18, s25\n",
+            "    vmla.f32 s6, s18, s26\n",
+            "    vmla.f32 s7, s18, s27\n",
+            "    vmla.f32 s8, s20, s24\n",
+            "    vmla.f32 s9, s20, s25\n",
+            "    vmla.f32 s10, s20, s26\n",
+            "    vmla.f32 s11, s20, s27\n",
+            "    vmla.f32 s12, s22, s24\n",
+            "    vmla.f32 s13, s22, s25\n",
+            "    vmla.f32 s14, s22, s26\n",
+            "    vmla.f32 s15, s22, s27\n",
+            "    vmla.f32 s0, s17, s28\n",
+            "    vmla.f32 s1, s17, s29\n",
+            "    vmla.f32 s2, s17, s30\n",
+            "    vmla.f32 s3, s17, s31\n",
+            "    vmla.f32 s4, s19, s28\n",
+            "    vmla.f32 s5, s19, s29\n",
+            "    vmla.f32 s6, s19, s30\n",
+            "    vmla.f32 s7, s19, s31\n",
+            "    vmla.f32 s8, s21, s28\n",
+            "    vmla.f32 s9, s21, s29\n",
+            "    vmla.f32 s10, s21, s30\n",
+            "    vmla.f32 s11, s21, s31\n",
+            "    vmla.f32 s12, s23, s28\n",
+            "    vmla.f32 s13, s23, s29\n",
+            "    vmla.f32 s14, s23, s30\n",
+            "    vmla.f32 s15, s23, s31\n",
+        )
+    };
+}
+
+/// One rank-1 update straight from the operands, as [`rows2`] for one `p`.
+macro_rules! rows1 {
+    () => {
+        concat!(
+            "    vldmia r0!, {{s16}}\n",
+            "    vldmia r4!, {{s18}}\n",
+            "    vldmia r5!, {{s20}}\n",
+            "    vldmia r6!, {{s22}}\n",
+            "    vldmia r1, {{s24-s27}}\n",
+            "    add r1, r1, r7\n",
+            "    vmla.f32 s0, s16, s24\n",
+            "    vmla.f32 s1, s16, s25\n",
+            "    vmla.f32 s2, s16, s26\n",
+            "    vmla.f32 s3, s16, s27\n",
+            "    vmla.f32 s4, s18, s24\n",
+            "    vmla.f32 s5, s18, s25\n",
+            "    vmla.f32 s6, s18, s26\n",
+            "    vmla.f32 s7, s18, s27\n",
+            "    vmla.f32 s8, s20, s24\n",
+            "    vmla.f32 s9, s20, s25\n",
+            "    vmla.f32 s10, s20, s26\n",
+            "    vmla.f32 s11, s20, s27\n",
+            "    vmla.f32 s12, s22, s24\n",
+            "    vmla.f32 s13, s22, s25\n",
+            "    vmla.f32 s14, s22, s26\n",
+            "    vmla.f32 s15, s22, s27\n",
         )
     };
 }
@@ -158,6 +240,89 @@ global_asm!(
     "    pop {{r4, r5, pc}}",
     ".ltorg",
     ".size nchw_gemm_m4f_tile_4x4, . - nchw_gemm_m4f_tile_4x4",
+    // `nchw_gemm_m4f_rows_4x4(a, b, k, c, rsa_bytes, rsb_bytes, rsc_bytes, mode, alpha, beta)`:
+    // the `4 x 4` tile of C at `c` from four rows of A (at `a`, `rsa_bytes` apart, each `k`
+    // contiguous values) and `k` rows of B (at `b`, `rsb_bytes` apart, each 4 contiguous
+    // values), read in place: no packing, no scratch. `alpha` scales the tile; mode 1 stores
+    // its rows to C (`rsc_bytes` apart), mode 2 adds `beta` times those rows of C first.
+    //
+    // Registers: A rows r0, r4, r5, r6; B r1, its row stride r7; k / 8 r2, k % 8 r12;
+    // accumulators s0-s15, two columns of A s16-s23, two rows of B s24-s31 (alpha and beta
+    // wait in r8, r9). Per two rank-1 updates: 4 + 2 loads, 2 address additions, 32 `vmla`.
+    ".section .text.nchw_gemm_m4f_rows_4x4, \"ax\", %progbits",
+    ".global nchw_gemm_m4f_rows_4x4",
+    ".hidden nchw_gemm_m4f_rows_4x4",
+    ".type nchw_gemm_m4f_rows_4x4, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_gemm_m4f_rows_4x4:",
+    "    push {{r4-r9, lr}}",
+    "    vpush {{s16-s31}}",
+    "    ldr r7, [sp, #92]", // 7 words and 16 floats pushed: rsa_bytes
+    "    add r4, r0, r7",
+    "    add r5, r4, r7",
+    "    add r6, r5, r7",
+    "    ldr r7, [sp, #96]", // rsb_bytes
+    "    vmov r8, r9, s0, s1",
+    "    ldr lr, =nchw_gemm_m4f_zeros",
+    "    vldmia lr, {{s0-s15}}",
+    "    and r12, r2, #7",
+    "    lsrs r2, r2, #3",
+    "    beq 2f",
+    "1:",
+    rows2!(),
+    rows2!(),
+    rows2!(),
+    rows2!(),
+    "    subs r2, r2, #1",
+    "    bne 1b",
+    "2:",
+    "    cmp r12, #0",
+    "    beq 4f",
+    "3:",
+    rows1!(),
+    "    subs r12, r12, #1",
+    "    bne 3b",
+    "4:",
+    "    vmov s24, s25, r8, r9",
+    "    ldr r4, [sp, #100]", // rsc_bytes
+    "    ldr r5, [sp, #104]", // mode
+    "    vmul.f32 s0, s0, s24",
+    "    vmul.f32 s1, s1, s24",
+    "    vmul.f32 s2, s2, s24",
+    "    vmul.f32 s3, s3, s24",
+    "    vmul.f32 s4, s4, s24",
+    "    vmul.f32 s5, s5, s24",
+    "    vmul.f32 s6, s6, s24",
+    "    vmul.f32 s7, s7, s24",
+    "    vmul.f32 s8, s8, s24",
+    "    vmul.f32 s9, s9, s24",
+    "    vmul.f32 s10, s10, s24",
+    "    vmul.f32 s11, s11, s24",
+    "    vmul.f32 s12, s12, s24",
+    "    vmul.f32 s13, s13, s24",
+    "    vmul.f32 s14, s14, s24",
+    "    vmul.f32 s15, s15, s24",
+    "    cmp r5, #1",
+    "    bgt 6f",
+    "    vstmia r3, {{s0-s3}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s4-s7}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s8-s11}}",
+    "    add r3, r3, r4",
+    "    vstmia r3, {{s12-s15}}",
+    "    b 7f",
+    "6:",
+    update_row!("s0", "s1", "s2", "s3"),
+    update_row!("s4", "s5", "s6", "s7"),
+    update_row!("s8", "s9", "s10", "s11"),
+    update_row!("s12", "s13", "s14", "s15"),
+    "7:",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4-r9, pc}}",
+    ".ltorg",
+    ".size nchw_gemm_m4f_rows_4x4, . - nchw_gemm_m4f_rows_4x4",
     ".section .rodata.nchw_gemm_m4f_zeros, \"a\", %progbits",
     ".p2align 2",
     "nchw_gemm_m4f_zeros:",
@@ -176,6 +341,121 @@ extern "C" {
         alpha: f32,
         beta: f32,
     );
+}
+
+extern "C" {
+    /// See the assembly above.
+    fn nchw_gemm_m4f_rows_4x4(
+        a: *const f32,
+        b: *const f32,
+        k: usize,
+        c: *mut f32,
+        rsa_bytes: usize,
+        rsb_bytes: usize,
+        rsc_bytes: usize,
+        mode: usize,
+        alpha: f32,
+        beta: f32,
+    );
+}
+
+/// The GEMM without scratch, `C <- alpha * A * B + beta * C` for non-empty operands whose
+/// dimensions agree: when A, B and C all have unit column stride, every whole `4 x 4` tile
+/// of C runs the assembly straight from the views (`nchw_gemm_m4f_rows_4x4`); the columns
+/// right of the tiles (all of them if none ran) go four rows at a time where A has unit
+/// column stride, and the rows below one dot product per element.
+#[inline(never)]
+pub(crate) fn unpacked(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    mut c: MatMut<'_, f32>,
+) {
+    let (m, n, k) = (c.rows.min(a.rows), c.cols.min(b.cols), a.cols.min(b.rows));
+    let direct = a.col_stride == 1 && b.col_stride == 1 && c.col_stride == 1 && k > 0;
+    let (m4, n4) = if direct { (m & !3, n & !3) } else { (0, 0) };
+    let mode = if beta == 0.0 { 1 } else { 2 };
+    let (rsa, rsb, rsc) = (a.row_stride, b.row_stride, c.row_stride);
+    let (pa, pb, pc) = (a.data.as_ptr(), b.data.as_ptr(), c.data.as_mut_ptr());
+    for i in (0..m4).step_by(4) {
+        for j in (0..n4).step_by(4) {
+            // SAFETY: `i + 3 < m`, `j + 3 < n`, `k > 0`: A elements `(i..i + 4, 0..k)` are
+            // in the view, each row contiguous (`col_stride == 1`), as are B elements
+            // `(0..k, j..j + 4)` and C elements `(i..i + 4, j..j + 4)`; the views' checks
+            // put them inside their slices, and C does not alias A or B (borrows).
+            unsafe {
+                nchw_gemm_m4f_rows_4x4(
+                    pa.add(i * rsa),
+                    pb.add(j),
+                    k,
+                    pc.add(i * rsc + j),
+                    rsa * 4,
+                    rsb * 4,
+                    rsc * 4,
+                    mode,
+                    alpha,
+                    beta,
+                );
+            }
+        }
+    }
+    // The columns right of the whole tiles (every column if none ran: a narrow C, as in a
+    // convolution with the least workspace), four rows at a time where A's rows are
+    // contiguous: four dot products in registers, one B element loaded per four MACs.
+    let m4_rows = if a.col_stride == 1 && k > 0 {
+        m & !3
+    } else {
+        0
+    };
+    let csb = b.col_stride;
+    for i in (0..m4_rows).step_by(4) {
+        for j in n4..n {
+            let mut acc = [0.0f32; 4];
+            // SAFETY: `i + 3 < m`, `j < n`, `p < k`: A elements `(i + r, p)` (rows
+            // contiguous, `rsa` apart) and B elements `(p, j)` are in the views, so inside
+            // their slices; `bp` is only read while `p < k`.
+            unsafe {
+                let a0 = pa.add(i * rsa);
+                let (a1, a2, a3) = (a0.add(rsa), a0.add(2 * rsa), a0.add(3 * rsa));
+                let mut bp = pb.add(j * csb);
+                for p in 0..k {
+                    let x = *bp;
+                    acc[0] += *a0.add(p) * x;
+                    acc[1] += *a1.add(p) * x;
+                    acc[2] += *a2.add(p) * x;
+                    acc[3] += *a3.add(p) * x;
+                    bp = bp.wrapping_add(rsb);
+                }
+            }
+            for (r, &sum) in acc.iter().enumerate() {
+                // SAFETY: `i + r < c.rows`, `j < c.cols`.
+                let dst = unsafe { c.get_unchecked_mut(i + r, j) };
+                *dst = if beta == 0.0 {
+                    alpha * sum
+                } else {
+                    alpha * sum + beta * *dst
+                };
+            }
+        }
+    }
+    // The rest, one dot product per element: the rows below.
+    for i in m4_rows..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for p in 0..k {
+                // SAFETY: `i < a.rows`, `p < a.cols`; `p < b.rows`, `j < b.cols`.
+                acc += unsafe { a.get_unchecked(i, p) * b.get_unchecked(p, j) };
+            }
+            // SAFETY: `i < c.rows`, `j < c.cols`.
+            let dst = unsafe { c.get_unchecked_mut(i, j) };
+            *dst = if beta == 0.0 {
+                alpha * acc
+            } else {
+                alpha * acc + beta * *dst
+            };
+        }
+    }
 }
 
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for the `4 x 4` tile

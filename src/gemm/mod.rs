@@ -10,7 +10,7 @@ mod blocking;
 pub(crate) mod cortex_m;
 mod gemv;
 pub(crate) mod microkernel;
-mod nest;
+pub(crate) mod nest;
 mod pack;
 mod view;
 

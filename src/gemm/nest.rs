@@ -15,8 +15,8 @@ use crate::arch::Simd;
 use crate::element::Element;
 
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
-/// whose dimensions agree. Falls back to [`unpacked`] when `scratch` cannot hold even a
-/// depth-1 pair of slivers.
+/// whose dimensions agree. Falls back to `S::unpacked` ([`unpacked`] unless the instruction
+/// set has its own) when `scratch` cannot hold even a depth-1 pair of slivers.
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
@@ -47,11 +47,11 @@ pub(crate) unsafe fn gemm<
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
     let Some(Plan { kc, mc, nc, a_rows }) = plan else {
-        return unpacked(alpha, a, b, beta, c);
+        return S::unpacked(alpha, a, b, beta, c);
     };
     // The plan fits the scratch, so the split always succeeds.
     let Some((b_block, a_panel)) = scratch.split_at_mut_checked(kc.get() * nc.get()) else {
-        return unpacked(alpha, a, b, beta, c);
+        return S::unpacked(alpha, a, b, beta, c);
     };
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();

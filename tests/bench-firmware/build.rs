@@ -6,8 +6,8 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     let target = env::var("TARGET").unwrap_or_default();
     assert!(
-        target == "thumbv7em-none-eabihf",
-        "the bench runs on the Cortex-M4F (mps2-an386) only, not {target:?}"
+        target == "thumbv7em-none-eabihf" || target == "thumbv6m-none-eabi",
+        "the bench runs on the Cortex-M4F and the Cortex-M0 only, not {target:?}"
     );
     // MPS2 AN386: 4 MiB ZBT SSRAM1 at 0 for the code, 4 MiB SSRAM2/3 at 0x2000_0000.
     let memory = "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 1M\n  \

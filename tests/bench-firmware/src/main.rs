@@ -67,10 +67,11 @@ global_asm!(
     ".type bench_calibrate, %function",
     ".thumb_func",
     "bench_calibrate:",
-    "    movw r0, #1000",
+    "    ldr r0, =1000", // one instruction on both cores (a literal load)
     "1:  subs r0, r0, #1",
     "    bne 1b",
     "    bx lr",
+    ".ltorg",
 );
 
 extern "C" {
@@ -150,12 +151,31 @@ const QUANT_TENSOR: QuantParams<'static> =
     QuantParams::new(-3, Requant::TfLite(MULTIPLIERS.split_at(1).0), 5)
         .with_clamp(Clamp::quantized_relu(5));
 
-const CONVS: [(&str, Conv2d); 5] = [
+/// 5 x 5, padding 2, 8 -> 8 channels at 16 x 16: the im2col path.
+const WIDE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 8, 16, 16)),
+    8,
+    Window::square(5).with_padding(Padding::uniform(2)),
+    1
+));
+/// 3 x 3 with stride 2, padding 1, 8 -> 16 channels at 16 x 16: the im2col path.
+const STRIDED: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 8, 16, 16)),
+    16,
+    Window::square(3)
+        .with_padding(Padding::uniform(1))
+        .with_stride(2, 2),
+    1
+));
+
+const CONVS: [(&str, Conv2d); 7] = [
     ("conv3x3_8to8_16x16", CONV_8),
     ("conv3x3_16to16_8x8", CONV_16),
     ("conv3x3_3to16_32x32", CONV_3),
     ("conv1x1_16to16_16x16", POINTWISE),
     ("depthwise3x3_16ch_16x16", DEPTHWISE),
+    ("conv5x5_8to8_16x16", WIDE),
+    ("conv3x3s2_8to16_16x16", STRIDED),
 ];
 
 const fn max(a: usize, b: usize) -> usize {
@@ -398,6 +418,88 @@ const CHECKED: [Conv2d; 19] = [
     checked(1, 1, 1, (4, 3), 7, (0, 0, 0, 0), 1),
 ];
 
+/// Products checked against the naive loops without scratch (the Cortex-M4F's in-place
+/// `4 x 4` tiles, their edges, and the layouts they leave to the dot products):
+/// `(m, n, k, row padding of every operand, alpha, beta, layout)`, the layout 0 (every
+/// operand row-major), 1 (C column-major) or 2 (B column-major).
+type Product = (usize, usize, usize, usize, f32, f32, u8);
+const PRODUCTS: [Product; 13] = [
+    (4, 4, 1, 0, 1.0, 0.0, 0),
+    (4, 8, 7, 0, 1.0, 0.0, 0),
+    (8, 12, 9, 3, 0.5, 0.0, 0),
+    (5, 7, 3, 0, 1.0, -1.5, 0),
+    (13, 6, 17, 1, 2.0, 1.0, 0),
+    (12, 16, 16, 0, -0.5, 2.0, 0),
+    (9, 10, 8, 2, 1.0, 0.5, 1),
+    (3, 3, 5, 0, 1.0, 0.0, 0),
+    (7, 4, 2, 5, 1.0, 0.0, 1),
+    (M, N, K, 0, 1.0, 0.0, 0),
+    (8, 1, 13, 0, 1.0, 0.0, 0),
+    (9, 6, 11, 1, 1.0, 0.5, 2),
+    (4, 3, 5, 0, 2.0, 0.0, 2),
+];
+
+/// Runs `gemm` on `product` without scratch and compares C to the naive loops (C starts as
+/// NaN when `beta == 0`, which must never read it).
+fn check_product(b: &mut Buffers, seed: u32, product: Product) -> bool {
+    let (m, n, k, pad, alpha, beta, layout) = product;
+    let (col_c, col_b) = (layout == 1, layout == 2);
+    // B column-major: column `j` at `j * ldb`.
+    let (lda, ldb) = (k + pad, if col_b { k + pad } else { n + pad });
+    let b_len = if col_b { n * ldb } else { k * ldb };
+    let (ldc, c_len) = if col_c {
+        (m + pad, n * (m + pad))
+    } else {
+        (n + pad, m * (n + pad))
+    };
+    let (a, w) = (&b.input[..m * lda], &b.weight[..b_len]);
+    let (got, rest) = b.output.split_at_mut(OUTPUT / 2);
+    let (got, want) = (&mut got[..c_len], &mut rest[..c_len]);
+    if beta == 0.0 {
+        got.fill(f32::NAN);
+    } else {
+        fill(seed, got);
+    }
+    want.copy_from_slice(got);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for p in 0..k {
+                acc += a[i * lda + p] * w[if col_b { j * ldb + p } else { p * ldb + j }];
+            }
+            let at = if col_c { j * ldc + i } else { i * ldc + j };
+            want[at] = if beta == 0.0 {
+                alpha * acc
+            } else {
+                alpha * acc + beta * want[at]
+            };
+        }
+    }
+    let run = (|| {
+        let av = MatRef::new(a, m, k, lda, 1)?;
+        let wv = if col_b {
+            MatRef::new(w, k, n, 1, ldb)?
+        } else {
+            MatRef::new(w, k, n, ldb, 1)?
+        };
+        let cv = if col_c {
+            MatMut::new(&mut got[..], m, n, 1, ldc)?
+        } else {
+            MatMut::new(&mut got[..], m, n, ldc, 1)?
+        };
+        gemm(&Gemm::new(m, n, k)?, alpha, av, wv, beta, cv, &mut [])
+    })();
+    // The padding between rows stays NaN on both sides: compare NaN as equal to NaN.
+    let same = got
+        .iter()
+        .zip(want.iter())
+        .all(|(g, w)| g == w || g.is_nan() && w.is_nan());
+    if !same {
+        write_str("FAIL: gemm without scratch: differs from the naive loops\n");
+    }
+    run.is_ok() && same
+}
+
 /// Runs `call` between the markers and prints its line; false if the kernel failed.
 #[inline(never)]
 fn region(
@@ -534,6 +636,15 @@ fn main() -> u32 {
         sums[run] = checksum(&b.output[..M * N]);
     }
     count(agree("gemm_32x64x64", sums[0], sums[1]));
+    for (i, &product) in PRODUCTS.iter().enumerate() {
+        let ok = check_product(b, 20 + i as u32, product);
+        if !ok {
+            write_str("  (product ");
+            write_u32(i as u32, 0);
+            write_str(")\n");
+        }
+        count(ok);
+    }
     let (input, output) = (
         &b.input[..POOL.input_len()],
         &mut b.output[..POOL.output_len()],

@@ -16,11 +16,15 @@
 //! the runtime (`rt`), semihosting and stack painting are a few dozen lines each.
 #![no_std]
 #![no_main]
+// The `im2col-only` firmware runs only its own module.
+#![cfg_attr(feature = "im2col-only", allow(dead_code, unused_imports))]
 
 #[cfg_attr(feature = "network-only", allow(dead_code))]
 mod bad_args;
 #[cfg(not(feature = "panic-free"))]
 mod demo;
+#[cfg(feature = "im2col-only")]
+mod im2col_only;
 // The checks read what the steps carry; the panic-free build has none.
 #[cfg_attr(feature = "panic-free", allow(dead_code))]
 mod int8;
@@ -116,6 +120,12 @@ fn flash_used() -> usize {
     core::ptr::addr_of!(_flash_end) as usize
 }
 
+#[cfg(feature = "im2col-only")]
+fn main() -> u32 {
+    im2col_only::run()
+}
+
+#[cfg(not(feature = "im2col-only"))]
 fn main() -> u32 {
     write_str(if cfg!(target_abi = "eabihf") {
         "nchw on an emulated Cortex-M4F (thumbv7em-none-eabihf)\n"
