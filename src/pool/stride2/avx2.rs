@@ -1,10 +1,12 @@
-//! AVX2 kernels for the stride-2 windows (2x2 stride 2, 3x3 stride 2), `f32`.
+//! AVX2 kernels for the 2x2 stride-2 window, `f32` (the 3x3 one runs faster as the passes the
+//! compiler vectorizes).
 //!
-//! As `avx512.rs`, eight outputs per step: each input row's 16 (or 18) columns are loaded and
-//! split into even and odd columns with a shuffle and a cross-lane permute; the max update is
+//! As `avx512.rs`, eight outputs per step: each input row's 16 columns are loaded and split
+//! into even and odd columns with a shuffle and a cross-lane permute; the max update is
 //! PyTorch's, `take = v > max || isnan(v)`, as a compare pair and a blend, so results are
 //! bit-identical to the portable loops. Small planes (7 or 14 outputs per row) are where this
-//! pays: a row costs a step or two, not a pass per window row.
+//! pays: a row costs a step or two, not a pass per window row. Rows may start in padding
+//! ([`Rect`]): those chunks load only the readable columns.
 
 use core::arch::x86_64::*;
 
@@ -13,6 +15,9 @@ use super::{Rect, ARGMAX, SUM};
 /// Lanes of a 256-bit `f32` vector.
 const LANES: usize = 8;
 
+/// Column taps of the window.
+const KW: usize = 2;
+
 /// The outputs of `rect`, as [`super::Kernels::run`] says; padding columns (see
 /// [`Rect`]) are skipped.
 ///
@@ -20,7 +25,7 @@ const LANES: usize = 8;
 /// The CPU supports AVX2; `rect.fits::<KW>(x.len(), y.len())`, and also
 /// `rect.fits::<KW>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
+pub(super) unsafe fn stride2<const OP: u8>(
     x: &[f32],
     rect: &Rect,
     div: f32,
@@ -32,9 +37,9 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
     // SAFETY: the caller's preconditions, passed on.
     unsafe {
         if rect.is_interior::<KW>() {
-            rows::<KW, OP, false>(x, rect, div, y, idx);
+            rows::<OP, false>(x, rect, div, y, idx);
         } else {
-            rows::<KW, OP, true>(x, rect, div, y, idx);
+            rows::<OP, true>(x, rect, div, y, idx);
         }
     }
 }
@@ -46,7 +51,7 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
 /// As [`stride2`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn rows<const KW: usize, const OP: u8, const PAD: bool>(
+unsafe fn rows<const OP: u8, const PAD: bool>(
     x: &[f32],
     rect: &Rect,
     div: f32,
@@ -72,9 +77,9 @@ unsafe fn rows<const KW: usize, const OP: u8, const PAD: bool>(
             // SAFETY: the caller's preconditions.
             let (mut m, i) = unsafe {
                 if masked {
-                    chunk::<KW, OP, true>(x, rect, row, j, ok)
+                    chunk::<OP, true>(x, rect, row, j, ok)
                 } else {
-                    chunk::<KW, OP, false>(x, rect, row, j, ok)
+                    chunk::<OP, false>(x, rect, row, j, ok)
                 }
             };
             if OP == SUM {
@@ -110,7 +115,7 @@ unsafe fn rows<const KW: usize, const OP: u8, const PAD: bool>(
 /// As [`stride2`]; `row`, `j` of the rectangle.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn chunk<const KW: usize, const OP: u8, const MASKED: bool>(
+unsafe fn chunk<const OP: u8, const MASKED: bool>(
     x: &[f32],
     rect: &Rect,
     row: usize,
@@ -123,43 +128,30 @@ unsafe fn chunk<const KW: usize, const OP: u8, const MASKED: bool>(
     let mut i = _mm256_setzero_si256();
     // MASKED: the lanes that have taken a tap.
     let mut seen = _mm256_setzero_ps();
-    // The readable lanes of the loads from the first tap and from two further on.
-    let (live2, live3) = if MASKED {
-        (
-            between(from, to),
-            between(from.saturating_sub(2), to.saturating_sub(2)),
-        )
+    // The readable lanes of the loads.
+    let readable = if MASKED {
+        between(from, to)
     } else {
-        let none = _mm256_setzero_si256();
-        ((none, none), (none, none))
+        (_mm256_setzero_si256(), _mm256_setzero_si256())
     };
     for r in 0..rect.taps_h {
-        // The 16 (or 18) elements from the first output's first tap (`lead` of them padding
-        // before the row's first readable one).
+        // The 16 elements from the first output's first tap (`lead` of them padding before
+        // the row's first readable one).
         let at = (row + r * rect.x_tap + 2 * j).wrapping_sub(rect.lead);
         let p = x.as_ptr().wrapping_add(at);
         // SAFETY: `fits` bounds every readable element by x.len(); the masks (or
         // `load16`'s count) read no others.
-        let (lo, hi, live) = unsafe { load::<MASKED>(p, live2, to) };
+        let (lo, hi, live) = unsafe { load::<MASKED>(p, readable, to) };
         let first = _mm256_add_epi32(_mm256_set1_epi32(at as i32), even);
-        let mut taps = [
+        let taps = [
             (half::<EVEN>(lo, hi), first, half::<EVEN>(live.0, live.1)),
             (
                 half::<ODD>(lo, hi),
                 _mm256_add_epi32(first, _mm256_set1_epi32(1)),
                 half::<ODD>(live.0, live.1),
             ),
-            (m, first, m),
         ];
-        if KW == 3 {
-            // Columns 2j + 2: the even columns of the 16 starting two further on.
-            // SAFETY: as above.
-            let (lo, hi, live) =
-                unsafe { load::<MASKED>(p.wrapping_add(2), live3, to.saturating_sub(2)) };
-            let iv = _mm256_add_epi32(first, _mm256_set1_epi32(2));
-            taps[2] = (half::<EVEN>(lo, hi), iv, half::<EVEN>(live.0, live.1));
-        }
-        for (t, &(v, iv, live)) in taps[..KW].iter().enumerate() {
+        for (t, &(v, iv, live)) in taps.iter().enumerate() {
             if OP == SUM {
                 // Padding loads as zero: it adds nothing.
                 m = _mm256_add_ps(m, v);

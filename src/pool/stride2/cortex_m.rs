@@ -30,7 +30,7 @@ pub(super) fn padded(_: Isa) -> bool {
 }
 
 /// The kernels run on every instruction set of these targets (chosen at compile time).
-pub(super) fn available(_: Isa) -> bool {
+pub(super) fn available(_: Isa, _: usize) -> bool {
     true
 }
 
