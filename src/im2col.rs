@@ -227,6 +227,8 @@ struct Segment {
 /// # Ok::<(), nchw::Error>(())
 /// ```
 pub fn im2col<T: Float>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Error> {
+    check_len("image", g.image_len(), image.len())?;
+    check_len("col", g.col_len(), col.len())?;
     im2col_columns(g, image, 0..g.cols(), col)
 }
 

@@ -110,7 +110,7 @@ fn ops() -> Vec<Op> {
             let [i, o] = b else { unreachable!() };
             crop(&p, i, o)
         }),
-        op("im2col", &[("image", img), ("tile", col)], move |b, _| {
+        op("im2col", &[("image", img), ("col", col)], move |b, _| {
             let [i, o] = b else { unreachable!() };
             im2col(&ic, i, o)
         }),

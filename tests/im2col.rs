@@ -168,7 +168,7 @@ fn errors_leave_outputs_untouched() {
     assert_eq!(
         im2col(&g, &image, &mut col),
         Err(Error::BufferLength {
-            buffer: "tile",
+            buffer: "col",
             expected: g.col_len(),
             actual: g.col_len() + 1
         })

@@ -156,7 +156,7 @@ fn columns(r: &mut impl Runner) -> Result<(), Error> {
     refuse(
         r,
         "error im2col col",
-        length("tile", 16, 15),
+        length("col", 16, 15),
         &mut [0.0; 15],
         |col| im2col(g, opaque(&x[..9]), col),
     );
