@@ -24,14 +24,18 @@ use crate::arch::Isa;
 pub(super) const INDICES: bool = false;
 pub(super) const BORDERS: bool = false;
 
-/// Rectangles hold interior outputs only.
-pub(super) fn padded(_: Isa) -> bool {
-    false
+/// The kernels run on every instruction set of these targets (chosen at compile time), for
+/// both window widths.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Proof;
+
+pub(super) fn proof(_: Isa, _: usize) -> Option<Proof> {
+    Some(Proof)
 }
 
-/// The kernels run on every instruction set of these targets (chosen at compile time).
-pub(super) fn available(_: Isa, _: usize) -> bool {
-    true
+/// Rectangles hold interior outputs only.
+pub(super) fn padded(_: Proof) -> bool {
+    false
 }
 
 /// The outputs of `rect`, as [`super::Kernels::run`] says.
@@ -41,7 +45,7 @@ pub(super) fn available(_: Isa, _: usize) -> bool {
 /// `OP == ARGMAX`; `x.len() <= 2^32`.
 #[inline(always)]
 pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-    _: Isa,
+    _: Proof,
     x: &[f32],
     rect: &Rect,
     div: f32,

@@ -19,14 +19,42 @@ mod cortex_m;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 use cortex_m as backend;
 
-/// No kernels on this target.
+/// No kernels on this target: [`Kernels`] cannot be made.
 #[cfg(not(any(
     all(target_arch = "x86_64", not(miri)),
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 )))]
 mod backend {
+    use super::Rect;
+    use crate::arch::Isa;
+
     pub(super) const INDICES: bool = false;
     pub(super) const BORDERS: bool = false;
+
+    /// Uninhabited: no proof that kernels run.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum Proof {}
+
+    pub(super) fn proof(_: Isa, _: usize) -> Option<Proof> {
+        None
+    }
+
+    pub(super) fn padded(proof: Proof) -> bool {
+        match proof {}
+    }
+
+    /// # Safety
+    /// None: it cannot be called.
+    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
+        proof: Proof,
+        _: &[f32],
+        _: &Rect,
+        _: f32,
+        _: &mut [f32],
+        _: &mut [u32],
+    ) {
+        match proof {}
+    }
 }
 
 use core::marker::PhantomData;
@@ -95,25 +123,11 @@ impl Rect {
     }
 }
 
-/// Uninhabited where no kernels exist, so a [`Kernels`] cannot be made there.
-#[cfg(any(
-    all(target_arch = "x86_64", not(miri)),
-    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-))]
-#[derive(Clone, Copy, Debug)]
-struct Proof(Isa);
-#[cfg(not(any(
-    all(target_arch = "x86_64", not(miri)),
-    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-)))]
-#[derive(Clone, Copy, Debug)]
-enum Proof {}
-
 /// Proof that the stride-2 kernels serve an operation on `T`: made by [`Kernels::new`] only
 /// when `T` is `f32`, the instruction set has them and the window is one they handle.
 #[derive(Debug)]
 pub(super) struct Kernels<T> {
-    proof: Proof,
+    proof: backend::Proof,
     element: PhantomData<T>,
 }
 
@@ -133,60 +147,29 @@ impl<T: Element> Kernels<T> {
     /// there is dropped at compile time.
     #[inline(always)]
     pub(super) fn new<const OP: u8>(isa: Isa, geo: &Geo) -> Option<Self> {
-        let taps = geo.stride2_taps();
-        let serves = taps.is_some()
-            && (OP != ARGMAX || backend::INDICES)
-            && (backend::BORDERS || geo.is_interior());
-        #[cfg(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        ))]
-        return (serves && backend::available(isa, taps.unwrap_or(0)) && is_f32::<T>()).then_some(
-            Kernels {
-                proof: Proof(isa),
-                element: PhantomData,
-            },
-        );
-        #[cfg(not(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        )))]
-        {
-            let _ = (isa, serves, taps);
-            None
-        }
+        let taps = geo.stride2_taps()?;
+        let serves = (OP != ARGMAX || backend::INDICES)
+            && (backend::BORDERS || geo.is_interior())
+            && is_f32::<T>();
+        let proof = backend::proof(isa, taps).filter(|_| serves)?;
+        Some(Kernels {
+            proof,
+            element: PhantomData,
+        })
     }
 
     /// Whether the kernels take rectangles with padding columns (see [`Rect`]), so that a
     /// row's border outputs need no passes.
     #[inline(always)]
     pub(super) fn padded(self) -> bool {
-        #[cfg(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        ))]
-        return backend::padded(self.proof.0);
-        #[cfg(not(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        )))]
-        match self.proof {}
+        backend::padded(self.proof)
     }
 
     /// Whether the kernels are also used beside border rows and columns (else the
     /// geometry has none: [`Kernels::new`] checked it).
     #[inline(always)]
     pub(super) fn borders(self) -> bool {
-        #[cfg(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        ))]
-        return backend::BORDERS;
-        #[cfg(not(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        )))]
-        match self.proof {}
+        backend::BORDERS
     }
 
     /// The outputs of `rect`, for a window of `taps` (2 or 3) column taps: taps
@@ -215,27 +198,15 @@ impl<T: Element> Kernels<T> {
                 && rect.fits::<3>(x.len(), y.len())
                 && (rect.is_interior::<3>() || self.padded())
         });
-        #[cfg(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        ))]
         // SAFETY: `self` proves T is f32 and the CPU runs the kernels (Kernels::new); the
         // rest is the caller's precondition, passed on.
         unsafe {
             let (x, y) = (as_f32(x), as_f32_mut(y));
             if taps == 2 {
-                backend::stride2::<2, OP>(self.proof.0, x, rect, div, y, idx);
+                backend::stride2::<2, OP>(self.proof, x, rect, div, y, idx);
             } else {
-                backend::stride2::<3, OP>(self.proof.0, x, rect, div, y, idx);
+                backend::stride2::<3, OP>(self.proof, x, rect, div, y, idx);
             }
-        }
-        #[cfg(not(any(
-            all(target_arch = "x86_64", not(miri)),
-            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-        )))]
-        {
-            let _ = (taps, x, rect, div, y, idx);
-            match self.proof {}
         }
     }
 }
@@ -250,11 +221,14 @@ mod x86 {
     pub(super) const INDICES: bool = true;
     pub(super) const BORDERS: bool = true;
 
-    /// Whether `isa` has kernels for windows of `taps` columns: AVX-512 for 2 and 3, AVX2
-    /// for 2 (its 3-tap kernel measured slower than the passes the compiler vectorizes:
-    /// 2.14 s against 1.76 s for 3000 calls of 3x3 stride 2 pad 1 over 64x112x112, Zen 3).
-    pub(super) fn available(isa: Isa, taps: usize) -> bool {
-        isa == Isa::Avx512 || (isa == Isa::Avx2 && taps == 2)
+    /// The instruction set the kernels run on.
+    pub(super) type Proof = Isa;
+
+    /// `isa`, if it has kernels for windows of `taps` columns: AVX-512 for 2 and 3, AVX2 for
+    /// 2 (its 3-tap kernel measured slower than the passes the compiler vectorizes: 2.14 s
+    /// against 1.76 s for 3000 calls of 3x3 stride 2 pad 1 over 64x112x112, Zen 3).
+    pub(super) fn proof(isa: Isa, taps: usize) -> Option<Isa> {
+        (isa == Isa::Avx512 || (isa == Isa::Avx2 && taps == 2)).then_some(isa)
     }
 
     /// Whether `isa`'s kernels take padded rectangles: the AVX2 ones.
@@ -265,7 +239,7 @@ mod x86 {
     /// The kernels of `isa` on `rect`.
     ///
     /// # Safety
-    /// `available(isa)` and the CPU runs `isa`; the rest as [`super::Kernels::run`].
+    /// `isa` came from [`proof`] and the CPU runs it; the rest as [`super::Kernels::run`].
     #[inline(always)]
     pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
         isa: Isa,
@@ -289,10 +263,6 @@ mod x86 {
 }
 
 /// Whether `T` is `f32`, the element type of the kernels.
-#[cfg(any(
-    all(target_arch = "x86_64", not(miri)),
-    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-))]
 fn is_f32<T: Element>() -> bool {
     core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
 }
@@ -301,10 +271,6 @@ fn is_f32<T: Element>() -> bool {
 ///
 /// # Safety
 /// `T` is `f32` ([`is_f32`]).
-#[cfg(any(
-    all(target_arch = "x86_64", not(miri)),
-    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-))]
 #[inline(always)]
 unsafe fn as_f32<T: Element>(s: &[T]) -> &[f32] {
     debug_assert!(is_f32::<T>());
@@ -316,10 +282,6 @@ unsafe fn as_f32<T: Element>(s: &[T]) -> &[f32] {
 ///
 /// # Safety
 /// `T` is `f32` ([`is_f32`]).
-#[cfg(any(
-    all(target_arch = "x86_64", not(miri)),
-    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
-))]
 #[inline(always)]
 unsafe fn as_f32_mut<T: Element>(s: &mut [T]) -> &mut [f32] {
     debug_assert!(is_f32::<T>());
