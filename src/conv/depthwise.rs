@@ -448,8 +448,9 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             *v = taps.scalar(hi + ow, bias);
         }
         let (wide, narrow) = (NV * S::LANES, S::LANES);
-        // The vector bodies with the tap rows' starts and weights hoisted out of the blocks.
-        let fast = !one_lane_3x3 && body.len() >= narrow && {
+        // The vector bodies with the tap rows' starts and weights hoisted out of the blocks
+        // (not on one-lane builds: a microcontroller's flash holds their previous path only).
+        let fast = S::LANES > 1 && body.len() >= narrow && {
             let khs = tap_rows(oh, sh, dh, top, height, wnd.kernel_h);
             let base = (oh * sh + khs.start * dh)
                 .wrapping_sub(top)
