@@ -243,6 +243,122 @@ fn three_by_three<'a, T: Element, R: Fn(usize) -> Option<&'a [T]>>(
     }
 }
 
+/// The tap rows inside the input for output row `oh`: `kh_lo..kh_hi`, tap row `kh` reading
+/// input row `oh * sh + kh * dh - top` (`dh >= 1`).
+#[inline(always)]
+fn tap_rows(
+    oh: usize,
+    sh: usize,
+    dh: usize,
+    top: usize,
+    height: usize,
+    kernel_h: usize,
+) -> Range<usize> {
+    // Rows `r = oh * sh + kh * dh` with `top <= r < top + height`.
+    let ceil = |a: usize| if dh == 1 { a } else { a.div_ceil(dh.max(1)) };
+    let r0 = oh.saturating_mul(sh);
+    let lo = ceil(top.saturating_sub(r0));
+    let hi = ceil(top.saturating_add(height).saturating_sub(r0)).min(kernel_h);
+    lo..hi.max(lo)
+}
+
+/// The vector body of one output row, with every tap row's start hoisted: tap row `j` of
+/// `w.len() / offsets.len()` starts at `rows[base + j * step ..]`, output `b` of `body` reads
+/// tap `kw` of it at column `col0 + b + offsets[kw]`. Blocks of `NV` vectors, the last one
+/// overlapping its predecessor. False, writing nothing, if a read would leave `rows` (which
+/// the callers' geometry rules out) or `body` is narrower than one block.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_blocks<S: Simd, const NV: usize, O: AsRef<[usize]> + ?Sized>(
+    rows: &[S::T],
+    base: usize,
+    step: usize,
+    w: &[S::T],
+    offsets: &O,
+    off_max: usize,
+    col0: usize,
+    bias: S::T,
+    body: &mut [S::T],
+) -> bool {
+    // An array of offsets (the common kernel widths) unrolls the taps' loop.
+    let offsets = offsets.as_ref();
+    let (len, n, kernel_w) = (body.len(), NV * S::LANES, offsets.len());
+    if len < n || kernel_w == 0 {
+        return false;
+    }
+    let nk = w.len() / kernel_w;
+    // The furthest read: the last tap row, the last block, the furthest tap.
+    let end = nk
+        .checked_sub(1)
+        .and_then(|j| j.checked_mul(step))
+        .and_then(|s| s.checked_add(base))
+        .and_then(|s| s.checked_add(col0))
+        .and_then(|s| s.checked_add(len))
+        .and_then(|s| s.checked_add(off_max));
+    if nk > 0 && end.is_none_or(|e| e > rows.len()) {
+        return false;
+    }
+    let (src, wp) = (rows.as_ptr(), w.as_ptr());
+    let out = body.as_mut_ptr();
+    let mut at = 0;
+    while at < len {
+        let b = at.min(len - n);
+        // SAFETY: the caller guarantees the instruction set. Tap row `j < nk`, tap `kw <
+        // kernel_w` of block `b <= len - n` reads `n` elements from `base + j * step + col0 +
+        // b + offsets[kw] <= end - n`, inside `rows` (checked above); `j * kernel_w + kw <
+        // w.len()`; the block writes `b .. b + n <= len` of `body`.
+        unsafe {
+            let mut acc = [S::splat(bias); NV];
+            for j in 0..nk {
+                let row = src.add(base + j * step + col0 + b);
+                let wr = wp.add(j * kernel_w);
+                for (kw, &off) in offsets.iter().enumerate() {
+                    let wv = S::splat(*wr.add(kw));
+                    let p = row.add(off);
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        *a = S::mul_add(wv, S::load(p.add(v * S::LANES)), *a);
+                    }
+                }
+            }
+            for (v, a) in acc.into_iter().enumerate() {
+                S::store(out.add(b + v * S::LANES), a);
+            }
+        }
+        at = b + n;
+    }
+    true
+}
+
+/// [`row_blocks`] with the offsets of 3 and 5 taps in arrays, others in a slice.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_body<S: Simd, const NV: usize>(
+    rows: &[S::T],
+    base: usize,
+    step: usize,
+    w: &[S::T],
+    offsets: &[usize],
+    off_max: usize,
+    col0: usize,
+    bias: S::T,
+    body: &mut [S::T],
+) -> bool {
+    // SAFETY (all three): the caller guarantees the instruction set.
+    if let Ok(o) = <&[usize; 3]>::try_from(offsets) {
+        unsafe { row_blocks::<S, NV, _>(rows, base, step, w, o, off_max, col0, bias, body) }
+    } else if let Ok(o) = <&[usize; 5]>::try_from(offsets) {
+        unsafe { row_blocks::<S, NV, _>(rows, base, step, w, o, off_max, col0, bias, body) }
+    } else {
+        unsafe { row_blocks::<S, NV, _>(rows, base, step, w, offsets, off_max, col0, bias, body) }
+    }
+}
+
 /// Where a forward reads its input rows from: `rows` of `width` elements (the input plane, or
 /// its copy with the left and right padding written out as zeros, `left` then 0), and the
 /// output columns `lo..hi` whose every tap lies inside those rows.
@@ -288,6 +404,7 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
         };
     }
     let offsets = offsets.get(..kernel_w).unwrap_or_default();
+    let off_max = offsets.iter().copied().max().unwrap_or(0);
     // Vectors need consecutive outputs' taps side by side (stride 1, or split rows), and
     // every tap's offset.
     let vectors = (wnd.stride_w == 1 || x.split == wnd.stride_w) && wnd.kernel_w <= MAX_VECTOR_TAPS;
@@ -331,7 +448,45 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
             *v = taps.scalar(hi + ow, bias);
         }
         let (wide, narrow) = (NV * S::LANES, S::LANES);
-        if one_lane_3x3 && three_by_three(&taps, w, lo.wrapping_sub(x.left), bias, body) {
+        // The vector bodies with the tap rows' starts and weights hoisted out of the blocks
+        // (not on one-lane builds: a microcontroller's flash holds their previous path only).
+        let fast = S::LANES > 1 && body.len() >= narrow && {
+            let khs = tap_rows(oh, sh, dh, top, height, wnd.kernel_h);
+            let base = (oh * sh + khs.start * dh)
+                .wrapping_sub(top)
+                .wrapping_mul(width);
+            // Tap 0 of the body's first output: `lo * stride - left` in an unsplit row
+            // (stride 1 there), `lo` in a split one.
+            let col0 = if x.split == 1 {
+                lo.wrapping_sub(x.left)
+            } else {
+                lo
+            };
+            let wk = w.get(khs.start * wnd.kernel_w..khs.end * wnd.kernel_w);
+            match wk {
+                Some(wk) if khs.is_empty() || col0 <= lo => {
+                    let step = dh * width;
+                    // SAFETY (both): the caller guarantees the instruction set.
+                    if body.len() >= wide {
+                        unsafe {
+                            row_body::<S, NV>(
+                                x.rows, base, step, wk, offsets, off_max, col0, bias, body,
+                            )
+                        }
+                    } else {
+                        unsafe {
+                            row_body::<S, 1>(
+                                x.rows, base, step, wk, offsets, off_max, col0, bias, body,
+                            )
+                        }
+                    }
+                }
+                _ => false,
+            }
+        };
+        if fast {
+            // Done: the hoisted blocks took the body.
+        } else if one_lane_3x3 && three_by_three(&taps, w, lo.wrapping_sub(x.left), bias, body) {
             // Done: the one-lane 3 x 3 kernel took the body.
         } else if body.len() >= wide {
             // SAFETY: the caller guarantees the instruction set.
@@ -389,24 +544,24 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     // Each group is one input plane and the channel multiplier's output planes and filters.
     let planes = conv.input_groups(input).zip(conv.output_groups(output));
     let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
+    if use_padded {
+        // The padding is zero once per call: every plane's copy writes the same elements,
+        // the input's, and leaves the padding's as they are.
+        if let Some(p) = padded.get_mut(..conv.padded_plane_len()) {
+            p.fill(S::T::ZERO);
+        }
+    }
     for ((x, ys), (ws, bs)) in planes.zip(filters.cycle()) {
         let source = if use_padded {
             for (dst, src) in chunks(&mut *padded, row_len).zip(chunks(x, width)) {
                 if stride == 1 {
-                    // `dst` holds `left + width + right` elements: the splits never fail.
+                    // `dst` holds `left + width + right` elements: the slice never fails.
                     debug_assert!(dst.len() == padded_w);
-                    let Some((before, rest)) = dst.split_at_mut_checked(pad.left) else {
-                        continue;
-                    };
-                    let Some((body, after)) = rest.split_at_mut_checked(src.len()) else {
-                        continue;
-                    };
-                    before.fill(S::T::ZERO);
-                    body.copy_from_slice(src);
-                    after.fill(S::T::ZERO);
+                    if let Some(body) = dst.get_mut(pad.left..pad.left + src.len()) {
+                        body.copy_from_slice(src);
+                    }
                 } else {
                     // Padded column `c` goes to `(c % stride) * phase + c / stride`.
-                    dst.fill(S::T::ZERO);
                     for (i, &v) in src.iter().enumerate() {
                         let c = pad.left + i;
                         if let Some(d) = dst.get_mut(c % stride * phase + c / stride) {
