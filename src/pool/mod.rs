@@ -53,9 +53,10 @@
 //! chosen with [`Pool2d::with_isa`]). For `f32` windows of column stride 2 (2x2 stride 2, 3x3
 //! stride 2 pad 1, the CNN downsampling layers), hand-written kernels compute the interior
 //! outputs from all the window's rows at once, over bands of rows, or over all planes stacked
-//! into one when no window crosses a plane boundary: 16 outputs per step with AVX-512, and on
-//! Cortex-M cores with an FPU the 2x2 window in assembly (max about 15 instructions per
-//! output, average about 8). All paths give bit-identical results.
+//! into one when no window crosses a plane boundary: 16 outputs per step with AVX-512; 8 with
+//! AVX2, 2x2 windows only, whole rows with their padding; and on Cortex-M cores with an FPU
+//! the 2x2 window in assembly (max about 15 instructions per output, average about 8). All
+//! paths give bit-identical results.
 //! [`global_avg_pool2d`] has its own reduction loop.
 //!
 //! Stack use is bounded and small: the backward passes keep runs of 32 outputs (and
