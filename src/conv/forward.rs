@@ -52,11 +52,11 @@ pub fn conv2d<T: Float>(
     let f32 = core::mem::size_of::<T>() == core::mem::size_of::<f32>();
     let run: Forward<T> = match conv.family() {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        Family::Direct3x3 if f32 => direct_3x3,
+        Family::Direct3x3 if f32 => direct::<T, DIRECT_3X3>,
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        Family::DirectPointwise if f32 => direct_pointwise,
+        Family::DirectPointwise if f32 => direct::<T, DIRECT_1X1>,
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        Family::DirectDepthwise if f32 => direct_depthwise,
+        Family::DirectDepthwise if f32 => direct::<T, DIRECT_DEPTHWISE>,
         Family::Depthwise => planned::<T, true, false>,
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
         Family::DirectDepthwise => planned::<T, true, false>,
@@ -101,30 +101,19 @@ fn check<T: Float>(
     conv.plan::<T>(Pass::Forward, scratch.len())
 }
 
-/// The 3 x 3 direct kernel of M-profile cores with an FPU (`f32`, a [`Family::Direct3x3`]
-/// geometry).
+/// [`direct`]'s kernels: 3 x 3, 1 x 1 and depthwise.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-#[inline(never)]
-fn direct_3x3<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-    scratch: &mut [T],
-) -> Result<(), Error> {
-    check(conv, input, weight, bias, output, scratch)?;
-    let done = super::cortex_m::forward(conv, input, weight, bias, clamp, output);
-    debug_assert!(done.is_some(), "the family is the kernel's geometry");
-    Ok(())
-}
+const DIRECT_3X3: u8 = 0;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const DIRECT_1X1: u8 = 1;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const DIRECT_DEPTHWISE: u8 = 2;
 
-/// The 1 x 1 direct kernel of M-profile cores with an FPU (`f32`, a
-/// [`Family::DirectPointwise`] geometry).
+/// A direct kernel of M-profile cores with an FPU (`f32`, a geometry of its family): one
+/// function per `KERNEL`, so a firmware links only the kernels its layers use.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 #[inline(never)]
-fn direct_pointwise<T: Float>(
+fn direct<T: Float, const KERNEL: u8>(
     conv: &Conv2d,
     input: &[T],
     weight: &[T],
@@ -134,26 +123,12 @@ fn direct_pointwise<T: Float>(
     scratch: &mut [T],
 ) -> Result<(), Error> {
     check(conv, input, weight, bias, output, scratch)?;
-    let done = super::cortex_m::pointwise(conv, input, weight, bias, clamp, output);
-    debug_assert!(done.is_some(), "the family is the kernel's geometry");
-    Ok(())
-}
-
-/// The depthwise direct kernel of M-profile cores with an FPU (`f32`, a
-/// [`Family::DirectDepthwise`] geometry).
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-#[inline(never)]
-fn direct_depthwise<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-    scratch: &mut [T],
-) -> Result<(), Error> {
-    check(conv, input, weight, bias, output, scratch)?;
-    let done = super::cortex_m::depthwise(conv, input, weight, bias, clamp, output);
+    let kernel = match KERNEL {
+        DIRECT_3X3 => super::cortex_m::forward,
+        DIRECT_1X1 => super::cortex_m::pointwise,
+        _ => super::cortex_m::depthwise,
+    };
+    let done = kernel(conv, input, weight, bias, clamp, output);
     debug_assert!(done.is_some(), "the family is the kernel's geometry");
     Ok(())
 }
