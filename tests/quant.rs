@@ -699,6 +699,16 @@ proptest! {
     }
 }
 
+/// Every divisor rule; overrides small, and up to `2^40` (rounding in `i64`).
+fn divisors() -> impl Strategy<Value = Divisor> {
+    prop_oneof![
+        Just(Divisor::CountExcludePad),
+        Just(Divisor::CountIncludePad),
+        (1usize..12).prop_map(Divisor::Override),
+        (0u32..41).prop_map(|e| Divisor::Override(1 << e)),
+    ]
+}
+
 fn pool_spec() -> impl Strategy<Value = Geom> {
     let axis = || {
         (
@@ -733,12 +743,7 @@ proptest! {
 
     #[test]
     fn max_pool_matches_reference(s in pool_spec(), seed in any::<u64>(), r in range()) {
-        let g = s.pool().unwrap();
-        let x = bytes(seed, s.x_len());
-        let (lo, hi) = bounds(r);
-        let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
-        max_pool2d_i8(&g, &x, clamp_of(r), y.inner()).unwrap();
-        prop_assert_eq!(y.get(), &naive::max_pool(&s, &x, lo, hi)[..]);
+        check_max_pool(&s, seed, r)?;
     }
 
     #[test]
@@ -746,27 +751,113 @@ proptest! {
         s in pool_spec(),
         seed in any::<u64>(),
         r in range(),
-        div in prop_oneof![
-            Just(Divisor::CountExcludePad),
-            Just(Divisor::CountIncludePad),
-            (1usize..12).prop_map(Divisor::Override),
-        ],
+        div in divisors(),
     ) {
         let s = Geom { dilation: [1, 1], ..s };
         prop_assume!(s.expected_error().is_none());
-        let a = AvgPool2d::new(s.pool().unwrap(), div).unwrap();
-        let x = bytes(seed, s.x_len());
-        let (lo, hi) = bounds(r);
-        let d = match div {
-            Divisor::CountExcludePad => common::pool::Div::ExcludePad,
-            Divisor::CountIncludePad => common::pool::Div::IncludePad,
-            Divisor::Override(d) => common::pool::Div::Override(d),
-        };
-        let want = naive::avg_pool(&s, &x, |oh, ow| common::pool::divisor(&s, d, oh, ow), lo, hi);
-        let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
-        avg_pool2d_i8(&a, &x, clamp_of(r), y.inner()).unwrap();
-        prop_assert_eq!(y.get(), &want[..]);
+        check_avg_pool(&s, seed, r, div)?;
     }
+}
+
+/// `max_pool2d_i8` on `s` (random input from `seed`, clamp `r`) against the naive loop.
+fn check_max_pool(s: &Geom, seed: u64, r: Option<(i8, i8)>) -> Result<(), TestCaseError> {
+    let g = s.pool().unwrap();
+    let x = bytes(seed, s.x_len());
+    let (lo, hi) = bounds(r);
+    let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
+    max_pool2d_i8(&g, &x, clamp_of(r), y.inner()).unwrap();
+    prop_assert_eq!(y.get(), &naive::max_pool(s, &x, lo, hi)[..]);
+    Ok(())
+}
+
+/// `avg_pool2d_i8` on `s` with `div` against the naive loop, as [`check_max_pool`].
+fn check_avg_pool(
+    s: &Geom,
+    seed: u64,
+    r: Option<(i8, i8)>,
+    div: Divisor,
+) -> Result<(), TestCaseError> {
+    let a = AvgPool2d::new(s.pool().unwrap(), div).unwrap();
+    let x = bytes(seed, s.x_len());
+    let (lo, hi) = bounds(r);
+    let d = match div {
+        Divisor::CountExcludePad => common::pool::Div::ExcludePad,
+        Divisor::CountIncludePad => common::pool::Div::IncludePad,
+        Divisor::Override(d) => common::pool::Div::Override(d),
+    };
+    let want = naive::avg_pool(s, &x, |oh, ow| common::pool::divisor(s, d, oh, ow), lo, hi);
+    let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
+    avg_pool2d_i8(&a, &x, clamp_of(r), y.inner()).unwrap();
+    prop_assert_eq!(y.get(), &want[..]);
+    Ok(())
+}
+
+/// The 2x2 stride-2 unpadded layer, which has its own loops: rare among `pool_spec`'s
+/// geometries, so drawn here on its own, with odd sizes, ceil mode (whose overhanging last
+/// window takes the general path) and divisors up to `2^40` (`i64` rounding).
+fn plain_2x2_spec() -> impl Strategy<Value = Geom> {
+    (0..3usize, 1..4usize, 1..12usize, 1..21usize, any::<bool>())
+        .prop_map(|(n, c, h, w, ceil)| {
+            Geom::pool2d(
+                [n, c],
+                [h, w],
+                [2, 2],
+                [2, 2],
+                [1, 1],
+                [[0, 0], [0, 0]],
+                ceil,
+            )
+        })
+        .prop_filter("valid", |s| s.expected_error().is_none())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn plain_2x2_max_pool_matches_reference(
+        s in plain_2x2_spec(),
+        seed in any::<u64>(),
+        r in range(),
+    ) {
+        check_max_pool(&s, seed, r)?;
+    }
+
+    #[test]
+    fn plain_2x2_avg_pool_matches_reference(
+        s in plain_2x2_spec(),
+        seed in any::<u64>(),
+        r in range(),
+        div in divisors(),
+    ) {
+        check_avg_pool(&s, seed, r, div)?;
+    }
+}
+
+/// Ties of the 2x2 average round away from zero, on both signs, and the clamp applies after.
+#[test]
+fn plain_2x2_avg_pool_ties() {
+    let g = Pool2d::new(
+        Shape::new(1, 1, 2, 8).unwrap(),
+        Window::pool(2),
+        Rounding::Floor,
+    )
+    .unwrap();
+    let a = AvgPool2d::new(g, Divisor::CountExcludePad).unwrap();
+    // Window sums 2, -2, 6, -6 (quotients 0.5, -0.5, 1.5, -1.5).
+    let x = [1, 1, -1, -1, 3, 3, -3, -3, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut y = [0i8; 4];
+    avg_pool2d_i8(&a, &x, None, &mut y).unwrap();
+    assert_eq!(y, [1, -1, 2, -2]);
+    avg_pool2d_i8(&a, &x, clamp_of(Some((-1, 1))), &mut y).unwrap();
+    assert_eq!(y, [1, -1, 1, -1]);
+    // Sum -3 (-0.75) and 3 over 3 (Override): -1 and 1.
+    let x = [-1, -1, 0, 0, 0, 0, 0, 0, -1, 0, 3, 0, 0, 0, 0, 0];
+    avg_pool2d_i8(&a, &x, None, &mut y).unwrap();
+    assert_eq!(y[..2], [-1, 1]);
+    let three = AvgPool2d::new(g, Divisor::Override(3)).unwrap();
+    avg_pool2d_i8(&three, &x, None, &mut y).unwrap();
+    assert_eq!(y[..2], [-1, 1]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ use super::conv::check_accumulator;
 use crate::conv::Clamp;
 use crate::error::{check_len, Error};
 use crate::pool::{AvgPool2d, Divisor, Pool2d};
+use crate::walk::{chunks, pairs};
 use crate::window::Axis;
 
 /// int8 max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of
@@ -38,7 +39,15 @@ pub fn max_pool2d_i8(
     check_len("output", pool.output_len(), output.len())?;
     let (lo, hi) = bounds(clamp);
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if max_2x2_dsp(pool, input, (lo, hi), output) {
+    if planes_2x2(pool, input, output, |src, dst, p| {
+        max_2x2_dsp(src, dst, p, (lo, hi))
+    }) {
+        return Ok(());
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    if planes_2x2(pool, input, output, |src, dst, p| {
+        plane_2x2(src, dst, p, 0, max4(lo, hi))
+    }) {
         return Ok(());
     }
     each_window(pool, input, output, |plane, rows, cols| {
@@ -89,6 +98,26 @@ pub fn avg_pool2d_i8(
     check_accumulator(win.kernel_h.saturating_mul(win.kernel_w), 128, None)?;
     let (lo, hi) = bounds(clamp);
     let divisor = avg.divisor();
+    // Every window of a plain 2x2 geometry is whole: 4 elements, 4 within the padded input.
+    let d = match divisor {
+        Divisor::Override(d) => d,
+        Divisor::CountExcludePad | Divisor::CountIncludePad => 4,
+    };
+    let avg = |a: i8, b: i8, c: i8, e: i8| {
+        let sum = i32::from(a) + i32::from(b) + i32::from(c) + i32::from(e);
+        // The common divisor as a constant: a shift, not a division.
+        let q = if d == 4 {
+            round_div(sum, 4)
+        } else {
+            round_div(sum, d)
+        };
+        finish(q, lo, hi)
+    };
+    if planes_2x2(&pool, input, output, |src, dst, p| {
+        plane_2x2(src, dst, p, 0, avg)
+    }) {
+        return Ok(());
+    }
     each_window(&pool, input, output, |plane, rows, cols| {
         let mut sum = 0i32;
         for r in rows.positions() {
@@ -110,16 +139,32 @@ pub fn avg_pool2d_i8(
 }
 
 /// `sum / d` rounded to nearest, ties away from zero, as TFLite writes it.
+///
+/// In `i32` where `sum ± d / 2` cannot overflow (one `sdiv` on a Cortex-M4, where the `i64`
+/// division is a library call), else in `i64`.
+#[inline(always)]
 fn round_div(sum: i32, d: usize) -> i32 {
-    let d = i64::try_from(d).unwrap_or(i64::MAX).max(1);
-    let s = i64::from(sum);
-    let q = if s > 0 {
-        (s + d / 2) / d
-    } else {
-        (s - d / 2) / d
-    };
-    // |q| <= |sum|.
-    q as i32
+    const SMALL: i32 = 1 << 30;
+    match i32::try_from(d) {
+        Ok(d) if d > 0 && d < SMALL && -SMALL < sum && sum < SMALL => {
+            if sum > 0 {
+                (sum + d / 2) / d
+            } else {
+                (sum - d / 2) / d
+            }
+        }
+        _ => {
+            let d = i64::try_from(d).unwrap_or(i64::MAX).max(1);
+            let s = i64::from(sum);
+            let q = if s > 0 {
+                (s + d / 2) / d
+            } else {
+                (s - d / 2) / d
+            };
+            // |q| <= |sum|.
+            q as i32
+        }
+    }
 }
 
 /// The clamp's bounds, or the whole `i8` range.
@@ -228,15 +273,18 @@ fn each_window(
     }
 }
 
-/// 2x2 max pooling with stride 2 and no padding on the DSP extension, four outputs at a
-/// time: two words of each of the two input rows, their bytewise maximum (`SSUB8` and
-/// `SEL`), the maximum of each byte pair (against the word shifted by a byte), the four
-/// even bytes gathered into one word, clamped bytewise and stored. False (nothing written)
-/// for other windows.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-fn max_2x2_dsp(pool: &Pool2d, input: &[i8], (lo, hi): (i32, i32), output: &mut [i8]) -> bool {
-    use super::dsp::{max8, min8};
-    use core::ptr::{read_unaligned, write_unaligned};
+/// Calls `plane(src, dst, w)` for every plane of a plain 2x2 geometry (2 x 2 windows,
+/// stride 2, no padding or dilation, each inside the input: the usual downsampling layer),
+/// with `src` the input plane, `dst` the output plane and `w` the input width; `dst` holds
+/// `ow` rows of `ow = dst.len() / oh` elements, with `2 * oh` rows of `w >= 2 * ow` in
+/// `src`. False (nothing called, nothing written) for any other geometry.
+#[inline(always)]
+fn planes_2x2(
+    pool: &Pool2d,
+    input: &[i8],
+    output: &mut [i8],
+    mut plane: impl FnMut(&[i8], &mut [i8], Plain),
+) -> bool {
     let (x, y, win) = (pool.input(), pool.output(), pool.window());
     let p = win.padding;
     if (win.kernel_h, win.kernel_w, win.stride_h, win.stride_w) != (2, 2, 2, 2)
@@ -247,62 +295,95 @@ fn max_2x2_dsp(pool: &Pool2d, input: &[i8], (lo, hi): (i32, i32), output: &mut [
     {
         return false;
     }
-    let (w, ow_n) = (x.w(), y.w());
-    let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
-    let (lo4, hi4) = (splat(lo), splat(hi));
-    let (plane_in, plane_out) = (x.plane_len(), y.plane_len());
-    for p in 0..x.n() * x.c() {
-        let (Some(src), Some(dst)) = (
-            input.get(p * plane_in..(p + 1) * plane_in),
-            output.get_mut(p * plane_out..(p + 1) * plane_out),
-        ) else {
-            return true;
-        };
-        let quads = ow_n / 4;
-        for oh in 0..y.h() {
-            // SAFETY: rows `2 * oh` and `2 * oh + 1 < x.h()` of the plane are read at columns
-            // below `8 * quads <= 2 * ow_n <= w`, and row `oh < y.h()` of the output written
-            // below `4 * quads <= ow_n`: all within `src` and `dst` (checked lengths).
+    let (Some(w), Some(ow)) = (NonZeroUsize::new(x.w()), NonZeroUsize::new(y.w())) else {
+        return true;
+    };
+    let shape = Plain { w, ow, oh: y.h() };
+    let planes = pairs(
+        chunks(input, x.plane_len()),
+        chunks(output, y.plane_len()).take(x.n() * x.c()),
+    );
+    for (src, dst) in planes {
+        plane(src, dst, shape);
+    }
+    true
+}
+
+/// The sizes of one plane of a plain 2x2 geometry ([`planes_2x2`]).
+#[derive(Clone, Copy, Debug)]
+struct Plain {
+    /// Input width.
+    w: NonZeroUsize,
+    /// Output width and height (`2 * ow <= w`, `2 * oh <= H`).
+    ow: NonZeroUsize,
+    oh: usize,
+}
+
+/// `dst[oh][ow] = f(` the window's four elements, row by row `)` for a plane of a plain 2x2
+/// geometry, from column `from` of each output row on.
+#[inline(always)]
+fn plane_2x2(src: &[i8], dst: &mut [i8], p: Plain, from: usize, f: impl Fn(i8, i8, i8, i8) -> i8) {
+    let rows = pairs(chunks(src, 2 * p.w.get()), chunks(dst, p.ow.get()));
+    for (rows, out) in rows.take(p.oh) {
+        let (r0, r1) = rows.split_at_checked(p.w.get()).unwrap_or_default();
+        let n = out.len().min(r0.len() / 2).min(r1.len() / 2);
+        for j in from..n {
+            // SAFETY: `j < n`, so `2 * j + 1 < r0.len(), r1.len()` and `j < out.len()`.
             unsafe {
-                let r0 = src.as_ptr().add(2 * oh * w);
-                let r1 = r0.add(w);
-                let out = dst.as_mut_ptr().add(oh * ow_n);
-                for q in 0..quads {
-                    let word =
-                        |r: *const i8, i: usize| read_unaligned(r.add(8 * q + i).cast::<u32>());
-                    let a = max8(word(r0, 0), word(r1, 0));
-                    let b = max8(word(r0, 4), word(r1, 4));
-                    // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
-                    let a = max8(a, a >> 8);
-                    let b = max8(b, b >> 8);
-                    let v = (a & 0xff)
-                        | ((a >> 8) & 0xff00)
-                        | ((b & 0xff) << 16)
-                        | ((b << 8) & 0xff00_0000);
-                    let v = min8(max8(v, lo4), hi4);
-                    write_unaligned(out.add(4 * q).cast::<u32>(), v);
-                }
-            }
-            if 4 * quads == ow_n {
-                continue;
-            }
-            let row = |r: usize| src.get(r * w..r * w + w).unwrap_or_default();
-            let (r0, r1) = (row(2 * oh), row(2 * oh + 1));
-            for ow in 4 * quads..ow_n {
-                let m = [
-                    r0.get(2 * ow),
-                    r0.get(2 * ow + 1),
-                    r1.get(2 * ow),
-                    r1.get(2 * ow + 1),
-                ]
-                .into_iter()
-                .flatten()
-                .fold(i8::MIN, |m, &v| m.max(v));
-                if let Some(o) = dst.get_mut(oh * ow_n + ow) {
-                    *o = finish(i32::from(m), lo, hi);
-                }
+                let (a, b) = (r0.as_ptr().add(2 * j), r1.as_ptr().add(2 * j));
+                *out.get_unchecked_mut(j) = f(*a, *a.add(1), *b, *b.add(1));
             }
         }
     }
-    true
+}
+
+/// The largest of four elements, clamped to `[lo, hi]`.
+#[inline(always)]
+fn max4(lo: i32, hi: i32) -> impl Fn(i8, i8, i8, i8) -> i8 {
+    move |a, b, c, d| finish(i32::from(a.max(b).max(c.max(d))), lo, hi)
+}
+
+/// 2x2 max pooling with stride 2 on the DSP extension, for one plane, four outputs at a time:
+/// two words of each of the two input rows, their bytewise maximum (`SSUB8` and `SEL`), the
+/// maximum of each byte pair (against the word shifted by a byte), the four even bytes
+/// gathered into one word, clamped bytewise and stored; the last `ow mod 4` of each row one
+/// by one.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+fn max_2x2_dsp(src: &[i8], dst: &mut [i8], p: Plain, (lo, hi): (i32, i32)) {
+    use super::dsp::{max8, min8};
+    use core::ptr::{read_unaligned, write_unaligned};
+    let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
+    let (lo4, hi4) = (splat(lo), splat(hi));
+    let (w, ow) = (p.w.get(), p.ow.get());
+    let quads = ow / 4;
+    if src.len() < 2 * p.oh * w || dst.len() < p.oh * ow {
+        return;
+    }
+    for oh in 0..p.oh {
+        // SAFETY: rows `2 * oh` and `2 * oh + 1 < 2 * p.oh` of `src` (checked above) are
+        // read at columns below `8 * quads <= 2 * ow <= w`, and row `oh < p.oh` of `dst`
+        // written below `4 * quads <= ow`.
+        unsafe {
+            let r0 = src.as_ptr().add(2 * oh * w);
+            let r1 = r0.add(w);
+            let out = dst.as_mut_ptr().add(oh * ow);
+            for q in 0..quads {
+                let word = |r: *const i8, i: usize| read_unaligned(r.add(8 * q + i).cast::<u32>());
+                let a = max8(word(r0, 0), word(r1, 0));
+                let b = max8(word(r0, 4), word(r1, 4));
+                // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
+                let a = max8(a, a >> 8);
+                let b = max8(b, b >> 8);
+                let v = (a & 0xff)
+                    | ((a >> 8) & 0xff00)
+                    | ((b & 0xff) << 16)
+                    | ((b << 8) & 0xff00_0000);
+                let v = min8(max8(v, lo4), hi4);
+                write_unaligned(out.add(4 * q).cast::<u32>(), v);
+            }
+        }
+    }
+    if 4 * quads < ow {
+        plane_2x2(src, dst, p, 4 * quads, max4(lo, hi));
+    }
 }
