@@ -152,10 +152,12 @@ fn bounds(r: Option<(i8, i8)>) -> (i8, i8) {
     r.unwrap_or((i8::MIN, i8::MAX))
 }
 
-/// Convolution geometries: general, 1x1, depthwise with a multiplier, strided, dilated.
+/// Convolution geometries: general, 1x1, depthwise with a multiplier, strided, dilated; up
+/// to 9 filters per group (two blocks of the host's 4-filter kernel and a remainder) and
+/// patches of up to 45 bytes (two 16-byte steps and a tail).
 fn geom() -> impl Strategy<Value = Geom> {
     (
-        (0..4usize, 0..=2usize, 1..=3usize, 1..=3usize, 1..=3usize),
+        (0..4usize, 0..=2usize, 1..=3usize, 1..=5usize, 1..=9usize),
         (1..=6usize, 1..=6usize, 1..=3usize, 1..=3usize),
         (1..=3usize, 1..=3usize, 1..=2usize, 1..=2usize),
         [0..=2usize, 0..=2, 0..=2, 0..=2],

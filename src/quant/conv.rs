@@ -4,7 +4,9 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use super::requant::{Output, QuantParams};
+use super::requant::{Output, QuantParams, Scale};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::x86;
 use crate::arch::run;
 use crate::conv::Conv2d;
 use crate::error::{check_len, Error};
@@ -141,6 +143,10 @@ pub fn conv2d_i8(
     Ok(())
 }
 
+/// A filter of a group: its index, its output row of the tile, its weights.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+type Filter<'y, 'w> = (usize, (&'y mut [i8], &'w [i8]));
+
 /// A checked call of [`conv2d_i8`], resolved.
 struct Plan<'a, 'q> {
     conv: &'a Conv2d,
@@ -200,18 +206,94 @@ impl Plan<'_, '_> {
         patches: &[i8],
     ) {
         let k = self.k.get();
-        let zp = self.quant.input_zero_point;
-        for (o, (row, filter)) in pairs(rows, chunks(w, k)).enumerate() {
-            let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
-            let scale = self.quant.requant.channel(channel0 + o);
-            // sum((x - zp) * w) = sum(x * w) - zp * sum(w): the patches keep the raw inputs
-            // (padding = zp), the zero point folds into the bias.
-            let sum_w = filter
-                .iter()
-                .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
-            let base = bias.wrapping_sub(i32::from(zp).wrapping_mul(sum_w));
-            for (yo, patch) in pairs(row.iter_mut(), chunks(patches, k)) {
-                *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+        let filters = pairs(rows, chunks(w, k)).enumerate();
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if matches!(
+            self.conv.isa(),
+            crate::arch::Isa::Avx2 | crate::arch::Isa::Avx512
+        ) {
+            // Blocks of filters, the last few one by one.
+            let mut filters = filters;
+            loop {
+                let block: [_; x86::FILTERS] = core::array::from_fn(|_| filters.next());
+                let [Some(f0), Some(f1), Some(f2), Some(f3)] = block else {
+                    for (o, (row, filter)) in block.into_iter().flatten() {
+                        self.channel(row, filter, self.base(b, channel0, o, filter), patches);
+                    }
+                    return;
+                };
+                self.block_avx2([f0, f1, f2, f3], b, channel0, patches);
+            }
+        }
+        for (o, (row, filter)) in filters {
+            self.channel(row, filter, self.base(b, channel0, o, filter), patches);
+        }
+    }
+
+    /// Filter `o`'s requantization scale and the accumulator's start: the bias less `zp *
+    /// sum(w)`, since `sum((x - zp) * w) = sum(x * w) - zp * sum(w)` (the patches keep the raw
+    /// inputs, padding `zp`).
+    #[inline(always)]
+    fn base(&self, b: Option<&[i32]>, channel0: usize, o: usize, filter: &[i8]) -> (Scale, i32) {
+        let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+        let scale = self.quant.requant.channel(channel0 + o);
+        let sum_w = filter
+            .iter()
+            .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
+        let zp = i32::from(self.quant.input_zero_point);
+        (scale, bias.wrapping_sub(zp.wrapping_mul(sum_w)))
+    }
+
+    /// One filter's outputs: `requant(base + dot(filter, patch))` for every patch.
+    #[inline(always)]
+    fn channel(&self, row: &mut [i8], filter: &[i8], (scale, base): (Scale, i32), patches: &[i8]) {
+        for (yo, patch) in pairs(row.iter_mut(), chunks(patches, self.k.get())) {
+            *yo = self.out.apply(scale, base.wrapping_add(dot(filter, patch)));
+        }
+    }
+
+    /// [`x86::FILTERS`] filters' outputs (each filter's index in the group, output row and
+    /// weights), their dot products computed in blocks of
+    /// [`x86::PATCHES`] patches (a last odd patch on its own).
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[inline(always)]
+    fn block_avx2(
+        &self,
+        filters: [Filter<'_, '_>; x86::FILTERS],
+        b: Option<&[i32]>,
+        channel0: usize,
+        patches: &[i8],
+    ) {
+        use crate::walk::after;
+        let k = self.k.get();
+        let base = filters
+            .each_ref()
+            .map(|(o, (_, f))| self.base(b, channel0, *o, f));
+        let fs = filters.each_ref().map(|(_, (_, f))| *f);
+        let w = fs.map(<[i8]>::as_ptr);
+        let n = filters
+            .iter()
+            .map(|(_, (row, f))| if f.len() == k { row.len() } else { 0 })
+            .fold(patches.len() / k, usize::min);
+        let mut rows = filters.map(|(_, (row, _))| row);
+        let x = patches.as_ptr();
+        let mut q = 0;
+        while q + x86::PATCHES <= n {
+            // SAFETY: the geometry's instruction set (AVX2 or AVX-512) is available; the
+            // filters hold `k` bytes each and patches `q, q + 1 < n <= patches.len() / k`
+            // start `k` bytes apart.
+            let dots = unsafe { x86::dots(w, [x.add(q * k), x.add((q + 1) * k)], k) };
+            for ((row, &(scale, base)), dots) in rows.iter_mut().zip(&base).zip(dots) {
+                for (yo, d) in after(&mut **row, q).iter_mut().zip(dots) {
+                    *yo = self.out.apply(scale, base.wrapping_add(d));
+                }
+            }
+            q += x86::PATCHES;
+        }
+        if q < n {
+            let last = after(patches, q * k);
+            for ((row, &base), f) in rows.iter_mut().zip(&base).zip(fs) {
+                self.channel(after(&mut **row, q), f, base, last);
             }
         }
     }

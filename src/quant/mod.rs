@@ -127,6 +127,8 @@ mod pool;
 mod quantize;
 mod requant;
 mod round;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod x86;
 
 pub use conv::conv2d_i8;
 pub use gemm::{gemm_i8, gemm_i8_requant};
