@@ -855,33 +855,75 @@ fn fill_patches(
     let plane = h * w;
     let (kh, kw) = (win.kernel_h, win.kernel_w);
     let (mut oh, mut ow) = (columns.start / out_w, columns.start % out_w);
-    let mut dst = patches.iter_mut();
-    for _ in columns {
+    let (channels, k) = (group.channels(), group.rows());
+    // Whether windows inside the image may be copied unchecked: the image has every
+    // channel's plane.
+    let whole = image.len() >= channels * plane;
+    let (reach_h, reach_w) = ((kh - 1) * win.dilation_h, (kw - 1) * win.dilation_w);
+    for (_, patch) in pairs(columns, chunks(patches, k)) {
         // Input coordinates, wrapped below zero to values >= h or >= w (then padding).
         let row0 = (oh * win.stride_h).wrapping_sub(win.padding.top);
         let col0 = (ow * win.stride_w).wrapping_sub(win.padding.left);
-        for c in 0..group.channels() {
-            let channel = image.get(c * plane..).unwrap_or_default();
-            for i in 0..kh {
-                let ih = row0.wrapping_add(i * win.dilation_h);
-                let row = if ih < h {
-                    channel.get(ih * w..ih * w + w)
-                } else {
-                    None
-                };
-                for j in 0..kw {
-                    let iw = col0.wrapping_add(j * win.dilation_w);
-                    let v = row.and_then(|r| r.get(iw)).copied().unwrap_or(zp);
-                    if let Some(d) = dst.next() {
-                        *d = v;
+        if whole && row0 < h && h - row0 > reach_h && col0 < w && w - col0 > reach_w {
+            // SAFETY: every tap `(c, row0 + i * dh, col0 + j * dw)` is inside its plane
+            // (`row0 + reach_h < h`, `col0 + reach_w < w`), and the image holds all
+            // `channels` planes; `patch` holds the `k = channels * kh * kw` bytes written.
+            unsafe {
+                let mut at = patch.as_mut_ptr();
+                for c in 0..channels {
+                    for i in 0..kh {
+                        let row = image
+                            .as_ptr()
+                            .add(c * plane + (row0 + i * win.dilation_h) * w + col0);
+                        for j in 0..kw {
+                            *at = *row.add(j * win.dilation_w);
+                            at = at.add(1);
+                        }
                     }
                 }
             }
+        } else {
+            fill_patch(group, image, zp, (row0, col0), patch);
         }
         ow += 1;
         if ow == out_w.get() {
             ow = 0;
             oh += 1;
+        }
+    }
+}
+
+/// [`fill_patches`] for one position whose window may reach into the padding: tap by tap,
+/// `zp` outside the image.
+#[inline(always)]
+fn fill_patch(
+    group: &Im2col,
+    image: &[i8],
+    zp: i8,
+    (row0, col0): (usize, usize),
+    patch: &mut [i8],
+) {
+    let mut dst = patch.iter_mut();
+    let win = group.window();
+    let (h, w) = (group.height(), group.width());
+    let plane = h * w;
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    for c in 0..group.channels() {
+        let channel = image.get(c * plane..).unwrap_or_default();
+        for i in 0..kh {
+            let ih = row0.wrapping_add(i * win.dilation_h);
+            let row = if ih < h {
+                channel.get(ih * w..ih * w + w)
+            } else {
+                None
+            };
+            for j in 0..kw {
+                let iw = col0.wrapping_add(j * win.dilation_w);
+                let v = row.and_then(|r| r.get(iw)).copied().unwrap_or(zp);
+                if let Some(d) = dst.next() {
+                    *d = v;
+                }
+            }
         }
     }
 }
