@@ -264,7 +264,7 @@ impl Plan<'_, '_> {
         channel0: usize,
         patches: &[i8],
     ) {
-        use crate::walk::after;
+        use crate::walk::{after, nth_chunk};
         let k = self.k.get();
         let base = filters
             .each_ref()
@@ -291,9 +291,10 @@ impl Plan<'_, '_> {
             q += x86::PATCHES;
         }
         if q < n {
-            let last = after(patches, q * k);
+            // The last patch of an odd count.
+            let last = nth_chunk(patches, q, k);
             for ((row, &base), f) in rows.iter_mut().zip(&base).zip(fs) {
-                self.channel(after(&mut **row, q), f, base, last);
+                self.channel(nth_chunk(&mut **row, q, 1), f, base, last);
             }
         }
     }

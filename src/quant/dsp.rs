@@ -42,6 +42,17 @@ pub(crate) fn sxtab16_ror8(add: u32, x: u32) -> u32 {
     r
 }
 
+/// `a + b` lane by lane (two 16-bit lanes, wrapping: no carry between them).
+#[inline(always)]
+pub(crate) fn uadd16(a: u32, b: u32) -> u32 {
+    let r;
+    // SAFETY: a register-only DSP instruction; the GE flags it sets are not preserved.
+    unsafe {
+        asm!("uadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    r
+}
+
 /// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
 #[inline(always)]
 pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {

@@ -113,6 +113,14 @@ pub fn avg_pool2d_i8(
         };
         finish(q, lo, hi)
     };
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if d == 4
+        && planes_2x2(&pool, input, output, |src, dst, p| {
+            avg_2x2_dsp(src, dst, p, (lo, hi), avg)
+        })
+    {
+        return Ok(());
+    }
     if planes_2x2(&pool, input, output, |src, dst, p| {
         plane_2x2(src, dst, p, 0, avg)
     }) {
@@ -343,13 +351,64 @@ fn max4(lo: i32, hi: i32) -> impl Fn(i8, i8, i8, i8) -> i8 {
     move |a, b, c, d| finish(i32::from(a.max(b).max(c.max(d))), lo, hi)
 }
 
-/// 2x2 max pooling with stride 2 on the DSP extension, for one plane, four outputs at a time:
-/// two words of each of the two input rows, their bytewise maximum (`SSUB8` and `SEL`), the
-/// maximum of each byte pair (against the word shifted by a byte), the four even bytes
-/// gathered into one word, clamped bytewise and stored; the last `ow mod 4` of each row one
-/// by one.
+/// 2x2 max pooling with stride 2 on the DSP extension, four outputs per [`quads_2x2_dsp`]
+/// step: the bytewise maximum (`SSUB8` and `SEL`) of each row's two words, the maximum of
+/// each byte pair (against the word shifted by a byte), the four even bytes gathered.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 fn max_2x2_dsp(src: &[i8], dst: &mut [i8], p: Plain, (lo, hi): (i32, i32)) {
+    use super::dsp::max8;
+    quads_2x2_dsp(src, dst, p, (lo, hi), max4(lo, hi), |[a0, b0, a1, b1]| {
+        let a = max8(a0, b0);
+        let b = max8(a1, b1);
+        // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
+        let a = max8(a, a >> 8);
+        let b = max8(b, b >> 8);
+        (a & 0xff) | ((a >> 8) & 0xff00) | ((b & 0xff) << 16) | ((b << 8) & 0xff00_0000)
+    });
+}
+
+/// 2x2 average pooling with stride 2 and divisor 4 on the DSP extension, four outputs per
+/// [`quads_2x2_dsp`] step: per word pair (two windows) `SXTAB16` and `SXTAB16 ROR #8` add
+/// the four bytes of each window into its 16-bit lane, `s + 2 - (s < 0)` (one `UADD16`)
+/// rounds half away from zero before the floor division by 4, which is bits 2..9 of the
+/// lane; the four quotients are gathered.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+fn avg_2x2_dsp(
+    src: &[i8],
+    dst: &mut [i8],
+    p: Plain,
+    (lo, hi): (i32, i32),
+    avg: impl Fn(i8, i8, i8, i8) -> i8,
+) {
+    use super::dsp::{sxtab16, sxtab16_ror8, uadd16};
+    // Lane `l`: window `l`'s `sum + 2 - (sum < 0)`.
+    let sums = |a: u32, b: u32| {
+        let s = sxtab16_ror8(sxtab16_ror8(sxtab16(sxtab16(0, a), b), a), b);
+        uadd16(s, 0x0002_0002 - ((s >> 15) & 0x0001_0001))
+    };
+    quads_2x2_dsp(src, dst, p, (lo, hi), avg, |[a0, b0, a1, b1]| {
+        let (a, b) = (sums(a0, b0), sums(a1, b1));
+        ((a >> 2) & 0xff)
+            | ((a >> 10) & 0xff00)
+            | ((b << 14) & 0xff_0000)
+            | ((b << 6) & 0xff00_0000)
+    });
+}
+
+/// A 2x2 stride-2 layer's plane on the DSP extension, four outputs at a time: `quad` turns
+/// the words `[row 0, row 1, row 0 + 4 bytes, row 1 + 4 bytes]` of four windows into their
+/// four outputs, which are clamped bytewise and stored; the last `ow mod 4` of each row go
+/// through `f`, one by one.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(always)]
+fn quads_2x2_dsp(
+    src: &[i8],
+    dst: &mut [i8],
+    p: Plain,
+    (lo, hi): (i32, i32),
+    f: impl Fn(i8, i8, i8, i8) -> i8,
+    quad: impl Fn([u32; 4]) -> u32,
+) {
     use super::dsp::{max8, min8};
     use core::ptr::{read_unaligned, write_unaligned};
     let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
@@ -369,21 +428,13 @@ fn max_2x2_dsp(src: &[i8], dst: &mut [i8], p: Plain, (lo, hi): (i32, i32)) {
             let out = dst.as_mut_ptr().add(oh * ow);
             for q in 0..quads {
                 let word = |r: *const i8, i: usize| read_unaligned(r.add(8 * q + i).cast::<u32>());
-                let a = max8(word(r0, 0), word(r1, 0));
-                let b = max8(word(r0, 4), word(r1, 4));
-                // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
-                let a = max8(a, a >> 8);
-                let b = max8(b, b >> 8);
-                let v = (a & 0xff)
-                    | ((a >> 8) & 0xff00)
-                    | ((b & 0xff) << 16)
-                    | ((b << 8) & 0xff00_0000);
+                let v = quad([word(r0, 0), word(r1, 0), word(r0, 4), word(r1, 4)]);
                 let v = min8(max8(v, lo4), hi4);
                 write_unaligned(out.add(4 * q).cast::<u32>(), v);
             }
         }
     }
     if 4 * quads < ow {
-        plane_2x2(src, dst, p, 4 * quads, max4(lo, hi));
+        plane_2x2(src, dst, p, 4 * quads, f);
     }
 }

@@ -84,6 +84,17 @@ pub const POOL: Pool2d = ok!(Pool2d::new(
     Window::pool(2),
     Rounding::Floor
 ));
+/// The 2x2 stride-2 layer, which has its own loops: two words of four outputs per row and a
+/// tail of one, clamped.
+pub const AVG_2X2: AvgPool2d = ok!(AvgPool2d::new(
+    ok!(Pool2d::new(
+        ok!(Shape::new(1, 3, 4, 18)),
+        Window::pool(2),
+        Rounding::Floor
+    )),
+    Divisor::CountExcludePad
+));
+
 pub const AVG: AvgPool2d = ok!(AvgPool2d::new(
     ok!(Pool2d::new(
         ok!(Shape::new(1, 8, 4, 6)),
@@ -213,6 +224,8 @@ pub enum Step {
     GemmLong,
     MaxPool,
     AvgPool,
+    /// `AVG_2X2`, clamped to `[-60, 50]`.
+    AvgPool2x2,
 }
 
 /// Runs every int8 kernel, calling `check` after each with what it wrote.
@@ -296,4 +309,15 @@ pub fn run<R: Runner>(r: &mut R, b: &mut Int8, mut check: impl FnMut(&mut R, &In
         )
     });
     check(r, b, Step::AvgPool);
+    let y = &mut b.y[..AVG_2X2.pool().output_len()];
+    let clamp = Some(Clamp { min: -60, max: 50 });
+    r.kernel("int8 avg_pool2d_i8 2x2", || {
+        avg_pool2d_i8(
+            opaque(&AVG_2X2),
+            &b.x[..AVG_2X2.pool().input_len()],
+            clamp,
+            opaque(y),
+        )
+    });
+    check(r, b, Step::AvgPool2x2);
 }

@@ -5,7 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::int8::{
-    Int8, Step, AVG, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_ZP,
+    Int8, Step, AVG, AVG_2X2, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_ZP,
 };
 use crate::model::Runner;
 use nchw::{Conv2d, Multiplier};
@@ -18,6 +18,7 @@ pub fn check(r: &mut impl Runner, b: &Int8, step: Step) {
         Step::GemmLong => check_gemm_long(r, b),
         Step::MaxPool => check_max_pool(r, b),
         Step::AvgPool => check_avg_pool(r, b),
+        Step::AvgPool2x2 => check_avg_pool_2x2(r, b),
     }
 }
 
@@ -213,4 +214,28 @@ fn check_avg_pool(r: &mut impl Runner, b: &Int8) {
         }
     }
     r.check("int8 avg_pool2d", ok);
+}
+
+/// Compares 2x2 stride-2 average pooling with its naive loop.
+fn check_avg_pool_2x2(r: &mut impl Runner, b: &Int8) {
+    let (x, p) = (AVG_2X2.pool().input(), AVG_2X2.pool().output());
+    let mut ok = true;
+    for c in 0..p.c() {
+        for oh in 0..p.h() {
+            for ow in 0..p.w() {
+                let mut sum = 0i32;
+                for (dh, dw) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    sum += i32::from(b.x[x.index(0, c, 2 * oh + dh, 2 * ow + dw)]);
+                }
+                // Half away from zero.
+                let q = if sum >= 0 {
+                    (sum + 2) / 4
+                } else {
+                    (sum - 2) / 4
+                };
+                ok &= b.y[p.index(0, c, oh, ow)] == q.clamp(-60, 50) as i8;
+            }
+        }
+    }
+    r.check("int8 avg_pool2d 2x2", ok);
 }
