@@ -38,20 +38,20 @@ fn config() -> Criterion {
 
 fn bench(c: &mut Criterion) {
     for (name, n, ch, h, w, window) in layers() {
-        let g = Im2col::new(ch, h, w, window).unwrap();
-        let image = vec![1.0f32; n * g.image_len()];
+        let g = Im2col::new(Shape::new(n, ch, h, w).unwrap(), window).unwrap();
+        let image = vec![1.0f32; g.input_len()];
         let mut col = vec![0.0f32; g.col_len()];
-        let bytes = (n * g.col_len() * 4) as u64;
+        let bytes = (g.col_len() * 4) as u64;
 
         // The ceiling: a plain copy of as many bytes as im2col writes, from a buffer as
-        // large as the column matrix.
-        let src = vec![1.0f32; g.col_len()];
+        // large as one column matrix, once per image.
+        let src = vec![1.0f32; g.matrix_len()];
         let mut group = c.benchmark_group("memcpy_f32");
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(name, |b| {
             b.iter(|| {
-                for _ in 0..n {
-                    col.copy_from_slice(black_box(&src));
+                for matrix in col.chunks_exact_mut(g.matrix_len()) {
+                    matrix.copy_from_slice(black_box(&src));
                 }
             })
         });
@@ -60,11 +60,7 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group("im2col_f32");
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(name, |b| {
-            b.iter(|| {
-                for x in image.chunks_exact(g.image_len()) {
-                    im2col(&g, black_box(x), &mut col).unwrap();
-                }
-            })
+            b.iter(|| im2col(&g, black_box(&image), &mut col).unwrap())
         });
         group.finish();
 
@@ -72,11 +68,7 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group("col2im_f32");
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(name, |b| {
-            b.iter(|| {
-                for x in image.chunks_exact_mut(g.image_len()) {
-                    col2im(&g, black_box(&col), x, Accum::Replace).unwrap();
-                }
-            })
+            b.iter(|| col2im(&g, black_box(&col), &mut image, Accum::Replace).unwrap())
         });
         group.finish();
 

@@ -1,6 +1,6 @@
 //! im2col and its adjoint col2im: unfolding an image's windows into matrix columns.
 //!
-//! For one image of `C` channels, im2col writes the matrix `[C * KH * KW, OH * OW]`: row
+//! For each image of `C` channels, im2col writes the matrix `[C * KH * KW, OH * OW]`: row
 //! `(c * KH + kh) * KW + kw`, column `oh * OW + ow` holds input `(c, ih, iw)` with
 //! `ih = oh * stride_h - top + kh * dilation_h`, `iw = ow * stride_w - left + kw * dilation_w`,
 //! or zero where that lands in the padding. This is the Caffe / PyTorch `slow_conv2d`
@@ -15,23 +15,31 @@ use crate::accum::Accum;
 use crate::arch::Float;
 use crate::element::Element;
 use crate::error::{check_len, mul, tri, Error};
+use crate::shape::Shape;
+use crate::walk::{chunks, pairs};
 use crate::window::{Rounding, Window};
 
-/// A validated im2col geometry: one image's `C x H x W` extent and a window over it.
+/// A validated im2col geometry: a batch of `N` images of `C x H x W` and a window over them.
 ///
-/// Sizes are `const fn`, so firmware can size static buffers:
+/// [`im2col`] and [`col2im`] take the whole batch, one `[rows(), cols()]` column matrix per
+/// image; [`im2col_columns`] and [`col2im_columns`] take one image's column tile. Sizes are
+/// `const fn`, so firmware can size static buffers:
 ///
 /// ```
-/// use nchw::{Im2col, Padding, Window};
-/// const G: Im2col = match Im2col::new(3, 8, 8, Window::square(3).with_padding(Padding::uniform(1))) {
-///     Ok(g) => g,
-///     Err(_) => panic!("bad geometry"),
+/// use nchw::{Im2col, Padding, Shape, Window};
+/// const G: Im2col = match Shape::new(2, 3, 8, 8) {
+///     Ok(x) => match Im2col::new(x, Window::square(3).with_padding(Padding::uniform(1))) {
+///         Ok(g) => g,
+///         Err(_) => panic!("bad geometry"),
+///     },
+///     Err(_) => panic!("bad shape"),
 /// };
 /// static mut COL: [f32; G.col_len()] = [0.0; G.col_len()];
-/// assert_eq!((G.rows(), G.cols()), (27, 64));
+/// assert_eq!((G.rows(), G.cols(), G.col_len()), (27, 64, 2 * 27 * 64));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Im2col {
+    batch: usize,
     channels: usize,
     height: usize,
     width: usize,
@@ -41,23 +49,22 @@ pub struct Im2col {
 }
 
 impl Im2col {
-    /// The geometry of `window` sliding over a `channels x height x width` image.
+    /// The geometry of `window` sliding over each image of `input` (`N` may be zero: the
+    /// calls then do nothing).
     ///
     /// # Errors
-    /// [`Error::Zero`] for a zero kernel side, stride or dilation, [`Error::WindowTooLarge`]
-    /// when the window does not fit the padded image, [`Error::Overflow`] when a size
-    /// overflows `usize`.
-    pub const fn new(
-        channels: usize,
-        height: usize,
-        width: usize,
-        window: Window,
-    ) -> Result<Self, Error> {
+    /// [`Error::Empty`] if `C`, `H` or `W` is zero; [`Error::Zero`] for a zero kernel side,
+    /// stride or dilation, [`Error::WindowTooLarge`] when the window does not fit the padded
+    /// image, [`Error::Overflow`] when a size overflows `usize`.
+    pub const fn new(input: Shape, window: Window) -> Result<Self, Error> {
+        tri!(input.check_images());
+        let (batch, channels, height, width) = (input.n(), input.c(), input.h(), input.w());
         let (out_h, out_w) = tri!(window.output_size(height, width, Rounding::Floor));
-        tri!(mul(channels, tri!(mul(height, width))));
         let taps = tri!(mul(window.kernel_h, window.kernel_w));
-        tri!(mul(tri!(mul(channels, taps)), tri!(mul(out_h, out_w))));
+        let matrix = tri!(mul(tri!(mul(channels, taps)), tri!(mul(out_h, out_w))));
+        tri!(mul(batch, matrix));
         Ok(Im2col {
+            batch,
             channels,
             height,
             width,
@@ -65,6 +72,11 @@ impl Im2col {
             out_h,
             out_w,
         })
+    }
+
+    /// Images in the batch, `N`.
+    pub const fn batch(&self) -> usize {
+        self.batch
     }
 
     /// Channels of the image.
@@ -102,6 +114,11 @@ impl Im2col {
         self.channels * self.height * self.width
     }
 
+    /// Elements of the batch, `N * C * H * W`.
+    pub const fn input_len(&self) -> usize {
+        self.batch * self.image_len()
+    }
+
     /// Rows of the column matrix, `C * KH * KW`.
     pub const fn rows(&self) -> usize {
         self.channels * self.window.kernel_h * self.window.kernel_w
@@ -112,9 +129,14 @@ impl Im2col {
         self.out_h * self.out_w
     }
 
-    /// Elements of the column matrix, `rows() * cols()`.
-    pub const fn col_len(&self) -> usize {
+    /// Elements of one image's column matrix, `rows() * cols()`.
+    pub const fn matrix_len(&self) -> usize {
         self.rows() * self.cols()
+    }
+
+    /// Elements of the batch's column matrices, `N * rows() * cols()`.
+    pub const fn col_len(&self) -> usize {
+        self.batch * self.matrix_len()
     }
 
     /// Elements of a tile of `columns` columns, `rows() * columns` (saturating).
@@ -204,17 +226,20 @@ struct Segment {
     zeros_after: usize,
 }
 
-/// Unfolds one image into its full `[rows(), cols()]` column matrix.
+/// Unfolds every image of `input` into its full `[rows(), cols()]` column matrix, the
+/// matrices one after the other in `col`.
 ///
 /// Every element of `col` is written; padding reads as zero.
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `image.len() == g.image_len()` and `col.len() == g.col_len()`.
+/// [`Error::BufferLength`] unless `input.len() == g.input_len()` and `col.len() ==
+/// g.col_len()`.
 ///
 /// ```
-/// use nchw::{im2col, Im2col, Padding, Window};
+/// use nchw::{im2col, Im2col, Padding, Shape, Window};
 /// // A 1x3x3 image, a 2x2 window with one column of padding on the left.
-/// let g = Im2col::new(1, 3, 3, Window::square(2).with_padding(Padding { left: 1, ..Padding::ZERO }))?;
+/// let left = Padding { left: 1, ..Padding::ZERO };
+/// let g = Im2col::new(Shape::new(1, 1, 3, 3)?, Window::square(2).with_padding(left))?;
 /// let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
 /// let mut col = [0.0f32; 4 * 6];
 /// im2col(&g, &image, &mut col)?;
@@ -226,14 +251,18 @@ struct Segment {
 /// ]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn im2col<T: Float>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Error> {
-    check_len("image", g.image_len(), image.len())?;
+pub fn im2col<T: Float>(g: &Im2col, input: &[T], col: &mut [T]) -> Result<(), Error> {
+    check_len("input", g.input_len(), input.len())?;
     check_len("col", g.col_len(), col.len())?;
-    im2col_columns(g, image, 0..g.cols(), col)
+    for (image, matrix) in pairs(chunks(input, g.image_len()), chunks(col, g.matrix_len())) {
+        unfold(g, image, 0..g.cols(), matrix);
+    }
+    Ok(())
 }
 
-/// Unfolds only the columns `columns` of the column matrix into a `[rows(), columns.len()]`
-/// tile: the building block of convolution with a bounded workspace.
+/// Unfolds only the columns `columns` of one image's column matrix into a `[rows(),
+/// columns.len()]` tile: the building block of convolution with a bounded workspace.
+/// `image` is one image of the batch.
 ///
 /// Any split of `0..cols()` into ranges reproduces [`im2col`] exactly.
 ///
@@ -243,8 +272,8 @@ pub fn im2col<T: Float>(g: &Im2col, image: &[T], col: &mut [T]) -> Result<(), Er
 /// `tile.len() == g.tile_len(columns.len())`.
 ///
 /// ```
-/// use nchw::{im2col_columns, Im2col, Window};
-/// let g = Im2col::new(1, 2, 3, Window::new(2, 2))?;
+/// use nchw::{im2col_columns, Im2col, Shape, Window};
+/// let g = Im2col::new(Shape::new(1, 1, 2, 3)?, Window::new(2, 2))?;
 /// let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
 /// let mut tile = [0.0f64; 4];
 /// im2col_columns(&g, &image, 1..2, &mut tile)?; // the second window only
@@ -347,7 +376,7 @@ fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
     block(dst, n - BLOCK);
 }
 
-/// Folds a column matrix back into an image: the adjoint of [`im2col`].
+/// Folds every image's column matrix back into its image: the adjoint of [`im2col`].
 ///
 /// Each column element is added to the input position it was read from (overlapping windows
 /// accumulate; padding positions are dropped), so `<im2col(x), y> == <x, col2im(y)>`. With
@@ -355,24 +384,32 @@ fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
 /// [`Accum::Add`] the result is added to what the image holds (Darknet's).
 ///
 /// # Errors
-/// [`Error::BufferLength`] unless `col.len() == g.col_len()` and `image.len() == g.image_len()`.
+/// [`Error::BufferLength`] unless `col.len() == g.col_len()` and `input.len() ==
+/// g.input_len()`.
 ///
 /// ```
-/// use nchw::{col2im, Accum, Im2col, Window};
-/// let g = Im2col::new(1, 1, 3, Window::new(1, 2))?; // two overlapping windows
+/// use nchw::{col2im, Accum, Im2col, Shape, Window};
+/// let g = Im2col::new(Shape::new(1, 1, 1, 3)?, Window::new(1, 2))?; // two overlapping windows
 /// let col = [1.0, 10.0, 2.0, 20.0]; // tap 0: [1, 10], tap 1: [2, 20]
 /// let mut image = [f32::NAN; 3];
 /// col2im(&g, &col, &mut image, Accum::Replace)?;
 /// assert_eq!(image, [1.0, 12.0, 20.0]);
 /// # Ok::<(), nchw::Error>(())
 /// ```
-pub fn col2im<T: Float>(g: &Im2col, col: &[T], image: &mut [T], accum: Accum) -> Result<(), Error> {
+pub fn col2im<T: Float>(g: &Im2col, col: &[T], input: &mut [T], accum: Accum) -> Result<(), Error> {
     check_len("col", g.col_len(), col.len())?;
-    col2im_columns(g, col, 0..g.cols(), image, accum)
+    check_len("input", g.input_len(), input.len())?;
+    if accum == Accum::Replace {
+        input.fill(T::ZERO);
+    }
+    for (matrix, image) in pairs(chunks(col, g.matrix_len()), chunks(input, g.image_len())) {
+        fold(g, matrix, 0..g.cols(), image);
+    }
+    Ok(())
 }
 
-/// Folds a `[rows(), columns.len()]` tile of the column matrix back into the image: the
-/// adjoint of [`im2col_columns`].
+/// Folds a `[rows(), columns.len()]` tile of one image's column matrix back into that image
+/// (one image of the batch): the adjoint of [`im2col_columns`].
 ///
 /// With [`Accum::Add`] the tile's contributions are added to the image, so the tiles of any
 /// split of `0..cols()` folded one after another give [`col2im`]; [`Accum::Replace`] zeroes
@@ -384,8 +421,8 @@ pub fn col2im<T: Float>(g: &Im2col, col: &[T], image: &mut [T], accum: Accum) ->
 /// `image.len() == g.image_len()`.
 ///
 /// ```
-/// use nchw::{col2im_columns, Accum, Im2col, Window};
-/// let g = Im2col::new(1, 1, 3, Window::new(1, 2))?;
+/// use nchw::{col2im_columns, Accum, Im2col, Shape, Window};
+/// let g = Im2col::new(Shape::new(1, 1, 1, 3)?, Window::new(1, 2))?;
 /// let mut image = [f32::NAN; 3];
 /// col2im_columns(&g, &[1.0, 2.0], 1..2, &mut image, Accum::Replace)?; // window 1: taps at 1 and 2
 /// col2im_columns(&g, &[10.0, 20.0], 0..1, &mut image, Accum::Add)?; // window 0: taps at 0 and 1

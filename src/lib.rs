@@ -58,9 +58,9 @@
 //! # Example
 //!
 //! ```
-//! use nchw::{im2col, Im2col, Padding, Window};
+//! use nchw::{im2col, Im2col, Padding, Shape, Window};
 //! // One 1x2x2 image, a 2x2 window, one ring of zero padding: 3x3 window positions.
-//! let g = Im2col::new(1, 2, 2, Window::square(2).with_padding(Padding::uniform(1)))?;
+//! let g = Im2col::new(Shape::new(1, 1, 2, 2)?, Window::square(2).with_padding(Padding::uniform(1)))?;
 //! let mut col = [0.0f32; 4 * 9];
 //! im2col(&g, &[1.0, 2.0, 3.0, 4.0], &mut col)?;
 //! assert_eq!(&col[27..], &[1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]); // tap (1, 1)

@@ -5,38 +5,61 @@ mod common;
 use common::foundation::{self as reference, geom};
 use common::Geom;
 use common::{dot, ints, nan, to, Real};
-use nchw::{col2im, col2im_columns, im2col, im2col_columns, Accum, Error, Im2col, Padding, Window};
+use nchw::{
+    col2im, col2im_columns, im2col, im2col_columns, Accum, Error, Im2col, Padding, Shape, Window,
+};
 use proptest::prelude::*;
 
+/// One image's geometry: `Im2col::new` on a `1 x c x h x w` batch.
+fn one(c: usize, h: usize, w: usize, window: Window) -> Result<Im2col, Error> {
+    Im2col::new(Shape::new(1, c, h, w)?, window)
+}
+
+/// The geometry of one image of `g` (for the column tiles).
 fn build(g: &Geom) -> Im2col {
     g.im2col().expect("strategy yields valid geometries")
 }
 
+/// The geometry of `g`'s whole batch.
+fn batch(g: &Geom) -> Im2col {
+    let geo = g.im2col_batch().expect("strategy yields valid geometries");
+    assert_eq!((geo.batch(), geo.matrix_len()), (g.n, build(g).col_len()));
+    geo
+}
+
 fn check_im2col<T: Real>(g: &Geom, seed: u64) {
-    let geo = build(g);
+    let geo = batch(g);
     assert_eq!((geo.out_h(), geo.out_w()), g.out_hw());
-    let image: Vec<T> = to(&ints(seed, geo.image_len(), 8));
+    let input: Vec<T> = to(&ints(seed, geo.input_len(), 8));
     let mut col = vec![T::from_usize(1) / T::ZERO; geo.col_len()]; // poisoned with inf
-    im2col(&geo, &image, &mut col).unwrap();
-    assert_eq!(col, reference::im2col(g, &image));
+    im2col(&geo, &input, &mut col).unwrap();
+    // Image by image, the matrices one after the other.
+    let expected: Vec<T> = input
+        .chunks(geo.image_len())
+        .flat_map(|image| reference::im2col(g, image))
+        .collect();
+    assert_eq!(col, expected);
 }
 
 fn check_col2im<T: Real>(g: &Geom, seed: u64) {
-    let geo = build(g);
+    let geo = batch(g);
     let col: Vec<T> = to(&ints(seed, geo.col_len(), 8));
-    let base: Vec<T> = to(&ints(seed ^ 1, geo.image_len(), 8));
+    let base: Vec<T> = to(&ints(seed ^ 1, geo.input_len(), 8));
+    let fold = |mut expected: Vec<T>| {
+        let images = expected.chunks_mut(geo.image_len());
+        for (image, matrix) in images.zip(col.chunks(geo.matrix_len())) {
+            reference::col2im(g, matrix, image);
+        }
+        expected
+    };
 
-    let mut expected = vec![T::ZERO; geo.image_len()];
-    reference::col2im(g, &col, &mut expected);
-    let mut replaced = vec![nan::<T>(); geo.image_len()]; // Replace must not read
+    let mut replaced = vec![nan::<T>(); geo.input_len()]; // Replace must not read
     col2im(&geo, &col, &mut replaced, Accum::Replace).unwrap();
-    assert_eq!(replaced, expected);
+    assert_eq!(replaced, fold(vec![T::ZERO; geo.input_len()]));
 
-    let mut expected = base.clone();
-    reference::col2im(g, &col, &mut expected);
-    let mut added = base;
+    let mut added = base.clone();
     col2im(&geo, &col, &mut added, Accum::Add).unwrap();
-    assert_eq!(added, expected);
+    assert_eq!(added, fold(base));
 }
 
 proptest! {
@@ -68,12 +91,12 @@ proptest! {
 }
 
 fn check_adjoint(g: &Geom, seed: u64) {
-    let geo = build(g);
-    let x: Vec<f64> = ints(seed, geo.image_len(), 8);
+    let geo = batch(g);
+    let x: Vec<f64> = ints(seed, geo.input_len(), 8);
     let y: Vec<f64> = ints(!seed, geo.col_len(), 8);
     let mut col = vec![0.0; geo.col_len()];
     im2col(&geo, &x, &mut col).unwrap();
-    let mut back = vec![0.0; geo.image_len()];
+    let mut back = vec![0.0; geo.input_len()];
     col2im(&geo, &y, &mut back, Accum::Replace).unwrap();
     assert_eq!(dot(&col, &y), dot(&x, &back), "{g:?}");
 }
@@ -152,7 +175,7 @@ fn stride_one_rows_and_padding() {
 
 #[test]
 fn window_equal_to_padded_input_gives_one_column() {
-    let g = Im2col::new(2, 3, 2, Window::new(5, 4).with_padding(Padding::uniform(1))).unwrap();
+    let g = one(2, 3, 2, Window::new(5, 4).with_padding(Padding::uniform(1))).unwrap();
     assert_eq!((g.out_h(), g.out_w(), g.cols()), (1, 1, 1));
 }
 
@@ -160,7 +183,7 @@ fn window_equal_to_padded_input_gives_one_column() {
 #[test]
 #[allow(clippy::reversed_empty_ranges)]
 fn errors_leave_outputs_untouched() {
-    let g = Im2col::new(2, 4, 4, Window::square(3)).unwrap();
+    let g = one(2, 4, 4, Window::square(3)).unwrap();
     let image = vec![1.0f32; g.image_len()];
     let sentinel = -7.5f32;
 
@@ -176,9 +199,19 @@ fn errors_leave_outputs_untouched() {
     assert_eq!(
         im2col(&g, &image[1..], &mut col[1..]),
         Err(Error::BufferLength {
-            buffer: "image",
+            buffer: "input",
             expected: 32,
             actual: 31
+        })
+    );
+    // A batch of two takes two images and two matrices, not one of each.
+    let two = Im2col::new(Shape::new(2, 2, 4, 4).unwrap(), Window::square(3)).unwrap();
+    assert_eq!(
+        im2col(&two, &image, &mut col[..two.col_len() / 2]),
+        Err(Error::BufferLength {
+            buffer: "input",
+            expected: 64,
+            actual: 32
         })
     );
     assert_eq!(
@@ -211,7 +244,7 @@ fn errors_leave_outputs_untouched() {
     assert_eq!(
         col2im(&g, &col[1..], &mut img[1..], Accum::Add),
         Err(Error::BufferLength {
-            buffer: "image",
+            buffer: "input",
             expected: 32,
             actual: 31
         })
@@ -237,7 +270,7 @@ fn errors_leave_outputs_untouched() {
 
 #[test]
 fn geometry_errors() {
-    let too_big = Im2col::new(1, 2, 2, Window::square(3));
+    let too_big = one(1, 2, 2, Window::square(3));
     assert_eq!(
         too_big,
         Err(Error::WindowTooLarge {
@@ -246,7 +279,7 @@ fn geometry_errors() {
             padded: 2
         })
     );
-    let dilated = Im2col::new(1, 5, 4, Window::square(3).with_dilation(1, 2));
+    let dilated = one(1, 5, 4, Window::square(3).with_dilation(1, 2));
     assert_eq!(
         dilated,
         Err(Error::WindowTooLarge {
@@ -256,30 +289,30 @@ fn geometry_errors() {
         })
     );
     assert_eq!(
-        Im2col::new(1, 4, 4, Window::new(0, 1)),
+        one(1, 4, 4, Window::new(0, 1)),
         Err(Error::Zero {
             parameter: "kernel_h"
         })
     );
     assert_eq!(
-        Im2col::new(1, 4, 4, Window::square(1).with_stride(1, 0)),
+        one(1, 4, 4, Window::square(1).with_stride(1, 0)),
         Err(Error::Zero {
             parameter: "stride_w"
         })
     );
     assert_eq!(
-        Im2col::new(1, 4, 4, Window::square(1).with_dilation(0, 1)),
+        one(1, 4, 4, Window::square(1).with_dilation(0, 1)),
         Err(Error::Zero {
             parameter: "dilation_h"
         })
     );
     // Sizes that overflow usize are refused, never wrapped.
     assert_eq!(
-        Im2col::new(usize::MAX, 2, 1, Window::square(1)),
+        one(usize::MAX, 2, 1, Window::square(1)),
         Err(Error::Overflow)
     );
     assert_eq!(
-        Im2col::new(
+        one(
             1,
             1,
             1,
@@ -288,5 +321,24 @@ fn geometry_errors() {
         Err(Error::Overflow)
     );
     let huge = Window::new(1 << 20, 1 << 20).with_padding(Padding::uniform(1 << 40));
-    assert_eq!(Im2col::new(1 << 30, 1, 1, huge), Err(Error::Overflow));
+    assert_eq!(one(1 << 30, 1, 1, huge), Err(Error::Overflow));
+}
+
+/// An image without elements is refused before any window check; an empty batch is not.
+#[test]
+fn empty_images_are_refused() {
+    let window = Window::square(3).with_padding(Padding::uniform(1));
+    for (shape, what) in [
+        ((1, 0, 4, 4), "channels"),
+        ((1, 2, 0, 4), "height"),
+        ((1, 2, 4, 0), "width"),
+    ] {
+        let (n, c, h, w) = shape;
+        let x = Shape::new(n, c, h, w).unwrap();
+        assert_eq!(Im2col::new(x, window), Err(Error::Empty { what }));
+    }
+    let none = Im2col::new(Shape::new(0, 2, 4, 4).unwrap(), window).unwrap();
+    assert_eq!((none.input_len(), none.col_len()), (0, 0));
+    im2col::<f32>(&none, &[], &mut []).unwrap();
+    col2im::<f32>(&none, &[], &mut [], Accum::Replace).unwrap();
 }

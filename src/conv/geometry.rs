@@ -180,9 +180,12 @@ impl Conv2d {
             });
         }
         let group = tri!(Im2col::new(
-            input.c() / groups.get(),
-            input.h(),
-            input.w(),
+            tri!(Shape::new(
+                1,
+                input.c() / groups.get(),
+                input.h(),
+                input.w()
+            )),
             window
         ));
         let output = tri!(Shape::new(

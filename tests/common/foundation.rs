@@ -83,7 +83,7 @@ pub fn padding(max: usize) -> impl Strategy<Value = Padding> {
 /// larger than the window, dilation and asymmetric padding all come up.
 pub fn geom() -> impl Strategy<Value = Geom> {
     (
-        0..=3usize,
+        (0..=2usize, 1..=3usize),
         1..=4usize,
         1..=4usize,
         1..=4usize,
@@ -92,7 +92,7 @@ pub fn geom() -> impl Strategy<Value = Geom> {
         1..=3usize,
         padding(3),
     )
-        .prop_flat_map(|(c, kh, kw, sh, sw, dh, dw, p)| {
+        .prop_flat_map(|((n, c), kh, kw, sh, sw, dh, dw, p)| {
             let fh = (kh - 1) * dh + 1;
             let fw = (kw - 1) * dw + 1;
             // The input is at least 1 and large enough for one window with the padding.
@@ -103,7 +103,7 @@ pub fn geom() -> impl Strategy<Value = Geom> {
                     .with_stride(sh, sw)
                     .with_dilation(dh, dw)
                     .with_padding(p);
-                Geom::of_window(1, c, h, w, window)
+                Geom::of_window(n, c, h, w, window)
             })
         })
 }

@@ -190,7 +190,12 @@ impl Geom {
 
     /// The im2col geometry of one image.
     pub fn im2col(&self) -> Result<Im2col, nchw::Error> {
-        Im2col::new(self.c, self.h, self.w, self.window())
+        Im2col::new(Shape::new(1, self.c, self.h, self.w)?, self.window())
+    }
+
+    /// The im2col geometry of the whole batch.
+    pub fn im2col_batch(&self) -> Result<Im2col, nchw::Error> {
+        Im2col::new(self.shape(), self.window())
     }
 
     /// Input elements.

@@ -58,7 +58,10 @@ fn constructors(r: &mut impl Runner) {
         parameter: "stride_h",
     };
     refuse(r, "error Im2col zero stride", zero, &mut [], |_| {
-        Im2col::new(1, 4, 4, Window::square(3).with_stride(opaque(0), 1))
+        Im2col::new(
+            Shape::new(1, 1, 4, 4)?,
+            Window::square(3).with_stride(opaque(0), 1),
+        )
     });
     let large = Error::WindowTooLarge {
         axis: "width",
@@ -66,7 +69,10 @@ fn constructors(r: &mut impl Runner) {
         padded: 3,
     };
     refuse(r, "error Im2col window too large", large, &mut [], |_| {
-        Im2col::new(1, 4, 3, Window::square(2).with_dilation(1, opaque(3)))
+        Im2col::new(
+            Shape::new(1, 1, 4, 3)?,
+            Window::square(2).with_dilation(1, opaque(3)),
+        )
     });
     let groups = Error::NotDivisible {
         what: "out_channels",
@@ -144,12 +150,12 @@ fn padding(r: &mut impl Runner) -> Result<(), Error> {
 #[inline(never)]
 fn columns(r: &mut impl Runner) -> Result<(), Error> {
     // 1 x 3 x 3 image, 2 x 2 window: 4 rows, 4 columns.
-    let g = &Im2col::new(1, 3, 3, Window::square(2))?;
+    let g = &Im2col::new(Shape::new(1, 1, 3, 3)?, Window::square(2))?;
     let x = [1.0f32; 16];
     refuse(
         r,
-        "error im2col image",
-        length("image", 9, 8),
+        "error im2col input",
+        length("input", 9, 8),
         &mut [0.0; 16],
         |col| im2col(g, opaque(&x[..8]), col),
     );
@@ -194,8 +200,8 @@ fn columns(r: &mut impl Runner) -> Result<(), Error> {
     );
     refuse(
         r,
-        "error col2im image",
-        length("image", 9, 8),
+        "error col2im input",
+        length("input", 9, 8),
         &mut [0.0; 8],
         |image| col2im(g, opaque(&x[..]), image, Accum::Replace),
     );
