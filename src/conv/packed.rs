@@ -41,6 +41,15 @@ pub struct PackedWeight<'a, T> {
 
 impl<T> PackedWeight<'_, T> {
     /// The instruction set the weights were packed for: [`conv2d_packed`] runs on it only.
+    ///
+    /// ```
+    /// use nchw::{conv2d_pack_weight, Conv2d, Isa, Shape, Window};
+    /// let conv = Conv2d::new(Shape::new(1, 1, 3, 3)?, 2, Window::square(2), 1)?;
+    /// let conv = conv.with_isa(Isa::Portable)?;
+    /// let mut buffer = vec![0.0f32; conv.packed_weight_len::<f32>()];
+    /// assert_eq!(conv2d_pack_weight(&conv, &[1.0; 8], &mut buffer)?.isa(), Isa::Portable);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub fn isa(&self) -> Isa {
         self.isa
     }

@@ -41,6 +41,15 @@ pub struct PackedA<'a, T> {
 
 impl<T> PackedA<'_, T> {
     /// Rows of A (`m`).
+    ///
+    /// ```
+    /// use nchw::{gemm_pack_a, Gemm, MatRef};
+    /// let g = Gemm::new(3, 1, 1)?;
+    /// let mut buffer = vec![0.0f64; g.packed_a_len::<f64>()];
+    /// let a = gemm_pack_a(&g, MatRef::row_major(&[1.0, 2.0, 3.0], 3, 1)?, &mut buffer)?;
+    /// assert_eq!((a.rows(), a.cols()), (3, 1));
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub fn rows(&self) -> usize {
         self.m
     }
@@ -52,6 +61,15 @@ impl<T> PackedA<'_, T> {
 
     /// The instruction set whose register tile A was packed for: [`gemm_packed`] runs on
     /// it only.
+    ///
+    /// ```
+    /// use nchw::{gemm_pack_a, Gemm, Isa, MatRef};
+    /// let g = Gemm::new(1, 1, 2)?.with_isa(Isa::Portable)?;
+    /// let mut buffer = vec![0.0f32; g.packed_a_len::<f32>()];
+    /// let a = gemm_pack_a(&g, MatRef::row_major(&[1.0, 2.0], 1, 2)?, &mut buffer)?;
+    /// assert_eq!(a.isa(), Isa::Portable);
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
     pub fn isa(&self) -> Isa {
         self.isa
     }
