@@ -172,11 +172,9 @@ pub enum Error {
     /// A packed operand (pre-packed GEMM operand or convolution weights) was packed for
     /// another instruction set or kernel layout than the call runs.
     PackedMismatch {
-        /// What differs, e.g. `"instruction set"`.
-        what: &'static str,
         /// What the operand was packed for, e.g. `"avx512"`.
         packed: &'static str,
-        /// What the call needs, e.g. `"avx2"`.
+        /// What the call runs, e.g. `"avx2"`.
         call: &'static str,
     },
 }
@@ -281,10 +279,10 @@ impl fmt::Display for Error {
                 "an i32 accumulator of {products} products of magnitude up to {product_max} \
                  plus a bias of {bias} can overflow"
             ),
-            Error::PackedMismatch { what, packed, call } => write!(
+            Error::PackedMismatch { packed, call } => write!(
                 f,
-                "the operand was packed for {what} {packed}, the call runs {call}: pack it \
-                 again with the call's geometry"
+                "the operand was packed for {packed}, the call runs {call}: pack it again \
+                 with the call's geometry"
             ),
         }
     }

@@ -316,7 +316,6 @@ fn bad_packing_and_mismatched_calls_are_refused() {
             assert_eq!(
                 r.unwrap_err(),
                 Error::PackedMismatch {
-                    what: "instruction set",
                     packed: g.isa().name(),
                     call: isa.name()
                 }
@@ -329,14 +328,13 @@ fn bad_packing_and_mismatched_calls_are_refused() {
 #[test]
 fn packed_mismatch_displays_both_sides() {
     let e = Error::PackedMismatch {
-        what: "instruction set",
         packed: "avx512",
         call: "avx2",
     };
     assert_eq!(
         e.to_string(),
-        "the operand was packed for instruction set avx512, the call runs avx2: pack it \
-         again with the call's geometry"
+        "the operand was packed for avx512, the call runs avx2: pack it again with the \
+         call's geometry"
     );
     let dynamic: &dyn std::error::Error = &e;
     assert!(dynamic.source().is_none());
@@ -635,7 +633,6 @@ mod conv {
                     assert_eq!(
                         r.unwrap_err(),
                         Error::PackedMismatch {
-                            what: "instruction set",
                             packed: conv.isa().name(),
                             call: isa.name()
                         }

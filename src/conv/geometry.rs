@@ -125,8 +125,6 @@ pub(crate) struct Tiling {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pass {
     Forward,
-    /// The forward pass with pre-packed weights: the GEMM packs only its B block.
-    ForwardPacked,
     BackwardData,
     BackwardFilter,
 }
@@ -468,9 +466,9 @@ impl Conv2d {
     /// # Ok::<(), nchw::Error>(())
     /// ```
     pub const fn scratch_len<T: Element>(&self) -> usize {
-        let f = self.plan_len::<T>(Pass::Forward, self.full_tile());
-        let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
-        let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
+        let f = self.plan_len::<T, false>(Pass::Forward, self.full_tile());
+        let d = self.plan_len::<T, false>(Pass::BackwardData, self.full_tile());
+        let b = self.plan_len::<T, false>(Pass::BackwardFilter, self.full_tile());
         max(f, max(d, b))
     }
 
@@ -500,7 +498,7 @@ impl Conv2d {
         if super::cortex_m::runs_direct::<T>(self) {
             return self.min_scratch_len();
         }
-        self.plan_len::<T>(Pass::Forward, self.full_tile())
+        self.plan_len::<T, false>(Pass::Forward, self.full_tile())
     }
 
     /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *
@@ -565,7 +563,7 @@ impl Conv2d {
         if super::cortex_m::runs_direct::<T>(self) {
             return self.min_scratch_len();
         }
-        self.plan_len::<T>(Pass::ForwardPacked, self.full_tile())
+        self.plan_len::<T, true>(Pass::Forward, self.full_tile())
     }
 
     /// Whether the packed weights of the forward pass are the plain weights: where it runs
@@ -643,16 +641,18 @@ impl Conv2d {
         }
     }
 
-    /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
-    const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
+    /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing (of
+    /// B alone if `PACKED`: the forward pass with pre-packed weights).
+    const fn plan_len<T: Element, const PACKED: bool>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
-        let packing = match pass {
-            Pass::ForwardPacked => gemm::packed_scratch_len::<T>(m, n, k),
-            _ => gemm::scratch_len::<T>(m, n, k),
+        let packing = if PACKED {
+            gemm::packed_scratch_len::<T>(m, n, k)
+        } else {
+            gemm::scratch_len::<T>(m, n, k)
         };
         match self.kernel_kind() {
             Path::Depthwise { padded } => match pass {
-                Pass::Forward | Pass::ForwardPacked => padded,
+                Pass::Forward => padded,
                 Pass::BackwardData | Pass::BackwardFilter => 0,
             },
             Path::Pointwise => packing,
@@ -664,7 +664,7 @@ impl Conv2d {
     const fn gemm_dims(&self, pass: Pass, tile: usize) -> (usize, usize, usize) {
         let (oc, rows) = (self.group_out_channels(), self.group.rows());
         match pass {
-            Pass::Forward | Pass::ForwardPacked => (oc, tile, rows),
+            Pass::Forward => (oc, tile, rows),
             Pass::BackwardData => (rows, tile, oc),
             Pass::BackwardFilter => (oc, rows, tile),
         }
@@ -675,7 +675,9 @@ impl Conv2d {
     ///
     /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
     /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
-    pub(crate) const fn plan<T: Element>(
+    /// `PACKED`: the forward pass with pre-packed weights, whose GEMM packs only B (a
+    /// parameter, so that the plain passes' code is as it was).
+    pub(crate) const fn plan<T: Element, const PACKED: bool>(
         &self,
         pass: Pass,
         available: usize,
@@ -693,7 +695,7 @@ impl Conv2d {
                 let (mut lo, mut hi) = (0, full);
                 while lo < hi {
                     let mid = hi - (hi - lo) / 2;
-                    if self.plan_len::<T>(pass, mid) <= available {
+                    if self.plan_len::<T, PACKED>(pass, mid) <= available {
                         lo = mid;
                     } else {
                         hi = mid - 1;
@@ -715,7 +717,7 @@ impl Conv2d {
             }
             Path::Depthwise { padded } => Ok(Path::Depthwise {
                 padded: match pass {
-                    Pass::Forward | Pass::ForwardPacked if padded <= available => padded,
+                    Pass::Forward if padded <= available => padded,
                     _ => 0,
                 },
             }),

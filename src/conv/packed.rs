@@ -70,9 +70,9 @@ fn shape(conv: &Conv2d) -> [usize; 5] {
 /// What a [`PackedWeight`] holds, for [`Error::PackedMismatch`].
 const fn layout(plain: bool) -> &'static str {
     if plain {
-        "plain weights"
+        "the plain weights layout"
     } else {
-        "GEMM slivers"
+        "the GEMM sliver layout"
     }
 }
 
@@ -200,7 +200,6 @@ pub fn conv2d_packed<T: Float>(
     let plain = conv.plain_weights::<T>();
     if weight.plain != plain {
         return Err(Error::PackedMismatch {
-            what: "layout",
             packed: layout(weight.plain),
             call: layout(plain),
         });
@@ -213,7 +212,7 @@ pub fn conv2d_packed<T: Float>(
         check_len("bias", conv.bias_len(), b.len())?;
     }
     check_len("output", conv.output_len(), output.len())?;
-    let path = conv.plan::<T>(Pass::ForwardPacked, scratch.len())?;
+    let path = conv.plan::<T, true>(Pass::Forward, scratch.len())?;
     match conv.tiling(path) {
         Some(tiling) => gemm_path(conv, input, weight, bias, clamp, output, scratch, tiling),
         None => {

@@ -329,7 +329,6 @@ pub(crate) fn check_isa(packed: Isa, call: Isa) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::PackedMismatch {
-            what: "instruction set",
             packed: packed.name(),
             call: call.name(),
         })
