@@ -170,7 +170,7 @@ proptest! {
     #[test]
     fn packed_gemm_is_bitwise_the_plain_one(
         (m, n, k) in (2usize..80, 2usize..80, 1usize..900),
-        a_layout in layout(),
+        (a_layout, b_layout, c_pad) in (layout(), layout(), 0usize..3),
         seed in any::<u64>(),
         beta in prop::sample::select(vec![0.0f32, 1.0, -0.5]),
     ) {
@@ -178,8 +178,8 @@ proptest! {
             (common::draw(seed ^ s, ((i as u64) << 32) ^ j as u64) >> 40) as f32 / 16777216.0 - 0.5
         };
         let a = Strided::new(m, k, a_layout, f32::NAN, |i, j| real(1, i, j));
-        let b = Strided::new(k, n, Layout::RowMajor(0), f32::NAN, |i, j| real(2, i, j));
-        let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| real(3, i, j));
+        let b = Strided::new(k, n, b_layout, f32::NAN, |i, j| real(2, i, j));
+        let c = Strided::new(m, n, Layout::RowMajor(c_pad), 0.0, |i, j| real(3, i, j));
         let ran = common::isa::each_isa(|isa| {
             let g = Gemm::new(m, n, k).unwrap().with_isa(isa).unwrap();
             let mut packed = vec![0.0f32; g.packed_a_len::<f32>()];
@@ -195,6 +195,43 @@ proptest! {
         });
         prop_assert!(!ran.is_empty());
     }
+}
+
+/// One row or one column of C (a fully connected layer at batch 1): the packed product runs
+/// the same dot products or row updates as the plain one, bitwise.
+#[test]
+fn thin_products_are_bitwise_the_plain_ones() {
+    let ran = common::isa::each_isa(|isa| {
+        for (m, n, k) in [(37, 1, 1000), (1, 50, 700), (1, 1, 33), (300, 1, 64)] {
+            let real = |s: u64, i: usize, j: usize| {
+                (common::draw(s, ((i as u64) << 32) ^ j as u64) >> 40) as f32 / 16777216.0 - 0.5
+            };
+            let a = Strided::new(m, k, Layout::RowMajor(0), f32::NAN, |i, j| real(1, i, j));
+            let b = Strided::new(k, n, Layout::RowMajor(0), f32::NAN, |i, j| real(2, i, j));
+            let c = Strided::new(m, n, Layout::RowMajor(0), 0.0, |i, j| real(3, i, j));
+            let g = Gemm::new(m, n, k).unwrap().with_isa(isa).unwrap();
+            let mut packed = vec![0.0f32; g.packed_a_len::<f32>()];
+            let pa = gemm_pack_a(&g, a.view(), &mut packed).unwrap();
+            let (mut plain, mut fast) = (c.clone(), c.clone());
+            let mut scratch = vec![0.0f32; g.scratch_len::<f32>()];
+            gemm(
+                &g,
+                1.5,
+                a.view(),
+                b.view(),
+                0.5,
+                plain.view_mut(),
+                &mut scratch,
+            )
+            .unwrap();
+            let mut scratch = vec![0.0f32; g.packed_scratch_len::<f32>()];
+            gemm_packed(&g, 1.5, &pa, b.view(), 0.5, fast.view_mut(), &mut scratch).unwrap();
+            for (x, y) in plain.buf.iter().zip(&fast.buf) {
+                assert_eq!(x.to_bits(), y.to_bits(), "{isa:?} m={m} n={n} k={k}");
+            }
+        }
+    });
+    assert!(!ran.is_empty());
 }
 
 /// Every edge of the register tile on every instruction set: `m` and `n` one below, at and
@@ -487,6 +524,9 @@ mod conv {
             Geom::conv2d(2, 6, 8, 5, 9, 3, (2, 3), (2, 1), (1, 2), [1, 0, 2, 1]),
             Geom::conv2d(1, 4, 6, 6, 12, 4, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
             Geom::conv2d(1, 3, 40, 30, 7, 1, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+            // One output pixel, and one output channel per group: plain copies of the filters.
+            Geom::conv2d(2, 64, 3, 3, 40, 1, (3, 3), (1, 1), (1, 1), [0; 4]),
+            Geom::conv2d(1, 6, 9, 9, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         ];
         let ran = isa::each_isa(|_| {
             for (i, g) in geoms.iter().enumerate() {

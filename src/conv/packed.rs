@@ -8,7 +8,9 @@ use super::forward::conv2d;
 use super::geometry::{Conv2d, Pass, Tiling};
 use crate::arch::{Float, Isa};
 use crate::error::{check_len, Error};
-use crate::gemm::{align_skip, check_isa, mr, pack_into, product_packed, MatMut, MatRef, PackedA};
+use crate::gemm::{
+    align_skip, check_isa, mr, pack_into, product_packed, thin, MatMut, MatRef, PackedA,
+};
 use crate::walk::{after, chunks};
 
 /// A convolution's weights packed by [`conv2d_pack_weight`] into a caller's buffer, for the
@@ -37,6 +39,9 @@ pub struct PackedWeight<'a, T> {
     shape: [usize; 5],
     isa: Isa,
     plain: bool,
+    /// Whether each group's filters are a plain row-major copy (one output channel per
+    /// group, or one output pixel: see [`thin`]).
+    thin: bool,
 }
 
 impl<T> PackedWeight<'_, T> {
@@ -117,11 +122,15 @@ pub fn conv2d_pack_weight<'a, T: Float>(
             shape,
             isa,
             plain: true,
+            thin: false,
         });
     }
     let (ocg, rows) = (conv.output().c() / conv.groups(), conv.group().rows());
+    // One output channel per group, or one output pixel: the GEMMs are dot products or row
+    // updates, which read a plain copy of the filters (`thin`).
+    let thin = thin(ocg, conv.group().cols());
     // SAFETY: `isa` is the geometry's, so available.
-    let mr = unsafe { mr::<T>(isa) };
+    let mr = if thin { 1 } else { unsafe { mr::<T>(isa) } };
     let group_len = ocg.div_ceil(mr).saturating_mul(mr).saturating_mul(rows);
     let (_, buffer) = buffer.split_at_mut(align_skip(buffer));
     // `packed_weight_len` rounds `ocg` up to the largest `MR` per group: every group fits.
@@ -130,7 +139,7 @@ pub fn conv2d_pack_weight<'a, T: Float>(
         let (dst, tail) = rest.split_at_mut(group_len.min(rest.len()));
         rest = tail;
         // SAFETY: `isa` is available; `dst` holds the group's `group_len` elements.
-        unsafe { pack_into(isa, MatRef::row_major(w, ocg, rows)?, dst) };
+        unsafe { pack_into(isa, MatRef::row_major(w, ocg, rows)?, dst, thin) };
     }
     let total = group_len.saturating_mul(conv.groups());
     let buffer: &'a [T] = buffer;
@@ -140,6 +149,7 @@ pub fn conv2d_pack_weight<'a, T: Float>(
         shape,
         isa,
         plain: false,
+        thin,
     })
 }
 
@@ -243,7 +253,8 @@ fn gemm_path<T: Float>(
     let (col, packing) = conv.split_scratch(scratch, tiling);
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
     let packed = chunks(weight.data, weight.group_len.max(1));
-    let packed = packed.map(|w| PackedA::from_parts(w, ocg, rows, isa));
+    let thin = weight.thin;
+    let packed = packed.map(|w| PackedA::from_parts(w, ocg, rows, isa, thin));
     for ((x, y), (w, b)) in groups.zip(packed.zip(conv.bias_groups(bias)).cycle()) {
         for columns in conv.tiles(tiling.tile) {
             let n = columns.end - columns.start;

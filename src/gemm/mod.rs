@@ -15,7 +15,7 @@ mod pack;
 mod packed;
 mod view;
 
-pub(crate) use packed::{align_skip, check_isa, mr, pack_into, product_packed};
+pub(crate) use packed::{align_skip, check_isa, mr, pack_into, product_packed, thin};
 pub use packed::{gemm_pack_a, gemm_packed, PackedA};
 pub use view::{MatMut, MatRef};
 

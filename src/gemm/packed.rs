@@ -6,6 +6,10 @@
 //! one after the other, sliver `s` holding element `(s * MR + i, p)` at `p * MR + i` (rows
 //! past `m` zero). Any KC block of any blocking plan is then one contiguous run of a sliver,
 //! so the microkernel reads it in place and the call packs only B.
+//!
+//! A product with one row or one column of C (a fully connected layer at batch 1) does not
+//! run the loop nest but dot products or row updates along A's rows ([`gemv`](super::gemv)):
+//! for it, "packing" is a row-major copy of A, which those read at full speed.
 
 use super::blocking::{self, ALIGN_BYTES};
 use super::nest;
@@ -37,6 +41,8 @@ pub struct PackedA<'a, T> {
     m: usize,
     k: usize,
     isa: Isa,
+    /// Whether `data` is a row-major copy of A (for thin products) rather than slivers.
+    rows: bool,
 }
 
 impl<T> PackedA<'_, T> {
@@ -76,10 +82,17 @@ impl<T> PackedA<'_, T> {
 }
 
 impl<'a, T> PackedA<'a, T> {
-    /// The `m x k` A packed by [`pack_into`] for `isa` into `data`. (A `data` shorter than
-    /// the packing makes the product compute nothing, never read past it.)
-    pub(crate) fn from_parts(data: &'a [T], m: usize, k: usize, isa: Isa) -> Self {
-        PackedA { data, m, k, isa }
+    /// The `m x k` A packed by [`pack_into`] for `isa` into `data`, as a row-major copy if
+    /// `rows`. (A `data` shorter than the packing makes the product compute nothing, never
+    /// read past it.)
+    pub(crate) fn from_parts(data: &'a [T], m: usize, k: usize, isa: Isa, rows: bool) -> Self {
+        PackedA {
+            data,
+            m,
+            k,
+            isa,
+            rows,
+        }
     }
 }
 
@@ -122,7 +135,8 @@ impl Gemm {
 
 /// Packs the product's left operand `a` (`m x k`, any strides) into `buffer` for
 /// [`gemm_packed`], on the geometry's instruction set: once for any number of products by
-/// the same A.
+/// the same A. Where C has one row or one column (`m == 1` or `n == 1`), the product runs as
+/// dot products or row updates, and the packing is a row-major copy of A for them.
 ///
 /// # Errors
 /// [`Error::DimensionMismatch`] if `a` is not `m x k`; [`Error::BufferLength`] unless
@@ -158,9 +172,16 @@ pub fn gemm_pack_a<'a, T: Float>(
     }
     check_len("packed", g.packed_a_len::<T>(), buffer.len())?;
     let (_, buffer) = buffer.split_at_mut(align_skip(buffer));
+    let rows = thin(g.m, g.n);
     // SAFETY: `g.isa()` is available (checked by `with_isa`, or detected); past the skip,
     // `buffer` holds the slivers of any `MR` (`packed_a_len` rounds `m` up to the largest).
-    Ok(unsafe { pack_into(g.isa(), a, buffer) })
+    Ok(unsafe { pack_into(g.isa(), a, buffer, rows) })
+}
+
+/// Whether an `m x k` by `k x n` product is packed as a row-major copy of A: with one row
+/// or one column of C it runs as dot products or row updates along A's rows.
+pub(crate) const fn thin(m: usize, n: usize) -> bool {
+    m == 1 || n == 1
 }
 
 /// Elements to skip at the start of `buffer` to align packed slivers to a cache line: at
@@ -202,8 +223,8 @@ pub(crate) unsafe fn mr<T: Float>(isa: Isa) -> usize {
     unsafe { T::dispatch(isa, Mr) }
 }
 
-/// Packs `a` at the start of `buffer` for `isa`'s register tile: [`gemm_pack_a`] without
-/// the checks and the alignment.
+/// Packs `a` at the start of `buffer` for `isa`'s register tile, or as a row-major copy if
+/// `rows` ([`thin`]): [`gemm_pack_a`] without the checks and the alignment.
 ///
 /// # Safety
 /// `isa.is_available()`. (A `buffer` shorter than `a.rows.div_ceil(MR) * MR * a.cols`
@@ -212,8 +233,21 @@ pub(crate) unsafe fn pack_into<'a, T: Float>(
     isa: Isa,
     a: MatRef<'_, T>,
     buffer: &'a mut [T],
+    rows: bool,
 ) -> PackedA<'a, T> {
     let (m, k) = (a.rows, a.cols);
+    if rows {
+        let used = m.saturating_mul(k);
+        if let (Some(dst), Some(k)) = (buffer.get_mut(..used), core::num::NonZeroUsize::new(k)) {
+            for (i, row) in dst.chunks_exact_mut(k.get()).enumerate() {
+                for (p, d) in row.iter_mut().enumerate() {
+                    *d = a.at(i, p).unwrap_or(T::ZERO);
+                }
+            }
+        }
+        let buffer: &'a [T] = buffer;
+        return PackedA::from_parts(buffer.get(..used).unwrap_or_default(), m, k, isa, true);
+    }
     // SAFETY: the caller guarantees the instruction set.
     let mr = unsafe {
         T::dispatch(
@@ -226,12 +260,7 @@ pub(crate) unsafe fn pack_into<'a, T: Float>(
     };
     let used = m.div_ceil(mr).saturating_mul(mr).saturating_mul(k);
     let buffer: &'a [T] = buffer;
-    PackedA {
-        data: buffer.get(..used).unwrap_or_default(),
-        m,
-        k,
-        isa,
-    }
+    PackedA::from_parts(buffer.get(..used).unwrap_or_default(), m, k, isa, false)
 }
 
 /// The packing, with the instruction set's `MR`; returns `MR`.
@@ -268,8 +297,8 @@ impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
 ///
 /// The same rules as [`gemm`](crate::gemm()) for `beta == 0`, `k == 0`, `alpha == 0` and
 /// empty products. The results equal [`gemm`](crate::gemm())'s up to rounding, and bitwise
-/// when both have their full scratch and C has more than one row and column (the same depth
-/// blocks, summed in the same order).
+/// when both have their full scratch and C has more than one row and column and a unit
+/// column stride (the same depth blocks, summed in the same order).
 ///
 /// # Errors
 /// [`Error::DimensionMismatch`] if `a`, `b` or `c` do not have the geometry's dimensions;
@@ -356,6 +385,15 @@ pub(crate) unsafe fn product_packed<T: Float>(
     }
     if k == 0 || alpha == T::ZERO {
         scale(beta, c);
+        return;
+    }
+    if a.rows {
+        // The data holds the `m x k` row-major copy `pack_into` made, so the view is valid.
+        if let Ok(rows) = MatRef::row_major(a.data, m, k) {
+            // SAFETY: the caller guarantees the instruction set; `rows` is `m x k`, `b`
+            // `k x n` and `c` `m x n`.
+            unsafe { super::product(a.isa, alpha, rows, b, beta, c, scratch) };
+        }
         return;
     }
     let nest = NestPacked {
