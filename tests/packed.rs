@@ -235,13 +235,24 @@ fn thin_products_are_bitwise_the_plain_ones() {
 }
 
 /// Every edge of the register tile on every instruction set: `m` and `n` one below, at and
-/// one above multiples of the tile, with `k = 1`, a depth past one KC block and `n = 1`.
+/// one above multiples of the tile, last column slivers of 1 to 8 columns (run transposed),
+/// with `k = 1`, a depth past one KC block and `n = 1`.
 #[test]
 fn every_edge_tile_on_every_isa() {
     let ran = common::isa::each_isa(|isa| {
         let (mr, nr) = common::isa::tile(isa, 4);
         for m in [1, mr - 1, mr, mr + 1, 2 * mr + 1] {
-            for n in [1, 2, nr - 1, nr, nr + 1, 3 * nr + 5] {
+            for n in [
+                1,
+                2,
+                nr - 1,
+                nr,
+                nr + 1,
+                nr + 3,
+                nr + 4,
+                2 * nr + 8,
+                3 * nr + 5,
+            ] {
                 for k in [1, 3, 385, 800] {
                     let case = Case {
                         m,

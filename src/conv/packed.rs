@@ -32,7 +32,8 @@ use crate::walk::{after, chunks};
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct PackedWeight<'a, T> {
-    /// The plain weights, or each group's packed A (`group_len` elements) one after the other.
+    /// The plain weights, or each group's packed A (`group_len` elements) one after the other
+    /// and the rest of the buffer.
     data: &'a [T],
     group_len: usize,
     /// Output channels, channels per group, kernel height and width, groups.
@@ -141,10 +142,10 @@ pub fn conv2d_pack_weight<'a, T: Float>(
         // SAFETY: `isa` is available; `dst` holds the group's `group_len` elements.
         unsafe { pack_into(isa, MatRef::row_major(w, ocg, rows)?, dst, thin) };
     }
-    let total = group_len.saturating_mul(conv.groups());
+    // Every group's packing and the room after the last (see `pack_into`).
     let buffer: &'a [T] = buffer;
     Ok(PackedWeight {
-        data: buffer.get(..total).unwrap_or_default(),
+        data: buffer,
         group_len,
         shape,
         isa,
@@ -252,8 +253,10 @@ fn gemm_path<T: Float>(
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.output().c() / conv.groups());
     let (col, packing) = conv.split_scratch(scratch, tiling);
     let groups = conv.input_groups(input).zip(conv.output_groups(output));
-    let packed = chunks(weight.data, weight.group_len.max(1));
-    let thin = weight.thin;
+    // Group `g`'s packing starts at `g * group_len`; each view runs on to the end of the
+    // buffer (the nest may read a vector past the end of a group's last sliver).
+    let (thin, group_len) = (weight.thin, weight.group_len);
+    let packed = (0..conv.groups()).map(|g| after(weight.data, g.saturating_mul(group_len)));
     let packed = packed.map(|w| PackedA::from_parts(w, ocg, rows, isa, thin));
     for ((x, y), (w, b)) in groups.zip(packed.zip(conv.bias_groups(bias)).cycle()) {
         for columns in conv.tiles(tiling.tile) {

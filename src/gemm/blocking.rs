@@ -54,8 +54,8 @@ pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> u
 
 /// Elements of `groups` pre-packed `m x k` A operands, one after the other, for every
 /// kernel this target builds: `m` rounded up to the largest `MR` (every kernel's `MR`
-/// divides it), times `k`, per group, plus alignment slack for the first (saturating).
-/// Zero if `groups`, `m` or `k` is.
+/// divides it), times `k`, per group, plus alignment slack for the first and room for one
+/// vector read past the end of the last (saturating). Zero if `groups`, `m` or `k` is.
 pub(crate) const fn packed_a(size: usize, groups: usize, m: usize, k: usize) -> usize {
     if groups == 0 || m == 0 || k == 0 {
         return 0;
@@ -63,7 +63,7 @@ pub(crate) const fn packed_a(size: usize, groups: usize, m: usize, k: usize) -> 
     round_up(m, for_size(size).mr_max)
         .saturating_mul(k)
         .saturating_mul(groups)
-        .saturating_add(ALIGN_BYTES / size)
+        .saturating_add(2 * ALIGN_BYTES / size)
 }
 
 /// Scratch elements for full speed of a product whose A is pre-packed: the B block alone,

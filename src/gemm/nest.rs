@@ -137,7 +137,8 @@ type Args<T> = (T, *const T, *const T, T, *mut T);
 /// # Safety
 /// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
 /// `kc` for `S::T`; `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
-/// `k == b.rows >= 1`, and `b.cols == c.cols`.
+/// `k == b.rows >= 1`, and `b.cols == c.cols`. (Elements of `a` past the slivers, if any,
+/// may be read, never used.)
 #[inline(always)]
 pub(crate) unsafe fn gemm_packed<
     S: Simd,
@@ -170,6 +171,15 @@ pub(crate) unsafe fn gemm_packed<
     };
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
+    // A narrow last column sliver runs transposed ([`tail`]) where one vector holds an A
+    // sliver's `MR` values per depth and `a` has room for that vector's reads past the end
+    // of the last sliver. (Never on one-lane vectors: `MR > 1 == LANES`.)
+    let used = m.div_ceil(MR).saturating_mul(MR).saturating_mul(k);
+    let transposed_tail =
+        MR <= S::LANES && NV > 1 && a.len() >= used.saturating_add(S::LANES - MR.min(S::LANES));
+    // Up to 4 columns, or 8 with a taller tile: fewer FMAs than the register tile's rows.
+    #[allow(non_snake_case)]
+    let TAIL_COLS = if MR > 8 { 8 } else { 4 };
 
     // LOOP 3: split n into NC-column blocks of B.
     for jc in (0..n).step_by(nc.get()) {
@@ -199,11 +209,50 @@ pub(crate) unsafe fn gemm_packed<
                     // instruction set.
                     unsafe {
                         let c_tile = c_ptr.add(c_at);
-                        let args = (alpha, a_sliver, b_sliver, beta, c_tile);
-                        tile_packed::<S, MR, NV, NR>(kcb, args, (rsc, csc), (rows, cols));
+                        if transposed_tail && cols <= TAIL_COLS {
+                            // `C^T = B^T A^T` on this tile: the A sliver's `MR` values per
+                            // depth fit one vector (`MR <= LANES`), read past the sliver's
+                            // end by at most `LANES - MR` (the tail room checked above).
+                            let args = (alpha, b_sliver, a_sliver, beta, c_tile);
+                            tail::<S, MR, NR>(kcb, args, (csc, rsc), (cols, rows));
+                        } else {
+                            let args = (alpha, a_sliver, b_sliver, beta, c_tile);
+                            tile_packed::<S, MR, NV, NR>(kcb, args, (rsc, csc), (rows, cols));
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+/// The last, narrow column sliver of a packed product, transposed: `C^T[0..cols, 0..rows]`
+/// from the B sliver (as A, `A_RS = 1`, `A_CS = NR`) and the A sliver (as B, one vector of
+/// its `MR` values per depth, `B_RS = MR`). One FMA per live column and depth, where the
+/// register tile would run one per row of A. Each element of C is the same sum in the same
+/// order as in [`tile_packed`] (the products commute exactly), stored the same way.
+///
+/// # Safety
+/// As for [`microkernel`](super::microkernel::microkernel) with the operands swapped: `cols
+/// <= 8 <= NR`, `rows <= MR <= S::LANES`, the B sliver holds `k` rows of `NR` values, and
+/// `S::LANES` values from the A sliver's `p * MR` are readable for every `p < k`.
+#[inline(always)]
+unsafe fn tail<S: Simd, const MR: usize, const NR: usize>(
+    k: usize,
+    args: Args<S::T>,
+    c_strides: (usize, usize),
+    (cols, rows): (usize, usize),
+) {
+    let edge = (cols, rows);
+    // SAFETY: every variant's rows are the B sliver's first `cols` columns (`cols` at most
+    // the variant's tile height), its vector the A sliver's `MR` rows and the tail room
+    // (`rows <= LANES`), as the caller guarantees.
+    unsafe {
+        match cols {
+            1 => kernel::<S, 1, 1, 1, NR, MR>(k, args, c_strides, edge),
+            2 => kernel::<S, 2, 1, 1, NR, MR>(k, args, c_strides, edge),
+            3 | 4 => kernel::<S, 4, 1, 1, NR, MR>(k, args, c_strides, edge),
+            _ => kernel::<S, 8, 1, 1, NR, MR>(k, args, c_strides, edge),
         }
     }
 }

@@ -36,7 +36,8 @@ use crate::error::{check_len, Error};
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct PackedA<'a, T> {
-    /// The slivers, from the first (aligned) one: `m.div_ceil(MR) * MR * k` elements.
+    /// The slivers, from the first (aligned) one: `m.div_ceil(MR) * MR * k` elements, and
+    /// the rest of the buffer (a row-major copy: `m * k` elements).
     data: &'a [T],
     m: usize,
     k: usize,
@@ -98,8 +99,9 @@ impl<'a, T> PackedA<'a, T> {
 
 impl Gemm {
     /// Elements of the buffer [`gemm_pack_a`] packs this product's `m x k` A into: `m`
-    /// rounded up to the largest register tile this target builds, times `k`, plus a cache
-    /// line of slack to align the slivers (0 if `m` or `k` is 0). The same for every
+    /// rounded up to the largest register tile this target builds, times `k`, plus two cache
+    /// lines of slack to align the slivers and let a vector read past the last one (0 if `m`
+    /// or `k` is 0). The same for every
     /// instruction set, so one size serves whichever the CPU runs.
     ///
     /// ```
@@ -248,29 +250,23 @@ pub(crate) unsafe fn pack_into<'a, T: Float>(
         let buffer: &'a [T] = buffer;
         return PackedA::from_parts(buffer.get(..used).unwrap_or_default(), m, k, isa, true);
     }
+    let dst = &mut *buffer;
     // SAFETY: the caller guarantees the instruction set.
-    let mr = unsafe {
-        T::dispatch(
-            isa,
-            Pack {
-                a,
-                dst: &mut *buffer,
-            },
-        )
-    };
-    let used = m.div_ceil(mr).saturating_mul(mr).saturating_mul(k);
+    unsafe { T::dispatch(isa, Pack { a, dst }) };
+    // The slivers and whatever follows them in `buffer`: room for the nest's vector reads
+    // past the end of the last sliver.
     let buffer: &'a [T] = buffer;
-    PackedA::from_parts(buffer.get(..used).unwrap_or_default(), m, k, isa, false)
+    PackedA::from_parts(buffer, m, k, isa, false)
 }
 
-/// The packing, with the instruction set's `MR`; returns `MR`.
+/// The packing, with the instruction set's `MR`.
 struct Pack<'a, 'b, T> {
     a: MatRef<'a, T>,
     dst: &'b mut [T],
 }
 
 impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
-    type Output = usize;
+    type Output = ();
 
     #[inline(always)]
     unsafe fn run<
@@ -282,12 +278,11 @@ impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
         const KC: usize,
     >(
         self,
-    ) -> usize {
+    ) {
         let Pack { a, dst } = self;
         // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
         // in `dst`.)
         unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows, a.cols), dst) };
-        MR
     }
 }
 
