@@ -2,14 +2,16 @@
 //! FLOPs: `2 * N * OC * OH * OW * (C / groups) * KH * KW` per pass).
 //!
 //! Run with `cargo bench --bench conv`; filter with e.g. `cargo bench --bench conv -- 3x3`.
+//! `forward_packed` is the forward pass with the weights packed once beforehand
+//! ([`conv2d_pack_weight`], untimed), beside `forward`, which packs them on every call.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use nchw::{
-    conv2d, conv2d_backward_data, conv2d_backward_filter, Accum, Conv2d, Float, Padding, Shape,
-    Window,
+    conv2d, conv2d_backward_data, conv2d_backward_filter, conv2d_pack_weight, conv2d_packed, Accum,
+    Conv2d, Float, Padding, Shape, Window,
 };
 
 /// A layer: name, channels, side, output channels, kernel, stride, padding, groups.
@@ -80,6 +82,24 @@ fn passes<T: Float>(
                 None,
                 &mut y,
                 &mut scratch,
+            )
+            .unwrap();
+        })
+    });
+    // The weights packed once, outside the timing (as a model's are when it is loaded).
+    let mut buffer = vec![T::ZERO; conv.packed_weight_len::<T>()];
+    let packed = conv2d_pack_weight(&conv, &w, &mut buffer).unwrap();
+    let mut packed_scratch = vec![T::ZERO; conv.packed_scratch_len::<T>()];
+    group.bench_function(id("forward_packed"), |bench| {
+        bench.iter(|| {
+            conv2d_packed(
+                &conv,
+                black_box(&x),
+                &packed,
+                Some(&b),
+                None,
+                &mut y,
+                &mut packed_scratch,
             )
             .unwrap();
         })

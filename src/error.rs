@@ -169,6 +169,14 @@ pub enum Error {
         /// The bias added (0 when there is none).
         bias: i32,
     },
+    /// A packed operand (pre-packed GEMM operand or convolution weights) was packed for
+    /// another instruction set or kernel layout than the call runs.
+    PackedMismatch {
+        /// What the operand was packed for, e.g. `"avx512"`.
+        packed: &'static str,
+        /// What the call runs, e.g. `"avx2"`.
+        call: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -270,6 +278,11 @@ impl fmt::Display for Error {
                 f,
                 "an i32 accumulator of {products} products of magnitude up to {product_max} \
                  plus a bias of {bias} can overflow"
+            ),
+            Error::PackedMismatch { packed, call } => write!(
+                f,
+                "the operand was packed for {packed}, the call runs {call}: pack it again \
+                 with the call's geometry"
             ),
         }
     }

@@ -87,11 +87,12 @@ mod window;
 pub use accum::Accum;
 pub use arch::{Float, Isa};
 pub use conv::{
-    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Clamp, Conv2d,
+    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, conv2d_pack_weight,
+    conv2d_packed, Clamp, Conv2d, PackedWeight,
 };
 pub use element::Element;
 pub use error::Error;
-pub use gemm::{gemm, Gemm, MatMut, MatRef};
+pub use gemm::{gemm, gemm_pack_a, gemm_packed, Gemm, MatMut, MatRef, PackedA};
 pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
 pub use pad::{crop, pad, Pad};
 pub use pool::{

@@ -46,7 +46,7 @@ pub fn conv2d_backward_data<T: Float>(
     check_len("weight", conv.weight_len(), weight.len())?;
     check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_input", conv.input_len(), grad_input.len())?;
-    let path = conv.plan::<T>(Pass::BackwardData, scratch.len())?;
+    let path = conv.plan::<T, false>(Pass::BackwardData, scratch.len())?;
     let tiling = conv.tiling(path);
     // The 1x1 path writes (or adds) the gradient straight; the others add into it.
     if accum == Accum::Replace && !tiling.is_some_and(|t| t.in_place) {

@@ -49,7 +49,7 @@ pub fn conv2d_backward_filter<T: Float>(
     check_len("input", conv.input_len(), input.len())?;
     check_len("grad_output", conv.output_len(), grad_output.len())?;
     check_len("grad_weight", conv.weight_len(), grad_weight.len())?;
-    let path = conv.plan::<T>(Pass::BackwardFilter, scratch.len())?;
+    let path = conv.plan::<T, false>(Pass::BackwardFilter, scratch.len())?;
     if accum == Accum::Replace {
         grad_weight.fill(T::ZERO);
     }

@@ -98,7 +98,7 @@ fn check<T: Float>(
         check_len("bias", conv.bias_len(), b.len())?;
     }
     check_len("output", conv.output_len(), output.len())?;
-    conv.plan::<T>(Pass::Forward, scratch.len())
+    conv.plan::<T, false>(Pass::Forward, scratch.len())
 }
 
 /// [`direct`]'s kernels: 3 x 3, 1 x 1 and depthwise.

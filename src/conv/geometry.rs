@@ -469,9 +469,9 @@ impl Conv2d {
     /// # Ok::<(), nchw::Error>(())
     /// ```
     pub const fn scratch_len<T: Element>(&self) -> usize {
-        let f = self.plan_len::<T>(Pass::Forward, self.full_tile());
-        let d = self.plan_len::<T>(Pass::BackwardData, self.full_tile());
-        let b = self.plan_len::<T>(Pass::BackwardFilter, self.full_tile());
+        let f = self.plan_len::<T, false>(Pass::Forward, self.full_tile());
+        let d = self.plan_len::<T, false>(Pass::BackwardData, self.full_tile());
+        let b = self.plan_len::<T, false>(Pass::BackwardFilter, self.full_tile());
         max(f, max(d, b))
     }
 
@@ -501,7 +501,7 @@ impl Conv2d {
         if super::cortex_m::runs_direct::<T>(self) {
             return self.min_scratch_len();
         }
-        self.plan_len::<T>(Pass::Forward, self.full_tile())
+        self.plan_len::<T, false>(Pass::Forward, self.full_tile())
     }
 
     /// The smallest workspace every pass accepts: one im2col column, `(C / groups) * KH *
@@ -514,6 +514,71 @@ impl Conv2d {
             Path::Columns { .. } => self.group.rows(),
             Path::Depthwise { .. } | Path::Pointwise => 0,
         }
+    }
+
+    /// Elements of the buffer [`conv2d_pack_weight`](crate::conv2d_pack_weight) packs this
+    /// convolution's weights into, for every instruction set this target builds: per group,
+    /// the `OC / groups` filters rounded up to the largest GEMM register tile, times `(C /
+    /// groups) * KH * KW`, plus a cache line of slack to align them. Where the forward pass
+    /// does not run the GEMM (depthwise, and the direct kernels of M-profile cores with an
+    /// FPU for `f32`), the plain weights: [`weight_len`](Self::weight_len).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// const CONV: Conv2d = match Shape::new(1, 512, 7, 7) {
+    ///     Ok(x) => match Conv2d::new(x, 512, Window::square(3).with_padding(Padding::uniform(1)), 1) {
+    ///         Ok(c) => c,
+    ///         Err(_) => panic!("bad convolution"),
+    ///     },
+    ///     Err(_) => panic!("bad shape"),
+    /// };
+    /// static mut PACKED: [f32; CONV.packed_weight_len::<f32>()] =
+    ///     [0.0; CONV.packed_weight_len::<f32>()];
+    /// assert!(CONV.packed_weight_len::<f32>() >= CONV.weight_len());
+    /// let depthwise = Conv2d::new(Shape::new(1, 8, 9, 9)?, 8, Window::square(3), 8)?;
+    /// assert_eq!(depthwise.packed_weight_len::<f32>(), depthwise.weight_len());
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub const fn packed_weight_len<T: Element>(&self) -> usize {
+        if self.plain_weights::<T>() {
+            self.weight_len()
+        } else {
+            let (ocg, rows) = (self.group_out_channels(), self.group.rows());
+            gemm::packed_a_len::<T>(self.groups.get(), ocg, rows)
+        }
+    }
+
+    /// Workspace elements for full speed of
+    /// [`conv2d_packed`](crate::conv2d_packed): as
+    /// [`forward_scratch_len`](Self::forward_scratch_len), less the GEMM's block of packed
+    /// weights. The minimum is [`min_scratch_len`](Self::min_scratch_len), as for
+    /// [`conv2d`](crate::conv2d).
+    ///
+    /// ```
+    /// use nchw::{Conv2d, Padding, Shape, Window};
+    /// let x = Shape::new(1, 256, 14, 14)?;
+    /// let conv = Conv2d::new(x, 256, Window::square(3).with_padding(Padding::uniform(1)), 1)?;
+    /// assert!(conv.packed_scratch_len::<f32>() < conv.forward_scratch_len::<f32>());
+    /// # Ok::<(), nchw::Error>(())
+    /// ```
+    pub const fn packed_scratch_len<T: Element>(&self) -> usize {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        if super::cortex_m::runs_direct::<T>(self) {
+            return self.min_scratch_len();
+        }
+        self.plan_len::<T, true>(Pass::Forward, self.full_tile())
+    }
+
+    /// Whether the packed weights of the forward pass are the plain weights: where it runs
+    /// no GEMM (the depthwise path, and the direct kernels of M-profile cores with an FPU).
+    /// (`T` is used on those cores only.)
+    #[allow(clippy::extra_unused_type_parameters)]
+    pub(crate) const fn plain_weights<T: Element>(&self) -> bool {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        if super::cortex_m::runs_direct::<T>(self) {
+            return true;
+        }
+        matches!(self.kernel_kind(), Path::Depthwise { .. })
     }
 
     /// The family of the forward kernel, stored by [`Conv2d::new`].
@@ -579,10 +644,15 @@ impl Conv2d {
         }
     }
 
-    /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing.
-    const fn plan_len<T: Element>(&self, pass: Pass, tile: usize) -> usize {
+    /// Scratch a pass uses with tiles of `tile` columns: the tile plus the GEMM's packing (of
+    /// B alone if `PACKED`: the forward pass with pre-packed weights).
+    const fn plan_len<T: Element, const PACKED: bool>(&self, pass: Pass, tile: usize) -> usize {
         let (m, n, k) = self.gemm_dims(pass, tile);
-        let packing = gemm::scratch_len::<T>(m, n, k);
+        let packing = if PACKED {
+            gemm::packed_scratch_len::<T>(m, n, k)
+        } else {
+            gemm::scratch_len::<T>(m, n, k)
+        };
         match self.kernel_kind() {
             Path::Depthwise { padded } => match pass {
                 Pass::Forward => padded,
@@ -608,7 +678,9 @@ impl Conv2d {
     ///
     /// On the im2col path the tile is the widest whose columns and GEMM packing fit; if not
     /// even one column fits with packing, the GEMM runs unpacked on as many columns as fit.
-    pub(crate) const fn plan<T: Element>(
+    /// `PACKED`: the forward pass with pre-packed weights, whose GEMM packs only B (a
+    /// parameter, so that the plain passes' code is as it was).
+    pub(crate) const fn plan<T: Element, const PACKED: bool>(
         &self,
         pass: Pass,
         available: usize,
@@ -626,7 +698,7 @@ impl Conv2d {
                 let (mut lo, mut hi) = (0, full);
                 while lo < hi {
                     let mid = hi - (hi - lo) / 2;
-                    if self.plan_len::<T>(pass, mid) <= available {
+                    if self.plan_len::<T, PACKED>(pass, mid) <= available {
                         lo = mid;
                     } else {
                         hi = mid - 1;

@@ -27,9 +27,11 @@ mod depthwise;
 mod depthwise_3x3;
 mod forward;
 mod geometry;
+mod packed;
 
 pub use backward_data::conv2d_backward_data;
 pub use backward_filter::{conv2d_backward_bias, conv2d_backward_filter};
 pub use clamp::Clamp;
 pub use forward::conv2d;
 pub use geometry::Conv2d;
+pub use packed::{conv2d_pack_weight, conv2d_packed, PackedWeight};

@@ -52,6 +52,47 @@ pub(crate) const fn full_scratch(size: usize, m: usize, n: usize, k: usize) -> u
     b.kc * mc + kc * nc + ALIGN_BYTES / size
 }
 
+/// Elements of `groups` pre-packed `m x k` A operands, one after the other, for every
+/// kernel this target builds: `m` rounded up to the largest `MR` (every kernel's `MR`
+/// divides it), times `k`, per group, plus alignment slack for the first and room for one
+/// vector read past the end of the last (saturating). Zero if `groups`, `m` or `k` is.
+pub(crate) const fn packed_a(size: usize, groups: usize, m: usize, k: usize) -> usize {
+    if groups == 0 || m == 0 || k == 0 {
+        return 0;
+    }
+    round_up(m, for_size(size).mr_max)
+        .saturating_mul(k)
+        .saturating_mul(groups)
+        .saturating_add(2 * ALIGN_BYTES / size)
+}
+
+/// Scratch elements for full speed of a product whose A is pre-packed: the B block alone,
+/// at its largest, plus alignment slack.
+pub(crate) const fn packed_scratch(size: usize, m: usize, n: usize, k: usize) -> usize {
+    if m == 0 || n == 0 || k == 0 {
+        return 0;
+    }
+    let b = for_size(size);
+    min(b.kc, k) * min(b.nc, round_up(n, b.nr_max)) + ALIGN_BYTES / size
+}
+
+/// The `(kc, nc)` blocking of a product whose A is pre-packed: the largest B block that
+/// fits in `space` for an `nr`-column tile, with the same depth split as [`Plan::new`] when
+/// the scratch is ample (so both give the same sums); `None` if not even one depth-1
+/// sliver of B fits. `n` and `k` must be non-zero.
+#[inline(always)]
+pub(crate) fn packed_plan(
+    blocking: &Blocking,
+    space: usize,
+    nr: usize,
+    (n, k): (usize, usize),
+) -> Option<(NonZeroUsize, NonZeroUsize)> {
+    let kc = balanced(k, min(min(blocking.kc, k), space / nr), 1)?;
+    let nc_fit = space / kc / nr * nr;
+    let nc = balanced(n, min(min(blocking.nc, round_up(n, nr)), nc_fit), nr)?;
+    Some((kc, nc))
+}
+
 /// Block sizes chosen for one call; they fit the scratch they were planned for (the B
 /// block, `kc * nc`, followed by the A panel: `mc` rows of stride `KC` if `a_rows`, of `kc`
 /// otherwise).

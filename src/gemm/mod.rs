@@ -12,8 +12,11 @@ mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod nest;
 mod pack;
+mod packed;
 mod view;
 
+pub(crate) use packed::{align_skip, check_isa, mr, pack_into, product_packed, thin};
+pub use packed::{gemm_pack_a, gemm_packed, PackedA};
 pub use view::{MatMut, MatRef};
 
 use gemv::{Form, Gemv};
@@ -126,6 +129,17 @@ impl Gemm {
     pub const fn scratch_len<T: Element>(&self) -> usize {
         scratch_len::<T>(self.m, self.n, self.k)
     }
+}
+
+/// [`Gemm::packed_a_len`] of `groups` `m x k` A operands packed one after the other (the
+/// first aligned, each `m.div_ceil(MR) * MR * k` long).
+pub(crate) const fn packed_a_len<T: Element>(groups: usize, m: usize, k: usize) -> usize {
+    blocking::packed_a(core::mem::size_of::<T>(), groups, m, k)
+}
+
+/// [`Gemm::packed_scratch_len`] of an `m x k` by `k x n` product.
+pub(crate) const fn packed_scratch_len<T: Element>(m: usize, n: usize, k: usize) -> usize {
+    blocking::packed_scratch(core::mem::size_of::<T>(), m, n, k)
 }
 
 /// [`Gemm::scratch_len`] of an `m x k` by `k x n` product.

@@ -8,6 +8,8 @@
 //! LOOP 1  jr: NC in NR-column slivers  microkernel: MR x NR tile of C
 //! ```
 
+use core::num::NonZeroUsize;
+
 use super::blocking::{self, Plan};
 use super::pack::{pack_a, pack_a_rows, pack_b};
 use super::view::{MatMut, MatRef};
@@ -121,6 +123,208 @@ pub(crate) unsafe fn gemm<
 
 /// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
 type Args<T> = (T, *const T, *const T, T, *mut T);
+
+/// `C <- alpha * A * B + beta * C` with A pre-packed and only B packed into `scratch`, for
+/// non-empty operands whose dimensions agree.
+///
+/// `a` holds the `m x k` A as `m.div_ceil(MR)` slivers of the full depth, sliver `s` at `s *
+/// MR * k`, its element `(i, p)` at `p * MR + i` (rows past `m` zero): a KC block `pc..pc +
+/// kcb` of a sliver is the contiguous run from `pc * MR`, read in place by the microkernel.
+/// The loops are LOOP 3 (`jc`), LOOP 4 (`pc`, packing the B block) and LOOPs 2 and 1 over
+/// every sliver and B sliver: no A panel, so no LOOP 5. Falls back to [`unpacked_packed`]
+/// when `scratch` cannot hold even a depth-1 B sliver.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
+/// `kc` for `S::T`; `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
+/// `k == b.rows >= 1`, and `b.cols == c.cols`. (Elements of `a` past the slivers, if any,
+/// may be read, never used.)
+#[inline(always)]
+pub(crate) unsafe fn gemm_packed<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const NR: usize,
+    const KC: usize,
+>(
+    alpha: S::T,
+    a: &[S::T],
+    b: MatRef<'_, S::T>,
+    beta: S::T,
+    c: MatMut<'_, S::T>,
+    scratch: &mut [S::T],
+) {
+    debug_assert_eq!(NR, NV * S::LANES);
+    let (m, n, k) = (c.rows, b.cols, b.rows);
+    debug_assert!(a.len() >= m.div_ceil(MR) * MR * k && c.cols == n);
+    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
+    let skip = if skip <= scratch.len() { skip } else { 0 };
+    let scratch = scratch.get_mut(skip..).unwrap_or_default();
+    let blocks = blocking::for_size(core::mem::size_of::<S::T>());
+    debug_assert_eq!(KC, blocks.kc);
+    let Some((kc, nc)) = blocking::packed_plan(&blocks, scratch.len(), NR, (n, k)) else {
+        return unpacked_packed::<S::T, MR>(alpha, a, b, beta, c);
+    };
+    // The plan fits the scratch, so this always succeeds.
+    let Some(b_block) = scratch.get_mut(..kc.get() * nc.get()) else {
+        return unpacked_packed::<S::T, MR>(alpha, a, b, beta, c);
+    };
+    let (rsc, csc) = (c.row_stride, c.col_stride);
+    let c_ptr = c.data.as_mut_ptr();
+    // A narrow last column sliver runs transposed ([`tail`]) where one vector holds an A
+    // sliver's `MR` values per depth and `a` has room for that vector's reads past the end
+    // of the last sliver. (Never on one-lane vectors: `MR > 1 == LANES`.)
+    let used = m.div_ceil(MR).saturating_mul(MR).saturating_mul(k);
+    let transposed_tail =
+        MR <= S::LANES && NV > 1 && a.len() >= used.saturating_add(S::LANES - MR.min(S::LANES));
+    // Up to 4 columns, or 8 with a taller tile: fewer FMAs than the register tile's rows.
+    #[allow(non_snake_case)]
+    let TAIL_COLS = if MR > 8 { 8 } else { 4 };
+
+    // LOOP 3: split n into NC-column blocks of B.
+    for jc in (0..n).step_by(nc.get()) {
+        let ncb = nc.get().min(n - jc);
+        // LOOP 4: split k into KC-deep blocks; the first applies beta, the rest add.
+        for pc in (0..k).step_by(kc.get()) {
+            let kcb = kc.get().min(k - pc);
+            let beta = if pc == 0 { beta } else { S::T::ONE };
+            // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B.
+            unsafe { pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block) };
+            // LOOP 2: every MR-row sliver of the packed A, its KC block in place.
+            for ir in (0..m).step_by(MR) {
+                let rows = MR.min(m - ir);
+                let a_sliver = a.as_ptr().wrapping_add(ir * k + pc * MR);
+                // LOOP 1: NR-column slivers of the B block, one microkernel call each.
+                for jr in (0..ncb).step_by(NR) {
+                    let cols = NR.min(ncb - jr);
+                    let b_sliver = b_block.as_ptr().wrapping_add(jr * kcb);
+                    let c_at = ir * rsc + (jc + jr) * csc;
+                    // SAFETY: sliver `ir / MR` of A starts at `ir * k` (`ir` a multiple of
+                    // `MR`) and holds `k` columns of `MR` values, so from `pc * MR` it holds
+                    // the `kcb` columns `pc..pc + kcb <= k` (the caller's length); the B
+                    // block holds `kcb` rows of `NR` per sliver, written by the packing
+                    // above (the plan fits `kc * nc` in the scratch). `ir + i < m` and `jc +
+                    // jr + j < n` for `i < rows`, `j < cols`, so every C element written is
+                    // inside the validated, non-aliasing view `c`; the caller guarantees the
+                    // instruction set.
+                    unsafe {
+                        let c_tile = c_ptr.add(c_at);
+                        if transposed_tail && cols <= TAIL_COLS {
+                            // `C^T = B^T A^T` on this tile: the A sliver's `MR` values per
+                            // depth fit one vector (`MR <= LANES`), read past the sliver's
+                            // end by at most `LANES - MR` (the tail room checked above).
+                            let args = (alpha, b_sliver, a_sliver, beta, c_tile);
+                            tail::<S, MR, NR>(kcb, args, (csc, rsc), (cols, rows));
+                        } else {
+                            let args = (alpha, a_sliver, b_sliver, beta, c_tile);
+                            tile_packed::<S, MR, NV, NR>(kcb, args, (rsc, csc), (rows, cols));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The last, narrow column sliver of a packed product, transposed: `C^T[0..cols, 0..rows]`
+/// from the B sliver (as A, `A_RS = 1`, `A_CS = NR`) and the A sliver (as B, one vector of
+/// its `MR` values per depth, `B_RS = MR`). One FMA per live column and depth, where the
+/// register tile would run one per row of A. Each element of C is the same sum in the same
+/// order as in [`tile_packed`] (the products commute exactly), stored the same way.
+///
+/// # Safety
+/// As for [`microkernel`](super::microkernel::microkernel) with the operands swapped: `cols
+/// <= 8 <= NR`, `rows <= MR <= S::LANES`, the B sliver holds `k` rows of `NR` values, and
+/// `S::LANES` values from the A sliver's `p * MR` are readable for every `p < k`.
+#[inline(always)]
+unsafe fn tail<S: Simd, const MR: usize, const NR: usize>(
+    k: usize,
+    args: Args<S::T>,
+    c_strides: (usize, usize),
+    (cols, rows): (usize, usize),
+) {
+    let edge = (cols, rows);
+    // SAFETY: every variant's rows are the B sliver's first `cols` columns (`cols` at most
+    // the variant's tile height), its vector the A sliver's `MR` rows and the tail room
+    // (`rows <= LANES`), as the caller guarantees.
+    unsafe {
+        match cols {
+            1 => kernel::<S, 1, 1, 1, NR, MR>(k, args, c_strides, edge),
+            2 => kernel::<S, 2, 1, 1, NR, MR>(k, args, c_strides, edge),
+            3 | 4 => kernel::<S, 4, 1, 1, NR, MR>(k, args, c_strides, edge),
+            _ => kernel::<S, 8, 1, 1, NR, MR>(k, args, c_strides, edge),
+        }
+    }
+}
+
+/// One `MR x NR` tile from a pre-packed A sliver (column by column, `A_CS = MR`): edge tiles
+/// run a smaller register tile as [`tile`] does.
+///
+/// # Safety
+/// As for [`microkernel`](super::microkernel::microkernel) with `A_RS = 1`, `A_CS = MR`,
+/// `B_RS = NR`.
+#[inline(always)]
+unsafe fn tile_packed<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
+    k: usize,
+    args: Args<S::T>,
+    c_strides: (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    let edge = (rows, cols);
+    let narrow = NV == 2 && cols <= S::LANES;
+    // SAFETY: every variant reads a subset of the sliver rows and vectors the full tile
+    // reads, and writes the same `rows x cols` corner of C (`rows` and `cols` fit it).
+    unsafe {
+        match (rows, narrow) {
+            (..=4, false) if MR > 4 => kernel::<S, 4, NV, 1, MR, NR>(k, args, c_strides, edge),
+            (..=4, true) if MR > 4 => kernel::<S, 4, 1, 1, MR, NR>(k, args, c_strides, edge),
+            (..=8, false) if MR > 8 => kernel::<S, 8, NV, 1, MR, NR>(k, args, c_strides, edge),
+            (..=8, true) if MR > 8 => kernel::<S, 8, 1, 1, MR, NR>(k, args, c_strides, edge),
+            (_, true) => kernel::<S, MR, 1, 1, MR, NR>(k, args, c_strides, edge),
+            (_, false) => kernel::<S, MR, NV, 1, MR, NR>(k, args, c_strides, edge),
+        }
+    }
+}
+
+/// The no-scratch path of [`gemm_packed`]: one dot product per element of C, reading A from
+/// its packed slivers.
+fn unpacked_packed<T: Element, const MR: usize>(
+    alpha: T,
+    a: &[T],
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
+    let (m, n, k) = (c.rows, c.cols.min(b.cols), b.rows);
+    let Some(sliver_len) = NonZeroUsize::new(MR * k) else {
+        return; // `k >= 1` (the caller's contract)
+    };
+    for (s, sliver) in a.chunks_exact(sliver_len.get()).enumerate() {
+        for r in 0..MR {
+            let i = s * MR + r;
+            if i >= m {
+                return;
+            }
+            for j in 0..n {
+                let mut acc = T::ZERO;
+                for (p, column) in sliver.chunks_exact(MR).enumerate() {
+                    if let Some(&x) = column.get(r) {
+                        // SAFETY: `p < k == b.rows` (the sliver holds `k` columns) and
+                        // `j < b.cols`.
+                        acc += x * unsafe { b.get_unchecked(p, j) };
+                    }
+                }
+                // SAFETY: `i < m == c.rows`, `j < c.cols`.
+                let dst = unsafe { c.get_unchecked_mut(i, j) };
+                *dst = if beta == T::ZERO {
+                    alpha * acc
+                } else {
+                    alpha * acc + beta * *dst
+                };
+            }
+        }
+    }
+}
 
 /// One `MR x NR` tile from a row-by-row A sliver (row stride `KC`): edge tiles with at most
 /// 4 or 8 live rows, or one vector of live columns, run a smaller register tile instead of
