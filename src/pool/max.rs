@@ -3,6 +3,7 @@
 use super::isa;
 use super::rows::{max_pass, Geo};
 use super::stride2::{Kernels, Rect, ARGMAX, MAX};
+use super::strips::Strips;
 use crate::walk::{chunks, nth_chunk};
 use core::iter;
 use core::num::NonZeroUsize;
@@ -45,6 +46,10 @@ pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     let geo = *g.geo();
+    if let Some(s) = Strips::<T>::new(g.isa(), &geo, g.input.n() * g.input.c()) {
+        s.max(input, output);
+        return Ok(());
+    }
     let fast = Kernels::<T>::new::<MAX>(g.isa(), &geo);
     isa::run(
         g,

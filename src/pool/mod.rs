@@ -67,6 +67,7 @@ mod isa;
 mod max;
 mod rows;
 mod stride2;
+mod strips;
 
 pub use avg::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
 pub use max::{

@@ -263,7 +263,7 @@ mod x86 {
 }
 
 /// Whether `T` is `f32`, the element type of the kernels.
-fn is_f32<T: Element>() -> bool {
+pub(super) fn is_f32<T: Element>() -> bool {
     core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
 }
 

@@ -1,0 +1,562 @@
+//! The strip kernels in AVX2: 8 outputs per vector, kept in the lane order the even/odd
+//! split leaves them in (outputs 0, 1, 4, 5, 2, 3, 6, 7) until one permute before the store.
+
+use core::arch::x86_64::*;
+
+use super::Plan;
+use crate::pool::Divisor;
+
+/// Outputs per strip: the lanes of a 256-bit `f32` vector.
+const LANES: usize = 8;
+
+/// `_mm256_shuffle_ps` selectors of the even and the odd elements of two vectors (within
+/// 128-bit lanes: outputs in the order 0, 1, 4, 5, 2, 3, 6, 7).
+const EVEN: i32 = 0b10_00_10_00;
+const ODD: i32 = 0b11_01_11_01;
+
+/// The `_mm256_permute4x64_pd` selector between that order and the natural one (either way).
+const ORDER: i32 = 0b11_01_10_00;
+
+/// Which taps of a strip's outputs are padding or overhang: tap `t` of lane `l` where
+/// `taps[t]` is all ones, in the kernels' lane order.
+#[derive(Clone, Copy)]
+struct Fix {
+    taps: [__m256; 3],
+}
+
+/// Max pooling over all planes of `plan`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn max(plan: &Plan, x: &[f32], y: &mut [f32]) {
+    if plan.k == 2 {
+        planes::<2>(plan, x, y, None);
+    } else {
+        planes::<3>(plan, x, y, None);
+    }
+}
+
+/// Average pooling over all planes of `plan`, divided by `divisor`'s counts.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn avg(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Divisor) {
+    if plan.k == 2 {
+        planes::<2>(plan, x, y, Some(divisor));
+    } else {
+        planes::<3>(plan, x, y, Some(divisor));
+    }
+}
+
+/// Every plane, strip by strip: max if `divisor` is `None`, else average.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option<Divisor>) {
+    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
+    // The strips: from column 0 by 8, the last one ending at the row's end.
+    let strips = plan.out_w.div_ceil(LANES);
+    let last = plan.out_w.saturating_sub(LANES);
+    // What a strip needs besides its position: its padding taps and divisors' column
+    // factors. The first and last strips' are made once here (a small plane has one).
+    let setup = |j0: usize| {
+        let cols = match divisor {
+            Some(d) => col_factors(plan, j0, d),
+            None => _mm256_setzero_ps(),
+        };
+        (fix::<K>(plan, j0), cols)
+    };
+    let (first, end) = (setup(0), setup(last));
+    for p in 0..plan.planes {
+        for s in 0..strips {
+            let j0 = (s * LANES).min(last);
+            let (fix, cols) = if s == 0 {
+                first
+            } else if s + 1 == strips {
+                end
+            } else {
+                setup(j0)
+            };
+            let strip = Strip {
+                x: p * plane_in,
+                y: p * plane_out + j0,
+                col: 2 * j0 as isize - plan.left as isize,
+            };
+            // Whether every load and store of the strip lies inside the buffers (all but
+            // the first and last planes' strips, as a rule): then they take no checks.
+            let first_x = strip.x as isize + strip.col;
+            let last_x = first_x + ((plan.h - 1) * plan.w + if K == 3 { 18 } else { 16 }) as isize;
+            let last_y = strip.y + (plan.out_h - 1) * plan.out_w + LANES;
+            if first_x >= 0 && last_x <= x.len() as isize && last_y <= y.len() {
+                // SAFETY: just checked.
+                unsafe { strip_op::<K, false>(plan, x, y, &strip, fix, divisor, cols) };
+            } else {
+                // SAFETY: CHECK is true.
+                unsafe { strip_op::<K, true>(plan, x, y, &strip, fix, divisor, cols) };
+            }
+        }
+    }
+}
+
+/// One strip of one plane, max if `divisor` is `None`, else average.
+///
+/// # Safety
+/// Unless `CHECK`, every element the strip reads lies inside `x` (offsets `first..first +
+/// (h - 1) * w + 16` or `+ 18` for `K == 3`, `first` the offset of its first tap in the first
+/// row) and every element it writes inside `y` (`y..y + (out_h - 1) * out_w + 8`).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn strip_op<const K: usize, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    strip: &Strip,
+    fix: Option<Fix>,
+    divisor: Option<Divisor>,
+    cols: __m256,
+) {
+    // SAFETY: the caller's precondition, passed on.
+    unsafe {
+        match (divisor, fix) {
+            (None, None) => max_strip::<K, false, CHECK>(plan, x, y, strip, &Fix::NONE),
+            (None, Some(f)) => max_strip::<K, true, CHECK>(plan, x, y, strip, &f),
+            (Some(d), None) => sum_strip::<K, false, CHECK>(plan, x, y, strip, &Fix::NONE, d, cols),
+            (Some(d), Some(f)) => sum_strip::<K, true, CHECK>(plan, x, y, strip, &f, d, cols),
+        }
+    }
+}
+
+/// One strip of one plane: its first input and output offsets in the buffers, and the
+/// column (relative to a row's start, possibly -1) of its first output's first tap.
+struct Strip {
+    x: usize,
+    y: usize,
+    col: isize,
+}
+
+impl Fix {
+    const NONE: Fix = Fix {
+        // SAFETY: all-zero bits are a valid __m256.
+        taps: unsafe { core::mem::zeroed() },
+    };
+}
+
+/// The padding taps of the strip starting at output column `j0`, if it has any (in lanes
+/// past the row's end too: those are never kept).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn fix<const K: usize>(plan: &Plan, j0: usize) -> Option<Fix> {
+    let mut any = false;
+    let mut taps = [[0i32; LANES]; 3];
+    for l in 0..LANES {
+        // Column of the lane's first tap.
+        let c = 2 * (j0 + l) as isize - plan.left as isize;
+        for (t, row) in taps.iter_mut().enumerate().take(K) {
+            let c = c + t as isize;
+            if c < 0 || c >= plan.w as isize {
+                row[l] = -1;
+                any = true;
+            }
+        }
+    }
+    any.then(|| Fix {
+        taps: taps.map(|t| {
+            // SAFETY: an unaligned load of 8 i32 from an array of 8.
+            let v = unsafe { _mm256_loadu_si256(t.as_ptr().cast()) };
+            reorder(_mm256_castsi256_ps(v))
+        }),
+    })
+}
+
+/// The column factors of the divisors of the strip's outputs (1 for an override), in the
+/// kernels' lane order. Lanes past the row's end repeat its last output's.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn col_factors(plan: &Plan, j0: usize, divisor: Divisor) -> __m256 {
+    let mut f = [0f32; LANES];
+    for (l, v) in f.iter_mut().enumerate() {
+        *v = plan.factor((j0 + l).min(plan.out_w - 1), true, divisor);
+    }
+    // SAFETY: an unaligned load of 8 f32 from an array of 8.
+    reorder(unsafe { _mm256_loadu_ps(f.as_ptr()) })
+}
+
+/// Between the natural lane order and the kernels' (the permutation is its own inverse).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn reorder(v: __m256) -> __m256 {
+    _mm256_castpd_ps(_mm256_permute4x64_pd::<ORDER>(_mm256_castps_pd(v)))
+}
+
+/// PyTorch's max update: `v` if `v > m` or `v` is NaN, else `m`. `_mm256_max_ps(v, m)` is
+/// `v > m ? v : m`, which keeps `m` on ties (the first maximum) and when `m` is NaN; only a
+/// NaN `v` needs the blend.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn update(m: __m256, v: __m256) -> __m256 {
+    _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v))
+}
+
+/// The 16 elements of `x` from offset `at` (which may be negative). `CHECK`: those outside
+/// `x` read as zero, without touching memory.
+///
+/// # Safety
+/// Unless `CHECK`, `at..at + 16` lies inside `x`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load16<const CHECK: bool>(x: &[f32], at: isize) -> (__m256, __m256) {
+    let len = x.len() as isize;
+    let p = x.as_ptr().wrapping_offset(at);
+    if !CHECK || (at >= 0 && at + 2 * LANES as isize <= len) {
+        debug_assert!(at >= 0 && at + 2 * LANES as isize <= len);
+        // SAFETY: elements at..at + 16 are inside x (checked, or the caller's precondition).
+        unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(LANES))) }
+    } else {
+        // The lanes from..to are inside x.
+        let from = (-at).clamp(0, 16) as i32;
+        let to = (len - at).clamp(0, 16) as i32;
+        let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let hi_iota = _mm256_add_epi32(iota, _mm256_set1_epi32(LANES as i32));
+        let (from, to) = (_mm256_set1_epi32(from), _mm256_set1_epi32(to));
+        let lanes =
+            |at| _mm256_andnot_si256(_mm256_cmpgt_epi32(from, at), _mm256_cmpgt_epi32(to, at));
+        // SAFETY: the masks select only elements inside x; masked-off lanes are not read.
+        unsafe {
+            (
+                _mm256_maskload_ps(p, lanes(iota)),
+                _mm256_maskload_ps(p.wrapping_add(LANES), lanes(hi_iota)),
+            )
+        }
+    }
+}
+
+/// The taps of one window row for the strip's 8 outputs, the row's first element at offset
+/// `row` of `x` and the strip's first tap at column `col` of it: `K` vectors (the third
+/// zero for `K == 2`), padding taps not yet replaced.
+///
+/// # Safety
+/// As [`load16`], for `at..at + 16` and, if `K == 3`, `at + 2..at + 18`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn taps<const K: usize, const CHECK: bool>(x: &[f32], at: isize) -> [__m256; 3] {
+    // SAFETY: the caller's precondition.
+    let (lo, hi) = unsafe { load16::<CHECK>(x, at) };
+    let t0 = _mm256_shuffle_ps::<EVEN>(lo, hi);
+    let t1 = _mm256_shuffle_ps::<ODD>(lo, hi);
+    let t2 = if K == 3 {
+        // SAFETY: the caller's precondition.
+        let (lo, hi) = unsafe { load16::<CHECK>(x, at + 2) };
+        _mm256_shuffle_ps::<EVEN>(lo, hi)
+    } else {
+        _mm256_setzero_ps()
+    };
+    [t0, t1, t2]
+}
+
+/// The horizontal max of one window row (input row starting at offset `row` of `x`): padding
+/// taps replaced by the neighbouring tap of their window (see the module).
+///
+/// # Safety
+/// As [`taps`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn row_max<const K: usize, const FIX: bool, const CHECK: bool>(
+    x: &[f32],
+    at: isize,
+    fix: &Fix,
+) -> __m256 {
+    // SAFETY: the caller's precondition.
+    let [mut t0, mut t1, mut t2] = unsafe { taps::<K, CHECK>(x, at) };
+    if FIX {
+        // In this order, each replacement copies a tap that is itself input: a window has
+        // at least one, and only its first tap can lie before the row.
+        t0 = _mm256_blendv_ps(t0, t1, fix.taps[0]);
+        t1 = _mm256_blendv_ps(t1, t0, fix.taps[1]);
+        if K == 3 {
+            t2 = _mm256_blendv_ps(t2, t1, fix.taps[2]);
+        }
+    }
+    let m = update(t0, t1);
+    if K == 3 {
+        update(m, t2)
+    } else {
+        m
+    }
+}
+
+/// Stores the 8 outputs `v` (kernels' lane order) at offset `at` of `y`; `CHECK`: those
+/// inside `y`.
+///
+/// # Safety
+/// Unless `CHECK`, `at..at + 8` lies inside `y`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store<const CHECK: bool>(y: &mut [f32], at: usize, v: __m256) {
+    let v = reorder(v);
+    if !CHECK || at + LANES <= y.len() {
+        debug_assert!(at + LANES <= y.len());
+        // SAFETY: elements at..at + 8 are inside y (checked, or the caller's precondition).
+        unsafe { _mm256_storeu_ps(y.as_mut_ptr().add(at), v) };
+    } else if let Some(tail) = y.get_mut(at..) {
+        let mut all = [0f32; LANES];
+        // SAFETY: an unaligned store of 8 f32 into an array of 8.
+        unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
+        for (d, &s) in tail.iter_mut().zip(&all) {
+            *d = s;
+        }
+    }
+}
+
+/// The window rows of output row `oh`: input rows `2 * oh - top + t`, with those outside
+/// the input replaced by the neighbouring window row (first row by the second, later rows
+/// by the previous one), as for taps.
+#[inline(always)]
+fn window_rows<const K: usize>(plan: &Plan, oh: usize) -> [isize; 3] {
+    let r0 = 2 * oh as isize - plan.top as isize;
+    let h = plan.h as isize;
+    let mut r = [r0, r0 + 1, r0 + 2];
+    if r[0] < 0 {
+        r[0] = r[1];
+    }
+    for t in 1..K {
+        if r[t] >= h {
+            r[t] = r[t - 1];
+        }
+    }
+    r
+}
+
+/// The output rows `lo..hi` whose window rows all lie inside the input.
+#[inline(always)]
+fn interior_rows<const K: usize>(plan: &Plan) -> (usize, usize) {
+    // 2 * oh >= top, and 2 * oh - top + K - 1 < h.
+    let lo = plan.top.div_ceil(2).min(plan.out_h);
+    let hi = match (plan.h + plan.top).checked_sub(K) {
+        Some(d) => (d / 2 + 1).min(plan.out_h),
+        None => 0,
+    };
+    (lo, hi.max(lo))
+}
+
+/// Max pooling of one strip of one plane: each window row's horizontal max once, the last
+/// one kept for the next output row (its first window row, for a 3-tall window). Rows go in
+/// order (a row's store may spill into the next ones).
+///
+/// # Safety
+/// As [`strip_op`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn max_strip<const K: usize, const FIX: bool, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    s: &Strip,
+    fix: &Fix,
+) {
+    let (w, top) = (plan.w as isize, plan.top as isize);
+    let base = s.x as isize + s.col;
+    let (lo, hi) = interior_rows::<K>(plan);
+    let mut kept = (-1isize, _mm256_setzero_ps());
+    // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
+    // strip, so the caller's precondition covers them.
+    unsafe {
+        for oh in 0..lo {
+            max_row::<K, FIX, CHECK>(plan, x, y, s, fix, oh, &mut kept);
+        }
+        if lo < hi {
+            let first = 2 * lo as isize - top;
+            if K == 3 {
+                if kept.0 != first {
+                    kept = (first, row_max::<K, FIX, CHECK>(x, base + first * w, fix));
+                }
+                interior_max::<FIX, CHECK>(plan, x, y, s, fix, (lo, hi), kept);
+            } else {
+                let mut at = base + first * w;
+                for oh in lo..hi {
+                    let h0 = row_max::<K, FIX, CHECK>(x, at, fix);
+                    let h1 = row_max::<K, FIX, CHECK>(x, at + w, fix);
+                    store::<CHECK>(y, s.y + oh * plan.out_w, update(h0, h1));
+                    at += 2 * w;
+                }
+            }
+        }
+        for oh in hi..plan.out_h {
+            max_row::<K, FIX, CHECK>(plan, x, y, s, fix, oh, &mut kept);
+        }
+    }
+}
+
+/// Output row `oh` of a strip of a max, any row: its window rows outside the input replaced
+/// as [`window_rows`] says, a row equal to `kept`'s taken from it, its last one kept.
+///
+/// # Safety
+/// As [`strip_op`].
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn max_row<const K: usize, const FIX: bool, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    s: &Strip,
+    fix: &Fix,
+    oh: usize,
+    kept: &mut (isize, __m256),
+) {
+    let base = s.x as isize + s.col;
+    let rows = window_rows::<K>(plan, oh);
+    let mut h = [_mm256_setzero_ps(); 3];
+    for t in 0..K {
+        h[t] = if t > 0 && rows[t] == rows[t - 1] {
+            h[t - 1]
+        } else if rows[t] == kept.0 {
+            kept.1
+        } else {
+            // SAFETY: rows[t] is an input row: the caller's precondition covers it.
+            unsafe { row_max::<K, FIX, CHECK>(x, base + rows[t] * plan.w as isize, fix) }
+        };
+    }
+    let mut m = update(h[0], h[1]);
+    if K == 3 {
+        m = update(m, h[2]);
+    }
+    *kept = (rows[K - 1], h[K - 1]);
+    // SAFETY: an output row of the strip.
+    unsafe { store::<CHECK>(y, s.y + oh * plan.out_w, m) };
+}
+
+/// The interior rows `lo..hi` of a strip of a 3x3 max: each output row's first window row
+/// is the previous one's last, `kept` (its row number and horizontal max).
+///
+/// # Safety
+/// As [`strip_op`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn interior_max<const FIX: bool, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    s: &Strip,
+    fix: &Fix,
+    (lo, hi): (usize, usize),
+    kept: (isize, __m256),
+) {
+    let w = plan.w as isize;
+    let first = 2 * lo as isize - plan.top as isize;
+    debug_assert_eq!(kept.0, first);
+    let mut h0 = kept.1;
+    let mut at = s.x as isize + s.col + first * w;
+    // SAFETY: rows first..first + 2 * (hi - lo) + 1 are input rows and the outputs those of
+    // the strip: the caller's precondition covers them.
+    unsafe {
+        for oh in lo..hi {
+            let h1 = row_max::<3, FIX, CHECK>(x, at + w, fix);
+            let h2 = row_max::<3, FIX, CHECK>(x, at + 2 * w, fix);
+            store::<CHECK>(y, s.y + oh * plan.out_w, update(update(h0, h1), h2));
+            h0 = h2;
+            at += 2 * w;
+        }
+    }
+}
+
+/// Average pooling of one strip of one plane: each window's taps summed from zero in
+/// row-major order (padding rows skipped, padding taps as `+0.0`), divided by its count.
+///
+/// # Safety
+/// As [`strip_op`].
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sum_strip<const K: usize, const FIX: bool, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    s: &Strip,
+    fix: &Fix,
+    divisor: Divisor,
+    cols: __m256,
+) {
+    let (w, top) = (plan.w as isize, plan.top as isize);
+    let base = s.x as isize + s.col;
+    let (lo, hi) = interior_rows::<K>(plan);
+    // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
+    // strip, so the caller's precondition covers them. Rows go in order (a row's store may
+    // spill into the next ones).
+    unsafe {
+        for oh in 0..lo {
+            sum_row_out::<K, FIX, CHECK>(plan, x, y, s, fix, oh, divisor, cols);
+        }
+        if lo < hi {
+            // Interior rows count K window rows (or the override).
+            let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(lo, false, divisor)), cols);
+            let mut at = base + (2 * lo as isize - top) * w;
+            for oh in lo..hi {
+                let mut acc = _mm256_setzero_ps();
+                for t in 0..K as isize {
+                    acc = sum_row::<K, FIX, CHECK>(acc, x, at + t * w, fix);
+                }
+                store::<CHECK>(y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div));
+                at += 2 * w;
+            }
+        }
+        for oh in hi..plan.out_h {
+            sum_row_out::<K, FIX, CHECK>(plan, x, y, s, fix, oh, divisor, cols);
+        }
+    }
+}
+
+/// Output row `oh` of a strip of an average, any row: its window rows inside the input.
+///
+/// # Safety
+/// As [`strip_op`].
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sum_row_out<const K: usize, const FIX: bool, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    s: &Strip,
+    fix: &Fix,
+    oh: usize,
+    divisor: Divisor,
+    cols: __m256,
+) {
+    let (w, h) = (plan.w as isize, plan.h as isize);
+    let base = s.x as isize + s.col;
+    let r0 = 2 * oh as isize - plan.top as isize;
+    let mut acc = _mm256_setzero_ps();
+    for r in (r0..r0 + K as isize).filter(|r| (0..h).contains(r)) {
+        // SAFETY: r is an input row: the caller's precondition covers it.
+        acc = unsafe { sum_row::<K, FIX, CHECK>(acc, x, base + r * w, fix) };
+    }
+    let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(oh, false, divisor)), cols);
+    // SAFETY: an output row of the strip.
+    unsafe { store::<CHECK>(y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div)) };
+}
+
+/// `acc` plus the taps of one window row, in order, padding taps as `+0.0`.
+///
+/// # Safety
+/// As [`taps`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sum_row<const K: usize, const FIX: bool, const CHECK: bool>(
+    mut acc: __m256,
+    x: &[f32],
+    at: isize,
+    fix: &Fix,
+) -> __m256 {
+    // SAFETY: the caller's precondition.
+    let t = unsafe { taps::<K, CHECK>(x, at) };
+    for (i, &v) in t.iter().enumerate().take(K) {
+        let v = if FIX {
+            _mm256_andnot_ps(fix.taps[i], v)
+        } else {
+            v
+        };
+        acc = _mm256_add_ps(acc, v);
+    }
+    acc
+}
