@@ -24,6 +24,12 @@ struct Fix {
     taps: [__m256; 3],
 }
 
+/// The kernels' `FIX` parameter: which taps a strip replaces. [`LEFT`]: the first (an output
+/// whose window starts in the left padding); [`RIGHT`]: the others (windows reaching into
+/// the right padding or overhang).
+const LEFT: u8 = 1;
+const RIGHT: u8 = 2;
+
 /// Max pooling over all planes of `plan`.
 ///
 /// # Safety
@@ -54,7 +60,6 @@ pub(super) unsafe fn avg(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Divisor
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option<Divisor>) {
-    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
     // The strips: from column 0 by 8, the last one ending at the row's end.
     let strips = plan.out_w.div_ceil(LANES);
     let last = plan.out_w.saturating_sub(LANES);
@@ -68,62 +73,179 @@ fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option
         (fix::<K>(plan, j0), cols)
     };
     let (first, end) = (setup(0), setup(last));
+    if strips == 1 {
+        // Small planes: one call per run of planes, the loads and stores checked only in
+        // those that could reach outside the buffers (the first and last, as a rule).
+        let (lo, hi) = unchecked(plan, x.len(), y.len(), 0, K);
+        let runs = [(0..lo, true), (lo..hi, false), (hi..plan.planes, true)];
+        for (run, check) in runs.into_iter().filter(|(r, _)| !r.is_empty()) {
+            let job = Job {
+                planes: run,
+                j0: 0,
+                fix: &first.0 .0,
+                flags: first.0 .1,
+                divisor,
+                cols: first.1,
+            };
+            if check {
+                // SAFETY: CHECK is true.
+                unsafe { strip_op::<K, true>(plan, x, y, &job) };
+            } else {
+                // SAFETY: `unchecked` says these planes' strips stay inside the buffers.
+                unsafe { strip_op::<K, false>(plan, x, y, &job) };
+            }
+        }
+        return;
+    }
     for p in 0..plan.planes {
         for s in 0..strips {
             let j0 = (s * LANES).min(last);
-            let (fix, cols) = if s == 0 {
+            let ((fix, flags), cols) = if s == 0 {
                 first
             } else if s + 1 == strips {
                 end
             } else {
                 setup(j0)
             };
-            let strip = Strip {
-                x: p * plane_in,
-                y: p * plane_out + j0,
-                col: 2 * j0 as isize - plan.left as isize,
+            let job = Job {
+                planes: p..p + 1,
+                j0,
+                fix: &fix,
+                flags,
+                divisor,
+                cols,
             };
-            // Whether every load and store of the strip lies inside the buffers (all but
-            // the first and last planes' strips, as a rule): then they take no checks.
-            let first_x = strip.x as isize + strip.col;
-            let last_x = first_x + ((plan.h - 1) * plan.w + if K == 3 { 18 } else { 16 }) as isize;
-            let last_y = strip.y + (plan.out_h - 1) * plan.out_w + LANES;
-            if first_x >= 0 && last_x <= x.len() as isize && last_y <= y.len() {
+            if fits(plan, x.len(), y.len(), p, j0, K) {
                 // SAFETY: just checked.
-                unsafe { strip_op::<K, false>(plan, x, y, &strip, fix, divisor, cols) };
+                unsafe { strip_op::<K, false>(plan, x, y, &job) };
             } else {
                 // SAFETY: CHECK is true.
-                unsafe { strip_op::<K, true>(plan, x, y, &strip, fix, divisor, cols) };
+                unsafe { strip_op::<K, true>(plan, x, y, &job) };
             }
         }
     }
 }
 
-/// One strip of one plane, max if `divisor` is `None`, else average.
+/// Whether every load and store of the strip at output column `j0` of plane `p` lies
+/// inside buffers of `x_len` and `y_len` elements (the precondition of [`strip_op`]
+/// without `CHECK`), for a window `k` wide.
+fn fits(plan: &Plan, x_len: usize, y_len: usize, p: usize, j0: usize, k: usize) -> bool {
+    let first = (p * plan.h * plan.w + 2 * j0) as isize - plan.left as isize;
+    let last = first + ((plan.h - 1) * plan.w + if k == 3 { 18 } else { 16 }) as isize;
+    let last_y = p * plan.out_h * plan.out_w + j0 + (plan.out_h - 1) * plan.out_w + LANES;
+    first >= 0 && last <= x_len as isize && last_y <= y_len
+}
+
+/// The planes `lo..hi` whose strip at `j0` [`fits`]: those between planes that read before
+/// `x` (only plane 0 can) and those that reach past the ends of `x` or `y` (the last ones).
+fn unchecked(plan: &Plan, x_len: usize, y_len: usize, j0: usize, k: usize) -> (usize, usize) {
+    let mut lo = 0;
+    while lo < plan.planes && !fits(plan, x_len, y_len, lo, j0, k) {
+        lo += 1;
+        if lo > 1 {
+            // Past plane 0, only the end can fail: no plane fits.
+            return (lo - 1, lo - 1);
+        }
+    }
+    let mut hi = plan.planes;
+    while hi > lo && !fits(plan, x_len, y_len, hi - 1, j0, k) {
+        hi -= 1;
+    }
+    (lo, hi)
+}
+
+/// A run of planes' strips at output column `j0`, with the strip's padding taps (`fix`,
+/// `flags`) and, for an average, its divisor and column factors.
+struct Job<'a> {
+    planes: core::ops::Range<usize>,
+    j0: usize,
+    fix: &'a Fix,
+    flags: u8,
+    divisor: Option<Divisor>,
+    cols: __m256,
+}
+
+/// One strip of each plane of `job`, max if `divisor` is `None`, else average.
 ///
 /// # Safety
-/// Unless `CHECK`, every element the strip reads lies inside `x` (offsets `first..first +
-/// (h - 1) * w + 16` or `+ 18` for `K == 3`, `first` the offset of its first tap in the first
-/// row) and every element it writes inside `y` (`y..y + (out_h - 1) * out_w + 8`).
+/// Unless `CHECK`, each strip [`fits`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn strip_op<const K: usize, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
-    strip: &Strip,
-    fix: Option<Fix>,
-    divisor: Option<Divisor>,
-    cols: __m256,
+    job: &Job,
 ) {
     // SAFETY: the caller's precondition, passed on.
     unsafe {
-        match (divisor, fix) {
-            (None, None) => max_strip::<K, false, CHECK>(plan, x, y, strip, &Fix::NONE),
-            (None, Some(f)) => max_strip::<K, true, CHECK>(plan, x, y, strip, &f),
-            (Some(d), None) => sum_strip::<K, false, CHECK>(plan, x, y, strip, &Fix::NONE, d, cols),
-            (Some(d), Some(f)) => sum_strip::<K, true, CHECK>(plan, x, y, strip, &f, d, cols),
+        match job.divisor {
+            None => match job.flags {
+                0 => max_strips::<K, 0, CHECK>(plan, x, y, job),
+                LEFT => max_strips::<K, LEFT, CHECK>(plan, x, y, job),
+                RIGHT => max_strips::<K, RIGHT, CHECK>(plan, x, y, job),
+                _ => max_strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, job),
+            },
+            Some(d) => match job.flags {
+                0 => sum_strips::<K, 0, CHECK>(plan, x, y, job, d),
+                LEFT => sum_strips::<K, LEFT, CHECK>(plan, x, y, job, d),
+                RIGHT => sum_strips::<K, RIGHT, CHECK>(plan, x, y, job, d),
+                _ => sum_strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, job, d),
+            },
         }
+    }
+}
+
+/// [`max_strip`] over the job's planes, in order.
+///
+/// # Safety
+/// As [`strip_op`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    job: &Job,
+) {
+    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
+    let col = 2 * job.j0 as isize - plan.left as isize;
+    let fix = *job.fix;
+    for p in job.planes.clone() {
+        let strip = Strip {
+            x: p * plane_in,
+            y: p * plane_out + job.j0,
+            col,
+        };
+        // SAFETY: the caller's precondition.
+        unsafe { max_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix) };
+    }
+}
+
+/// [`sum_strip`] over the job's planes, in order.
+///
+/// # Safety
+/// As [`strip_op`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sum_strips<const K: usize, const FIX: u8, const CHECK: bool>(
+    plan: &Plan,
+    x: &[f32],
+    y: &mut [f32],
+    job: &Job,
+    divisor: Divisor,
+) {
+    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
+    let col = 2 * job.j0 as isize - plan.left as isize;
+    let fix = *job.fix;
+    for p in job.planes.clone() {
+        let strip = Strip {
+            x: p * plane_in,
+            y: p * plane_out + job.j0,
+            col,
+        };
+        // SAFETY: the caller's precondition.
+        unsafe { sum_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix, divisor, job.cols) };
     }
 }
 
@@ -135,38 +257,32 @@ struct Strip {
     col: isize,
 }
 
-impl Fix {
-    const NONE: Fix = Fix {
-        // SAFETY: all-zero bits are a valid __m256.
-        taps: unsafe { core::mem::zeroed() },
-    };
-}
-
-/// The padding taps of the strip starting at output column `j0`, if it has any (in lanes
-/// past the row's end too: those are never kept).
+/// The padding taps of the strip starting at output column `j0` and the [`LEFT`] and
+/// [`RIGHT`] flags of those it has; only lanes of outputs count (the others are never kept).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn fix<const K: usize>(plan: &Plan, j0: usize) -> Option<Fix> {
-    let mut any = false;
+fn fix<const K: usize>(plan: &Plan, j0: usize) -> (Fix, u8) {
+    let mut flags = 0;
     let mut taps = [[0i32; LANES]; 3];
-    for l in 0..LANES {
+    for l in 0..LANES.min(plan.out_w - j0) {
         // Column of the lane's first tap.
         let c = 2 * (j0 + l) as isize - plan.left as isize;
         for (t, row) in taps.iter_mut().enumerate().take(K) {
             let c = c + t as isize;
             if c < 0 || c >= plan.w as isize {
                 row[l] = -1;
-                any = true;
+                flags |= if t == 0 { LEFT } else { RIGHT };
             }
         }
     }
-    any.then(|| Fix {
+    let fix = Fix {
         taps: taps.map(|t| {
             // SAFETY: an unaligned load of 8 i32 from an array of 8.
             let v = unsafe { _mm256_loadu_si256(t.as_ptr().cast()) };
             reorder(_mm256_castsi256_ps(v))
         }),
-    })
+    };
+    (fix, flags)
 }
 
 /// The column factors of the divisors of the strip's outputs (1 for an override), in the
@@ -261,17 +377,19 @@ unsafe fn taps<const K: usize, const CHECK: bool>(x: &[f32], at: isize) -> [__m2
 /// As [`taps`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn row_max<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn row_max<const K: usize, const FIX: u8, const CHECK: bool>(
     x: &[f32],
     at: isize,
     fix: &Fix,
 ) -> __m256 {
     // SAFETY: the caller's precondition.
     let [mut t0, mut t1, mut t2] = unsafe { taps::<K, CHECK>(x, at) };
-    if FIX {
-        // In this order, each replacement copies a tap that is itself input: a window has
-        // at least one, and only its first tap can lie before the row.
+    // In this order, each replacement copies a tap that is itself input: a window has at
+    // least one, and only its first tap can lie before the row.
+    if FIX & LEFT != 0 {
         t0 = _mm256_blendv_ps(t0, t1, fix.taps[0]);
+    }
+    if FIX & RIGHT != 0 {
         t1 = _mm256_blendv_ps(t1, t0, fix.taps[1]);
         if K == 3 {
             t2 = _mm256_blendv_ps(t2, t1, fix.taps[2]);
@@ -347,7 +465,7 @@ fn interior_rows<const K: usize>(plan: &Plan) -> (usize, usize) {
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_strip<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -361,7 +479,16 @@ unsafe fn max_strip<const K: usize, const FIX: bool, const CHECK: bool>(
     // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
     // strip, so the caller's precondition covers them.
     unsafe {
-        for oh in 0..lo {
+        let mut head = 0..lo;
+        if K == 3 && plan.top == 1 && plan.h >= 2 {
+            // The usual first row (3x3 pad 1): window rows 0 and 1, as max(0, 0, 1).
+            let h0 = row_max::<K, FIX, CHECK>(x, base, fix);
+            let h1 = row_max::<K, FIX, CHECK>(x, base + w, fix);
+            store::<CHECK>(y, s.y, update(h0, h1));
+            kept = (1, h1);
+            head = 1..lo;
+        }
+        for oh in head {
             max_row::<K, FIX, CHECK>(plan, x, y, s, fix, oh, &mut kept);
         }
         if lo < hi {
@@ -395,7 +522,7 @@ unsafe fn max_strip<const K: usize, const FIX: bool, const CHECK: bool>(
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_row<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -405,23 +532,18 @@ unsafe fn max_row<const K: usize, const FIX: bool, const CHECK: bool>(
     kept: &mut (isize, __m256),
 ) {
     let base = s.x as isize + s.col;
-    let rows = window_rows::<K>(plan, oh);
-    let mut h = [_mm256_setzero_ps(); 3];
-    for t in 0..K {
-        h[t] = if t > 0 && rows[t] == rows[t - 1] {
-            h[t - 1]
-        } else if rows[t] == kept.0 {
-            kept.1
-        } else {
-            // SAFETY: rows[t] is an input row: the caller's precondition covers it.
-            unsafe { row_max::<K, FIX, CHECK>(x, base + rows[t] * plan.w as isize, fix) }
-        };
-    }
-    let mut m = update(h[0], h[1]);
+    let [r0, r1, r2] = window_rows::<K>(plan, oh);
+    // SAFETY (row_max): the rows are input rows: the caller's precondition covers them.
+    let row = |r: isize| unsafe { row_max::<K, FIX, CHECK>(x, base + r * plan.w as isize, fix) };
+    let h0 = if r0 == kept.0 { kept.1 } else { row(r0) };
+    let h1 = if r1 == r0 { h0 } else { row(r1) };
+    let mut m = update(h0, h1);
+    *kept = (r1, h1);
     if K == 3 {
-        m = update(m, h[2]);
+        let h2 = if r2 == r1 { h1 } else { row(r2) };
+        m = update(m, h2);
+        *kept = (r2, h2);
     }
-    *kept = (rows[K - 1], h[K - 1]);
     // SAFETY: an output row of the strip.
     unsafe { store::<CHECK>(y, s.y + oh * plan.out_w, m) };
 }
@@ -433,7 +555,7 @@ unsafe fn max_row<const K: usize, const FIX: bool, const CHECK: bool>(
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn interior_max<const FIX: bool, const CHECK: bool>(
+unsafe fn interior_max<const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -468,7 +590,7 @@ unsafe fn interior_max<const FIX: bool, const CHECK: bool>(
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum_strip<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn sum_strip<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -513,7 +635,7 @@ unsafe fn sum_strip<const K: usize, const FIX: bool, const CHECK: bool>(
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum_row_out<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn sum_row_out<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -542,7 +664,7 @@ unsafe fn sum_row_out<const K: usize, const FIX: bool, const CHECK: bool>(
 /// As [`taps`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum_row<const K: usize, const FIX: bool, const CHECK: bool>(
+unsafe fn sum_row<const K: usize, const FIX: u8, const CHECK: bool>(
     mut acc: __m256,
     x: &[f32],
     at: isize,
@@ -551,7 +673,7 @@ unsafe fn sum_row<const K: usize, const FIX: bool, const CHECK: bool>(
     // SAFETY: the caller's precondition.
     let t = unsafe { taps::<K, CHECK>(x, at) };
     for (i, &v) in t.iter().enumerate().take(K) {
-        let v = if FIX {
+        let v = if FIX & (if i == 0 { LEFT } else { RIGHT }) != 0 {
             _mm256_andnot_ps(fix.taps[i], v)
         } else {
             v
