@@ -7,6 +7,10 @@
 //! target [`Kernels`] cannot be built, so the code that calls them compiles everywhere and
 //! is dropped by the compiler where it cannot run. Taps are visited in row-major window
 //! order with the passes' rules, so results are bit-identical to theirs.
+//!
+//! On x86_64, max and average pooling without indices go to the strip kernels of
+//! [`super::strips`] first (AVX2, and AVX-512 CPUs on narrow rows); these serve the argmax
+//! and the rest.
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2;
