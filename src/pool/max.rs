@@ -92,6 +92,11 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     let geo = *g.geo();
+    if let Some(s) = Strips::<T>::new(g.isa(), &geo, g.input.n() * g.input.c()) {
+        // Planes of at most 2^32 elements: check_indexable.
+        s.argmax(input, output, indices);
+        return Ok(());
+    }
     let fast = Kernels::<T>::new::<ARGMAX>(g.isa(), &geo);
     isa::run(
         g,

@@ -8,9 +8,9 @@
 //! is dropped by the compiler where it cannot run. Taps are visited in row-major window
 //! order with the passes' rules, so results are bit-identical to theirs.
 //!
-//! On x86_64, max and average pooling without indices go to the strip kernels of
-//! [`super::strips`] first (AVX2, and AVX-512 CPUs on narrow rows); these serve the argmax
-//! and the rest.
+//! On x86_64, the forward passes go to the strip kernels of [`super::strips`] first (AVX2,
+//! and AVX-512 CPUs on narrow rows); these serve the rest (the recomputing backward pass,
+//! AVX-512 on wide rows).
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2;

@@ -30,6 +30,15 @@ struct Fix {
 const LEFT: u8 = 1;
 const RIGHT: u8 = 2;
 
+/// What a call computes.
+#[derive(Clone, Copy)]
+enum Op {
+    Max,
+    /// The max and its in-plane index.
+    Argmax,
+    Avg(Divisor),
+}
+
 /// Max pooling over all planes of `plan`.
 ///
 /// # Safety
@@ -37,9 +46,23 @@ const RIGHT: u8 = 2;
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn max(plan: &Plan, x: &[f32], y: &mut [f32]) {
     if plan.k == 2 {
-        planes::<2>(plan, x, y, None);
+        planes::<2>(plan, x, y, &mut [], Op::Max);
     } else {
-        planes::<3>(plan, x, y, None);
+        planes::<3>(plan, x, y, &mut [], Op::Max);
+    }
+}
+
+/// Max pooling over all planes of `plan`, with each maximum's flat `h * W + w` index
+/// within its plane in `idx`.
+///
+/// # Safety
+/// The CPU supports AVX2; a plane has at most `2^32` elements.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn argmax(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32]) {
+    if plan.k == 2 {
+        planes::<2>(plan, x, y, idx, Op::Argmax);
+    } else {
+        planes::<3>(plan, x, y, idx, Op::Argmax);
     }
 }
 
@@ -50,33 +73,38 @@ pub(super) unsafe fn max(plan: &Plan, x: &[f32], y: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn avg(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Divisor) {
     if plan.k == 2 {
-        planes::<2>(plan, x, y, Some(divisor));
+        planes::<2>(plan, x, y, &mut [], Op::Avg(divisor));
     } else {
-        planes::<3>(plan, x, y, Some(divisor));
+        planes::<3>(plan, x, y, &mut [], Op::Avg(divisor));
     }
 }
 
-/// Every plane, strip by strip: max if `divisor` is `None`, else average.
+/// Every plane, strip by strip. `idx` is empty unless the op is the argmax.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option<Divisor>) {
+fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32], op: Op) {
+    // The outputs every store lands in: the indices' too for the argmax.
+    let out_len = match op {
+        Op::Argmax => y.len().min(idx.len()),
+        _ => y.len(),
+    };
     // The strips: from column 0 by 8, the last one ending at the row's end.
     let strips = plan.out_w.div_ceil(LANES);
     let last = plan.out_w.saturating_sub(LANES);
     // What a strip needs besides its position: its padding taps and divisors' column
     // factors. The first and last strips' are made once here (a small plane has one).
     let setup = |j0: usize| {
-        let cols = match divisor {
-            Some(d) => col_factors(plan, j0, d),
-            None => _mm256_setzero_ps(),
+        let cols = match op {
+            Op::Avg(d) => col_factors(plan, j0, d),
+            _ => _mm256_setzero_ps(),
         };
-        (fix::<K>(plan, j0), cols)
+        (fix::<K>(plan, j0), cols, col_index(plan, j0))
     };
     let (first, end) = (setup(0), setup(last));
     if strips == 1 {
         // Small planes: one call per run of planes, the loads and stores checked only in
         // those that could reach outside the buffers (the first and last, as a rule).
-        let (lo, hi) = unchecked(plan, x.len(), y.len(), 0, K);
+        let (lo, hi) = unchecked(plan, x.len(), out_len, 0, K);
         let runs = [(0..lo, true), (lo..hi, false), (hi..plan.planes, true)];
         for (run, check) in runs.into_iter().filter(|(r, _)| !r.is_empty()) {
             let job = Job {
@@ -84,15 +112,16 @@ fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option
                 j0: 0,
                 fix: &first.0 .0,
                 flags: first.0 .1,
-                divisor,
+                op,
                 cols: first.1,
+                index: first.2,
             };
             if check {
                 // SAFETY: CHECK is true.
-                unsafe { strip_op::<K, true>(plan, x, y, &job) };
+                unsafe { strip_op::<K, true>(plan, x, y, idx, &job) };
             } else {
                 // SAFETY: `unchecked` says these planes' strips stay inside the buffers.
-                unsafe { strip_op::<K, false>(plan, x, y, &job) };
+                unsafe { strip_op::<K, false>(plan, x, y, idx, &job) };
             }
         }
         return;
@@ -100,7 +129,7 @@ fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option
     for p in 0..plan.planes {
         for s in 0..strips {
             let j0 = (s * LANES).min(last);
-            let ((fix, flags), cols) = if s == 0 {
+            let ((fix, flags), cols, index) = if s == 0 {
                 first
             } else if s + 1 == strips {
                 end
@@ -112,23 +141,25 @@ fn planes<const K: usize>(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Option
                 j0,
                 fix: &fix,
                 flags,
-                divisor,
+                op,
                 cols,
+                index,
             };
-            if fits(plan, x.len(), y.len(), p, j0, K) {
+            if fits(plan, x.len(), out_len, p, j0, K) {
                 // SAFETY: just checked.
-                unsafe { strip_op::<K, false>(plan, x, y, &job) };
+                unsafe { strip_op::<K, false>(plan, x, y, idx, &job) };
             } else {
                 // SAFETY: CHECK is true.
-                unsafe { strip_op::<K, true>(plan, x, y, &job) };
+                unsafe { strip_op::<K, true>(plan, x, y, idx, &job) };
             }
         }
     }
 }
 
 /// Whether every load and store of the strip at output column `j0` of plane `p` lies
-/// inside buffers of `x_len` and `y_len` elements (the precondition of [`strip_op`]
-/// without `CHECK`), for a window `k` wide.
+/// inside buffers of `x_len` and `y_len` elements (`y_len` the shorter of `y` and the
+/// indices for the argmax: the precondition of [`strip_op`] without `CHECK`), for a window
+/// `k` wide.
 fn fits(plan: &Plan, x_len: usize, y_len: usize, p: usize, j0: usize, k: usize) -> bool {
     let first = (p * plan.h * plan.w + 2 * j0) as isize - plan.left as isize;
     let last = first + ((plan.h - 1) * plan.w + if k == 3 { 18 } else { 16 }) as isize;
@@ -155,38 +186,47 @@ fn unchecked(plan: &Plan, x_len: usize, y_len: usize, j0: usize, k: usize) -> (u
 }
 
 /// A run of planes' strips at output column `j0`, with the strip's padding taps (`fix`,
-/// `flags`) and, for an average, its divisor and column factors.
+/// `flags`), for an average its divisors' column factors, for the argmax its outputs' first
+/// taps' columns (as [`col_index`]).
 struct Job<'a> {
     planes: core::ops::Range<usize>,
     j0: usize,
     fix: &'a Fix,
     flags: u8,
-    divisor: Option<Divisor>,
+    op: Op,
     cols: __m256,
+    index: __m256i,
 }
 
-/// One strip of each plane of `job`, max if `divisor` is `None`, else average.
+/// One strip of each plane of `job`.
 ///
 /// # Safety
-/// Unless `CHECK`, each strip [`fits`].
+/// Unless `CHECK`, each strip [`fits`]; for the argmax, a plane has at most `2^32` elements.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn strip_op<const K: usize, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
+    idx: &mut [u32],
     job: &Job,
 ) {
     // SAFETY: the caller's precondition, passed on.
     unsafe {
-        match job.divisor {
-            None => match job.flags {
-                0 => max_strips::<K, 0, CHECK>(plan, x, y, job),
-                LEFT => max_strips::<K, LEFT, CHECK>(plan, x, y, job),
-                RIGHT => max_strips::<K, RIGHT, CHECK>(plan, x, y, job),
-                _ => max_strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, job),
+        match job.op {
+            Op::Max => match job.flags {
+                0 => max_strips::<K, 0, CHECK, false>(plan, x, y, idx, job),
+                LEFT => max_strips::<K, LEFT, CHECK, false>(plan, x, y, idx, job),
+                RIGHT => max_strips::<K, RIGHT, CHECK, false>(plan, x, y, idx, job),
+                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, false>(plan, x, y, idx, job),
             },
-            Some(d) => match job.flags {
+            Op::Argmax => match job.flags {
+                0 => max_strips::<K, 0, CHECK, true>(plan, x, y, idx, job),
+                LEFT => max_strips::<K, LEFT, CHECK, true>(plan, x, y, idx, job),
+                RIGHT => max_strips::<K, RIGHT, CHECK, true>(plan, x, y, idx, job),
+                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, true>(plan, x, y, idx, job),
+            },
+            Op::Avg(d) => match job.flags {
                 0 => sum_strips::<K, 0, CHECK>(plan, x, y, job, d),
                 LEFT => sum_strips::<K, LEFT, CHECK>(plan, x, y, job, d),
                 RIGHT => sum_strips::<K, RIGHT, CHECK>(plan, x, y, job, d),
@@ -202,10 +242,11 @@ unsafe fn strip_op<const K: usize, const CHECK: bool>(
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool>(
+unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
+    idx: &mut [u32],
     job: &Job,
 ) {
     let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
@@ -216,9 +257,10 @@ unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool>(
             x: p * plane_in,
             y: p * plane_out + job.j0,
             col,
+            index: job.index,
         };
         // SAFETY: the caller's precondition.
-        unsafe { max_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix) };
+        unsafe { max_strip::<K, FIX, CHECK, IDX>(plan, x, y, idx, &strip, &fix) };
     }
 }
 
@@ -243,18 +285,21 @@ unsafe fn sum_strips<const K: usize, const FIX: u8, const CHECK: bool>(
             x: p * plane_in,
             y: p * plane_out + job.j0,
             col,
+            index: job.index,
         };
         // SAFETY: the caller's precondition.
         unsafe { sum_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix, divisor, job.cols) };
     }
 }
 
-/// One strip of one plane: its first input and output offsets in the buffers, and the
-/// column (relative to a row's start, possibly -1) of its first output's first tap.
+/// One strip of one plane: its first input and output offsets in the buffers, the column
+/// (relative to a row's start, possibly -1) of its first output's first tap, and those of
+/// all its outputs (as [`col_index`]).
 struct Strip {
     x: usize,
     y: usize,
     col: isize,
+    index: __m256i,
 }
 
 /// The padding taps of the strip starting at output column `j0` and the [`LEFT`] and
@@ -298,6 +343,20 @@ fn col_factors(plan: &Plan, j0: usize, divisor: Divisor) -> __m256 {
     reorder(unsafe { _mm256_loadu_ps(f.as_ptr()) })
 }
 
+/// The columns of the first taps of the strip's outputs (`2 * j - left`, -1 for a first
+/// tap in the left padding), in the kernels' lane order: with a row's `h * W` added, the
+/// in-plane indices of the taps.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn col_index(plan: &Plan, j0: usize) -> __m256i {
+    let c = ((2 * j0) as i32).wrapping_sub(plan.left as i32);
+    let v = _mm256_add_epi32(
+        _mm256_set1_epi32(c),
+        _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14),
+    );
+    _mm256_castps_si256(reorder(_mm256_castsi256_ps(v)))
+}
+
 /// Between the natural lane order and the kernels' (the permutation is its own inverse).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -312,6 +371,46 @@ fn reorder(v: __m256) -> __m256 {
 #[inline]
 fn update(m: __m256, v: __m256) -> __m256 {
     _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v))
+}
+
+/// Window maxima of a strip's 8 outputs and, for the argmax, their in-plane indices (else
+/// unused, and dropped by the compiler).
+#[derive(Clone, Copy)]
+struct H {
+    v: __m256,
+    i: __m256i,
+}
+
+/// [`update`] on maxima with indices: the index follows the value.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn update_h<const IDX: bool>(m: H, v: H) -> H {
+    if IDX {
+        let take = _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_GT_OQ>(v.v, m.v),
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(v.v, v.v),
+        );
+        H {
+            v: _mm256_blendv_ps(m.v, v.v, take),
+            i: blend_i(m.i, v.i, take),
+        }
+    } else {
+        H {
+            v: update(m.v, v.v),
+            i: m.i,
+        }
+    }
+}
+
+/// `b` where `mask` is all ones, else `a`: index lanes by a float mask.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn blend_i(a: __m256i, b: __m256i, mask: __m256) -> __m256i {
+    _mm256_castps_si256(_mm256_blendv_ps(
+        _mm256_castsi256_ps(a),
+        _mm256_castsi256_ps(b),
+        mask,
+    ))
 }
 
 /// The 16 elements of `x` from offset `at` (which may be negative). `CHECK`: those outside
@@ -370,36 +469,88 @@ unsafe fn taps<const K: usize, const CHECK: bool>(x: &[f32], at: isize) -> [__m2
     [t0, t1, t2]
 }
 
-/// The horizontal max of one window row (input row starting at offset `row` of `x`): padding
-/// taps replaced by the neighbouring tap of their window (see the module).
+/// The horizontal max of one window row (starting at offset `at` of `x`, the taps' first
+/// at index `first` of the plane when `IDX`): padding taps replaced by the neighbouring tap
+/// of their window (see the module), index and all.
 ///
 /// # Safety
 /// As [`taps`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn row_max<const K: usize, const FIX: u8, const CHECK: bool>(
+unsafe fn row_max<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
     x: &[f32],
     at: isize,
     fix: &Fix,
-) -> __m256 {
+    first: __m256i,
+) -> H {
     // SAFETY: the caller's precondition.
-    let [mut t0, mut t1, mut t2] = unsafe { taps::<K, CHECK>(x, at) };
+    let [t0, t1, t2] = unsafe { taps::<K, CHECK>(x, at) };
+    let one = _mm256_set1_epi32(1);
+    let mut t0 = H { v: t0, i: first };
+    let mut t1 = H {
+        v: t1,
+        i: _mm256_add_epi32(first, one),
+    };
+    let mut t2 = H {
+        v: t2,
+        i: _mm256_add_epi32(t1.i, one),
+    };
     // In this order, each replacement copies a tap that is itself input: a window has at
     // least one, and only its first tap can lie before the row.
+    let copy = |to: H, from: H, mask: __m256| H {
+        v: _mm256_blendv_ps(to.v, from.v, mask),
+        i: if IDX {
+            blend_i(to.i, from.i, mask)
+        } else {
+            to.i
+        },
+    };
     if FIX & LEFT != 0 {
-        t0 = _mm256_blendv_ps(t0, t1, fix.taps[0]);
+        t0 = copy(t0, t1, fix.taps[0]);
     }
     if FIX & RIGHT != 0 {
-        t1 = _mm256_blendv_ps(t1, t0, fix.taps[1]);
+        t1 = copy(t1, t0, fix.taps[1]);
         if K == 3 {
-            t2 = _mm256_blendv_ps(t2, t1, fix.taps[2]);
+            t2 = copy(t2, t1, fix.taps[2]);
         }
     }
-    let m = update(t0, t1);
+    let m = update_h::<IDX>(t0, t1);
     if K == 3 {
-        update(m, t2)
+        update_h::<IDX>(m, t2)
     } else {
         m
+    }
+}
+
+/// The in-plane index of row `r`'s strip taps (`index` as [`Strip::index`]).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn row_index(plan: &Plan, r: isize, index: __m256i) -> __m256i {
+    // Indices are u32 (planes of at most 2^32 elements): wrapping i32 lanes hold them.
+    _mm256_add_epi32(_mm256_set1_epi32((r as usize * plan.w) as i32), index)
+}
+
+/// Stores the maxima (and, if `IDX`, their indices) of `h` at offset `at` of `y` (and
+/// `idx`); `CHECK`: those inside `y`.
+///
+/// # Safety
+/// Unless `CHECK`, `at..at + 8` lies inside `y` (and `idx` when `IDX`).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_h<const CHECK: bool, const IDX: bool>(
+    y: &mut [f32],
+    idx: &mut [u32],
+    at: usize,
+    h: H,
+) {
+    // SAFETY: the caller's precondition.
+    unsafe {
+        store::<CHECK>(y, at, h.v);
+        if IDX {
+            let i: &mut [f32] =
+                core::slice::from_raw_parts_mut(idx.as_mut_ptr().cast::<f32>(), idx.len());
+            store::<CHECK>(i, at, _mm256_castsi256_ps(h.i));
+        }
     }
 }
 
@@ -465,51 +616,56 @@ fn interior_rows<const K: usize>(plan: &Plan) -> (usize, usize) {
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool>(
+unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
+    idx: &mut [u32],
     s: &Strip,
     fix: &Fix,
 ) {
-    let (w, top) = (plan.w as isize, plan.top as isize);
+    let w = plan.w as isize;
     let base = s.x as isize + s.col;
     let (lo, hi) = interior_rows::<K>(plan);
-    let mut kept = (-1isize, _mm256_setzero_ps());
+    let zero = H {
+        v: _mm256_setzero_ps(),
+        i: _mm256_setzero_si256(),
+    };
+    let mut kept = (-1isize, zero);
     // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
     // strip, so the caller's precondition covers them.
     unsafe {
+        let row = |r: isize| {
+            row_max::<K, FIX, CHECK, IDX>(x, base + r * w, fix, row_index(plan, r, s.index))
+        };
         let mut head = 0..lo;
         if K == 3 && plan.top == 1 && plan.h >= 2 {
             // The usual first row (3x3 pad 1): window rows 0 and 1, as max(0, 0, 1).
-            let h0 = row_max::<K, FIX, CHECK>(x, base, fix);
-            let h1 = row_max::<K, FIX, CHECK>(x, base + w, fix);
-            store::<CHECK>(y, s.y, update(h0, h1));
+            let (h0, h1) = (row(0), row(1));
+            store_h::<CHECK, IDX>(y, idx, s.y, update_h::<IDX>(h0, h1));
             kept = (1, h1);
             head = 1..lo;
         }
         for oh in head {
-            max_row::<K, FIX, CHECK>(plan, x, y, s, fix, oh, &mut kept);
+            max_row::<K, FIX, CHECK, IDX>(plan, x, y, idx, s, fix, oh, &mut kept);
         }
         if lo < hi {
-            let first = 2 * lo as isize - top;
+            let first = 2 * lo as isize - plan.top as isize;
             if K == 3 {
                 if kept.0 != first {
-                    kept = (first, row_max::<K, FIX, CHECK>(x, base + first * w, fix));
+                    kept = (first, row(first));
                 }
-                interior_max::<FIX, CHECK>(plan, x, y, s, fix, (lo, hi), kept);
+                interior_max::<FIX, CHECK, IDX>(plan, x, y, idx, s, fix, (lo, hi), kept);
             } else {
-                let mut at = base + first * w;
                 for oh in lo..hi {
-                    let h0 = row_max::<K, FIX, CHECK>(x, at, fix);
-                    let h1 = row_max::<K, FIX, CHECK>(x, at + w, fix);
-                    store::<CHECK>(y, s.y + oh * plan.out_w, update(h0, h1));
-                    at += 2 * w;
+                    let r = first + 2 * (oh - lo) as isize;
+                    let m = update_h::<IDX>(row(r), row(r + 1));
+                    store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m);
                 }
             }
         }
         for oh in hi..plan.out_h {
-            max_row::<K, FIX, CHECK>(plan, x, y, s, fix, oh, &mut kept);
+            max_row::<K, FIX, CHECK, IDX>(plan, x, y, idx, s, fix, oh, &mut kept);
         }
     }
 }
@@ -522,30 +678,34 @@ unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool>(
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool>(
+unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
+    idx: &mut [u32],
     s: &Strip,
     fix: &Fix,
     oh: usize,
-    kept: &mut (isize, __m256),
+    kept: &mut (isize, H),
 ) {
     let base = s.x as isize + s.col;
     let [r0, r1, r2] = window_rows::<K>(plan, oh);
     // SAFETY (row_max): the rows are input rows: the caller's precondition covers them.
-    let row = |r: isize| unsafe { row_max::<K, FIX, CHECK>(x, base + r * plan.w as isize, fix) };
+    let row = |r: isize| unsafe {
+        let first = row_index(plan, r, s.index);
+        row_max::<K, FIX, CHECK, IDX>(x, base + r * plan.w as isize, fix, first)
+    };
     let h0 = if r0 == kept.0 { kept.1 } else { row(r0) };
     let h1 = if r1 == r0 { h0 } else { row(r1) };
-    let mut m = update(h0, h1);
+    let mut m = update_h::<IDX>(h0, h1);
     *kept = (r1, h1);
     if K == 3 {
         let h2 = if r2 == r1 { h1 } else { row(r2) };
-        m = update(m, h2);
+        m = update_h::<IDX>(m, h2);
         *kept = (r2, h2);
     }
     // SAFETY: an output row of the strip.
-    unsafe { store::<CHECK>(y, s.y + oh * plan.out_w, m) };
+    unsafe { store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m) };
 }
 
 /// The interior rows `lo..hi` of a strip of a 3x3 max: each output row's first window row
@@ -553,31 +713,40 @@ unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool>(
 ///
 /// # Safety
 /// As [`strip_op`].
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn interior_max<const FIX: u8, const CHECK: bool>(
+unsafe fn interior_max<const FIX: u8, const CHECK: bool, const IDX: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
+    idx: &mut [u32],
     s: &Strip,
     fix: &Fix,
     (lo, hi): (usize, usize),
-    kept: (isize, __m256),
+    kept: (isize, H),
 ) {
     let w = plan.w as isize;
     let first = 2 * lo as isize - plan.top as isize;
     debug_assert_eq!(kept.0, first);
     let mut h0 = kept.1;
     let mut at = s.x as isize + s.col + first * w;
+    // Indices of row `first + 1`'s taps, and the step between output rows.
+    let mut index = row_index(plan, first + 1, s.index);
+    let step = _mm256_set1_epi32((2 * plan.w) as i32);
+    let row_step = _mm256_set1_epi32(plan.w as i32);
     // SAFETY: rows first..first + 2 * (hi - lo) + 1 are input rows and the outputs those of
     // the strip: the caller's precondition covers them.
     unsafe {
         for oh in lo..hi {
-            let h1 = row_max::<3, FIX, CHECK>(x, at + w, fix);
-            let h2 = row_max::<3, FIX, CHECK>(x, at + 2 * w, fix);
-            store::<CHECK>(y, s.y + oh * plan.out_w, update(update(h0, h1), h2));
+            let h1 = row_max::<3, FIX, CHECK, IDX>(x, at + w, fix, index);
+            let next = _mm256_add_epi32(index, row_step);
+            let h2 = row_max::<3, FIX, CHECK, IDX>(x, at + 2 * w, fix, next);
+            let m = update_h::<IDX>(update_h::<IDX>(h0, h1), h2);
+            store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m);
             h0 = h2;
             at += 2 * w;
+            index = _mm256_add_epi32(index, step);
         }
     }
 }

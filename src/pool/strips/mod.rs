@@ -1,4 +1,4 @@
-//! Whole-call kernels for the 2x2 and 3x3 stride-2 windows of CNNs (`f32`, no indices): one
+//! Whole-call kernels for the 2x2 and 3x3 stride-2 windows of CNNs (`f32`): one
 //! call walks every plane in column strips of 8 outputs, down all its output rows, so that
 //! the per-plane and per-row setup is a few instructions, not a pass per window row. This is
 //! what small planes (14x14, 7x7: an output row narrower than a vector) need.
@@ -13,7 +13,9 @@
 //!   is associative, so the duplicate changes nothing, NaN payloads and zero signs included.
 //!   The same rule makes the max separable without reordering: each input row's horizontal
 //!   max of three is computed once and shared by the two output rows that use it, then
-//!   output rows take the vertical max of three, both in window order.
+//!   output rows take the vertical max of three, both in window order. With indices, each
+//!   tap carries its in-plane index and a copy its source's; the rule, applied to (value,
+//!   index) pairs, is associative all the same.
 //! - sum: by `+0.0`, in tap order from zero; a running sum from `+0.0` is never `-0.0`, so
 //!   adding `+0.0` is exact, and the result equals the textbook loop's bit for bit.
 //!
@@ -121,7 +123,21 @@ impl<T: Element> Strips<T> {
             y.len(),
             self.plan.planes * self.plan.out_h * self.plan.out_w
         );
-        self.run(x, y, None);
+        self.run(x, y, &mut [], None);
+    }
+
+    /// Max pooling of `x` into `y` (all planes) with each maximum's in-plane index in `idx`,
+    /// PyTorch's rules (ties to the first maximum, the last NaN), as the passes give them.
+    /// The caller has checked that a plane has at most `2^32` elements.
+    #[inline(always)]
+    pub(super) fn argmax(self, x: &[T], y: &mut [T], idx: &mut [u32]) {
+        debug_assert_eq!(x.len(), self.plan.planes * self.plan.h * self.plan.w);
+        debug_assert_eq!(
+            y.len(),
+            self.plan.planes * self.plan.out_h * self.plan.out_w
+        );
+        debug_assert_eq!(idx.len(), y.len());
+        self.run(x, y, idx, Some(None));
     }
 
     /// Average pooling of `x` into `y` (all planes): the window sums from zero in row-major
@@ -133,29 +149,33 @@ impl<T: Element> Strips<T> {
             y.len(),
             self.plan.planes * self.plan.out_h * self.plan.out_w
         );
-        self.run(x, y, Some(divisor));
+        self.run(x, y, &mut [], Some(Some(divisor)));
     }
 
+    /// `op`: `None` for the max, `Some(None)` for the argmax, `Some(Some(d))` for the
+    /// average divided by `d`'s counts.
     #[inline(always)]
-    fn run(self, x: &[T], y: &mut [T], divisor: Option<Divisor>) {
+    fn run(self, x: &[T], y: &mut [T], idx: &mut [u32], op: Option<Option<Divisor>>) {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         {
             let Proof = self.proof;
             // SAFETY: `self` proves that T is f32 (same layout, same length) and that the
             // CPU runs AVX2 (Strips::new); the kernels bound every access by the slices'
-            // lengths.
+            // lengths; planes have at most 2^32 elements when indices are kept (the
+            // caller's check).
             unsafe {
                 let x = core::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
                 let y = core::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len());
-                match divisor {
+                match op {
                     None => avx2::max(&self.plan, x, y),
-                    Some(d) => avx2::avg(&self.plan, x, y, d),
+                    Some(None) => avx2::argmax(&self.plan, x, y, idx),
+                    Some(Some(d)) => avx2::avg(&self.plan, x, y, d),
                 }
             }
         }
         #[cfg(not(all(target_arch = "x86_64", not(miri))))]
         {
-            let _ = (x, y, divisor);
+            let _ = (x, y, idx, op);
             match self.proof {}
         }
     }
