@@ -54,7 +54,7 @@ pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Res
     check_len("output", a.pool.output_len(), output.len())?;
     let geo = *a.pool.geo();
     let planes = a.pool.input.n() * a.pool.input.c();
-    if let Some(s) = Strips::<T>::new(a.pool.isa(), &geo, planes) {
+    if let Some(s) = Strips::<T>::new(a.pool.isa(), &geo, planes, false) {
         s.avg(input, output, a.divisor);
         return Ok(());
     }

@@ -56,17 +56,19 @@
 //! rounding, `f32`) have hand-written kernels:
 //!
 //! - max pooling (with or without indices) and average pooling on AVX2 (and on AVX-512
-//!   CPUs for output rows narrower than 16): one call walks every plane in column strips of 8 outputs down all its rows, with
-//!   the padding taps replaced by a neighbouring tap of the same window (max) or by `+0.0`
-//!   (sum), so borders cost no passes and a run of small planes (512 channels of 14x14)
-//!   costs a loop, not a setup per plane and row. The 3x3 max is separable: each input
-//!   row's horizontal max of three is computed once and shared by the two output rows that
-//!   read it. About 6 instructions per output for the 3x3 max, 3.5 to 4 for the 2x2
-//!   windows (counted on 512x14x14 and 64x112x112).
-//! - the rest (the argmax of [`max_pool2d_backward_recompute`], wider rows on AVX-512
-//!   CPUs) by kernels that compute the interior outputs from all the window's rows at once, over bands of rows, or over all
-//!   planes stacked into one when no window crosses a plane boundary: 16 outputs per step
-//!   with AVX-512, 8 with AVX2 (2x2 windows);
+//!   CPUs for output rows narrower than 16 and for the 3x3 max): one call walks every
+//!   plane in column strips of 8 outputs down all its rows, with the padding taps replaced
+//!   by a neighbouring tap of the same window (max) or by `+0.0` (sum), so borders cost no
+//!   passes and a run of small planes (512 channels of 14x14) costs a loop, not a setup
+//!   per plane and row. The 3x3 max is separable: each input row's horizontal max of three
+//!   is computed once and shared by the two output rows that read it. About 6 instructions
+//!   per output for the 3x3 max, 3.5 to 4 for the 2x2 windows (counted on 512x14x14 and
+//!   64x112x112).
+//! - the rest (the argmax of [`max_pool2d_backward_recompute`], the other windows with
+//!   wider rows on AVX-512 CPUs) by kernels that compute the interior outputs from all the
+//!   window's rows at once, over bands of rows, or over all planes stacked into one when no
+//!   window crosses a plane boundary: 16 outputs per step with AVX-512, 8 with AVX2 (2x2
+//!   windows);
 //! - on Cortex-M cores with an FPU, the 2x2 window in assembly (max about 15 instructions
 //!   per output, average about 8).
 //!

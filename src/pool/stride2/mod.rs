@@ -9,8 +9,8 @@
 //! order with the passes' rules, so results are bit-identical to theirs.
 //!
 //! On x86_64, the forward passes go to the strip kernels of [`super::strips`] first (AVX2,
-//! and AVX-512 CPUs on narrow rows); these serve the rest (the recomputing backward pass,
-//! AVX-512 on wide rows).
+//! and AVX-512 CPUs on narrow rows and the 3x3 max); these serve the rest (the recomputing
+//! backward pass, the other windows on AVX-512 with wide rows).
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2;

@@ -101,12 +101,13 @@ pub(super) struct Strips<T> {
 }
 
 impl<T: Element> Strips<T> {
-    /// The kernels for `planes` planes of `geo` on `isa`, if they serve it: `T` is `f32`,
-    /// the instruction set has AVX2 and the window is 2x2 or 3x3 with stride 2.
+    /// The kernels for `planes` planes of `geo` on `isa`, for a max (`max`, with or without
+    /// indices) or an average, if they serve it: `T` is `f32`, the instruction set has AVX2
+    /// and the window is 2x2 or 3x3 with stride 2.
     #[inline(always)]
-    pub(super) fn new(isa: Isa, geo: &Geo, planes: usize) -> Option<Self> {
+    pub(super) fn new(isa: Isa, geo: &Geo, planes: usize, max: bool) -> Option<Self> {
         let plan = geo.strips(planes)?;
-        let proof = proof(isa, &plan).filter(|_| super::stride2::is_f32::<T>())?;
+        let proof = proof(isa, &plan, max).filter(|_| super::stride2::is_f32::<T>())?;
         Some(Strips {
             plan,
             proof,
@@ -181,15 +182,17 @@ impl<T: Element> Strips<T> {
     }
 }
 
-/// AVX2; on AVX-512 CPUs also, for output rows narrower than one of their 16-lane vectors,
-/// where the AVX-512 kernels of [`super::stride2`] leave most lanes idle (not measured:
-/// this machine has no AVX-512).
+/// AVX2; on AVX-512 CPUs also for output rows narrower than one of their 16-lane vectors
+/// (where the AVX-512 kernels of [`super::stride2`] leave most lanes idle) and for the 3x3
+/// max (`max`: where the separable max takes half the updates of their direct 9-tap one).
+/// Not measured: this machine has no AVX-512; the AVX2 tier runs the same code.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-fn proof(isa: Isa, plan: &Plan) -> Option<Proof> {
-    (isa == Isa::Avx2 || (isa == Isa::Avx512 && plan.out_w < 16)).then_some(Proof)
+fn proof(isa: Isa, plan: &Plan, max: bool) -> Option<Proof> {
+    let avx512 = isa == Isa::Avx512 && (plan.out_w < 16 || (max && plan.k == 3));
+    (isa == Isa::Avx2 || avx512).then_some(Proof)
 }
 
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-fn proof(_: Isa, _: &Plan) -> Option<Proof> {
+fn proof(_: Isa, _: &Plan, _: bool) -> Option<Proof> {
     None
 }
