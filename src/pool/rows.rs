@@ -291,6 +291,7 @@ impl Geo {
 
     /// The geometry of the strip kernels over `planes` planes, if they serve this window:
     /// square, 2 or 3 wide, stride 2, no dilation.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn strips(&self, planes: usize) -> Option<super::strips::Plan> {
         let fits = self.kh == self.kw
             && (self.kw == 2 || self.kw == 3)

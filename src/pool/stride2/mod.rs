@@ -8,7 +8,7 @@
 //! is dropped by the compiler where it cannot run. Taps are visited in row-major window
 //! order with the passes' rules, so results are bit-identical to theirs.
 //!
-//! On x86_64, the forward passes go to the strip kernels of [`super::strips`] first (AVX2,
+//! On x86_64, the forward passes go to the strip kernels (`pool::strips`) first (AVX2,
 //! and AVX-512 CPUs on narrow rows and the 3x3 max); these serve the rest (the recomputing
 //! backward pass, the other windows on AVX-512 with wide rows).
 

@@ -26,10 +26,9 @@
 //! stores near the ends of the buffers are masked or go through the stack, so nothing
 //! outside `x` is read and nothing outside `y` written, whatever the lengths.
 //!
-//! Only x86_64 has them (AVX2, also run on AVX-512 CPUs); on every other target
-//! [`Strips`] cannot be made, so the calls compile to nothing.
+//! Only x86_64 has them (AVX2, also run on AVX-512 CPUs): the module and its call sites
+//! are compiled for no other target.
 
-#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2;
 
 use core::marker::PhantomData;
@@ -41,8 +40,6 @@ use crate::element::Element;
 
 /// The geometry the kernels need: a `k x k` window (`k` 2 or 3), stride 2, no dilation,
 /// over `planes` planes of `h x w` into `out_h x out_w`.
-// Only the x86_64 kernels read it.
-#[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Plan {
     pub planes: usize,
@@ -60,7 +57,6 @@ pub(super) struct Plan {
     pub padded_w: usize,
 }
 
-#[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
 impl Plan {
     /// The divisor factor of output row `oh` (or column, with `cols`), as
     /// [`Geo::rows_counted`] counts it; the whole divisor for an override.
@@ -83,14 +79,9 @@ impl Plan {
     }
 }
 
-/// Proof that the kernels serve an operation on `T` here: on x86_64, the geometry's
-/// instruction set; elsewhere uninhabited.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// Proof that the kernels serve an operation on `T`: made only by [`proof`].
 #[derive(Clone, Copy, Debug)]
 struct Proof;
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
-#[derive(Clone, Copy, Debug)]
-enum Proof {}
 
 /// The strip kernels for pooling `T` over a geometry, when they serve it.
 #[derive(Clone, Copy, Debug)]
@@ -157,27 +148,18 @@ impl<T: Element> Strips<T> {
     /// average divided by `d`'s counts.
     #[inline(always)]
     fn run(self, x: &[T], y: &mut [T], idx: &mut [u32], op: Option<Option<Divisor>>) {
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        {
-            let Proof = self.proof;
-            // SAFETY: `self` proves that T is f32 (same layout, same length) and that the
-            // CPU runs AVX2 (Strips::new); the kernels bound every access by the slices'
-            // lengths; planes have at most 2^32 elements when indices are kept (the
-            // caller's check).
-            unsafe {
-                let x = core::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
-                let y = core::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len());
-                match op {
-                    None => avx2::max(&self.plan, x, y),
-                    Some(None) => avx2::argmax(&self.plan, x, y, idx),
-                    Some(Some(d)) => avx2::avg(&self.plan, x, y, d),
-                }
+        let Proof = self.proof;
+        // SAFETY: `self` proves that T is f32 (same layout, same length) and that the CPU
+        // runs AVX2 (Strips::new); the kernels bound every access by the slices' lengths;
+        // planes have at most 2^32 elements when indices are kept (the caller's check).
+        unsafe {
+            let x = core::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
+            let y = core::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len());
+            match op {
+                None => avx2::max(&self.plan, x, y),
+                Some(None) => avx2::argmax(&self.plan, x, y, idx),
+                Some(Some(d)) => avx2::avg(&self.plan, x, y, d),
             }
-        }
-        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-        {
-            let _ = (x, y, idx, op);
-            match self.proof {}
         }
     }
 }
@@ -186,13 +168,7 @@ impl<T: Element> Strips<T> {
 /// (where the AVX-512 kernels of [`super::stride2`] leave most lanes idle) and for the 3x3
 /// max (`max`: where the separable max takes half the updates of their direct 9-tap one).
 /// Not measured: this machine has no AVX-512; the AVX2 tier runs the same code.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
 fn proof(isa: Isa, plan: &Plan, max: bool) -> Option<Proof> {
     let avx512 = isa == Isa::Avx512 && (plan.out_w < 16 || (max && plan.k == 3));
     (isa == Isa::Avx2 || avx512).then_some(Proof)
-}
-
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
-fn proof(_: Isa, _: &Plan, _: bool) -> Option<Proof> {
-    None
 }
