@@ -377,6 +377,72 @@ fn every_width_on_this_tier() {
     }
 }
 
+/// Many small planes with the stride-2 windows of CNNs, on every tier: output rows narrower
+/// than a vector (whose stores may run into the next row or plane), odd and even sizes,
+/// padding on either side, ceil mode. Max is also checked bit for bit on NaNs of both signs
+/// and distinct payloads: the last NaN in window order wins.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn small_planes_every_isa_tier() {
+    let ran = common::isa::each_isa(|_| {
+        for h in 1..=9 {
+            for w in 1..=19 {
+                for (k, p) in [(2, 0), (3, 1), (2, 1), (3, 0)] {
+                    for ceil in [false, true] {
+                        let sp = square([2, 3, h, w], k, 2, p, ceil);
+                        if sp.expected_error().is_some() {
+                            continue;
+                        }
+                        let seed = (h * 31 + w) as u64;
+                        let x = specials(seed, sp.x_len());
+                        let dy = vec![0.5; sp.y_len()];
+                        check_all(&sp, &x, &dy);
+                        check_nan_bits(&sp, seed);
+                    }
+                }
+            }
+        }
+        // Asymmetric padding: only before, only after.
+        for (h, w) in [(7, 14), (14, 7), (8, 9), (9, 8)] {
+            for pads in [[[1, 0], [1, 0]], [[0, 1], [0, 1]], [[1, 0], [0, 1]]] {
+                for k in [2, 3] {
+                    let sp = Geom::pool2d([3, 2], [h, w], [k, k], [2, 2], [1, 1], pads, false);
+                    if sp.expected_error().is_some() {
+                        continue;
+                    }
+                    check_all(&sp, &specials(5, sp.x_len()), &vec![0.5; sp.y_len()]);
+                    check_nan_bits(&sp, 9);
+                }
+            }
+        }
+    });
+    common::isa::report("pool (small planes)", &ran);
+}
+
+/// `max_pool2d` (with and without indices) on `f32` data rich in NaNs of both signs with
+/// distinct payloads, signed zeros and ties, against the reference bit for bit.
+fn check_nan_bits(s: &Geom, seed: u64) {
+    let x: Vec<f32> = (0..s.x_len() as u64)
+        .map(|i| match common::draw(seed, i) % 8 {
+            0 => f32::from_bits(0x7fc0_0000 | (i as u32 & 0xffff)),
+            1 => f32::from_bits(0xffc0_0000 | (i as u32 & 0xffff)),
+            2 => -0.0,
+            3 => 0.0,
+            r => r as f32 - 6.0,
+        })
+        .collect();
+    let g = s.pool().unwrap();
+    let (want, want_idx) = naive::max_pool(s, &x);
+    let mut y = vec![0f32; s.y_len()];
+    max_pool2d(&g, &x, &mut y).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&y), bits(&want), "max bits, {s:?}");
+    let mut idx = vec![0u32; s.y_len()];
+    max_pool2d_with_indices(&g, &x, &mut y, &mut idx).unwrap();
+    assert_eq!(bits(&y), bits(&want), "max bits with indices, {s:?}");
+    assert_eq!(idx, want_idx, "max indices, {s:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Documented edge cases, by name
 

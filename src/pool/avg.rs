@@ -5,6 +5,8 @@ use core::num::NonZeroUsize;
 use super::isa;
 use super::rows::{spread_pass, sum_pass, Geo};
 use super::stride2::{Kernels, SUM};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::strips::Strips;
 use super::{AvgPool2d, Divisor};
 use crate::accum::Accum;
 use crate::arch::Float;
@@ -52,6 +54,16 @@ pub fn avg_pool2d<T: Float>(a: &AvgPool2d, input: &[T], output: &mut [T]) -> Res
     check_len("input", a.pool.input_len(), input.len())?;
     check_len("output", a.pool.output_len(), output.len())?;
     let geo = *a.pool.geo();
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if let Some(s) = Strips::<T>::new(
+        a.pool.isa(),
+        &geo,
+        a.pool.input.n() * a.pool.input.c(),
+        false,
+    ) {
+        s.avg(input, output, a.divisor);
+        return Ok(());
+    }
     let fast = Kernels::<T>::new::<SUM>(a.pool.isa(), &geo);
     isa::run(
         &a.pool,

@@ -3,6 +3,8 @@
 use super::isa;
 use super::rows::{max_pass, Geo};
 use super::stride2::{Kernels, Rect, ARGMAX, MAX};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::strips::Strips;
 use crate::walk::{chunks, nth_chunk};
 use core::iter;
 use core::num::NonZeroUsize;
@@ -45,6 +47,11 @@ pub fn max_pool2d<T: Float>(g: &Pool2d, input: &[T], output: &mut [T]) -> Result
     check_len("input", g.input_len(), input.len())?;
     check_len("output", g.output_len(), output.len())?;
     let geo = *g.geo();
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if let Some(s) = Strips::<T>::new(g.isa(), &geo, g.input.n() * g.input.c(), true) {
+        s.max(input, output);
+        return Ok(());
+    }
     let fast = Kernels::<T>::new::<MAX>(g.isa(), &geo);
     isa::run(
         g,
@@ -87,6 +94,12 @@ pub fn max_pool2d_with_indices<T: Float>(
     check_len("output", g.output_len(), output.len())?;
     check_len("indices", g.indices_len(), indices.len())?;
     let geo = *g.geo();
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if let Some(s) = Strips::<T>::new(g.isa(), &geo, g.input.n() * g.input.c(), true) {
+        // Planes of at most 2^32 elements: check_indexable.
+        s.argmax(input, output, indices);
+        return Ok(());
+    }
     let fast = Kernels::<T>::new::<ARGMAX>(g.isa(), &geo);
     isa::run(
         g,

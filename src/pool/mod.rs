@@ -50,14 +50,29 @@
 //! 2x2 stride 2, 3x3 stride 2 and 3x3 stride 1 windows so that the compiler vectorizes it
 //! across the output width, the few border outputs with per-tap checks. On x86_64 each
 //! operation runs compiled for AVX-512 or AVX2 when the CPU has them (detected once, or
-//! chosen with [`Pool2d::with_isa`]). For `f32` windows of column stride 2 (2x2 stride 2, 3x3
-//! stride 2 pad 1, the CNN downsampling layers), hand-written kernels compute the interior
-//! outputs from all the window's rows at once, over bands of rows, or over all planes stacked
-//! into one when no window crosses a plane boundary: 16 outputs per step with AVX-512; 8 with
-//! AVX2, 2x2 windows only, whole rows with their padding; and on Cortex-M cores with an FPU
-//! the 2x2 window in assembly (max about 15 instructions per output, average about 8). All
-//! paths give bit-identical results.
-//! [`global_avg_pool2d`] has its own reduction loop.
+//! chosen with [`Pool2d::with_isa`]).
+//!
+//! The CNN downsampling layers (2x2 and 3x3 windows of stride 2, any padding, either
+//! rounding, `f32`) have hand-written kernels:
+//!
+//! - max pooling (with or without indices) and average pooling on AVX2 (and on AVX-512
+//!   CPUs for output rows narrower than 16 and for the 3x3 max): one call walks every
+//!   plane in column strips of 8 outputs down all its rows, with the padding taps replaced
+//!   by a neighbouring tap of the same window (max) or by `+0.0` (sum), so borders cost no
+//!   passes and a run of small planes (512 channels of 14x14) costs a loop, not a setup
+//!   per plane and row. The 3x3 max is separable: each input row's horizontal max of three
+//!   is computed once and shared by the two output rows that read it. About 6 instructions
+//!   per output for the 3x3 max, 3.5 to 4 for the 2x2 windows (counted on 512x14x14 and
+//!   64x112x112).
+//! - the rest (the argmax of [`max_pool2d_backward_recompute`], the other windows with
+//!   wider rows on AVX-512 CPUs) by kernels that compute the interior outputs from all the
+//!   window's rows at once, over bands of rows, or over all planes stacked into one when no
+//!   window crosses a plane boundary: 16 outputs per step with AVX-512, 8 with AVX2 (2x2
+//!   windows);
+//! - on Cortex-M cores with an FPU, the 2x2 window in assembly (max about 15 instructions
+//!   per output, average about 8).
+//!
+//! All paths give bit-identical results. [`global_avg_pool2d`] has its own reduction loop.
 //!
 //! Stack use is bounded and small: the backward passes keep runs of 32 outputs (and
 //! indices) on the stack.
@@ -67,6 +82,8 @@ mod isa;
 mod max;
 mod rows;
 mod stride2;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod strips;
 
 pub use avg::{avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward};
 pub use max::{

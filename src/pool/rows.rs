@@ -289,6 +289,30 @@ impl Geo {
         })
     }
 
+    /// The geometry of the strip kernels over `planes` planes, if they serve this window:
+    /// square, 2 or 3 wide, stride 2, no dilation.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    pub fn strips(&self, planes: usize) -> Option<super::strips::Plan> {
+        let fits = self.kh == self.kw
+            && (self.kw == 2 || self.kw == 3)
+            && self.sh == 2
+            && self.sw == 2
+            && self.dh.get() == 1
+            && self.dw == 1;
+        fits.then_some(super::strips::Plan {
+            planes,
+            h: self.h.get(),
+            w: self.w.get(),
+            out_h: self.out_h.get(),
+            out_w: self.out_w.get(),
+            k: self.kw,
+            top: self.top,
+            left: self.left,
+            padded_h: self.top + self.h.get() + self.bottom,
+            padded_w: self.left + self.w.get() + self.right,
+        })
+    }
+
     /// The outputs `rows` x `cols` (absolute output coordinates) as a rectangle for the
     /// stride-2 kernels, its first output at `y` in an output of row step `y_row`: interior
     /// outputs, or (for kernels that take padding) any columns of interior rows.
@@ -378,7 +402,7 @@ impl Geo {
 /// within the padded extent `0..padded` or within the input `before..before + input`. The
 /// window is never empty (checked by [`Pool2d::new`]), so nothing underflows.
 #[inline(always)]
-fn count(
+pub(super) fn count(
     start: usize,
     kernel: usize,
     before: usize,

@@ -7,6 +7,10 @@
 //! target [`Kernels`] cannot be built, so the code that calls them compiles everywhere and
 //! is dropped by the compiler where it cannot run. Taps are visited in row-major window
 //! order with the passes' rules, so results are bit-identical to theirs.
+//!
+//! On x86_64, the forward passes go to the strip kernels (`pool::strips`) first (AVX2,
+//! and AVX-512 CPUs on narrow rows and the 3x3 max); these serve the rest (the recomputing
+//! backward pass, the other windows on AVX-512 with wide rows).
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2;
@@ -263,7 +267,7 @@ mod x86 {
 }
 
 /// Whether `T` is `f32`, the element type of the kernels.
-fn is_f32<T: Element>() -> bool {
+pub(super) fn is_f32<T: Element>() -> bool {
     core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
 }
 
