@@ -159,7 +159,7 @@ fn geom() -> impl Strategy<Value = Geom> {
     (
         (0..4usize, 0..=2usize, 1..=3usize, 1..=5usize, 1..=9usize),
         (1..=6usize, 1..=6usize, 1..=3usize, 1..=3usize),
-        (1..=3usize, 1..=3usize, 1..=2usize, 1..=2usize),
+        (1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
         [0..=2usize, 0..=2, 0..=2, 0..=2],
     )
         .prop_map(
