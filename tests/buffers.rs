@@ -73,9 +73,11 @@ fn ops() -> Vec<Op> {
     .unwrap();
     let (pi, po) = (p.input().len(), p.output().len());
 
-    let g = Geom::of_window(1, 3, 5, 6, Window::new(3, 2).with_stride(2, 1));
-    let ic = g.im2col().unwrap();
-    let (img, col, tile) = (ic.image_len(), ic.col_len(), ic.tile_len(3));
+    // A batch of two for the whole-batch calls; the tiles are one image's.
+    let g = Geom::of_window(2, 3, 5, 6, Window::new(3, 2).with_stride(2, 1));
+    let (ib, ic) = (g.im2col_batch().unwrap(), g.im2col().unwrap());
+    let (input, col) = (ib.input_len(), ib.col_len());
+    let (img, tile) = (ic.image_len(), ic.tile_len(3));
 
     let cg = Geom::conv2d(2, 4, 5, 6, 6, 2, (3, 3), (1, 2), (1, 1), [1, 1, 0, 1]);
     let cv = cg.conv().unwrap();
@@ -110,9 +112,9 @@ fn ops() -> Vec<Op> {
             let [i, o] = b else { unreachable!() };
             crop(&p, i, o)
         }),
-        op("im2col", &[("image", img), ("col", col)], move |b, _| {
+        op("im2col", &[("input", input), ("col", col)], move |b, _| {
             let [i, o] = b else { unreachable!() };
-            im2col(&ic, i, o)
+            im2col(&ib, i, o)
         }),
         op(
             "im2col_columns",
@@ -122,9 +124,9 @@ fn ops() -> Vec<Op> {
                 im2col_columns(&ic, i, 2..5, o)
             },
         ),
-        op("col2im", &[("col", col), ("image", img)], move |b, _| {
+        op("col2im", &[("col", col), ("input", input)], move |b, _| {
             let [i, o] = b else { unreachable!() };
-            col2im(&ic, i, o, Accum::Add)
+            col2im(&ib, i, o, Accum::Add)
         }),
         op(
             "col2im_columns",
