@@ -836,6 +836,44 @@ proptest! {
     }
 }
 
+/// A window of 2896 x 2896 taps (under the `2^24` the accumulator admits) sums past `2^30`,
+/// where the rounding leaves `i32` for `i64`: with divisors near `2^30` the quotient is about
+/// one, so a wrong nudge or sign shows.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn huge_window_average_rounds_in_i64() {
+    let side = 2896;
+    let g = Pool2d::new(
+        Shape::new(1, 1, side, side).unwrap(),
+        Window::pool(side),
+        Rounding::Floor,
+    )
+    .unwrap();
+    for v in [127i8, -128, 64, -65] {
+        let x = vec![v; side * side];
+        let sum = i128::from(v) * (side * side) as i128;
+        for d in [
+            (1usize << 30) - 1,
+            1 << 30,
+            (1 << 30) + 12_345,
+            1 << 31,
+            3 << 29,
+        ] {
+            let a = AvgPool2d::new(g, Divisor::Override(d)).unwrap();
+            let mut y = [0i8];
+            avg_pool2d_i8(&a, &x, None, &mut y).unwrap();
+            // round(sum / d), ties away from zero.
+            let q = sum.signum() * ((2 * sum.abs() + d as i128) / (2 * d as i128));
+            assert_eq!(
+                i128::from(y[0]),
+                q.clamp(-128, 127),
+                "{v} x {} / {d}",
+                side * side
+            );
+        }
+    }
+}
+
 /// Ties of the 2x2 average round away from zero, on both signs, and the clamp applies after.
 #[test]
 fn plain_2x2_avg_pool_ties() {
