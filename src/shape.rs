@@ -151,4 +151,10 @@ impl Padding {
             right: w,
         }
     }
+
+    /// Whether no side is wider than `n`: `at_most(0)` is no padding, `at_most(1)` at most
+    /// one ring.
+    pub(crate) const fn at_most(&self, n: usize) -> bool {
+        self.top <= n && self.bottom <= n && self.left <= n && self.right <= n
+    }
 }

@@ -127,6 +127,16 @@ impl Window {
         Window { padding, ..self }
     }
 
+    /// Whether the window reads each input element once, in place: 1 x 1, stride 1, no
+    /// padding (a dilation then changes nothing).
+    pub(crate) const fn is_pointwise(&self) -> bool {
+        self.kernel_h == 1
+            && self.kernel_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.padding.at_most(0)
+    }
+
     /// Output `(height, width)` over an `h` x `w` input.
     ///
     /// `out = (in + pad_before + pad_after - kernel_field) / stride + 1`, rounded as asked.

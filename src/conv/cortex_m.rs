@@ -30,9 +30,11 @@
 use core::arch::global_asm;
 
 use super::clamp::Clamp;
+use super::forward::Operands;
 use super::geometry::Conv2d;
 use crate::arch::Float;
 use crate::element::Element;
+use crate::window::Window;
 
 /// One block's arguments, read by the assembly (byte offsets 0, 4, ... in field order).
 #[repr(C)]
@@ -133,27 +135,27 @@ macro_rules! filter_row {
     };
 }
 
-/// `$op` (a compare-and-move of the clamp) on each of the sixteen accumulators, against
-/// `$bound`, with condition `$cond`.
+/// The clamp's compare-and-move ([`clamp1!`]) on each of the sixteen accumulators `s0..s15`,
+/// against `$bound`, with condition `$cond`.
 macro_rules! clamp16 {
     ($bound:literal, $cond:literal) => {
         concat!(
-            clamp1!("s0", $bound, $cond),
-            clamp1!("s1", $bound, $cond),
-            clamp1!("s2", $bound, $cond),
-            clamp1!("s3", $bound, $cond),
-            clamp1!("s4", $bound, $cond),
-            clamp1!("s5", $bound, $cond),
-            clamp1!("s6", $bound, $cond),
-            clamp1!("s7", $bound, $cond),
-            clamp1!("s8", $bound, $cond),
-            clamp1!("s9", $bound, $cond),
-            clamp1!("s10", $bound, $cond),
-            clamp1!("s11", $bound, $cond),
-            clamp1!("s12", $bound, $cond),
-            clamp1!("s13", $bound, $cond),
-            clamp1!("s14", $bound, $cond),
-            clamp1!("s15", $bound, $cond),
+            clamp4!("s0", "s1", "s2", "s3", $bound, $cond),
+            clamp4!("s4", "s5", "s6", "s7", $bound, $cond),
+            clamp4!("s8", "s9", "s10", "s11", $bound, $cond),
+            clamp4!("s12", "s13", "s14", "s15", $bound, $cond),
+        )
+    };
+}
+
+/// [`clamp1!`] on each of four accumulators.
+macro_rules! clamp4 {
+    ($a:literal, $b:literal, $c:literal, $d:literal, $bound:literal, $cond:literal) => {
+        concat!(
+            clamp1!($a, $bound, $cond),
+            clamp1!($b, $bound, $cond),
+            clamp1!($c, $bound, $cond),
+            clamp1!($d, $bound, $cond),
         )
     };
 }
@@ -473,26 +475,24 @@ pub(crate) const fn runs_direct<T: Element>(conv: &Conv2d) -> bool {
         && (direct(conv) || direct_pointwise(conv) || direct_depthwise(conv))
 }
 
-/// Whether the direct kernel runs `conv`'s forward pass: 3 x 3, stride 1, no dilation, at
-/// most one ring of padding per side, at least 4 output channels per group and 4 output
-/// columns, more than one input channel per group (else the depthwise path runs).
+/// Whether the direct kernel runs `conv`'s forward pass: a [`ring_3x3`] window, at least 4
+/// output channels per group and 4 output columns, more than one input channel per group
+/// (else the depthwise path runs).
 pub(crate) const fn direct(conv: &Conv2d) -> bool {
     let g = conv.group();
-    let w = g.window();
-    let p = w.padding;
+    ring_3x3(g.window()) && g.channels() > 1 && conv.group_out_channels() >= 4 && g.out_w() >= 4
+}
+
+/// The window of the 3 x 3 kernels: 3 x 3, stride 1, no dilation, at most one ring of
+/// padding per side (the edge bits of their blocks).
+const fn ring_3x3(w: Window) -> bool {
     w.kernel_h == 3
         && w.kernel_w == 3
         && w.stride_h == 1
         && w.stride_w == 1
         && w.dilation_h == 1
         && w.dilation_w == 1
-        && p.top <= 1
-        && p.bottom <= 1
-        && p.left <= 1
-        && p.right <= 1
-        && g.channels() > 1
-        && conv.group_out_channels() >= 4
-        && g.out_w() >= 4
+        && w.padding.at_most(1)
 }
 
 /// The forward pass of a [`direct`] geometry, if `T` is `f32` and the geometry is one:
@@ -501,22 +501,9 @@ pub(crate) const fn direct(conv: &Conv2d) -> bool {
 // Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
 // paths.
 #[inline(never)]
-pub(super) fn forward<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-) -> Option<()> {
-    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
-    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct(conv) {
-        return None;
-    }
-    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
-    debug_assert!(output.len() == conv.output_len());
-    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
-    let mut block = new_block(bias, clamp, output);
+pub(super) fn forward<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
+    let mut op = as_f32(conv, op, direct(conv))?;
+    let mut block = new_block(&mut op);
     let g = conv.group();
     let (h, w) = (g.height(), g.width());
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
@@ -524,12 +511,7 @@ pub(super) fn forward<T: Float>(
     let p = g.window().padding;
     let plane = h * w;
     let out_plane = oh_n * ow_n;
-    let (x, wt, y, b) = (
-        input.as_ptr().cast::<f32>(),
-        weight.as_ptr().cast::<f32>(),
-        block.y,
-        block.bias,
-    );
+    let (x, wt, y, b) = (op.input.as_ptr(), op.weight.as_ptr(), block.y, block.bias);
     block.w_stride = c * 9 * 4;
     block.channels = c;
     block.row_bytes = w * 4;
@@ -597,22 +579,11 @@ pub(super) fn forward<T: Float>(
     Some(())
 }
 
-/// Whether the direct 1 x 1 kernel runs `conv`'s forward pass: 1 x 1, stride 1, no
-/// padding, at least 4 output channels per group and 4 pixels per plane.
+/// Whether the direct 1 x 1 kernel runs `conv`'s forward pass: a pointwise window, at least
+/// 4 output channels per group and 4 pixels per plane.
 pub(crate) const fn direct_pointwise(conv: &Conv2d) -> bool {
     let g = conv.group();
-    let w = g.window();
-    let p = w.padding;
-    w.kernel_h == 1
-        && w.kernel_w == 1
-        && w.stride_h == 1
-        && w.stride_w == 1
-        && p.top == 0
-        && p.bottom == 0
-        && p.left == 0
-        && p.right == 0
-        && conv.group_out_channels() >= 4
-        && g.cols() >= 4
+    g.window().is_pointwise() && conv.group_out_channels() >= 4 && g.cols() >= 4
 }
 
 /// The forward pass of a [`direct_pointwise`] geometry, if `T` is `f32` and the geometry is
@@ -621,30 +592,12 @@ pub(crate) const fn direct_pointwise(conv: &Conv2d) -> bool {
 // Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
 // paths.
 #[inline(never)]
-pub(super) fn pointwise<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-) -> Option<()> {
-    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
-    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct_pointwise(conv) {
-        return None;
-    }
-    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
-    debug_assert!(output.len() == conv.output_len());
-    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
-    let mut block = new_block(bias, clamp, output);
+pub(super) fn pointwise<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
+    let mut op = as_f32(conv, op, direct_pointwise(conv))?;
+    let mut block = new_block(&mut op);
     let g = conv.group();
     let (c, ocg, plane) = (g.channels(), conv.group_out_channels(), g.cols());
-    let (x, wt, y, b) = (
-        input.as_ptr().cast::<f32>(),
-        weight.as_ptr().cast::<f32>(),
-        block.y,
-        block.bias,
-    );
+    let (x, wt, y, b) = (op.input.as_ptr(), op.weight.as_ptr(), block.y, block.bias);
     block.w_stride = c * 4;
     block.channels = c;
     block.row_bytes = plane * 4;
@@ -687,20 +640,52 @@ pub(super) fn pointwise<T: Float>(
     Some(())
 }
 
-/// A block for `output` with the bias and clamp set (`flags`, `min`, `max`, `bias`, `y` the
-/// output's start) and the rest zero, for the caller to fill in.
-fn new_block<T: Float>(bias: Option<&[T]>, clamp: Option<Clamp<T>>, output: &mut [T]) -> Block {
-    // SAFETY: `T` is `f32` (the callers check).
-    let to_f32 = |v: T| -> f32 { unsafe { core::mem::transmute_copy(&v) } };
-    let mut flags = usize::from(bias.is_some());
-    let (mut min, mut max) = (0.0, f32::INFINITY);
-    if let Some(c) = clamp {
-        (min, max) = (to_f32(c.min), to_f32(c.max));
-        flags |= 2;
-        if max != f32::INFINITY {
-            flags |= 4;
-        }
+/// `op` as `f32` operands if `T` is `f32` and `fits` (the kernel's geometry test), else
+/// `None`: how every direct kernel starts. The buffers have the geometry's lengths (checked
+/// by the caller).
+fn as_f32<'a, T: Float>(
+    conv: &Conv2d,
+    op: Operands<'a, T>,
+    fits: bool,
+) -> Option<Operands<'a, f32>> {
+    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
+    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !fits {
+        return None;
     }
+    debug_assert!(op.input.len() == conv.input_len() && op.weight.len() == conv.weight_len());
+    debug_assert!(op.output.len() == conv.output_len());
+    debug_assert!(op.bias.is_none_or(|b| b.len() == conv.bias_len()));
+    // SAFETY: `T` is `f32` (above): the same slices, as `f32`.
+    let f32s = |s: &'a [T]| unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len()) };
+    // SAFETY: as above.
+    let to_f32 = |v: T| -> f32 { unsafe { core::mem::transmute_copy(&v) } };
+    let len = op.output.len();
+    Some(Operands {
+        input: f32s(op.input),
+        weight: f32s(op.weight),
+        bias: op.bias.map(f32s),
+        clamp: op.clamp.map(|c| Clamp {
+            min: to_f32(c.min),
+            max: to_f32(c.max),
+        }),
+        // SAFETY: as above; `op.output` is moved in, so not aliased.
+        output: unsafe { core::slice::from_raw_parts_mut(op.output.as_mut_ptr().cast(), len) },
+    })
+}
+
+/// The clamp's bits of a kernel's flags (bit 0: clamp below at `min`, bit 1: above at `max`)
+/// and its bounds: none without a clamp, no upper bound for an infinite `max` (ReLU).
+fn clamp_bits(clamp: Option<Clamp<f32>>) -> (usize, f32, f32) {
+    match clamp {
+        Some(c) => (1 | (usize::from(c.max != f32::INFINITY) << 1), c.min, c.max),
+        None => (0, 0.0, f32::INFINITY),
+    }
+}
+
+/// A block for `op`'s output with the bias and clamp set (`flags`, `min`, `max`, `bias`, `y`
+/// the output's start) and the rest zero, for the caller to fill in.
+fn new_block(op: &mut Operands<'_, f32>) -> Block {
+    let (clamp, min, max) = clamp_bits(op.clamp);
     Block {
         x: core::ptr::null(),
         w: core::ptr::null(),
@@ -711,10 +696,10 @@ fn new_block<T: Float>(bias: Option<&[T]>, clamp: Option<Clamp<T>>, output: &mut
         plane_adjust: 0,
         w_skip: 0,
         edges: 0,
-        y: output.as_mut_ptr().cast::<f32>(),
+        y: op.output.as_mut_ptr(),
         y_stride: 0,
-        bias: bias.map_or(core::ptr::null(), |b| b.as_ptr().cast::<f32>()),
-        flags,
+        bias: op.bias.map_or(core::ptr::null(), <[f32]>::as_ptr),
+        flags: usize::from(op.bias.is_some()) | clamp << 1,
         min,
         max,
     }
@@ -866,18 +851,12 @@ macro_rules! dw_clamp {
         concat!(
             "    lsls r12, r8, #29\n",
             "    bpl 11f\n",
-            clamp1!("s0", "s31", "mi"),
-            clamp1!("s1", "s31", "mi"),
-            clamp1!("s2", "s31", "mi"),
-            clamp1!("s3", "s31", "mi"),
+            clamp4!("s0", "s1", "s2", "s3", "s31", "mi"),
             "11:\n",
             "    lsls r12, r8, #28\n",
             "    bpl 12f\n",
             "    vldr s31, [r11, #64]\n",
-            clamp1!("s0", "s31", "gt"),
-            clamp1!("s1", "s31", "gt"),
-            clamp1!("s2", "s31", "gt"),
-            clamp1!("s3", "s31", "gt"),
+            clamp4!("s0", "s1", "s2", "s3", "s31", "gt"),
             "    vldr s31, [r11, #60]\n",
             "12:\n",
         )
@@ -994,24 +973,10 @@ extern "C" {
 }
 
 /// Whether the direct depthwise kernel runs `conv`'s forward pass: one input channel per
-/// group, 3 x 3, stride 1, no dilation, at most one ring of padding per side, at least 4
-/// output columns.
+/// group, a [`ring_3x3`] window, at least 4 output columns.
 pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
     let g = conv.group();
-    let w = g.window();
-    let p = w.padding;
-    w.kernel_h == 3
-        && w.kernel_w == 3
-        && w.stride_h == 1
-        && w.stride_w == 1
-        && w.dilation_h == 1
-        && w.dilation_w == 1
-        && p.top <= 1
-        && p.bottom <= 1
-        && p.left <= 1
-        && p.right <= 1
-        && g.channels() == 1
-        && g.out_w() >= 4
+    ring_3x3(g.window()) && g.channels() == 1 && g.out_w() >= 4
 }
 
 /// The forward pass of a [`direct_depthwise`] geometry, if `T` is `f32` and the geometry is
@@ -1023,38 +988,18 @@ pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
 // Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
 // paths.
 #[inline(never)]
-pub(super) fn depthwise<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-) -> Option<()> {
-    // `Float` is sealed to `f32` and `f64`: four bytes is `f32`.
-    if core::mem::size_of::<T>() != core::mem::size_of::<f32>() || !direct_depthwise(conv) {
-        return None;
-    }
-    debug_assert!(input.len() == conv.input_len() && weight.len() == conv.weight_len());
-    debug_assert!(output.len() == conv.output_len());
-    debug_assert!(bias.is_none_or(|b| b.len() == conv.bias_len()));
-    // SAFETY: `T` is `f32` (checked above).
-    let to_f32 = |v: T| -> f32 { unsafe { core::mem::transmute_copy(&v) } };
-    let mut flags = 0;
-    let (mut min, mut max) = (0.0, f32::INFINITY);
-    if let Some(c) = clamp {
-        (min, max) = (to_f32(c.min), to_f32(c.max));
-        flags = 4 | (usize::from(max != f32::INFINITY) << 3);
-    }
+pub(super) fn depthwise<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
+    let op = as_f32(conv, op, direct_depthwise(conv))?;
+    let (clamp, min, max) = clamp_bits(op.clamp);
     let g = conv.group();
     let (h, w) = (g.height(), g.width());
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let m = conv.group_out_channels();
     let p = g.window().padding;
     let (x, wt, y) = (
-        input.as_ptr().cast::<f32>(),
-        weight.as_ptr().cast::<f32>(),
-        output.as_mut_ptr().cast::<f32>(),
+        op.input.as_ptr(),
+        op.weight.as_ptr(),
+        op.output.as_mut_ptr(),
     );
     let zeros = ZEROS.0.as_ptr();
     let blocks = ow_n.div_ceil(4);
@@ -1064,7 +1009,7 @@ pub(super) fn depthwise<T: Float>(
         steps: [0; 3],
         y,
         blocks,
-        edges: flags | usize::from(p.left == 1) | (usize::from(p.right == 1) << 1),
+        edges: clamp << 2 | usize::from(p.left == 1) | (usize::from(p.right == 1) << 1),
         w: wt,
         bias: [0.0; 4],
         count: 1,
@@ -1084,7 +1029,7 @@ pub(super) fn depthwise<T: Float>(
         let x_p = plane / m * h * w;
         // SAFETY: filter `oc < OC`, 9 taps.
         rows.w = unsafe { wt.add(oc * 9) };
-        rows.bias = [bias.map_or(0.0, |b| b.get(oc).copied().map_or(0.0, to_f32)); 4];
+        rows.bias = [op.bias.map_or(0.0, |b| b.get(oc).copied().unwrap_or(0.0)); 4];
         let mut oh = 0;
         while oh < oh_n {
             // The inner rows in one call, each padding row in one of its own.

@@ -3,11 +3,10 @@
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
 use super::geometry::{Conv2d, Family, Pass, Path, Tiling};
-use crate::walk::after;
-
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{product, MatMut, MatRef};
+use crate::gemm::{product, product_packed, MatMut, MatRef, PackedA};
+use crate::walk::{after, nth_chunk};
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
 /// `output` (never read).
@@ -67,38 +66,89 @@ pub fn conv2d<T: Float>(
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
         Family::DirectPointwise => planned::<T, true, true>,
     };
-    run(conv, input, weight, bias, clamp, output, scratch)
+    run(
+        conv,
+        Operands::new(input, weight, bias, clamp, output),
+        scratch,
+    )
 }
 
-/// The forward pass of one family of kernels, with [`conv2d`]'s arguments.
-type Forward<T> = fn(
-    &Conv2d,
-    &[T],
-    &[T],
-    Option<&[T]>,
-    Option<Clamp<T>>,
-    &mut [T],
-    &mut [T],
-) -> Result<(), Error>;
+/// The forward pass of one family of kernels.
+type Forward<T> = fn(&Conv2d, Operands<'_, T>, &mut [T]) -> Result<(), Error>;
+
+/// The forward pass's operands, as [`conv2d`] takes them; `W` is the weights: plain
+/// (`[T]`), or packed ([`PackedWeight`](super::PackedWeight)).
+pub(super) struct Operands<'a, T, W: ?Sized = [T]> {
+    pub input: &'a [T],
+    pub weight: &'a W,
+    pub bias: Option<&'a [T]>,
+    pub clamp: Option<Clamp<T>>,
+    pub output: &'a mut [T],
+}
+
+impl<'a, T: Float, W: ?Sized> Operands<'a, T, W> {
+    /// The operands in [`conv2d`]'s order.
+    #[inline(always)]
+    pub(super) fn new(
+        input: &'a [T],
+        weight: &'a W,
+        bias: Option<&'a [T]>,
+        clamp: Option<Clamp<T>>,
+        output: &'a mut [T],
+    ) -> Self {
+        Operands {
+            input,
+            weight,
+            bias,
+            clamp,
+            output,
+        }
+    }
+
+    /// The lengths of the input, the bias and the output (the weights' are the caller's:
+    /// plain or packed), then the plan for `scratch` elements of workspace.
+    #[inline(always)]
+    pub(super) fn check<const PACKED: bool>(
+        &self,
+        conv: &Conv2d,
+        scratch: &[T],
+    ) -> Result<Path, Error> {
+        check_len("input", conv.input_len(), self.input.len())?;
+        if let Some(b) = self.bias {
+            check_len("bias", conv.bias_len(), b.len())?;
+        }
+        check_len("output", conv.output_len(), self.output.len())?;
+        conv.plan::<T, PACKED>(Pass::Forward, scratch.len())
+    }
+}
 
 /// [`conv2d`]'s checks: every buffer's length and the workspace, then the plan. Out of
 /// line: one copy for every family's function.
 #[inline(never)]
-fn check<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    output: &[T],
-    scratch: &[T],
-) -> Result<Path, Error> {
-    check_len("input", conv.input_len(), input.len())?;
-    check_len("weight", conv.weight_len(), weight.len())?;
-    if let Some(b) = bias {
-        check_len("bias", conv.bias_len(), b.len())?;
+fn check<T: Float>(conv: &Conv2d, op: &Operands<'_, T>, scratch: &[T]) -> Result<Path, Error> {
+    check_len("weight", conv.weight_len(), op.weight.len())?;
+    op.check::<false>(conv, scratch)
+}
+
+/// One group's filters, the GEMM's left operand: plain, or packed.
+pub(super) enum Filters<'a, T> {
+    Plain(MatRef<'a, T>),
+    Packed(PackedA<'a, T>),
+}
+
+/// Weights the GEMM path reads group by group.
+pub(super) trait GroupWeights<T> {
+    /// Group `g`'s `OC / groups x (C / groups) * KH * KW` filters.
+    fn group(&self, conv: &Conv2d, g: usize) -> Result<Filters<'_, T>, Error>;
+}
+
+impl<T: Copy> GroupWeights<T> for [T] {
+    #[inline(always)]
+    fn group(&self, conv: &Conv2d, g: usize) -> Result<Filters<'_, T>, Error> {
+        let (ocg, rows) = (conv.group_out_channels(), conv.group().rows());
+        let w = nth_chunk(self, g, ocg * rows);
+        Ok(Filters::Plain(MatRef::row_major(w, ocg, rows)?))
     }
-    check_len("output", conv.output_len(), output.len())?;
-    conv.plan::<T, false>(Pass::Forward, scratch.len())
 }
 
 /// [`direct`]'s kernels: 3 x 3, 1 x 1 and depthwise.
@@ -115,20 +165,16 @@ const DIRECT_DEPTHWISE: u8 = 2;
 #[inline(never)]
 fn direct<T: Float, const KERNEL: u8>(
     conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
+    op: Operands<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    check(conv, input, weight, bias, output, scratch)?;
+    check(conv, &op, scratch)?;
     let kernel = match KERNEL {
         DIRECT_3X3 => super::cortex_m::forward,
         DIRECT_1X1 => super::cortex_m::pointwise,
         _ => super::cortex_m::depthwise,
     };
-    let done = kernel(conv, input, weight, bias, clamp, output);
+    let done = kernel(conv, op);
     debug_assert!(done.is_some(), "the family is the kernel's geometry");
     Ok(())
 }
@@ -140,15 +186,18 @@ fn direct<T: Float, const KERNEL: u8>(
 #[inline(never)]
 fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
     conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
+    op: Operands<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    match check(conv, input, weight, bias, output, scratch)? {
+    match check(conv, &op, scratch)? {
         Path::Depthwise { padded } if DEPTHWISE => {
+            let Operands {
+                input,
+                weight,
+                bias,
+                clamp,
+                output,
+            } = op;
             let padded = scratch.get_mut(..padded).unwrap_or_default();
             depthwise::on_isa(
                 conv,
@@ -165,7 +214,7 @@ fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
             Ok(())
         }
         path @ (Path::Pointwise | Path::Columns { .. }) if COLUMNS => match conv.tiling(path) {
-            Some(tiling) => gemm_path(conv, input, weight, bias, clamp, output, scratch, tiling),
+            Some(tiling) => gemm_path(conv, op, scratch, tiling),
             None => Ok(()),
         },
         _ => {
@@ -175,44 +224,37 @@ fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
     }
 }
 
-/// The 1x1 and im2col paths: per image, group and tile of columns, `y_g[:, tile] = W_g
-/// col`, with `col` the input itself (1x1) or the tile unfolded.
-#[allow(clippy::too_many_arguments)]
-fn gemm_path<T: Float>(
+/// The 1x1 and im2col paths, plain or packed weights: per image, group and tile of columns,
+/// `y_g[:, tile] = W_g col`, with `col` the input itself (1x1) or the tile unfolded.
+#[inline(never)]
+pub(super) fn gemm_path<T: Float, W: GroupWeights<T> + ?Sized>(
     conv: &Conv2d,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
+    op: Operands<'_, T, W>,
     scratch: &mut [T],
     tiling: Tiling,
 ) -> Result<(), Error> {
     let isa = conv.isa();
-    let g = conv.group();
-    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
+    let (ocg, cols) = (conv.group_out_channels(), conv.group().cols());
     let (col, packing) = conv.split_scratch(scratch, tiling);
-    let groups = conv.input_groups(input).zip(conv.output_groups(output));
-    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
-    for ((x, y), (w, b)) in groups.zip(filters.cycle()) {
-        let w = MatRef::row_major(w, ocg, rows)?;
+    let groups = conv
+        .input_groups(op.input)
+        .zip(conv.output_groups(op.output));
+    let filters = (0..conv.groups()).zip(conv.bias_groups(op.bias)).cycle();
+    for ((x, y), (g, b)) in groups.zip(filters) {
+        let w = op.weight.group(conv, g)?;
         for columns in conv.tiles(tiling.tile) {
             let n = columns.end - columns.start;
             let x = conv.columns(x, columns.clone(), &mut *col, tiling)?;
-            // SAFETY: `isa` is the geometry's, so available; the operands agree by
-            // construction of the geometry.
+            let y_tile = MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?;
+            // SAFETY: `isa` is the geometry's, so available (packed weights were packed for
+            // it: checked); the operands agree by construction of the geometry.
             unsafe {
-                product(
-                    isa,
-                    T::ONE,
-                    w,
-                    x,
-                    T::ZERO,
-                    MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?,
-                    packing,
-                )
+                match &w {
+                    Filters::Plain(w) => product(isa, T::ONE, *w, x, T::ZERO, y_tile, packing),
+                    Filters::Packed(w) => product_packed(T::ONE, w, x, T::ZERO, y_tile, packing),
+                }
             };
-            finish_rows(conv.tile_rows(&mut *y, columns), b, clamp);
+            finish_rows(conv.tile_rows(&mut *y, columns), b, op.clamp);
         }
     }
     Ok(())

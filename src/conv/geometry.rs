@@ -611,21 +611,11 @@ impl Conv2d {
 
     /// The kernel this geometry runs, before choosing a tile.
     const fn kernel_kind(&self) -> Path {
-        let w = self.group.window();
-        let p = w.padding;
         if self.group.channels() == 1 && self.group_out_channels() <= MAX_DIRECT_MULTIPLIER {
             Path::Depthwise {
                 padded: self.padded_plane_len(),
             }
-        } else if w.kernel_h == 1
-            && w.kernel_w == 1
-            && w.stride_h == 1
-            && w.stride_w == 1
-            && p.top == 0
-            && p.bottom == 0
-            && p.left == 0
-            && p.right == 0
-        {
+        } else if self.group.window().is_pointwise() {
             Path::Pointwise
         } else {
             Path::Columns {

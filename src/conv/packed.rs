@@ -3,14 +3,12 @@
 //! [`conv2d`]'s GEMM paths without packing them again (as onnxruntime packs a model's
 //! weights when it loads it).
 
-use super::clamp::{finish_rows, Clamp};
-use super::forward::conv2d;
-use super::geometry::{Conv2d, Pass, Tiling};
+use super::clamp::Clamp;
+use super::forward::{conv2d, gemm_path, Filters, GroupWeights, Operands};
+use super::geometry::Conv2d;
 use crate::arch::{Float, Isa};
 use crate::error::{check_len, Error};
-use crate::gemm::{
-    align_skip, check_isa, mr, pack_into, product_packed, thin, MatMut, MatRef, PackedA,
-};
+use crate::gemm::{align_skip, check_isa, mr, pack_into, thin, MatRef, PackedA};
 use crate::walk::{after, chunks};
 
 /// A convolution's weights packed by [`conv2d_pack_weight`] into a caller's buffer, for the
@@ -218,14 +216,9 @@ pub fn conv2d_packed<T: Float>(
     if plain {
         return conv2d(conv, input, weight.data, bias, clamp, output, scratch);
     }
-    check_len("input", conv.input_len(), input.len())?;
-    if let Some(b) = bias {
-        check_len("bias", conv.bias_len(), b.len())?;
-    }
-    check_len("output", conv.output_len(), output.len())?;
-    let path = conv.plan::<T, true>(Pass::Forward, scratch.len())?;
-    match conv.tiling(path) {
-        Some(tiling) => gemm_path(conv, input, weight, bias, clamp, output, scratch, tiling),
+    let op = Operands::new(input, weight, bias, clamp, output);
+    match conv.tiling(op.check::<true>(conv, scratch)?) {
+        Some(tiling) => gemm_path(conv, op, scratch, tiling),
         None => {
             debug_assert!(
                 false,
@@ -236,39 +229,14 @@ pub fn conv2d_packed<T: Float>(
     }
 }
 
-/// The 1x1 and im2col paths of [`conv2d_packed`]: per image, group and tile of columns,
-/// `y_g[:, tile] = W_g col` with `W_g` packed.
-#[allow(clippy::too_many_arguments)]
-fn gemm_path<T: Float>(
-    conv: &Conv2d,
-    input: &[T],
-    weight: &PackedWeight<'_, T>,
-    bias: Option<&[T]>,
-    clamp: Option<Clamp<T>>,
-    output: &mut [T],
-    scratch: &mut [T],
-    tiling: Tiling,
-) -> Result<(), Error> {
-    let (isa, g) = (weight.isa, conv.group());
-    let (rows, cols, ocg) = (g.rows(), g.cols(), conv.output().c() / conv.groups());
-    let (col, packing) = conv.split_scratch(scratch, tiling);
-    let groups = conv.input_groups(input).zip(conv.output_groups(output));
-    // Group `g`'s packing starts at `g * group_len`; each view runs on to the end of the
-    // buffer (the nest may read a vector past the end of a group's last sliver).
-    let (thin, group_len) = (weight.thin, weight.group_len);
-    let packed = (0..conv.groups()).map(|g| after(weight.data, g.saturating_mul(group_len)));
-    let packed = packed.map(|w| PackedA::from_parts(w, ocg, rows, isa, thin));
-    for ((x, y), (w, b)) in groups.zip(packed.zip(conv.bias_groups(bias)).cycle()) {
-        for columns in conv.tiles(tiling.tile) {
-            let n = columns.end - columns.start;
-            let x = conv.columns(x, columns.clone(), &mut *col, tiling)?;
-            let y_tile = MatMut::new(after(&mut *y, columns.start), ocg, n, cols, 1)?;
-            // SAFETY: `isa` is the geometry's (checked), so available; `w` was packed by
-            // `pack_into` from this group's `ocg x rows` filters (the shape checked), and the
-            // columns and output tile agree with it by construction of the geometry.
-            unsafe { product_packed(T::ONE, &w, x, T::ZERO, y_tile, packing) };
-            finish_rows(conv.tile_rows(&mut *y, columns), b, clamp);
-        }
+impl<T> GroupWeights<T> for PackedWeight<'_, T> {
+    /// Group `g`'s packing: it starts at `g * group_len`, and its view runs on to the end of
+    /// the buffer (the nest may read a vector past the end of a group's last sliver).
+    #[inline(always)]
+    fn group(&self, conv: &Conv2d, g: usize) -> Result<Filters<'_, T>, Error> {
+        let (ocg, rows) = (conv.group_out_channels(), conv.group().rows());
+        let data = after(self.data, g.saturating_mul(self.group_len));
+        let packed = PackedA::from_parts(data, ocg, rows, self.isa, self.thin);
+        Ok(Filters::Packed(packed))
     }
-    Ok(())
 }
