@@ -119,6 +119,9 @@ pub fn conv2d_i8(
     let tile = (scratch.len() / k).min(FULL_TILE).min(group.cols()).max(1);
     let plan = Plan {
         conv,
+        input,
+        weight,
+        bias,
         quant,
         out: Output::new(quant),
         k,
@@ -126,9 +129,7 @@ pub fn conv2d_i8(
         tile,
     };
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if plan.depthwise_dsp(input, weight, bias, output, scratch)
-        || plan.forward_dsp(input, weight, bias, output, scratch)
-    {
+    if plan.depthwise_dsp(output, scratch) || plan.forward_dsp(output, scratch) {
         return Ok(());
     }
     // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
@@ -137,7 +138,7 @@ pub fn conv2d_i8(
         run(
             conv.isa(),
             #[inline(always)]
-            || plan.forward(input, weight, bias, output, scratch),
+            || plan.forward(output, scratch),
         )
     };
     Ok(())
@@ -150,6 +151,9 @@ type Filter<'y, 'w> = (usize, (&'y mut [i8], &'w [i8]));
 /// A checked call of [`conv2d_i8`], resolved.
 struct Plan<'a, 'q> {
     conv: &'a Conv2d,
+    input: &'a [i8],
+    weight: &'a [i8],
+    bias: Option<&'a [i32]>,
     quant: &'a QuantParams<'q>,
     out: Output,
     /// Patch length.
@@ -163,35 +167,44 @@ impl Plan<'_, '_> {
     /// Every image, group and tile: patches into `scratch`, then a dot product with every
     /// filter of the group, requantized. Inlined into the instruction set's build.
     #[inline(always)]
-    fn forward(
-        &self,
-        input: &[i8],
-        weight: &[i8],
-        bias: Option<&[i32]>,
-        output: &mut [i8],
-        scratch: &mut [i8],
-    ) {
+    fn forward(&self, output: &mut [i8], scratch: &mut [i8]) {
+        let (input, weight, bias) = (self.input, self.weight, self.bias);
         let (conv, k) = (self.conv, self.k.get());
         let zp = self.quant.input_zero_point;
-        let oc_per_group = conv.output().c() / conv.groups();
         for (image, image_out) in conv.images(input, output) {
-            let groups = conv
-                .input_groups(image)
-                .zip(conv.output_groups(image_out))
-                .zip(conv.weight_groups(weight))
-                .zip(conv.bias_groups(bias))
-                .enumerate();
-            for (g, (((x, y), w), b)) in groups {
+            for (channel0, ((x, y), (w, b))) in groups(conv, image, image_out, weight, bias) {
                 for columns in conv.tiles(self.tile) {
                     let patches = scratch.get_mut(..columns.len() * k).unwrap_or_default();
                     fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
-                    let rows = conv.tile_rows(y, columns);
-                    self.channels(rows, w, b, g * oc_per_group, patches);
+                    let rows = conv.tile_rows(&mut *y, columns);
+                    self.channels(rows, w, b, channel0, patches);
                 }
             }
         }
     }
 }
+
+/// One image's groups: each one's first output channel, its input and output planes, and
+/// its filters and biases.
+#[inline(always)]
+fn groups<'a>(
+    conv: &'a Conv2d,
+    image: &'a [i8],
+    image_out: &'a mut [i8],
+    weight: &'a [i8],
+    bias: Option<&'a [i32]>,
+) -> impl Iterator<Item = (usize, (Planes<'a>, Filters<'a>))> {
+    let oc_per_group = conv.output().c() / conv.groups();
+    let planes = conv.input_groups(image).zip(conv.output_groups(image_out));
+    let filters = conv.weight_groups(weight).zip(conv.bias_groups(bias));
+    let groups = planes.zip(filters).enumerate();
+    groups.map(move |(g, group)| (g * oc_per_group, group))
+}
+
+/// A group's input and output planes.
+type Planes<'a> = (&'a [i8], &'a mut [i8]);
+/// A group's filters and biases.
+type Filters<'a> = (&'a [i8], Option<&'a [i32]>);
 
 impl Plan<'_, '_> {
     /// The outputs of one tile: for every filter (`k` bytes each) of `w` (output channel
@@ -307,14 +320,8 @@ impl Plan<'_, '_> {
     /// them, then every pair of output channels takes every pair of patches in the
     /// assembly `2 x 2` kernel. False (nothing written) if `scratch` cannot hold the raw
     /// pair and one widened pair: the portable path then runs.
-    fn forward_dsp(
-        &self,
-        input: &[i8],
-        weight: &[i8],
-        bias: Option<&[i32]>,
-        output: &mut [i8],
-        scratch: &mut [i8],
-    ) -> bool {
+    fn forward_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
+        let (input, weight, bias) = (self.input, self.weight, self.bias);
         use super::dsp::{offset, pair_words, widen_pair};
         use super::requant::{Double, Scale};
         let (conv, k) = (self.conv, self.k.get());
@@ -336,20 +343,11 @@ impl Plan<'_, '_> {
         let out = &self.out;
         // A 1x1 window, stride 1, no padding: a patch is a column of the channels, widened
         // straight from the input.
-        let win = conv.window();
-        let pointwise = (win.kernel_h, win.kernel_w, win.stride_h, win.stride_w) == (1, 1, 1, 1)
-            && win.padding == crate::shape::Padding::uniform(0);
+        let pointwise = conv.window().is_pointwise();
         // Two output channels' accumulators over a tile, written before they are read.
         let mut acc = [0u32; FULL_TILE * 2];
         for (image, image_out) in conv.images(input, output) {
-            let groups = conv
-                .input_groups(image)
-                .zip(conv.output_groups(image_out))
-                .zip(conv.weight_groups(weight))
-                .zip(conv.bias_groups(bias))
-                .enumerate();
-            for (g, (((x, y), w), b)) in groups {
-                let channel0 = g * oc_per_group;
+            for (channel0, ((x, y), (w, b))) in groups(conv, image, image_out, weight, bias) {
                 let mut start = 0;
                 while start < cols {
                     let end = cols.min(start + 2 * tile_pairs);
@@ -424,14 +422,8 @@ impl Plan<'_, '_> {
     /// `out0 += SMLAD(A, (w0, w1)) + SMLABT(B, (w1, w2))`, `out1 += SMLAD(B, (w1, w2)) +
     /// SMLATB(A, (w0, w1))`. Rows in the padding are skipped (they contribute 0). False
     /// (nothing written) for other geometries or a workspace below three widened rows.
-    fn depthwise_dsp(
-        &self,
-        input: &[i8],
-        weight: &[i8],
-        bias: Option<&[i32]>,
-        output: &mut [i8],
-        scratch: &mut [i8],
-    ) -> bool {
+    fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
+        let (input, weight, bias) = (self.input, self.weight, self.bias);
         use super::dsp::{offset, pack, sxtab16, sxtab16_ror8};
         use super::requant::{Double, Scale};
         let conv = self.conv;
