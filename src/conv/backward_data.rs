@@ -1,7 +1,7 @@
 //! The gradient with respect to the input: `dx = col2im(W^T dy)` per group.
 
 use super::depthwise;
-use super::geometry::{Conv2d, Pass, Tiling};
+use super::geometry::{Conv2d, Pass};
 use crate::accum::Accum;
 use crate::arch::Float;
 use crate::error::{check_len, Error};
@@ -64,29 +64,9 @@ pub fn conv2d_backward_data<T: Float>(
         );
         return Ok(());
     };
-    gemm_path(
-        conv,
-        weight,
-        grad_output,
-        grad_input,
-        accum,
-        scratch,
-        tiling,
-    )
-}
-
-/// The 1x1 and im2col paths: per image, group and tile of columns, `col = W_g^T dy_g[:,
-/// tile]` folded into `dx_g`; on the 1x1 path `col` is the tile of `dx_g` itself, written
-/// (or, with [`Accum::Add`], added to) in place.
-fn gemm_path<T: Float>(
-    conv: &Conv2d,
-    weight: &[T],
-    grad_output: &[T],
-    grad_input: &mut [T],
-    accum: Accum,
-    scratch: &mut [T],
-    tiling: Tiling,
-) -> Result<(), Error> {
+    // The 1x1 and im2col paths: per image, group and tile of columns, `col = W_g^T dy_g[:,
+    // tile]` folded into `dx_g`; on the 1x1 path `col` is the tile of `dx_g` itself,
+    // written (or, with `Accum::Add`, added to) in place.
     let isa = conv.isa();
     let g = conv.group();
     let (rows, cols, ocg) = (g.rows(), g.cols(), conv.group_out_channels());
