@@ -90,52 +90,14 @@ fn scratch_between<T: nchw::Float>(conv: &Conv2d, frac: usize) -> usize {
     lo + (hi - lo) * frac / 1000
 }
 
-/// Random geometries in five families: general, 1x1 stride 1 (the GEMM-on-input path),
-/// depthwise with a channel multiplier of 1 to 9, window equal to the padded input, and stride larger
-/// than the window.
+/// The geometries drawn here: planes up to 7 x 7, padding and dilation up to 3.
 fn geom() -> impl Strategy<Value = Geom> {
-    (
-        (0..5usize, 0..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
-        (1..=7usize, 1..=7usize, 1..=4usize, 1..=4usize),
-        (1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize),
-        [0..=3usize, 0..=3, 0..=3, 0..=3],
-        1..=9usize,
-    )
-        .prop_map(
-            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad, multiplier)| {
-                let mut g = Geom::conv2d(
-                    n,
-                    groups * cg,
-                    h,
-                    w,
-                    groups * ocg,
-                    groups,
-                    (kh, kw),
-                    (sh, sw),
-                    (dh, dw),
-                    pad,
-                );
-                match family {
-                    1 => {
-                        (g.kernel, g.stride) = ([1, 1], [1, 1]);
-                        g.pad = [[0, 0], [0, 0]];
-                    }
-                    2 => (g.groups, g.c) = (g.c, g.c),
-                    3 => {
-                        g.dilation = [1, 1];
-                        g.kernel = [(h + pad[0] + pad[1]).max(1), (w + pad[2] + pad[3]).max(1)];
-                    }
-                    4 => g.stride = [kh + 1 + sh, kw + sw],
-                    _ => {}
-                }
-                if family == 2 {
-                    // Both sides of the direct kernel's limit (multiplier 8).
-                    g.oc = g.c * multiplier;
-                }
-                g
-            },
-        )
-        .prop_filter("the window fits", |g| g.fits())
+    naive::geom(naive::Limits {
+        plane: 7,
+        pad: 3,
+        dilation: 3,
+        out_per_group: 3,
+    })
 }
 
 proptest! {

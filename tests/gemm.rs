@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::gemm::{gemm_ref, int, Layout, Strided, GUARD};
+use common::gemm::{dim, gemm_ref, int, layout, scalar, Layout, Strided, GUARD};
 use common::same;
 use nchw::{gemm, Error, Float, Gemm, Isa, MatMut, MatRef};
 
@@ -83,34 +83,6 @@ fn check<T: Float>(
         }
     }
     Ok(())
-}
-
-/// A size: anything up to a few hundred, or near a multiple of a tile side.
-fn dim() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        0usize..40,
-        0usize..300,
-        (
-            1usize..12,
-            prop::sample::select(vec![4usize, 6, 8, 12, 16, 32]),
-            -1i64..=1
-        )
-            .prop_map(|(q, t, d)| ((q * t) as i64 + d) as usize)
-            .prop_map(|x| x.min(400)),
-    ]
-}
-
-fn layout() -> impl Strategy<Value = Layout> {
-    prop_oneof![
-        Just(Layout::RowMajor(0)),
-        Just(Layout::ColMajor(0)),
-        (1usize..5).prop_map(Layout::RowMajor),
-        (1usize..5).prop_map(Layout::ColMajor),
-    ]
-}
-
-fn scalar() -> impl Strategy<Value = i64> {
-    prop::sample::select(vec![0i64, 1, -1, 2, 3])
 }
 
 #[derive(Debug, Clone)]

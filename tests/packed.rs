@@ -3,38 +3,10 @@
 
 mod common;
 
-use common::gemm::{gemm_ref, int, Layout, Strided, GUARD};
+use common::gemm::{dim, gemm_ref, int, layout, scalar, Layout, Strided, GUARD};
 use common::same;
 use nchw::{gemm, gemm_pack_a, gemm_packed, Error, Float, Gemm, Isa, MatMut};
 use proptest::prelude::*;
-
-/// A size: small, or one around a multiple of a register tile's side.
-fn dim() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        0usize..40,
-        1usize..300,
-        (
-            1usize..12,
-            prop::sample::select(vec![4usize, 6, 8, 12, 16, 32]),
-            -1i64..=1
-        )
-            .prop_map(|(q, t, d)| ((q * t) as i64 + d) as usize)
-            .prop_map(|x| x.min(400)),
-    ]
-}
-
-fn layout() -> impl Strategy<Value = Layout> {
-    prop_oneof![
-        Just(Layout::RowMajor(0)),
-        Just(Layout::ColMajor(0)),
-        (1usize..5).prop_map(Layout::RowMajor),
-        (1usize..5).prop_map(Layout::ColMajor),
-    ]
-}
-
-fn scalar() -> impl Strategy<Value = i64> {
-    prop::sample::select(vec![0i64, 1, -1, 2, 3])
-}
 
 /// Deterministic small integers in `-4..=4`: every summation order gives the same sums.
 fn noise(seed: u64, salt: u64, i: usize, j: usize) -> i64 {
@@ -460,45 +432,15 @@ mod conv {
         );
     }
 
-    /// Random geometries in four families: general, 1x1 stride 1, depthwise with a channel
-    /// multiplier of 1 to 9, grouped with more output channels than a register tile.
+    /// The geometries drawn here: planes up to 9 x 9, padding and dilation up to 2, up to
+    /// 14 output channels per group (more than a register tile's rows).
     fn geom() -> impl Strategy<Value = Geom> {
-        (
-            (0..4usize, 0..=3usize, 1..=3usize, 1..=3usize, 1..=14usize),
-            (1..=9usize, 1..=9usize, 1..=4usize, 1..=4usize),
-            (1..=3usize, 1..=3usize, 1..=2usize, 1..=2usize),
-            [0..=2usize, 0..=2, 0..=2, 0..=2],
-            1..=9usize,
-        )
-            .prop_map(
-                |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad, mult)| {
-                    let mut g = Geom::conv2d(
-                        n,
-                        groups * cg,
-                        h,
-                        w,
-                        groups * ocg,
-                        groups,
-                        (kh, kw),
-                        (sh, sw),
-                        (dh, dw),
-                        pad,
-                    );
-                    match family {
-                        1 => {
-                            (g.kernel, g.stride) = ([1, 1], [1, 1]);
-                            g.pad = [[0, 0], [0, 0]];
-                        }
-                        2 => {
-                            (g.groups, g.c) = (g.c, g.c);
-                            g.oc = g.c * mult;
-                        }
-                        _ => {}
-                    }
-                    g
-                },
-            )
-            .prop_filter("the window fits", |g| g.fits())
+        naive::geom(naive::Limits {
+            plane: 9,
+            pad: 2,
+            dilation: 2,
+            out_per_group: 14,
+        })
     }
 
     /// A scratch length `frac / 1000` of the way from the minimum to full speed.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::pool::{self as naive, Div};
-use common::{specials, to, Geom, Real};
+use common::{specials, to, Geom, Guarded, Real};
 use nchw::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,
     max_pool2d_backward, max_pool2d_backward_recompute, max_pool2d_with_indices, Accum, AvgPool2d,
@@ -46,41 +46,6 @@ fn assert_close<T: Real>(what: &str, got: &[T], want: &[T]) {
             same(g, w)
         };
         assert!(ok, "{what}[{i}]: got {g:?}, want {w:?}");
-    }
-}
-
-/// A buffer of `len` elements with guard cells on both sides that must stay untouched.
-struct Guarded<T> {
-    buf: Vec<T>,
-    guard: T,
-}
-
-/// Guard cells on each side: more than a vector's worth.
-const GUARD: usize = 17;
-
-impl<T: Copy + PartialEq + core::fmt::Debug> Guarded<T> {
-    fn new(len: usize, fill: T, guard: T) -> Self {
-        let mut buf = vec![guard; len + 2 * GUARD];
-        buf[GUARD..GUARD + len].fill(fill);
-        Guarded { buf, guard }
-    }
-
-    fn body(&mut self) -> &mut [T] {
-        let end = self.buf.len() - GUARD;
-        &mut self.buf[GUARD..end]
-    }
-
-    /// The body, after checking the guards.
-    fn checked(&self) -> &[T] {
-        let end = self.buf.len() - GUARD;
-        assert!(
-            self.buf[..GUARD]
-                .iter()
-                .chain(&self.buf[end..])
-                .all(|&v| v == self.guard),
-            "a guard cell was written"
-        );
-        &self.buf[GUARD..end]
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::geom::Geom;
 use common::quant::{self as naive, Mode};
+use common::Guarded;
 use nchw::{
     avg_pool2d_i8, conv2d_i8, dequantize, gemm_i8, gemm_i8_requant, max_pool2d_i8, quantize,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul, AvgPool2d, Clamp, Conv2d,
@@ -16,44 +17,6 @@ use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// A buffer with guard cells on both sides that must stay untouched.
-struct Guarded<T> {
-    buf: Vec<T>,
-    guard: T,
-}
-
-const GUARD: usize = 9;
-
-impl<T: Copy + PartialEq + core::fmt::Debug> Guarded<T> {
-    fn new(len: usize, fill: T, guard: T) -> Self {
-        let mut buf = vec![guard; len + 2 * GUARD];
-        buf[GUARD..GUARD + len].fill(fill);
-        Guarded { buf, guard }
-    }
-
-    fn inner(&mut self) -> &mut [T] {
-        let len = self.buf.len() - 2 * GUARD;
-        &mut self.buf[GUARD..GUARD + len]
-    }
-
-    fn get(&self) -> &[T] {
-        self.check();
-        &self.buf[GUARD..self.buf.len() - GUARD]
-    }
-
-    fn check(&self) {
-        let n = self.buf.len();
-        assert!(
-            self.buf[..GUARD].iter().all(|&v| v == self.guard),
-            "front guard"
-        );
-        assert!(
-            self.buf[n - GUARD..].iter().all(|&v| v == self.guard),
-            "back guard"
-        );
-    }
-}
 
 /// Deterministic bytes from a seed (a simple LCG), biased toward the extremes.
 fn bytes(seed: u64, len: usize) -> Vec<i8> {
@@ -240,17 +203,9 @@ fn run_conv(c: &ConvCase, conv: &Conv2d, scratch: usize) -> Result<Vec<i8>, Erro
     q.clamp = clamp_of(c.range);
     let mut y = Guarded::new(conv.output_len(), 0x55i8, 0x2a);
     let mut s = Guarded::new(scratch, 0x11i8, 0x2a);
-    conv2d_i8(
-        conv,
-        &c.x,
-        &c.w,
-        c.bias.as_deref(),
-        &q,
-        y.inner(),
-        s.inner(),
-    )?;
+    conv2d_i8(conv, &c.x, &c.w, c.bias.as_deref(), &q, y.body(), s.body())?;
     s.check();
-    Ok(y.get().to_vec())
+    Ok(y.checked().to_vec())
 }
 
 fn expected_conv(c: &ConvCase) -> Vec<i8> {
@@ -636,16 +591,16 @@ proptest! {
         let bv = if tb { MatRef::new(&b_t, k, n, 1, k) } else { MatRef::row_major(&b, k, n) };
         let mut c = Guarded::new(m * n, 0x5555_5555i32, -7);
         let cv = if tc {
-            MatMut::new(c.inner(), m, n, 1, m)
+            MatMut::new(c.body(), m, n, 1, m)
         } else {
-            MatMut::row_major(c.inner(), m, n)
+            MatMut::row_major(c.body(), m, n)
         };
         let g = Gemm::new(m, n, k).unwrap();
         gemm_i8(&g, av.unwrap(), za, bv.unwrap(), zb, cv.unwrap()).unwrap();
         let got: Vec<i64> = (0..m * n)
             .map(|i| {
                 let (r, col) = (i / n, i % n);
-                c.get()[if tc { col * m + r } else { i }] as i64
+                c.checked()[if tc { col * m + r } else { i }] as i64
             })
             .collect();
         prop_assert_eq!(got, want);
@@ -694,10 +649,10 @@ proptest! {
             MatRef::row_major(&x, k, n).unwrap(),
             bias.as_deref(),
             &q,
-            MatMut::row_major(y.inner(), m, n).unwrap(),
+            MatMut::row_major(y.body(), m, n).unwrap(),
         )
         .unwrap();
-        prop_assert_eq!(y.get(), &want[..]);
+        prop_assert_eq!(y.checked(), &want[..]);
     }
 }
 
@@ -767,8 +722,8 @@ fn check_max_pool(s: &Geom, seed: u64, r: Option<(i8, i8)>) -> Result<(), TestCa
     let x = bytes(seed, s.x_len());
     let (lo, hi) = bounds(r);
     let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
-    max_pool2d_i8(&g, &x, clamp_of(r), y.inner()).unwrap();
-    prop_assert_eq!(y.get(), &naive::max_pool(s, &x, lo, hi)[..]);
+    max_pool2d_i8(&g, &x, clamp_of(r), y.body()).unwrap();
+    prop_assert_eq!(y.checked(), &naive::max_pool(s, &x, lo, hi)[..]);
     Ok(())
 }
 
@@ -789,8 +744,8 @@ fn check_avg_pool(
     };
     let want = naive::avg_pool(s, &x, |oh, ow| common::pool::divisor(s, d, oh, ow), lo, hi);
     let mut y = Guarded::new(s.y_len(), 0x33i8, 0x2a);
-    avg_pool2d_i8(&a, &x, clamp_of(r), y.inner()).unwrap();
-    prop_assert_eq!(y.get(), &want[..]);
+    avg_pool2d_i8(&a, &x, clamp_of(r), y.body()).unwrap();
+    prop_assert_eq!(y.checked(), &want[..]);
     Ok(())
 }
 

@@ -2,6 +2,73 @@
 //! `F.conv2d`): the seven-deep forward loop and its direct gradients, in `f64`.
 
 use super::Geom;
+use proptest::prelude::*;
+
+/// The largest sizes [`geom`] draws.
+pub struct Limits {
+    /// Input height and width.
+    pub plane: usize,
+    /// Padding on each side.
+    pub pad: usize,
+    /// Dilation each way.
+    pub dilation: usize,
+    /// Output channels per group (but for depthwise, whose multiplier runs to 9).
+    pub out_per_group: usize,
+}
+
+/// Random geometries in five families: general, 1x1 stride 1 (the GEMM-on-input path),
+/// depthwise with a channel multiplier of 1 to 9 (both sides of the direct kernel's limit,
+/// 8), window equal to the padded input, and stride larger than the window; batches of 0
+/// to 3, up to 3 groups of up to 3 input channels, kernels up to 4 x 4, strides up to 3.
+pub fn geom(l: Limits) -> impl Strategy<Value = Geom> {
+    (
+        (
+            0..5usize,
+            0..=3usize,
+            1..=3usize,
+            1..=3usize,
+            1..=l.out_per_group,
+        ),
+        (1..=l.plane, 1..=l.plane, 1..=4usize, 1..=4usize),
+        (1..=3usize, 1..=3usize, 1..=l.dilation, 1..=l.dilation),
+        [0..=l.pad, 0..=l.pad, 0..=l.pad, 0..=l.pad],
+        1..=9usize,
+    )
+        .prop_map(
+            |((family, n, groups, cg, ocg), (h, w, kh, kw), (sh, sw, dh, dw), pad, multiplier)| {
+                let mut g = Geom::conv2d(
+                    n,
+                    groups * cg,
+                    h,
+                    w,
+                    groups * ocg,
+                    groups,
+                    (kh, kw),
+                    (sh, sw),
+                    (dh, dw),
+                    pad,
+                );
+                match family {
+                    1 => {
+                        (g.kernel, g.stride) = ([1, 1], [1, 1]);
+                        g.pad = [[0, 0], [0, 0]];
+                    }
+                    2 => {
+                        (g.groups, g.c) = (g.c, g.c);
+                        g.oc = g.c * multiplier;
+                    }
+                    3 => {
+                        g.dilation = [1, 1];
+                        g.kernel = [(h + pad[0] + pad[1]).max(1), (w + pad[2] + pad[3]).max(1)];
+                    }
+                    4 => g.stride = [kh + 1 + sh, kw + sw],
+                    _ => {}
+                }
+                g
+            },
+        )
+        .prop_filter("the window fits", |g| g.fits())
+}
 
 impl Geom {
     /// Calls `f(x_index, w_index, y_index)` for every multiply-add of the convolution: the

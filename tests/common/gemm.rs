@@ -2,6 +2,7 @@
 
 use super::same;
 use nchw::{Float, MatMut, MatRef};
+use proptest::prelude::*;
 
 /// Cells after every buffer that must stay untouched.
 pub const GUARD: usize = 7;
@@ -120,4 +121,34 @@ pub fn int<T: Float>(x: i64) -> T {
     } else {
         T::from_usize(x as usize)
     }
+}
+
+/// A size: anything up to a few hundred, or near a multiple of a register tile's side.
+pub fn dim() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        0usize..40,
+        0usize..300,
+        (
+            1usize..12,
+            prop::sample::select(vec![4usize, 6, 8, 12, 16, 32]),
+            -1i64..=1
+        )
+            .prop_map(|(q, t, d)| ((q * t) as i64 + d) as usize)
+            .prop_map(|x| x.min(400)),
+    ]
+}
+
+/// A layout: packed or with padding, row- or column-major.
+pub fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        Just(Layout::RowMajor(0)),
+        Just(Layout::ColMajor(0)),
+        (1usize..5).prop_map(Layout::RowMajor),
+        (1usize..5).prop_map(Layout::ColMajor),
+    ]
+}
+
+/// An `alpha` or `beta`: the special values 0 and 1, and a few others.
+pub fn scalar() -> impl Strategy<Value = i64> {
+    prop::sample::select(vec![0i64, 1, -1, 2, 3])
 }

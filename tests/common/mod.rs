@@ -114,3 +114,45 @@ pub fn nan<T: Float>() -> T {
 pub fn same<T: Float>(x: T, y: T) -> bool {
     x == y || (x.is_nan() && y.is_nan())
 }
+
+/// A buffer of `len` elements with guard cells on both sides that must stay untouched.
+pub struct Guarded<T> {
+    buf: Vec<T>,
+    guard: T,
+}
+
+/// Guard cells on each side of a [`Guarded`] buffer: more than a vector's worth.
+const GUARDED: usize = 17;
+
+impl<T: Copy + PartialEq + core::fmt::Debug> Guarded<T> {
+    /// `len` elements of `fill` between guard cells of `guard`.
+    pub fn new(len: usize, fill: T, guard: T) -> Self {
+        let mut buf = vec![guard; len + 2 * GUARDED];
+        buf[GUARDED..GUARDED + len].fill(fill);
+        Guarded { buf, guard }
+    }
+
+    /// The elements, to hand to a kernel.
+    pub fn body(&mut self) -> &mut [T] {
+        let end = self.buf.len() - GUARDED;
+        &mut self.buf[GUARDED..end]
+    }
+
+    /// Panics if a guard cell was written.
+    pub fn check(&self) {
+        let end = self.buf.len() - GUARDED;
+        assert!(
+            self.buf[..GUARDED]
+                .iter()
+                .chain(&self.buf[end..])
+                .all(|&v| v == self.guard),
+            "a guard cell was written"
+        );
+    }
+
+    /// The elements, after checking the guards.
+    pub fn checked(&self) -> &[T] {
+        self.check();
+        &self.buf[GUARDED..self.buf.len() - GUARDED]
+    }
+}
