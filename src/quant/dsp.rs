@@ -20,26 +20,35 @@ use core::ptr::read_unaligned;
 
 use crate::walk::chunks;
 
-/// `add + (sext(x[7:0]), sext(x[23:16]))`, lane by lane (16-bit wrapping adds).
-#[inline(always)]
-pub(crate) fn sxtab16(add: u32, x: u32) -> u32 {
-    let r;
-    // SAFETY: a register-only DSP instruction (the target has the DSP extension).
-    unsafe {
-        asm!("sxtab16 {r}, {a}, {x}", r = lateout(reg) r, a = in(reg) add, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
-    };
-    r
+/// Defines each function as one register-only DSP instruction on its arguments (the target
+/// has the DSP extension). None sets a condition flag (`SMLAD`'s Q flag, on overflow, is
+/// read by nothing).
+macro_rules! dsp {
+    ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),+) -> $ret:ty = $insn:literal;)*) => {$(
+        $(#[$doc])*
+        #[inline(always)]
+        pub(crate) fn $name($($arg: $ty),+) -> $ret {
+            let r;
+            // SAFETY: one register-only instruction, no memory, no stack, no flags.
+            unsafe {
+                asm!($insn, $(in(reg) $arg,)+ r = lateout(reg) r, options(pure, nomem, nostack, preserves_flags))
+            };
+            r
+        }
+    )*};
 }
 
-/// `add + (sext(x[15:8]), sext(x[31:24]))`, lane by lane.
-#[inline(always)]
-pub(crate) fn sxtab16_ror8(add: u32, x: u32) -> u32 {
-    let r;
-    // SAFETY: a register-only DSP instruction (the target has the DSP extension).
-    unsafe {
-        asm!("sxtab16 {r}, {a}, {x}, ror #8", r = lateout(reg) r, a = in(reg) add, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
-    };
-    r
+dsp! {
+    /// `add + (sext(x[7:0]), sext(x[23:16]))`, lane by lane (16-bit wrapping adds).
+    fn sxtab16(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}";
+    /// `add + (sext(x[15:8]), sext(x[31:24]))`, lane by lane.
+    fn sxtab16_ror8(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #8";
+    /// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
+    fn smlad(a: u32, b: u32, acc: i32) -> i32 = "smlad {r}, {0}, {1}, {2}";
+    /// `acc + a.lo * b.hi`, wrapping.
+    fn smlabt(a: u32, b: u32, acc: i32) -> i32 = "smlabt {r}, {0}, {1}, {2}";
+    /// `acc + a.hi * b.lo`, wrapping.
+    fn smlatb(a: u32, b: u32, acc: i32) -> i32 = "smlatb {r}, {0}, {1}, {2}";
 }
 
 /// `a + b` lane by lane (two 16-bit lanes, wrapping: no carry between them).
@@ -49,40 +58,6 @@ pub(crate) fn uadd16(a: u32, b: u32) -> u32 {
     // SAFETY: a register-only DSP instruction; the GE flags it sets are not preserved.
     unsafe {
         asm!("uadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
-    };
-    r
-}
-
-/// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
-#[inline(always)]
-pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let r;
-    // SAFETY: a register-only DSP instruction (it sets the Q flag on overflow, which nothing
-    // reads).
-    unsafe {
-        asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
-    };
-    r
-}
-
-/// `acc + a.lo * b.hi`, wrapping.
-#[inline(always)]
-pub(crate) fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
-    let r;
-    // SAFETY: a register-only DSP instruction.
-    unsafe {
-        asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
-    };
-    r
-}
-
-/// `acc + a.hi * b.lo`, wrapping.
-#[inline(always)]
-pub(crate) fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
-    let r;
-    // SAFETY: a register-only DSP instruction.
-    unsafe {
-        asm!("smlatb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
     };
     r
 }
