@@ -11,7 +11,7 @@ pub(crate) mod cortex_m;
 mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod nest;
-mod pack;
+pub(crate) mod pack;
 mod packed;
 mod view;
 
@@ -20,8 +20,9 @@ pub use packed::{gemm_pack_a, gemm_packed, PackedA};
 pub use view::{MatMut, MatRef};
 
 use gemv::{Form, Gemv};
+use nest::Nest;
 
-use crate::arch::{Float, Isa, Kernel, Simd};
+use crate::arch::{Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{mul, tri, Error};
 
@@ -252,43 +253,18 @@ pub(crate) unsafe fn product<T: Float>(
     unsafe { T::dispatch(isa, nest) }
 }
 
-/// The loop nest's arguments, run on an instruction set's microkernel by [`Float::dispatch`].
-struct Nest<'a, T> {
-    alpha: T,
-    a: MatRef<'a, T>,
-    b: MatRef<'a, T>,
-    beta: T,
-    c: MatMut<'a, T>,
-    scratch: &'a mut [T],
-}
-
+/// The loop nest, run on an instruction set's register tile by [`Float::dispatch`].
 impl<T: Float> Kernel<T> for Nest<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let Nest {
-            alpha,
-            a,
-            b,
-            beta,
-            c,
-            scratch,
-        } = self;
-        // SAFETY: the caller guarantees the instruction set and the tile; the operands are
-        // non-empty and agree ([`product`]).
-        unsafe { nest::gemm::<V, MR, NV, NR, KC>(alpha, a, b, beta, c, scratch) }
+    unsafe fn run<B: Build<T>>(self) {
+        // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
+        // agree ([`product`]).
+        unsafe { B::gemm(self) }
     }
 }
+
 /// `C <- beta * C`, writing zeros (never reading C) when `beta == 0`.
 fn scale<T: Element>(beta: T, mut c: MatMut<'_, T>) {
     if beta == T::ONE {

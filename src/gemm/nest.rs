@@ -16,6 +16,27 @@ use super::view::{MatMut, MatRef};
 use crate::arch::Simd;
 use crate::element::Element;
 
+/// The loop nest's operands: `C <- alpha * A * B + beta * C`, `scratch` for the packing.
+pub struct Nest<'a, T> {
+    pub alpha: T,
+    pub a: MatRef<'a, T>,
+    pub b: MatRef<'a, T>,
+    pub beta: T,
+    pub c: MatMut<'a, T>,
+    pub scratch: &'a mut [T],
+}
+
+/// The packed loop nest's operands: [`Nest`] with A packed by
+/// [`Build::pack_a`](crate::arch::Build::pack_a) (`scratch` for B alone).
+pub struct NestPacked<'a, T> {
+    pub alpha: T,
+    pub a: &'a [T],
+    pub b: MatRef<'a, T>,
+    pub beta: T,
+    pub c: MatMut<'a, T>,
+    pub scratch: &'a mut [T],
+}
+
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
 /// whose dimensions agree. Falls back to `S::unpacked` ([`unpacked`] unless the instruction
 /// set has its own) when `scratch` cannot hold even a depth-1 pair of slivers.

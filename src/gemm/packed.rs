@@ -12,11 +12,10 @@
 //! for it, "packing" is a row-major copy of A, which those read at full speed.
 
 use super::blocking::{self, ALIGN_BYTES};
-use super::nest;
-use super::pack::pack_a;
+use super::nest::NestPacked;
 use super::view::{MatMut, MatRef};
 use super::{scale, Gemm};
-use crate::arch::{Float, Isa, Kernel, Simd};
+use crate::arch::{Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 
@@ -208,17 +207,8 @@ pub(crate) unsafe fn mr<T: Float>(isa: Isa) -> usize {
     impl<T: Float> Kernel<T> for Mr {
         type Output = usize;
         #[inline(always)]
-        unsafe fn run<
-            V: Simd<T = T>,
-            H: Simd<T = T>,
-            const MR: usize,
-            const NV: usize,
-            const NR: usize,
-            const KC: usize,
-        >(
-            self,
-        ) -> usize {
-            MR
+        unsafe fn run<B: Build<T>>(self) -> usize {
+            B::MR
         }
     }
     // SAFETY: the caller guarantees the instruction set; the kernel runs no instruction.
@@ -269,20 +259,8 @@ impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let Pack { a, dst } = self;
-        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
-        // in `dst`.)
-        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows, a.cols), dst) };
+    unsafe fn run<B: Build<T>>(self) {
+        B::pack_a(self.a, self.dst);
     }
 }
 
@@ -405,49 +383,19 @@ pub(crate) unsafe fn product_packed<T: Float>(
     unsafe { T::dispatch(a.isa, nest) }
 }
 
-/// The packed loop nest's arguments, run on an instruction set's microkernel.
-struct NestPacked<'a, T> {
-    alpha: T,
-    a: &'a [T],
-    b: MatRef<'a, T>,
-    beta: T,
-    c: MatMut<'a, T>,
-    scratch: &'a mut [T],
-}
-
+/// The packed loop nest, run on an instruction set's register tile.
 impl<T: Float> Kernel<T> for NestPacked<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let NestPacked {
-            alpha,
-            a,
-            b,
-            beta,
-            c,
-            scratch,
-        } = self;
-        if a.len()
-            < c.rows
-                .div_ceil(MR)
-                .saturating_mul(MR)
-                .saturating_mul(b.rows)
-        {
+    unsafe fn run<B: Build<T>>(self) {
+        let tile = self.c.rows.div_ceil(B::MR).saturating_mul(B::MR);
+        if self.a.len() < tile.saturating_mul(self.b.rows) {
             debug_assert!(false, "packed for another register tile");
             return;
         }
         // SAFETY: the caller guarantees the instruction set and the tile; the operands are
         // non-empty and agree, and `a` holds every sliver (checked above).
-        unsafe { nest::gemm_packed::<V, MR, NV, NR, KC>(alpha, a, b, beta, c, scratch) }
+        unsafe { B::gemm_packed(self) }
     }
 }
