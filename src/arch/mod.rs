@@ -28,7 +28,7 @@ mod x86;
 
 pub use isa::Isa;
 pub(crate) use portable::Scalar;
-pub(crate) use simd::Simd;
+pub(crate) use simd::{Hand, Simd};
 
 use core::marker::PhantomData;
 
@@ -225,7 +225,7 @@ pub(crate) unsafe fn run<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
 
 /// The one-lane `f32` vectors: on M-profile cores with an FPU, with the GEMM tile in assembly.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-type ScalarF32 = cortex_m::M4f;
+type ScalarF32 = Scalar<f32, cortex_m::M4f>;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 type ScalarF32 = Scalar<f32>;
 

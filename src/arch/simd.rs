@@ -6,6 +6,8 @@
 //! [`Float::dispatch`](super::Float::dispatch).
 
 use crate::element::Element;
+use crate::gemm::microkernel::TileFn;
+use crate::gemm::{MatMut, MatRef};
 
 /// A vector of `LANES` elements of one instruction set.
 ///
@@ -75,55 +77,29 @@ pub trait Simd {
         let _ = p;
     }
 
-    /// One `MR x (NV * LANES)` GEMM tile: the generic
-    /// [`microkernel`](crate::gemm::microkernel::microkernel), unless the instruction set has
-    /// a kernel of its own for this tile shape (`cortex_m.rs`).
-    ///
-    /// # Safety
-    /// As for the microkernel, its operands bundled as alpha, A, B, beta, C.
-    #[inline(always)]
-    #[allow(clippy::type_complexity)]
-    unsafe fn tile<
-        const MR: usize,
-        const NV: usize,
-        const A_RS: usize,
-        const A_CS: usize,
-        const B_RS: usize,
-    >(
-        k: usize,
-        (alpha, a, b, beta, c): (
-            Self::T,
-            *const Self::T,
-            *const Self::T,
-            Self::T,
-            *mut Self::T,
-        ),
-        c_strides: (usize, usize),
-        edge: (usize, usize),
-    ) where
-        Self: Sized,
-    {
-        // SAFETY: the caller upholds the microkernel's contract.
-        unsafe {
-            crate::gemm::microkernel::microkernel::<Self, MR, NV, A_RS, A_CS, B_RS>(
-                k, alpha, a, b, beta, c, c_strides, edge,
-            )
-        }
-    }
+    /// The GEMM kernels this instruction set has written by hand (none unless it says).
+    const HAND: Hand<Self::T> = Hand::NONE;
+}
 
-    /// The GEMM without scratch (operands non-empty, dimensions agreeing): one dot product
-    /// per element of C, [`unpacked`](crate::gemm::nest::unpacked), unless the instruction
-    /// set has a kernel of its own that reads the views in place (`cortex_m.rs`).
-    #[inline(always)]
-    fn unpacked(
-        alpha: Self::T,
-        a: crate::gemm::MatRef<'_, Self::T>,
-        b: crate::gemm::MatRef<'_, Self::T>,
-        beta: Self::T,
-        c: crate::gemm::MatMut<'_, Self::T>,
-    ) where
-        Self: Sized,
-    {
-        crate::gemm::nest::unpacked(alpha, a, b, beta, c)
-    }
+/// GEMM kernels an instruction set has written by hand, each run in place of the generic one
+/// where it applies (the M-profile `f32` build's assembly: `cortex_m.rs`).
+pub struct Hand<T> {
+    /// The `4 x 4` register tile of column-packed slivers (`A_RS = 1`, `A_CS = 4`,
+    /// `B_RS = 4`), in place of the [`microkernel`](crate::gemm::microkernel::microkernel)
+    /// of that shape.
+    pub tile_4x4: Option<TileFn<T>>,
+    /// The product without scratch (operands non-empty, dimensions agreeing), in place of
+    /// the loop nest's one dot product per element of C.
+    pub unpacked: Option<Unpacked<T>>,
+}
+
+/// A hand-written product without scratch: `(alpha, a, b, beta, c)`.
+pub type Unpacked<T> = fn(T, MatRef<'_, T>, MatRef<'_, T>, T, MatMut<'_, T>);
+
+impl<T> Hand<T> {
+    /// No hand-written kernel.
+    pub const NONE: Self = Hand {
+        tile_4x4: None,
+        unpacked: None,
+    };
 }

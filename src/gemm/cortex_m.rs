@@ -1,6 +1,6 @@
 //! The `f32` kernel of M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33, ...;
 //! targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`): the portable `4 x 4` tile,
-//! its inner loop in assembly. The arch layer's `M4f` vectors run it for that tile shape.
+//! its inner loop in assembly. The arch layer's `M4f` build runs it for that tile shape.
 //!
 //! Compiled Rust cannot be trusted with this loop on a microcontroller: at opt-level s the
 //! rank-1 update is not unrolled and the sixteen accumulators live on the stack (nine
@@ -15,6 +15,7 @@
 
 use core::arch::global_asm;
 
+use super::microkernel::Args;
 use super::view::{MatMut, MatRef};
 
 /// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
@@ -466,15 +467,10 @@ pub(crate) fn unpacked(
 /// As for the microkernel: `a..a + 4k` and `b..b + 4k` are readable, `rows <= 4`,
 /// `cols <= 4`, and `c + i * rsc + j * csc` is a valid, unaliased element for every
 /// `i < rows`, `j < cols`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn tile_4x4(
     k: usize,
-    alpha: f32,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
+    (alpha, a, b, beta, c): Args<f32>,
     (rsc, csc): (usize, usize),
     (rows, cols): (usize, usize),
 ) {
