@@ -103,3 +103,66 @@ impl<T> Hand<T> {
         unpacked: None,
     };
 }
+
+/// Implements [`Simd`] for a new type `$name`, vectors `$v` of `$lanes` elements `$t`, from
+/// the instruction set's intrinsics: splat, load, store and mul, a closure for mul-add, and
+/// a prefetch function if the set has one (zero is a splat of 0, which compilers emit as the
+/// register clear). `x86.rs` and `aarch64.rs` write one line per intrinsic with it.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+macro_rules! vectors {
+    ($name:ident, $t:ty, $v:ty, $lanes:literal, $splat:path, $load:path, $store:path,
+     $mul:path, |$a:ident, $b:ident, $c:ident| $mul_add:expr $(, $prefetch:path)?) => {
+        #[doc = concat!("`", stringify!($v), "` vectors of `", stringify!($t), "`.")]
+        pub struct $name;
+
+        impl $crate::arch::Simd for $name {
+            type T = $t;
+            type V = $v;
+            type Lanes = [$t; $lanes];
+            const LANES: usize = $lanes;
+            const LANES_ZERO: [$t; $lanes] = [0.0; $lanes];
+
+            #[inline(always)]
+            unsafe fn zero() -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $splat(0.0) }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $splat(x) }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set and `LANES` readable
+                // elements at `p`.
+                unsafe { $load(p) }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut $t, v: $v) {
+                // SAFETY: the caller guarantees the instruction set and `LANES` writable
+                // elements at `p`.
+                unsafe { $store(p, v) }
+            }
+            #[inline(always)]
+            unsafe fn mul_add($a: $v, $b: $v, $c: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul_add }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul(a, b) }
+            }
+            $(
+                #[inline(always)]
+                fn prefetch(p: *const $t) {
+                    $prefetch(p)
+                }
+            )?
+        }
+    };
+}
+
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) use vectors;
