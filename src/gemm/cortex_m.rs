@@ -18,28 +18,41 @@ use core::arch::global_asm;
 use super::microkernel::Args;
 use super::view::{MatMut, MatRef};
 
+/// Sixteen multiply-adds, one rank-1 update of the accumulators: `s[4i + j] += a_i * b_j` for
+/// the registers `a_0..a_3` holding a column of A and `b_0..b_3` a row of B.
+// One line per instruction (rustfmt would split each over five).
+#[rustfmt::skip]
+macro_rules! outer {
+    ($a0:literal, $a1:literal, $a2:literal, $a3:literal;
+     $b0:literal, $b1:literal, $b2:literal, $b3:literal) => {
+        concat!(
+            "    vmla.f32 s0, ", $a0, ", ", $b0, "\n",
+            "    vmla.f32 s1, ", $a0, ", ", $b1, "\n",
+            "    vmla.f32 s2, ", $a0, ", ", $b2, "\n",
+            "    vmla.f32 s3, ", $a0, ", ", $b3, "\n",
+            "    vmla.f32 s4, ", $a1, ", ", $b0, "\n",
+            "    vmla.f32 s5, ", $a1, ", ", $b1, "\n",
+            "    vmla.f32 s6, ", $a1, ", ", $b2, "\n",
+            "    vmla.f32 s7, ", $a1, ", ", $b3, "\n",
+            "    vmla.f32 s8, ", $a2, ", ", $b0, "\n",
+            "    vmla.f32 s9, ", $a2, ", ", $b1, "\n",
+            "    vmla.f32 s10, ", $a2, ", ", $b2, "\n",
+            "    vmla.f32 s11, ", $a2, ", ", $b3, "\n",
+            "    vmla.f32 s12, ", $a3, ", ", $b0, "\n",
+            "    vmla.f32 s13, ", $a3, ", ", $b1, "\n",
+            "    vmla.f32 s14, ", $a3, ", ", $b2, "\n",
+            "    vmla.f32 s15, ", $a3, ", ", $b3, "\n",
+        )
+    };
+}
+
 /// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
 macro_rules! rank1 {
     () => {
         concat!(
             "    vldmia r0!, {{s16-s19}}\n",
             "    vldmia r1!, {{s20-s23}}\n",
-            "    vmla.f32 s0, s16, s20\n",
-            "    vmla.f32 s1, s16, s21\n",
-            "    vmla.f32 s2, s16, s22\n",
-            "    vmla.f32 s3, s16, s23\n",
-            "    vmla.f32 s4, s17, s20\n",
-            "    vmla.f32 s5, s17, s21\n",
-            "    vmla.f32 s6, s17, s22\n",
-            "    vmla.f32 s7, s17, s23\n",
-            "    vmla.f32 s8, s18, s20\n",
-            "    vmla.f32 s9, s18, s21\n",
-            "    vmla.f32 s10, s18, s22\n",
-            "    vmla.f32 s11, s18, s23\n",
-            "    vmla.f32 s12, s19, s20\n",
-            "    vmla.f32 s13, s19, s21\n",
-            "    vmla.f32 s14, s19, s22\n",
-            "    vmla.f32 s15, s19, s23\n",
+            outer!("s16", "s17", "s18", "s19"; "s20", "s21", "s22", "s23"),
         )
     };
 }
@@ -58,38 +71,8 @@ macro_rules! rows2 {
             "    add lr, r1, r7\n",
             "    vldmia lr, {{s28-s31}}\n",
             "    add r1, r1, r7, lsl #1\n",
-            "    vmla.f32 s0, s16, s24\n",
-            "    vmla.f32 s1, s16, s25\n",
-            "    vmla.f32 s2, s16, s26\n",
-            "    vmla.f32 s3, s16, s27\n",
-            "    vmla.f32 s4, s18, s24\n",
-            "    vmla.f32 s5, s18, s25\n",
-            "    vmla.f32 s6, s18, s26\n",
-            "    vmla.f32 s7, s18, s27\n",
-            "    vmla.f32 s8, s20, s24\n",
-            "    vmla.f32 s9, s20, s25\n",
-            "    vmla.f32 s10, s20, s26\n",
-            "    vmla.f32 s11, s20, s27\n",
-            "    vmla.f32 s12, s22, s24\n",
-            "    vmla.f32 s13, s22, s25\n",
-            "    vmla.f32 s14, s22, s26\n",
-            "    vmla.f32 s15, s22, s27\n",
-            "    vmla.f32 s0, s17, s28\n",
-            "    vmla.f32 s1, s17, s29\n",
-            "    vmla.f32 s2, s17, s30\n",
-            "    vmla.f32 s3, s17, s31\n",
-            "    vmla.f32 s4, s19, s28\n",
-            "    vmla.f32 s5, s19, s29\n",
-            "    vmla.f32 s6, s19, s30\n",
-            "    vmla.f32 s7, s19, s31\n",
-            "    vmla.f32 s8, s21, s28\n",
-            "    vmla.f32 s9, s21, s29\n",
-            "    vmla.f32 s10, s21, s30\n",
-            "    vmla.f32 s11, s21, s31\n",
-            "    vmla.f32 s12, s23, s28\n",
-            "    vmla.f32 s13, s23, s29\n",
-            "    vmla.f32 s14, s23, s30\n",
-            "    vmla.f32 s15, s23, s31\n",
+            outer!("s16", "s18", "s20", "s22"; "s24", "s25", "s26", "s27"),
+            outer!("s17", "s19", "s21", "s23"; "s28", "s29", "s30", "s31"),
         )
     };
 }
@@ -104,22 +87,7 @@ macro_rules! rows1 {
             "    vldmia r6!, {{s22}}\n",
             "    vldmia r1, {{s24-s27}}\n",
             "    add r1, r1, r7\n",
-            "    vmla.f32 s0, s16, s24\n",
-            "    vmla.f32 s1, s16, s25\n",
-            "    vmla.f32 s2, s16, s26\n",
-            "    vmla.f32 s3, s16, s27\n",
-            "    vmla.f32 s4, s18, s24\n",
-            "    vmla.f32 s5, s18, s25\n",
-            "    vmla.f32 s6, s18, s26\n",
-            "    vmla.f32 s7, s18, s27\n",
-            "    vmla.f32 s8, s20, s24\n",
-            "    vmla.f32 s9, s20, s25\n",
-            "    vmla.f32 s10, s20, s26\n",
-            "    vmla.f32 s11, s20, s27\n",
-            "    vmla.f32 s12, s22, s24\n",
-            "    vmla.f32 s13, s22, s25\n",
-            "    vmla.f32 s14, s22, s26\n",
-            "    vmla.f32 s15, s22, s27\n",
+            outer!("s16", "s18", "s20", "s22"; "s24", "s25", "s26", "s27"),
         )
     };
 }
@@ -148,6 +116,57 @@ macro_rules! update_row {
             $r3,
             "}}\n",
             "    add r3, r3, r4\n",
+        )
+    };
+}
+
+/// Multiplies the accumulators `s0..s15` by `alpha` (`s24`).
+macro_rules! scale {
+    () => {
+        concat!(
+            "    vmul.f32 s0, s0, s24\n",
+            "    vmul.f32 s1, s1, s24\n",
+            "    vmul.f32 s2, s2, s24\n",
+            "    vmul.f32 s3, s3, s24\n",
+            "    vmul.f32 s4, s4, s24\n",
+            "    vmul.f32 s5, s5, s24\n",
+            "    vmul.f32 s6, s6, s24\n",
+            "    vmul.f32 s7, s7, s24\n",
+            "    vmul.f32 s8, s8, s24\n",
+            "    vmul.f32 s9, s9, s24\n",
+            "    vmul.f32 s10, s10, s24\n",
+            "    vmul.f32 s11, s11, s24\n",
+            "    vmul.f32 s12, s12, s24\n",
+            "    vmul.f32 s13, s13, s24\n",
+            "    vmul.f32 s14, s14, s24\n",
+            "    vmul.f32 s15, s15, s24\n",
+        )
+    };
+}
+
+/// Stores the accumulators as four rows of C from `r3`, `r4` bytes apart.
+macro_rules! store_rows {
+    () => {
+        concat!(
+            "    vstmia r3, {{s0-s3}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s4-s7}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s8-s11}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s12-s15}}\n",
+        )
+    };
+}
+
+/// [`update_row`] for the four rows of C from `r3`.
+macro_rules! update_rows {
+    () => {
+        concat!(
+            update_row!("s0", "s1", "s2", "s3"),
+            update_row!("s4", "s5", "s6", "s7"),
+            update_row!("s8", "s9", "s10", "s11"),
+            update_row!("s12", "s13", "s14", "s15"),
         )
     };
 }
@@ -201,41 +220,17 @@ global_asm!(
     "    subs r12, r12, #1",
     "    bne 3b",
     "4:",
-    "    vmul.f32 s0, s0, s24",
-    "    vmul.f32 s1, s1, s24",
-    "    vmul.f32 s2, s2, s24",
-    "    vmul.f32 s3, s3, s24",
-    "    vmul.f32 s4, s4, s24",
-    "    vmul.f32 s5, s5, s24",
-    "    vmul.f32 s6, s6, s24",
-    "    vmul.f32 s7, s7, s24",
-    "    vmul.f32 s8, s8, s24",
-    "    vmul.f32 s9, s9, s24",
-    "    vmul.f32 s10, s10, s24",
-    "    vmul.f32 s11, s11, s24",
-    "    vmul.f32 s12, s12, s24",
-    "    vmul.f32 s13, s13, s24",
-    "    vmul.f32 s14, s14, s24",
-    "    vmul.f32 s15, s15, s24",
+    scale!(),
     "    cmp r5, #1",
     "    beq 5f",
     "    bgt 6f",
     "    vstmia r3, {{s0-s15}}",
     "    b 7f",
     "5:",
-    "    vstmia r3, {{s0-s3}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s4-s7}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s8-s11}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s12-s15}}",
+    store_rows!(),
     "    b 7f",
     "6:",
-    update_row!("s0", "s1", "s2", "s3"),
-    update_row!("s4", "s5", "s6", "s7"),
-    update_row!("s8", "s9", "s10", "s11"),
-    update_row!("s12", "s13", "s14", "s15"),
+    update_rows!(),
     "7:",
     "    vpop {{s16-s25}}",
     "    pop {{r4, r5, pc}}",
@@ -288,37 +283,13 @@ global_asm!(
     "    vmov s24, s25, r8, r9",
     "    ldr r4, [sp, #100]", // rsc_bytes
     "    ldr r5, [sp, #104]", // mode
-    "    vmul.f32 s0, s0, s24",
-    "    vmul.f32 s1, s1, s24",
-    "    vmul.f32 s2, s2, s24",
-    "    vmul.f32 s3, s3, s24",
-    "    vmul.f32 s4, s4, s24",
-    "    vmul.f32 s5, s5, s24",
-    "    vmul.f32 s6, s6, s24",
-    "    vmul.f32 s7, s7, s24",
-    "    vmul.f32 s8, s8, s24",
-    "    vmul.f32 s9, s9, s24",
-    "    vmul.f32 s10, s10, s24",
-    "    vmul.f32 s11, s11, s24",
-    "    vmul.f32 s12, s12, s24",
-    "    vmul.f32 s13, s13, s24",
-    "    vmul.f32 s14, s14, s24",
-    "    vmul.f32 s15, s15, s24",
+    scale!(),
     "    cmp r5, #1",
     "    bgt 6f",
-    "    vstmia r3, {{s0-s3}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s4-s7}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s8-s11}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s12-s15}}",
+    store_rows!(),
     "    b 7f",
     "6:",
-    update_row!("s0", "s1", "s2", "s3"),
-    update_row!("s4", "s5", "s6", "s7"),
-    update_row!("s8", "s9", "s10", "s11"),
-    update_row!("s12", "s13", "s14", "s15"),
+    update_rows!(),
     "7:",
     "    vpop {{s16-s31}}",
     "    pop {{r4-r9, pc}}",
