@@ -107,7 +107,7 @@ where
     #[inline(always)]
     unsafe fn gemm_packed(n: NestPacked<'_, T>) {
         // SAFETY: as for `gemm`.
-        unsafe { nest::gemm_packed::<V, MR, NV, NR, KC>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
+        unsafe { nest::gemm_packed::<V, MR, NV, NR>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
     }
 
     #[inline(always)]

@@ -121,6 +121,28 @@ impl Gemm {
         self.k
     }
 
+    /// [`Error::DimensionMismatch`] naming the first dimension of the `operands` (`rows x
+    /// cols` of A, then B, then C, as many as given) that is not the geometry's.
+    fn check<const N: usize>(&self, operands: [(usize, usize); N]) -> Result<(), Error> {
+        const NAMES: [(&str, &str); 3] = [
+            ("a rows", "a columns"),
+            ("b rows", "b columns"),
+            ("c rows", "c columns"),
+        ];
+        let expected = [(self.m, self.k), (self.k, self.n), (self.m, self.n)];
+        for ((given, names), expected) in operands.into_iter().zip(NAMES).zip(expected) {
+            for (what, left, right) in [
+                (names.0, given.0, expected.0),
+                (names.1, given.1, expected.1),
+            ] {
+                if left != right {
+                    return Err(Error::DimensionMismatch { what, left, right });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Scratch elements that let [`gemm`] run at full speed.
     ///
     /// Any smaller scratch, down to none, still gives correct results: the blocks shrink to
@@ -182,19 +204,7 @@ pub fn gemm<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    let dims = [
-        ("a rows", a.rows, g.m),
-        ("a columns", a.cols, g.k),
-        ("b rows", b.rows, g.k),
-        ("b columns", b.cols, g.n),
-        ("c rows", c.rows, g.m),
-        ("c columns", c.cols, g.n),
-    ];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check([(a.rows, a.cols), (b.rows, b.cols), (c.rows, c.cols)])?;
     // SAFETY: `g.isa()` is available (checked by `with_isa`, or detected).
     unsafe { product(g.isa(), alpha, a, b, beta, c, scratch) };
     Ok(())
@@ -210,16 +220,11 @@ pub(crate) unsafe fn product<T: Float>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: MatMut<'_, T>,
+    mut c: MatMut<'_, T>,
     scratch: &mut [T],
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    debug_assert!(b.rows == k && c.rows == m && c.cols == n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == T::ZERO {
-        scale(beta, c);
+    debug_assert!(b.rows == a.cols && c.rows == a.rows && c.cols == b.cols);
+    if trivial(a.cols, alpha, beta, &mut c) {
         return;
     }
     // The microkernels store C rows as vectors: give them the unit stride when C has one,
@@ -265,8 +270,23 @@ impl<T: Float> Kernel<T> for Nest<'_, T> {
     }
 }
 
+/// Whether an `m x k` by `k x n` product into `c` has nothing to multiply, having then done
+/// what is left of it: nothing if `m == 0` or `n == 0`, C scaled by `beta` if `k == 0` or
+/// `alpha == 0`.
+#[inline(always)]
+fn trivial<T: Element>(k: usize, alpha: T, beta: T, c: &mut MatMut<'_, T>) -> bool {
+    if c.rows == 0 || c.cols == 0 {
+        true
+    } else if k == 0 || alpha == T::ZERO {
+        scale(beta, c);
+        true
+    } else {
+        false
+    }
+}
+
 /// `C <- beta * C`, writing zeros (never reading C) when `beta == 0`.
-fn scale<T: Element>(beta: T, mut c: MatMut<'_, T>) {
+fn scale<T: Element>(beta: T, c: &mut MatMut<'_, T>) {
     if beta == T::ONE {
         return;
     }

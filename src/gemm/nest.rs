@@ -38,6 +38,15 @@ pub struct NestPacked<'a, T> {
     pub scratch: &'a mut [T],
 }
 
+/// `scratch` from its first element on a cache line, or all of it if `align_offset` declines
+/// (as under Miri: alignment is only a speed hint).
+#[inline(always)]
+fn aligned<T>(scratch: &mut [T]) -> &mut [T] {
+    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
+    let skip = if skip <= scratch.len() { skip } else { 0 };
+    scratch.get_mut(skip..).unwrap_or_default()
+}
+
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
 /// whose dimensions agree. Falls back to [`unpacked`] when `scratch` cannot hold even a
 /// depth-1 pair of slivers.
@@ -63,10 +72,7 @@ pub(crate) unsafe fn gemm<
     debug_assert_eq!(NR, NV * S::LANES);
     let (m, n, k) = (a.rows, b.cols, a.cols);
     // Align the B block to a cache line: its slivers then start on vector boundaries.
-    // (`align_offset` may decline, as under Miri: alignment is only a speed hint.)
-    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
-    let skip = if skip <= scratch.len() { skip } else { 0 };
-    let scratch = scratch.get_mut(skip..).unwrap_or_default();
+    let scratch = aligned(scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
@@ -154,18 +160,12 @@ pub(crate) unsafe fn gemm<
 /// when `scratch` cannot hold even a depth-1 B sliver.
 ///
 /// # Safety
-/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
-/// `kc` for `S::T`; `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`;
+/// `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
 /// `k == b.rows >= 1`, and `b.cols == c.cols`. (Elements of `a` past the slivers, if any,
 /// may be read, never used.)
 #[inline(always)]
-pub(crate) unsafe fn gemm_packed<
-    S: Simd,
-    const MR: usize,
-    const NV: usize,
-    const NR: usize,
-    const KC: usize,
->(
+pub(crate) unsafe fn gemm_packed<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
     alpha: S::T,
     a: &[S::T],
     b: MatRef<'_, S::T>,
@@ -176,11 +176,8 @@ pub(crate) unsafe fn gemm_packed<
     debug_assert_eq!(NR, NV * S::LANES);
     let (m, n, k) = (c.rows, b.cols, b.rows);
     debug_assert!(a.len() >= m.div_ceil(MR) * MR * k && c.cols == n);
-    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
-    let skip = if skip <= scratch.len() { skip } else { 0 };
-    let scratch = scratch.get_mut(skip..).unwrap_or_default();
+    let scratch = aligned(scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
-    debug_assert_eq!(KC, blocks.kc);
     let Some((kc, nc)) = blocking::packed_plan(&blocks, scratch.len(), NR, (n, k)) else {
         return unpacked_packed::<S::T, MR>(alpha, a, b, beta, c);
     };

@@ -14,7 +14,7 @@
 use super::blocking::{self, ALIGN_BYTES};
 use super::nest::NestPacked;
 use super::view::{MatMut, MatRef};
-use super::{scale, Gemm};
+use super::{trivial, Gemm};
 use crate::arch::{Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{check_len, Error};
@@ -165,12 +165,7 @@ pub fn gemm_pack_a<'a, T: Float>(
     a: MatRef<'_, T>,
     buffer: &'a mut [T],
 ) -> Result<PackedA<'a, T>, Error> {
-    let dims = [("a rows", a.rows, g.m), ("a columns", a.cols, g.k)];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check([(a.rows, a.cols)])?;
     check_len("packed", g.packed_a_len::<T>(), buffer.len())?;
     let (_, buffer) = buffer.split_at_mut(align_skip(buffer));
     let rows = thin(g.m, g.n);
@@ -188,6 +183,7 @@ pub(crate) const fn thin(m: usize, n: usize) -> bool {
 /// Elements to skip at the start of `buffer` to align packed slivers to a cache line: at
 /// most the slack [`packed_a_len`](super::packed_a_len) adds (`align_offset` may decline, as
 /// under Miri: alignment is only a speed hint).
+#[inline(always)]
 pub(crate) fn align_skip<T>(buffer: &[T]) -> usize {
     let skip = buffer.as_ptr().align_offset(ALIGN_BYTES);
     let slack = ALIGN_BYTES / core::mem::size_of::<T>().max(1);
@@ -305,19 +301,7 @@ pub fn gemm_packed<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    let dims = [
-        ("a rows", a.m, g.m),
-        ("a columns", a.k, g.k),
-        ("b rows", b.rows, g.k),
-        ("b columns", b.cols, g.n),
-        ("c rows", c.rows, g.m),
-        ("c columns", c.cols, g.n),
-    ];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check([(a.m, a.k), (b.rows, b.cols), (c.rows, c.cols)])?;
     check_isa(a.isa, g.isa())?;
     // SAFETY: `a.isa` is `g.isa()`, available; the operands agree (checked above) and `a`
     // was packed for them by `pack_into`.
@@ -348,16 +332,12 @@ pub(crate) unsafe fn product_packed<T: Float>(
     a: &PackedA<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: MatMut<'_, T>,
+    mut c: MatMut<'_, T>,
     scratch: &mut [T],
 ) {
-    let (m, k, n) = (a.m, a.k, b.cols);
-    debug_assert!(b.rows == k && c.rows == m && c.cols == n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == T::ZERO {
-        scale(beta, c);
+    let (m, k) = (a.m, a.k);
+    debug_assert!(b.rows == k && c.rows == m && c.cols == b.cols);
+    if trivial(k, alpha, beta, &mut c) {
         return;
     }
     if a.rows {
