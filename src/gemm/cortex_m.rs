@@ -92,6 +92,32 @@ macro_rules! rows1 {
     };
 }
 
+/// Zeroes the accumulators and runs the `k` (`r2`) rank-1 updates: `$eight` (eight updates)
+/// `k / 8` times, then `$one` (one update) `k % 8` times, counted in `r12`. Label `4` follows.
+macro_rules! updates {
+    ($eight:expr, $one:expr) => {
+        concat!(
+            "    ldr lr, =nchw_gemm_m4f_zeros\n",
+            "    vldmia lr, {{s0-s15}}\n",
+            "    and r12, r2, #7\n",
+            "    lsrs r2, r2, #3\n",
+            "    beq 2f\n",
+            "1:\n",
+            $eight,
+            "    subs r2, r2, #1\n",
+            "    bne 1b\n",
+            "2:\n",
+            "    cmp r12, #0\n",
+            "    beq 4f\n",
+            "3:\n",
+            $one,
+            "    subs r12, r12, #1\n",
+            "    bne 3b\n",
+            "4:\n",
+        )
+    };
+}
+
 /// Adds `beta` (`s25`) times the C row at `r3` to the accumulators `$r0..$r3`, stores them
 /// there and moves `r3` down one row (`r4` bytes).
 macro_rules! update_row {
@@ -196,30 +222,19 @@ global_asm!(
     "    ldr r5, [sp, #56]",
     "    vmov.f32 s24, s0",
     "    vmov.f32 s25, s1",
-    "    ldr lr, =nchw_gemm_m4f_zeros",
-    "    vldmia lr, {{s0-s15}}",
-    "    and r12, r2, #7",
-    "    lsrs r2, r2, #3",
-    "    beq 2f",
-    "1:",
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    "    subs r2, r2, #1",
-    "    bne 1b",
-    "2:",
-    "    cmp r12, #0",
-    "    beq 4f",
-    "3:",
-    rank1!(),
-    "    subs r12, r12, #1",
-    "    bne 3b",
-    "4:",
+    updates!(
+        concat!(
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!()
+        ),
+        rank1!()
+    ),
     scale!(),
     "    cmp r5, #1",
     "    beq 5f",
@@ -260,26 +275,7 @@ global_asm!(
     "    add r6, r5, r7",
     "    ldr r7, [sp, #96]", // rsb_bytes
     "    vmov r8, r9, s0, s1",
-    "    ldr lr, =nchw_gemm_m4f_zeros",
-    "    vldmia lr, {{s0-s15}}",
-    "    and r12, r2, #7",
-    "    lsrs r2, r2, #3",
-    "    beq 2f",
-    "1:",
-    rows2!(),
-    rows2!(),
-    rows2!(),
-    rows2!(),
-    "    subs r2, r2, #1",
-    "    bne 1b",
-    "2:",
-    "    cmp r12, #0",
-    "    beq 4f",
-    "3:",
-    rows1!(),
-    "    subs r12, r12, #1",
-    "    bne 3b",
-    "4:",
+    updates!(concat!(rows2!(), rows2!(), rows2!(), rows2!()), rows1!()),
     "    vmov s24, s25, r8, r9",
     "    ldr r4, [sp, #100]", // rsc_bytes
     "    ldr r5, [sp, #104]", // mode
