@@ -1,6 +1,7 @@
 //! The `f32` kernel of M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33, ...;
 //! targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`): the portable `4 x 4` tile,
-//! its inner loop in assembly. The arch layer's `M4f` build runs it for that tile shape.
+//! its inner loop in assembly. The arch layer's `M4f` names it (`Simd::HAND`) for that tile
+//! shape.
 //!
 //! Compiled Rust cannot be trusted with this loop on a microcontroller: at opt-level s the
 //! rank-1 update is not unrolled and the sixteen accumulators live on the stack (nine
