@@ -121,23 +121,21 @@ impl Gemm {
         self.k
     }
 
-    /// [`Error::DimensionMismatch`] naming the first dimension of the `operands` (`rows x
-    /// cols` of A, then B, then C, as many as given) that is not the geometry's.
-    fn check<const N: usize>(&self, operands: [(usize, usize); N]) -> Result<(), Error> {
-        const NAMES: [(&str, &str); 3] = [
-            ("a rows", "a columns"),
-            ("b rows", "b columns"),
-            ("c rows", "c columns"),
+    /// [`Error::DimensionMismatch`] naming the first of the operands' dimensions `given` (rows
+    /// and columns of A, then of B, then of C, as many as given) that is not the geometry's.
+    #[inline(always)]
+    fn check(&self, given: &[usize]) -> Result<(), Error> {
+        let expected = [
+            ("a rows", self.m),
+            ("a columns", self.k),
+            ("b rows", self.k),
+            ("b columns", self.n),
+            ("c rows", self.m),
+            ("c columns", self.n),
         ];
-        let expected = [(self.m, self.k), (self.k, self.n), (self.m, self.n)];
-        for ((given, names), expected) in operands.into_iter().zip(NAMES).zip(expected) {
-            for (what, left, right) in [
-                (names.0, given.0, expected.0),
-                (names.1, given.1, expected.1),
-            ] {
-                if left != right {
-                    return Err(Error::DimensionMismatch { what, left, right });
-                }
+        for (&left, (what, right)) in given.iter().zip(expected) {
+            if left != right {
+                return Err(Error::DimensionMismatch { what, left, right });
             }
         }
         Ok(())
@@ -204,7 +202,7 @@ pub fn gemm<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    g.check([(a.rows, a.cols), (b.rows, b.cols), (c.rows, c.cols)])?;
+    g.check(&[a.rows, a.cols, b.rows, b.cols, c.rows, c.cols])?;
     // SAFETY: `g.isa()` is available (checked by `with_isa`, or detected).
     unsafe { product(g.isa(), alpha, a, b, beta, c, scratch) };
     Ok(())

@@ -165,7 +165,7 @@ pub fn gemm_pack_a<'a, T: Float>(
     a: MatRef<'_, T>,
     buffer: &'a mut [T],
 ) -> Result<PackedA<'a, T>, Error> {
-    g.check([(a.rows, a.cols)])?;
+    g.check(&[a.rows, a.cols])?;
     check_len("packed", g.packed_a_len::<T>(), buffer.len())?;
     let (_, buffer) = buffer.split_at_mut(align_skip(buffer));
     let rows = thin(g.m, g.n);
@@ -301,7 +301,7 @@ pub fn gemm_packed<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    g.check([(a.m, a.k), (b.rows, b.cols), (c.rows, c.cols)])?;
+    g.check(&[a.m, a.k, b.rows, b.cols, c.rows, c.cols])?;
     check_isa(a.isa, g.isa())?;
     // SAFETY: `a.isa` is `g.isa()`, available; the operands agree (checked above) and `a`
     // was packed for them by `pack_into`.
