@@ -55,6 +55,10 @@ pub trait Kernel<T: Float> {
 /// One instruction set's build for `T`, as [`Float::dispatch`] hands it to a [`Kernel`]: the
 /// vectors, and the GEMM loop nest compiled for the set's register tile. Its one
 /// implementation is [`Tile`].
+///
+/// The nest needs the tile as const generics (array sizes, constant offsets), and stable Rust
+/// cannot pass a type parameter's associated constant as one: so `Build` offers the nest's
+/// entry points, and `Tile`'s implementation turns its constants into const generics, once.
 pub trait Build<T: Float> {
     /// The widest vectors.
     type V: Simd<T = T>;
