@@ -5,9 +5,10 @@
 //!   x86_64, fixed at compile time elsewhere: NEON on aarch64, portable on Cortex-M).
 //! - [`Simd`] is the one vector abstraction (load, store, FMA, ...), implemented per element
 //!   type and instruction set ([`Scalar`] everywhere, `x86.rs`, `aarch64.rs`).
-//! - [`Float::dispatch`] runs a [`Kernel`] (a body generic over [`Simd`]) inside the
-//!   `#[target_feature]` wrapper of an instruction set, with that set's vectors and GEMM
-//!   register tile; [`run`] does the same for plain code the compiler vectorizes.
+//! - [`Float::dispatch`] runs a [`Kernel`] (a body generic over a [`Build`]) inside the
+//!   `#[target_feature]` wrapper of an instruction set, with that set's [`Build`]: its
+//!   vectors, and the GEMM loop nest on its register tile ([`Tile`]); [`run`] does the same
+//!   for plain code the compiler vectorizes.
 //! - The target features of each instruction set are written once, in [`on_isa!`].
 //!
 //! A geometry carries the instruction set its operation runs on (`with_isa` forces one, per
@@ -27,11 +28,16 @@ mod x86;
 
 pub use isa::Isa;
 pub(crate) use portable::Scalar;
-pub(crate) use simd::Simd;
+pub(crate) use simd::{Hand, Simd};
+
+use core::marker::PhantomData;
 
 use crate::element::Element;
+use crate::gemm::nest::{self, Nest, NestPacked};
+use crate::gemm::pack::pack_a;
+use crate::gemm::MatRef;
 
-/// A kernel body written once, generic over an instruction set's vectors.
+/// A kernel body written once, generic over an instruction set's build.
 ///
 /// [`Float::dispatch`] calls [`run`](Kernel::run) inside the instruction set's
 /// `#[target_feature]` wrapper, so everything the body inlines is compiled for it.
@@ -39,22 +45,81 @@ pub trait Kernel<T: Float> {
     /// What the kernel returns.
     type Output;
 
-    /// The body, on vectors `V` (the widest) and `H` (narrower, for tails), with the GEMM's
-    /// register tile `MR x NV` vectors (`NR = NV * V::LANES` columns) and blocking depth `KC`.
+    /// The body, on build `B`: its vectors and its GEMM register tile.
     ///
     /// # Safety
-    /// The CPU supports the instruction sets of `V` and `H`; `NR == NV * V::LANES` and `KC`
-    /// is `T`'s blocking depth on this target.
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) -> Self::Output;
+    /// The CPU supports the instruction sets of `B`'s vectors.
+    unsafe fn run<B: Build<T>>(self) -> Self::Output;
+}
+
+/// One instruction set's build for `T`, as [`Float::dispatch`] hands it to a [`Kernel`]: the
+/// vectors, and the GEMM loop nest compiled for the set's register tile. Its one
+/// implementation is [`Tile`].
+///
+/// The nest needs the tile as const generics (array sizes, constant offsets), and stable Rust
+/// cannot pass a type parameter's associated constant as one: so `Build` offers the nest's
+/// entry points, and `Tile`'s implementation turns its constants into const generics, once.
+pub trait Build<T: Float> {
+    /// The widest vectors.
+    type V: Simd<T = T>;
+    /// Narrower vectors, for tails.
+    type H: Simd<T = T>;
+    /// Rows of the GEMM register tile.
+    const MR: usize;
+
+    /// [`nest::gemm`] on this register tile.
+    ///
+    /// # Safety
+    /// As for [`nest::gemm`], the CPU supporting `V`'s instruction set.
+    unsafe fn gemm(n: Nest<'_, T>);
+
+    /// [`nest::gemm_packed`] on this register tile.
+    ///
+    /// # Safety
+    /// As for [`nest::gemm_packed`], the CPU supporting `V`'s instruction set.
+    unsafe fn gemm_packed(n: NestPacked<'_, T>);
+
+    /// Packs the whole of `a` into `dst` as [`nest::gemm_packed`] reads it: `MR`-row slivers
+    /// column by column ([`pack_a`]), as many as fit in `dst`.
+    fn pack_a(a: MatRef<'_, T>, dst: &mut [T]);
+}
+
+/// The build of vectors `V` (narrower `H`) with the GEMM register tile `MR x NV` vectors
+/// (`NR = NV * V::LANES` columns) and blocking depth `KC`.
+pub struct Tile<V, H, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+    PhantomData<(V, H)>,
+);
+
+impl<T, V, H, const MR: usize, const NV: usize, const NR: usize, const KC: usize> Build<T>
+    for Tile<V, H, MR, NV, NR, KC>
+where
+    T: Float,
+    V: Simd<T = T>,
+    H: Simd<T = T>,
+{
+    type V = V;
+    type H = H;
+    const MR: usize = MR;
+
+    #[inline(always)]
+    unsafe fn gemm(n: Nest<'_, T>) {
+        // SAFETY: the caller upholds `nest::gemm`'s contract; `Float::dispatch` made `NR`
+        // `NV` vectors and `KC` this type's depth.
+        unsafe { nest::gemm::<V, MR, NV, NR, KC>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
+    }
+
+    #[inline(always)]
+    unsafe fn gemm_packed(n: NestPacked<'_, T>) {
+        // SAFETY: as for `gemm`.
+        unsafe { nest::gemm_packed::<V, MR, NV, NR>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
+    }
+
+    #[inline(always)]
+    fn pack_a(a: MatRef<'_, T>, dst: &mut [T]) {
+        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
+        // in `dst`.)
+        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows(), a.cols()), dst) }
+    }
 }
 
 mod sealed {
@@ -99,7 +164,7 @@ macro_rules! on_isa {
         $(#[$cfg])*
         #[doc = concat!("Entry points compiled with `", $features, "`.")]
         mod $name {
-            use super::{Float, Kernel, Simd};
+            use super::{Build, Float, Kernel};
 
             /// `f()` compiled with the features (`f` inlined into this function).
             ///
@@ -111,26 +176,15 @@ macro_rules! on_isa {
                 f()
             }
 
-            /// `kernel.run()` compiled with the features.
+            /// `kernel.run::<B>()` compiled with the features.
             ///
             /// # Safety
             /// The CPU supports the features; the rest as for [`Kernel::run`].
             #[target_feature(enable = $features)]
             #[inline]
-            pub unsafe fn kernel<
-                T: Float,
-                K: Kernel<T>,
-                V: Simd<T = T>,
-                H: Simd<T = T>,
-                const MR: usize,
-                const NV: usize,
-                const NR: usize,
-                const KC: usize,
-            >(
-                kernel: K,
-            ) -> K::Output {
-                // SAFETY: the caller guarantees the features and the tile's consistency.
-                unsafe { kernel.run::<V, H, MR, NV, NR, KC>() }
+            pub unsafe fn kernel<T: Float, K: Kernel<T>, B: Build<T>>(kernel: K) -> K::Output {
+                // SAFETY: the caller guarantees the features.
+                unsafe { kernel.run::<B>() }
             }
         }
     };
@@ -175,7 +229,7 @@ pub(crate) unsafe fn run<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
 
 /// The one-lane `f32` vectors: on M-profile cores with an FPU, with the GEMM tile in assembly.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-type ScalarF32 = cortex_m::M4f;
+type ScalarF32 = Scalar<f32, cortex_m::M4f>;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 type ScalarF32 = Scalar<f32>;
 
@@ -199,26 +253,26 @@ macro_rules! float {
                     #[cfg(all(target_arch = "x86_64", not(miri)))]
                     Isa::Avx512 => unsafe {
                         const NR: usize = 2 * <$avx512 as Simd>::LANES;
-                        avx512::kernel::<$t, K, $avx512, $avx2, 12, 2, NR, KC>(kernel)
+                        avx512::kernel::<$t, K, Tile<$avx512, $avx2, 12, 2, NR, KC>>(kernel)
                     },
                     #[cfg(all(target_arch = "x86_64", not(miri)))]
                     Isa::Avx2 => unsafe {
                         const NR: usize = 2 * <$avx2 as Simd>::LANES;
-                        avx2::kernel::<$t, K, $avx2, $sse2, 6, 2, NR, KC>(kernel)
+                        avx2::kernel::<$t, K, Tile<$avx2, $sse2, 6, 2, NR, KC>>(kernel)
                     },
                     // SSE2 is the x86_64 baseline: no wrapper needed.
                     #[cfg(all(target_arch = "x86_64", not(miri)))]
                     Isa::Sse2 => unsafe {
                         const NR: usize = 2 * <$sse2 as Simd>::LANES;
-                        kernel.run::<$sse2, Scalar<$t>, 4, 2, NR, KC>()
+                        kernel.run::<Tile<$sse2, Scalar<$t>, 4, 2, NR, KC>>()
                     },
                     #[cfg(all(target_arch = "aarch64", not(miri)))]
                     Isa::Neon => unsafe {
                         const NR: usize = 2 * <$neon as Simd>::LANES;
-                        neon::kernel::<$t, K, $neon, Scalar<$t>, 8, 2, NR, KC>(kernel)
+                        neon::kernel::<$t, K, Tile<$neon, Scalar<$t>, 8, 2, NR, KC>>(kernel)
                     },
                     // A 4 x 4 tile: sixteen accumulators fit a Cortex-M4F's 32 registers.
-                    _ => unsafe { kernel.run::<$scalar, $scalar, 4, 4, 4, KC>() },
+                    _ => unsafe { kernel.run::<Tile<$scalar, $scalar, 4, 4, 4, KC>>() },
                 }
             }
         }

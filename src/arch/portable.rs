@@ -3,12 +3,27 @@
 use core::marker::PhantomData;
 
 use super::simd::Simd;
+use super::Hand;
 use crate::element::Element;
 
-/// Scalar "vectors" of one lane.
-pub struct Scalar<T>(PhantomData<T>);
+/// Scalar "vectors" of one lane; `K` names the GEMM kernels the target has written by hand
+/// for them, if any.
+pub struct Scalar<T, K = Generic>(PhantomData<(T, K)>);
 
-impl<T: Element> Simd for Scalar<T> {
+/// A target's hand-written GEMM kernels for one-lane vectors of `T`.
+pub trait HandWritten<T> {
+    /// The kernels.
+    const HAND: Hand<T>;
+}
+
+/// No hand-written kernel: the generic ones throughout.
+pub struct Generic;
+
+impl<T> HandWritten<T> for Generic {
+    const HAND: Hand<T> = Hand::NONE;
+}
+
+impl<T: Element, K: HandWritten<T>> Simd for Scalar<T, K> {
     type T = T;
     type V = T;
     type Lanes = [T; 1];
@@ -45,4 +60,5 @@ impl<T: Element> Simd for Scalar<T> {
     unsafe fn mul(a: T, b: T) -> T {
         a * b
     }
+    const HAND: Hand<T> = K::HAND;
 }

@@ -6,6 +6,8 @@
 //! [`Float::dispatch`](super::Float::dispatch).
 
 use crate::element::Element;
+use crate::gemm::microkernel::TileFn;
+use crate::gemm::{MatMut, MatRef};
 
 /// A vector of `LANES` elements of one instruction set.
 ///
@@ -75,55 +77,92 @@ pub trait Simd {
         let _ = p;
     }
 
-    /// One `MR x (NV * LANES)` GEMM tile: the generic
-    /// [`microkernel`](crate::gemm::microkernel::microkernel), unless the instruction set has
-    /// a kernel of its own for this tile shape (`cortex_m.rs`).
-    ///
-    /// # Safety
-    /// As for the microkernel, its operands bundled as alpha, A, B, beta, C.
-    #[inline(always)]
-    #[allow(clippy::type_complexity)]
-    unsafe fn tile<
-        const MR: usize,
-        const NV: usize,
-        const A_RS: usize,
-        const A_CS: usize,
-        const B_RS: usize,
-    >(
-        k: usize,
-        (alpha, a, b, beta, c): (
-            Self::T,
-            *const Self::T,
-            *const Self::T,
-            Self::T,
-            *mut Self::T,
-        ),
-        c_strides: (usize, usize),
-        edge: (usize, usize),
-    ) where
-        Self: Sized,
-    {
-        // SAFETY: the caller upholds the microkernel's contract.
-        unsafe {
-            crate::gemm::microkernel::microkernel::<Self, MR, NV, A_RS, A_CS, B_RS>(
-                k, alpha, a, b, beta, c, c_strides, edge,
-            )
-        }
-    }
-
-    /// The GEMM without scratch (operands non-empty, dimensions agreeing): one dot product
-    /// per element of C, [`unpacked`](crate::gemm::nest::unpacked), unless the instruction
-    /// set has a kernel of its own that reads the views in place (`cortex_m.rs`).
-    #[inline(always)]
-    fn unpacked(
-        alpha: Self::T,
-        a: crate::gemm::MatRef<'_, Self::T>,
-        b: crate::gemm::MatRef<'_, Self::T>,
-        beta: Self::T,
-        c: crate::gemm::MatMut<'_, Self::T>,
-    ) where
-        Self: Sized,
-    {
-        crate::gemm::nest::unpacked(alpha, a, b, beta, c)
-    }
+    /// The GEMM kernels this instruction set has written by hand (none unless it says).
+    const HAND: Hand<Self::T> = Hand::NONE;
 }
+
+/// GEMM kernels an instruction set has written by hand, each run in place of the generic one
+/// where it applies (the M-profile `f32` build's assembly: `cortex_m.rs`).
+pub struct Hand<T> {
+    /// The `4 x 4` register tile of column-packed slivers (`A_RS = 1`, `A_CS = 4`,
+    /// `B_RS = 4`), in place of the [`microkernel`](crate::gemm::microkernel::microkernel)
+    /// of that shape.
+    pub tile_4x4: Option<TileFn<T>>,
+    /// The product without scratch (operands non-empty, dimensions agreeing), in place of
+    /// the loop nest's one dot product per element of C.
+    pub unpacked: Option<Unpacked<T>>,
+}
+
+/// A hand-written product without scratch: `(alpha, a, b, beta, c)`.
+pub type Unpacked<T> = fn(T, MatRef<'_, T>, MatRef<'_, T>, T, MatMut<'_, T>);
+
+impl<T> Hand<T> {
+    /// No hand-written kernel.
+    pub const NONE: Self = Hand {
+        tile_4x4: None,
+        unpacked: None,
+    };
+}
+
+/// Implements [`Simd`] for a new type `$name`, vectors `$v` of `$lanes` elements `$t`, from
+/// the instruction set's intrinsics: splat, load, store and mul, a closure for mul-add, and
+/// a prefetch function if the set has one (zero is a splat of 0, which compilers emit as the
+/// register clear). `x86.rs` and `aarch64.rs` write one line per intrinsic with it.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+macro_rules! vectors {
+    ($name:ident, $t:ty, $v:ty, $lanes:literal, $splat:path, $load:path, $store:path,
+     $mul:path, |$a:ident, $b:ident, $c:ident| $mul_add:expr $(, $prefetch:path)?) => {
+        #[doc = concat!("`", stringify!($v), "` vectors of `", stringify!($t), "`.")]
+        pub struct $name;
+
+        impl $crate::arch::Simd for $name {
+            type T = $t;
+            type V = $v;
+            type Lanes = [$t; $lanes];
+            const LANES: usize = $lanes;
+            const LANES_ZERO: [$t; $lanes] = [0.0; $lanes];
+
+            #[inline(always)]
+            unsafe fn zero() -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $splat(0.0) }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $splat(x) }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> $v {
+                // SAFETY: the caller guarantees the instruction set and `LANES` readable
+                // elements at `p`.
+                unsafe { $load(p) }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut $t, v: $v) {
+                // SAFETY: the caller guarantees the instruction set and `LANES` writable
+                // elements at `p`.
+                unsafe { $store(p, v) }
+            }
+            #[inline(always)]
+            unsafe fn mul_add($a: $v, $b: $v, $c: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul_add }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the instruction set.
+                unsafe { $mul(a, b) }
+            }
+            $(
+                #[inline(always)]
+                fn prefetch(p: *const $t) {
+                    $prefetch(p)
+                }
+            )?
+        }
+    };
+}
+
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) use vectors;

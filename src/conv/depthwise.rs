@@ -833,19 +833,10 @@ macro_rules! kernels {
             type Output = ();
 
             #[inline(always)]
-            unsafe fn run<
-                V: Simd<T = T>,
-                H: Simd<T = T>,
-                const MR: usize,
-                const NV: usize,
-                const NR: usize,
-                const KC: usize,
-            >(
-                self,
-            ) {
+            unsafe fn run<B: crate::arch::Build<T>>(self) {
                 let $name { $($arg),* } = self;
-                // SAFETY: the caller guarantees the instruction sets of `V` and `H`.
-                unsafe { $planes::<V, H, $nv>($($arg),*) }
+                // SAFETY: the caller guarantees the instruction sets of the vectors.
+                unsafe { $planes::<B::V, B::H, $nv>($($arg),*) }
             }
         }
     )*};

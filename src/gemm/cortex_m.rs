@@ -1,6 +1,7 @@
 //! The `f32` kernel of M-profile cores with a single-precision FPU (Cortex-M4F, M7, M33, ...;
 //! targets `thumbv7em-none-eabihf`, `thumbv8m.main-none-eabihf`): the portable `4 x 4` tile,
-//! its inner loop in assembly. The arch layer's `M4f` vectors run it for that tile shape.
+//! its inner loop in assembly. The arch layer's `M4f` names it (`Simd::HAND`) for that tile
+//! shape.
 //!
 //! Compiled Rust cannot be trusted with this loop on a microcontroller: at opt-level s the
 //! rank-1 update is not unrolled and the sixteen accumulators live on the stack (nine
@@ -15,7 +16,36 @@
 
 use core::arch::global_asm;
 
+use super::microkernel::Args;
 use super::view::{MatMut, MatRef};
+
+/// Sixteen multiply-adds, one rank-1 update of the accumulators: `s[4i + j] += a_i * b_j` for
+/// the registers `a_0..a_3` holding a column of A and `b_0..b_3` a row of B.
+// One line per instruction (rustfmt would split each over five).
+#[rustfmt::skip]
+macro_rules! outer {
+    ($a0:literal, $a1:literal, $a2:literal, $a3:literal;
+     $b0:literal, $b1:literal, $b2:literal, $b3:literal) => {
+        concat!(
+            "    vmla.f32 s0, ", $a0, ", ", $b0, "\n",
+            "    vmla.f32 s1, ", $a0, ", ", $b1, "\n",
+            "    vmla.f32 s2, ", $a0, ", ", $b2, "\n",
+            "    vmla.f32 s3, ", $a0, ", ", $b3, "\n",
+            "    vmla.f32 s4, ", $a1, ", ", $b0, "\n",
+            "    vmla.f32 s5, ", $a1, ", ", $b1, "\n",
+            "    vmla.f32 s6, ", $a1, ", ", $b2, "\n",
+            "    vmla.f32 s7, ", $a1, ", ", $b3, "\n",
+            "    vmla.f32 s8, ", $a2, ", ", $b0, "\n",
+            "    vmla.f32 s9, ", $a2, ", ", $b1, "\n",
+            "    vmla.f32 s10, ", $a2, ", ", $b2, "\n",
+            "    vmla.f32 s11, ", $a2, ", ", $b3, "\n",
+            "    vmla.f32 s12, ", $a3, ", ", $b0, "\n",
+            "    vmla.f32 s13, ", $a3, ", ", $b1, "\n",
+            "    vmla.f32 s14, ", $a3, ", ", $b2, "\n",
+            "    vmla.f32 s15, ", $a3, ", ", $b3, "\n",
+        )
+    };
+}
 
 /// One rank-1 update: `s[4i + j] += a[i] * b[j]`, A and B read through `r0` and `r1`.
 macro_rules! rank1 {
@@ -23,22 +53,7 @@ macro_rules! rank1 {
         concat!(
             "    vldmia r0!, {{s16-s19}}\n",
             "    vldmia r1!, {{s20-s23}}\n",
-            "    vmla.f32 s0, s16, s20\n",
-            "    vmla.f32 s1, s16, s21\n",
-            "    vmla.f32 s2, s16, s22\n",
-            "    vmla.f32 s3, s16, s23\n",
-            "    vmla.f32 s4, s17, s20\n",
-            "    vmla.f32 s5, s17, s21\n",
-            "    vmla.f32 s6, s17, s22\n",
-            "    vmla.f32 s7, s17, s23\n",
-            "    vmla.f32 s8, s18, s20\n",
-            "    vmla.f32 s9, s18, s21\n",
-            "    vmla.f32 s10, s18, s22\n",
-            "    vmla.f32 s11, s18, s23\n",
-            "    vmla.f32 s12, s19, s20\n",
-            "    vmla.f32 s13, s19, s21\n",
-            "    vmla.f32 s14, s19, s22\n",
-            "    vmla.f32 s15, s19, s23\n",
+            outer!("s16", "s17", "s18", "s19"; "s20", "s21", "s22", "s23"),
         )
     };
 }
@@ -57,38 +72,8 @@ macro_rules! rows2 {
             "    add lr, r1, r7\n",
             "    vldmia lr, {{s28-s31}}\n",
             "    add r1, r1, r7, lsl #1\n",
-            "    vmla.f32 s0, s16, s24\n",
-            "    vmla.f32 s1, s16, s25\n",
-            "    vmla.f32 s2, s16, s26\n",
-            "    vmla.f32 s3, s16, s27\n",
-            "    vmla.f32 s4, s18, s24\n",
-            "    vmla.f32 s5, s18, s25\n",
-            "    vmla.f32 s6, s18, s26\n",
-            "    vmla.f32 s7, s18, s27\n",
-            "    vmla.f32 s8, s20, s24\n",
-            "    vmla.f32 s9, s20, s25\n",
-            "    vmla.f32 s10, s20, s26\n",
-            "    vmla.f32 s11, s20, s27\n",
-            "    vmla.f32 s12, s22, s24\n",
-            "    vmla.f32 s13, s22, s25\n",
-            "    vmla.f32 s14, s22, s26\n",
-            "    vmla.f32 s15, s22, s27\n",
-            "    vmla.f32 s0, s17, s28\n",
-            "    vmla.f32 s1, s17, s29\n",
-            "    vmla.f32 s2, s17, s30\n",
-            "    vmla.f32 s3, s17, s31\n",
-            "    vmla.f32 s4, s19, s28\n",
-            "    vmla.f32 s5, s19, s29\n",
-            "    vmla.f32 s6, s19, s30\n",
-            "    vmla.f32 s7, s19, s31\n",
-            "    vmla.f32 s8, s21, s28\n",
-            "    vmla.f32 s9, s21, s29\n",
-            "    vmla.f32 s10, s21, s30\n",
-            "    vmla.f32 s11, s21, s31\n",
-            "    vmla.f32 s12, s23, s28\n",
-            "    vmla.f32 s13, s23, s29\n",
-            "    vmla.f32 s14, s23, s30\n",
-            "    vmla.f32 s15, s23, s31\n",
+            outer!("s16", "s18", "s20", "s22"; "s24", "s25", "s26", "s27"),
+            outer!("s17", "s19", "s21", "s23"; "s28", "s29", "s30", "s31"),
         )
     };
 }
@@ -103,22 +88,33 @@ macro_rules! rows1 {
             "    vldmia r6!, {{s22}}\n",
             "    vldmia r1, {{s24-s27}}\n",
             "    add r1, r1, r7\n",
-            "    vmla.f32 s0, s16, s24\n",
-            "    vmla.f32 s1, s16, s25\n",
-            "    vmla.f32 s2, s16, s26\n",
-            "    vmla.f32 s3, s16, s27\n",
-            "    vmla.f32 s4, s18, s24\n",
-            "    vmla.f32 s5, s18, s25\n",
-            "    vmla.f32 s6, s18, s26\n",
-            "    vmla.f32 s7, s18, s27\n",
-            "    vmla.f32 s8, s20, s24\n",
-            "    vmla.f32 s9, s20, s25\n",
-            "    vmla.f32 s10, s20, s26\n",
-            "    vmla.f32 s11, s20, s27\n",
-            "    vmla.f32 s12, s22, s24\n",
-            "    vmla.f32 s13, s22, s25\n",
-            "    vmla.f32 s14, s22, s26\n",
-            "    vmla.f32 s15, s22, s27\n",
+            outer!("s16", "s18", "s20", "s22"; "s24", "s25", "s26", "s27"),
+        )
+    };
+}
+
+/// Zeroes the accumulators and runs the `k` (`r2`) rank-1 updates: `$eight` (eight updates)
+/// `k / 8` times, then `$one` (one update) `k % 8` times, counted in `r12`. Label `4` follows.
+macro_rules! updates {
+    ($eight:expr, $one:expr) => {
+        concat!(
+            "    ldr lr, =nchw_gemm_m4f_zeros\n",
+            "    vldmia lr, {{s0-s15}}\n",
+            "    and r12, r2, #7\n",
+            "    lsrs r2, r2, #3\n",
+            "    beq 2f\n",
+            "1:\n",
+            $eight,
+            "    subs r2, r2, #1\n",
+            "    bne 1b\n",
+            "2:\n",
+            "    cmp r12, #0\n",
+            "    beq 4f\n",
+            "3:\n",
+            $one,
+            "    subs r12, r12, #1\n",
+            "    bne 3b\n",
+            "4:\n",
         )
     };
 }
@@ -151,6 +147,57 @@ macro_rules! update_row {
     };
 }
 
+/// Multiplies the accumulators `s0..s15` by `alpha` (`s24`).
+macro_rules! scale {
+    () => {
+        concat!(
+            "    vmul.f32 s0, s0, s24\n",
+            "    vmul.f32 s1, s1, s24\n",
+            "    vmul.f32 s2, s2, s24\n",
+            "    vmul.f32 s3, s3, s24\n",
+            "    vmul.f32 s4, s4, s24\n",
+            "    vmul.f32 s5, s5, s24\n",
+            "    vmul.f32 s6, s6, s24\n",
+            "    vmul.f32 s7, s7, s24\n",
+            "    vmul.f32 s8, s8, s24\n",
+            "    vmul.f32 s9, s9, s24\n",
+            "    vmul.f32 s10, s10, s24\n",
+            "    vmul.f32 s11, s11, s24\n",
+            "    vmul.f32 s12, s12, s24\n",
+            "    vmul.f32 s13, s13, s24\n",
+            "    vmul.f32 s14, s14, s24\n",
+            "    vmul.f32 s15, s15, s24\n",
+        )
+    };
+}
+
+/// Stores the accumulators as four rows of C from `r3`, `r4` bytes apart.
+macro_rules! store_rows {
+    () => {
+        concat!(
+            "    vstmia r3, {{s0-s3}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s4-s7}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s8-s11}}\n",
+            "    add r3, r3, r4\n",
+            "    vstmia r3, {{s12-s15}}\n",
+        )
+    };
+}
+
+/// [`update_row`] for the four rows of C from `r3`.
+macro_rules! update_rows {
+    () => {
+        concat!(
+            update_row!("s0", "s1", "s2", "s3"),
+            update_row!("s4", "s5", "s6", "s7"),
+            update_row!("s8", "s9", "s10", "s11"),
+            update_row!("s12", "s13", "s14", "s15"),
+        )
+    };
+}
+
 // `nchw_gemm_m4f_tile_4x4(a, b, k, c, rsc_bytes, mode, alpha, beta)` (AAPCS-VFP: r0-r3, two
 // words on the stack, s0, s1): the `4 x 4` tile `alpha * A_sliver * B_sliver` over `k`
 // rank-1 updates, then by `mode`: 0 stores it row-major to the 16 floats at `c`; 1 stores
@@ -176,65 +223,30 @@ global_asm!(
     "    ldr r5, [sp, #56]",
     "    vmov.f32 s24, s0",
     "    vmov.f32 s25, s1",
-    "    ldr lr, =nchw_gemm_m4f_zeros",
-    "    vldmia lr, {{s0-s15}}",
-    "    and r12, r2, #7",
-    "    lsrs r2, r2, #3",
-    "    beq 2f",
-    "1:",
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    rank1!(),
-    "    subs r2, r2, #1",
-    "    bne 1b",
-    "2:",
-    "    cmp r12, #0",
-    "    beq 4f",
-    "3:",
-    rank1!(),
-    "    subs r12, r12, #1",
-    "    bne 3b",
-    "4:",
-    "    vmul.f32 s0, s0, s24",
-    "    vmul.f32 s1, s1, s24",
-    "    vmul.f32 s2, s2, s24",
-    "    vmul.f32 s3, s3, s24",
-    "    vmul.f32 s4, s4, s24",
-    "    vmul.f32 s5, s5, s24",
-    "    vmul.f32 s6, s6, s24",
-    "    vmul.f32 s7, s7, s24",
-    "    vmul.f32 s8, s8, s24",
-    "    vmul.f32 s9, s9, s24",
-    "    vmul.f32 s10, s10, s24",
-    "    vmul.f32 s11, s11, s24",
-    "    vmul.f32 s12, s12, s24",
-    "    vmul.f32 s13, s13, s24",
-    "    vmul.f32 s14, s14, s24",
-    "    vmul.f32 s15, s15, s24",
+    updates!(
+        concat!(
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!(),
+            rank1!()
+        ),
+        rank1!()
+    ),
+    scale!(),
     "    cmp r5, #1",
     "    beq 5f",
     "    bgt 6f",
     "    vstmia r3, {{s0-s15}}",
     "    b 7f",
     "5:",
-    "    vstmia r3, {{s0-s3}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s4-s7}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s8-s11}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s12-s15}}",
+    store_rows!(),
     "    b 7f",
     "6:",
-    update_row!("s0", "s1", "s2", "s3"),
-    update_row!("s4", "s5", "s6", "s7"),
-    update_row!("s8", "s9", "s10", "s11"),
-    update_row!("s12", "s13", "s14", "s15"),
+    update_rows!(),
     "7:",
     "    vpop {{s16-s25}}",
     "    pop {{r4, r5, pc}}",
@@ -264,60 +276,17 @@ global_asm!(
     "    add r6, r5, r7",
     "    ldr r7, [sp, #96]", // rsb_bytes
     "    vmov r8, r9, s0, s1",
-    "    ldr lr, =nchw_gemm_m4f_zeros",
-    "    vldmia lr, {{s0-s15}}",
-    "    and r12, r2, #7",
-    "    lsrs r2, r2, #3",
-    "    beq 2f",
-    "1:",
-    rows2!(),
-    rows2!(),
-    rows2!(),
-    rows2!(),
-    "    subs r2, r2, #1",
-    "    bne 1b",
-    "2:",
-    "    cmp r12, #0",
-    "    beq 4f",
-    "3:",
-    rows1!(),
-    "    subs r12, r12, #1",
-    "    bne 3b",
-    "4:",
+    updates!(concat!(rows2!(), rows2!(), rows2!(), rows2!()), rows1!()),
     "    vmov s24, s25, r8, r9",
     "    ldr r4, [sp, #100]", // rsc_bytes
     "    ldr r5, [sp, #104]", // mode
-    "    vmul.f32 s0, s0, s24",
-    "    vmul.f32 s1, s1, s24",
-    "    vmul.f32 s2, s2, s24",
-    "    vmul.f32 s3, s3, s24",
-    "    vmul.f32 s4, s4, s24",
-    "    vmul.f32 s5, s5, s24",
-    "    vmul.f32 s6, s6, s24",
-    "    vmul.f32 s7, s7, s24",
-    "    vmul.f32 s8, s8, s24",
-    "    vmul.f32 s9, s9, s24",
-    "    vmul.f32 s10, s10, s24",
-    "    vmul.f32 s11, s11, s24",
-    "    vmul.f32 s12, s12, s24",
-    "    vmul.f32 s13, s13, s24",
-    "    vmul.f32 s14, s14, s24",
-    "    vmul.f32 s15, s15, s24",
+    scale!(),
     "    cmp r5, #1",
     "    bgt 6f",
-    "    vstmia r3, {{s0-s3}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s4-s7}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s8-s11}}",
-    "    add r3, r3, r4",
-    "    vstmia r3, {{s12-s15}}",
+    store_rows!(),
     "    b 7f",
     "6:",
-    update_row!("s0", "s1", "s2", "s3"),
-    update_row!("s4", "s5", "s6", "s7"),
-    update_row!("s8", "s9", "s10", "s11"),
-    update_row!("s12", "s13", "s14", "s15"),
+    update_rows!(),
     "7:",
     "    vpop {{s16-s31}}",
     "    pop {{r4-r9, pc}}",
@@ -466,15 +435,10 @@ pub(crate) fn unpacked(
 /// As for the microkernel: `a..a + 4k` and `b..b + 4k` are readable, `rows <= 4`,
 /// `cols <= 4`, and `c + i * rsc + j * csc` is a valid, unaliased element for every
 /// `i < rows`, `j < cols`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn tile_4x4(
     k: usize,
-    alpha: f32,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
+    (alpha, a, b, beta, c): Args<f32>,
     (rsc, csc): (usize, usize),
     (rows, cols): (usize, usize),
 ) {

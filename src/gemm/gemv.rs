@@ -3,7 +3,7 @@
 //! would pack both operands and fill a whole register tile for one useful row.
 
 use super::view::{MatMut, MatRef};
-use crate::arch::{Float, Kernel, Simd};
+use crate::arch::{Build, Float, Kernel, Simd};
 use crate::element::Element;
 
 /// How a one-row or one-column product runs.
@@ -59,22 +59,13 @@ impl<T: Float> Kernel<T> for Gemv<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        // SAFETY: the caller guarantees `V`'s instruction set; `Form::of` chose the form
+    unsafe fn run<B: Build<T>>(self) {
+        // SAFETY: the caller guarantees the instruction set; `Form::of` chose the form
         // for these strides, and the views hold every element they describe.
         unsafe {
             match self.form {
-                Form::Dot => dots::<V>(self),
-                Form::RowUpdate => row_update::<V>(self),
+                Form::Dot => dots::<B::V>(self),
+                Form::RowUpdate => row_update::<B::V>(self),
             }
         }
     }

@@ -9,6 +9,12 @@ use crate::element::Element;
 /// hide an L2 hit (about 14 cycles) and most of an L3 hit, at one row per 12 cycles.
 const PREFETCH_ROWS: usize = 12;
 
+/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
+pub(crate) type Args<T> = (T, *const T, *const T, T, *mut T);
+
+/// A hand-written register tile ([`Hand`](crate::arch::Hand)), called as [`microkernel`].
+pub(crate) type TileFn<T> = unsafe fn(usize, Args<T>, (usize, usize), (usize, usize));
+
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
 /// `MR x (NV * LANES)` register tile.
 ///
@@ -18,7 +24,9 @@ const PREFETCH_ROWS: usize = 12;
 /// narrower than the slivers it reads (an edge kernel with fewer rows or vectors). Rows and columns past the matrix edge are zero in packed
 /// slivers. The full tile is accumulated in registers; only the `rows x cols` corner is
 /// written, straight from registers when it is a whole tile with unit column stride,
-/// through a stack copy otherwise. With `beta == 0` C is never read.
+/// through a stack copy otherwise. With `beta == 0` C is never read. The `4 x 4` tile of
+/// column-packed slivers runs the instruction set's hand-written kernel if it has one
+/// ([`Hand::tile_4x4`](crate::arch::Hand::tile_4x4)).
 ///
 /// # Safety
 /// - the CPU supports `S`'s instruction set;
@@ -26,8 +34,17 @@ const PREFETCH_ROWS: usize = 12;
 ///   `p < k`, `j < NV * S::LANES`;
 /// - `rows <= MR`, `cols <= NV * S::LANES`, and `c + i * rsc + j * csc` is a valid, unaliased
 ///   element for every `i < rows`, `j < cols`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+///
+/// Where the only kernel is the portable one (microcontrollers), each tile shape is its own
+/// function, called once per tile: the loop nest's stack frame then holds neither tile's
+/// accumulators and spills (a third of the stack a convolution needs on a Cortex-M). The
+/// SIMD kernels are inlined: they must be, to inherit their wrapper's target features.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    inline(never)
+)]
+#[allow(clippy::needless_range_loop)]
 pub(crate) unsafe fn microkernel<
     S: Simd,
     const MR: usize,
@@ -37,14 +54,15 @@ pub(crate) unsafe fn microkernel<
     const B_RS: usize,
 >(
     k: usize,
-    alpha: S::T,
-    a: *const S::T,
-    b: *const S::T,
-    beta: S::T,
-    c: *mut S::T,
+    (alpha, a, b, beta, c): Args<S::T>,
     (rsc, csc): (usize, usize),
     (rows, cols): (usize, usize),
 ) {
+    if let (4, 4, 1, 4, 4, Some(hand)) = (MR, NV, A_RS, A_CS, B_RS, S::HAND.tile_4x4) {
+        // SAFETY: the caller upholds this function's contract, which for this tile shape
+        // is the hand-written kernel's.
+        return unsafe { hand(k, (alpha, a, b, beta, c), (rsc, csc), (rows, cols)) };
+    }
     let nr = NV * S::LANES;
     debug_assert!(rows <= MR && cols <= nr);
     // SAFETY (whole body): the caller guarantees the instruction set, the `k` columns and

@@ -11,7 +11,7 @@ pub(crate) mod cortex_m;
 mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod nest;
-mod pack;
+pub(crate) mod pack;
 mod packed;
 mod view;
 
@@ -20,8 +20,9 @@ pub use packed::{gemm_pack_a, gemm_packed, PackedA};
 pub use view::{MatMut, MatRef};
 
 use gemv::{Form, Gemv};
+use nest::Nest;
 
-use crate::arch::{Float, Isa, Kernel, Simd};
+use crate::arch::{Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{mul, tri, Error};
 
@@ -120,6 +121,26 @@ impl Gemm {
         self.k
     }
 
+    /// [`Error::DimensionMismatch`] naming the first of the operands' dimensions `given` (rows
+    /// and columns of A, then of B, then of C, as many as given) that is not the geometry's.
+    #[inline(always)]
+    fn check(&self, given: &[usize]) -> Result<(), Error> {
+        let expected = [
+            ("a rows", self.m),
+            ("a columns", self.k),
+            ("b rows", self.k),
+            ("b columns", self.n),
+            ("c rows", self.m),
+            ("c columns", self.n),
+        ];
+        for (&left, (what, right)) in given.iter().zip(expected) {
+            if left != right {
+                return Err(Error::DimensionMismatch { what, left, right });
+            }
+        }
+        Ok(())
+    }
+
     /// Scratch elements that let [`gemm`] run at full speed.
     ///
     /// Any smaller scratch, down to none, still gives correct results: the blocks shrink to
@@ -181,19 +202,7 @@ pub fn gemm<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    let dims = [
-        ("a rows", a.rows, g.m),
-        ("a columns", a.cols, g.k),
-        ("b rows", b.rows, g.k),
-        ("b columns", b.cols, g.n),
-        ("c rows", c.rows, g.m),
-        ("c columns", c.cols, g.n),
-    ];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check(&[a.rows, a.cols, b.rows, b.cols, c.rows, c.cols])?;
     // SAFETY: `g.isa()` is available (checked by `with_isa`, or detected).
     unsafe { product(g.isa(), alpha, a, b, beta, c, scratch) };
     Ok(())
@@ -209,16 +218,11 @@ pub(crate) unsafe fn product<T: Float>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: MatMut<'_, T>,
+    mut c: MatMut<'_, T>,
     scratch: &mut [T],
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    debug_assert!(b.rows == k && c.rows == m && c.cols == n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == T::ZERO {
-        scale(beta, c);
+    debug_assert!(b.rows == a.cols && c.rows == a.rows && c.cols == b.cols);
+    if trivial(a.cols, alpha, beta, &mut c) {
         return;
     }
     // The microkernels store C rows as vectors: give them the unit stride when C has one,
@@ -252,45 +256,35 @@ pub(crate) unsafe fn product<T: Float>(
     unsafe { T::dispatch(isa, nest) }
 }
 
-/// The loop nest's arguments, run on an instruction set's microkernel by [`Float::dispatch`].
-struct Nest<'a, T> {
-    alpha: T,
-    a: MatRef<'a, T>,
-    b: MatRef<'a, T>,
-    beta: T,
-    c: MatMut<'a, T>,
-    scratch: &'a mut [T],
-}
-
+/// The loop nest, run on an instruction set's register tile by [`Float::dispatch`].
 impl<T: Float> Kernel<T> for Nest<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let Nest {
-            alpha,
-            a,
-            b,
-            beta,
-            c,
-            scratch,
-        } = self;
-        // SAFETY: the caller guarantees the instruction set and the tile; the operands are
-        // non-empty and agree ([`product`]).
-        unsafe { nest::gemm::<V, MR, NV, NR, KC>(alpha, a, b, beta, c, scratch) }
+    unsafe fn run<B: Build<T>>(self) {
+        // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
+        // agree ([`product`]).
+        unsafe { B::gemm(self) }
     }
 }
+
+/// Whether an `m x k` by `k x n` product into `c` has nothing to multiply, having then done
+/// what is left of it: nothing if `m == 0` or `n == 0`, C scaled by `beta` if `k == 0` or
+/// `alpha == 0`.
+#[inline(always)]
+fn trivial<T: Element>(k: usize, alpha: T, beta: T, c: &mut MatMut<'_, T>) -> bool {
+    if c.rows == 0 || c.cols == 0 {
+        true
+    } else if k == 0 || alpha == T::ZERO {
+        scale(beta, c);
+        true
+    } else {
+        false
+    }
+}
+
 /// `C <- beta * C`, writing zeros (never reading C) when `beta == 0`.
-fn scale<T: Element>(beta: T, mut c: MatMut<'_, T>) {
+fn scale<T: Element>(beta: T, c: &mut MatMut<'_, T>) {
     if beta == T::ONE {
         return;
     }

@@ -11,14 +11,45 @@
 use core::num::NonZeroUsize;
 
 use super::blocking::{self, Plan};
+use super::microkernel::{microkernel, Args};
 use super::pack::{pack_a, pack_a_rows, pack_b};
 use super::view::{MatMut, MatRef};
 use crate::arch::Simd;
 use crate::element::Element;
 
+/// The loop nest's operands: `C <- alpha * A * B + beta * C`, `scratch` for the packing.
+pub struct Nest<'a, T> {
+    pub alpha: T,
+    pub a: MatRef<'a, T>,
+    pub b: MatRef<'a, T>,
+    pub beta: T,
+    pub c: MatMut<'a, T>,
+    pub scratch: &'a mut [T],
+}
+
+/// The packed loop nest's operands: [`Nest`] with A packed by
+/// [`Build::pack_a`](crate::arch::Build::pack_a) (`scratch` for B alone).
+pub struct NestPacked<'a, T> {
+    pub alpha: T,
+    pub a: &'a [T],
+    pub b: MatRef<'a, T>,
+    pub beta: T,
+    pub c: MatMut<'a, T>,
+    pub scratch: &'a mut [T],
+}
+
+/// `scratch` from its first element on a cache line, or all of it if `align_offset` declines
+/// (as under Miri: alignment is only a speed hint).
+#[inline(always)]
+fn aligned<T>(scratch: &mut [T]) -> &mut [T] {
+    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
+    let skip = if skip <= scratch.len() { skip } else { 0 };
+    scratch.get_mut(skip..).unwrap_or_default()
+}
+
 /// `C <- alpha * A * B + beta * C` with packing into `scratch`, for non-empty operands
-/// whose dimensions agree. Falls back to `S::unpacked` ([`unpacked`] unless the instruction
-/// set has its own) when `scratch` cannot hold even a depth-1 pair of slivers.
+/// whose dimensions agree. Falls back to [`unpacked`] when `scratch` cannot hold even a
+/// depth-1 pair of slivers.
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
@@ -41,19 +72,16 @@ pub(crate) unsafe fn gemm<
     debug_assert_eq!(NR, NV * S::LANES);
     let (m, n, k) = (a.rows, b.cols, a.cols);
     // Align the B block to a cache line: its slivers then start on vector boundaries.
-    // (`align_offset` may decline, as under Miri: alignment is only a speed hint.)
-    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
-    let skip = if skip <= scratch.len() { skip } else { 0 };
-    let scratch = scratch.get_mut(skip..).unwrap_or_default();
+    let scratch = aligned(scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
     let Some(Plan { kc, mc, nc, a_rows }) = plan else {
-        return S::unpacked(alpha, a, b, beta, c);
+        return unpacked::<S>(alpha, a, b, beta, c);
     };
     // The plan fits the scratch, so the split always succeeds.
     let Some((b_block, a_panel)) = scratch.split_at_mut_checked(kc.get() * nc.get()) else {
-        return S::unpacked(alpha, a, b, beta, c);
+        return unpacked::<S>(alpha, a, b, beta, c);
     };
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
@@ -109,9 +137,9 @@ pub(crate) unsafe fn gemm<
                             let args = (alpha, a_sliver, b_sliver, beta, c_tile);
                             let (c_strides, edge) = ((rsc, csc), (rows, cols));
                             if a_rows {
-                                tile::<S, MR, NV, NR, KC>(kcb, args, c_strides, edge);
+                                tile::<S, MR, NV, KC, 1, NR>(kcb, args, c_strides, edge);
                             } else {
-                                kernel::<S, MR, NV, 1, MR, NR>(kcb, args, c_strides, edge);
+                                microkernel::<S, MR, NV, 1, MR, NR>(kcb, args, c_strides, edge);
                             }
                         }
                     }
@@ -120,9 +148,6 @@ pub(crate) unsafe fn gemm<
         }
     }
 }
-
-/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
-type Args<T> = (T, *const T, *const T, T, *mut T);
 
 /// `C <- alpha * A * B + beta * C` with A pre-packed and only B packed into `scratch`, for
 /// non-empty operands whose dimensions agree.
@@ -135,18 +160,12 @@ type Args<T> = (T, *const T, *const T, T, *mut T);
 /// when `scratch` cannot hold even a depth-1 B sliver.
 ///
 /// # Safety
-/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`; `KC` is the blocking's
-/// `kc` for `S::T`; `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
+/// The CPU supports `S`'s instruction set; `NR == NV * S::LANES`;
+/// `a.len() >= m.div_ceil(MR) * MR * k` with `m == c.rows`,
 /// `k == b.rows >= 1`, and `b.cols == c.cols`. (Elements of `a` past the slivers, if any,
 /// may be read, never used.)
 #[inline(always)]
-pub(crate) unsafe fn gemm_packed<
-    S: Simd,
-    const MR: usize,
-    const NV: usize,
-    const NR: usize,
-    const KC: usize,
->(
+pub(crate) unsafe fn gemm_packed<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
     alpha: S::T,
     a: &[S::T],
     b: MatRef<'_, S::T>,
@@ -157,11 +176,8 @@ pub(crate) unsafe fn gemm_packed<
     debug_assert_eq!(NR, NV * S::LANES);
     let (m, n, k) = (c.rows, b.cols, b.rows);
     debug_assert!(a.len() >= m.div_ceil(MR) * MR * k && c.cols == n);
-    let skip = scratch.as_ptr().align_offset(blocking::ALIGN_BYTES);
-    let skip = if skip <= scratch.len() { skip } else { 0 };
-    let scratch = scratch.get_mut(skip..).unwrap_or_default();
+    let scratch = aligned(scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
-    debug_assert_eq!(KC, blocks.kc);
     let Some((kc, nc)) = blocking::packed_plan(&blocks, scratch.len(), NR, (n, k)) else {
         return unpacked_packed::<S::T, MR>(alpha, a, b, beta, c);
     };
@@ -217,7 +233,7 @@ pub(crate) unsafe fn gemm_packed<
                             tail::<S, MR, NR>(kcb, args, (csc, rsc), (cols, rows));
                         } else {
                             let args = (alpha, a_sliver, b_sliver, beta, c_tile);
-                            tile_packed::<S, MR, NV, NR>(kcb, args, (rsc, csc), (rows, cols));
+                            tile::<S, MR, NV, 1, MR, NR>(kcb, args, (rsc, csc), (rows, cols));
                         }
                     }
                 }
@@ -230,7 +246,7 @@ pub(crate) unsafe fn gemm_packed<
 /// from the B sliver (as A, `A_RS = 1`, `A_CS = NR`) and the A sliver (as B, one vector of
 /// its `MR` values per depth, `B_RS = MR`). One FMA per live column and depth, where the
 /// register tile would run one per row of A. Each element of C is the same sum in the same
-/// order as in [`tile_packed`] (the products commute exactly), stored the same way.
+/// order as in [`tile`] (the products commute exactly), stored the same way.
 ///
 /// # Safety
 /// As for [`microkernel`](super::microkernel::microkernel) with the operands swapped: `cols
@@ -249,39 +265,10 @@ unsafe fn tail<S: Simd, const MR: usize, const NR: usize>(
     // (`rows <= LANES`), as the caller guarantees.
     unsafe {
         match cols {
-            1 => kernel::<S, 1, 1, 1, NR, MR>(k, args, c_strides, edge),
-            2 => kernel::<S, 2, 1, 1, NR, MR>(k, args, c_strides, edge),
-            3 | 4 => kernel::<S, 4, 1, 1, NR, MR>(k, args, c_strides, edge),
-            _ => kernel::<S, 8, 1, 1, NR, MR>(k, args, c_strides, edge),
-        }
-    }
-}
-
-/// One `MR x NR` tile from a pre-packed A sliver (column by column, `A_CS = MR`): edge tiles
-/// run a smaller register tile as [`tile`] does.
-///
-/// # Safety
-/// As for [`microkernel`](super::microkernel::microkernel) with `A_RS = 1`, `A_CS = MR`,
-/// `B_RS = NR`.
-#[inline(always)]
-unsafe fn tile_packed<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
-    k: usize,
-    args: Args<S::T>,
-    c_strides: (usize, usize),
-    (rows, cols): (usize, usize),
-) {
-    let edge = (rows, cols);
-    let narrow = NV == 2 && cols <= S::LANES;
-    // SAFETY: every variant reads a subset of the sliver rows and vectors the full tile
-    // reads, and writes the same `rows x cols` corner of C (`rows` and `cols` fit it).
-    unsafe {
-        match (rows, narrow) {
-            (..=4, false) if MR > 4 => kernel::<S, 4, NV, 1, MR, NR>(k, args, c_strides, edge),
-            (..=4, true) if MR > 4 => kernel::<S, 4, 1, 1, MR, NR>(k, args, c_strides, edge),
-            (..=8, false) if MR > 8 => kernel::<S, 8, NV, 1, MR, NR>(k, args, c_strides, edge),
-            (..=8, true) if MR > 8 => kernel::<S, 8, 1, 1, MR, NR>(k, args, c_strides, edge),
-            (_, true) => kernel::<S, MR, 1, 1, MR, NR>(k, args, c_strides, edge),
-            (_, false) => kernel::<S, MR, NV, 1, MR, NR>(k, args, c_strides, edge),
+            1 => microkernel::<S, 1, 1, 1, NR, MR>(k, args, c_strides, edge),
+            2 => microkernel::<S, 2, 1, 1, NR, MR>(k, args, c_strides, edge),
+            3 | 4 => microkernel::<S, 4, 1, 1, NR, MR>(k, args, c_strides, edge),
+            _ => microkernel::<S, 8, 1, 1, NR, MR>(k, args, c_strides, edge),
         }
     }
 }
@@ -326,14 +313,21 @@ fn unpacked_packed<T: Element, const MR: usize>(
     }
 }
 
-/// One `MR x NR` tile from a row-by-row A sliver (row stride `KC`): edge tiles with at most
-/// 4 or 8 live rows, or one vector of live columns, run a smaller register tile instead of
-/// computing padding.
+/// One `MR x NR` tile from an A sliver packed row by row (`A_RS = KC`, `A_CS = 1`) or column
+/// by column (`A_RS = 1`, `A_CS = MR`): edge tiles with at most 4 or 8 live rows, or one
+/// vector of live columns, run a smaller register tile instead of computing padding.
 ///
 /// # Safety
-/// As for [`microkernel`](super::microkernel::microkernel) with `A_RS = KC`, `A_CS = 1`, `B_RS = NR`.
+/// As for [`microkernel`] with `B_RS = NR`.
 #[inline(always)]
-unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+unsafe fn tile<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const A_RS: usize,
+    const A_CS: usize,
+    const NR: usize,
+>(
     k: usize,
     args: Args<S::T>,
     c_strides: (usize, usize),
@@ -345,67 +339,48 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const NR: usize, const
     // reads, and writes the same `rows x cols` corner of C (`rows` and `cols` fit it).
     unsafe {
         match (rows, narrow) {
-            (..=4, false) if MR > 4 => kernel::<S, 4, NV, KC, 1, NR>(k, args, c_strides, edge),
-            (..=4, true) if MR > 4 => kernel::<S, 4, 1, KC, 1, NR>(k, args, c_strides, edge),
-            (..=8, false) if MR > 8 => kernel::<S, 8, NV, KC, 1, NR>(k, args, c_strides, edge),
-            (..=8, true) if MR > 8 => kernel::<S, 8, 1, KC, 1, NR>(k, args, c_strides, edge),
-            (_, true) => kernel::<S, MR, 1, KC, 1, NR>(k, args, c_strides, edge),
-            (_, false) => kernel::<S, MR, NV, KC, 1, NR>(k, args, c_strides, edge),
+            (..=4, false) if MR > 4 => {
+                microkernel::<S, 4, NV, A_RS, A_CS, NR>(k, args, c_strides, edge)
+            }
+            (..=4, true) if MR > 4 => {
+                microkernel::<S, 4, 1, A_RS, A_CS, NR>(k, args, c_strides, edge)
+            }
+            (..=8, false) if MR > 8 => {
+                microkernel::<S, 8, NV, A_RS, A_CS, NR>(k, args, c_strides, edge)
+            }
+            (..=8, true) if MR > 8 => {
+                microkernel::<S, 8, 1, A_RS, A_CS, NR>(k, args, c_strides, edge)
+            }
+            (_, true) => microkernel::<S, MR, 1, A_RS, A_CS, NR>(k, args, c_strides, edge),
+            (_, false) => microkernel::<S, MR, NV, A_RS, A_CS, NR>(k, args, c_strides, edge),
         }
     }
 }
 
-/// [`microkernel`](super::microkernel::microkernel) with its operands bundled.
-///
-/// Where the only kernel is the portable one (microcontrollers), each tile shape is its own
-/// function, called once per tile: the loop nest's stack frame then holds neither tile's
-/// accumulators and spills (a third of the stack a convolution needs on a Cortex-M). The
-/// SIMD kernels are inlined: they must be, to inherit their wrapper's target features.
-///
-/// # Safety
-/// As for [`microkernel`](super::microkernel::microkernel).
-#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    inline(never)
-)]
-unsafe fn kernel<
-    S: Simd,
-    const MR: usize,
-    const NV: usize,
-    const A_RS: usize,
-    const A_CS: usize,
-    const B_RS: usize,
->(
-    k: usize,
-    args: Args<S::T>,
-    c_strides: (usize, usize),
-    edge: (usize, usize),
-) {
-    // SAFETY: the caller upholds `microkernel`'s contract.
-    unsafe { S::tile::<MR, NV, A_RS, A_CS, B_RS>(k, args, c_strides, edge) }
-}
-
-/// The no-scratch path: one dot product per element of C, straight from the views.
+/// The no-scratch path: one dot product per element of C, straight from the views; or the
+/// instruction set's own ([`Hand::unpacked`](crate::arch::Hand::unpacked)).
 #[inline(always)]
-pub(crate) fn unpacked<T: Element>(
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    mut c: MatMut<'_, T>,
+fn unpacked<S: Simd>(
+    alpha: S::T,
+    a: MatRef<'_, S::T>,
+    b: MatRef<'_, S::T>,
+    beta: S::T,
+    mut c: MatMut<'_, S::T>,
 ) {
+    if let Some(hand) = S::HAND.unpacked {
+        return hand(alpha, a, b, beta, c);
+    }
     debug_assert!(a.rows == c.rows && b.cols == c.cols && a.cols == b.rows);
     for i in 0..c.rows.min(a.rows) {
         for j in 0..c.cols.min(b.cols) {
-            let mut acc = T::ZERO;
+            let mut acc = S::T::ZERO;
             for p in 0..a.cols.min(b.rows) {
                 // SAFETY: `i < a.rows`, `p < a.cols`; `p < b.rows`, `j < b.cols`.
                 acc += unsafe { a.get_unchecked(i, p) * b.get_unchecked(p, j) };
             }
             // SAFETY: `i < c.rows`, `j < c.cols`.
             let dst = unsafe { c.get_unchecked_mut(i, j) };
-            *dst = if beta == T::ZERO {
+            *dst = if beta == S::T::ZERO {
                 alpha * acc
             } else {
                 alpha * acc + beta * *dst

@@ -7,7 +7,7 @@
 //!
 //! Inlined into the SIMD loop nests (to run with their target features), but their own
 //! functions where the portable kernel is the only one, to keep the nest's stack frame small
-//! on a microcontroller (see `nest::kernel`).
+//! on a microcontroller (see `microkernel`).
 
 use super::view::MatRef;
 use crate::element::Element;

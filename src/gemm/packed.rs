@@ -12,11 +12,10 @@
 //! for it, "packing" is a row-major copy of A, which those read at full speed.
 
 use super::blocking::{self, ALIGN_BYTES};
-use super::nest;
-use super::pack::pack_a;
+use super::nest::NestPacked;
 use super::view::{MatMut, MatRef};
-use super::{scale, Gemm};
-use crate::arch::{Float, Isa, Kernel, Simd};
+use super::{trivial, Gemm};
+use crate::arch::{Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{check_len, Error};
 
@@ -166,12 +165,7 @@ pub fn gemm_pack_a<'a, T: Float>(
     a: MatRef<'_, T>,
     buffer: &'a mut [T],
 ) -> Result<PackedA<'a, T>, Error> {
-    let dims = [("a rows", a.rows, g.m), ("a columns", a.cols, g.k)];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check(&[a.rows, a.cols])?;
     check_len("packed", g.packed_a_len::<T>(), buffer.len())?;
     let (_, buffer) = buffer.split_at_mut(align_skip(buffer));
     let rows = thin(g.m, g.n);
@@ -189,6 +183,7 @@ pub(crate) const fn thin(m: usize, n: usize) -> bool {
 /// Elements to skip at the start of `buffer` to align packed slivers to a cache line: at
 /// most the slack [`packed_a_len`](super::packed_a_len) adds (`align_offset` may decline, as
 /// under Miri: alignment is only a speed hint).
+#[inline(always)]
 pub(crate) fn align_skip<T>(buffer: &[T]) -> usize {
     let skip = buffer.as_ptr().align_offset(ALIGN_BYTES);
     let slack = ALIGN_BYTES / core::mem::size_of::<T>().max(1);
@@ -208,17 +203,8 @@ pub(crate) unsafe fn mr<T: Float>(isa: Isa) -> usize {
     impl<T: Float> Kernel<T> for Mr {
         type Output = usize;
         #[inline(always)]
-        unsafe fn run<
-            V: Simd<T = T>,
-            H: Simd<T = T>,
-            const MR: usize,
-            const NV: usize,
-            const NR: usize,
-            const KC: usize,
-        >(
-            self,
-        ) -> usize {
-            MR
+        unsafe fn run<B: Build<T>>(self) -> usize {
+            B::MR
         }
     }
     // SAFETY: the caller guarantees the instruction set; the kernel runs no instruction.
@@ -269,20 +255,8 @@ impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let Pack { a, dst } = self;
-        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
-        // in `dst`.)
-        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows, a.cols), dst) };
+    unsafe fn run<B: Build<T>>(self) {
+        B::pack_a(self.a, self.dst);
     }
 }
 
@@ -327,19 +301,7 @@ pub fn gemm_packed<T: Float>(
     c: MatMut<'_, T>,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    let dims = [
-        ("a rows", a.m, g.m),
-        ("a columns", a.k, g.k),
-        ("b rows", b.rows, g.k),
-        ("b columns", b.cols, g.n),
-        ("c rows", c.rows, g.m),
-        ("c columns", c.cols, g.n),
-    ];
-    for (what, left, right) in dims {
-        if left != right {
-            return Err(Error::DimensionMismatch { what, left, right });
-        }
-    }
+    g.check(&[a.m, a.k, b.rows, b.cols, c.rows, c.cols])?;
     check_isa(a.isa, g.isa())?;
     // SAFETY: `a.isa` is `g.isa()`, available; the operands agree (checked above) and `a`
     // was packed for them by `pack_into`.
@@ -370,16 +332,12 @@ pub(crate) unsafe fn product_packed<T: Float>(
     a: &PackedA<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: MatMut<'_, T>,
+    mut c: MatMut<'_, T>,
     scratch: &mut [T],
 ) {
-    let (m, k, n) = (a.m, a.k, b.cols);
-    debug_assert!(b.rows == k && c.rows == m && c.cols == n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == T::ZERO {
-        scale(beta, c);
+    let (m, k) = (a.m, a.k);
+    debug_assert!(b.rows == k && c.rows == m && c.cols == b.cols);
+    if trivial(k, alpha, beta, &mut c) {
         return;
     }
     if a.rows {
@@ -405,49 +363,19 @@ pub(crate) unsafe fn product_packed<T: Float>(
     unsafe { T::dispatch(a.isa, nest) }
 }
 
-/// The packed loop nest's arguments, run on an instruction set's microkernel.
-struct NestPacked<'a, T> {
-    alpha: T,
-    a: &'a [T],
-    b: MatRef<'a, T>,
-    beta: T,
-    c: MatMut<'a, T>,
-    scratch: &'a mut [T],
-}
-
+/// The packed loop nest, run on an instruction set's register tile.
 impl<T: Float> Kernel<T> for NestPacked<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    unsafe fn run<
-        V: Simd<T = T>,
-        H: Simd<T = T>,
-        const MR: usize,
-        const NV: usize,
-        const NR: usize,
-        const KC: usize,
-    >(
-        self,
-    ) {
-        let NestPacked {
-            alpha,
-            a,
-            b,
-            beta,
-            c,
-            scratch,
-        } = self;
-        if a.len()
-            < c.rows
-                .div_ceil(MR)
-                .saturating_mul(MR)
-                .saturating_mul(b.rows)
-        {
+    unsafe fn run<B: Build<T>>(self) {
+        let tile = self.c.rows.div_ceil(B::MR).saturating_mul(B::MR);
+        if self.a.len() < tile.saturating_mul(self.b.rows) {
             debug_assert!(false, "packed for another register tile");
             return;
         }
         // SAFETY: the caller guarantees the instruction set and the tile; the operands are
         // non-empty and agree, and `a` holds every sliver (checked above).
-        unsafe { nest::gemm_packed::<V, MR, NV, NR, KC>(alpha, a, b, beta, c, scratch) }
+        unsafe { B::gemm_packed(self) }
     }
 }

@@ -44,6 +44,38 @@ pub struct MatMut<'a, T> {
     pub(crate) col_stride: usize,
 }
 
+/// The transpose and the dimensions, written once for both views (`$t` the transpose's
+/// visibility).
+macro_rules! shape {
+    ($view:ident, $t:vis) => {
+        impl<T> $view<'_, T> {
+            /// The transpose, sharing the same data.
+            $t fn t(self) -> Self {
+                $view {
+                    rows: self.cols,
+                    cols: self.rows,
+                    row_stride: self.col_stride,
+                    col_stride: self.row_stride,
+                    ..self
+                }
+            }
+
+            /// Rows.
+            pub fn rows(&self) -> usize {
+                self.rows
+            }
+
+            /// Columns.
+            pub fn cols(&self) -> usize {
+                self.cols
+            }
+        }
+    };
+}
+
+shape!(MatRef, pub);
+shape!(MatMut, pub(crate));
+
 /// The slice length a strided view needs, or `usize::MAX` if it overflows.
 fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
     if rows == 0 || cols == 0 {
@@ -116,27 +148,6 @@ impl<'a, T: Copy> MatRef<'a, T> {
     /// ```
     pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Result<Self, Error> {
         Self::new(data, rows, cols, cols, 1)
-    }
-
-    /// The transpose, sharing the same data.
-    pub fn t(self) -> Self {
-        MatRef {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-
-    /// Rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Columns.
-    pub fn cols(&self) -> usize {
-        self.cols
     }
 
     /// Element `(i, j)`, or `None` outside the matrix.
@@ -222,27 +233,6 @@ impl<'a, T: Copy> MatMut<'a, T> {
     /// [`Error::InvalidView`] if `data` is shorter than `rows * cols`.
     pub fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Result<Self, Error> {
         Self::new(data, rows, cols, cols, 1)
-    }
-
-    /// The transpose, sharing the same data.
-    pub(crate) fn t(self) -> Self {
-        MatMut {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-
-    /// Rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Columns.
-    pub fn cols(&self) -> usize {
-        self.cols
     }
 
     /// Element `(i, j)` without a bounds check.
