@@ -291,3 +291,32 @@ float!(
     blocking::F64.kc,
     [Avx512F64, Avx2F64, Sse2F64, NeonF64]
 );
+
+/// Writes `$geometry`'s `with_isa` and `isa` over its field `isa: Option<Isa>`: forcing an
+/// instruction set is one mechanism, per call, for every operation. `$what` names the
+/// operation in the docs; `$example` is the doctest.
+macro_rules! forced_isa {
+    ($geometry:ident, $what:literal, $example:literal) => {
+        impl $geometry {
+            #[doc = concat!("The same ", $what, " on `isa`'s build: for tests that cover every")]
+            /// build and for comparing them.
+            ///
+            /// # Errors
+            /// [`Error::IsaUnavailable`](crate::Error::IsaUnavailable) if this CPU (or build
+            /// target) cannot run `isa`.
+            ///
+            #[doc = $example]
+            pub fn with_isa(self, isa: crate::Isa) -> Result<Self, crate::Error> {
+                let isa = Some(isa.check()?);
+                Ok($geometry { isa, ..self })
+            }
+
+            #[doc = concat!("The instruction set the ", $what, " runs on: the one forced with")]
+            /// [`with_isa`](Self::with_isa), else [`Isa::best`](crate::Isa::best).
+            pub fn isa(&self) -> crate::Isa {
+                self.isa.unwrap_or_else(crate::Isa::best)
+            }
+        }
+    };
+}
+pub(crate) use forced_isa;

@@ -4,7 +4,7 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use crate::arch::Isa;
+use crate::arch::{forced_isa, Isa};
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm;
@@ -129,6 +129,19 @@ pub(crate) enum Pass {
     BackwardFilter,
 }
 
+forced_isa!(
+    Conv2d,
+    "convolution",
+    r#"```
+use nchw::{Conv2d, Isa, Shape, Window};
+let conv = Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), 2)?;
+assert_eq!(conv.with_isa(Isa::Portable)?.isa(), Isa::Portable);
+assert_eq!(conv.isa(), Isa::best());
+# Ok::<(), nchw::Error>(())
+```
+"#
+);
+
 impl Conv2d {
     /// A convolution of `window` over `input` into `out_channels` channels, in `groups`
     /// groups.
@@ -241,32 +254,6 @@ impl Conv2d {
             }),
             Err(e) => Err(e),
         }
-    }
-
-    /// The same convolution with its GEMM and depthwise kernels on `isa`: for tests that
-    /// cover every build and for comparing them.
-    ///
-    /// # Errors
-    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
-    ///
-    /// ```
-    /// use nchw::{Conv2d, Isa, Shape, Window};
-    /// let conv = Conv2d::new(Shape::new(1, 2, 4, 4)?, 2, Window::square(3), 2)?;
-    /// assert_eq!(conv.with_isa(Isa::Portable)?.isa(), Isa::Portable);
-    /// assert_eq!(conv.isa(), Isa::best());
-    /// # Ok::<(), nchw::Error>(())
-    /// ```
-    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
-        Ok(Conv2d {
-            isa: Some(isa.check()?),
-            ..self
-        })
-    }
-
-    /// The instruction set the kernels run on: the one forced with
-    /// [`with_isa`](Conv2d::with_isa), else [`Isa::best`].
-    pub fn isa(&self) -> Isa {
-        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The input shape `N x C x H x W`.

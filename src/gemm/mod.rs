@@ -22,7 +22,7 @@ pub use view::{MatMut, MatRef};
 use gemv::{Form, Gemv};
 use nest::Nest;
 
-use crate::arch::{Build, Float, Isa, Kernel};
+use crate::arch::{forced_isa, Build, Float, Isa, Kernel};
 use crate::element::Element;
 use crate::error::{mul, tri, Error};
 
@@ -47,6 +47,21 @@ pub struct Gemm {
     k: usize,
     isa: Option<Isa>,
 }
+
+forced_isa!(
+    Gemm,
+    "product",
+    r#"```
+use nchw::{gemm, Gemm, Isa, MatMut, MatRef};
+let g = Gemm::new(1, 1, 3)?.with_isa(Isa::Portable)?;
+let (a, b, mut c) = ([1.0f64, 2.0, 3.0], [4.0f64, 5.0, 6.0], [1.0f64]);
+let (a, b) = (MatRef::row_major(&a, 1, 3)?, MatRef::row_major(&b, 3, 1)?);
+gemm(&g, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
+assert_eq!(c, [65.0]); // 2 * 32 + 1
+# Ok::<(), nchw::Error>(())
+```
+"#
+);
 
 impl Gemm {
     /// The product of an `m x k` by a `k x n` matrix, on [`Isa::best`].
@@ -76,34 +91,6 @@ impl Gemm {
         tri!(mul(k, n));
         tri!(mul(m, n));
         Ok(Gemm { m, n, k, isa: None })
-    }
-
-    /// The same product on `isa`'s microkernel: for tests that cover every kernel and for
-    /// comparing kernels.
-    ///
-    /// # Errors
-    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
-    ///
-    /// ```
-    /// use nchw::{gemm, Gemm, Isa, MatMut, MatRef};
-    /// let g = Gemm::new(1, 1, 3)?.with_isa(Isa::Portable)?;
-    /// let (a, b, mut c) = ([1.0f64, 2.0, 3.0], [4.0f64, 5.0, 6.0], [1.0f64]);
-    /// let (a, b) = (MatRef::row_major(&a, 1, 3)?, MatRef::row_major(&b, 3, 1)?);
-    /// gemm(&g, 2.0, a, b, 1.0, MatMut::row_major(&mut c, 1, 1)?, &mut [])?;
-    /// assert_eq!(c, [65.0]); // 2 * 32 + 1
-    /// # Ok::<(), nchw::Error>(())
-    /// ```
-    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
-        Ok(Gemm {
-            isa: Some(isa.check()?),
-            ..self
-        })
-    }
-
-    /// The instruction set the product runs on: the one forced with
-    /// [`with_isa`](Gemm::with_isa), else [`Isa::best`].
-    pub fn isa(&self) -> Isa {
-        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// Rows of A and C.
