@@ -19,6 +19,7 @@ use core::ops::Range;
 
 use super::clamp::{biases, Clamp};
 use super::depthwise_3x3;
+use super::forward::Operands;
 use super::geometry::Conv2d;
 use crate::arch::{Float, Kernel, Scalar, Simd};
 use crate::element::Element;
@@ -518,15 +519,15 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
 /// # Safety
 /// The CPU supports `S`'s instruction set.
 #[inline(always)]
-unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
-    conv: &Conv2d,
-    input: &[S::T],
-    weight: &[S::T],
-    bias: Option<&[S::T]>,
-    clamp: Option<Clamp<S::T>>,
-    output: &mut [S::T],
-    padded: &mut [S::T],
-) {
+unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(pass: Forward<'_, S::T>) {
+    let Forward { conv, op, padded } = pass;
+    let Operands {
+        input,
+        weight,
+        bias,
+        clamp,
+        output,
+    } = op;
     let g = conv.group();
     let (out_plane, taps) = (g.cols(), g.rows());
     let (width, pad) = (g.width(), g.window().padding);
@@ -657,18 +658,15 @@ unsafe fn backward_data_plane<S: Simd>(g: &Im2col, dy: &[S::T], w: &[S::T], dx: 
 /// The CPU supports `S`'s instruction set.
 #[inline(always)]
 unsafe fn backward_data_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
-    conv: &Conv2d,
-    grad_output: &[S::T],
-    weight: &[S::T],
-    grad_input: &mut [S::T],
+    op: BackwardData<'_, S::T>,
 ) {
-    let g = conv.group();
+    let (conv, g) = (op.conv, op.conv.group());
     let (out_plane, taps) = (g.cols(), g.rows());
     // Each group is one input plane and the channel multiplier's output planes and filters.
     let planes = conv
-        .output_groups(grad_output)
-        .zip(conv.input_groups(grad_input));
-    for ((dys, dx), ws) in planes.zip(conv.weight_groups(weight).cycle()) {
+        .output_groups(op.grad_output)
+        .zip(conv.input_groups(op.grad_input));
+    for ((dys, dx), ws) in planes.zip(conv.weight_groups(op.weight).cycle()) {
         for (dy, w) in chunks(dys, out_plane).zip(chunks(ws, taps)) {
             // SAFETY: the caller guarantees the instruction set.
             unsafe { backward_data_plane::<S>(g, dy, w, &mut *dx) };
@@ -793,17 +791,14 @@ unsafe fn backward_filter_plane<S: Simd, const NV: usize>(
 /// The CPU supports `S`'s instruction set.
 #[inline(always)]
 unsafe fn backward_filter_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(
-    conv: &Conv2d,
-    input: &[S::T],
-    grad_output: &[S::T],
-    grad_weight: &mut [S::T],
+    op: BackwardFilter<'_, S::T>,
 ) {
-    let g = conv.group();
+    let (conv, g) = (op.conv, op.conv.group());
     let (out_plane, taps) = (g.cols(), g.rows());
-    for (x, dy) in conv.images(input, grad_output) {
+    for (x, dy) in conv.images(op.input, op.grad_output) {
         // Each group is one input plane and the channel multiplier's output planes and filters.
         let planes = conv.input_groups(x).zip(conv.output_groups(dy));
-        for ((x, dys), dws) in planes.zip(conv.weight_groups(&mut *grad_weight)) {
+        for ((x, dys), dws) in planes.zip(conv.weight_groups(&mut *op.grad_weight)) {
             for (dy, dw) in chunks(dys, out_plane).zip(chunks(dws, taps)) {
                 // SAFETY: the caller guarantees the instruction set.
                 unsafe { backward_filter_plane::<S, NV>(g, x, dy, dw) };
@@ -821,7 +816,8 @@ fn add<T: Element>(dw: &mut [T], tap: usize, sum: T) {
     }
 }
 
-/// The three passes' arguments, each a [`Kernel`] run on the geometry's instruction set.
+/// The three passes' arguments, each a [`Kernel`] run on the geometry's instruction set: its
+/// `planes` function over every plane.
 macro_rules! kernels {
     ($($(#[$doc:meta])* $name:ident => $planes:ident::<$nv:literal>($($arg:ident: $ty:ty),*);)*) => {$(
         $(#[$doc])*
@@ -834,9 +830,8 @@ macro_rules! kernels {
 
             #[inline(always)]
             unsafe fn run<B: crate::arch::Build<T>>(self) {
-                let $name { $($arg),* } = self;
                 // SAFETY: the caller guarantees the instruction sets of the vectors.
-                unsafe { $planes::<B::V, B::H, $nv>($($arg),*) }
+                unsafe { $planes::<B::V, B::H, $nv>(self) }
             }
         }
     )*};
@@ -847,11 +842,7 @@ kernels! {
     /// workspace.
     Forward => forward_planes::<4>(
         conv: &'a Conv2d,
-        input: &'a [T],
-        weight: &'a [T],
-        bias: Option<&'a [T]>,
-        clamp: Option<Clamp<T>>,
-        output: &'a mut [T],
+        op: Operands<'a, T>,
         padded: &'a mut [T]
     );
     /// Backward-data over every plane, adding into `grad_input`.

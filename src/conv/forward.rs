@@ -191,26 +191,8 @@ fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
 ) -> Result<(), Error> {
     match check(conv, &op, scratch)? {
         Path::Depthwise { padded } if DEPTHWISE => {
-            let Operands {
-                input,
-                weight,
-                bias,
-                clamp,
-                output,
-            } = op;
             let padded = scratch.get_mut(..padded).unwrap_or_default();
-            depthwise::on_isa(
-                conv,
-                depthwise::Forward {
-                    conv,
-                    input,
-                    weight,
-                    bias,
-                    clamp,
-                    output,
-                    padded,
-                },
-            );
+            depthwise::on_isa(conv, depthwise::Forward { conv, op, padded });
             Ok(())
         }
         path @ (Path::Pointwise | Path::Columns { .. }) if COLUMNS => match conv.tiling(path) {
