@@ -30,11 +30,9 @@
 use core::arch::global_asm;
 
 use super::clamp::Clamp;
-use super::forward::Operands;
-use super::geometry::Conv2d;
+use super::geometry::{Conv2d, Family};
+use super::operands::Operands;
 use crate::arch::Float;
-use crate::element::Element;
-use crate::window::Window;
 
 /// One block's arguments, read by the assembly (byte offsets 0, 4, ... in field order).
 #[repr(C)]
@@ -468,41 +466,14 @@ extern "C" {
     fn nchw_conv1x1_m4f_4x4(block: *mut Block);
 }
 
-/// Whether one of the direct kernels runs the forward pass of `conv` on `T`.
-pub(crate) const fn runs_direct<T: Element>(conv: &Conv2d) -> bool {
-    // `Element` is sealed to `f32` and `f64`: four bytes is `f32`.
-    core::mem::size_of::<T>() == core::mem::size_of::<f32>()
-        && (direct(conv) || direct_pointwise(conv) || direct_depthwise(conv))
-}
-
-/// Whether the direct kernel runs `conv`'s forward pass: a [`ring_3x3`] window, at least 4
-/// output channels per group and 4 output columns, more than one input channel per group
-/// (else the depthwise path runs).
-pub(crate) const fn direct(conv: &Conv2d) -> bool {
-    let g = conv.group();
-    ring_3x3(g.window()) && g.channels() > 1 && conv.group_out_channels() >= 4 && g.out_w() >= 4
-}
-
-/// The window of the 3 x 3 kernels: 3 x 3, stride 1, no dilation, at most one ring of
-/// padding per side (the edge bits of their blocks).
-const fn ring_3x3(w: Window) -> bool {
-    w.kernel_h == 3
-        && w.kernel_w == 3
-        && w.stride_h == 1
-        && w.stride_w == 1
-        && w.dilation_h == 1
-        && w.dilation_w == 1
-        && w.padding.at_most(1)
-}
-
-/// The forward pass of a [`direct`] geometry, if `T` is `f32` and the geometry is one:
+/// The forward pass of a [`Family::Direct3x3`] geometry, if `T` is `f32` and the geometry is one:
 /// `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
 /// buffers have the geometry's lengths (checked by the caller).
 // Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
 // paths.
 #[inline(never)]
 pub(super) fn forward<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
-    let mut op = as_f32(conv, op, direct(conv))?;
+    let mut op = as_f32(conv, op, conv.family() == Family::Direct3x3)?;
     let mut block = new_block(&mut op);
     let g = conv.group();
     let (h, w) = (g.height(), g.width());
@@ -579,21 +550,14 @@ pub(super) fn forward<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()
     Some(())
 }
 
-/// Whether the direct 1 x 1 kernel runs `conv`'s forward pass: a pointwise window, at least
-/// 4 output channels per group and 4 pixels per plane.
-pub(crate) const fn direct_pointwise(conv: &Conv2d) -> bool {
-    let g = conv.group();
-    g.window().is_pointwise() && conv.group_out_channels() >= 4 && g.cols() >= 4
-}
-
-/// The forward pass of a [`direct_pointwise`] geometry, if `T` is `f32` and the geometry is
+/// The forward pass of a [`Family::DirectPointwise`] geometry, if `T` is `f32` and the geometry is
 /// one: `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
 /// buffers have the geometry's lengths (checked by the caller).
 // Out of line: its block and its kernel's frame stay off `conv2d`'s stack on the other
 // paths.
 #[inline(never)]
 pub(super) fn pointwise<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
-    let mut op = as_f32(conv, op, direct_pointwise(conv))?;
+    let mut op = as_f32(conv, op, conv.family() == Family::DirectPointwise)?;
     let mut block = new_block(&mut op);
     let g = conv.group();
     let (c, ocg, plane) = (g.channels(), conv.group_out_channels(), g.cols());
@@ -972,14 +936,7 @@ extern "C" {
     fn nchw_dw3x3_m4f_rows(rows: *mut DepthwiseRows);
 }
 
-/// Whether the direct depthwise kernel runs `conv`'s forward pass: one input channel per
-/// group, a [`ring_3x3`] window, at least 4 output columns.
-pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
-    let g = conv.group();
-    ring_3x3(g.window()) && g.channels() == 1 && g.out_w() >= 4
-}
-
-/// The forward pass of a [`direct_depthwise`] geometry, if `T` is `f32` and the geometry is
+/// The forward pass of a [`Family::DirectDepthwise`] geometry, if `T` is `f32` and the geometry is
 /// one: `Some(())` once `output` holds the result, `None` (nothing written) otherwise. The
 /// buffers have the geometry's lengths (checked by the caller).
 ///
@@ -989,7 +946,7 @@ pub(crate) const fn direct_depthwise(conv: &Conv2d) -> bool {
 // paths.
 #[inline(never)]
 pub(super) fn depthwise<T: Float>(conv: &Conv2d, op: Operands<'_, T>) -> Option<()> {
-    let op = as_f32(conv, op, direct_depthwise(conv))?;
+    let op = as_f32(conv, op, conv.family() == Family::DirectDepthwise)?;
     let (clamp, min, max) = clamp_bits(op.clamp);
     let g = conv.group();
     let (h, w) = (g.height(), g.width());

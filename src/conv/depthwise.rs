@@ -19,8 +19,8 @@ use core::ops::Range;
 
 use super::clamp::{biases, Clamp};
 use super::depthwise_3x3;
-use super::forward::Operands;
 use super::geometry::Conv2d;
+use super::operands::Operands;
 use crate::arch::{Float, Kernel, Scalar, Simd};
 use crate::element::Element;
 use crate::im2col::Im2col;

@@ -2,11 +2,12 @@
 
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Family, Pass, Path, Tiling};
+use super::geometry::{Conv2d, Family, Path, Tiling};
+use super::operands::{Filters, GroupWeights, Operands};
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{product, product_packed, MatMut, MatRef, PackedA};
-use crate::walk::{after, nth_chunk};
+use crate::gemm::{product, product_packed, MatMut};
+use crate::walk::after;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting
 /// `output` (never read).
@@ -76,79 +77,12 @@ pub fn conv2d<T: Float>(
 /// The forward pass of one family of kernels.
 type Forward<T> = fn(&Conv2d, Operands<'_, T>, &mut [T]) -> Result<(), Error>;
 
-/// The forward pass's operands, as [`conv2d`] takes them; `W` is the weights: plain
-/// (`[T]`), or packed ([`PackedWeight`](super::PackedWeight)).
-pub(super) struct Operands<'a, T, W: ?Sized = [T]> {
-    pub input: &'a [T],
-    pub weight: &'a W,
-    pub bias: Option<&'a [T]>,
-    pub clamp: Option<Clamp<T>>,
-    pub output: &'a mut [T],
-}
-
-impl<'a, T: Float, W: ?Sized> Operands<'a, T, W> {
-    /// The operands in [`conv2d`]'s order.
-    #[inline(always)]
-    pub(super) fn new(
-        input: &'a [T],
-        weight: &'a W,
-        bias: Option<&'a [T]>,
-        clamp: Option<Clamp<T>>,
-        output: &'a mut [T],
-    ) -> Self {
-        Operands {
-            input,
-            weight,
-            bias,
-            clamp,
-            output,
-        }
-    }
-
-    /// The lengths of the input, the bias and the output (the weights' are the caller's:
-    /// plain or packed), then the plan for `scratch` elements of workspace.
-    #[inline(always)]
-    pub(super) fn check<const PACKED: bool>(
-        &self,
-        conv: &Conv2d,
-        scratch: &[T],
-    ) -> Result<Path, Error> {
-        check_len("input", conv.input_len(), self.input.len())?;
-        if let Some(b) = self.bias {
-            check_len("bias", conv.bias_len(), b.len())?;
-        }
-        check_len("output", conv.output_len(), self.output.len())?;
-        conv.plan::<T, PACKED>(Pass::Forward, scratch.len())
-    }
-}
-
 /// [`conv2d`]'s checks: every buffer's length and the workspace, then the plan. Out of
 /// line: one copy for every family's function.
 #[inline(never)]
 fn check<T: Float>(conv: &Conv2d, op: &Operands<'_, T>, scratch: &[T]) -> Result<Path, Error> {
     check_len("weight", conv.weight_len(), op.weight.len())?;
     op.check::<false>(conv, scratch)
-}
-
-/// One group's filters, the GEMM's left operand: plain, or packed.
-pub(super) enum Filters<'a, T> {
-    Plain(MatRef<'a, T>),
-    Packed(PackedA<'a, T>),
-}
-
-/// Weights the GEMM path reads group by group.
-pub(super) trait GroupWeights<T> {
-    /// Group `g`'s `OC / groups x (C / groups) * KH * KW` filters.
-    fn group(&self, conv: &Conv2d, g: usize) -> Result<Filters<'_, T>, Error>;
-}
-
-impl<T: Copy> GroupWeights<T> for [T] {
-    #[inline(always)]
-    fn group(&self, conv: &Conv2d, g: usize) -> Result<Filters<'_, T>, Error> {
-        let (ocg, rows) = (conv.group_out_channels(), conv.group().rows());
-        let w = nth_chunk(self, g, ocg * rows);
-        Ok(Filters::Plain(MatRef::row_major(w, ocg, rows)?))
-    }
 }
 
 /// [`direct`]'s kernels: 3 x 3, 1 x 1 and depthwise.

@@ -485,7 +485,7 @@ impl Conv2d {
     /// [`min_scratch_len`](Self::min_scratch_len).
     pub const fn forward_scratch_len<T: Element>(&self) -> usize {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        if super::cortex_m::runs_direct::<T>(self) {
+        if self.runs_direct::<T>() {
             return self.min_scratch_len();
         }
         self.plan_len::<T, false>(Pass::Forward, self.full_tile())
@@ -550,7 +550,7 @@ impl Conv2d {
     /// ```
     pub const fn packed_scratch_len<T: Element>(&self) -> usize {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        if super::cortex_m::runs_direct::<T>(self) {
+        if self.runs_direct::<T>() {
             return self.min_scratch_len();
         }
         self.plan_len::<T, true>(Pass::Forward, self.full_tile())
@@ -562,7 +562,7 @@ impl Conv2d {
     #[allow(clippy::extra_unused_type_parameters)]
     pub(crate) const fn plain_weights<T: Element>(&self) -> bool {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-        if super::cortex_m::runs_direct::<T>(self) {
+        if self.runs_direct::<T>() {
             return true;
         }
         matches!(self.kernel_kind(), Path::Depthwise { .. })
@@ -574,12 +574,23 @@ impl Conv2d {
         self.family
     }
 
+    /// Whether a direct kernel runs the forward pass on `T`: an M-profile core with an FPU,
+    /// `T` `f32`, a direct family.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    const fn runs_direct<T: Element>(&self) -> bool {
+        // `Element` is sealed to `f32` and `f64`: four bytes is `f32`.
+        core::mem::size_of::<T>() == core::mem::size_of::<f32>()
+            && matches!(
+                self.family,
+                Family::Direct3x3 | Family::DirectPointwise | Family::DirectDepthwise
+            )
+    }
+
     /// [`Conv2d::family`] from the shapes.
     const fn forward_family(&self) -> Family {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
         {
-            use super::cortex_m::{direct, direct_depthwise, direct_pointwise};
-            if direct(self) {
+            if direct_3x3(self) {
                 return Family::Direct3x3;
             }
             if direct_pointwise(self) {
@@ -735,4 +746,42 @@ const fn max(a: usize, b: usize) -> usize {
     } else {
         b
     }
+}
+
+/// Whether the direct 3 x 3 kernel runs `conv`'s forward pass: a [`ring_3x3`] window, at least 4
+/// output channels per group and 4 output columns, more than one input channel per group
+/// (else the depthwise path runs).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const fn direct_3x3(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    ring_3x3(g.window()) && g.channels() > 1 && conv.group_out_channels() >= 4 && g.out_w() >= 4
+}
+
+/// The window of the 3 x 3 kernels: 3 x 3, stride 1, no dilation, at most one ring of
+/// padding per side (the edge bits of their blocks).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const fn ring_3x3(w: Window) -> bool {
+    w.kernel_h == 3
+        && w.kernel_w == 3
+        && w.stride_h == 1
+        && w.stride_w == 1
+        && w.dilation_h == 1
+        && w.dilation_w == 1
+        && w.padding.at_most(1)
+}
+
+/// Whether the direct 1 x 1 kernel runs `conv`'s forward pass: a pointwise window, at least
+/// 4 output channels per group and 4 pixels per plane.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const fn direct_pointwise(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    g.window().is_pointwise() && conv.group_out_channels() >= 4 && g.cols() >= 4
+}
+
+/// Whether the direct depthwise kernel runs `conv`'s forward pass: one input channel per
+/// group, a [`ring_3x3`] window, at least 4 output columns.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const fn direct_depthwise(conv: &Conv2d) -> bool {
+    let g = conv.group();
+    ring_3x3(g.window()) && g.channels() == 1 && g.out_w() >= 4
 }

@@ -27,6 +27,7 @@ mod depthwise;
 mod depthwise_3x3;
 mod forward;
 mod geometry;
+mod operands;
 mod packed;
 
 pub use backward_data::conv2d_backward_data;

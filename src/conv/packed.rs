@@ -4,8 +4,9 @@
 //! weights when it loads it).
 
 use super::clamp::Clamp;
-use super::forward::{conv2d, gemm_path, Filters, GroupWeights, Operands};
+use super::forward::{conv2d, gemm_path};
 use super::geometry::Conv2d;
+use super::operands::{Filters, GroupWeights, Operands};
 use crate::arch::{Float, Isa};
 use crate::error::{check_len, Error};
 use crate::gemm::{align_skip, check_isa, mr, pack_into, thin, MatRef, PackedA};
