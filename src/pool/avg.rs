@@ -3,7 +3,7 @@
 use core::num::NonZeroUsize;
 
 use super::isa;
-use super::rows::{spread_pass, sum_pass, Geo};
+use super::rows::{pass, Geo, Spread, Sum};
 use super::stride2::{Kernels, SUM};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
@@ -262,7 +262,7 @@ fn forward<T: Element>(
             y_row.fill(T::ZERO);
             for (_, x_row) in geo.window_rows(xp, oh) {
                 // SAFETY: the rows of Geo::window_rows are W long.
-                unsafe { sum_pass(geo, x_row, 0, y_row, true) };
+                pass(geo, 0, unsafe { Sum::new(y_row, x_row) }, true);
             }
             divide(geo, divisor, oh, 0, y_row, true);
         }
@@ -295,7 +295,7 @@ unsafe fn plane_stride2<T: Element>(
         tail.fill(T::ZERO);
         for (_, x_row) in geo.window_rows(xp, oh) {
             // SAFETY: the rows of Geo::window_rows are W long.
-            unsafe { sum_pass(geo, x_row, 0, y_row, false) };
+            pass(geo, 0, unsafe { Sum::new(y_row, x_row) }, false);
         }
         divide(geo, divisor, oh, 0, y_row, false);
     };
@@ -370,7 +370,7 @@ fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], acc
                 divide(geo, divisor, oh, r * RUN, g, true);
                 for dx_row in geo.window_rows_mut(dxp, oh) {
                     // SAFETY: the rows of Geo::window_rows_mut are W long.
-                    unsafe { spread_pass(geo, g, r * RUN, dx_row) };
+                    pass(geo, r * RUN, unsafe { Spread::new(g, dx_row) }, true);
                 }
             }
         }

@@ -1,13 +1,13 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
 use super::isa;
-use super::rows::{max_pass, Geo};
+use super::rows::{pass, Geo, Max};
 use super::stride2::{Kernels, Rect, ARGMAX, MAX};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
 use crate::walk::{chunks, nth_chunk};
-use core::iter;
 use core::num::NonZeroUsize;
+use core::{iter, mem};
 
 use super::Pool2d;
 use crate::accum::Accum;
@@ -292,14 +292,16 @@ unsafe fn passes<T: Element, const IDX: bool>(
     for (ih, x_row) in geo.window_rows(xp, oh) {
         // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
         let base = (ih * geo.w()) as u32;
-        // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's precondition.
-        unsafe {
-            if first {
-                max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx, interior);
-                first = false;
-            } else {
-                max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx, interior);
-            }
+        let (y, idx) = (&mut *y, &mut *idx);
+        if mem::take(&mut first) {
+            // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's
+            // precondition.
+            let max = unsafe { Max::<T, true, IDX>::new(x_row, base, y, idx) };
+            pass(geo, c0, max, interior);
+        } else {
+            // SAFETY: as above.
+            let max = unsafe { Max::<T, false, IDX>::new(x_row, base, y, idx) };
+            pass(geo, c0, max, interior);
         }
     }
 }
