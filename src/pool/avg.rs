@@ -19,10 +19,6 @@ use crate::walk::{chunks, nth_chunk};
 /// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
 const RUN: usize = 32;
 
-/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
-/// input rows from cache (without border columns, one call does every interior row).
-const BAND: usize = 8;
-
 /// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
 const LANES: usize = 16;
 
@@ -269,9 +265,8 @@ fn forward<T: Element>(
     }
 }
 
-/// The averages of one plane: the interior columns by the stride-2 kernels `k` (bands of
-/// rows at a time, or one row when its window reaches into the top or bottom padding), the
-/// border columns by passes.
+/// The averages of one plane: the interior columns by the stride-2 kernels `k`, the border
+/// columns by passes ([`Kernels::plane`]).
 ///
 /// # Safety
 /// `xp` and `yp` are one plane of `geo` (or all planes, stacked).
@@ -283,72 +278,37 @@ unsafe fn plane_stride2<T: Element>(
     xp: &[T],
     yp: &mut [T],
 ) {
-    let (rl, rh) = geo.interior_rows();
     let out_w = geo.out_w().get();
-    let (a, b) = geo.split(0, out_w);
-    let border_cols = a > 0 || b < out_w;
-    // The border columns of output row `oh`, by passes.
-    let border = |oh: usize, yp: &mut [T]| {
-        let y_row = nth_chunk(yp, oh, out_w);
-        let [head, _, tail] = geo.split_mut(0, &mut *y_row);
-        head.fill(T::ZERO);
-        tail.fill(T::ZERO);
-        for (_, x_row) in geo.window_rows(xp, oh) {
-            // SAFETY: the rows of Geo::window_rows are W long.
-            pass(geo, 0, unsafe { Sum::new(y_row, x_row) }, false);
-        }
-        divide(geo, divisor, oh, 0, y_row, false);
-    };
     let taps = geo.stride2_taps().unwrap_or(2);
-    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
-    // window rows, the interior columns' divisor counting the rows as the rule says.
-    for oh in (0..rl)
-        .chain(rh.max(rl)..geo.out_h())
-        .filter(|_| k.borders())
-    {
-        if a < b {
-            let div = match divisor {
-                Divisor::Override(d) => d,
-                Divisor::CountIncludePad => geo.rows_counted(oh, true) * geo.kernel_w(),
-                Divisor::CountExcludePad => geo.rows_counted(oh, false) * geo.kernel_w(),
-            };
-            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
-            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
-            // columns and only its window rows inside the input, so every tap it reads is
-            // inside the plane.
-            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
-        }
-        if border_cols && k.borders() {
-            border(oh, yp);
-        }
-    }
-    // Interior windows lie inside the input: every rule counts the whole kernel.
-    let div = match divisor {
-        Divisor::Override(d) => d,
-        _ => geo.kernel_h() * geo.kernel_w(),
+    // The interior columns' divisor: interior windows lie inside the input, where every
+    // rule counts the whole kernel; a row whose window reaches into the top or bottom
+    // padding (`Some(oh)`) counts its rows as the rule says.
+    let div = |row: Option<usize>| match (divisor, row) {
+        (Divisor::Override(d), _) => d,
+        (_, None) => geo.kernel_h() * geo.kernel_w(),
+        (Divisor::CountIncludePad, Some(oh)) => geo.rows_counted(oh, true) * geo.kernel_w(),
+        (Divisor::CountExcludePad, Some(oh)) => geo.rows_counted(oh, false) * geo.kernel_w(),
     };
-    // Bands of interior rows: the kernel streams the band's input rows, then the border
-    // columns (if any) reuse them from cache.
-    let mut lo = rl;
-    while lo < rh {
-        let hi = if border_cols && k.borders() {
-            (lo + BAND).min(rh)
-        } else {
-            rh
-        };
-        if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
-            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
-            // so every tap it reads is inside the plane.
-            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
-        }
-        if border_cols && k.borders() {
-            for oh in lo..hi {
-                border(oh, yp);
+    k.plane(
+        geo,
+        false,
+        yp,
+        // SAFETY: the caller's preconditions; Kernels::plane's rectangles hold interior
+        // columns and read only taps inside the plane.
+        |yp, rect, row| unsafe { k.run::<SUM>(taps, xp, rect, div(row) as f32, yp, &mut []) },
+        // The border columns of output row `oh`, by passes.
+        |yp, oh| {
+            let y_row = nth_chunk(yp, oh, out_w);
+            let [head, _, tail] = geo.split_mut(0, &mut *y_row);
+            head.fill(T::ZERO);
+            tail.fill(T::ZERO);
+            for (_, x_row) in geo.window_rows(xp, oh) {
+                // SAFETY: the rows of Geo::window_rows are W long.
+                pass(geo, 0, unsafe { Sum::new(&mut *y_row, x_row) }, false);
             }
-        }
-        lo = hi;
-    }
+            divide(geo, divisor, oh, 0, y_row, false);
+        },
+    );
 }
 
 #[inline(always)]

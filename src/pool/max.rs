@@ -18,10 +18,6 @@ use crate::error::{check_len, Error};
 /// Outputs per run when the backward pass recomputes the argmax into stack buffers.
 const RUN: usize = 32;
 
-/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
-/// input rows from cache (without border columns, one call does every interior row).
-const BAND: usize = 8;
-
 /// Max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
 /// `(n, c)`.
 ///
@@ -306,9 +302,8 @@ unsafe fn passes<T: Element, const IDX: bool>(
     }
 }
 
-/// Every output of one plane: the interior columns by the stride-2 kernels `k` (bands of
-/// rows at a time, or one row when its window reaches into the top or bottom padding), the
-/// border columns by passes.
+/// Every output of one plane: the interior columns by the stride-2 kernels `k`, the border
+/// columns by passes ([`Kernels::plane`]).
 ///
 /// # Safety
 /// `xp` and `yp` are one plane of `geo` (or all planes, stacked); when `IDX`, `ip` is as long
@@ -321,56 +316,17 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     yp: &mut [T],
     ip: &mut [u32],
 ) {
-    let (rl, rh) = geo.interior_rows();
-    let out_w = geo.out_w().get();
-    // Kernels that skip padding columns take whole rows; the others the interior columns.
-    let (a, b) = if k.padded() {
-        (0, out_w)
-    } else {
-        geo.split(0, out_w)
-    };
-    let border_cols = a > 0 || b < out_w;
-    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
-    // window rows.
-    for oh in (0..rl)
-        .chain(rh.max(rl)..geo.out_h())
-        .filter(|_| k.borders())
-    {
-        if a < b {
-            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
-            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
-            // columns and only its window rows inside the input, so every tap it reads is
-            // inside the plane; the plane has at most 2^32 elements when indices are kept
-            // (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
-        }
-        if border_cols && k.borders() {
-            border_row::<T, IDX>(geo, xp, oh, yp, ip);
-        }
-    }
-    // Bands of interior rows: the kernel streams the band's input rows, then the border
-    // columns (if any) reuse them from cache.
-    let mut lo = rl;
-    while lo < rh {
-        let hi = if border_cols && k.borders() {
-            (lo + BAND).min(rh)
-        } else {
-            rh
-        };
-        if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
-            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
-            // so every tap it reads is inside the plane; the plane has at most 2^32 elements
-            // when indices are kept (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
-        }
-        if border_cols && k.borders() {
-            for oh in lo..hi {
-                border_row::<T, IDX>(geo, xp, oh, yp, ip);
-            }
-        }
-        lo = hi;
-    }
+    k.plane(
+        geo,
+        // Kernels that skip padding columns take whole rows.
+        k.padded(),
+        &mut (yp, ip),
+        // SAFETY: the caller's preconditions; Kernels::plane's rectangles read only taps
+        // inside the plane; the plane has at most 2^32 elements when indices are kept
+        // (check_indexable).
+        |(yp, ip), rect, _| unsafe { stride2_rect::<T, IDX>(k, geo, xp, rect, yp, ip) },
+        |(yp, ip), oh| border_row::<T, IDX>(geo, xp, oh, yp, ip),
+    );
 }
 
 /// The border outputs of output row `oh` of a plane (those outside the interior columns),

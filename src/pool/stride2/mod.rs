@@ -215,6 +215,71 @@ impl<T: Element> Kernels<T> {
     }
 }
 
+/// Output rows per kernel call when the border columns reuse the band's input rows from
+/// cache (without border columns, one call does every interior row).
+const BAND: usize = 8;
+
+impl<T: Element> Kernels<T> {
+    /// Walks every output of one plane of `geo` (or all planes, stacked): the interior
+    /// columns by `kernel(outs, rect, row)` (bands of interior rows at a time, `row` `None`;
+    /// or one row `oh` whose window reaches into the top or bottom padding, `Some(oh)`, its
+    /// rectangle holding only the window rows inside the input), the border columns of
+    /// output row `oh` by `border(outs, oh)`. `whole`: the kernels take whole rows, padding
+    /// columns and all (only if [`Kernels::padded`]).
+    ///
+    /// Each rectangle holds outputs of the plane whose taps, but for padding columns when
+    /// `whole`, lie inside it: what [`Kernels::run`] requires of the rectangle.
+    #[inline(always)]
+    pub(super) fn plane<O: ?Sized>(
+        self,
+        geo: &Geo,
+        whole: bool,
+        outs: &mut O,
+        mut kernel: impl FnMut(&mut O, &Rect, Option<usize>),
+        mut border: impl FnMut(&mut O, usize),
+    ) {
+        debug_assert!(!whole || self.padded());
+        let (rl, rh) = geo.interior_rows();
+        let out_w = geo.out_w().get();
+        let (a, b) = if whole {
+            (0, out_w)
+        } else {
+            geo.split(0, out_w)
+        };
+        let border_cols = (a > 0 || b < out_w) && self.borders();
+        // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
+        // window rows.
+        for oh in (0..rl)
+            .chain(rh.max(rl)..geo.out_h())
+            .filter(|_| self.borders())
+        {
+            if a < b {
+                kernel(outs, &geo.row_rect(oh, (a, b), oh * out_w + a), Some(oh));
+            }
+            if border_cols {
+                border(outs, oh);
+            }
+        }
+        // Bands of interior rows: the kernel streams the band's input rows, then the border
+        // columns (if any) reuse them from cache.
+        let mut lo = rl;
+        while lo < rh {
+            let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
+            if a < b {
+                kernel(
+                    outs,
+                    &geo.rect((lo, hi), (a, b), lo * out_w + a, out_w),
+                    None,
+                );
+            }
+            if border_cols {
+                (lo..hi).for_each(|oh| border(outs, oh));
+            }
+            lo = hi;
+        }
+    }
+}
+
 /// x86_64: the AVX-512 or the AVX2 kernels, by the geometry's instruction set.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
