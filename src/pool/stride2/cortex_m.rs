@@ -16,7 +16,7 @@
 
 use core::arch::global_asm;
 
-use super::{Rect, ARGMAX, MAX, SUM};
+use super::{Operands, Rect, ARGMAX, MAX, SUM};
 use crate::arch::Isa;
 
 /// The argmax and geometries with border rows or columns take the passes: kernels there
@@ -38,24 +38,16 @@ pub(super) fn padded(_: Proof) -> bool {
     false
 }
 
-/// The outputs of `rect`, as [`super::Kernels::run`] says.
+/// The outputs of the rectangle, as [`super::Kernels::run`] says.
 ///
 /// # Safety
-/// `rect.fits::<KW>(x.len(), y.len())`, and also `rect.fits::<KW>(x.len(), idx.len())` when
-/// `OP == ARGMAX`; `x.len() <= 2^32`.
+/// `o.fit::<KW, OP>()`; `x.len() <= 2^32`.
 #[inline(always)]
-pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-    _: Proof,
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()) && rect.is_interior::<KW>());
-    if KW == 2 && rect.taps_h == 2 {
+pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(_: Proof, o: Operands) {
+    debug_assert!(o.fit::<KW, OP>() && o.rect.is_interior::<KW>());
+    if KW == 2 && o.rect.taps_h == 2 {
         // SAFETY: the caller's precondition: the rectangle fits `x` and `y`.
-        let walk = unsafe { Walk::new(x, rect, y) };
+        let walk = unsafe { Walk::new(o.x, o.rect, o.y) };
         // SAFETY: the assembly reads 2 * cols inputs from each of a row's two tap rows and
         // writes cols outputs, for each row: all inside the rectangle, inside `x` and `y`.
         if OP == MAX && unsafe { nchw_pool_m4f_max_2x2(&walk) } == 0 {
@@ -63,12 +55,12 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
         }
         if OP == SUM {
             // SAFETY: as above.
-            unsafe { nchw_pool_m4f_avg_2x2(&walk, div) };
+            unsafe { nchw_pool_m4f_avg_2x2(&walk, o.div) };
             return;
         }
     }
-    // SAFETY: the caller's precondition.
-    unsafe { general::<KW, OP>(x, rect, div, y, idx) };
+    // SAFETY: the caller's precondition. (The operands one by one: in registers.)
+    unsafe { general::<KW, OP>(o.x, o.rect, o.div, o.y, o.idx) };
 }
 
 /// Every output of `rect`, one tap at a time, in row-major window order.
