@@ -3,7 +3,7 @@
 use core::num::NonZeroUsize;
 
 use super::isa;
-use super::rows::{pass, Geo, Spread, Sum};
+use super::rows::{pass, Along, Geo, Spread, Sum};
 use super::stride2::{Kernels, SUM};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
@@ -216,7 +216,7 @@ fn divide<T: Element>(
         Divisor::CountIncludePad => true,
         Divisor::CountExcludePad => false,
     };
-    let rows = geo.rows_counted(oh, include_pad);
+    let rows = geo.counted(Along::Rows, oh, include_pad);
     let c1 = c0 + head.len() + body.len(); // the first output of the tail
     if interior {
         // Interior windows lie inside the input: they count the whole kernel width.
@@ -224,10 +224,10 @@ fn divide<T: Element>(
         body.iter_mut().for_each(|v| *v = *v / d);
     }
     for (j, v) in head.iter_mut().enumerate() {
-        *v = *v / T::from_usize(rows * geo.cols_counted(c0 + j, include_pad));
+        *v = *v / T::from_usize(rows * geo.counted(Along::Cols, c0 + j, include_pad));
     }
     for (j, v) in tail.iter_mut().enumerate() {
-        *v = *v / T::from_usize(rows * geo.cols_counted(c1 + j, include_pad));
+        *v = *v / T::from_usize(rows * geo.counted(Along::Cols, c1 + j, include_pad));
     }
 }
 
@@ -286,8 +286,10 @@ unsafe fn plane_stride2<T: Element>(
     let div = |row: Option<usize>| match (divisor, row) {
         (Divisor::Override(d), _) => d,
         (_, None) => geo.kernel_h() * geo.kernel_w(),
-        (Divisor::CountIncludePad, Some(oh)) => geo.rows_counted(oh, true) * geo.kernel_w(),
-        (Divisor::CountExcludePad, Some(oh)) => geo.rows_counted(oh, false) * geo.kernel_w(),
+        (Divisor::CountIncludePad, Some(oh)) => geo.counted(Along::Rows, oh, true) * geo.kernel_w(),
+        (Divisor::CountExcludePad, Some(oh)) => {
+            geo.counted(Along::Rows, oh, false) * geo.kernel_w()
+        }
     };
     k.plane(
         geo,

@@ -188,33 +188,17 @@ impl Geo {
         })
     }
 
-    /// Row taps of output row `oh` within the padded input (`include_pad`) or within the
-    /// input: the row factor of an average window's divisor (dense windows only).
+    /// Taps of output `o` along `along` (its row taps for an output row, its column taps for
+    /// an output column) within the padded input (`include_pad`) or within the input: a
+    /// factor of an average window's divisor (dense windows only).
     #[inline(always)]
-    pub fn rows_counted(&self, oh: usize, include_pad: bool) -> usize {
-        let padded = self.top + self.h.get() + self.bottom;
-        count(
-            oh * self.sh,
-            self.kh,
-            self.top,
-            self.h.get(),
-            padded,
-            include_pad,
-        )
-    }
-
-    /// Column taps of output `ow`, the column factor of the divisor, like `rows_counted`.
-    #[inline(always)]
-    pub fn cols_counted(&self, ow: usize, include_pad: bool) -> usize {
-        let padded = self.left + self.w.get() + self.right;
-        count(
-            ow * self.sw,
-            self.kw,
-            self.left,
-            self.w.get(),
-            padded,
-            include_pad,
-        )
+    pub fn counted(&self, along: Along, o: usize, include_pad: bool) -> usize {
+        let (stride, kernel, before, input, after) = match along {
+            Along::Rows => (self.sh, self.kh, self.top, self.h.get(), self.bottom),
+            Along::Cols => (self.sw, self.kw, self.left, self.w.get(), self.right),
+        };
+        let extent = (before, input, before + input + after);
+        count(o * stride, kernel, extent, include_pad)
     }
 
     /// Column taps of an interior output: the whole kernel width.
@@ -292,22 +276,19 @@ impl Geo {
     }
 
     /// The geometry of the strip kernels over `planes` planes, if they serve this window:
-    /// square, 2 or 3 wide, stride 2, no dilation.
+    /// a square one of the [`Self::stride2_taps`] (2 or 3 wide, column stride 2, no column
+    /// dilation), of row stride 2, no row dilation.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn strips(&self, planes: usize) -> Option<super::strips::Plan> {
-        let fits = self.kh == self.kw
-            && (self.kw == 2 || self.kw == 3)
-            && self.sh == 2
-            && self.sw == 2
-            && self.dh.get() == 1
-            && self.dw == 1;
-        fits.then_some(super::strips::Plan {
+        let square = |&k: &usize| self.kh == k && self.sh == 2 && self.dh.get() == 1;
+        let k = self.stride2_taps().filter(square)?;
+        Some(super::strips::Plan {
             planes,
             h: self.h.get(),
             w: self.w.get(),
             out_h: self.out_h.get(),
             out_w: self.out_w.get(),
-            k: self.kw,
+            k,
             top: self.top,
             left: self.left,
             padded_h: self.top + self.h.get() + self.bottom,
@@ -400,16 +381,22 @@ impl Geo {
     }
 }
 
+/// An axis of a plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Along {
+    Rows,
+    Cols,
+}
+
 /// Taps of a dense window starting at padded coordinate `start`, `kernel` long, counted
-/// within the padded extent `0..padded` or within the input `before..before + input`. The
-/// window is never empty (checked by [`Pool2d::new`]), so nothing underflows.
+/// within the padded extent `0..padded` or within the input `before..before + input`
+/// (`extent` is `(before, input, padded)`). The window is never empty (checked by
+/// [`Pool2d::new`]), so nothing underflows.
 #[inline(always)]
 pub(super) fn count(
     start: usize,
     kernel: usize,
-    before: usize,
-    input: usize,
-    padded: usize,
+    (before, input, padded): (usize, usize, usize),
     include_pad: bool,
 ) -> usize {
     let end = start + kernel;

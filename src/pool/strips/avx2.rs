@@ -32,50 +32,25 @@ const RIGHT: u8 = 2;
 
 /// What a call computes.
 #[derive(Clone, Copy)]
-enum Op {
+pub(super) enum Op {
     Max,
     /// The max and its in-plane index.
     Argmax,
+    /// The average, divided by the divisor's counts.
     Avg(Divisor),
 }
 
-/// Max pooling over all planes of `plan`.
+/// Pooling over all planes of `plan`: the max, the max with each maximum's flat `h * W + w`
+/// index within its plane in `idx` (otherwise empty), or the average.
 ///
 /// # Safety
-/// The CPU supports AVX2.
+/// The CPU supports AVX2; for the argmax, a plane has at most `2^32` elements.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn max(plan: &Plan, x: &[f32], y: &mut [f32]) {
+pub(super) unsafe fn run(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32], op: Op) {
     if plan.k == 2 {
-        planes::<2>(plan, x, y, &mut [], Op::Max);
+        planes::<2>(plan, x, y, idx, op);
     } else {
-        planes::<3>(plan, x, y, &mut [], Op::Max);
-    }
-}
-
-/// Max pooling over all planes of `plan`, with each maximum's flat `h * W + w` index
-/// within its plane in `idx`.
-///
-/// # Safety
-/// The CPU supports AVX2; a plane has at most `2^32` elements.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn argmax(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32]) {
-    if plan.k == 2 {
-        planes::<2>(plan, x, y, idx, Op::Argmax);
-    } else {
-        planes::<3>(plan, x, y, idx, Op::Argmax);
-    }
-}
-
-/// Average pooling over all planes of `plan`, divided by `divisor`'s counts.
-///
-/// # Safety
-/// The CPU supports AVX2.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn avg(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Divisor) {
-    if plan.k == 2 {
-        planes::<2>(plan, x, y, &mut [], Op::Avg(divisor));
-    } else {
-        planes::<3>(plan, x, y, &mut [], Op::Avg(divisor));
+        planes::<3>(plan, x, y, idx, op);
     }
 }
 
@@ -213,36 +188,22 @@ unsafe fn strip_op<const K: usize, const CHECK: bool>(
 ) {
     // SAFETY: the caller's precondition, passed on.
     unsafe {
-        match job.op {
-            Op::Max => match job.flags {
-                0 => max_strips::<K, 0, CHECK, false>(plan, x, y, idx, job),
-                LEFT => max_strips::<K, LEFT, CHECK, false>(plan, x, y, idx, job),
-                RIGHT => max_strips::<K, RIGHT, CHECK, false>(plan, x, y, idx, job),
-                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, false>(plan, x, y, idx, job),
-            },
-            Op::Argmax => match job.flags {
-                0 => max_strips::<K, 0, CHECK, true>(plan, x, y, idx, job),
-                LEFT => max_strips::<K, LEFT, CHECK, true>(plan, x, y, idx, job),
-                RIGHT => max_strips::<K, RIGHT, CHECK, true>(plan, x, y, idx, job),
-                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, true>(plan, x, y, idx, job),
-            },
-            Op::Avg(d) => match job.flags {
-                0 => sum_strips::<K, 0, CHECK>(plan, x, y, job, d),
-                LEFT => sum_strips::<K, LEFT, CHECK>(plan, x, y, job, d),
-                RIGHT => sum_strips::<K, RIGHT, CHECK>(plan, x, y, job, d),
-                _ => sum_strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, job, d),
-            },
+        match job.flags {
+            0 => strips::<K, 0, CHECK>(plan, x, y, idx, job),
+            LEFT => strips::<K, LEFT, CHECK>(plan, x, y, idx, job),
+            RIGHT => strips::<K, RIGHT, CHECK>(plan, x, y, idx, job),
+            _ => strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, idx, job),
         }
     }
 }
 
-/// [`max_strip`] over the job's planes, in order.
+/// [`max_strip`] or [`sum_strip`] over the job's planes, in order.
 ///
 /// # Safety
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
+unsafe fn strips<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -260,35 +221,13 @@ unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool, const IDX
             index: job.index,
         };
         // SAFETY: the caller's precondition.
-        unsafe { max_strip::<K, FIX, CHECK, IDX>(plan, x, y, idx, &strip, &fix) };
-    }
-}
-
-/// [`sum_strip`] over the job's planes, in order.
-///
-/// # Safety
-/// As [`strip_op`].
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn sum_strips<const K: usize, const FIX: u8, const CHECK: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    job: &Job,
-    divisor: Divisor,
-) {
-    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
-    let col = 2 * job.j0 as isize - plan.left as isize;
-    let fix = *job.fix;
-    for p in job.planes.clone() {
-        let strip = Strip {
-            x: p * plane_in,
-            y: p * plane_out + job.j0,
-            col,
-            index: job.index,
-        };
-        // SAFETY: the caller's precondition.
-        unsafe { sum_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix, divisor, job.cols) };
+        unsafe {
+            match job.op {
+                Op::Max => max_strip::<K, FIX, CHECK, false>(plan, x, y, idx, &strip, &fix),
+                Op::Argmax => max_strip::<K, FIX, CHECK, true>(plan, x, y, idx, &strip, &fix),
+                Op::Avg(d) => sum_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix, d, job.cols),
+            }
+        }
     }
 }
 
