@@ -413,7 +413,7 @@ pub(super) fn count(
 /// then [`tap`](Self::tap) for each of the output's taps in this row, left to right, with the
 /// tap's input column `c`, then [`store`](Self::store); then it [`narrow`](Self::narrow)s
 /// the reducer to the interior and does the same there, the first tap through
-/// [`first`](Self::first).
+/// [`first`](Self::first) if [`FIRST`](Self::FIRST).
 ///
 /// The methods' preconditions (`j < len()`, `c` below the row's length: `W`, or the
 /// interior's columns after `narrow`) are what lets an implementation access its buffers
@@ -437,8 +437,12 @@ pub(super) trait Reducer {
     /// `c` is below the row's length (`W`, or `cols.len()` after [`narrow`](Self::narrow)).
     unsafe fn tap(&mut self, acc: &mut Self::Acc, c: usize);
 
+    /// Whether the first tap of an interior output goes through [`first`](Self::first)
+    /// rather than [`tap`](Self::tap).
+    const FIRST: bool = false;
+
     /// Applies the first tap of an interior output, at input column `c`, right after
-    /// [`load`](Self::load).
+    /// [`load`](Self::load), when [`FIRST`](Self::FIRST).
     ///
     /// # Safety
     /// As [`tap`](Self::tap).
@@ -513,8 +517,10 @@ pub(super) fn pass<R: Reducer>(geo: &Geo, c0: usize, mut r: R, interior: bool) {
                 // (b - a - 1) * s + (k - 1) * d < the interior's columns (Geo::interior).
                 unsafe {
                     let mut acc = r.load(j);
-                    r.first(&mut acc, p);
-                    for t in 1..k {
+                    if R::FIRST {
+                        r.first(&mut acc, p);
+                    }
+                    for t in (R::FIRST as usize)..k {
                         r.tap(&mut acc, p + t * d);
                     }
                     r.store(j, acc);
@@ -568,6 +574,9 @@ impl<T: Element, const FIRST: bool, const IDX: bool> Reducer for Max<'_, T, FIRS
     /// The maximum, its index, and whether no tap has been taken yet.
     type Acc = (T, u32, bool);
 
+    /// The window's first row assigns the outputs from its first tap.
+    const FIRST: bool = FIRST;
+
     #[inline(always)]
     fn len(&self) -> usize {
         self.y.len()
@@ -602,13 +611,8 @@ impl<T: Element, const FIRST: bool, const IDX: bool> Reducer for Max<'_, T, FIRS
 
     #[inline(always)]
     unsafe fn first(&mut self, acc: &mut Self::Acc, c: usize) {
-        if FIRST {
-            // SAFETY: c < x_row.len().
-            *acc = (get!(self.x_row, c), self.base + c as u32, false);
-        } else {
-            // SAFETY: the caller's precondition.
-            unsafe { self.tap(acc, c) };
-        }
+        // SAFETY: c < x_row.len().
+        *acc = (get!(self.x_row, c), self.base + c as u32, false);
     }
 
     #[inline(always)]
