@@ -3,7 +3,7 @@
 use core::num::NonZeroUsize;
 
 use super::isa;
-use super::rows::{spread_pass, sum_pass, Geo};
+use super::rows::{pass, Along, Geo, Spread, Sum};
 use super::stride2::{Kernels, SUM};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
@@ -18,10 +18,6 @@ use crate::walk::{chunks, nth_chunk};
 
 /// Outputs per run when the backward pass computes `dy / divisor` into a stack buffer.
 const RUN: usize = 32;
-
-/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
-/// input rows from cache (without border columns, one call does every interior row).
-const BAND: usize = 8;
 
 /// Independent partial sums of [`global_avg_pool2d`]: one 512-bit vector of `f32`.
 const LANES: usize = 16;
@@ -220,7 +216,7 @@ fn divide<T: Element>(
         Divisor::CountIncludePad => true,
         Divisor::CountExcludePad => false,
     };
-    let rows = geo.rows_counted(oh, include_pad);
+    let rows = geo.counted(Along::Rows, oh, include_pad);
     let c1 = c0 + head.len() + body.len(); // the first output of the tail
     if interior {
         // Interior windows lie inside the input: they count the whole kernel width.
@@ -228,10 +224,10 @@ fn divide<T: Element>(
         body.iter_mut().for_each(|v| *v = *v / d);
     }
     for (j, v) in head.iter_mut().enumerate() {
-        *v = *v / T::from_usize(rows * geo.cols_counted(c0 + j, include_pad));
+        *v = *v / T::from_usize(rows * geo.counted(Along::Cols, c0 + j, include_pad));
     }
     for (j, v) in tail.iter_mut().enumerate() {
-        *v = *v / T::from_usize(rows * geo.cols_counted(c1 + j, include_pad));
+        *v = *v / T::from_usize(rows * geo.counted(Along::Cols, c1 + j, include_pad));
     }
 }
 
@@ -262,16 +258,15 @@ fn forward<T: Element>(
             y_row.fill(T::ZERO);
             for (_, x_row) in geo.window_rows(xp, oh) {
                 // SAFETY: the rows of Geo::window_rows are W long.
-                unsafe { sum_pass(geo, x_row, 0, y_row, true) };
+                pass(geo, 0, unsafe { Sum::new(y_row, x_row) }, true);
             }
             divide(geo, divisor, oh, 0, y_row, true);
         }
     }
 }
 
-/// The averages of one plane: the interior columns by the stride-2 kernels `k` (bands of
-/// rows at a time, or one row when its window reaches into the top or bottom padding), the
-/// border columns by passes.
+/// The averages of one plane: the interior columns by the stride-2 kernels `k`, the border
+/// columns by passes ([`Kernels::plane`]).
 ///
 /// # Safety
 /// `xp` and `yp` are one plane of `geo` (or all planes, stacked).
@@ -283,72 +278,39 @@ unsafe fn plane_stride2<T: Element>(
     xp: &[T],
     yp: &mut [T],
 ) {
-    let (rl, rh) = geo.interior_rows();
     let out_w = geo.out_w().get();
-    let (a, b) = geo.split(0, out_w);
-    let border_cols = a > 0 || b < out_w;
-    // The border columns of output row `oh`, by passes.
-    let border = |oh: usize, yp: &mut [T]| {
-        let y_row = nth_chunk(yp, oh, out_w);
-        let [head, _, tail] = geo.split_mut(0, &mut *y_row);
-        head.fill(T::ZERO);
-        tail.fill(T::ZERO);
-        for (_, x_row) in geo.window_rows(xp, oh) {
-            // SAFETY: the rows of Geo::window_rows are W long.
-            unsafe { sum_pass(geo, x_row, 0, y_row, false) };
-        }
-        divide(geo, divisor, oh, 0, y_row, false);
-    };
     let taps = geo.stride2_taps().unwrap_or(2);
-    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
-    // window rows, the interior columns' divisor counting the rows as the rule says.
-    for oh in (0..rl)
-        .chain(rh.max(rl)..geo.out_h())
-        .filter(|_| k.borders())
-    {
-        if a < b {
-            let div = match divisor {
-                Divisor::Override(d) => d,
-                Divisor::CountIncludePad => geo.rows_counted(oh, true) * geo.kernel_w(),
-                Divisor::CountExcludePad => geo.rows_counted(oh, false) * geo.kernel_w(),
-            };
-            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
-            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
-            // columns and only its window rows inside the input, so every tap it reads is
-            // inside the plane.
-            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
+    // The interior columns' divisor: interior windows lie inside the input, where every
+    // rule counts the whole kernel; a row whose window reaches into the top or bottom
+    // padding (`Some(oh)`) counts its rows as the rule says.
+    let div = |row: Option<usize>| match (divisor, row) {
+        (Divisor::Override(d), _) => d,
+        (_, None) => geo.kernel_h() * geo.kernel_w(),
+        (Divisor::CountIncludePad, Some(oh)) => geo.counted(Along::Rows, oh, true) * geo.kernel_w(),
+        (Divisor::CountExcludePad, Some(oh)) => {
+            geo.counted(Along::Rows, oh, false) * geo.kernel_w()
         }
-        if border_cols && k.borders() {
-            border(oh, yp);
-        }
-    }
-    // Interior windows lie inside the input: every rule counts the whole kernel.
-    let div = match divisor {
-        Divisor::Override(d) => d,
-        _ => geo.kernel_h() * geo.kernel_w(),
     };
-    // Bands of interior rows: the kernel streams the band's input rows, then the border
-    // columns (if any) reuse them from cache.
-    let mut lo = rl;
-    while lo < rh {
-        let hi = if border_cols && k.borders() {
-            (lo + BAND).min(rh)
-        } else {
-            rh
-        };
-        if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
-            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
-            // so every tap it reads is inside the plane.
-            unsafe { k.run::<SUM>(taps, xp, &rect, div as f32, yp, &mut []) };
-        }
-        if border_cols && k.borders() {
-            for oh in lo..hi {
-                border(oh, yp);
+    k.plane(
+        geo,
+        false,
+        yp,
+        // SAFETY: the caller's preconditions; Kernels::plane's rectangles hold interior
+        // columns and read only taps inside the plane.
+        |yp, rect, row| unsafe { k.run::<SUM>(taps, xp, rect, div(row) as f32, yp, &mut []) },
+        // The border columns of output row `oh`, by passes.
+        |yp, oh| {
+            let y_row = nth_chunk(yp, oh, out_w);
+            let [head, _, tail] = geo.split_mut(0, &mut *y_row);
+            head.fill(T::ZERO);
+            tail.fill(T::ZERO);
+            for (_, x_row) in geo.window_rows(xp, oh) {
+                // SAFETY: the rows of Geo::window_rows are W long.
+                pass(geo, 0, unsafe { Sum::new(&mut *y_row, x_row) }, false);
             }
-        }
-        lo = hi;
-    }
+            divide(geo, divisor, oh, 0, y_row, false);
+        },
+    );
 }
 
 #[inline(always)]
@@ -370,7 +332,7 @@ fn backward<T: Element>(geo: &Geo, divisor: Divisor, dy: &[T], dx: &mut [T], acc
                 divide(geo, divisor, oh, r * RUN, g, true);
                 for dx_row in geo.window_rows_mut(dxp, oh) {
                     // SAFETY: the rows of Geo::window_rows_mut are W long.
-                    unsafe { spread_pass(geo, g, r * RUN, dx_row) };
+                    pass(geo, r * RUN, unsafe { Spread::new(g, dx_row) }, true);
                 }
             }
         }

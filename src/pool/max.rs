@@ -1,13 +1,13 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
 use super::isa;
-use super::rows::{max_pass, Geo};
+use super::rows::{pass, Geo, Max};
 use super::stride2::{Kernels, Rect, ARGMAX, MAX};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
 use crate::walk::{chunks, nth_chunk};
-use core::iter;
 use core::num::NonZeroUsize;
+use core::{iter, mem};
 
 use super::Pool2d;
 use crate::accum::Accum;
@@ -17,10 +17,6 @@ use crate::error::{check_len, Error};
 
 /// Outputs per run when the backward pass recomputes the argmax into stack buffers.
 const RUN: usize = 32;
-
-/// Output rows per call of the stride-2 kernels when the border columns reuse the band's
-/// input rows from cache (without border columns, one call does every interior row).
-const BAND: usize = 8;
 
 /// Max pooling: `output[n, c, oh, ow]` is the largest input in window `(oh, ow)` of plane
 /// `(n, c)`.
@@ -292,21 +288,22 @@ unsafe fn passes<T: Element, const IDX: bool>(
     for (ih, x_row) in geo.window_rows(xp, oh) {
         // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
         let base = (ih * geo.w()) as u32;
-        // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's precondition.
-        unsafe {
-            if first {
-                max_pass::<T, true, IDX>(geo, x_row, base, c0, y, idx, interior);
-                first = false;
-            } else {
-                max_pass::<T, false, IDX>(geo, x_row, base, c0, y, idx, interior);
-            }
+        let (y, idx) = (&mut *y, &mut *idx);
+        if mem::take(&mut first) {
+            // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's
+            // precondition.
+            let max = unsafe { Max::<T, true, IDX>::new(x_row, base, y, idx) };
+            pass(geo, c0, max, interior);
+        } else {
+            // SAFETY: as above.
+            let max = unsafe { Max::<T, false, IDX>::new(x_row, base, y, idx) };
+            pass(geo, c0, max, interior);
         }
     }
 }
 
-/// Every output of one plane: the interior columns by the stride-2 kernels `k` (bands of
-/// rows at a time, or one row when its window reaches into the top or bottom padding), the
-/// border columns by passes.
+/// Every output of one plane: the interior columns by the stride-2 kernels `k`, the border
+/// columns by passes ([`Kernels::plane`]).
 ///
 /// # Safety
 /// `xp` and `yp` are one plane of `geo` (or all planes, stacked); when `IDX`, `ip` is as long
@@ -319,56 +316,17 @@ unsafe fn plane_stride2<T: Element, const IDX: bool>(
     yp: &mut [T],
     ip: &mut [u32],
 ) {
-    let (rl, rh) = geo.interior_rows();
-    let out_w = geo.out_w().get();
-    // Kernels that skip padding columns take whole rows; the others the interior columns.
-    let (a, b) = if k.padded() {
-        (0, out_w)
-    } else {
-        geo.split(0, out_w)
-    };
-    let border_cols = a > 0 || b < out_w;
-    // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
-    // window rows.
-    for oh in (0..rl)
-        .chain(rh.max(rl)..geo.out_h())
-        .filter(|_| k.borders())
-    {
-        if a < b {
-            let rect = geo.row_rect(oh, (a, b), oh * out_w + a);
-            // SAFETY: the caller's preconditions; the rectangle holds the row's interior
-            // columns and only its window rows inside the input, so every tap it reads is
-            // inside the plane; the plane has at most 2^32 elements when indices are kept
-            // (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
-        }
-        if border_cols && k.borders() {
-            border_row::<T, IDX>(geo, xp, oh, yp, ip);
-        }
-    }
-    // Bands of interior rows: the kernel streams the band's input rows, then the border
-    // columns (if any) reuse them from cache.
-    let mut lo = rl;
-    while lo < rh {
-        let hi = if border_cols && k.borders() {
-            (lo + BAND).min(rh)
-        } else {
-            rh
-        };
-        if a < b {
-            let rect = geo.rect((lo, hi), (a, b), lo * out_w + a, out_w);
-            // SAFETY: the caller's preconditions; the rectangle holds interior outputs only,
-            // so every tap it reads is inside the plane; the plane has at most 2^32 elements
-            // when indices are kept (check_indexable).
-            unsafe { stride2_rect::<T, IDX>(k, geo, xp, &rect, yp, ip) };
-        }
-        if border_cols && k.borders() {
-            for oh in lo..hi {
-                border_row::<T, IDX>(geo, xp, oh, yp, ip);
-            }
-        }
-        lo = hi;
-    }
+    k.plane(
+        geo,
+        // Kernels that skip padding columns take whole rows.
+        k.padded(),
+        &mut (yp, ip),
+        // SAFETY: the caller's preconditions; Kernels::plane's rectangles read only taps
+        // inside the plane; the plane has at most 2^32 elements when indices are kept
+        // (check_indexable).
+        |(yp, ip), rect, _| unsafe { stride2_rect::<T, IDX>(k, geo, xp, rect, yp, ip) },
+        |(yp, ip), oh| border_row::<T, IDX>(geo, xp, oh, yp, ip),
+    );
 }
 
 /// The border outputs of output row `oh` of a plane (those outside the interior columns),

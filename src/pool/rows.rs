@@ -5,7 +5,9 @@
 //! output's taps are visited left to right, so each window is scanned in row-major order,
 //! exactly as the definitions say. A pass splits its outputs into the *interior* (every tap
 //! inside the input: no checks, a straight loop the compiler vectorizes across the output
-//! width) and the few *border* outputs near the left and right edges (per-tap checks).
+//! width) and the few *border* outputs near the left and right edges (per-tap checks). One
+//! [`pass`] does this for every operation, generic over a [`Reducer`]: [`Max`] (with or
+//! without the argmax), [`Sum`], [`Spread`] (the average's gradient scatter).
 //!
 //! All functions are `#[inline(always)]` so that they are compiled inside the ISA wrappers of
 //! [`super::isa`]; the common windows are instantiated with constant kernel, stride and
@@ -15,8 +17,8 @@
 //! slices are cut by are `NonZeroUsize`, proven once by [`Pool2d::new`](super::Pool2d::new); planes and rows are
 //! walked with [`chunks`](crate::walk::chunks) and [`Geo::window_rows`]; and where the optimizer cannot see that an
 //! index is in bounds, the passes read without a check, each access justified by the
-//! geometry (an interior output's taps lie inside the row) or by the pass's `# Safety`
-//! contract (rows `W` long, indices as many as outputs).
+//! geometry (an interior output's taps lie inside the row) or by the reducers' `# Safety`
+//! contracts (rows `W` long, indices as many as outputs).
 
 use core::mem;
 use core::num::NonZeroUsize;
@@ -186,33 +188,17 @@ impl Geo {
         })
     }
 
-    /// Row taps of output row `oh` within the padded input (`include_pad`) or within the
-    /// input: the row factor of an average window's divisor (dense windows only).
+    /// Taps of output `o` along `along` (its row taps for an output row, its column taps for
+    /// an output column) within the padded input (`include_pad`) or within the input: a
+    /// factor of an average window's divisor (dense windows only).
     #[inline(always)]
-    pub fn rows_counted(&self, oh: usize, include_pad: bool) -> usize {
-        let padded = self.top + self.h.get() + self.bottom;
-        count(
-            oh * self.sh,
-            self.kh,
-            self.top,
-            self.h.get(),
-            padded,
-            include_pad,
-        )
-    }
-
-    /// Column taps of output `ow`, the column factor of the divisor, like `rows_counted`.
-    #[inline(always)]
-    pub fn cols_counted(&self, ow: usize, include_pad: bool) -> usize {
-        let padded = self.left + self.w.get() + self.right;
-        count(
-            ow * self.sw,
-            self.kw,
-            self.left,
-            self.w.get(),
-            padded,
-            include_pad,
-        )
+    pub fn counted(&self, along: Along, o: usize, include_pad: bool) -> usize {
+        let (stride, kernel, before, input, after) = match along {
+            Along::Rows => (self.sh, self.kh, self.top, self.h.get(), self.bottom),
+            Along::Cols => (self.sw, self.kw, self.left, self.w.get(), self.right),
+        };
+        let extent = (before, input, before + input + after);
+        count(o * stride, kernel, extent, include_pad)
     }
 
     /// Column taps of an interior output: the whole kernel width.
@@ -290,22 +276,19 @@ impl Geo {
     }
 
     /// The geometry of the strip kernels over `planes` planes, if they serve this window:
-    /// square, 2 or 3 wide, stride 2, no dilation.
+    /// a square one of the [`Self::stride2_taps`] (2 or 3 wide, column stride 2, no column
+    /// dilation), of row stride 2, no row dilation.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub fn strips(&self, planes: usize) -> Option<super::strips::Plan> {
-        let fits = self.kh == self.kw
-            && (self.kw == 2 || self.kw == 3)
-            && self.sh == 2
-            && self.sw == 2
-            && self.dh.get() == 1
-            && self.dw == 1;
-        fits.then_some(super::strips::Plan {
+        let square = |&k: &usize| self.kh == k && self.sh == 2 && self.dh.get() == 1;
+        let k = self.stride2_taps().filter(square)?;
+        Some(super::strips::Plan {
             planes,
             h: self.h.get(),
             w: self.w.get(),
             out_h: self.out_h.get(),
             out_w: self.out_w.get(),
-            k: self.kw,
+            k,
             top: self.top,
             left: self.left,
             padded_h: self.top + self.h.get() + self.bottom,
@@ -398,16 +381,22 @@ impl Geo {
     }
 }
 
+/// An axis of a plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Along {
+    Rows,
+    Cols,
+}
+
 /// Taps of a dense window starting at padded coordinate `start`, `kernel` long, counted
-/// within the padded extent `0..padded` or within the input `before..before + input`. The
-/// window is never empty (checked by [`Pool2d::new`]), so nothing underflows.
+/// within the padded extent `0..padded` or within the input `before..before + input`
+/// (`extent` is `(before, input, padded)`). The window is never empty (checked by
+/// [`Pool2d::new`]), so nothing underflows.
 #[inline(always)]
 pub(super) fn count(
     start: usize,
     kernel: usize,
-    before: usize,
-    input: usize,
-    padded: usize,
+    (before, input, padded): (usize, usize, usize),
     include_pad: bool,
 ) -> usize {
     let end = start + kernel;
@@ -416,6 +405,65 @@ pub(super) fn count(
     } else {
         end.min(before + input) - start.max(before)
     }
+}
+
+/// What a pass does with the taps of one input row: the reducer it is generic over.
+///
+/// For each border output `j` of its run (`0..len()`), the pass calls [`load`](Self::load),
+/// then [`tap`](Self::tap) for each of the output's taps in this row, left to right, with the
+/// tap's input column `c`, then [`store`](Self::store); then it [`narrow`](Self::narrow)s
+/// the reducer to the interior and does the same there, the first tap through
+/// [`first`](Self::first) if [`FIRST`](Self::FIRST).
+///
+/// The methods' preconditions (`j < len()`, `c` below the row's length: `W`, or the
+/// interior's columns after `narrow`) are what lets an implementation access its buffers
+/// unchecked; its constructor states why those accesses are then in bounds.
+pub(super) trait Reducer {
+    /// The running value of one output.
+    type Acc: Copy;
+
+    /// Outputs in the run.
+    fn len(&self) -> usize;
+
+    /// Starts output `j`.
+    ///
+    /// # Safety
+    /// `j < self.len()`.
+    unsafe fn load(&self, j: usize) -> Self::Acc;
+
+    /// Applies the tap at input column `c`.
+    ///
+    /// # Safety
+    /// `c` is below the row's length (`W`, or `cols.len()` after [`narrow`](Self::narrow)).
+    unsafe fn tap(&mut self, acc: &mut Self::Acc, c: usize);
+
+    /// Whether the first tap of an interior output goes through [`first`](Self::first)
+    /// rather than [`tap`](Self::tap).
+    const FIRST: bool = false;
+
+    /// Applies the first tap of an interior output, at input column `c`, right after
+    /// [`load`](Self::load), when [`FIRST`](Self::FIRST).
+    ///
+    /// # Safety
+    /// As [`tap`](Self::tap).
+    #[inline(always)]
+    unsafe fn first(&mut self, acc: &mut Self::Acc, c: usize) {
+        // SAFETY: the caller's precondition.
+        unsafe { self.tap(acc, c) }
+    }
+
+    /// Ends output `j`.
+    ///
+    /// # Safety
+    /// `j < self.len()`.
+    unsafe fn store(&mut self, j: usize, acc: Self::Acc);
+
+    /// The reducer of the outputs `outs` and the input columns `cols` alone (output `j` and
+    /// column `c` of the result are `outs.start + j` and `cols.start + c` of `self`).
+    ///
+    /// # Safety
+    /// `outs.start <= outs.end <= self.len()`; `cols` lies within the row (`0..W`).
+    unsafe fn narrow(self, outs: Range<usize>, cols: Range<usize>) -> Self;
 }
 
 /// The interior loop of a pass, instantiated for the common windows with constant kernel
@@ -432,106 +480,50 @@ macro_rules! specialize {
     };
 }
 
-/// Max pass: folds input row `x_row` (plane row starting at flat index `row_base`) into the
-/// outputs `c0..c0 + y.len()` of one output row. `FIRST`: this is the window's first input
-/// row, so the outputs are assigned from it rather than read. `IDX`: track the argmax in
-/// `idx`, as long as `y` (otherwise `idx` is empty and untouched). `interior`: also do the
-/// interior outputs (otherwise only the border ones, the caller doing the interior with a
-/// faster kernel).
-///
-/// Update rule (PyTorch's): take `v` when `v > max || v.is_nan()`, so ties keep the first
-/// maximum and a NaN wins, the last NaN last.
-///
-/// # Safety
-/// `x_row` is an input row, `W` long (as [`Geo::window_rows`] yields them); when `IDX`,
-/// `idx.len() == y.len()`.
+/// One pass: applies one input row's taps to the outputs `c0..c0 + r.len()` of one output
+/// row through the reducer `r`, each output's taps in order. The border outputs take
+/// per-tap checks; the interior ones (only if `interior`: otherwise the caller does them
+/// with a faster kernel) a straight loop.
 #[inline(always)]
-pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
-    geo: &Geo,
-    x_row: &[T],
-    row_base: u32,
-    c0: usize,
-    y: &mut [T],
-    idx: &mut [u32],
-    interior: bool,
-) {
-    debug_assert_eq!(x_row.len(), geo.w());
-    debug_assert!(!IDX || idx.len() == y.len());
-    let n = y.len();
+pub(super) fn pass<R: Reducer>(geo: &Geo, c0: usize, mut r: R, interior: bool) {
+    let n = r.len();
     let ((a, b), cols) = geo.interior(c0, n);
     // Border outputs: per-tap checks.
     for j in (0..a).chain(b..n) {
-        let ow = c0 + j;
-        let (mut m, mut i) = if FIRST {
-            (T::NEG_INFINITY, 0)
-        } else {
-            // SAFETY: j < n == y.len() == idx.len() (when IDX): a <= b <= n (Geo::split).
-            (get!(y, j), if IDX { get!(idx, j) } else { 0 })
-        };
-        let mut empty = FIRST;
+        // SAFETY: j < n: a <= b <= n (Geo::split).
+        let mut acc = unsafe { r.load(j) };
         for k in 0..geo.kw {
-            if let Some(c) = geo.col(ow, k) {
-                // SAFETY: c < W (Geo::col) == x_row.len() (the caller's precondition).
-                let v = get!(x_row, c);
-                // Branch-free: the comparisons of real data are unpredictable.
-                let take = empty | (v > m) | v.is_nan();
-                m = if take { v } else { m };
-                i = if take { row_base + c as u32 } else { i };
-                empty = false;
+            if let Some(c) = geo.col(c0 + j, k) {
+                // SAFETY: c < W (Geo::col).
+                unsafe { r.tap(&mut acc, c) };
             }
         }
         // SAFETY: as above.
-        *get_mut!(y, j) = m;
-        if IDX {
-            // SAFETY: as above.
-            *get_mut!(idx, j) = i;
-        }
+        unsafe { r.store(j, acc) };
     }
     if a == b || !interior {
         return;
     }
-    // SAFETY: a <= b <= n == y.len() (Geo::split) == idx.len() (when IDX).
-    let (y, idx) = unsafe {
-        let idx = if IDX {
-            idx.get_unchecked_mut(a..b)
-        } else {
-            idx
-        };
-        (y.get_unchecked_mut(a..b), idx)
-    };
-    let base = row_base + cols.start as u32;
-    debug_assert!(cols.end <= x_row.len());
-    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and x_row is W long
-    // (the caller's precondition).
-    let xs = unsafe { x_row.get_unchecked(cols) };
+    // SAFETY: a <= b <= n (Geo::split); the interior's columns lie within 0..W
+    // (Geo::interior).
+    let mut r = unsafe { r.narrow(a..b, cols) };
     macro_rules! body {
         ($k:expr, $s:expr, $d:expr) => {{
             // Geo's own column taps, stride and dilation, as constants or not.
             let (k, s, d) = ($k, $s, $d);
-            for j in 0..y.len() {
+            for j in 0..b - a {
                 let p = j * s;
-                let (mut m, mut i) = if FIRST {
-                    // SAFETY: p <= (b - a - 1) * s < xs.len() (Geo::interior).
-                    (get!(xs, p), base + p as u32)
-                } else {
-                    // SAFETY: j < y.len() == idx.len() (when IDX).
-                    (get!(y, j), if IDX { get!(idx, j) } else { 0 })
-                };
-                for t in (FIRST as usize)..k {
-                    // SAFETY: p + t * d <= (b - a - 1) * s + (k - 1) * d < xs.len()
-                    // (Geo::interior).
-                    let v = get!(xs, p + t * d);
-                    let take = (v > m) | v.is_nan();
-                    m = if take { v } else { m };
-                    if IDX {
-                        i = if take { base + (p + t * d) as u32 } else { i };
+                // SAFETY: j < b - a == r.len(); the taps p + t * d, t < k, are at most
+                // (b - a - 1) * s + (k - 1) * d < the interior's columns (Geo::interior).
+                unsafe {
+                    let mut acc = r.load(j);
+                    if R::FIRST {
+                        r.first(&mut acc, p);
                     }
-                }
-                // SAFETY: j < y.len() == idx.len() (when IDX).
-                *get_mut!(y, j) = m;
-                if IDX {
-                    // SAFETY: as above.
-                    *get_mut!(idx, j) = i;
+                    for t in (R::FIRST as usize)..k {
+                        r.tap(&mut acc, p + t * d);
+                    }
+                    r.store(j, acc);
                 }
             }
         }};
@@ -539,101 +531,267 @@ pub(super) unsafe fn max_pass<T: Element, const FIRST: bool, const IDX: bool>(
     specialize!(geo, body);
 }
 
-/// Sum pass: adds input row `x_row`'s taps to the outputs `c0..c0 + y.len()`, in tap order
-/// (the interior ones only if `interior`).
+/// The max reducer: folds an input row into a run of outputs `y` (and their argmax in `idx`
+/// when `IDX`; otherwise `idx` is empty and untouched). `FIRST`: this is the window's first
+/// input row, so the outputs are assigned from it rather than read.
 ///
-/// # Safety
-/// As [`max_pass`]: `x_row` is `W` long.
-#[inline(always)]
-pub(super) unsafe fn sum_pass<T: Element>(
-    geo: &Geo,
-    x_row: &[T],
-    c0: usize,
-    y: &mut [T],
-    interior: bool,
-) {
-    debug_assert_eq!(x_row.len(), geo.w());
-    let n = y.len();
-    let ((a, b), cols) = geo.interior(c0, n);
-    for j in (0..a).chain(b..n) {
-        // SAFETY: j < n == y.len(): a <= b <= n (Geo::split).
-        let mut acc = get!(y, j);
-        for k in 0..geo.kw {
-            if let Some(c) = geo.col(c0 + j, k) {
-                // SAFETY: c < W (Geo::col) == x_row.len() (the caller's precondition).
-                acc += get!(x_row, c);
-            }
-        }
-        // SAFETY: as above.
-        *get_mut!(y, j) = acc;
-    }
-    if a == b || !interior {
-        return;
-    }
-    // SAFETY: a <= b <= n == y.len() (Geo::split).
-    let y = unsafe { y.get_unchecked_mut(a..b) };
-    debug_assert!(cols.end <= x_row.len());
-    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and x_row is W long
-    // (the caller's precondition).
-    let xs = unsafe { x_row.get_unchecked(cols) };
-    macro_rules! body {
-        ($k:expr, $s:expr, $d:expr) => {{
-            let (k, s, d) = ($k, $s, $d);
-            for (j, out) in y.iter_mut().enumerate() {
-                let mut acc = *out;
-                for t in 0..k {
-                    // SAFETY: j * s + t * d <= (b - a - 1) * s + (k - 1) * d < xs.len()
-                    // (Geo::interior).
-                    acc += get!(xs, j * s + t * d);
-                }
-                *out = acc;
-            }
-        }};
-    }
-    specialize!(geo, body);
+/// Update rule (PyTorch's): take `v` when `v > max || v.is_nan()`, so ties keep the first
+/// maximum and a NaN wins, the last NaN last.
+pub(super) struct Max<'a, T, const FIRST: bool, const IDX: bool> {
+    x_row: &'a [T],
+    /// The row's first element's flat index in its plane.
+    base: u32,
+    y: &'a mut [T],
+    idx: &'a mut [u32],
 }
 
-/// Spread pass: adds `g[j]` to every tap in input row `dx_row` of output `c0 + j`.
-///
-/// # Safety
-/// As [`max_pass`]: `dx_row` is `W` long.
-#[inline(always)]
-pub(super) unsafe fn spread_pass<T: Element>(geo: &Geo, g: &[T], c0: usize, dx_row: &mut [T]) {
-    debug_assert_eq!(dx_row.len(), geo.w());
-    let n = g.len();
-    let ((a, b), cols) = geo.interior(c0, n);
-    for j in (0..a).chain(b..n) {
-        // SAFETY: j < n == g.len(): a <= b <= n (Geo::split).
-        let v = get!(g, j);
-        for k in 0..geo.kw {
-            if let Some(c) = geo.col(c0 + j, k) {
-                // SAFETY: c < W (Geo::col) == dx_row.len() (the caller's precondition).
-                *get_mut!(dx_row, c) += v;
+impl<'a, T: Element, const FIRST: bool, const IDX: bool> Max<'a, T, FIRST, IDX> {
+    /// The max of input row `x_row` (plane row starting at flat index `base`) into `y`.
+    ///
+    /// # Safety
+    /// `x_row` is an input row, `W` long (as [`Geo::window_rows`] yields them); when `IDX`,
+    /// `idx.len() == y.len()`.
+    #[inline(always)]
+    pub(super) unsafe fn new(
+        x_row: &'a [T],
+        base: u32,
+        y: &'a mut [T],
+        idx: &'a mut [u32],
+    ) -> Self {
+        debug_assert!(!IDX || idx.len() == y.len());
+        Max {
+            x_row,
+            base,
+            y,
+            idx,
+        }
+    }
+}
+
+// `j < len() == y.len() (== idx.len() when IDX)` and `c < x_row.len()` (W, by `Max::new`'s
+// contract, or the interior after `narrow`) bound every access.
+impl<T: Element, const FIRST: bool, const IDX: bool> Reducer for Max<'_, T, FIRST, IDX> {
+    /// The maximum, its index, and whether no tap has been taken yet.
+    type Acc = (T, u32, bool);
+
+    /// The window's first row assigns the outputs from its first tap.
+    const FIRST: bool = FIRST;
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    #[inline(always)]
+    unsafe fn load(&self, j: usize) -> Self::Acc {
+        if FIRST {
+            (T::NEG_INFINITY, 0, true)
+        } else {
+            // SAFETY: j < y.len() == idx.len() (when IDX).
+            (
+                get!(self.y, j),
+                if IDX { get!(self.idx, j) } else { 0 },
+                false,
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tap(&mut self, (m, i, empty): &mut Self::Acc, c: usize) {
+        // SAFETY: c < x_row.len().
+        let v = get!(self.x_row, c);
+        // Branch-free: the comparisons of real data are unpredictable.
+        let take = *empty | (v > *m) | v.is_nan();
+        *m = if take { v } else { *m };
+        if IDX {
+            *i = if take { self.base + c as u32 } else { *i };
+        }
+        *empty = false;
+    }
+
+    #[inline(always)]
+    unsafe fn first(&mut self, acc: &mut Self::Acc, c: usize) {
+        // SAFETY: c < x_row.len().
+        *acc = (get!(self.x_row, c), self.base + c as u32, false);
+    }
+
+    #[inline(always)]
+    unsafe fn store(&mut self, j: usize, (m, i, _): Self::Acc) {
+        // SAFETY: j < y.len() == idx.len() (when IDX).
+        *get_mut!(self.y, j) = m;
+        if IDX {
+            // SAFETY: as above.
+            *get_mut!(self.idx, j) = i;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn narrow(self, outs: Range<usize>, cols: Range<usize>) -> Self {
+        // SAFETY: the caller's precondition; idx.len() == y.len() when IDX.
+        unsafe {
+            Max {
+                base: self.base + cols.start as u32,
+                x_row: self.x_row.cut(cols),
+                idx: if IDX {
+                    self.idx.cut(outs.clone())
+                } else {
+                    self.idx
+                },
+                y: self.y.cut(outs),
             }
         }
     }
-    if a == b {
-        return;
+}
+
+/// A run of outputs and an input row, which [`Sum`] adds the row's taps to the outputs of
+/// and [`Spread`] adds the outputs to the taps of: the same walk, the additions going
+/// opposite ways.
+pub(super) struct Run<Y, X> {
+    outs: Y,
+    row: X,
+}
+
+/// The sum reducer: adds an input row's taps to a run of outputs, in tap order.
+pub(super) type Sum<'a, T> = Run<&'a mut [T], &'a [T]>;
+
+/// The spread reducer (the average's gradient scatter): adds output `j` of a run to every
+/// tap of output `j` in an input row of the gradient.
+pub(super) type Spread<'a, T> = Run<&'a [T], &'a mut [T]>;
+
+impl<Y: Cut, X: Cut> Run<Y, X> {
+    /// The reducer of the run `outs` and the input row `row`.
+    ///
+    /// # Safety
+    /// `row` is an input row, `W` long (as [`Geo::window_rows`] yields them).
+    #[inline(always)]
+    pub(super) unsafe fn new(outs: Y, row: X) -> Self {
+        Run { outs, row }
     }
-    // SAFETY: a <= b <= n == g.len() (Geo::split).
-    let g = unsafe { g.get_unchecked(a..b) };
-    debug_assert!(cols.end <= dx_row.len());
-    // SAFETY: the interior's columns lie within 0..W (Geo::interior) and dx_row is W long
-    // (the caller's precondition).
-    let dx = unsafe { dx_row.get_unchecked_mut(cols) };
-    macro_rules! body {
-        ($k:expr, $s:expr, $d:expr) => {{
-            let (k, s, d) = ($k, $s, $d);
-            for (j, &v) in g.iter().enumerate() {
-                for t in 0..k {
-                    // SAFETY: j * s + t * d <= (b - a - 1) * s + (k - 1) * d < dx.len()
-                    // (Geo::interior).
-                    *get_mut!(dx, j * s + t * d) += v;
-                }
+}
+
+/// The additions of [`Sum`] and [`Spread`].
+trait Add<T> {
+    /// Adds the tap at column `c` to or from `acc`.
+    ///
+    /// # Safety
+    /// `c` is below the row's length.
+    unsafe fn add(&mut self, acc: &mut T, c: usize);
+
+    /// Ends output `j`.
+    ///
+    /// # Safety
+    /// `j` is below the run's length.
+    unsafe fn end(&mut self, j: usize, acc: T);
+}
+
+impl<T: Element> Add<T> for Sum<'_, T> {
+    #[inline(always)]
+    unsafe fn add(&mut self, acc: &mut T, c: usize) {
+        // SAFETY: c < row.len() (the caller's precondition).
+        *acc += get!(self.row, c);
+    }
+
+    #[inline(always)]
+    unsafe fn end(&mut self, j: usize, acc: T) {
+        // SAFETY: j < outs.len() (the caller's precondition).
+        *get_mut!(self.outs, j) = acc;
+    }
+}
+
+impl<T: Element> Add<T> for Spread<'_, T> {
+    #[inline(always)]
+    unsafe fn add(&mut self, v: &mut T, c: usize) {
+        // SAFETY: c < row.len() (the caller's precondition).
+        *get_mut!(self.row, c) += *v;
+    }
+
+    #[inline(always)]
+    unsafe fn end(&mut self, _: usize, _: T) {}
+}
+
+// `j < len() == outs.len()` and `c < row.len()` (W, by `Run::new`'s contract, or the
+// interior after `narrow`) bound every access.
+impl<T: Element, Y: Cut<Item = T>, X: Cut<Item = T>> Reducer for Run<Y, X>
+where
+    Self: Add<T>,
+{
+    type Acc = T;
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.outs.len()
+    }
+
+    #[inline(always)]
+    unsafe fn load(&self, j: usize) -> T {
+        // SAFETY: j < outs.len().
+        unsafe { self.outs.read(j) }
+    }
+
+    #[inline(always)]
+    unsafe fn tap(&mut self, acc: &mut T, c: usize) {
+        // SAFETY: c < row.len().
+        unsafe { self.add(acc, c) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(&mut self, j: usize, acc: T) {
+        // SAFETY: j < outs.len().
+        unsafe { self.end(j, acc) }
+    }
+
+    #[inline(always)]
+    unsafe fn narrow(self, outs: Range<usize>, cols: Range<usize>) -> Self {
+        // SAFETY: the caller's precondition.
+        unsafe {
+            Run {
+                outs: self.outs.cut(outs),
+                row: self.row.cut(cols),
             }
-        }};
+        }
     }
-    specialize!(geo, body);
+}
+
+/// A slice a reducer reads or writes, shared or not, cut without bounds checks.
+pub(super) trait Cut: Sized + core::ops::Deref<Target = [Self::Item]> {
+    /// The element.
+    type Item: Copy;
+
+    /// Element `i`.
+    ///
+    /// # Safety
+    /// `i < self.len()`.
+    #[inline(always)]
+    unsafe fn read(&self, i: usize) -> Self::Item {
+        // SAFETY: the caller's precondition.
+        get!(**self, i)
+    }
+
+    /// The elements `r`.
+    ///
+    /// # Safety
+    /// `r.start <= r.end <= self.len()`.
+    unsafe fn cut(self, r: Range<usize>) -> Self;
+}
+
+impl<T: Copy> Cut for &[T] {
+    type Item = T;
+
+    #[inline(always)]
+    unsafe fn cut(self, r: Range<usize>) -> Self {
+        // SAFETY: the caller's precondition (checked in debug builds by get_unchecked).
+        unsafe { self.get_unchecked(r) }
+    }
+}
+
+impl<T: Copy> Cut for &mut [T] {
+    type Item = T;
+
+    #[inline(always)]
+    unsafe fn cut(self, r: Range<usize>) -> Self {
+        // SAFETY: the caller's precondition (checked in debug builds by get_unchecked).
+        unsafe { self.get_unchecked_mut(r) }
+    }
 }
 
 const fn max(a: usize, b: usize) -> usize {

@@ -10,7 +10,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Rect, ARGMAX, SUM};
+use super::{Operands, Rect, ARGMAX, SUM};
 
 /// Lanes of a 256-bit `f32` vector.
 const LANES: usize = 8;
@@ -22,24 +22,16 @@ const KW: usize = 2;
 /// [`Rect`]) are skipped.
 ///
 /// # Safety
-/// The CPU supports AVX2; `rect.fits::<KW>(x.len(), y.len())`, and also
-/// `rect.fits::<KW>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`.
+/// The CPU supports AVX2; `o.fit::<KW, OP>()`; `x.len() <= 2^32`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn stride2<const OP: u8>(
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()));
-    debug_assert!(OP != ARGMAX || rect.fits::<KW>(x.len(), idx.len()));
+pub(super) unsafe fn stride2<const OP: u8>(o: Operands) {
+    debug_assert!(o.fit::<KW, OP>());
     // SAFETY: the caller's preconditions, passed on.
     unsafe {
-        if rect.is_interior::<KW>() {
-            rows::<OP, false>(x, rect, div, y, idx);
+        if o.rect.is_interior::<KW>() {
+            rows::<OP, false>(o);
         } else {
-            rows::<OP, true>(x, rect, div, y, idx);
+            rows::<OP, true>(o);
         }
     }
 }
@@ -51,13 +43,8 @@ pub(super) unsafe fn stride2<const OP: u8>(
 /// As [`stride2`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn rows<const OP: u8, const PAD: bool>(
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
+unsafe fn rows<const OP: u8, const PAD: bool>(o: Operands) {
+    let (x, rect) = (o.x, o.rect);
     let span = rect.span::<KW>();
     // The readable elements of a tap row, counted from its first loaded one (`lead` before
     // `x`): `first_ok..end_ok`.
@@ -65,8 +52,8 @@ unsafe fn rows<const OP: u8, const PAD: bool>(
         rect.lead,
         rect.lead + rect.width.min(span.saturating_sub(rect.lead)),
     );
-    let div = _mm256_set1_ps(div);
-    let (yp, ip) = (y.as_mut_ptr(), idx.as_mut_ptr());
+    let div = _mm256_set1_ps(o.div);
+    let (yp, ip) = (o.y.as_mut_ptr(), o.idx.as_mut_ptr());
     for o in 0..rect.rows {
         let (row, out) = (rect.x + o * rect.x_row, rect.y + o * rect.y_row);
         let mut j = 0;

@@ -9,36 +9,29 @@
 
 use core::arch::x86_64::*;
 
-use super::{Rect, ARGMAX, SUM};
+use super::{Operands, ARGMAX, SUM};
 
 /// Lanes of a 512-bit `f32` vector.
 const LANES: usize = 16;
 
-/// The outputs of `rect`, taps `x[row + 2 * j + t]`, `t = 0..KW`, for every tap row, scanned
-/// in row-major window order. `MAX`: the maximum into `y`; `ARGMAX`: also its in-plane offset
-/// into `idx`; `SUM`: the sum (from zero) divided by `div` into `y`.
+/// The outputs of the rectangle, taps `x[row + 2 * j + t]`, `t = 0..KW`, for every tap row,
+/// scanned in row-major window order. `MAX`: the maximum into `y`; `ARGMAX`: also its
+/// in-plane offset into `idx`; `SUM`: the sum (from zero) divided by `div` into `y`.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `rect.fits::<KW>(x.len(), y.len())`, and also
-/// `rect.fits::<KW>(x.len(), idx.len())` when `OP == ARGMAX`; `x.len() <= 2^32`.
+/// The CPU supports AVX-512F; `o.fit::<KW, OP>()`; `x.len() <= 2^32`.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()) && rect.is_interior::<KW>());
-    debug_assert!(OP != ARGMAX || rect.fits::<KW>(x.len(), idx.len()));
+pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(o: Operands) {
+    debug_assert!(o.fit::<KW, OP>() && o.rect.is_interior::<KW>());
+    let rect = o.rect;
     let span = rect.span::<KW>();
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     // Lane 15's index, 32, wraps to 0: that lane is loaded separately.
     let even2 = _mm512_add_epi32(even, _mm512_set1_epi32(2));
     let (one, two) = (_mm512_set1_epi32(1), _mm512_set1_epi32(2));
-    let div = _mm512_set1_ps(div);
-    let (xp, yp, ip) = (x.as_ptr(), y.as_mut_ptr(), idx.as_mut_ptr());
+    let div = _mm512_set1_ps(o.div);
+    let (xp, yp, ip) = (o.x.as_ptr(), o.y.as_mut_ptr(), o.idx.as_mut_ptr());
     for o in 0..rect.rows {
         let (row, out) = (rect.x + o * rect.x_row, rect.y + o * rect.y_row);
         let mut j = 0;

@@ -16,7 +16,7 @@
 
 use core::arch::global_asm;
 
-use super::{Rect, ARGMAX, MAX, SUM};
+use super::{Operands, Rect, ARGMAX, MAX, SUM};
 use crate::arch::Isa;
 
 /// The argmax and geometries with border rows or columns take the passes: kernels there
@@ -38,24 +38,16 @@ pub(super) fn padded(_: Proof) -> bool {
     false
 }
 
-/// The outputs of `rect`, as [`super::Kernels::run`] says.
+/// The outputs of the rectangle, as [`super::Kernels::run`] says.
 ///
 /// # Safety
-/// `rect.fits::<KW>(x.len(), y.len())`, and also `rect.fits::<KW>(x.len(), idx.len())` when
-/// `OP == ARGMAX`; `x.len() <= 2^32`.
+/// `o.fit::<KW, OP>()`; `x.len() <= 2^32`.
 #[inline(always)]
-pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-    _: Proof,
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
-    debug_assert!(rect.fits::<KW>(x.len(), y.len()) && rect.is_interior::<KW>());
-    if KW == 2 && rect.taps_h == 2 {
+pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(_: Proof, o: Operands) {
+    debug_assert!(o.fit::<KW, OP>() && o.rect.is_interior::<KW>());
+    if KW == 2 && o.rect.taps_h == 2 {
         // SAFETY: the caller's precondition: the rectangle fits `x` and `y`.
-        let walk = unsafe { Walk::new(x, rect, y) };
+        let walk = unsafe { Walk::new(o.x, o.rect, o.y) };
         // SAFETY: the assembly reads 2 * cols inputs from each of a row's two tap rows and
         // writes cols outputs, for each row: all inside the rectangle, inside `x` and `y`.
         if OP == MAX && unsafe { nchw_pool_m4f_max_2x2(&walk) } == 0 {
@@ -63,12 +55,12 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
         }
         if OP == SUM {
             // SAFETY: as above.
-            unsafe { nchw_pool_m4f_avg_2x2(&walk, div) };
+            unsafe { nchw_pool_m4f_avg_2x2(&walk, o.div) };
             return;
         }
     }
-    // SAFETY: the caller's precondition.
-    unsafe { general::<KW, OP>(x, rect, div, y, idx) };
+    // SAFETY: the caller's precondition. (The operands one by one: in registers.)
+    unsafe { general::<KW, OP>(o.x, o.rect, o.div, o.y, o.idx) };
 }
 
 /// Every output of `rect`, one tap at a time, in row-major window order.
@@ -168,6 +160,21 @@ macro_rules! take {
     };
 }
 
+/// The max of the first output of a step, in s0 (its first tap) from its taps s1, s16
+/// and s17: also the one output of the last steps.
+macro_rules! first_max {
+    () => {
+        concat!(take!("0", "1"), take!("0", "16"), take!("0", "17"))
+    };
+}
+
+/// `s{acc} += s{v}`.
+macro_rules! add {
+    ($acc:literal, $v:literal) => {
+        concat!("    vadd.f32 s", $acc, ", s", $acc, ", s", $v, "\n")
+    };
+}
+
 /// One output of the average: `s{acc} = ((((0 + a) + b) + c) + d) / div`, zero in s20 and
 /// the divisor in s21.
 macro_rules! average {
@@ -178,27 +185,9 @@ macro_rules! average {
             ", s20, s",
             $a,
             "\n",
-            "    vadd.f32 s",
-            $acc,
-            ", s",
-            $acc,
-            ", s",
-            $b,
-            "\n",
-            "    vadd.f32 s",
-            $acc,
-            ", s",
-            $acc,
-            ", s",
-            $c,
-            "\n",
-            "    vadd.f32 s",
-            $acc,
-            ", s",
-            $acc,
-            ", s",
-            $d,
-            "\n",
+            add!($acc, $b),
+            add!($acc, $c),
+            add!($acc, $d),
             "    vdiv.f32 s",
             $acc,
             ", s",
@@ -220,82 +209,107 @@ macro_rules! average {
 //
 // Module-level assembly does not see the target's features: `.fpu` names the FPU every
 // core of these targets has.
+/// The directives that open the global function `$name` in a section of its own.
+macro_rules! function {
+    ($name:literal) => {
+        concat!(
+            ".section .text.",
+            $name,
+            ", \"ax\", %progbits\n.global ",
+            $name,
+            "\n.hidden ",
+            $name,
+            "\n.type ",
+            $name,
+            ", %function\n.p2align 2\n.thumb_func\n",
+            $name,
+            ":"
+        )
+    };
+}
+
+/// The walk of both kernels over the rectangle (registers as below), row by row: `$n`
+/// outputs per step, their taps loaded into `$taps0` (first tap row) and `$taps1` (second),
+/// computed and stored by `$step`; then the rest one at a time, loaded into `$one0` and
+/// `$one1`, by `$one`.
+macro_rules! walk {
+    ($n:literal, $taps0:literal, $taps1:literal, $step:expr, $one0:literal, $one1:literal, $one:expr) => {
+        concat!(
+            "1:\n    add r8, r1, r2\n    subs r12, r7, #",
+            $n,
+            "\n    blo 3f\n2:\n    vldmia r1!, {{",
+            $taps0,
+            "}}\n    vldmia r8!, {{",
+            $taps1,
+            "}}\n",
+            $step,
+            "    subs r12, #",
+            $n,
+            "\n    bhs 2b\n3:\n    adds r12, #",
+            $n,
+            "\n    beq 5f\n4:\n    vldmia r1!, {{",
+            $one0,
+            "}}\n    vldmia r8!, {{",
+            $one1,
+            "}}\n",
+            $one,
+            "    subs r12, #1\n    bne 4b\n5:\n    add r1, r3\n    add r4, r5\n",
+            "    subs r6, #1\n    bne 1b",
+        )
+    };
+}
+
 global_asm!(
     ".fpu fpv4-sp-d16",
-    ".section .text.nchw_pool_m4f_max_2x2, \"ax\", %progbits",
-    ".global nchw_pool_m4f_max_2x2",
-    ".hidden nchw_pool_m4f_max_2x2",
-    ".type nchw_pool_m4f_max_2x2, %function",
-    ".p2align 2",
-    ".thumb_func",
-    "nchw_pool_m4f_max_2x2:",
+    function!("nchw_pool_m4f_max_2x2"),
     "    push {{r4-r8, lr}}",
     "    vpush {{s16-s31}}",
     "    ldmia r0, {{r1-r7}}",
     "    vmrs lr, fpscr",
     "    bic r12, lr, #1",
     "    vmsr fpscr, r12",
-    "1:",
-    "    add r8, r1, r2",
-    "    subs r12, r7, #8",
-    "    blo 3f",
     // Eight outputs: first-row taps s0-s15, second-row taps s16-s31, output k in s(2k).
-    "2:",
-    "    vldmia r1!, {{s0-s15}}",
-    "    vldmia r8!, {{s16-s31}}",
-    take!("0", "1"),
-    take!("0", "16"),
-    take!("0", "17"),
-    take!("2", "3"),
-    take!("2", "18"),
-    take!("2", "19"),
-    take!("4", "5"),
-    take!("4", "20"),
-    take!("4", "21"),
-    take!("6", "7"),
-    take!("6", "22"),
-    take!("6", "23"),
-    take!("8", "9"),
-    take!("8", "24"),
-    take!("8", "25"),
-    take!("10", "11"),
-    take!("10", "26"),
-    take!("10", "27"),
-    take!("12", "13"),
-    take!("12", "28"),
-    take!("12", "29"),
-    take!("14", "15"),
-    take!("14", "30"),
-    take!("14", "31"),
-    "    vstr s0, [r4]",
-    "    vstr s2, [r4, #4]",
-    "    vstr s4, [r4, #8]",
-    "    vstr s6, [r4, #12]",
-    "    vstr s8, [r4, #16]",
-    "    vstr s10, [r4, #20]",
-    "    vstr s12, [r4, #24]",
-    "    vstr s14, [r4, #28]",
-    "    adds r4, #32",
-    "    subs r12, #8",
-    "    bhs 2b",
-    "3:",
-    "    adds r12, #8",
-    "    beq 5f",
-    // One output.
-    "4:",
-    "    vldmia r1!, {{s0-s1}}",
-    "    vldmia r8!, {{s16-s17}}",
-    take!("0", "1"),
-    take!("0", "16"),
-    take!("0", "17"),
-    "    vstmia r4!, {{s0}}",
-    "    subs r12, #1",
-    "    bne 4b",
-    "5:",
-    "    add r1, r3",
-    "    add r4, r5",
-    "    subs r6, #1",
-    "    bne 1b",
+    walk!(
+        "8",
+        "s0-s15",
+        "s16-s31",
+        concat!(
+            first_max!(),
+            take!("2", "3"),
+            take!("2", "18"),
+            take!("2", "19"),
+            take!("4", "5"),
+            take!("4", "20"),
+            take!("4", "21"),
+            take!("6", "7"),
+            take!("6", "22"),
+            take!("6", "23"),
+            take!("8", "9"),
+            take!("8", "24"),
+            take!("8", "25"),
+            take!("10", "11"),
+            take!("10", "26"),
+            take!("10", "27"),
+            take!("12", "13"),
+            take!("12", "28"),
+            take!("12", "29"),
+            take!("14", "15"),
+            take!("14", "30"),
+            take!("14", "31"),
+            "    vstr s0, [r4]\n",
+            "    vstr s2, [r4, #4]\n",
+            "    vstr s4, [r4, #8]\n",
+            "    vstr s6, [r4, #12]\n",
+            "    vstr s8, [r4, #16]\n",
+            "    vstr s10, [r4, #20]\n",
+            "    vstr s12, [r4, #24]\n",
+            "    vstr s14, [r4, #28]\n",
+            "    adds r4, #32\n",
+        ),
+        "s0-s1",
+        "s16-s17",
+        concat!(first_max!(), "    vstmia r4!, {{s0}}\n")
+    ),
     "    vmrs r12, fpscr",
     "    and r0, r12, #1",
     "    bic r12, r12, #1",
@@ -305,48 +319,31 @@ global_asm!(
     "    vpop {{s16-s31}}",
     "    pop {{r4-r8, pc}}",
     ".size nchw_pool_m4f_max_2x2, . - nchw_pool_m4f_max_2x2",
-    ".section .text.nchw_pool_m4f_avg_2x2, \"ax\", %progbits",
-    ".global nchw_pool_m4f_avg_2x2",
-    ".hidden nchw_pool_m4f_avg_2x2",
-    ".type nchw_pool_m4f_avg_2x2, %function",
-    ".p2align 2",
-    ".thumb_func",
-    "nchw_pool_m4f_avg_2x2:",
+    function!("nchw_pool_m4f_avg_2x2"),
     "    push {{r4-r8, lr}}",
     "    vpush {{s16-s21}}",
     "    vmov.f32 s21, s0",
     "    movs r12, #0",
     "    vmov s20, r12",
     "    ldmia r0, {{r1-r7}}",
-    "1:",
-    "    add r8, r1, r2",
-    "    subs r12, r7, #4",
-    "    blo 3f",
-    "2:",
-    "    vldmia r1!, {{s0-s7}}",
-    "    vldmia r8!, {{s8-s15}}",
-    average!("16", "0", "1", "8", "9"),
-    average!("17", "2", "3", "10", "11"),
-    average!("18", "4", "5", "12", "13"),
-    average!("19", "6", "7", "14", "15"),
-    "    vstmia r4!, {{s16-s19}}",
-    "    subs r12, #4",
-    "    bhs 2b",
-    "3:",
-    "    adds r12, #4",
-    "    beq 5f",
-    "4:",
-    "    vldmia r1!, {{s0-s1}}",
-    "    vldmia r8!, {{s8-s9}}",
-    average!("16", "0", "1", "8", "9"),
-    "    vstmia r4!, {{s16}}",
-    "    subs r12, #1",
-    "    bne 4b",
-    "5:",
-    "    add r1, r3",
-    "    add r4, r5",
-    "    subs r6, #1",
-    "    bne 1b",
+    walk!(
+        "4",
+        "s0-s7",
+        "s8-s15",
+        concat!(
+            average!("16", "0", "1", "8", "9"),
+            average!("17", "2", "3", "10", "11"),
+            average!("18", "4", "5", "12", "13"),
+            average!("19", "6", "7", "14", "15"),
+            "    vstmia r4!, {{s16-s19}}\n",
+        ),
+        "s0-s1",
+        "s8-s9",
+        concat!(
+            average!("16", "0", "1", "8", "9"),
+            "    vstmia r4!, {{s16}}\n"
+        )
+    ),
     "    vpop {{s16-s21}}",
     "    pop {{r4-r8, pc}}",
     ".size nchw_pool_m4f_avg_2x2, . - nchw_pool_m4f_avg_2x2",

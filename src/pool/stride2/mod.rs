@@ -29,7 +29,7 @@ use cortex_m as backend;
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 )))]
 mod backend {
-    use super::Rect;
+    use super::Operands;
     use crate::arch::Isa;
 
     pub(super) const INDICES: bool = false;
@@ -49,14 +49,7 @@ mod backend {
 
     /// # Safety
     /// None: it cannot be called.
-    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-        proof: Proof,
-        _: &[f32],
-        _: &Rect,
-        _: f32,
-        _: &mut [f32],
-        _: &mut [u32],
-    ) {
+    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(proof: Proof, _: Operands) {
         match proof {}
     }
 }
@@ -124,6 +117,28 @@ impl Rect {
             && self.taps_h >= 1
             && self.x + (r - 1) * self.x_row + (self.taps_h - 1) * self.x_tap + reach <= x_len
             && self.y + (r - 1) * self.y_row + c <= y_len
+    }
+}
+
+/// The operands of one kernel call: the input plane `x`, the rectangle of outputs, the
+/// divisor of a sum, the outputs `y` and, for the argmax, their indices `idx`.
+pub(super) struct Operands<'a> {
+    pub x: &'a [f32],
+    pub rect: &'a Rect,
+    pub div: f32,
+    pub y: &'a mut [f32],
+    pub idx: &'a mut [u32],
+}
+
+impl Operands<'_> {
+    /// Whether the rectangle lies within `x` and `y` (and `idx` for the argmax), for
+    /// windows of `KW` column taps, and a sum has a positive divisor: the kernels'
+    /// precondition.
+    pub(super) fn fit<const KW: usize, const OP: u8>(&self) -> bool {
+        let (x, rect) = (self.x.len(), self.rect);
+        rect.fits::<KW>(x, self.y.len())
+            && (OP != ARGMAX || rect.fits::<KW>(x, self.idx.len()))
+            && (OP != SUM || self.div > 0.0)
     }
 }
 
@@ -195,22 +210,93 @@ impl<T: Element> Kernels<T> {
         y: &mut [T],
         idx: &mut [u32],
     ) {
+        // SAFETY: `self` proves T is f32 (Kernels::new).
+        let (x, y) = unsafe { (as_f32(x), as_f32_mut(y)) };
+        let o = Operands {
+            x,
+            rect,
+            div,
+            y,
+            idx,
+        };
         debug_assert!(if taps == 2 {
-            rect.fits::<2>(x.len(), y.len()) && (rect.is_interior::<2>() || self.padded())
+            o.fit::<2, OP>() && (rect.is_interior::<2>() || self.padded())
         } else {
-            taps == 3
-                && rect.fits::<3>(x.len(), y.len())
-                && (rect.is_interior::<3>() || self.padded())
+            taps == 3 && o.fit::<3, OP>() && (rect.is_interior::<3>() || self.padded())
         });
-        // SAFETY: `self` proves T is f32 and the CPU runs the kernels (Kernels::new); the
-        // rest is the caller's precondition, passed on.
+        // SAFETY: `self` proves the CPU runs the kernels (Kernels::new); the rest is the
+        // caller's precondition, passed on.
         unsafe {
-            let (x, y) = (as_f32(x), as_f32_mut(y));
             if taps == 2 {
-                backend::stride2::<2, OP>(self.proof, x, rect, div, y, idx);
+                backend::stride2::<2, OP>(self.proof, o);
             } else {
-                backend::stride2::<3, OP>(self.proof, x, rect, div, y, idx);
+                backend::stride2::<3, OP>(self.proof, o);
             }
+        }
+    }
+}
+
+/// Output rows per kernel call when the border columns reuse the band's input rows from
+/// cache (without border columns, one call does every interior row).
+const BAND: usize = 8;
+
+impl<T: Element> Kernels<T> {
+    /// Walks every output of one plane of `geo` (or all planes, stacked): the interior
+    /// columns by `kernel(outs, rect, row)` (bands of interior rows at a time, `row` `None`;
+    /// or one row `oh` whose window reaches into the top or bottom padding, `Some(oh)`, its
+    /// rectangle holding only the window rows inside the input), the border columns of
+    /// output row `oh` by `border(outs, oh)`. `whole`: the kernels take whole rows, padding
+    /// columns and all (only if [`Kernels::padded`]).
+    ///
+    /// Each rectangle holds outputs of the plane whose taps, but for padding columns when
+    /// `whole`, lie inside it: what [`Kernels::run`] requires of the rectangle.
+    #[inline(always)]
+    pub(super) fn plane<O: ?Sized>(
+        self,
+        geo: &Geo,
+        whole: bool,
+        outs: &mut O,
+        mut kernel: impl FnMut(&mut O, &Rect, Option<usize>),
+        mut border: impl FnMut(&mut O, usize),
+    ) {
+        debug_assert!(!whole || self.padded());
+        let (rl, rh) = geo.interior_rows();
+        let out_w = geo.out_w().get();
+        let (a, b) = if whole {
+            (0, out_w)
+        } else {
+            geo.split(0, out_w)
+        };
+        let border_cols = (a > 0 || b < out_w) && self.borders();
+        // Rows whose windows reach into the top or bottom padding: one row at a time, fewer
+        // window rows.
+        for oh in (0..rl)
+            .chain(rh.max(rl)..geo.out_h())
+            .filter(|_| self.borders())
+        {
+            if a < b {
+                kernel(outs, &geo.row_rect(oh, (a, b), oh * out_w + a), Some(oh));
+            }
+            if border_cols {
+                border(outs, oh);
+            }
+        }
+        // Bands of interior rows: the kernel streams the band's input rows, then the border
+        // columns (if any) reuse them from cache.
+        let mut lo = rl;
+        while lo < rh {
+            let hi = if border_cols { (lo + BAND).min(rh) } else { rh };
+            if a < b {
+                kernel(
+                    outs,
+                    &geo.rect((lo, hi), (a, b), lo * out_w + a, out_w),
+                    None,
+                );
+            }
+            if border_cols {
+                (lo..hi).for_each(|oh| border(outs, oh));
+            }
+            lo = hi;
         }
     }
 }
@@ -218,7 +304,7 @@ impl<T: Element> Kernels<T> {
 /// x86_64: the AVX-512 or the AVX2 kernels, by the geometry's instruction set.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
-    use super::{avx2, avx512, Rect};
+    use super::{avx2, avx512, Operands};
     use crate::arch::Isa;
 
     /// The argmax, and windows beside border rows and columns, run here too.
@@ -245,22 +331,15 @@ mod x86 {
     /// # Safety
     /// `isa` came from [`proof`] and the CPU runs it; the rest as [`super::Kernels::run`].
     #[inline(always)]
-    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(
-        isa: Isa,
-        x: &[f32],
-        rect: &Rect,
-        div: f32,
-        y: &mut [f32],
-        idx: &mut [u32],
-    ) {
+    pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(isa: Isa, o: Operands) {
         // SAFETY: the caller's preconditions, on the instruction set the CPU runs.
         unsafe {
             if isa == Isa::Avx512 {
-                avx512::stride2::<KW, OP>(x, rect, div, y, idx);
+                avx512::stride2::<KW, OP>(o);
             } else {
-                // `available`: AVX2 kernels are made for 2-tap windows only.
+                // `proof`: AVX2 kernels are made for 2-tap windows only.
                 debug_assert_eq!(KW, 2);
-                avx2::stride2::<OP>(x, rect, div, y, idx);
+                avx2::stride2::<OP>(o);
             }
         }
     }

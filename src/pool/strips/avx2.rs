@@ -32,50 +32,25 @@ const RIGHT: u8 = 2;
 
 /// What a call computes.
 #[derive(Clone, Copy)]
-enum Op {
+pub(super) enum Op {
     Max,
     /// The max and its in-plane index.
     Argmax,
+    /// The average, divided by the divisor's counts.
     Avg(Divisor),
 }
 
-/// Max pooling over all planes of `plan`.
+/// Pooling over all planes of `plan`: the max, the max with each maximum's flat `h * W + w`
+/// index within its plane in `idx` (otherwise empty), or the average.
 ///
 /// # Safety
-/// The CPU supports AVX2.
+/// The CPU supports AVX2; for the argmax, a plane has at most `2^32` elements.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn max(plan: &Plan, x: &[f32], y: &mut [f32]) {
+pub(super) unsafe fn run(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32], op: Op) {
     if plan.k == 2 {
-        planes::<2>(plan, x, y, &mut [], Op::Max);
+        planes::<2>(plan, x, y, idx, op);
     } else {
-        planes::<3>(plan, x, y, &mut [], Op::Max);
-    }
-}
-
-/// Max pooling over all planes of `plan`, with each maximum's flat `h * W + w` index
-/// within its plane in `idx`.
-///
-/// # Safety
-/// The CPU supports AVX2; a plane has at most `2^32` elements.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn argmax(plan: &Plan, x: &[f32], y: &mut [f32], idx: &mut [u32]) {
-    if plan.k == 2 {
-        planes::<2>(plan, x, y, idx, Op::Argmax);
-    } else {
-        planes::<3>(plan, x, y, idx, Op::Argmax);
-    }
-}
-
-/// Average pooling over all planes of `plan`, divided by `divisor`'s counts.
-///
-/// # Safety
-/// The CPU supports AVX2.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn avg(plan: &Plan, x: &[f32], y: &mut [f32], divisor: Divisor) {
-    if plan.k == 2 {
-        planes::<2>(plan, x, y, &mut [], Op::Avg(divisor));
-    } else {
-        planes::<3>(plan, x, y, &mut [], Op::Avg(divisor));
+        planes::<3>(plan, x, y, idx, op);
     }
 }
 
@@ -213,36 +188,22 @@ unsafe fn strip_op<const K: usize, const CHECK: bool>(
 ) {
     // SAFETY: the caller's precondition, passed on.
     unsafe {
-        match job.op {
-            Op::Max => match job.flags {
-                0 => max_strips::<K, 0, CHECK, false>(plan, x, y, idx, job),
-                LEFT => max_strips::<K, LEFT, CHECK, false>(plan, x, y, idx, job),
-                RIGHT => max_strips::<K, RIGHT, CHECK, false>(plan, x, y, idx, job),
-                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, false>(plan, x, y, idx, job),
-            },
-            Op::Argmax => match job.flags {
-                0 => max_strips::<K, 0, CHECK, true>(plan, x, y, idx, job),
-                LEFT => max_strips::<K, LEFT, CHECK, true>(plan, x, y, idx, job),
-                RIGHT => max_strips::<K, RIGHT, CHECK, true>(plan, x, y, idx, job),
-                _ => max_strips::<K, { LEFT | RIGHT }, CHECK, true>(plan, x, y, idx, job),
-            },
-            Op::Avg(d) => match job.flags {
-                0 => sum_strips::<K, 0, CHECK>(plan, x, y, job, d),
-                LEFT => sum_strips::<K, LEFT, CHECK>(plan, x, y, job, d),
-                RIGHT => sum_strips::<K, RIGHT, CHECK>(plan, x, y, job, d),
-                _ => sum_strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, job, d),
-            },
+        match job.flags {
+            0 => strips::<K, 0, CHECK>(plan, x, y, idx, job),
+            LEFT => strips::<K, LEFT, CHECK>(plan, x, y, idx, job),
+            RIGHT => strips::<K, RIGHT, CHECK>(plan, x, y, idx, job),
+            _ => strips::<K, { LEFT | RIGHT }, CHECK>(plan, x, y, idx, job),
         }
     }
 }
 
-/// [`max_strip`] over the job's planes, in order.
+/// [`Work::max_strip`] or [`Work::sum_strip`] over the job's planes, in order.
 ///
 /// # Safety
 /// As [`strip_op`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
+unsafe fn strips<const K: usize, const FIX: u8, const CHECK: bool>(
     plan: &Plan,
     x: &[f32],
     y: &mut [f32],
@@ -251,50 +212,35 @@ unsafe fn max_strips<const K: usize, const FIX: u8, const CHECK: bool, const IDX
 ) {
     let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
     let col = 2 * job.j0 as isize - plan.left as isize;
-    let fix = *job.fix;
     for p in job.planes.clone() {
-        let strip = Strip {
-            x: p * plane_in,
-            y: p * plane_out + job.j0,
-            col,
-            index: job.index,
+        let mut work = Work {
+            plan,
+            x,
+            y: &mut *y,
+            idx: &mut *idx,
+            s: Strip {
+                x: p * plane_in,
+                y: p * plane_out + job.j0,
+                col,
+                index: job.index,
+            },
+            fix: *job.fix,
         };
         // SAFETY: the caller's precondition.
-        unsafe { max_strip::<K, FIX, CHECK, IDX>(plan, x, y, idx, &strip, &fix) };
-    }
-}
-
-/// [`sum_strip`] over the job's planes, in order.
-///
-/// # Safety
-/// As [`strip_op`].
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn sum_strips<const K: usize, const FIX: u8, const CHECK: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    job: &Job,
-    divisor: Divisor,
-) {
-    let (plane_in, plane_out) = (plan.h * plan.w, plan.out_h * plan.out_w);
-    let col = 2 * job.j0 as isize - plan.left as isize;
-    let fix = *job.fix;
-    for p in job.planes.clone() {
-        let strip = Strip {
-            x: p * plane_in,
-            y: p * plane_out + job.j0,
-            col,
-            index: job.index,
-        };
-        // SAFETY: the caller's precondition.
-        unsafe { sum_strip::<K, FIX, CHECK>(plan, x, y, &strip, &fix, divisor, job.cols) };
+        unsafe {
+            match job.op {
+                Op::Max => work.max_strip::<K, FIX, CHECK, false>(),
+                Op::Argmax => work.max_strip::<K, FIX, CHECK, true>(),
+                Op::Avg(d) => work.sum_strip::<K, FIX, CHECK>(d, job.cols),
+            }
+        }
     }
 }
 
 /// One strip of one plane: its first input and output offsets in the buffers, the column
 /// (relative to a row's start, possibly -1) of its first output's first tap, and those of
 /// all its outputs (as [`col_index`]).
+#[derive(Clone, Copy)]
 struct Strip {
     x: usize,
     y: usize,
@@ -608,223 +554,214 @@ fn interior_rows<const K: usize>(plan: &Plan) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// Max pooling of one strip of one plane: each window row's horizontal max once, the last
-/// one kept for the next output row (its first window row, for a 3-tall window). Rows go in
-/// order (a row's store may spill into the next ones).
-///
-/// # Safety
-/// As [`strip_op`].
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    idx: &mut [u32],
-    s: &Strip,
-    fix: &Fix,
-) {
-    let w = plan.w as isize;
-    let base = s.x as isize + s.col;
-    let (lo, hi) = interior_rows::<K>(plan);
-    let zero = H {
-        v: _mm256_setzero_ps(),
-        i: _mm256_setzero_si256(),
-    };
-    let mut kept = (-1isize, zero);
-    // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
-    // strip, so the caller's precondition covers them.
-    unsafe {
-        let row = |r: isize| {
-            row_max::<K, FIX, CHECK, IDX>(x, base + r * w, fix, row_index(plan, r, s.index))
+/// One strip of one plane at work: the plan, the buffers (`idx` empty unless the argmax is
+/// kept), the strip and its padding taps.
+struct Work<'a> {
+    plan: &'a Plan,
+    x: &'a [f32],
+    y: &'a mut [f32],
+    idx: &'a mut [u32],
+    s: Strip,
+    fix: Fix,
+}
+
+impl Work<'_> {
+    /// Max pooling of one strip of one plane: each window row's horizontal max once, the last
+    /// one kept for the next output row (its first window row, for a 3-tall window). Rows go in
+    /// order (a row's store may spill into the next ones).
+    ///
+    /// # Safety
+    /// As [`strip_op`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn max_strip<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
+        &mut self,
+    ) {
+        let (plan, x, s, fix) = (self.plan, self.x, self.s, &{ self.fix });
+        let w = plan.w as isize;
+        let base = s.x as isize + s.col;
+        let (lo, hi) = interior_rows::<K>(plan);
+        let zero = H {
+            v: _mm256_setzero_ps(),
+            i: _mm256_setzero_si256(),
         };
-        let mut head = 0..lo;
-        if K == 3 && plan.top == 1 && plan.h >= 2 {
-            // The usual first row (3x3 pad 1): window rows 0 and 1, as max(0, 0, 1).
-            let (h0, h1) = (row(0), row(1));
-            store_h::<CHECK, IDX>(y, idx, s.y, update_h::<IDX>(h0, h1));
-            kept = (1, h1);
-            head = 1..lo;
-        }
-        for oh in head {
-            max_row::<K, FIX, CHECK, IDX>(plan, x, y, idx, s, fix, oh, &mut kept);
-        }
-        if lo < hi {
-            let first = 2 * lo as isize - plan.top as isize;
-            if K == 3 {
-                if kept.0 != first {
-                    kept = (first, row(first));
-                }
-                interior_max::<FIX, CHECK, IDX>(plan, x, y, idx, s, fix, (lo, hi), kept);
-            } else {
-                for oh in lo..hi {
-                    let r = first + 2 * (oh - lo) as isize;
-                    let m = update_h::<IDX>(row(r), row(r + 1));
-                    store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m);
+        let mut kept = (-1isize, zero);
+        // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
+        // strip, so the caller's precondition covers them.
+        unsafe {
+            let row = |r: isize| {
+                row_max::<K, FIX, CHECK, IDX>(x, base + r * w, fix, row_index(plan, r, s.index))
+            };
+            let mut head = 0..lo;
+            if K == 3 && plan.top == 1 && plan.h >= 2 {
+                // The usual first row (3x3 pad 1): window rows 0 and 1, as max(0, 0, 1).
+                let (h0, h1) = (row(0), row(1));
+                store_h::<CHECK, IDX>(self.y, self.idx, s.y, update_h::<IDX>(h0, h1));
+                kept = (1, h1);
+                head = 1..lo;
+            }
+            for oh in head {
+                self.max_row::<K, FIX, CHECK, IDX>(oh, &mut kept);
+            }
+            if lo < hi {
+                let first = 2 * lo as isize - plan.top as isize;
+                if K == 3 {
+                    if kept.0 != first {
+                        kept = (first, row(first));
+                    }
+                    self.interior_max::<FIX, CHECK, IDX>((lo, hi), kept);
+                } else {
+                    for oh in lo..hi {
+                        let r = first + 2 * (oh - lo) as isize;
+                        let m = update_h::<IDX>(row(r), row(r + 1));
+                        store_h::<CHECK, IDX>(self.y, self.idx, s.y + oh * plan.out_w, m);
+                    }
                 }
             }
-        }
-        for oh in hi..plan.out_h {
-            max_row::<K, FIX, CHECK, IDX>(plan, x, y, idx, s, fix, oh, &mut kept);
-        }
-    }
-}
-
-/// Output row `oh` of a strip of a max, any row: its window rows outside the input replaced
-/// as [`window_rows`] says, a row equal to `kept`'s taken from it, its last one kept.
-///
-/// # Safety
-/// As [`strip_op`].
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    idx: &mut [u32],
-    s: &Strip,
-    fix: &Fix,
-    oh: usize,
-    kept: &mut (isize, H),
-) {
-    let base = s.x as isize + s.col;
-    let [r0, r1, r2] = window_rows::<K>(plan, oh);
-    // SAFETY (row_max): the rows are input rows: the caller's precondition covers them.
-    let row = |r: isize| unsafe {
-        let first = row_index(plan, r, s.index);
-        row_max::<K, FIX, CHECK, IDX>(x, base + r * plan.w as isize, fix, first)
-    };
-    let h0 = if r0 == kept.0 { kept.1 } else { row(r0) };
-    let h1 = if r1 == r0 { h0 } else { row(r1) };
-    let mut m = update_h::<IDX>(h0, h1);
-    *kept = (r1, h1);
-    if K == 3 {
-        let h2 = if r2 == r1 { h1 } else { row(r2) };
-        m = update_h::<IDX>(m, h2);
-        *kept = (r2, h2);
-    }
-    // SAFETY: an output row of the strip.
-    unsafe { store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m) };
-}
-
-/// The interior rows `lo..hi` of a strip of a 3x3 max: each output row's first window row
-/// is the previous one's last, `kept` (its row number and horizontal max).
-///
-/// # Safety
-/// As [`strip_op`].
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn interior_max<const FIX: u8, const CHECK: bool, const IDX: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    idx: &mut [u32],
-    s: &Strip,
-    fix: &Fix,
-    (lo, hi): (usize, usize),
-    kept: (isize, H),
-) {
-    let w = plan.w as isize;
-    let first = 2 * lo as isize - plan.top as isize;
-    debug_assert_eq!(kept.0, first);
-    let mut h0 = kept.1;
-    let mut at = s.x as isize + s.col + first * w;
-    // Indices of row `first + 1`'s taps, and the step between output rows.
-    let mut index = row_index(plan, first + 1, s.index);
-    let step = _mm256_set1_epi32((2 * plan.w) as i32);
-    let row_step = _mm256_set1_epi32(plan.w as i32);
-    // SAFETY: rows first..first + 2 * (hi - lo) + 1 are input rows and the outputs those of
-    // the strip: the caller's precondition covers them.
-    unsafe {
-        for oh in lo..hi {
-            let h1 = row_max::<3, FIX, CHECK, IDX>(x, at + w, fix, index);
-            let next = _mm256_add_epi32(index, row_step);
-            let h2 = row_max::<3, FIX, CHECK, IDX>(x, at + 2 * w, fix, next);
-            let m = update_h::<IDX>(update_h::<IDX>(h0, h1), h2);
-            store_h::<CHECK, IDX>(y, idx, s.y + oh * plan.out_w, m);
-            h0 = h2;
-            at += 2 * w;
-            index = _mm256_add_epi32(index, step);
+            for oh in hi..plan.out_h {
+                self.max_row::<K, FIX, CHECK, IDX>(oh, &mut kept);
+            }
         }
     }
-}
 
-/// Average pooling of one strip of one plane: each window's taps summed from zero in
-/// row-major order (padding rows skipped, padding taps as `+0.0`), divided by its count.
-///
-/// # Safety
-/// As [`strip_op`].
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn sum_strip<const K: usize, const FIX: u8, const CHECK: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    s: &Strip,
-    fix: &Fix,
-    divisor: Divisor,
-    cols: __m256,
-) {
-    let (w, top) = (plan.w as isize, plan.top as isize);
-    let base = s.x as isize + s.col;
-    let (lo, hi) = interior_rows::<K>(plan);
-    // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
-    // strip, so the caller's precondition covers them. Rows go in order (a row's store may
-    // spill into the next ones).
-    unsafe {
-        for oh in 0..lo {
-            sum_row_out::<K, FIX, CHECK>(plan, x, y, s, fix, oh, divisor, cols);
+    /// Output row `oh` of a strip of a max, any row: its window rows outside the input replaced
+    /// as [`window_rows`] says, a row equal to `kept`'s taken from it, its last one kept.
+    ///
+    /// # Safety
+    /// As [`strip_op`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn max_row<const K: usize, const FIX: u8, const CHECK: bool, const IDX: bool>(
+        &mut self,
+        oh: usize,
+        kept: &mut (isize, H),
+    ) {
+        let (plan, x, s, fix) = (self.plan, self.x, &self.s, &self.fix);
+        let base = s.x as isize + s.col;
+        let [r0, r1, r2] = window_rows::<K>(plan, oh);
+        // SAFETY (row_max): the rows are input rows: the caller's precondition covers them.
+        let row = |r: isize| unsafe {
+            let first = row_index(plan, r, s.index);
+            row_max::<K, FIX, CHECK, IDX>(x, base + r * plan.w as isize, fix, first)
+        };
+        let h0 = if r0 == kept.0 { kept.1 } else { row(r0) };
+        let h1 = if r1 == r0 { h0 } else { row(r1) };
+        let mut m = update_h::<IDX>(h0, h1);
+        *kept = (r1, h1);
+        if K == 3 {
+            let h2 = if r2 == r1 { h1 } else { row(r2) };
+            m = update_h::<IDX>(m, h2);
+            *kept = (r2, h2);
         }
-        if lo < hi {
-            // Interior rows count K window rows (or the override).
-            let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(lo, false, divisor)), cols);
-            let mut at = base + (2 * lo as isize - top) * w;
+        // SAFETY: an output row of the strip.
+        unsafe { store_h::<CHECK, IDX>(self.y, self.idx, s.y + oh * plan.out_w, m) };
+    }
+
+    /// The interior rows `lo..hi` of a strip of a 3x3 max: each output row's first window row
+    /// is the previous one's last, `kept` (its row number and horizontal max).
+    ///
+    /// # Safety
+    /// As [`strip_op`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn interior_max<const FIX: u8, const CHECK: bool, const IDX: bool>(
+        &mut self,
+        (lo, hi): (usize, usize),
+        kept: (isize, H),
+    ) {
+        let (plan, x, s, fix) = (self.plan, self.x, &self.s, &self.fix);
+        let w = plan.w as isize;
+        let first = 2 * lo as isize - plan.top as isize;
+        debug_assert_eq!(kept.0, first);
+        let mut h0 = kept.1;
+        let mut at = s.x as isize + s.col + first * w;
+        // Indices of row `first + 1`'s taps, and the step between output rows.
+        let mut index = row_index(plan, first + 1, s.index);
+        let step = _mm256_set1_epi32((2 * plan.w) as i32);
+        let row_step = _mm256_set1_epi32(plan.w as i32);
+        // SAFETY: rows first..first + 2 * (hi - lo) + 1 are input rows and the outputs those of
+        // the strip: the caller's precondition covers them.
+        unsafe {
             for oh in lo..hi {
-                let mut acc = _mm256_setzero_ps();
-                for t in 0..K as isize {
-                    acc = sum_row::<K, FIX, CHECK>(acc, x, at + t * w, fix);
-                }
-                store::<CHECK>(y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div));
+                let h1 = row_max::<3, FIX, CHECK, IDX>(x, at + w, fix, index);
+                let next = _mm256_add_epi32(index, row_step);
+                let h2 = row_max::<3, FIX, CHECK, IDX>(x, at + 2 * w, fix, next);
+                let m = update_h::<IDX>(update_h::<IDX>(h0, h1), h2);
+                store_h::<CHECK, IDX>(self.y, self.idx, s.y + oh * plan.out_w, m);
+                h0 = h2;
                 at += 2 * w;
+                index = _mm256_add_epi32(index, step);
             }
         }
-        for oh in hi..plan.out_h {
-            sum_row_out::<K, FIX, CHECK>(plan, x, y, s, fix, oh, divisor, cols);
+    }
+
+    /// Average pooling of one strip of one plane: each window's taps summed from zero in
+    /// row-major order (padding rows skipped, padding taps as `+0.0`), divided by its count.
+    ///
+    /// # Safety
+    /// As [`strip_op`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn sum_strip<const K: usize, const FIX: u8, const CHECK: bool>(
+        &mut self,
+        divisor: Divisor,
+        cols: __m256,
+    ) {
+        let (plan, x, s, fix) = (self.plan, self.x, self.s, &{ self.fix });
+        let (w, top) = (plan.w as isize, plan.top as isize);
+        let base = s.x as isize + s.col;
+        let (lo, hi) = interior_rows::<K>(plan);
+        // SAFETY (every call): the rows are input rows (0..h) and the outputs those of the
+        // strip, so the caller's precondition covers them. Rows go in order (a row's store may
+        // spill into the next ones).
+        unsafe {
+            for oh in 0..lo {
+                self.sum_row_out::<K, FIX, CHECK>(oh, divisor, cols);
+            }
+            if lo < hi {
+                // Interior rows count K window rows (or the override).
+                let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(lo, false, divisor)), cols);
+                let mut at = base + (2 * lo as isize - top) * w;
+                for oh in lo..hi {
+                    let mut acc = _mm256_setzero_ps();
+                    for t in 0..K as isize {
+                        acc = sum_row::<K, FIX, CHECK>(acc, x, at + t * w, fix);
+                    }
+                    store::<CHECK>(self.y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div));
+                    at += 2 * w;
+                }
+            }
+            for oh in hi..plan.out_h {
+                self.sum_row_out::<K, FIX, CHECK>(oh, divisor, cols);
+            }
         }
     }
-}
 
-/// Output row `oh` of a strip of an average, any row: its window rows inside the input.
-///
-/// # Safety
-/// As [`strip_op`].
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn sum_row_out<const K: usize, const FIX: u8, const CHECK: bool>(
-    plan: &Plan,
-    x: &[f32],
-    y: &mut [f32],
-    s: &Strip,
-    fix: &Fix,
-    oh: usize,
-    divisor: Divisor,
-    cols: __m256,
-) {
-    let (w, h) = (plan.w as isize, plan.h as isize);
-    let base = s.x as isize + s.col;
-    let r0 = 2 * oh as isize - plan.top as isize;
-    let mut acc = _mm256_setzero_ps();
-    for r in (r0..r0 + K as isize).filter(|r| (0..h).contains(r)) {
-        // SAFETY: r is an input row: the caller's precondition covers it.
-        acc = unsafe { sum_row::<K, FIX, CHECK>(acc, x, base + r * w, fix) };
+    /// Output row `oh` of a strip of an average, any row: its window rows inside the input.
+    ///
+    /// # Safety
+    /// As [`strip_op`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn sum_row_out<const K: usize, const FIX: u8, const CHECK: bool>(
+        &mut self,
+        oh: usize,
+        divisor: Divisor,
+        cols: __m256,
+    ) {
+        let (plan, x, s, fix) = (self.plan, self.x, &self.s, &self.fix);
+        let (w, h) = (plan.w as isize, plan.h as isize);
+        let base = s.x as isize + s.col;
+        let r0 = 2 * oh as isize - plan.top as isize;
+        let mut acc = _mm256_setzero_ps();
+        for r in (r0..r0 + K as isize).filter(|r| (0..h).contains(r)) {
+            // SAFETY: r is an input row: the caller's precondition covers it.
+            acc = unsafe { sum_row::<K, FIX, CHECK>(acc, x, base + r * w, fix) };
+        }
+        let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(oh, false, divisor)), cols);
+        // SAFETY: an output row of the strip.
+        unsafe { store::<CHECK>(self.y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div)) };
     }
-    let div = _mm256_mul_ps(_mm256_set1_ps(plan.factor(oh, false, divisor)), cols);
-    // SAFETY: an output row of the strip.
-    unsafe { store::<CHECK>(y, s.y + oh * plan.out_w, _mm256_div_ps(acc, div)) };
 }
 
 /// `acc` plus the taps of one window row, in order, padding taps as `+0.0`.

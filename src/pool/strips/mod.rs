@@ -59,21 +59,17 @@ pub(super) struct Plan {
 
 impl Plan {
     /// The divisor factor of output row `oh` (or column, with `cols`), as
-    /// [`Geo::rows_counted`] counts it; the whole divisor for an override.
+    /// [`Geo::counted`] counts it; the whole divisor for an override.
     pub(super) fn factor(&self, o: usize, cols: bool, divisor: Divisor) -> f32 {
-        let (before, input, padded) = if cols {
+        let extent = if cols {
             (self.left, self.w, self.padded_w)
         } else {
             (self.top, self.h, self.padded_h)
         };
         let n = match divisor {
             Divisor::Override(d) => return if cols { 1.0 } else { d as f32 },
-            Divisor::CountIncludePad => {
-                super::rows::count(2 * o, self.k, before, input, padded, true)
-            }
-            Divisor::CountExcludePad => {
-                super::rows::count(2 * o, self.k, before, input, padded, false)
-            }
+            Divisor::CountIncludePad => super::rows::count(2 * o, self.k, extent, true),
+            Divisor::CountExcludePad => super::rows::count(2 * o, self.k, extent, false),
         };
         n as f32
     }
@@ -115,7 +111,7 @@ impl<T: Element> Strips<T> {
             y.len(),
             self.plan.planes * self.plan.out_h * self.plan.out_w
         );
-        self.run(x, y, &mut [], None);
+        self.run(x, y, &mut [], avx2::Op::Max);
     }
 
     /// Max pooling of `x` into `y` (all planes) with each maximum's in-plane index in `idx`,
@@ -129,7 +125,7 @@ impl<T: Element> Strips<T> {
             self.plan.planes * self.plan.out_h * self.plan.out_w
         );
         debug_assert_eq!(idx.len(), y.len());
-        self.run(x, y, idx, Some(None));
+        self.run(x, y, idx, avx2::Op::Argmax);
     }
 
     /// Average pooling of `x` into `y` (all planes): the window sums from zero in row-major
@@ -141,13 +137,11 @@ impl<T: Element> Strips<T> {
             y.len(),
             self.plan.planes * self.plan.out_h * self.plan.out_w
         );
-        self.run(x, y, &mut [], Some(Some(divisor)));
+        self.run(x, y, &mut [], avx2::Op::Avg(divisor));
     }
 
-    /// `op`: `None` for the max, `Some(None)` for the argmax, `Some(Some(d))` for the
-    /// average divided by `d`'s counts.
     #[inline(always)]
-    fn run(self, x: &[T], y: &mut [T], idx: &mut [u32], op: Option<Option<Divisor>>) {
+    fn run(self, x: &[T], y: &mut [T], idx: &mut [u32], op: avx2::Op) {
         let Proof = self.proof;
         // SAFETY: `self` proves that T is f32 (same layout, same length) and that the CPU
         // runs AVX2 (Strips::new); the kernels bound every access by the slices' lengths;
@@ -155,11 +149,7 @@ impl<T: Element> Strips<T> {
         unsafe {
             let x = core::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
             let y = core::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len());
-            match op {
-                None => avx2::max(&self.plan, x, y),
-                Some(None) => avx2::argmax(&self.plan, x, y, idx),
-                Some(Some(d)) => avx2::avg(&self.plan, x, y, d),
-            }
+            avx2::run(&self.plan, x, y, idx, op);
         }
     }
 }
