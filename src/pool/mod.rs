@@ -92,7 +92,7 @@ pub use max::{
 
 use core::num::NonZeroUsize;
 
-use crate::arch::Isa;
+use crate::arch::{forced_isa, Isa};
 use crate::error::{check_nonzero, tri, Error};
 use crate::shape::Shape;
 use crate::window::{Axis, Rounding, Window};
@@ -150,6 +150,18 @@ pub(crate) struct Sizes {
     dilation_h: NonZeroUsize,
 }
 
+forced_isa!(
+    Pool2d,
+    "pooling",
+    r#"```
+use nchw::{Isa, Pool2d, Rounding, Shape, Window};
+let g = Pool2d::new(Shape::new(1, 1, 4, 4)?, Window::pool(2), Rounding::Floor)?;
+assert_eq!(g.with_isa(Isa::Portable)?.isa(), Isa::Portable);
+# Ok::<(), nchw::Error>(())
+```
+"#
+);
+
 impl Pool2d {
     /// `window` sliding over every `H x W` plane of `input`, with output sizes rounded as
     /// `rounding` says (`Rounding::Ceil` is PyTorch's `ceil_mode=True`).
@@ -202,31 +214,6 @@ impl Pool2d {
             geo: Geo::new(input, output, window, sizes),
             isa: None,
         })
-    }
-
-    /// The same pooling on `isa`'s build: for tests that cover every build and for comparing
-    /// them (all give identical results).
-    ///
-    /// # Errors
-    /// [`Error::IsaUnavailable`] if this CPU (or build target) cannot run `isa`.
-    ///
-    /// ```
-    /// use nchw::{Isa, Pool2d, Rounding, Shape, Window};
-    /// let g = Pool2d::new(Shape::new(1, 1, 4, 4)?, Window::pool(2), Rounding::Floor)?;
-    /// assert_eq!(g.with_isa(Isa::Portable)?.isa(), Isa::Portable);
-    /// # Ok::<(), nchw::Error>(())
-    /// ```
-    pub fn with_isa(self, isa: Isa) -> Result<Self, Error> {
-        Ok(Pool2d {
-            isa: Some(isa.check()?),
-            ..self
-        })
-    }
-
-    /// The instruction set the kernels run on: the one forced with
-    /// [`with_isa`](Pool2d::with_isa), else [`Isa::best`].
-    pub fn isa(&self) -> Isa {
-        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The input shape `N x C x H x W`.
