@@ -1,8 +1,9 @@
 //! Max pooling: forward with or without indices, backward from indices or by recomputing.
 
 use super::isa;
+use super::rows::Rect;
 use super::rows::{pass, Geo, Max};
-use super::stride2::{Kernels, Rect, ARGMAX, MAX};
+use super::stride2::{Kernels, ARGMAX, MAX};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 use super::strips::Strips;
 use crate::walk::{chunks, nth_chunk};

@@ -279,10 +279,10 @@ impl Geo {
     /// a square one of the [`Self::stride2_taps`] (2 or 3 wide, column stride 2, no column
     /// dilation), of row stride 2, no row dilation.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    pub fn strips(&self, planes: usize) -> Option<super::strips::Plan> {
+    pub fn strips(&self, planes: usize) -> Option<Plan> {
         let square = |&k: &usize| self.kh == k && self.sh == 2 && self.dh.get() == 1;
         let k = self.stride2_taps().filter(square)?;
-        Some(super::strips::Plan {
+        Some(Plan {
             planes,
             h: self.h.get(),
             w: self.w.get(),
@@ -299,16 +299,10 @@ impl Geo {
     /// The outputs `rows` x `cols` (absolute output coordinates) as a rectangle for the
     /// stride-2 kernels, its first output at `y` in an output of row step `y_row`: interior
     /// outputs, or (for kernels that take padding) any columns of interior rows.
-    pub fn rect(
-        &self,
-        rows: (usize, usize),
-        cols: (usize, usize),
-        y: usize,
-        y_row: usize,
-    ) -> super::stride2::Rect {
+    pub fn rect(&self, rows: (usize, usize), cols: (usize, usize), y: usize, y_row: usize) -> Rect {
         let w = self.w.get();
         let (at, lead) = self.first_col(cols.0);
-        super::stride2::Rect {
+        Rect {
             x: (rows.0 * self.sh - self.top) * w + at,
             x_row: self.sh * w,
             x_tap: self.dh.get() * w,
@@ -335,7 +329,7 @@ impl Geo {
     /// The columns `cols` of output row `oh` (any row, its window rows clipped to the input)
     /// as a one-row rectangle for the stride-2 kernels, its first output at `y`: interior
     /// columns, or any for kernels that take padding.
-    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> super::stride2::Rect {
+    pub fn row_rect(&self, oh: usize, cols: (usize, usize), y: usize) -> Rect {
         // The window's input rows are consecutive taps; at least one (no empty windows).
         let (mut first, mut taps) = (0, 0);
         for ih in self.rows(oh) {
@@ -346,7 +340,7 @@ impl Geo {
         }
         let w = self.w.get();
         let (at, lead) = self.first_col(cols.0);
-        super::stride2::Rect {
+        Rect {
             x: first * w + at,
             x_row: 0,
             x_tap: self.dh.get() * w,
@@ -808,4 +802,53 @@ const fn min(a: usize, b: usize) -> usize {
     } else {
         b
     }
+}
+
+/// A rectangle of outputs of one plane for the stride-2 kernels, each row's taps read from its window's input rows.
+///
+/// Tap `t` of output column `j` in a tap row starting at offset `row` (`x`, then `x_row` per
+/// output row and `x_tap` per tap row) is input `row + 2j + t - lead`, read only if
+/// `0 <= 2j + t - lead < width`: the rest is padding (or ceil-mode overhang), never
+/// selected. A rectangle of interior outputs has `lead == 0` and `width` at least
+/// `Rect::span`; only kernels with `Kernels::padded` (stride-2) are given others.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rect {
+    /// Offset in the input plane of the first output's first tap (its first readable one).
+    pub x: usize,
+    /// Input offset step between output rows (`stride_h * W`).
+    pub x_row: usize,
+    /// Input offset step between tap rows (`dilation_h * W`).
+    pub x_tap: usize,
+    /// Tap rows (`kernel_h`).
+    pub taps_h: usize,
+    /// Output rows and columns.
+    pub rows: usize,
+    pub cols: usize,
+    /// Offset in the output of the first output, and the step between output rows.
+    pub y: usize,
+    pub y_row: usize,
+    /// Padding columns before `x` in the first output's window, and the readable columns of
+    /// a tap row from `x` on.
+    pub lead: usize,
+    pub width: usize,
+}
+
+/// The geometry the strip kernels need: a `k x k` window (`k` 2 or 3), stride 2, no dilation,
+/// over `planes` planes of `h x w` into `out_h x out_w`.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plan {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    /// Window side.
+    pub k: usize,
+    /// Top and left padding (at most 1: at most half the kernel).
+    pub top: usize,
+    pub left: usize,
+    /// The padded height and width (`top + h + bottom`, `left + w + right`).
+    pub padded_h: usize,
+    pub padded_w: usize,
 }

@@ -56,7 +56,7 @@ mod backend {
 
 use core::marker::PhantomData;
 
-use super::rows::Geo;
+use super::rows::{Geo, Rect};
 use crate::arch::Isa;
 use crate::element::Element;
 
@@ -66,35 +66,6 @@ pub(super) const MAX: u8 = 0;
 pub(super) const ARGMAX: u8 = 1;
 /// The window sum, from zero, in row-major tap order, divided by the divisor.
 pub(super) const SUM: u8 = 2;
-
-/// A rectangle of outputs of one plane, each row's taps read from its window's input rows.
-///
-/// Tap `t` of output column `j` in a tap row starting at offset `row` (`x`, then `x_row` per
-/// output row and `x_tap` per tap row) is input `row + 2j + t - lead`, read only if
-/// `0 <= 2j + t - lead < width`: the rest is padding (or ceil-mode overhang), never
-/// selected. A rectangle of interior outputs has `lead == 0` and `width` at least
-/// [`Rect::span`]; only kernels with [`Kernels::padded`] are given others.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Rect {
-    /// Offset in the input plane of the first output's first tap (its first readable one).
-    pub x: usize,
-    /// Input offset step between output rows (`stride_h * W`).
-    pub x_row: usize,
-    /// Input offset step between tap rows (`dilation_h * W`).
-    pub x_tap: usize,
-    /// Tap rows (`kernel_h`).
-    pub taps_h: usize,
-    /// Output rows and columns.
-    pub rows: usize,
-    pub cols: usize,
-    /// Offset in the output of the first output, and the step between output rows.
-    pub y: usize,
-    pub y_row: usize,
-    /// Padding columns before `x` in the first output's window, and the readable columns of
-    /// a tap row from `x` on.
-    pub lead: usize,
-    pub width: usize,
-}
 
 impl Rect {
     /// Input elements one tap row of one output row spans: `2 * (cols - 1) + KW`.

@@ -33,29 +33,10 @@ mod avx2;
 
 use core::marker::PhantomData;
 
-use super::rows::Geo;
+use super::rows::{Geo, Plan};
 use super::Divisor;
 use crate::arch::Isa;
 use crate::element::Element;
-
-/// The geometry the kernels need: a `k x k` window (`k` 2 or 3), stride 2, no dilation,
-/// over `planes` planes of `h x w` into `out_h x out_w`.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Plan {
-    pub planes: usize,
-    pub h: usize,
-    pub w: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    /// Window side.
-    pub k: usize,
-    /// Top and left padding (at most 1: at most half the kernel).
-    pub top: usize,
-    pub left: usize,
-    /// The padded height and width (`top + h + bottom`, `left + w + right`).
-    pub padded_h: usize,
-    pub padded_w: usize,
-}
 
 impl Plan {
     /// The divisor factor of output row `oh` (or column, with `cols`), as
