@@ -36,7 +36,17 @@
 //!    `im2col` and `gemm`), `pool/`, and `quant/`, the int8 family on the same geometries.
 //!    Each geometry ([`Gemm`], [`Conv2d`], [`Pool2d`]) is validated once by its constructor
 //!    and carries the instruction set its operations run on: `with_isa` forces one, per
-//!    call; there is no global switch.
+//!    call (one macro, `arch::forced_isa!`, writes it for all three); there is no global
+//!    switch.
+//!
+//! Where each concept lives: the output-size formula in `window.rs`; chunked walks over
+//! images, groups and planes in `walk.rs`; a convolution's plan (path, tile, workspace
+//! split) in `conv/geometry.rs`, its forward operands in `conv/operands.rs`; pooling's
+//! loop geometry (`Geo`: interior range, border runs, the stride-2 rectangles) in
+//! `pool/rows.rs`, made once by [`Pool2d::new`], and its one pass, generic over a reducer,
+//! beside it; the GEMM's loop nest in `gemm/nest.rs`, its register tiles and blocking in
+//! `arch/`. One import circle is left: `arch` names the GEMM's loop nest and its
+//! hand-written Cortex-M4F tiles (the build a kernel runs on includes the GEMM tile).
 //!
 //! # int8
 //!
