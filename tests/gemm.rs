@@ -596,3 +596,48 @@ fn one_row_and_one_column_products() {
         }
     }
 }
+
+/// A scratch too short to start on a cache line is used whole, wherever it starts: the
+/// result is bit for bit the one an aligned scratch of the same length gives (real-valued
+/// data, so that a different loop nest, such as the unpacked fallback, rounds differently).
+#[test]
+fn short_scratch_is_used_wherever_it_starts() {
+    let (m, n, k) = (5, 6, 40);
+    let val = |s: u64, i: usize, j: usize| (noise(7, s, i, j) as f32 + 0.37) / 3.1;
+    let a: Vec<f32> = (0..m * k).map(|p| val(1, p / k, p % k)).collect();
+    let b: Vec<f32> = (0..k * n).map(|p| val(2, p / n, p % n)).collect();
+    let c0: Vec<f32> = (0..m * n).map(|p| val(3, p / n, p % n)).collect();
+    // Shorter than a cache line of f32, long enough for the portable and SSE2 tiles.
+    let len = 12;
+    let mut buf = vec![f32::NAN; 64];
+    let skip = |buf: &[f32], at: usize| buf[at..].as_ptr().align_offset(64);
+    let Some(aligned) = (0..32).find(|&at| skip(&buf, at) == 0) else {
+        return; // no alignment to test (an interpreter may decline every offset)
+    };
+    let Some(unaligned) = (0..32).find(|&at| (len + 1..64).contains(&skip(&buf, at))) else {
+        return;
+    };
+    for kernel in kernels() {
+        let mut run = |at: usize| {
+            let mut c = c0.clone();
+            gemm_with_isa(
+                kernel,
+                0.3,
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.7,
+                MatMut::row_major(&mut c, m, n).unwrap(),
+                &mut buf[at..at + len],
+            )
+            .unwrap();
+            c
+        };
+        let (want, got) = (run(aligned), run(unaligned));
+        assert!(
+            want.iter()
+                .zip(&got)
+                .all(|(w, g)| w.to_bits() == g.to_bits()),
+            "{kernel:?}: {got:?} != {want:?}"
+        );
+    }
+}
