@@ -11,10 +11,15 @@ use crate::walk::nth_chunk;
 /// The forward pass's operands, as [`conv2d`](super::conv2d) takes them; `W` is the
 /// weights: plain (`[T]`), or packed ([`PackedWeight`](super::PackedWeight)).
 pub(super) struct Operands<'a, T, W: ?Sized = [T]> {
+    /// `N x C x H x W`.
     pub input: &'a [T],
+    /// `(OC, C / groups, KH, KW)`, plain or packed.
     pub weight: &'a W,
+    /// `OC` values, if any.
     pub bias: Option<&'a [T]>,
+    /// Applied on the way out, if any.
     pub clamp: Option<Clamp<T>>,
+    /// `N x OC x OH x OW`, overwritten.
     pub output: &'a mut [T],
 }
 
@@ -56,7 +61,9 @@ impl<'a, T: Float, W: ?Sized> Operands<'a, T, W> {
 
 /// One group's filters, the GEMM's left operand: plain, or packed.
 pub(super) enum Filters<'a, T> {
+    /// Row-major, `OC / groups` rows, packed by the GEMM on every call.
     Plain(MatRef<'a, T>),
+    /// Packed once by [`conv2d_pack_weight`](super::conv2d_pack_weight).
     Packed(PackedA<'a, T>),
 }
 
