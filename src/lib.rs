@@ -87,6 +87,7 @@ mod element;
 mod error;
 mod gemm;
 mod im2col;
+mod matrix;
 mod pad;
 mod pool;
 mod quant;
@@ -102,8 +103,9 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::Error;
-pub use gemm::{gemm, gemm_pack_a, gemm_packed, Gemm, MatMut, MatRef, PackedA};
+pub use gemm::{gemm, gemm_pack_a, gemm_packed, Gemm, PackedA};
 pub use im2col::{col2im, col2im_columns, im2col, im2col_columns, Im2col};
+pub use matrix::{MatMut, MatRef};
 pub use pad::{crop, pad, Pad};
 pub use pool::{
     avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool2d,

@@ -5,10 +5,14 @@
 //!   x86_64, fixed at compile time elsewhere: NEON on aarch64, portable on Cortex-M).
 //! - [`Simd`] is the one vector abstraction (load, store, FMA, ...), implemented per element
 //!   type and instruction set ([`Scalar`] everywhere, `x86.rs`, `aarch64.rs`).
+//! - The GEMM's register tile: one [`microkernel`] written over [`Simd`], and the tiles an
+//!   instruction set has written by hand ([`Hand`](simd::Hand): the Cortex-M4F's assembly,
+//!   `cortex_m.rs`). The loop nest around it, packing and plans, is the `gemm` family's.
 //! - [`Float::dispatch`] runs a [`Kernel`] (a body generic over a [`Build`]) inside the
 //!   `#[target_feature]` wrapper of an instruction set, with that set's [`Build`]: its
-//!   vectors, and the GEMM loop nest on its register tile ([`Tile`]); [`run`] does the same
-//!   for plain code the compiler vectorizes.
+//!   vectors and register tile ([`Tile`], whose constants [`Build::tile`] hands to a
+//!   [`TileKernel`] as const generics); [`run`] does the same for plain code the compiler
+//!   vectorizes.
 //! - The target features of each instruction set are written once, in [`on_isa!`].
 //!
 //! A geometry carries the instruction set its operation runs on (`with_isa` forces one, per
@@ -16,6 +20,7 @@
 
 pub(crate) mod blocking;
 mod isa;
+pub(crate) mod microkernel;
 mod portable;
 mod simd;
 
@@ -28,14 +33,11 @@ mod x86;
 
 pub use isa::Isa;
 pub(crate) use portable::Scalar;
-pub(crate) use simd::{Hand, Simd};
+pub(crate) use simd::{Args, Simd};
 
 use core::marker::PhantomData;
 
 use crate::element::Element;
-use crate::gemm::nest::{self, Nest, NestPacked};
-use crate::gemm::pack::pack_a;
-use crate::gemm::MatRef;
 
 /// A kernel body written once, generic over an instruction set's build.
 ///
@@ -53,12 +55,7 @@ pub trait Kernel<T: Float> {
 }
 
 /// One instruction set's build for `T`, as [`Float::dispatch`] hands it to a [`Kernel`]: the
-/// vectors, and the GEMM loop nest compiled for the set's register tile. Its one
-/// implementation is [`Tile`].
-///
-/// The nest needs the tile as const generics (array sizes, constant offsets), and stable Rust
-/// cannot pass a type parameter's associated constant as one: so `Build` offers the nest's
-/// entry points, and `Tile`'s implementation turns its constants into const generics, once.
+/// vectors and the GEMM register tile. Its one implementation is [`Tile`].
 pub trait Build<T: Float> {
     /// The widest vectors.
     type V: Simd<T = T>;
@@ -67,21 +64,45 @@ pub trait Build<T: Float> {
     /// Rows of the GEMM register tile.
     const MR: usize;
 
-    /// [`nest::gemm`] on this register tile.
+    /// Runs `kernel` with the register tile's constants as const generics.
     ///
     /// # Safety
-    /// As for [`nest::gemm`], the CPU supporting `V`'s instruction set.
-    unsafe fn gemm(n: Nest<'_, T>);
+    /// As for [`TileKernel::run`].
+    unsafe fn tile<K: TileKernel<T>>(kernel: K) -> K::Output;
+}
 
-    /// [`nest::gemm_packed`] on this register tile.
+/// Code that needs the register tile's constants as const generics (array sizes, constant
+/// offsets: the GEMM's loop nest and packing), run by [`Build::tile`]. Stable Rust cannot
+/// pass a type parameter's associated constant as a const generic, so the tile hands them
+/// over here, once.
+pub trait TileKernel<T: Float> {
+    /// What the kernel returns.
+    type Output;
+
+    /// The body, on vectors `V` with a tile of `MR x NV` vectors (`NR = NV * V::LANES`
+    /// columns) and blocking depth `KC`.
     ///
     /// # Safety
-    /// As for [`nest::gemm_packed`], the CPU supporting `V`'s instruction set.
-    unsafe fn gemm_packed(n: NestPacked<'_, T>);
+    /// The CPU supports `V`'s instruction set.
+    unsafe fn run<V, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+        self,
+    ) -> Self::Output
+    where
+        V: Simd<T = T>;
+}
 
-    /// Packs the whole of `a` into `dst` as [`nest::gemm_packed`] reads it: `MR`-row slivers
-    /// column by column ([`pack_a`]), as many as fit in `dst`.
-    fn pack_a(a: MatRef<'_, T>, dst: &mut [T]);
+/// A [`TileKernel`] as a [`Kernel`], for [`Float::dispatch`]: it runs on the build's
+/// register tile.
+pub struct OnTile<K>(pub K);
+
+impl<T: Float, K: TileKernel<T>> Kernel<T> for OnTile<K> {
+    type Output = K::Output;
+
+    #[inline(always)]
+    unsafe fn run<B: Build<T>>(self) -> K::Output {
+        // SAFETY: the caller guarantees `B`'s instruction set.
+        unsafe { B::tile(self.0) }
+    }
 }
 
 /// The build of vectors `V` (narrower `H`) with the GEMM register tile `MR x NV` vectors
@@ -102,23 +123,10 @@ where
     const MR: usize = MR;
 
     #[inline(always)]
-    unsafe fn gemm(n: Nest<'_, T>) {
-        // SAFETY: the caller upholds `nest::gemm`'s contract; `Float::dispatch` made `NR`
+    unsafe fn tile<K: TileKernel<T>>(kernel: K) -> K::Output {
+        // SAFETY: the caller guarantees `V`'s instruction set; `Float::dispatch` made `NR`
         // `NV` vectors and `KC` this type's depth.
-        unsafe { nest::gemm::<V, MR, NV, NR, KC>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
-    }
-
-    #[inline(always)]
-    unsafe fn gemm_packed(n: NestPacked<'_, T>) {
-        // SAFETY: as for `gemm`.
-        unsafe { nest::gemm_packed::<V, MR, NV, NR>(n.alpha, n.a, n.b, n.beta, n.c, n.scratch) }
-    }
-
-    #[inline(always)]
-    fn pack_a(a: MatRef<'_, T>, dst: &mut [T]) {
-        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
-        // in `dst`.)
-        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows(), a.cols()), dst) }
+        unsafe { kernel.run::<V, MR, NV, NR, KC>() }
     }
 }
 
@@ -302,19 +310,19 @@ macro_rules! forced_isa {
             /// build and for comparing them.
             ///
             /// # Errors
-            /// [`Error::IsaUnavailable`](crate::Error::IsaUnavailable) if this CPU (or build
-            /// target) cannot run `isa`.
+            /// [`Error::IsaUnavailable`](crate::error::Error::IsaUnavailable) if this CPU (or
+            /// build target) cannot run `isa`.
             ///
             #[doc = $example]
-            pub fn with_isa(self, isa: crate::Isa) -> Result<Self, crate::Error> {
+            pub fn with_isa(self, isa: crate::arch::Isa) -> Result<Self, crate::error::Error> {
                 let isa = Some(isa.check()?);
                 Ok($geometry { isa, ..self })
             }
 
             #[doc = concat!("The instruction set the ", $what, " runs on: the one forced with")]
-            /// [`with_isa`](Self::with_isa), else [`Isa::best`](crate::Isa::best).
-            pub fn isa(&self) -> crate::Isa {
-                self.isa.unwrap_or_else(crate::Isa::best)
+            /// [`with_isa`](Self::with_isa), else [`Isa::best`](crate::arch::Isa::best).
+            pub fn isa(&self) -> crate::arch::Isa {
+                self.isa.unwrap_or_else(crate::arch::Isa::best)
             }
         }
     };

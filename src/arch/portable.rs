@@ -2,8 +2,7 @@
 
 use core::marker::PhantomData;
 
-use super::simd::Simd;
-use super::Hand;
+use super::simd::{Hand, Simd};
 use crate::element::Element;
 
 /// Scalar "vectors" of one lane; `K` names the GEMM kernels the target has written by hand

@@ -6,8 +6,7 @@
 //! [`Float::dispatch`](super::Float::dispatch).
 
 use crate::element::Element;
-use crate::gemm::microkernel::TileFn;
-use crate::gemm::{MatMut, MatRef};
+use crate::matrix::{MatMut, MatRef};
 
 /// A vector of `LANES` elements of one instruction set.
 ///
@@ -85,13 +84,20 @@ pub trait Simd {
 /// where it applies (the M-profile `f32` build's assembly: `cortex_m.rs`).
 pub struct Hand<T> {
     /// The `4 x 4` register tile of column-packed slivers (`A_RS = 1`, `A_CS = 4`,
-    /// `B_RS = 4`), in place of the [`microkernel`](crate::gemm::microkernel::microkernel)
+    /// `B_RS = 4`), in place of the [`microkernel`](super::microkernel::microkernel)
     /// of that shape.
     pub tile_4x4: Option<TileFn<T>>,
     /// The product without scratch (operands non-empty, dimensions agreeing), in place of
     /// the loop nest's one dot product per element of C.
     pub unpacked: Option<Unpacked<T>>,
 }
+
+/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
+pub(crate) type Args<T> = (T, *const T, *const T, T, *mut T);
+
+/// A hand-written register tile, called as the
+/// [`microkernel`](super::microkernel::microkernel) is.
+pub type TileFn<T> = unsafe fn(usize, Args<T>, (usize, usize), (usize, usize));
 
 /// A hand-written product without scratch: `(alpha, a, b, beta, c)`.
 pub type Unpacked<T> = fn(T, MatRef<'_, T>, MatRef<'_, T>, T, MatMut<'_, T>);

@@ -5,8 +5,9 @@ use super::geometry::{Conv2d, Pass};
 use crate::accum::Accum;
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{product, MatMut, MatRef};
+use crate::gemm::product;
 use crate::im2col::fold;
+use crate::matrix::{MatMut, MatRef};
 use crate::walk::after;
 
 /// The input gradient `grad_input (+)= conv_backward_data(weight, grad_output)`: the adjoint

@@ -8,7 +8,8 @@ use crate::walk::{after, chunks};
 
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{product, MatMut, MatRef};
+use crate::gemm::product;
+use crate::matrix::{MatMut, MatRef};
 
 /// The weight gradient `grad_weight (+)= sum over the batch of dy_g col(x_g)^T`, per group.
 ///

@@ -6,7 +6,8 @@ use super::geometry::{Conv2d, Family, Path, Tiling};
 use super::operands::{Filters, GroupWeights, Operands};
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{product, product_packed, MatMut};
+use crate::gemm::{product, product_packed};
+use crate::matrix::MatMut;
 use crate::walk::after;
 
 /// The forward convolution `output = clamp(conv(input, weight) + bias)`, overwriting

@@ -5,7 +5,8 @@ use super::clamp::Clamp;
 use super::geometry::{Conv2d, Pass, Path};
 use crate::arch::Float;
 use crate::error::{check_len, Error};
-use crate::gemm::{MatRef, PackedA};
+use crate::gemm::PackedA;
+use crate::matrix::MatRef;
 use crate::walk::nth_chunk;
 
 /// The forward pass's operands, as [`conv2d`](super::conv2d) takes them; `W` is the

@@ -9,7 +9,8 @@ use super::geometry::Conv2d;
 use super::operands::{Filters, GroupWeights, Operands};
 use crate::arch::{Float, Isa};
 use crate::error::{check_len, Error};
-use crate::gemm::{align_skip, check_isa, mr, pack_into, thin, MatRef, PackedA};
+use crate::gemm::{align_skip, check_isa, mr, pack_into, thin, PackedA};
+use crate::matrix::MatRef;
 use crate::walk::{after, chunks};
 
 /// A convolution's weights packed by [`conv2d_pack_weight`] into a caller's buffer, for the

@@ -2,9 +2,9 @@
 //! or row updates vectorized along the operands' contiguous dimension, where the blocked nest
 //! would pack both operands and fill a whole register tile for one useful row.
 
-use super::view::{MatMut, MatRef};
 use crate::arch::{Build, Float, Kernel, Simd};
 use crate::element::Element;
+use crate::matrix::{MatMut, MatRef};
 
 /// How a one-row or one-column product runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,29 +2,26 @@
 //!
 //! A BLIS-style implementation: blocks of A and B are packed into caller scratch
 //! ([`pack`]), walked by five loops sized for the caches ([`nest`], [`blocking`]), and
-//! multiplied by a register-tiled microkernel written once ([`microkernel`]) over the arch
-//! layer's vectors and compiled per instruction set by [`Float::dispatch`].
+//! multiplied by the arch layer's register tile ([`microkernel`](crate::arch::microkernel),
+//! or an instruction set's hand-written one), compiled per instruction set by
+//! [`Float::dispatch`]. The matrix views are [`MatRef`] and [`MatMut`].
 
 mod blocking;
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-pub(crate) mod cortex_m;
 mod gemv;
-pub(crate) mod microkernel;
 pub(crate) mod nest;
 pub(crate) mod pack;
 mod packed;
-mod view;
 
 pub(crate) use packed::{align_skip, check_isa, mr, pack_into, product_packed, thin};
 pub use packed::{gemm_pack_a, gemm_packed, PackedA};
-pub use view::{MatMut, MatRef};
 
 use gemv::{Form, Gemv};
 use nest::Nest;
 
-use crate::arch::{forced_isa, Build, Float, Isa, Kernel};
+use crate::arch::{forced_isa, Float, Isa, OnTile};
 use crate::element::Element;
 use crate::error::{mul, tri, Error};
+use crate::matrix::{MatMut, MatRef};
 
 /// The geometry of a product of an `m x k` A and a `k x n` B into an `m x n` C, and the
 /// instruction set it runs on.
@@ -240,19 +237,7 @@ pub(crate) unsafe fn product<T: Float>(
         c,
         scratch,
     };
-    unsafe { T::dispatch(isa, nest) }
-}
-
-/// The loop nest, run on an instruction set's register tile by [`Float::dispatch`].
-impl<T: Float> Kernel<T> for Nest<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    unsafe fn run<B: Build<T>>(self) {
-        // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
-        // agree ([`product`]).
-        unsafe { B::gemm(self) }
-    }
+    unsafe { T::dispatch(isa, OnTile(nest)) }
 }
 
 /// Whether an `m x k` by `k x n` product into `c` has nothing to multiply, having then done

@@ -11,11 +11,11 @@
 use core::num::NonZeroUsize;
 
 use super::blocking::{self, Plan};
-use super::microkernel::{microkernel, Args};
 use super::pack::{pack_a, pack_a_rows, pack_b};
-use super::view::{MatMut, MatRef};
-use crate::arch::Simd;
+use crate::arch::microkernel::microkernel;
+use crate::arch::{Args, Float, Simd, TileKernel};
 use crate::element::Element;
+use crate::matrix::{MatMut, MatRef};
 
 /// The loop nest's operands: `C <- alpha * A * B + beta * C`, `scratch` for the packing.
 pub struct Nest<'a, T> {
@@ -27,8 +27,8 @@ pub struct Nest<'a, T> {
     pub scratch: &'a mut [T],
 }
 
-/// The packed loop nest's operands: [`Nest`] with A packed by
-/// [`Build::pack_a`](crate::arch::Build::pack_a) (`scratch` for B alone).
+/// The packed loop nest's operands: [`Nest`] with A packed by [`pack_a`] over the whole
+/// matrix (`scratch` for B alone).
 pub struct NestPacked<'a, T> {
     pub alpha: T,
     pub a: &'a [T],
@@ -36,6 +36,60 @@ pub struct NestPacked<'a, T> {
     pub beta: T,
     pub c: MatMut<'a, T>,
     pub scratch: &'a mut [T],
+}
+
+/// Packs the whole of `a` into `dst` as [`gemm_packed`] reads it: `MR`-row slivers column by
+/// column ([`pack_a`]), as many as fit in `dst`.
+pub struct PackA<'a, 'b, T> {
+    pub a: MatRef<'a, T>,
+    pub dst: &'b mut [T],
+}
+
+/// Implements [`TileKernel`] for each operation `$ty`: `$body` runs with the operation as
+/// `$op` and the register tile as `V` (its vectors), `MR`, `NV`, `NR` and `KC`.
+macro_rules! on_tile {
+    ($($(#[$doc:meta])* $ty:ty => |$op:ident| $body:block)*) => {$(
+        $(#[$doc])*
+        impl<T: Float> TileKernel<T> for $ty {
+            type Output = ();
+
+            #[inline(always)]
+            unsafe fn run<V, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+                self,
+            ) where
+                V: Simd<T = T>,
+            {
+                let $op = self;
+                $body
+            }
+        }
+    )*};
+}
+
+on_tile! {
+    /// The loop nest ([`gemm`]).
+    Nest<'_, T> => |nest| {
+        // SAFETY: the caller guarantees `V`'s instruction set and the tile's constants; the
+        // operands' contract is the dispatching caller's (non-empty, agreeing).
+        unsafe { gemm::<V, MR, NV, NR, KC>(nest) }
+    }
+    /// The packed loop nest ([`gemm_packed`]).
+    NestPacked<'_, T> => |nest| {
+        let tile = nest.c.rows.div_ceil(MR).saturating_mul(MR);
+        if nest.a.len() < tile.saturating_mul(nest.b.rows) {
+            debug_assert!(false, "packed for another register tile");
+            return;
+        }
+        // SAFETY: as for `Nest`; `a` holds every sliver for this `MR` (checked above).
+        unsafe { gemm_packed::<V, MR, NV, NR>(nest) }
+    }
+    /// The packing of A for [`gemm_packed`].
+    PackA<'_, '_, T> => |pack| {
+        let a = pack.a;
+        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
+        // in `dst`.)
+        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows(), a.cols()), pack.dst) }
+    }
 }
 
 /// `scratch` from its first element on a cache line, or all of it if `align_offset` declines
@@ -62,17 +116,13 @@ pub(crate) unsafe fn gemm<
     const NR: usize,
     const KC: usize,
 >(
-    alpha: S::T,
-    a: MatRef<'_, S::T>,
-    b: MatRef<'_, S::T>,
-    beta: S::T,
-    c: MatMut<'_, S::T>,
-    scratch: &mut [S::T],
+    nest: Nest<'_, S::T>,
 ) {
     debug_assert_eq!(NR, NV * S::LANES);
+    let (alpha, a, b, beta, c) = (nest.alpha, nest.a, nest.b, nest.beta, nest.c);
     let (m, n, k) = (a.rows, b.cols, a.cols);
     // Align the B block to a cache line: its slivers then start on vector boundaries.
-    let scratch = aligned(scratch);
+    let scratch = aligned(nest.scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
@@ -166,17 +216,13 @@ pub(crate) unsafe fn gemm<
 /// may be read, never used.)
 #[inline(always)]
 pub(crate) unsafe fn gemm_packed<S: Simd, const MR: usize, const NV: usize, const NR: usize>(
-    alpha: S::T,
-    a: &[S::T],
-    b: MatRef<'_, S::T>,
-    beta: S::T,
-    c: MatMut<'_, S::T>,
-    scratch: &mut [S::T],
+    nest: NestPacked<'_, S::T>,
 ) {
     debug_assert_eq!(NR, NV * S::LANES);
+    let (alpha, a, b, beta, c) = (nest.alpha, nest.a, nest.b, nest.beta, nest.c);
     let (m, n, k) = (c.rows, b.cols, b.rows);
     debug_assert!(a.len() >= m.div_ceil(MR) * MR * k && c.cols == n);
-    let scratch = aligned(scratch);
+    let scratch = aligned(nest.scratch);
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     let Some((kc, nc)) = blocking::packed_plan(&blocks, scratch.len(), NR, (n, k)) else {
         return unpacked_packed::<S::T, MR>(alpha, a, b, beta, c);
@@ -249,7 +295,7 @@ pub(crate) unsafe fn gemm_packed<S: Simd, const MR: usize, const NV: usize, cons
 /// order as in [`tile`] (the products commute exactly), stored the same way.
 ///
 /// # Safety
-/// As for [`microkernel`](super::microkernel::microkernel) with the operands swapped: `cols
+/// As for [`microkernel`] with the operands swapped: `cols
 /// <= 8 <= NR`, `rows <= MR <= S::LANES`, the B sliver holds `k` rows of `NR` values, and
 /// `S::LANES` values from the A sliver's `p * MR` are readable for every `p < k`.
 #[inline(always)]
@@ -358,7 +404,7 @@ unsafe fn tile<
 }
 
 /// The no-scratch path: one dot product per element of C, straight from the views; or the
-/// instruction set's own ([`Hand::unpacked`](crate::arch::Hand::unpacked)).
+/// instruction set's own (`Hand::unpacked` in the arch layer).
 #[inline(always)]
 fn unpacked<S: Simd>(
     alpha: S::T,

@@ -9,8 +9,8 @@
 //! functions where the portable kernel is the only one, to keep the nest's stack frame small
 //! on a microcontroller (see `microkernel`).
 
-use super::view::MatRef;
 use crate::element::Element;
+use crate::matrix::MatRef;
 
 /// Packs rows `i0..i0 + rows`, columns `p0..p0 + kc` of `a` as `MR`-row slivers: sliver `s`
 /// holds rows `s * MR..`, column by column (`kc` groups of `MR` values), rows past `rows`

@@ -12,12 +12,12 @@
 //! for it, "packing" is a row-major copy of A, which those read at full speed.
 
 use super::blocking::{self, ALIGN_BYTES};
-use super::nest::NestPacked;
-use super::view::{MatMut, MatRef};
+use super::nest::{NestPacked, PackA};
 use super::{trivial, Gemm};
-use crate::arch::{Build, Float, Isa, Kernel};
+use crate::arch::{Build, Float, Isa, Kernel, OnTile};
 use crate::element::Element;
 use crate::error::{check_len, Error};
+use crate::matrix::{MatMut, MatRef};
 
 /// A GEMM's left operand A, packed by [`gemm_pack_a`] into a caller's buffer for the
 /// instruction set of the [`Gemm`] it was packed for; [`gemm_packed`] takes it in A's place.
@@ -238,26 +238,11 @@ pub(crate) unsafe fn pack_into<'a, T: Float>(
     }
     let dst = &mut *buffer;
     // SAFETY: the caller guarantees the instruction set.
-    unsafe { T::dispatch(isa, Pack { a, dst }) };
+    unsafe { T::dispatch(isa, OnTile(PackA { a, dst })) };
     // The slivers and whatever follows them in `buffer`: room for the nest's vector reads
     // past the end of the last sliver.
     let buffer: &'a [T] = buffer;
     PackedA::from_parts(buffer, m, k, isa, false)
-}
-
-/// The packing, with the instruction set's `MR`.
-struct Pack<'a, 'b, T> {
-    a: MatRef<'a, T>,
-    dst: &'b mut [T],
-}
-
-impl<T: Float> Kernel<T> for Pack<'_, '_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    unsafe fn run<B: Build<T>>(self) {
-        B::pack_a(self.a, self.dst);
-    }
 }
 
 /// `C <- alpha * A * B + beta * C` with A pre-packed by [`gemm_pack_a`]: [`gemm`](crate::gemm())
@@ -360,22 +345,5 @@ pub(crate) unsafe fn product_packed<T: Float>(
     // SAFETY: the caller guarantees the instruction set; the operands are non-empty and
     // agree, and `a.data` holds the `m.div_ceil(MR) * MR * k` elements `pack_into` packed
     // for this instruction set's `MR`.
-    unsafe { T::dispatch(a.isa, nest) }
-}
-
-/// The packed loop nest, run on an instruction set's register tile.
-impl<T: Float> Kernel<T> for NestPacked<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    unsafe fn run<B: Build<T>>(self) {
-        let tile = self.c.rows.div_ceil(B::MR).saturating_mul(B::MR);
-        if self.a.len() < tile.saturating_mul(self.b.rows) {
-            debug_assert!(false, "packed for another register tile");
-            return;
-        }
-        // SAFETY: the caller guarantees the instruction set and the tile; the operands are
-        // non-empty and agree, and `a` holds every sliver (checked above).
-        unsafe { B::gemm_packed(self) }
-    }
+    unsafe { T::dispatch(a.isa, OnTile(nest)) }
 }

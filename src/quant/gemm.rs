@@ -4,7 +4,8 @@
 use super::conv::{check_accumulator, dot};
 use super::requant::{Output, QuantParams};
 use crate::error::Error;
-use crate::gemm::{Gemm, MatMut, MatRef};
+use crate::gemm::Gemm;
+use crate::matrix::{MatMut, MatRef};
 
 /// The largest magnitude of `(a - a_zp) * (b - b_zp)` over all zero points.
 const PRODUCT_MAX: u32 = 255 * 255;

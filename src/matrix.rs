@@ -44,11 +44,34 @@ pub struct MatMut<'a, T> {
     pub(crate) col_stride: usize,
 }
 
-/// The transpose and the dimensions, written once for both views (`$t` the transpose's
-/// visibility).
-macro_rules! shape {
-    ($view:ident, $t:vis) => {
-        impl<T> $view<'_, T> {
+/// The constructor, the transpose and the dimensions, written once for both views: `$data`
+/// is the slice type, `$t` the transpose's visibility, `$unique` whether two elements may not
+/// share a slot, `$errors` the constructor's errors.
+macro_rules! view {
+    ($view:ident, $data:ty, $t:vis, $unique:literal, $errors:literal) => {
+        impl<'a, T> $view<'a, T> {
+            /// A view with explicit strides.
+            ///
+            /// # Errors
+            #[doc = $errors]
+            pub fn new(
+                data: $data,
+                rows: usize,
+                cols: usize,
+                row_stride: usize,
+                col_stride: usize,
+            ) -> Result<Self, Error> {
+                let view = (rows, cols, row_stride, col_stride);
+                check_view(stringify!($view), data.len(), view, $unique)?;
+                Ok($view {
+                    data,
+                    rows,
+                    cols,
+                    row_stride,
+                    col_stride,
+                })
+            }
+
             /// The transpose, sharing the same data.
             $t fn t(self) -> Self {
                 $view {
@@ -73,8 +96,21 @@ macro_rules! shape {
     };
 }
 
-shape!(MatRef, pub);
-shape!(MatMut, pub(crate));
+view!(
+    MatRef,
+    &'a [T],
+    pub,
+    false,
+    "[`Error::InvalidView`] if the view reaches past the end of `data`."
+);
+view!(
+    MatMut,
+    &'a mut [T],
+    pub(crate),
+    true,
+    "[`Error::InvalidView`] if the view reaches past the end of `data` or two of its \
+     elements would share a slot."
+);
 
 /// The slice length a strided view needs, or `usize::MAX` if it overflows.
 fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
@@ -89,16 +125,22 @@ fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usi
         .unwrap_or(usize::MAX)
 }
 
+/// Whether a `(rows, cols, row_stride, col_stride)` view fits in `len` elements and, if
+/// `unique`, gives distinct elements distinct slots.
 fn check_view(
     operand: &'static str,
     len: usize,
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    (rows, cols, row_stride, col_stride): (usize, usize, usize, usize),
+    unique: bool,
 ) -> Result<(), Error> {
     let needed = extent(rows, cols, row_stride, col_stride);
-    if needed > len {
+    // Distinct elements get distinct slots when one stride steps over a whole line of the
+    // other (a degenerate axis of length 1 needs no stride).
+    let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
+        || cols <= 1 && row_stride >= 1
+        || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
+        || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
+    if needed > len || unique && !distinct {
         return Err(Error::InvalidView {
             operand,
             needed,
@@ -109,27 +151,6 @@ fn check_view(
 }
 
 impl<'a, T: Copy> MatRef<'a, T> {
-    /// A view with explicit strides.
-    ///
-    /// # Errors
-    /// [`Error::InvalidView`] if the view reaches past the end of `data`.
-    pub fn new(
-        data: &'a [T],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Result<Self, Error> {
-        check_view("MatRef", data.len(), rows, cols, row_stride, col_stride)?;
-        Ok(MatRef {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        })
-    }
-
     /// A dense row-major view (`row_stride = cols`, `col_stride = 1`).
     ///
     /// # Errors
@@ -192,41 +213,6 @@ impl<'a, T: Copy> MatRef<'a, T> {
 }
 
 impl<'a, T: Copy> MatMut<'a, T> {
-    /// A view with explicit strides.
-    ///
-    /// # Errors
-    /// [`Error::InvalidView`] if the view reaches past the end of `data` or two of its
-    /// elements would share a slot.
-    pub fn new(
-        data: &'a mut [T],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Result<Self, Error> {
-        check_view("MatMut", data.len(), rows, cols, row_stride, col_stride)?;
-        // Distinct elements get distinct slots when one stride steps over a whole line of
-        // the other (a degenerate axis of length 1 needs no stride).
-        let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
-            || cols <= 1 && row_stride >= 1
-            || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
-            || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
-        if !distinct {
-            return Err(Error::InvalidView {
-                operand: "MatMut",
-                needed: extent(rows, cols, row_stride, col_stride),
-                actual: data.len(),
-            });
-        }
-        Ok(MatMut {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        })
-    }
-
     /// A dense row-major view (`row_stride = cols`, `col_stride = 1`).
     ///
     /// # Errors

@@ -2,18 +2,12 @@
 //! [`crate::arch::Float::dispatch`] instantiates it (through the loop nest) inside the
 //! `#[target_feature]` wrapper of the chosen instruction set.
 
-use crate::arch::Simd;
+use super::simd::{Args, Simd};
 use crate::element::Element;
 
 /// How many rows ahead the microkernel prefetches the packed B sliver into L1: enough to
 /// hide an L2 hit (about 14 cycles) and most of an L3 hit, at one row per 12 cycles.
 const PREFETCH_ROWS: usize = 12;
-
-/// The operands of one microkernel call: alpha, the A and B slivers, beta and the C tile.
-pub(crate) type Args<T> = (T, *const T, *const T, T, *mut T);
-
-/// A hand-written register tile ([`Hand`](crate::arch::Hand)), called as [`microkernel`].
-pub(crate) type TileFn<T> = unsafe fn(usize, Args<T>, (usize, usize), (usize, usize));
 
 /// `C[0..rows, 0..cols] <- alpha * A_sliver * B_sliver + beta * C[..]` for one
 /// `MR x (NV * LANES)` register tile.
@@ -26,7 +20,7 @@ pub(crate) type TileFn<T> = unsafe fn(usize, Args<T>, (usize, usize), (usize, us
 /// written, straight from registers when it is a whole tile with unit column stride,
 /// through a stack copy otherwise. With `beta == 0` C is never read. The `4 x 4` tile of
 /// column-packed slivers runs the instruction set's hand-written kernel if it has one
-/// ([`Hand::tile_4x4`](crate::arch::Hand::tile_4x4)).
+/// ([`Hand::tile_4x4`](super::simd::Hand::tile_4x4)).
 ///
 /// # Safety
 /// - the CPU supports `S`'s instruction set;
