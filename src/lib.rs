@@ -23,15 +23,18 @@
 //!
 //! # Architecture
 //!
-//! Three layers; each imports only the ones below it.
+//! Three layers; each imports only the ones below it, and no two modules import each other.
 //!
-//! 1. **Ground types** (`error`, `shape`, `window`, `element`, `accum`): [`Error`], [`Shape`],
-//!    [`Padding`], [`Window`] with the one output-size formula, [`Element`] (arithmetic only),
-//!    [`Accum`]. They import no kernel family.
+//! 1. **Ground types** (`error`, `shape`, `window`, `element`, `accum`, `matrix`, `walk`):
+//!    [`Error`], [`Shape`], [`Padding`], [`Window`] with the one output-size formula,
+//!    [`Element`] (arithmetic only), [`Accum`], the strided matrix views [`MatRef`] and
+//!    [`MatMut`], and the chunked walks over images, groups and planes. They import no
+//!    kernel family.
 //! 2. **Arch layer** (`arch/`): [`Isa`] and its detection, the target features of each
 //!    instruction set (written once), the one SIMD abstraction the kernels are generic over,
-//!    the GEMM's register tiles and cache blocking per target, and [`Float`], which runs a
-//!    kernel body on a chosen instruction set.
+//!    the GEMM's register tile (one microkernel over it, and the Cortex-M4F's in assembly)
+//!    and cache blocking per target, and [`Float`], which runs a kernel body on a chosen
+//!    instruction set.
 //! 3. **Kernel families**, one folder or file each: `pad`, `im2col`, `gemm/`, `conv/` (uses
 //!    `im2col` and `gemm`), `pool/`, and `quant/`, the int8 family on the same geometries.
 //!    Each geometry ([`Gemm`], [`Conv2d`], [`Pool2d`]) is validated once by its constructor
@@ -39,14 +42,12 @@
 //!    call (one macro, `arch::forced_isa!`, writes it for all three); there is no global
 //!    switch.
 //!
-//! Where each concept lives: the output-size formula in `window.rs`; chunked walks over
-//! images, groups and planes in `walk.rs`; a convolution's plan (path, tile, workspace
-//! split) in `conv/geometry.rs`, its forward operands in `conv/operands.rs`; pooling's
-//! loop geometry (`Geo`: interior range, border runs, the stride-2 rectangles) in
-//! `pool/rows.rs`, made once by [`Pool2d::new`], and its one pass, generic over a reducer,
-//! beside it; the GEMM's loop nest in `gemm/nest.rs`, its register tiles and blocking in
-//! `arch/`. One import circle is left: `arch` names the GEMM's loop nest and its
-//! hand-written Cortex-M4F tiles (the build a kernel runs on includes the GEMM tile).
+//! Where each concept lives: the output-size formula in `window.rs`; a convolution's plan
+//! (path, tile, workspace split) in `conv/geometry.rs`, its forward operands in
+//! `conv/operands.rs`; pooling's loop geometry (`Geo`: interior range, border runs, the
+//! stride-2 rectangles) in `pool/rows.rs`, made once by [`Pool2d::new`], and its one pass,
+//! generic over a reducer, beside it; the GEMM's loop nest, packing and blocking plan in
+//! `gemm/`, the register tile it calls and each target's blocking sizes in `arch/`.
 //!
 //! # int8
 //!

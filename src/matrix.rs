@@ -45,10 +45,10 @@ pub struct MatMut<'a, T> {
 }
 
 /// The constructor, the transpose and the dimensions, written once for both views: `$data`
-/// is the slice type, `$t` the transpose's visibility, `$unique` whether two elements may not
-/// share a slot, `$errors` the constructor's errors.
+/// is the slice type, `$t` the transpose's visibility, `$errors` the constructor's errors,
+/// and `$distinct` whether a view's strides are acceptable beyond fitting in `data`.
 macro_rules! view {
-    ($view:ident, $data:ty, $t:vis, $unique:literal, $errors:literal) => {
+    ($view:ident, $data:ty, $t:vis, $errors:literal, $distinct:path) => {
         impl<'a, T> $view<'a, T> {
             /// A view with explicit strides.
             ///
@@ -61,8 +61,15 @@ macro_rules! view {
                 row_stride: usize,
                 col_stride: usize,
             ) -> Result<Self, Error> {
-                let view = (rows, cols, row_stride, col_stride);
-                check_view(stringify!($view), data.len(), view, $unique)?;
+                let operand = stringify!($view);
+                check_view(operand, data.len(), rows, cols, row_stride, col_stride)?;
+                if !$distinct(rows, cols, row_stride, col_stride) {
+                    return Err(Error::InvalidView {
+                        operand,
+                        needed: extent(rows, cols, row_stride, col_stride),
+                        actual: data.len(),
+                    });
+                }
                 Ok($view {
                     data,
                     rows,
@@ -100,17 +107,33 @@ view!(
     MatRef,
     &'a [T],
     pub,
-    false,
-    "[`Error::InvalidView`] if the view reaches past the end of `data`."
+    "[`Error::InvalidView`] if the view reaches past the end of `data`.",
+    any_strides
 );
 view!(
     MatMut,
     &'a mut [T],
     pub(crate),
-    true,
     "[`Error::InvalidView`] if the view reaches past the end of `data` or two of its \
-     elements would share a slot."
+     elements would share a slot.",
+    distinct
 );
+
+/// A read-only view may give several elements one slot (a zero stride broadcasts).
+#[inline(always)]
+fn any_strides(_: usize, _: usize, _: usize, _: usize) -> bool {
+    true
+}
+
+/// Whether distinct elements get distinct slots: when one stride steps over a whole line of
+/// the other (a degenerate axis of length 1 needs no stride).
+#[inline(always)]
+fn distinct(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
+    rows <= 1 && (cols <= 1 || col_stride >= 1)
+        || cols <= 1 && row_stride >= 1
+        || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
+        || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride)
+}
 
 /// The slice length a strided view needs, or `usize::MAX` if it overflows.
 fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
@@ -125,22 +148,16 @@ fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usi
         .unwrap_or(usize::MAX)
 }
 
-/// Whether a `(rows, cols, row_stride, col_stride)` view fits in `len` elements and, if
-/// `unique`, gives distinct elements distinct slots.
 fn check_view(
     operand: &'static str,
     len: usize,
-    (rows, cols, row_stride, col_stride): (usize, usize, usize, usize),
-    unique: bool,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
 ) -> Result<(), Error> {
     let needed = extent(rows, cols, row_stride, col_stride);
-    // Distinct elements get distinct slots when one stride steps over a whole line of the
-    // other (a degenerate axis of length 1 needs no stride).
-    let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
-        || cols <= 1 && row_stride >= 1
-        || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
-        || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride);
-    if needed > len || unique && !distinct {
+    if needed > len {
         return Err(Error::InvalidView {
             operand,
             needed,
