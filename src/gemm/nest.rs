@@ -11,7 +11,7 @@
 use core::num::NonZeroUsize;
 
 use super::blocking::{self, Plan};
-use super::pack::{pack_a, pack_a_rows, pack_b};
+use super::pack::{pack, pack_a_rows};
 use crate::arch::microkernel::microkernel;
 use crate::arch::{Args, Float, Simd, TileKernel};
 use crate::element::Element;
@@ -27,7 +27,7 @@ pub struct Nest<'a, T> {
     pub scratch: &'a mut [T],
 }
 
-/// The packed loop nest's operands: [`Nest`] with A packed by [`pack_a`] over the whole
+/// The packed loop nest's operands: [`Nest`] with A packed by [`pack`] over the whole
 /// matrix (`scratch` for B alone).
 pub struct NestPacked<'a, T> {
     pub alpha: T,
@@ -39,7 +39,7 @@ pub struct NestPacked<'a, T> {
 }
 
 /// Packs the whole of `a` into `dst` as [`gemm_packed`] reads it: `MR`-row slivers column by
-/// column ([`pack_a`]), as many as fit in `dst`.
+/// column ([`pack`]), as many as fit in `dst`.
 pub struct PackA<'a, 'b, T> {
     pub a: MatRef<'a, T>,
     pub dst: &'b mut [T],
@@ -84,11 +84,11 @@ on_tile! {
         unsafe { gemm_packed::<V, MR, NV, NR>(nest) }
     }
     /// The packing of A for [`gemm_packed`].
-    PackA<'_, '_, T> => |pack| {
-        let a = pack.a;
-        // SAFETY: the block is the whole of `a`. (`pack_a` fills only the slivers that fit
+    PackA<'_, '_, T> => |op| {
+        let a = op.a;
+        // SAFETY: the block is the whole of `a`. (`pack` fills only the slivers that fit
         // in `dst`.)
-        unsafe { pack_a::<T, MR>(&a, (0, 0), (a.rows(), a.cols()), pack.dst) }
+        unsafe { pack::<T, MR>(&a, (0, 0), (a.rows(), a.cols()), op.dst) }
     }
 }
 
@@ -152,14 +152,15 @@ pub(crate) unsafe fn gemm<
                 if a_rows {
                     pack_a_rows::<S::T, MR, KC>(&a, (ic, pc), (mcb, kcb), a_panel);
                 } else {
-                    pack_a::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
+                    pack::<S::T, MR>(&a, (ic, pc), (mcb, kcb), a_panel);
                 }
             }
             // LOOP 3: split n into NC-column blocks of B.
             for jc in (0..n).step_by(nc.get()) {
                 let ncb = nc.get().min(n - jc);
-                // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B.
-                unsafe { pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block) };
+                // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B: rows
+                // `jc..` and columns `pc..` of its transpose, packed as `NR`-row slivers.
+                unsafe { pack::<S::T, NR>(&b.t(), (jc, pc), (ncb, kcb), b_block) };
                 // LOOP 2: MR-row slivers of the A panel.
                 for ir in (0..mcb).step_by(MR) {
                     let rows = MR.min(mcb - ir);
@@ -250,8 +251,9 @@ pub(crate) unsafe fn gemm_packed<S: Simd, const MR: usize, const NV: usize, cons
         for pc in (0..k).step_by(kc.get()) {
             let kcb = kc.get().min(k - pc);
             let beta = if pc == 0 { beta } else { S::T::ONE };
-            // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B.
-            unsafe { pack_b::<S::T, NR>(&b, (pc, jc), (kcb, ncb), b_block) };
+            // SAFETY: rows `pc..pc + kcb <= k`, columns `jc..jc + ncb <= n` of B, packed as
+            // its transpose's `NR`-row slivers.
+            unsafe { pack::<S::T, NR>(&b.t(), (jc, pc), (ncb, kcb), b_block) };
             // LOOP 2: every MR-row sliver of the packed A, its KC block in place.
             for ir in (0..m).step_by(MR) {
                 let rows = MR.min(m - ir);
