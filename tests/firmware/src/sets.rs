@@ -50,169 +50,174 @@ static mut BUFFERS: [[f32; 4]; 4] = [[0.0; 4]; 4];
 #[cfg(feature = "f32-set")]
 static mut INDICES: [u32; 4] = [0; 4];
 
-/// Makes every call of the set through `kernel_call` (so `without-kernels` stubs each); the
-/// number that failed.
+/// Calls `$f` through `kernel_call` (so `without-kernels` stubs it) and counts a failure.
+/// Each argument passes through [`opaque`] before the call, outside the closure: that
+/// marshalling then sits in the stubbed build too and cancels out of the share.
+macro_rules! call {
+    ($failed:ident, $f:expr, $($arg:expr),* $(,)?) => {{
+        call!(@args $failed, $f, (), $($arg,)*)
+    }};
+    (@args $failed:ident, $f:expr, ($($done:ident,)*), $arg:expr, $($rest:expr,)*) => {{
+        let a = opaque($arg);
+        call!(@args $failed, $f, ($($done,)* a,), $($rest,)*)
+    }};
+    (@args $failed:ident, $f:expr, ($($done:ident,)*),) => {{
+        $failed += u32::from(kernel_call(move || $f($($done),*)).is_err());
+    }};
+}
+
+/// Makes every call of the set; the number that failed.
 pub fn run() -> u32 {
     // SAFETY: the only reference to BUFFERS, taken once; there are no interrupts or threads.
     let [x, w, y, s] = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
     let mut failed = 0;
-    let mut tally = |r: Result<(), Error>| failed += u32::from(r.is_err());
-    tally(kernel_call(|| {
-        conv2d(
-            opaque(&CONV),
-            opaque(&x[..]),
-            opaque(&w[..]),
-            opaque(Some(&w[..])),
-            opaque(Some(Clamp::relu())),
-            opaque(&mut y[..]),
-            opaque(&mut s[..]),
-        )
-    }));
-    tally(kernel_call(|| {
-        max_pool2d(opaque(&POOL), opaque(&x[..]), opaque(&mut y[..]))
-    }));
-    tally(kernel_call(|| {
-        avg_pool2d(opaque(&AVG), opaque(&x[..]), opaque(&mut y[..]))
-    }));
+    let relu = Some(Clamp::relu());
+    call!(
+        failed,
+        conv2d,
+        &CONV,
+        &x[..],
+        &w[..],
+        Some(&w[..]),
+        relu,
+        &mut y[..],
+        &mut s[..]
+    );
+    call!(failed, max_pool2d, &POOL, &x[..], &mut y[..]);
+    call!(failed, avg_pool2d, &AVG, &x[..], &mut y[..]);
     #[cfg(feature = "f32-set")]
     {
         // SAFETY: the only reference to INDICES, taken once.
         let idx = unsafe { &mut *core::ptr::addr_of_mut!(INDICES) };
-        let accum = || opaque(Accum::Replace);
-        tally(kernel_call(|| {
-            let packed = conv2d_pack_weight(opaque(&CONV), opaque(&w[..]), opaque(&mut s[..]))?;
-            conv2d_packed(
-                opaque(&CONV),
-                opaque(&x[..]),
-                opaque(&packed),
-                opaque(Some(&w[..])),
-                opaque(Some(Clamp::relu())),
-                opaque(&mut y[..]),
-                opaque(&mut [][..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            conv2d_backward_data(
-                opaque(&CONV),
-                opaque(&w[..]),
-                opaque(&y[..]),
-                opaque(&mut x[..]),
-                accum(),
-                opaque(&mut s[..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            conv2d_backward_filter(
-                opaque(&CONV),
-                opaque(&x[..]),
-                opaque(&y[..]),
-                opaque(&mut w[..]),
-                accum(),
-                opaque(&mut s[..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            conv2d_backward_bias(opaque(&CONV), opaque(&y[..]), opaque(&mut w[..]), accum())
-        }));
-        tally(kernel_call(|| {
-            max_pool2d_with_indices(
-                opaque(&POOL),
-                opaque(&x[..]),
-                opaque(&mut y[..]),
-                opaque(&mut idx[..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            max_pool2d_backward(
-                opaque(&POOL),
-                opaque(&y[..]),
-                opaque(&idx[..]),
-                opaque(&mut x[..]),
-                accum(),
-            )
-        }));
-        tally(kernel_call(|| {
-            max_pool2d_backward_recompute(
-                opaque(&POOL),
-                opaque(&x[..]),
-                opaque(&y[..]),
-                opaque(&mut w[..]),
-                accum(),
-            )
-        }));
-        tally(kernel_call(|| {
-            avg_pool2d_backward(opaque(&AVG), opaque(&y[..]), opaque(&mut x[..]), accum())
-        }));
-        tally(kernel_call(|| {
-            global_avg_pool2d(opaque(X), opaque(&x[..]), opaque(&mut y[..]))
-        }));
-        tally(kernel_call(|| {
-            global_avg_pool2d_backward(opaque(X), opaque(&y[..]), opaque(&mut x[..]), accum())
-        }));
-        tally(kernel_call(|| {
-            pad(
-                opaque(&PAD),
-                opaque(0.0),
-                opaque(&x[..]),
-                opaque(&mut y[..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            crop(opaque(&PAD), opaque(&y[..]), opaque(&mut x[..]))
-        }));
-        tally(kernel_call(|| {
-            im2col(opaque(&COLS), opaque(&x[..]), opaque(&mut y[..]))
-        }));
-        tally(kernel_call(|| {
-            im2col_columns(
-                opaque(&COLS),
-                opaque(&x[..]),
-                opaque(0..2),
-                opaque(&mut y[..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            col2im(opaque(&COLS), opaque(&y[..]), opaque(&mut x[..]), accum())
-        }));
-        tally(kernel_call(|| {
-            col2im_columns(
-                opaque(&COLS),
-                opaque(&y[..]),
-                opaque(0..2),
-                opaque(&mut x[..]),
-                accum(),
-            )
-        }));
-        tally(kernel_call(|| {
-            let view = |d| opaque(MatRef::new(d, 2, 2, 2, 1));
-            let c = MatMut::new(opaque(&mut y[..]), 2, 2, 2, 1)?;
-            gemm(
-                opaque(&GEMM),
-                opaque(1.0),
-                view(&x[..])?,
-                view(&w[..])?,
-                opaque(0.0),
-                opaque(c),
-                opaque(&mut [][..]),
-            )
-        }));
-        tally(kernel_call(|| {
-            let packed = gemm_pack_a(
-                opaque(&GEMM),
-                opaque(MatRef::new(&x[..], 2, 2, 2, 1))?,
-                opaque(&mut s[..]),
-            )?;
-            let c = MatMut::new(opaque(&mut y[..]), 2, 2, 2, 1)?;
-            gemm_packed(
-                opaque(&GEMM),
-                opaque(1.0),
-                opaque(&packed),
-                opaque(MatRef::new(&w[..], 2, 2, 2, 1))?,
-                opaque(0.0),
-                opaque(c),
-                opaque(&mut [][..]),
-            )
-        }));
+        let accum = Accum::Replace;
+        let packed = |g, w, buffer, x, bias, clamp, y, scratch| {
+            let packed = conv2d_pack_weight(g, w, buffer)?;
+            conv2d_packed(g, x, &packed, bias, clamp, y, scratch)
+        };
+        call!(
+            failed,
+            packed,
+            &CONV,
+            &w[..],
+            &mut s[..],
+            &x[..],
+            Some(&w[..]),
+            relu,
+            &mut y[..],
+            &mut [][..]
+        );
+        call!(
+            failed,
+            conv2d_backward_data,
+            &CONV,
+            &w[..],
+            &y[..],
+            &mut x[..],
+            accum,
+            &mut s[..]
+        );
+        call!(
+            failed,
+            conv2d_backward_filter,
+            &CONV,
+            &x[..],
+            &y[..],
+            &mut w[..],
+            accum,
+            &mut s[..]
+        );
+        call!(
+            failed,
+            conv2d_backward_bias,
+            &CONV,
+            &y[..],
+            &mut w[..],
+            accum
+        );
+        call!(
+            failed,
+            max_pool2d_with_indices,
+            &POOL,
+            &x[..],
+            &mut y[..],
+            &mut idx[..]
+        );
+        call!(
+            failed,
+            max_pool2d_backward,
+            &POOL,
+            &y[..],
+            &idx[..],
+            &mut x[..],
+            accum
+        );
+        call!(
+            failed,
+            max_pool2d_backward_recompute,
+            &POOL,
+            &x[..],
+            &y[..],
+            &mut w[..],
+            accum
+        );
+        call!(failed, avg_pool2d_backward, &AVG, &y[..], &mut x[..], accum);
+        call!(failed, global_avg_pool2d, X, &x[..], &mut y[..]);
+        call!(
+            failed,
+            global_avg_pool2d_backward,
+            X,
+            &y[..],
+            &mut x[..],
+            accum
+        );
+        call!(failed, pad, &PAD, 0.0, &x[..], &mut y[..]);
+        call!(failed, crop, &PAD, &y[..], &mut x[..]);
+        call!(failed, im2col, &COLS, &x[..], &mut y[..]);
+        call!(failed, im2col_columns, &COLS, &x[..], 0..2, &mut y[..]);
+        call!(failed, col2im, &COLS, &y[..], &mut x[..], accum);
+        call!(
+            failed,
+            col2im_columns,
+            &COLS,
+            &y[..],
+            0..2,
+            &mut x[..],
+            accum
+        );
+        // A 2 x 2 view of `d` at any strides (the views' checks are the crate's).
+        let view = |d, rs, cs| MatRef::new(d, 2, 2, rs, cs);
+        let product = |g, a, b, c: &mut [f32], rs, cs, scratch| {
+            let c = MatMut::new(c, 2, 2, rs, cs)?;
+            gemm(g, 1.0, view(a, rs, cs)?, view(b, rs, cs)?, 0.0, c, scratch)
+        };
+        call!(
+            failed,
+            product,
+            &GEMM,
+            &x[..],
+            &w[..],
+            &mut y[..],
+            2,
+            1,
+            &mut [][..]
+        );
+        let packed = |g, a, buffer, b, c: &mut [f32], rs, cs, scratch| {
+            let a = gemm_pack_a(g, view(a, rs, cs)?, buffer)?;
+            let c = MatMut::new(c, 2, 2, rs, cs)?;
+            gemm_packed(g, 1.0, &a, view(b, rs, cs)?, 0.0, c, scratch)
+        };
+        call!(
+            failed,
+            packed,
+            &GEMM,
+            &x[..],
+            &mut s[..],
+            &w[..],
+            &mut y[..],
+            2,
+            1,
+            &mut [][..]
+        );
     }
     failed
 }
