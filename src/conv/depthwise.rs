@@ -33,6 +33,13 @@ const MAX_VECTOR_TAPS: usize = 32;
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;
 
+/// M-profile cores with an FPU, whose flash is scarce: the forward keeps fewer paths there.
+const M_PROFILE_FPU: bool = cfg!(all(
+    target_arch = "arm",
+    target_abi = "eabihf",
+    target_os = "none"
+));
+
 /// Calls `f(tap, out, inp, len)` for every tap and every output row in `rows` where that tap
 /// reads the input: outputs `out .. out + len` of the plane meet inputs `inp, inp + stride_w,
 /// ...` (flat plane indices), weighted by tap `tap = kh * KW + kw`. Taps are the outer
@@ -410,8 +417,11 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
     // every tap's offset.
     let vectors = (wnd.stride_w == 1 || x.split == wnd.stride_w) && wnd.kernel_w <= MAX_VECTOR_TAPS;
     let (lo, hi) = if vectors { (x.lo, x.hi) } else { (0, 0) };
-    // One-lane builds (portable, Cortex-M) have a kernel of their own for 3 x 3, stride 1.
-    let one_lane_3x3 = S::LANES == 1
+    // One-lane builds (portable, Cortex-M) have a kernel of their own for 3 x 3, stride 1;
+    // not M-profile cores with an FPU, where the direct kernel (`cortex_m`) runs the common
+    // ones and the rest take the blocks, so that the flash holds one path.
+    let one_lane_3x3 = !M_PROFILE_FPU
+        && S::LANES == 1
         && (wnd.kernel_h, wnd.kernel_w, dh, wnd.dilation_w, wnd.stride_w) == (3, 3, 1, 1, 1);
     for (oh, row) in chunks(y, out_w).enumerate() {
         // Tap row kh reads input row oh * sh + kh * dh - top when that is in 0..height.

@@ -482,7 +482,8 @@ impl Conv2d {
     ///
     /// On M-profile cores with an FPU the `f32` forward pass of a 3 x 3, stride 1 convolution
     /// (also depthwise) and of a 1 x 1 one runs direct, without the workspace: then this is
-    /// [`min_scratch_len`](Self::min_scratch_len).
+    /// [`min_scratch_len`](Self::min_scratch_len). There the other forward passes' GEMM runs
+    /// unpacked, so this is the column tile alone.
     pub const fn forward_scratch_len<T: Element>(&self) -> usize {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
         if self.runs_direct::<T>() {
@@ -638,6 +639,9 @@ impl Conv2d {
         let (m, n, k) = self.gemm_dims(pass, tile);
         let packing = if PACKED {
             gemm::packed_scratch_len::<T>(m, n, k)
+        } else if M_PROFILE_FPU && matches!(pass, Pass::Forward) {
+            // The forward GEMM runs unpacked there (`forward::plain_packing`).
+            0
         } else {
             gemm::scratch_len::<T>(m, n, k)
         };
@@ -747,6 +751,13 @@ const fn max(a: usize, b: usize) -> usize {
         b
     }
 }
+
+/// M-profile cores with an FPU: the forward GEMM runs without packing space there.
+const M_PROFILE_FPU: bool = cfg!(all(
+    target_arch = "arm",
+    target_abi = "eabihf",
+    target_os = "none"
+));
 
 /// Whether the direct 3 x 3 kernel runs `conv`'s forward pass: a [`ring_3x3`] window, at least 4
 /// output channels per group and 4 output columns, more than one input channel per group

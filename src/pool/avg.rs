@@ -194,7 +194,15 @@ fn check_global(input: Shape) -> Result<(), Error> {
 
 /// Divides output row `oh`'s window sums `y` (outputs `c0..`) by their divisors (the
 /// interior outputs' only if `interior`).
-#[inline(always)]
+// Out of line on M-profile cores with an FPU (flash); inside the ISA wrapper elsewhere.
+#[cfg_attr(
+    not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")),
+    inline(always)
+)]
+#[cfg_attr(
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none"),
+    inline(never)
+)]
 fn divide<T: Element>(
     geo: &Geo,
     divisor: Divisor,

@@ -273,10 +273,57 @@ fn index_runs(idx: &mut [u32], len: NonZeroUsize) -> impl Iterator<Item = &mut [
 /// Max (and argmax if `IDX`) of the windows `c0..c0 + y.len()` of output row `oh` of the
 /// input plane `xp`, one pass per input row; `interior`: also the interior outputs.
 ///
+/// On M-profile cores with an FPU the argmax passes are one function, out of line (flash:
+/// they serve `max_pool2d_with_indices` and both backward passes, where each inlined copy
+/// would hold two reducers' loops); the max's stay inline (`max_pool2d`'s code as it was).
+///
 /// # Safety
 /// When `IDX`, `idx.len() == y.len()`.
 #[inline(always)]
 unsafe fn passes<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    oh: usize,
+    c0: usize,
+    y: &mut [T],
+    idx: &mut [u32],
+    interior: bool,
+) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    if IDX {
+        // SAFETY: the caller's precondition, passed on.
+        unsafe { passes_out_of_line::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
+        return;
+    }
+    // SAFETY: the caller's precondition, passed on.
+    unsafe { passes_inline::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
+}
+
+/// [`passes`], out of line.
+///
+/// # Safety
+/// As [`passes`].
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[inline(never)]
+unsafe fn passes_out_of_line<T: Element, const IDX: bool>(
+    geo: &Geo,
+    xp: &[T],
+    oh: usize,
+    c0: usize,
+    y: &mut [T],
+    idx: &mut [u32],
+    interior: bool,
+) {
+    // SAFETY: the caller's precondition, passed on.
+    unsafe { passes_inline::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
+}
+
+/// [`passes`]' body.
+///
+/// # Safety
+/// As [`passes`].
+#[inline(always)]
+unsafe fn passes_inline<T: Element, const IDX: bool>(
     geo: &Geo,
     xp: &[T],
     oh: usize,

@@ -463,6 +463,7 @@ pub(super) trait Reducer {
 /// The interior loop of a pass, instantiated for the common windows with constant kernel
 /// width, stride and dilation so that it unrolls and vectorizes; `$body!(k, s, d)` expands
 /// the generic body.
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 macro_rules! specialize {
     ($geo:expr, $body:ident) => {
         match ($geo.kw, $geo.sw, $geo.dw) {
@@ -471,6 +472,15 @@ macro_rules! specialize {
             (3, 1, 1) => $body!(3, 1, 1),
             (k, s, d) => $body!(k, s, d),
         }
+    };
+}
+
+/// On M-profile cores with an FPU one copy of the loop: nothing vectorizes there, the
+/// stride-2 windows' interiors go to their kernels (`stride2`), and each copy costs flash.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+macro_rules! specialize {
+    ($geo:expr, $body:ident) => {
+        $body!($geo.kw, $geo.sw, $geo.dw)
     };
 }
 

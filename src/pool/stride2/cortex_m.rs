@@ -60,15 +60,17 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(_: Proof, o: Operand
         }
     }
     // SAFETY: the caller's precondition. (The operands one by one: in registers.)
-    unsafe { general::<KW, OP>(o.x, o.rect, o.div, o.y, o.idx) };
+    unsafe { general::<OP>(KW, o.x, o.rect, o.div, o.y, o.idx) };
 }
 
-/// Every output of `rect`, one tap at a time, in row-major window order.
+/// Every output of `rect`, one tap at a time, in row-major window order, for windows of
+/// `kw` column taps (an argument, not a constant: one copy of the loop serves both widths).
 ///
 /// # Safety
-/// As [`stride2`].
+/// As [`stride2`], with `kw` its `KW`.
 #[inline(never)]
-unsafe fn general<const KW: usize, const OP: u8>(
+unsafe fn general<const OP: u8>(
+    kw: usize,
     x: &[f32],
     rect: &Rect,
     div: f32,
@@ -80,7 +82,7 @@ unsafe fn general<const KW: usize, const OP: u8>(
         for j in 0..rect.cols {
             let (mut m, mut i) = (0.0f32, 0u32);
             for r in 0..rect.taps_h {
-                for t in 0..KW {
+                for t in 0..kw {
                     let at = row + r * rect.x_tap + 2 * j + t;
                     // SAFETY: `fits` bounds every tap of the rectangle by x.len().
                     let v = unsafe { *x.get_unchecked(at) };

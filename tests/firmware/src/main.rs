@@ -16,8 +16,15 @@
 //! the runtime (`rt`), semihosting and stack painting are a few dozen lines each.
 #![no_std]
 #![no_main]
-// The `im2col-only` firmware runs only its own module.
-#![cfg_attr(feature = "im2col-only", allow(dead_code, unused_imports))]
+// The `im2col-only` and set firmwares run only their own module.
+#![cfg_attr(
+    any(
+        feature = "im2col-only",
+        feature = "inference-set",
+        feature = "f32-set"
+    ),
+    allow(dead_code, unused_imports)
+)]
 
 #[cfg_attr(feature = "network-only", allow(dead_code))]
 mod bad_args;
@@ -39,6 +46,8 @@ mod pooling;
 mod reference;
 mod rt;
 mod semihosting;
+#[cfg(any(feature = "inference-set", feature = "f32-set"))]
+mod sets;
 mod stack;
 
 use model::{Buffers, Runner};
@@ -125,7 +134,19 @@ fn main() -> u32 {
     im2col_only::run()
 }
 
-#[cfg(not(feature = "im2col-only"))]
+#[cfg(all(
+    any(feature = "inference-set", feature = "f32-set"),
+    not(feature = "im2col-only")
+))]
+fn main() -> u32 {
+    sets::run()
+}
+
+#[cfg(not(any(
+    feature = "im2col-only",
+    feature = "inference-set",
+    feature = "f32-set"
+)))]
 fn main() -> u32 {
     write_str(if cfg!(target_abi = "eabihf") {
         "nchw on an emulated Cortex-M4F (thumbv7em-none-eabihf)\n"
