@@ -351,20 +351,35 @@ fn max4(lo: i32, hi: i32) -> impl Fn(i8, i8, i8, i8) -> i8 {
     move |a, b, c, d| finish(i32::from(a.max(b).max(c.max(d))), lo, hi)
 }
 
-/// 2x2 max pooling with stride 2 on the DSP extension, four outputs per [`quads_2x2_dsp`]
-/// step: the bytewise maximum (`SSUB8` and `SEL`) of each row's two words, the maximum of
-/// each byte pair (against the word shifted by a byte), the four even bytes gathered.
+/// 2x2 max pooling with stride 2 on the DSP extension: the rows in assembly
+/// ([`max_2x2_rows`](super::dsp::max_2x2_rows), four outputs per 23 instructions), the last
+/// `ow mod 4` of each row one by one.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 fn max_2x2_dsp(src: &[i8], dst: &mut [i8], p: Plain, (lo, hi): (i32, i32)) {
-    use super::dsp::max8;
-    quads_2x2_dsp(src, dst, p, (lo, hi), max4(lo, hi), |[a0, b0, a1, b1]| {
-        let a = max8(a0, b0);
-        let b = max8(a1, b1);
-        // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
-        let a = max8(a, a >> 8);
-        let b = max8(b, b >> 8);
-        (a & 0xff) | ((a >> 8) & 0xff00) | ((b & 0xff) << 16) | ((b << 8) & 0xff00_0000)
-    });
+    let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
+    let (w, ow) = (p.w.get(), p.ow.get());
+    let quads = ow / 4;
+    if src.len() < 2 * p.oh * w || dst.len() < p.oh * ow {
+        return;
+    }
+    if quads > 0 && p.oh > 0 {
+        // SAFETY: `8 * quads <= 2 * ow <= w` and `4 * quads <= ow`; the `2 * oh` input rows
+        // and `oh` output rows are within `src` and `dst` (checked above).
+        unsafe {
+            super::dsp::max_2x2_rows(
+                src.as_ptr(),
+                w,
+                dst.as_mut_ptr(),
+                ow,
+                p.oh,
+                quads,
+                (splat(lo), splat(hi)),
+            );
+        }
+    }
+    if 4 * quads < ow {
+        plane_2x2(src, dst, p, 4 * quads, max4(lo, hi));
+    }
 }
 
 /// 2x2 average pooling with stride 2 and divisor 4 on the DSP extension, four outputs per
