@@ -50,18 +50,7 @@ pub fn max_pool2d_i8(
     }) {
         return Ok(());
     }
-    each_window(pool, input, output, |plane, rows, cols| {
-        let mut m = i8::MIN;
-        for r in rows.positions() {
-            let row = plane.get(r..).unwrap_or_default();
-            for c in cols.positions() {
-                if let Some(&v) = row.get(c) {
-                    m = if v > m { v } else { m };
-                }
-            }
-        }
-        finish(i32::from(m), lo, hi)
-    });
+    windows(pool, input, output, None, (lo, hi));
     Ok(())
 }
 
@@ -98,51 +87,38 @@ pub fn avg_pool2d_i8(
     check_accumulator(win.kernel_h.saturating_mul(win.kernel_w), 128, None)?;
     let (lo, hi) = bounds(clamp);
     let divisor = avg.divisor();
-    // Every window of a plain 2x2 geometry is whole: 4 elements, 4 within the padded input.
-    let d = match divisor {
-        Divisor::Override(d) => d,
-        Divisor::CountExcludePad | Divisor::CountIncludePad => 4,
-    };
-    let avg = |a: i8, b: i8, c: i8, e: i8| {
+    // Every window of a plain 2x2 geometry is whole: 4 elements, 4 within the padded input;
+    // the 2x2 loops take that divisor, any other goes through the windows below. Divided by
+    // 4 with ties away from zero without a branch: `(sum + 2 - (sum < 0)) >> 2` (for `sum <
+    // 0`, `floor((sum + 1) / 4) = -floor((2 - sum) / 4)`, which is `(sum - 2) / 4`
+    // truncated).
+    let avg4 = |a: i8, b: i8, c: i8, e: i8| {
         let sum = i32::from(a) + i32::from(b) + i32::from(c) + i32::from(e);
-        // The common divisor as a constant: a shift, not a division.
-        let q = if d == 4 {
-            round_div(sum, 4)
-        } else {
-            round_div(sum, d)
-        };
-        finish(q, lo, hi)
+        (sum + 2 + (sum >> 31)) >> 2
     };
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if d == 4
-        && planes_2x2(&pool, input, output, |src, dst, p| {
+    let avg = |a: i8, b: i8, c: i8, e: i8| finish(avg4(a, b, c, e), lo, hi);
+    if !matches!(divisor, Divisor::Override(d) if d != 4) {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        if planes_2x2(&pool, input, output, |src, dst, p| {
             avg_2x2_dsp(src, dst, p, (lo, hi), avg)
-        })
-    {
-        return Ok(());
-    }
-    if planes_2x2(&pool, input, output, |src, dst, p| {
-        plane_2x2(src, dst, p, 0, avg)
-    }) {
-        return Ok(());
-    }
-    each_window(&pool, input, output, |plane, rows, cols| {
-        let mut sum = 0i32;
-        for r in rows.positions() {
-            let row = plane.get(r..).unwrap_or_default();
-            for c in cols.positions() {
-                if let Some(&v) = row.get(c) {
-                    sum = sum.wrapping_add(i32::from(v));
-                }
-            }
+        }) {
+            return Ok(());
         }
-        let d = match divisor {
-            Divisor::CountExcludePad => rows.count * cols.count,
-            Divisor::CountIncludePad => rows.padded * cols.padded,
-            Divisor::Override(d) => d,
-        };
-        finish(round_div(sum, d), lo, hi)
-    });
+        // An average of `i8`s is an `i8`: without a clamp, none is applied.
+        #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+        if (lo, hi) == (-128, 127) {
+            if planes_2x2(&pool, input, output, |src, dst, p| {
+                plane_2x2(src, dst, p, 0, |a, b, c, e| avg4(a, b, c, e) as i8)
+            }) {
+                return Ok(());
+            }
+        } else if planes_2x2(&pool, input, output, |src, dst, p| {
+            plane_2x2(src, dst, p, 0, avg)
+        }) {
+            return Ok(());
+        }
+    }
+    windows(&pool, input, output, Some(divisor), (lo, hi));
     Ok(())
 }
 
@@ -290,12 +266,15 @@ impl Taps {
     }
 }
 
-/// Calls `f(plane, rows, cols)` for every window of every plane, storing what it returns.
-fn each_window(
+/// Every window of every plane, any geometry: its largest element (`divisor` `None`) or its
+/// average by `divisor`, clamped to `[lo, hi]`. One function for both (out of line, the
+/// window's maximum and sum in one pass), which keeps one copy in a firmware.
+fn windows(
     pool: &Pool2d,
     input: &[i8],
     output: &mut [i8],
-    mut f: impl FnMut(&[i8], Taps, Taps) -> i8,
+    divisor: Option<Divisor>,
+    (lo, hi): (i32, i32),
 ) {
     let (x, y, win) = (pool.input(), pool.output(), pool.window());
     let (Some(plane_in), Some(out_w)) =
@@ -315,7 +294,24 @@ fn each_window(
         for (oh, out_row) in out.chunks_exact_mut(out_w.get()).enumerate() {
             let rows = Taps::new(&axis_h, oh, x.w());
             for (ow, o) in out_row.iter_mut().enumerate() {
-                *o = f(plane, rows, Taps::new(&axis_w, ow, 1));
+                let cols = Taps::new(&axis_w, ow, 1);
+                let (mut m, mut sum) = (i8::MIN, 0i32);
+                for r in rows.positions() {
+                    let row = plane.get(r..).unwrap_or_default();
+                    for c in cols.positions() {
+                        if let Some(&v) = row.get(c) {
+                            m = if v > m { v } else { m };
+                            sum = sum.wrapping_add(i32::from(v));
+                        }
+                    }
+                }
+                let y = match divisor {
+                    None => i32::from(m),
+                    Some(Divisor::CountExcludePad) => round_div(sum, rows.count * cols.count),
+                    Some(Divisor::CountIncludePad) => round_div(sum, rows.padded * cols.padded),
+                    Some(Divisor::Override(d)) => round_div(sum, d),
+                };
+                *o = finish(y, lo, hi);
             }
         }
     }
@@ -369,7 +365,17 @@ struct Plain {
 
 /// `dst[oh][ow] = f(` the window's four elements, row by row `)` for a plane of a plain 2x2
 /// geometry, from column `from` of each output row on.
-#[inline(always)]
+///
+/// Out of line where it is the whole layer's loop (its registers then do not depend on
+/// the caller's), inlined where it only finishes the rows of the DSP loops.
+#[cfg_attr(
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none"),
+    inline(always)
+)]
+#[cfg_attr(
+    not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")),
+    inline(never)
+)]
 fn plane_2x2(src: &[i8], dst: &mut [i8], p: Plain, from: usize, f: impl Fn(i8, i8, i8, i8) -> i8) {
     let rows = pairs(chunks(src, 2 * p.w.get()), chunks(dst, p.ow.get()));
     for (rows, out) in rows.take(p.oh) {
