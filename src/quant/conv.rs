@@ -323,7 +323,6 @@ impl Plan<'_, '_> {
     fn forward_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
         let (input, weight, bias) = (self.input, self.weight, self.bias);
         use super::dsp::{offset, pair_words, widen_pair};
-        use super::requant::{Double, Scale};
         let (conv, k) = (self.conv, self.k.get());
         let zp = self.quant.input_zero_point;
         let per_pair = pair_words(k);
@@ -392,15 +391,7 @@ impl Plan<'_, '_> {
                             let (Some(y), Some(acc)) = (y.get_mut(at..at + n), acc.get(..n)) else {
                                 continue;
                             };
-                            // The outputs in a pass of their own, the requantization's
-                            // constants in registers.
-                            if let Scale::Double(m) = scale {
-                                finish_double(&Double::new(out, m), acc, y);
-                            } else {
-                                for (y, &a) in pairs(y.iter_mut(), acc.iter()) {
-                                    *y = out.apply(scale, a as i32);
-                                }
-                            }
+                            finish(out, scale, acc, y);
                         }
                         o += 2;
                     }
@@ -425,7 +416,6 @@ impl Plan<'_, '_> {
     fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
         let (input, weight, bias) = (self.input, self.weight, self.bias);
         use super::dsp::{offset, pack, sxtab16, sxtab16_ror8};
-        use super::requant::{Double, Scale};
         let conv = self.conv;
         let (x, y, win) = (conv.input(), conv.output(), conv.window());
         let pad = win.padding;
@@ -527,15 +517,7 @@ impl Plan<'_, '_> {
                 }
                 let base = slots.map(|s| s * row_words);
                 depthwise_row(rows, row_words, base, &taps, b, accs);
-                // The row's outputs in a pass of their own, the requantization's constants
-                // in registers.
-                if let Scale::Double(m) = scale {
-                    finish_double(&Double::new(out, m), accs, yrow);
-                } else {
-                    for (y, &a) in pairs(yrow.iter_mut(), accs.iter()) {
-                        *y = out.apply(scale, a as i32);
-                    }
-                }
+                finish(out, scale, accs, yrow);
             }
         }
         true
@@ -591,12 +573,19 @@ fn depthwise_row(
     }
 }
 
-/// `y[i] = d.apply(accs[i])`: a function of its own, so that the constants stay in
-/// registers.
+/// `y[i] = out.apply(scale, accs[i])`: the outputs of the DSP kernels in a pass of their
+/// own, one copy of the requantization for all of them, TFLite's double rounding with its
+/// constants in registers.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 #[inline(never)]
-fn finish_double(d: &super::requant::Double, accs: &[u32], y: &mut [i8]) {
-    let d = *d;
+fn finish(out: &Output, scale: Scale, accs: &[u32], y: &mut [i8]) {
+    let Scale::Double(m) = scale else {
+        for (y, &a) in pairs(y.iter_mut(), accs.iter()) {
+            *y = out.apply(scale, a as i32);
+        }
+        return;
+    };
+    let d = super::requant::Double::new(out, m);
     // The usual case, a right shift, in a loop of its own.
     if let Some((m, right)) = d.right_shift() {
         for (y, &a) in pairs(y.iter_mut(), accs.iter()) {

@@ -86,6 +86,90 @@ pub(crate) fn min8(a: u32, b: u32) -> u32 {
     r
 }
 
+/// 2x2 stride-2 max pooling of `rows` output rows, `quads` groups of four outputs each
+/// (assembly): output row `i` is written at `dst + i * ow` from input rows `src + 2i * w`
+/// and `src + (2i + 1) * w`, each output the largest of its window clamped bytewise to
+/// `[lo4, hi4]` (the bounds splatted into four lanes). Per group, 23 instructions: the four
+/// words of eight columns of both rows, the bytewise maximum of the rows (`SSUB8` and
+/// `SEL`) as `u = [u0 u1 u2 u3]` (columns 0..4) and `v` (4..8), then one more bytewise
+/// maximum of `[u1 u2 v1 v2]` (`u >> 8` and `v << 8` packed by halves with `PKHBT`) and
+/// `[u0 u3 v0 v3]` (the same of `REV16(u)` and `REV16(v)`), which holds the other element
+/// of every window, the clamp, one store; per row, 6 more.
+///
+/// # Safety
+/// `rows, quads >= 1`, `8 * quads <= w`, `4 * quads <= ow`; bytes `src..src + 2 * rows * w`
+/// readable (the last row's last `w - 8 * quads` bytes are not read) and `dst..dst + rows *
+/// ow` writable.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn max_2x2_rows(
+    src: *const i8,
+    w: usize,
+    dst: *mut i8,
+    ow: usize,
+    rows: usize,
+    quads: usize,
+    (lo4, hi4): (u32, u32),
+) {
+    // SAFETY: row `i` reads bytes `2i * w + 8q..2i * w + 8q + 8` and `(2i + 1) * w + 8q..`
+    // for `q < quads` (`8 * quads <= w`, within the caller's `2 * rows * w`) and writes
+    // `i * ow + 4q..i * ow + 4q + 4` (`4 * quads <= ow`); after a row the input pointers
+    // move on by `2w - 8 * quads` and the output by `ow - 4 * quads`, both `>= 0`. r6 and r7
+    // (which operands cannot name) hold the two steps, saved and restored on the stack
+    // around the loops; the loads are plain `LDR`s, which the Cortex-M4 performs unaligned.
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "mov r6, r4",
+            "mov r7, r5",
+            "2:",
+            "add r3, r2, lr",
+            "3:",
+            "ldr r4, [r0], #8",
+            "ldr r8, [r1], #8",
+            "ssub8 r5, r4, r8",
+            "sel r4, r4, r8",
+            "ldr r5, [r0, #-4]",
+            "ldr r9, [r1, #-4]",
+            "ssub8 r8, r5, r9",
+            "sel r5, r5, r9",
+            "lsr r8, r4, #8",
+            "pkhbt r8, r8, r5, lsl #8",
+            "rev16 r4, r4",
+            "rev16 r5, r5",
+            "lsr r4, r4, #8",
+            "pkhbt r4, r4, r5, lsl #8",
+            "ssub8 r5, r8, r4",
+            "sel r4, r8, r4",
+            "ssub8 r5, r4, r10",
+            "sel r4, r4, r10",
+            "ssub8 r5, r4, r11",
+            "sel r4, r11, r4",
+            "str r4, [r2], #4",
+            "cmp r2, r3",
+            "bne 3b",
+            "add r0, r6",
+            "add r1, r6",
+            "add r2, r7",
+            "subs r12, r12, #1",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") src => _,
+            inout("r1") src.wrapping_add(w) => _,
+            inout("r2") dst => _,
+            out("r3") _,
+            inout("r4") 2 * w - 8 * quads => _,
+            inout("r5") ow - 4 * quads => _,
+            out("r8") _,
+            out("r9") _,
+            in("r10") lo4,
+            in("r11") hi4,
+            inout("r12") rows => _,
+            in("lr") 4 * quads,
+        );
+    }
+}
+
 /// `(lo, hi)` as two int16 lanes of a word.
 #[inline(always)]
 pub(crate) fn pack(lo: i32, hi: i32) -> u32 {

@@ -50,18 +50,7 @@ pub fn max_pool2d_i8(
     }) {
         return Ok(());
     }
-    each_window(pool, input, output, |plane, rows, cols| {
-        let mut m = i8::MIN;
-        for r in rows.positions() {
-            let row = plane.get(r..).unwrap_or_default();
-            for c in cols.positions() {
-                if let Some(&v) = row.get(c) {
-                    m = if v > m { v } else { m };
-                }
-            }
-        }
-        finish(i32::from(m), lo, hi)
-    });
+    windows(pool, input, output, None, (lo, hi));
     Ok(())
 }
 
@@ -98,58 +87,46 @@ pub fn avg_pool2d_i8(
     check_accumulator(win.kernel_h.saturating_mul(win.kernel_w), 128, None)?;
     let (lo, hi) = bounds(clamp);
     let divisor = avg.divisor();
-    // Every window of a plain 2x2 geometry is whole: 4 elements, 4 within the padded input.
-    let d = match divisor {
-        Divisor::Override(d) => d,
-        Divisor::CountExcludePad | Divisor::CountIncludePad => 4,
-    };
-    let avg = |a: i8, b: i8, c: i8, e: i8| {
+    // Every window of a plain 2x2 geometry is whole: 4 elements, 4 within the padded input;
+    // the 2x2 loops take that divisor, any other goes through the windows below. Divided by
+    // 4 with ties away from zero without a branch: `(sum + 2 - (sum < 0)) >> 2` (for `sum <
+    // 0`, `floor((sum + 1) / 4) = -floor((2 - sum) / 4)`, which is `(sum - 2) / 4`
+    // truncated).
+    let avg4 = |a: i8, b: i8, c: i8, e: i8| {
         let sum = i32::from(a) + i32::from(b) + i32::from(c) + i32::from(e);
-        // The common divisor as a constant: a shift, not a division.
-        let q = if d == 4 {
-            round_div(sum, 4)
-        } else {
-            round_div(sum, d)
-        };
-        finish(q, lo, hi)
+        (sum + 2 + (sum >> 31)) >> 2
     };
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-    if d == 4
-        && planes_2x2(&pool, input, output, |src, dst, p| {
+    let avg = |a: i8, b: i8, c: i8, e: i8| finish(avg4(a, b, c, e), lo, hi);
+    if !matches!(divisor, Divisor::Override(d) if d != 4) {
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        if planes_2x2(&pool, input, output, |src, dst, p| {
             avg_2x2_dsp(src, dst, p, (lo, hi), avg)
-        })
-    {
-        return Ok(());
-    }
-    if planes_2x2(&pool, input, output, |src, dst, p| {
-        plane_2x2(src, dst, p, 0, avg)
-    }) {
-        return Ok(());
-    }
-    each_window(&pool, input, output, |plane, rows, cols| {
-        let mut sum = 0i32;
-        for r in rows.positions() {
-            let row = plane.get(r..).unwrap_or_default();
-            for c in cols.positions() {
-                if let Some(&v) = row.get(c) {
-                    sum = sum.wrapping_add(i32::from(v));
-                }
-            }
+        }) {
+            return Ok(());
         }
-        let d = match divisor {
-            Divisor::CountExcludePad => rows.count * cols.count,
-            Divisor::CountIncludePad => rows.padded * cols.padded,
-            Divisor::Override(d) => d,
-        };
-        finish(round_div(sum, d), lo, hi)
-    });
+        // An average of `i8`s is an `i8`: without a clamp, none is applied.
+        #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+        if (lo, hi) == (-128, 127) {
+            if planes_2x2(&pool, input, output, |src, dst, p| {
+                plane_2x2(src, dst, p, 0, |a, b, c, e| avg4(a, b, c, e) as i8)
+            }) {
+                return Ok(());
+            }
+        } else if planes_2x2(&pool, input, output, |src, dst, p| {
+            plane_2x2(src, dst, p, 0, avg)
+        }) {
+            return Ok(());
+        }
+    }
+    windows(&pool, input, output, Some(divisor), (lo, hi));
     Ok(())
 }
 
-/// `sum / d` rounded to nearest, ties away from zero, as TFLite writes it.
+/// `sum / d` rounded to nearest, ties away from zero, as TFLite writes it (`(sum ± d/2) / d`,
+/// truncating).
 ///
-/// In `i32` where `sum ± d / 2` cannot overflow (one `sdiv` on a Cortex-M4, where the `i64`
-/// division is a library call), else in `i64`.
+/// In `i32` where `sum ± d / 2` cannot overflow (one `sdiv` on a Cortex-M4), else out of
+/// line ([`round_div_wide`]).
 #[inline(always)]
 fn round_div(sum: i32, d: usize) -> i32 {
     const SMALL: i32 = 1 << 30;
@@ -161,18 +138,57 @@ fn round_div(sum: i32, d: usize) -> i32 {
                 (sum - d / 2) / d
             }
         }
-        _ => {
-            let d = i64::try_from(d).unwrap_or(i64::MAX).max(1);
-            let s = i64::from(sum);
-            let q = if s > 0 {
-                (s + d / 2) / d
-            } else {
-                (s - d / 2) / d
-            };
-            // |q| <= |sum|.
-            q as i32
-        }
+        _ => round_div_wide(sum, d),
     }
+}
+
+/// [`round_div`] where `sum ± d / 2` may leave the `i32` range: on the magnitude in `u32`.
+/// `|sum| <= 2^31` and `d/2 < 2^31` for `d < 2^32`, so `|sum| + d/2` cannot overflow (no
+/// 64-bit division, a library call on a Cortex-M4); a larger `d` (only where `usize` is
+/// wider) rounds every `i32` sum to 0 but `-2^31 / 2^32` (a tie) to -1. The quotient is at
+/// most `|sum|`, so the sign is restored without overflow.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[cold]
+#[inline(never)]
+fn round_div_wide(sum: i32, d: usize) -> i32 {
+    round_div_u32(sum, d)
+}
+
+/// The body of the Cortex-M4's [`round_div_wide`] (tested on the host against the `i64`
+/// form).
+#[cfg(any(
+    test,
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+#[inline(always)]
+fn round_div_u32(sum: i32, d: usize) -> i32 {
+    let Ok(d) = u32::try_from(d.max(1)) else {
+        // `d >= 2^32`: `|sum| + d/2 < d` but for the tie `-2^31 / 2^32`, away from zero.
+        return -i32::from(sum == i32::MIN && d as u64 == 1 << 32);
+    };
+    let q = (sum.unsigned_abs() + d / 2) / d;
+    if sum < 0 {
+        q.wrapping_neg() as i32
+    } else {
+        q as i32
+    }
+}
+
+/// [`round_div`] where `sum ± d / 2` may leave the `i32` range, in `i64`. (The `u32` form
+/// above gives the same quotients; on the Cortex-M0 it moved the register allocation of the
+/// 2x2 average's loop by 2% at opt-level s.)
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+#[inline(always)]
+fn round_div_wide(sum: i32, d: usize) -> i32 {
+    let d = i64::try_from(d).unwrap_or(i64::MAX).max(1);
+    let s = i64::from(sum);
+    let q = if s > 0 {
+        (s + d / 2) / d
+    } else {
+        (s - d / 2) / d
+    };
+    // |q| <= |sum|.
+    q as i32
 }
 
 /// The clamp's bounds, or the whole `i8` range.
@@ -250,12 +266,15 @@ impl Taps {
     }
 }
 
-/// Calls `f(plane, rows, cols)` for every window of every plane, storing what it returns.
-fn each_window(
+/// Every window of every plane, any geometry: its largest element (`divisor` `None`) or its
+/// average by `divisor`, clamped to `[lo, hi]`. One function for both (out of line, the
+/// window's maximum and sum in one pass), which keeps one copy in a firmware.
+fn windows(
     pool: &Pool2d,
     input: &[i8],
     output: &mut [i8],
-    mut f: impl FnMut(&[i8], Taps, Taps) -> i8,
+    divisor: Option<Divisor>,
+    (lo, hi): (i32, i32),
 ) {
     let (x, y, win) = (pool.input(), pool.output(), pool.window());
     let (Some(plane_in), Some(out_w)) =
@@ -275,7 +294,24 @@ fn each_window(
         for (oh, out_row) in out.chunks_exact_mut(out_w.get()).enumerate() {
             let rows = Taps::new(&axis_h, oh, x.w());
             for (ow, o) in out_row.iter_mut().enumerate() {
-                *o = f(plane, rows, Taps::new(&axis_w, ow, 1));
+                let cols = Taps::new(&axis_w, ow, 1);
+                let (mut m, mut sum) = (i8::MIN, 0i32);
+                for r in rows.positions() {
+                    let row = plane.get(r..).unwrap_or_default();
+                    for c in cols.positions() {
+                        if let Some(&v) = row.get(c) {
+                            m = if v > m { v } else { m };
+                            sum = sum.wrapping_add(i32::from(v));
+                        }
+                    }
+                }
+                let y = match divisor {
+                    None => i32::from(m),
+                    Some(Divisor::CountExcludePad) => round_div(sum, rows.count * cols.count),
+                    Some(Divisor::CountIncludePad) => round_div(sum, rows.padded * cols.padded),
+                    Some(Divisor::Override(d)) => round_div(sum, d),
+                };
+                *o = finish(y, lo, hi);
             }
         }
     }
@@ -329,7 +365,17 @@ struct Plain {
 
 /// `dst[oh][ow] = f(` the window's four elements, row by row `)` for a plane of a plain 2x2
 /// geometry, from column `from` of each output row on.
-#[inline(always)]
+///
+/// Out of line where it is the whole layer's loop (its registers then do not depend on
+/// the caller's), inlined where it only finishes the rows of the DSP loops.
+#[cfg_attr(
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none"),
+    inline(always)
+)]
+#[cfg_attr(
+    not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")),
+    inline(never)
+)]
 fn plane_2x2(src: &[i8], dst: &mut [i8], p: Plain, from: usize, f: impl Fn(i8, i8, i8, i8) -> i8) {
     let rows = pairs(chunks(src, 2 * p.w.get()), chunks(dst, p.ow.get()));
     for (rows, out) in rows.take(p.oh) {
@@ -351,20 +397,35 @@ fn max4(lo: i32, hi: i32) -> impl Fn(i8, i8, i8, i8) -> i8 {
     move |a, b, c, d| finish(i32::from(a.max(b).max(c.max(d))), lo, hi)
 }
 
-/// 2x2 max pooling with stride 2 on the DSP extension, four outputs per [`quads_2x2_dsp`]
-/// step: the bytewise maximum (`SSUB8` and `SEL`) of each row's two words, the maximum of
-/// each byte pair (against the word shifted by a byte), the four even bytes gathered.
+/// 2x2 max pooling with stride 2 on the DSP extension: the rows in assembly
+/// ([`max_2x2_rows`](super::dsp::max_2x2_rows), four outputs per 23 instructions), the last
+/// `ow mod 4` of each row one by one.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 fn max_2x2_dsp(src: &[i8], dst: &mut [i8], p: Plain, (lo, hi): (i32, i32)) {
-    use super::dsp::max8;
-    quads_2x2_dsp(src, dst, p, (lo, hi), max4(lo, hi), |[a0, b0, a1, b1]| {
-        let a = max8(a0, b0);
-        let b = max8(a1, b1);
-        // Bytes 0 and 2 of each: the maxima of columns (0, 1) and (2, 3).
-        let a = max8(a, a >> 8);
-        let b = max8(b, b >> 8);
-        (a & 0xff) | ((a >> 8) & 0xff00) | ((b & 0xff) << 16) | ((b << 8) & 0xff00_0000)
-    });
+    let splat = |v: i32| u32::from(v as u8) * 0x0101_0101;
+    let (w, ow) = (p.w.get(), p.ow.get());
+    let quads = ow / 4;
+    if src.len() < 2 * p.oh * w || dst.len() < p.oh * ow {
+        return;
+    }
+    if quads > 0 && p.oh > 0 {
+        // SAFETY: `8 * quads <= 2 * ow <= w` and `4 * quads <= ow`; the `2 * oh` input rows
+        // and `oh` output rows are within `src` and `dst` (checked above).
+        unsafe {
+            super::dsp::max_2x2_rows(
+                src.as_ptr(),
+                w,
+                dst.as_mut_ptr(),
+                ow,
+                p.oh,
+                quads,
+                (splat(lo), splat(hi)),
+            );
+        }
+    }
+    if 4 * quads < ow {
+        plane_2x2(src, dst, p, 4 * quads, max4(lo, hi));
+    }
 }
 
 /// 2x2 average pooling with stride 2 and divisor 4 on the DSP extension, four outputs per
@@ -436,5 +497,57 @@ fn quads_2x2_dsp(
     }
     if 4 * quads < ow {
         plane_2x2(src, dst, p, 4 * quads, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `u32` form of the wide rounding division against the `i64` one, at the ends of
+    /// the `i32` range and of the divisors, ties included.
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    #[test]
+    fn round_div_u32_is_the_i64_form() {
+        let sums = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30) - 1,
+            -(1 << 30),
+            -7,
+            -6,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+        ];
+        let more = [5, 6, 7, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX];
+        let ds = [
+            0usize,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            1 << 30,
+            (1 << 30) + 1,
+            1 << 31,
+            (1 << 31) + 1,
+        ];
+        let edge = [u32::MAX as usize - 1, u32::MAX as usize];
+        #[cfg(target_pointer_width = "64")]
+        let wide = [1usize << 32, (1 << 32) + 1, (1 << 33) + 1, usize::MAX];
+        #[cfg(not(target_pointer_width = "64"))]
+        let wide = [0usize; 0];
+        for &s in sums.iter().chain(&more) {
+            for &d in ds.iter().chain(&edge).chain(&wide) {
+                assert_eq!(
+                    super::round_div_u32(s, d),
+                    super::round_div_wide(s, d),
+                    "{s} / {d}"
+                );
+            }
+        }
     }
 }
