@@ -289,65 +289,36 @@ unsafe fn passes<T: Element, const IDX: bool>(
     idx: &mut [u32],
     interior: bool,
 ) {
+    let mut body = move || {
+        let mut first = true;
+        for (ih, x_row) in geo.window_rows(xp, oh) {
+            // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
+            let base = (ih * geo.w()) as u32;
+            let (y, idx) = (&mut *y, &mut *idx);
+            if mem::take(&mut first) {
+                // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's
+                // precondition.
+                let max = unsafe { Max::<T, true, IDX>::new(x_row, base, y, idx) };
+                pass(geo, c0, max, interior);
+            } else {
+                // SAFETY: as above.
+                let max = unsafe { Max::<T, false, IDX>::new(x_row, base, y, idx) };
+                pass(geo, c0, max, interior);
+            }
+        }
+    };
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     if IDX {
-        // SAFETY: the caller's precondition, passed on.
-        unsafe { passes_out_of_line::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
-        return;
+        return out_of_line(body);
     }
-    // SAFETY: the caller's precondition, passed on.
-    unsafe { passes_inline::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
+    body()
 }
 
-/// [`passes`], out of line.
-///
-/// # Safety
-/// As [`passes`].
+/// Calls `f` in a function of its own, never inlined: one copy of its body for all callers.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 #[inline(never)]
-unsafe fn passes_out_of_line<T: Element, const IDX: bool>(
-    geo: &Geo,
-    xp: &[T],
-    oh: usize,
-    c0: usize,
-    y: &mut [T],
-    idx: &mut [u32],
-    interior: bool,
-) {
-    // SAFETY: the caller's precondition, passed on.
-    unsafe { passes_inline::<T, IDX>(geo, xp, oh, c0, y, idx, interior) };
-}
-
-/// [`passes`]' body.
-///
-/// # Safety
-/// As [`passes`].
-#[inline(always)]
-unsafe fn passes_inline<T: Element, const IDX: bool>(
-    geo: &Geo,
-    xp: &[T],
-    oh: usize,
-    c0: usize,
-    y: &mut [T],
-    idx: &mut [u32],
-    interior: bool,
-) {
-    let mut first = true;
-    for (ih, x_row) in geo.window_rows(xp, oh) {
-        // ih * W < H * W <= 2^32 (check_indexable) when indices are kept.
-        let base = (ih * geo.w()) as u32;
-        let (y, idx) = (&mut *y, &mut *idx);
-        if mem::take(&mut first) {
-            // SAFETY: the rows of Geo::window_rows are W long; idx as the caller's
-            // precondition.
-            let max = unsafe { Max::<T, true, IDX>::new(x_row, base, y, idx) };
-            pass(geo, c0, max, interior);
-        } else {
-            // SAFETY: as above.
-            let max = unsafe { Max::<T, false, IDX>::new(x_row, base, y, idx) };
-            pass(geo, c0, max, interior);
-        }
-    }
+fn out_of_line(f: impl FnOnce()) {
+    f()
 }
 
 /// Every output of one plane: the interior columns by the stride-2 kernels `k`, the border

@@ -59,8 +59,8 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(_: Proof, o: Operand
             return;
         }
     }
-    // SAFETY: the caller's precondition. (The operands one by one: in registers.)
-    unsafe { general::<OP>(KW, o.x, o.rect, o.div, o.y, o.idx) };
+    // SAFETY: the caller's precondition.
+    unsafe { general::<OP>(KW, o) };
 }
 
 /// Every output of `rect`, one tap at a time, in row-major window order, for windows of
@@ -69,14 +69,14 @@ pub(super) unsafe fn stride2<const KW: usize, const OP: u8>(_: Proof, o: Operand
 /// # Safety
 /// As [`stride2`], with `kw` its `KW`.
 #[inline(never)]
-unsafe fn general<const OP: u8>(
-    kw: usize,
-    x: &[f32],
-    rect: &Rect,
-    div: f32,
-    y: &mut [f32],
-    idx: &mut [u32],
-) {
+unsafe fn general<const OP: u8>(kw: usize, o: Operands) {
+    let Operands {
+        x,
+        rect,
+        div,
+        y,
+        idx,
+    } = o;
     for o in 0..rect.rows {
         let (row, out) = (rect.x + o * rect.x_row, rect.y + o * rect.y_row);
         for j in 0..rect.cols {
