@@ -18,11 +18,7 @@
 #![no_main]
 // The `im2col-only` and set firmwares run only their own module.
 #![cfg_attr(
-    any(
-        feature = "im2col-only",
-        feature = "inference-set",
-        feature = "f32-set"
-    ),
+    any(feature = "im2col-only", feature = "inference-set", feature = "i8-set"),
     allow(dead_code, unused_imports)
 )]
 
@@ -46,7 +42,7 @@ mod pooling;
 mod reference;
 mod rt;
 mod semihosting;
-#[cfg(any(feature = "inference-set", feature = "f32-set"))]
+#[cfg(any(feature = "inference-set", feature = "i8-set"))]
 mod sets;
 mod stack;
 
@@ -135,18 +131,14 @@ fn main() -> u32 {
 }
 
 #[cfg(all(
-    any(feature = "inference-set", feature = "f32-set"),
+    any(feature = "inference-set", feature = "i8-set"),
     not(feature = "im2col-only")
 ))]
 fn main() -> u32 {
     sets::run()
 }
 
-#[cfg(not(any(
-    feature = "im2col-only",
-    feature = "inference-set",
-    feature = "f32-set"
-)))]
+#[cfg(not(any(feature = "im2col-only", feature = "inference-set", feature = "i8-set")))]
 fn main() -> u32 {
     write_str(if cfg!(target_abi = "eabihf") {
         "nchw on an emulated Cortex-M4F (thumbv7em-none-eabihf)\n"
