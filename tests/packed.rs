@@ -270,6 +270,28 @@ fn every_scratch_size_is_correct() {
     }
 }
 
+/// Packing an A of no rows reads nothing, whatever its strides (a column-major empty view
+/// over an empty slice once had its columns sliced past the end; debug assertions and Miri
+/// catch that).
+#[test]
+fn empty_a_packs_nothing() {
+    for isa in common::isa::available() {
+        for k in [1, 3, 17] {
+            let g = Gemm::new(0, 5, k).unwrap().with_isa(isa).unwrap();
+            let empty: [f32; 0] = [];
+            for (rs, cs) in [(1, 0), (1, 7), (k, 1), (0, 0)] {
+                let a = nchw::MatRef::new(&empty, 0, k, rs, cs).unwrap();
+                let mut buffer = vec![f32::NAN; g.packed_a_len::<f32>()];
+                let packed = gemm_pack_a(&g, a, &mut buffer).unwrap();
+                let b = vec![1.0f32; k * 5];
+                let b = nchw::MatRef::row_major(&b, k, 5).unwrap();
+                let c = MatMut::row_major(&mut [], 0, 5).unwrap();
+                gemm_packed(&g, 1.0, &packed, b, 0.0, c, &mut []).unwrap();
+            }
+        }
+    }
+}
+
 /// Wrong dimensions, buffer lengths and instruction sets are refused, and nothing is written.
 #[test]
 fn bad_packing_and_mismatched_calls_are_refused() {

@@ -33,8 +33,10 @@ pub(crate) unsafe fn pack<T: Element, const R: usize>(
     dst: &mut [T],
 ) {
     let sliver_len = R * kc;
-    if sliver_len == 0 {
-        return; // an empty block packs nothing
+    if sliver_len == 0 || rows == 0 {
+        // An empty block packs nothing (and its view may be an empty slice: no column of it
+        // may be sliced).
+        return;
     }
     // The gathering path first: at opt-level 3 on the Cortex-M4F the other order costs the
     // GEMM 1-2% more instructions.
