@@ -5,6 +5,9 @@
 
 mod common;
 
+#[macro_use]
+#[path = "firmware/src/ok.rs"]
+mod ok;
 #[path = "firmware/src/bad_args.rs"]
 mod bad_args;
 #[path = "firmware/src/int8.rs"]

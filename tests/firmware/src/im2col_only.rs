@@ -7,16 +7,6 @@ use nchw::{conv2d, max_pool2d, Clamp, Conv2d, Padding, Pool2d, Rounding, Shape, 
 
 use crate::semihosting::write_str;
 
-/// Unwraps a geometry at compile time.
-macro_rules! ok {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
-        }
-    };
-}
-
 const X: Shape = ok!(Shape::new(1, 3, 8, 8));
 /// 5 x 5, padding 2, 3 -> 6 channels.
 const WIDE: Conv2d = ok!(Conv2d::new(

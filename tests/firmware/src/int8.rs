@@ -15,15 +15,6 @@ use nchw::{avg_pool2d_i8, conv2d_i8, gemm_i8, gemm_i8_requant, max_pool2d_i8};
 use nchw::{AvgPool2d, Clamp, Conv2d, Divisor, Gemm, MatMut, MatRef, Multiplier, Padding};
 use nchw::{Pool2d, QuantParams, Requant, Rounding, Shape, Window};
 
-macro_rules! ok {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
-        }
-    };
-}
-
 /// 3x3, padding 1, 5 -> 3 channels at 7 x 5: 35 positions and 3 channels (both odd), patches
 /// of 45 (11 groups of four and one more).
 pub const ODD: Conv2d = ok!(Conv2d::new(

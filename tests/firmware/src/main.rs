@@ -22,6 +22,9 @@
     allow(dead_code, unused_imports)
 )]
 
+// `ok!`, for every module's `const` geometries.
+#[macro_use]
+mod ok;
 #[cfg_attr(feature = "network-only", allow(dead_code))]
 mod bad_args;
 #[cfg(not(feature = "panic-free"))]

@@ -19,16 +19,6 @@ use nchw::{
 use nchw::{Accum, AvgPool2d, Clamp, Conv2d, Divisor, Error, Pad, Padding, Pool2d, Rounding};
 use nchw::{Shape, Window};
 
-/// Unwraps a geometry at compile time (a bad one is a build error, not a runtime panic).
-macro_rules! ok {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
-        }
-    };
-}
-
 /// Input: 2 images of 2 channels, 6 x 6.
 pub const X: Shape = ok!(Shape::new(2, 2, 6, 6));
 /// One ring of zero padding: 8 x 8.

@@ -27,16 +27,6 @@ use nchw::{Rounding, Shape, Window};
 
 use crate::kernel_call;
 
-/// Unwraps a geometry at compile time.
-macro_rules! ok {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(_) => panic!(concat!("bad geometry: ", stringify!($e))),
-        }
-    };
-}
-
 /// Any geometries: the calls read them through [`opaque`].
 const X: Shape = ok!(Shape::new(1, 1, 2, 2));
 const CONV: Conv2d = ok!(Conv2d::new(X, 1, Window::square(1), 1));
