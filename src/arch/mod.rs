@@ -39,6 +39,15 @@ use core::marker::PhantomData;
 
 use crate::element::Element;
 
+/// Whether this target is an M-profile core with a single-precision FPU (Cortex-M4F, M7,
+/// M33, ...), chosen at compile time: whose flash is scarce, so several families keep fewer
+/// paths there.
+pub(crate) const M_PROFILE_FPU: bool = cfg!(all(
+    target_arch = "arm",
+    target_abi = "eabihf",
+    target_os = "none"
+));
+
 /// A kernel body written once, generic over an instruction set's build.
 ///
 /// [`Float::dispatch`] calls [`run`](Kernel::run) inside the instruction set's

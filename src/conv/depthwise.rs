@@ -21,7 +21,7 @@ use super::clamp::{biases, Clamp};
 use super::depthwise_3x3;
 use super::geometry::Conv2d;
 use super::operands::Operands;
-use crate::arch::{Float, Kernel, Scalar, Simd};
+use crate::arch::{Float, Kernel, Scalar, Simd, M_PROFILE_FPU};
 use crate::element::Element;
 use crate::im2col::Im2col;
 use crate::walk::{chunks, pairs};
@@ -32,13 +32,6 @@ const MAX_VECTOR_TAPS: usize = 32;
 
 /// Output elements per band (a band of rows stays in L1 across the taps).
 const BAND: usize = 2048;
-
-/// M-profile cores with an FPU, whose flash is scarce: the forward keeps fewer paths there.
-const M_PROFILE_FPU: bool = cfg!(all(
-    target_arch = "arm",
-    target_abi = "eabihf",
-    target_os = "none"
-));
 
 /// Calls `f(tap, out, inp, len)` for every tap and every output row in `rows` where that tap
 /// reads the input: outputs `out .. out + len` of the plane meet inputs `inp, inp + stride_w,

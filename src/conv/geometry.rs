@@ -4,7 +4,7 @@
 use core::num::NonZeroUsize;
 use core::ops::Range;
 
-use crate::arch::{forced_isa, Isa};
+use crate::arch::{forced_isa, Isa, M_PROFILE_FPU};
 use crate::element::Element;
 use crate::error::{check_nonzero, mul, tri, Error};
 use crate::gemm;
@@ -751,13 +751,6 @@ const fn max(a: usize, b: usize) -> usize {
         b
     }
 }
-
-/// M-profile cores with an FPU: the forward GEMM runs without packing space there.
-const M_PROFILE_FPU: bool = cfg!(all(
-    target_arch = "arm",
-    target_abi = "eabihf",
-    target_os = "none"
-));
 
 /// Whether the direct 3 x 3 kernel runs `conv`'s forward pass: a [`ring_3x3`] window, at least 4
 /// output channels per group and 4 output columns, more than one input channel per group
