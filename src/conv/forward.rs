@@ -2,7 +2,7 @@
 
 use super::clamp::{finish_rows, Clamp};
 use super::depthwise;
-use super::geometry::{Conv2d, Family, Path, Tiling};
+use super::geometry::{Conv2d, Family, Pass, Path, Tiling};
 use super::operands::{Filters, GroupWeights, Operands};
 use crate::arch::Float;
 use crate::error::{check_len, Error};
@@ -141,22 +141,6 @@ fn planned<T: Float, const DEPTHWISE: bool, const COLUMNS: bool>(
     }
 }
 
-/// The GEMM's packing space on the forward path with plain weights: on M-profile cores with
-/// an FPU none, so the GEMM runs unpacked (4 x 4 tiles straight from the weights and the
-/// column tile: fewer instructions there than packing, and the packing code stays out of
-/// the flash; the plan reserves no packing space, see `Conv2d::plan_len`).
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-#[inline(always)]
-fn plain_packing<T>(_: &mut [T]) -> &mut [T] {
-    &mut []
-}
-/// Elsewhere all the workspace past the column tile.
-#[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
-#[inline(always)]
-fn plain_packing<T>(packing: &mut [T]) -> &mut [T] {
-    packing
-}
-
 /// The 1x1 and im2col paths, plain or packed weights: per image, group and tile of columns,
 /// `y_g[:, tile] = W_g col`, with `col` the input itself (1x1) or the tile unfolded.
 #[inline(never)]
@@ -184,7 +168,12 @@ pub(super) fn gemm_path<T: Float, W: GroupWeights<T> + ?Sized>(
             unsafe {
                 match &w {
                     Filters::Plain(w) => {
-                        product(isa, T::ONE, *w, x, T::ZERO, y_tile, plain_packing(packing))
+                        let packing = if Pass::Forward.packs_plain() {
+                            &mut *packing
+                        } else {
+                            &mut []
+                        };
+                        product(isa, T::ONE, *w, x, T::ZERO, y_tile, packing)
                     }
                     Filters::Packed(w) => product_packed(T::ONE, w, x, T::ZERO, y_tile, packing),
                 }

@@ -129,6 +129,17 @@ pub(crate) enum Pass {
     BackwardFilter,
 }
 
+impl Pass {
+    /// Whether the pass's GEMM packs its operands when the weights are plain: everywhere but
+    /// the forward pass on M-profile cores with an FPU, whose GEMM runs unpacked there (4 x 4
+    /// tiles straight from the weights and the column tile: fewer instructions than packing,
+    /// and the packing code stays out of the flash). The plan reserves packing space by this
+    /// rule and the forward pass hands the GEMM packing space by it.
+    pub(crate) const fn packs_plain(self) -> bool {
+        !(M_PROFILE_FPU && matches!(self, Pass::Forward))
+    }
+}
+
 forced_isa!(
     Conv2d,
     "convolution",
@@ -639,11 +650,10 @@ impl Conv2d {
         let (m, n, k) = self.gemm_dims(pass, tile);
         let packing = if PACKED {
             gemm::packed_scratch_len::<T>(m, n, k)
-        } else if M_PROFILE_FPU && matches!(pass, Pass::Forward) {
-            // The forward GEMM runs unpacked there (`forward::plain_packing`).
-            0
-        } else {
+        } else if pass.packs_plain() {
             gemm::scratch_len::<T>(m, n, k)
+        } else {
+            0
         };
         match self.kernel_kind() {
             Path::Depthwise { padded } => match pass {
