@@ -157,6 +157,18 @@ impl Im2col {
         }
     }
 
+    /// Whether every tap's row of the column matrix is its input plane shifted by one offset:
+    /// stride 1 both ways and `OW == W` (the width padded "same"), as in 3 x 3 layers with
+    /// padding 1. Then `oh * OW + ow` and the input's `ih * W + iw` differ by the tap's
+    /// offset alone. Never on bare-metal targets, where that path's code (near 1 KB on a
+    /// Cortex-M4F) would cost more flash than its speed is worth.
+    const fn shifts_planes(&self) -> bool {
+        !cfg!(target_os = "none")
+            && self.window.stride_h == 1
+            && self.window.stride_w == 1
+            && self.out_w == self.width
+    }
+
     /// Calls `f` once for every output row's share of every row of the
     /// `[rows(), columns.len()]` tile: `zeros_before` padding columns from `dst` on, then
     /// `len` input elements from `src` on (step `stride_w`), then `zeros_after` padding.
@@ -299,6 +311,9 @@ pub fn im2col_columns<T: Float>(
 pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
     debug_assert!(g.check_range(&columns).is_ok());
     debug_assert!(image.len() == g.image_len() && tile.len() == g.tile_len(columns.len()));
+    if g.shifts_planes() {
+        return unfold_shifted(g, image, columns, tile);
+    }
     let stride = g.window.stride_w;
     // The segment bounds are in range by construction (the lengths were checked): the
     // checked slicing never fails, and leaves no panic path in the code.
@@ -333,6 +348,82 @@ pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>,
             }
         }
     });
+}
+
+/// [`unfold`] where each tap's row is its input plane shifted ([`Im2col::shifts_planes`]):
+/// output `p = oh * OW + ow` of tap `(kh, kw)` reads element `p + shift` of its plane, one
+/// `shift` for the whole tap. A tap's row is then one block copy, with the outputs whose
+/// input row lies in the padding zeroed and the padding columns patched to zero afterwards:
+/// no walk by output row, whose rows are a few elements long on small planes.
+fn unfold_shifted<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
+    let wnd = &g.window;
+    let (axis_h, axis_w) = (wnd.axis_h(g.height), wnd.axis_w(g.width));
+    let (Some(ow), Some(n)) = (NonZeroUsize::new(g.out_w), NonZeroUsize::new(columns.len())) else {
+        return;
+    };
+    let (plane, taps) = (g.height * g.width, wnd.kernel_h * wnd.kernel_w);
+    // Input element `p + plus - minus` of the plane (as two non-negative parts).
+    let minus = wnd.padding.top * g.width + wnd.padding.left;
+    for (t, (kh, kw)) in (0..wnd.kernel_h)
+        .flat_map(|kh| (0..wnd.kernel_w).map(move |kw| (kh, kw)))
+        .enumerate()
+    {
+        let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, g.out_h);
+        let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, g.out_w);
+        let plus = kh * wnd.dilation_h * g.width + kw * wnd.dilation_w;
+        // The tile's outputs `q0..q1` read the plane: their rows lie in the image (outside
+        // them only padding columns, patched below, would read other rows), and their inputs
+        // in the plane. Those before and after are zero.
+        let clamp = |p: usize| p.clamp(columns.start, columns.end);
+        let (p0, p1) = if ow_lo < ow_hi {
+            (clamp(oh_lo * ow.get()), clamp(oh_hi * ow.get()))
+        } else {
+            (columns.start, columns.start)
+        };
+        let q0 = p0.max(minus.saturating_sub(plus)).min(p1);
+        let q1 = p1.min((plane + minus).saturating_sub(plus)).max(q0);
+        let (a, b) = (q0 - columns.start, q1 - columns.start);
+        let first_line = q0 / ow * ow.get();
+        for c in 0..g.channels {
+            let at = (c * taps + t) * n.get();
+            let Some(row) = tile.get_mut(at..at + n.get()) else {
+                return;
+            };
+            let Some((head, rest)) = row.split_at_mut_checked(a) else {
+                return;
+            };
+            let Some((body, tail)) = rest.split_at_mut_checked(b - a) else {
+                return;
+            };
+            head.fill(T::ZERO);
+            tail.fill(T::ZERO);
+            if body.is_empty() {
+                continue;
+            }
+            // `q0 + plus >= minus` for a non-empty body.
+            let from = c * plane + q0 + plus - minus;
+            let Some(src) = image.get(from..from + body.len()) else {
+                return;
+            };
+            if body.len() == src.len() {
+                body.copy_from_slice(src);
+            }
+            if ow_lo == 0 && ow_hi == ow.get() {
+                continue;
+            }
+            // Patch the padding columns `0..ow_lo` and `ow_hi..OW` of each output row.
+            let mut line = first_line;
+            while line < q1 {
+                for span in [line..line + ow_lo, line + ow_hi..line + ow.get()] {
+                    let (lo, hi) = (span.start.max(q0) - q0, span.end.min(q1).max(q0) - q0);
+                    if let Some(run) = body.get_mut(lo..hi.max(lo)) {
+                        fill_zero(run);
+                    }
+                }
+                line += ow.get();
+            }
+        }
+    }
 }
 
 /// Zeroes a slice that is usually empty or one element long (the padding at a row's ends).

@@ -83,11 +83,48 @@ proptest! {
         check_adjoint(&g, seed);
     }
 
-    /// Any split of the columns into consecutive ranges reproduces the full matrices.
+    /// Any split of the columns into consecutive ranges gives the definition's matrices, and
+    /// folds back as the whole does.
     #[test]
     fn column_tiles_reproduce_the_whole(g in geom(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
         check_tiles(&g, seed, &cuts);
     }
+
+    /// The shifted-plane path (stride 1, `OW == W`), which `geom()` reaches rarely: whole
+    /// matrices and tiles cut anywhere against the definition.
+    #[test]
+    fn same_width_padding_matches_definition(g in same_width(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
+        check_im2col::<f32>(&g, seed);
+        check_tiles(&g, seed, &cuts);
+    }
+}
+
+/// Geometries whose tap rows are shifted input planes: stride 1 and the width padded so
+/// that `OW == W` (`left + right == (KW - 1) * DW`, split anywhere), the height padded
+/// anyhow (rows wholly in the padding included).
+fn same_width() -> impl Strategy<Value = Geom> {
+    (
+        (0..=2usize, 1..=3usize, 1..=4usize, 1..=4usize),
+        (1..=3usize, 1..=3usize, 0..=4usize, 0..=4usize),
+        (0..=8usize, 1..=9usize, 0.0..=1.0f64),
+    )
+        .prop_map(
+            |((n, c, kh, kw), (dh, dw, top, bottom), (extra_h, w, split))| {
+                let span = (kw - 1) * dw;
+                let left = (span as f64 * split) as usize;
+                let padding = Padding {
+                    top,
+                    bottom,
+                    left,
+                    right: span - left,
+                };
+                let h = ((kh - 1) * dh + 1).saturating_sub(top + bottom).max(1) + extra_h;
+                let window = Window::new(kh, kw)
+                    .with_dilation(dh, dw)
+                    .with_padding(padding);
+                Geom::of_window(n, c, h, w, window)
+            },
+        )
 }
 
 fn check_adjoint(g: &Geom, seed: u64) {
@@ -104,11 +141,10 @@ fn check_adjoint(g: &Geom, seed: u64) {
 fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
     let geo = build(g);
     let (rows, cols) = (geo.rows(), geo.cols());
-    let mut bounds: Vec<usize> = cuts.iter().map(|f| (f * cols as f64) as usize).collect();
-    bounds.extend([0, cols]);
-    bounds.sort();
+    let bounds = tile_bounds(cols, cuts);
 
     let image: Vec<f32> = to(&ints(seed, geo.image_len(), 8));
+    let expected = reference::im2col(g, &image);
     let mut full = vec![0.0; geo.col_len()];
     im2col(&geo, &image, &mut full).unwrap();
     let mut folded = vec![0.0; geo.image_len()];
@@ -122,12 +158,21 @@ fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
         for r in 0..rows {
             assert_eq!(
                 &tile[r * (b - a)..(r + 1) * (b - a)],
-                &full[r * cols + a..r * cols + b]
+                &expected[r * cols + a..r * cols + b],
+                "{g:?}, columns {a}..{b}, row {r}"
             );
         }
         col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
     }
     assert_eq!(tiled_fold, folded, "{g:?}");
+}
+
+/// The bounds of the column tiles that cut `0..cols` at the fractions `cuts`, in order.
+fn tile_bounds(cols: usize, cuts: &[f64]) -> Vec<usize> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|f| (f * cols as f64) as usize).collect();
+    bounds.extend([0, cols]);
+    bounds.sort();
+    bounds
 }
 
 /// Every (geometry, seed) check of the property tests, for the named regressions.
