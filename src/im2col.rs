@@ -157,16 +157,14 @@ impl Im2col {
         }
     }
 
-    /// Whether every tap's row of the column matrix is its input plane shifted by one offset:
-    /// stride 1 both ways and `OW == W` (the width padded "same"), as in 3 x 3 layers with
-    /// padding 1. Then `oh * OW + ow` and the input's `ih * W + iw` differ by the tap's
-    /// offset alone. Never on bare-metal targets, where that path's code (near 1 KB on a
-    /// Cortex-M4F) would cost more flash than its speed is worth.
-    const fn shifts_planes(&self) -> bool {
-        !cfg!(target_os = "none")
-            && self.window.stride_h == 1
-            && self.window.stride_w == 1
-            && self.out_w == self.width
+    /// Whether [`unfold`] copies rows ([`unfold_rows`]): stride 1 along the width, on hosts.
+    /// Bare-metal targets keep the walk by segment alone ([`for_each_segment`]): the row
+    /// copies' code (near 1 KB on a Cortex-M4F) would cost more flash than its speed is
+    /// worth there.
+    ///
+    /// [`for_each_segment`]: Self::for_each_segment
+    const fn copies_rows(&self) -> bool {
+        !cfg!(target_os = "none") && self.window.stride_w == 1
     }
 
     /// Calls `f` once for every output row's share of every row of the
@@ -311,8 +309,8 @@ pub fn im2col_columns<T: Float>(
 pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
     debug_assert!(g.check_range(&columns).is_ok());
     debug_assert!(image.len() == g.image_len() && tile.len() == g.tile_len(columns.len()));
-    if g.shifts_planes() {
-        return unfold_shifted(g, image, columns, tile);
+    if g.copies_rows() {
+        return unfold_rows(g, image, columns, tile);
     }
     let stride = g.window.stride_w;
     // The segment bounds are in range by construction (the lengths were checked): the
@@ -350,43 +348,57 @@ pub(crate) fn unfold<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>,
     });
 }
 
-/// [`unfold`] where each tap's row is its input plane shifted ([`Im2col::shifts_planes`]):
-/// output `p = oh * OW + ow` of tap `(kh, kw)` reads element `p + shift` of its plane, one
-/// `shift` for the whole tap. A tap's row is then one block copy, with the outputs whose
-/// input row lies in the padding zeroed and the padding columns patched to zero afterwards:
-/// no walk by output row, whose rows are a few elements long on small planes.
-fn unfold_shifted<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
+/// [`unfold`] for stride 1 along the width ([`Im2col::copies_rows`]): per tap, the bounds
+/// of its rows once (the outputs whose input row lies in the padding are zero), then per
+/// channel plain row copies with the padding columns zeroed.
+///
+/// Where the tap's rows are its input plane shifted (stride 1 both ways and `OW == W`, the
+/// width padded "same", as in 3 x 3 layers with padding 1), output `p = oh * OW + ow`
+/// reads element `p + shift` of its plane, one `shift` for the whole tap: the row is then
+/// one block copy, and the padding columns are patched to zero afterwards.
+fn unfold_rows<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, tile: &mut [T]) {
     let wnd = &g.window;
     let (axis_h, axis_w) = (wnd.axis_h(g.height), wnd.axis_w(g.width));
     let (Some(ow), Some(n)) = (NonZeroUsize::new(g.out_w), NonZeroUsize::new(columns.len())) else {
         return;
     };
-    let (plane, taps) = (g.height * g.width, wnd.kernel_h * wnd.kernel_w);
-    // Input element `p + plus - minus` of the plane (as two non-negative parts).
-    let minus = wnd.padding.top * g.width + wnd.padding.left;
+    let (ow_n, w) = (ow.get(), g.width);
+    let (plane, taps) = (g.height * w, wnd.kernel_h * wnd.kernel_w);
+    let shifted = wnd.stride_h == 1 && ow_n == w;
+    let row_step = wnd.stride_h * w;
+    // Output `(oh, j)` of tap `(kh, kw)` reads element `oh * SH * W + j + plus - minus` of
+    // its plane (two non-negative parts); with `shifted`, that is `p + plus - minus`.
+    let minus = wnd.padding.top * w + wnd.padding.left;
     for (t, (kh, kw)) in (0..wnd.kernel_h)
         .flat_map(|kh| (0..wnd.kernel_w).map(move |kw| (kh, kw)))
         .enumerate()
     {
         let (oh_lo, oh_hi) = axis_h.inside(kh * wnd.dilation_h, g.out_h);
         let (ow_lo, ow_hi) = axis_w.inside(kw * wnd.dilation_w, g.out_w);
-        let plus = kh * wnd.dilation_h * g.width + kw * wnd.dilation_w;
-        // The tile's outputs `q0..q1` read the plane: their rows lie in the image (outside
-        // them only padding columns, patched below, would read other rows), and their inputs
-        // in the plane. Those before and after are zero.
+        let plus = kh * wnd.dilation_h * w + kw * wnd.dilation_w;
+        // The tile's outputs `q0..q1` read the plane: their rows lie in the image, and, when
+        // shifted, their inputs in the plane (outside them only padding columns, patched
+        // below, would read other rows). Those before and after are zero.
         let clamp = |p: usize| p.clamp(columns.start, columns.end);
         let (p0, p1) = if ow_lo < ow_hi {
-            (clamp(oh_lo * ow.get()), clamp(oh_hi * ow.get()))
+            (clamp(oh_lo * ow_n), clamp(oh_hi * ow_n))
         } else {
             (columns.start, columns.start)
         };
-        let q0 = p0.max(minus.saturating_sub(plus)).min(p1);
-        let q1 = p1.min((plane + minus).saturating_sub(plus)).max(q0);
+        let (q0, q1) = if shifted {
+            let q0 = p0.max(minus.saturating_sub(plus)).min(p1);
+            (q0, p1.min((plane + minus).saturating_sub(plus)).max(q0))
+        } else {
+            (p0, p1)
+        };
         let (a, b) = (q0 - columns.start, q1 - columns.start);
-        let first_line = q0 / ow * ow.get();
+        let first_oh = q0 / ow;
         for c in 0..g.channels {
             let at = (c * taps + t) * n.get();
-            let Some(row) = tile.get_mut(at..at + n.get()) else {
+            let (Some(row), Some(src)) = (
+                tile.get_mut(at..at + n.get()),
+                image.get(c * plane..(c + 1) * plane),
+            ) else {
                 return;
             };
             let Some((head, rest)) = row.split_at_mut_checked(a) else {
@@ -400,29 +412,106 @@ fn unfold_shifted<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, ti
             if body.is_empty() {
                 continue;
             }
-            // `q0 + plus >= minus` for a non-empty body.
-            let from = c * plane + q0 + plus - minus;
-            let Some(src) = image.get(from..from + body.len()) else {
-                return;
-            };
-            if body.len() == src.len() {
-                body.copy_from_slice(src);
-            }
-            if ow_lo == 0 && ow_hi == ow.get() {
+            if shifted {
+                // `q0 + plus >= minus` for a non-empty body.
+                let from = q0 + plus - minus;
+                if let Some(src) = src.get(from..from + body.len()) {
+                    body.copy_from_slice(src);
+                }
+                if ow_lo > 0 || ow_hi < ow_n {
+                    patch_columns(body, q0, first_oh * ow_n, ow, (ow_lo, ow_hi));
+                }
                 continue;
             }
-            // Patch the padding columns `0..ow_lo` and `ow_hi..OW` of each output row.
-            let mut line = first_line;
-            while line < q1 {
-                for span in [line..line + ow_lo, line + ow_hi..line + ow.get()] {
-                    let (lo, hi) = (span.start.max(q0) - q0, span.end.min(q1).max(q0) - q0);
-                    if let Some(run) = body.get_mut(lo..hi.max(lo)) {
-                        fill_zero(run);
-                    }
+            // Row by row: the partial rows at the tile's ends (`share`), the whole rows
+            // between them in a loop of their own.
+            let whole_from = q0.div_ceil(ow_n) * ow_n;
+            let whole_to = (q1 / ow * ow_n).max(whole_from);
+            // Where output row `line`'s column 0 reads its plane: `row + j` for column `j` (the
+            // sum wraps for padding columns, which read nothing).
+            let input_of = |line: usize| (line / ow * row_step + plus).wrapping_sub(minus);
+            let head_end = whole_from.min(q1);
+            if q0 < head_end {
+                let line = first_oh * ow_n;
+                let out = body.get_mut(..head_end - q0).unwrap_or_default();
+                share(
+                    out,
+                    q0 - line..head_end - line,
+                    (ow_lo, ow_hi),
+                    src,
+                    input_of(line),
+                );
+            }
+            if let Some(rows) = body.get_mut(whole_from - q0..whole_to - q0) {
+                let mut row = input_of(whole_from);
+                for out in rows.chunks_exact_mut(ow_n) {
+                    share(out, 0..ow_n, (ow_lo, ow_hi), src, row);
+                    row = row.wrapping_add(row_step);
                 }
-                line += ow.get();
+            }
+            if whole_to.max(head_end) < q1 {
+                let line = whole_to.max(head_end) / ow * ow_n;
+                let out = body.get_mut(line.max(q0) - q0..).unwrap_or_default();
+                share(
+                    out,
+                    line.max(q0) - line..q1 - line,
+                    (ow_lo, ow_hi),
+                    src,
+                    input_of(line),
+                );
             }
         }
+    }
+}
+
+/// Columns `cols` of one output row of a tap, into `out`: those in `lo..hi` read the
+/// input, column `j` from `src[row + j]` (`row` wraps below zero: only the sums for
+/// `lo..hi` are used), the others are padding (zero).
+#[inline(always)]
+fn share<T: Element>(
+    out: &mut [T],
+    cols: Range<usize>,
+    (lo, hi): (usize, usize),
+    src: &[T],
+    row: usize,
+) {
+    let (i0, i1) = (
+        lo.clamp(cols.start, cols.end),
+        hi.clamp(cols.start, cols.end),
+    );
+    let Some((before, rest)) = out.split_at_mut_checked(i0 - cols.start) else {
+        return;
+    };
+    let Some((inner, after)) = rest.split_at_mut_checked(i1 - i0) else {
+        return;
+    };
+    fill_zero(before);
+    fill_zero(after);
+    if let Some(src) = src.get(row.wrapping_add(i0)..row.wrapping_add(i1)) {
+        copy_short(inner, src);
+    }
+}
+
+/// Zeroes the padding columns `0..lo` and `hi..OW` of every output row in `body`, the
+/// outputs from `q0` on (`first_line <= q0` starts the row of `q0`).
+#[inline(always)]
+fn patch_columns<T: Element>(
+    body: &mut [T],
+    q0: usize,
+    first_line: usize,
+    ow: NonZeroUsize,
+    (lo, hi): (usize, usize),
+) {
+    let q1 = q0 + body.len();
+    let mut line = first_line;
+    while line < q1 {
+        for span in [line..line + lo, line + hi..line + ow.get()] {
+            let (a, b) = (span.start.max(q0) - q0, span.end.min(q1).max(q0) - q0);
+            if let Some(run) = body.get_mut(a..b.max(a)) {
+                fill_zero(run);
+            }
+        }
+        line += ow.get();
     }
 }
 

@@ -90,36 +90,51 @@ proptest! {
         check_tiles(&g, seed, &cuts);
     }
 
-    /// The shifted-plane path (stride 1, `OW == W`), which `geom()` reaches rarely: whole
-    /// matrices and tiles cut anywhere against the definition.
+    /// The row-copy paths (stride 1 along the width; with stride 1 down and `OW == W`, the
+    /// shifted planes), which `geom()` reaches a quarter of the time and the shifted
+    /// planes rarely: whole matrices and tiles cut anywhere against the definition.
     #[test]
-    fn same_width_padding_matches_definition(g in same_width(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
+    fn row_copies_match_definition(g in row_copies(), seed: u64, cuts in proptest::collection::vec(0.0..1.0f64, 0..5)) {
         check_im2col::<f32>(&g, seed);
         check_tiles(&g, seed, &cuts);
     }
 }
 
-/// Geometries whose tap rows are shifted input planes: stride 1 and the width padded so
-/// that `OW == W` (`left + right == (KW - 1) * DW`, split anywhere), the height padded
-/// anyhow (rows wholly in the padding included).
-fn same_width() -> impl Strategy<Value = Geom> {
+/// Geometries with stride 1 along the width. Half of them have stride 1 down and the width
+/// padded so that `OW == W` (`left + right == (KW - 1) * DW`, split anywhere): their tap
+/// rows are shifted input planes. The height is padded anyhow (rows wholly in the padding
+/// included).
+fn row_copies() -> impl Strategy<Value = Geom> {
     (
-        (0..=2usize, 1..=3usize, 1..=4usize, 1..=4usize),
+        (0..=2usize, 1..=3usize, 1..=4usize, 1..=4usize, 1..=3usize),
         (1..=3usize, 1..=3usize, 0..=4usize, 0..=4usize),
-        (0..=8usize, 1..=9usize, 0.0..=1.0f64),
+        (
+            0..=8usize,
+            1..=9usize,
+            proptest::option::of((0..=3usize, 0..=3usize)),
+            0.0..=1.0f64,
+        ),
     )
         .prop_map(
-            |((n, c, kh, kw), (dh, dw, top, bottom), (extra_h, w, split))| {
+            |((n, c, kh, kw, sh), (dh, dw, top, bottom), (extra_h, w, sides, split))| {
                 let span = (kw - 1) * dw;
-                let left = (span as f64 * split) as usize;
+                let (sh, left, right) = match sides {
+                    Some((left, right)) => (sh, left, right),
+                    None => {
+                        let left = (span as f64 * split) as usize;
+                        (1, left, span - left)
+                    }
+                };
                 let padding = Padding {
                     top,
                     bottom,
                     left,
-                    right: span - left,
+                    right,
                 };
                 let h = ((kh - 1) * dh + 1).saturating_sub(top + bottom).max(1) + extra_h;
+                let w = (span + 1).saturating_sub(left + right).max(1) + w - 1;
                 let window = Window::new(kh, kw)
+                    .with_stride(sh, 1)
                     .with_dilation(dh, dw)
                     .with_padding(padding);
                 Geom::of_window(n, c, h, w, window)
