@@ -369,10 +369,12 @@ fn workspace_sizes_follow_the_kernel_paths() {
     assert_eq!(conv.min_scratch_len(), 0);
     // Depthwise: nothing needed; one padded input plane for the all-vector forward, its
     // rows split by the phases of the stride along the width (rows rounded up to a
-    // multiple of the stride).
+    // multiple of the stride). With stride 1 on hosts the plane is padded on every side
+    // and followed by the flat outputs, rows of the padded width but the last.
     let depthwise = named()[6].1.conv().unwrap();
     assert_eq!(depthwise.min_scratch_len(), 0);
-    assert_eq!(depthwise.scratch_len::<f32>(), 6 * (1 + 7 + 1));
+    let flat = (1 + 6 + 1) * (1 + 7 + 1) + 5 * (1 + 7 + 1) + 7;
+    assert_eq!(depthwise.scratch_len::<f32>(), flat);
     let strided = Geom::conv2d(1, 2, 5, 6, 2, 2, (2, 2), (1, 2), (1, 1), [1, 1, 1, 1]);
     assert_eq!(
         strided.conv().unwrap().scratch_len::<f64>(),
@@ -753,6 +755,41 @@ fn depthwise_3x3_on_every_isa() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The depthwise forward on flat planes (stride 1 with the full workspace, on hosts) at its
+/// edges, on every instruction set: fewer flat positions than a vector (scalar), fewer
+/// than a block (one vector at a time), a kernel wider than the vector path takes
+/// (scalar), dilation with asymmetric padding, a channel multiplier above 1.
+#[test]
+fn depthwise_flat_planes_on_every_isa() {
+    let cases = [
+        // (h, w, multiplier, kernel, dilation, padding)
+        (1, 1, 1, (1, 1), (1, 1), [0, 0, 0, 0]),
+        (2, 3, 2, (2, 2), (1, 1), [0, 0, 0, 0]),
+        (3, 4, 1, (3, 3), (1, 1), [1, 1, 1, 1]),
+        (2, 40, 1, (1, 33), (1, 1), [0, 1, 3, 2]),
+        (6, 9, 2, (3, 3), (2, 3), [2, 0, 1, 3]),
+        (7, 7, 3, (5, 5), (1, 1), [2, 2, 2, 2]),
+    ];
+    for isa in nchw::Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        for (h, w, m, kernel, dilation, pad) in cases {
+            let g = Geom::conv2d(2, 3, h, w, 3 * m, 3, kernel, (1, 1), dilation, pad);
+            let conv = g.conv().unwrap().with_isa(isa).unwrap();
+            let (x, wt, b) = (
+                ints(1, g.x_len(), 3),
+                ints(2, g.w_len(), 3),
+                ints(3, g.oc, 3),
+            );
+            let mut y = vec![f32::NAN; g.y_len()];
+            let mut scratch = vec![f32::NAN; conv.scratch_len::<f32>()];
+            let (tx, tw, tb) = (to::<f32>(&x), to::<f32>(&wt), to::<f32>(&b));
+            let clamp = Some(Clamp::new(-20.0f32, 30.0));
+            conv2d(&conv, &tx, &tw, Some(&tb), clamp, &mut y, &mut scratch).unwrap();
+            let want = naive::forward(&g, &x, &wt, Some(&b), Some((-20.0, 30.0)));
+            assert_eq!(from(&y), want, "{isa:?} {g:?}");
         }
     }
 }

@@ -518,13 +518,20 @@ unsafe fn forward_plane<S: Simd, H: Simd<T = S::T>, const NV: usize>(
 
 /// Forward over every plane of every image; with a `padded` buffer (see
 /// [`Conv2d::plan`]) each input plane is first copied into it with its left and right
-/// padding as zeros, so that every output column takes the vector path.
+/// padding as zeros, so that every output column takes the vector path (on flat planes,
+/// [`flat_planes`], where [`Conv2d::flat_depthwise`] says so).
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set.
 #[inline(always)]
 unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(pass: Forward<'_, S::T>) {
     let Forward { conv, op, padded } = pass;
+    // The plan hands over a padded plane only for a non-empty input.
+    #[cfg(not(target_os = "none"))]
+    if conv.flat_depthwise() && padded.len() >= conv.padded_plane_len() {
+        // SAFETY: the caller guarantees the instruction set.
+        return unsafe { flat_planes::<S, NV>(conv, op, padded) };
+    }
     let Operands {
         input,
         weight,
@@ -600,6 +607,108 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(pass: Forw
             // SAFETY: the caller guarantees the instruction set.
             unsafe { forward_plane::<S, H, NV>(g, &source, w, b, clamp, y) };
         }
+    }
+}
+
+/// [`forward_planes`] on flat planes ([`Conv2d::flat_depthwise`], hosts only): each input plane copied
+/// into the middle of the zero-padded plane at the front of `padded`, each of its output
+/// planes computed over the flat positions behind it ([`flat_plane`]) and copied out by row.
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+unsafe fn flat_planes<S: Simd, const NV: usize>(
+    conv: &Conv2d,
+    op: Operands<'_, S::T>,
+    padded: &mut [S::T],
+) {
+    let g = conv.group();
+    let (wnd, width, out_w) = (g.window(), g.width(), g.out_w());
+    let pad = wnd.padding;
+    let padded_w = pad.left + width + pad.right;
+    let plane_len = (pad.top + g.height() + pad.bottom) * padded_w;
+    let Some((plane, flat)) = padded.split_at_mut_checked(plane_len) else {
+        return;
+    };
+    let Some(flat) = flat.get_mut(..(g.out_h() - 1) * padded_w + out_w) else {
+        return;
+    };
+    // The padding is zero once per call: every plane's copy writes the same elements.
+    plane.fill(S::T::ZERO);
+    let planes = conv
+        .input_groups(op.input)
+        .zip(conv.output_groups(op.output));
+    let filters = conv.weight_groups(op.weight).zip(conv.bias_groups(op.bias));
+    for ((x, ys), (ws, bs)) in planes.zip(filters.cycle()) {
+        let rows = chunks(
+            crate::walk::after(&mut *plane, pad.top * padded_w),
+            padded_w,
+        );
+        for (dst, src) in rows.zip(chunks(x, width)) {
+            if let Some(dst) = dst.get_mut(pad.left..pad.left + src.len()) {
+                dst.copy_from_slice(src);
+            }
+        }
+        let filters = chunks(ws, g.rows()).zip(biases(bs));
+        for (y, (w, b)) in chunks(ys, g.cols()).zip(filters) {
+            // SAFETY: the caller guarantees the instruction set.
+            unsafe { flat_plane::<S, NV>(plane, padded_w, wnd, w, b, flat) };
+            for (r, row) in chunks(y, out_w).enumerate() {
+                if let Some(src) = flat.get(r * padded_w..r * padded_w + out_w) {
+                    row.copy_from_slice(src);
+                }
+                if let Some(c) = op.clamp {
+                    c.apply_row(row, None);
+                }
+            }
+        }
+    }
+}
+
+/// `flat[i] = bias + sum over taps (kh, kw) of w[kh][kw] * plane[i + kh * DH * PW + kw *
+/// DW]` for every flat position `i`: one long row for [`row_body`] (tap row `kh` at `kh *
+/// DH * PW`, tap `kw` at `kw * DW` of it), one by one where it declines (fewer positions
+/// than a vector, or a kernel wider than [`MAX_VECTOR_TAPS`]).
+///
+/// # Safety
+/// The CPU supports `S`'s instruction set.
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+unsafe fn flat_plane<S: Simd, const NV: usize>(
+    plane: &[S::T],
+    padded_w: usize,
+    wnd: crate::window::Window,
+    w: &[S::T],
+    bias: S::T,
+    flat: &mut [S::T],
+) {
+    let (step, dw) = (wnd.dilation_h * padded_w, wnd.dilation_w);
+    let mut offsets = [0; MAX_VECTOR_TAPS];
+    for (kw, off) in offsets.iter_mut().enumerate() {
+        *off = kw * dw;
+    }
+    let offsets = offsets.get(..wnd.kernel_w).unwrap_or_default();
+    let off_max = (wnd.kernel_w - 1) * dw;
+    let (len, wide, narrow) = (flat.len(), NV * S::LANES, S::LANES);
+    // SAFETY (both): the caller guarantees the instruction set.
+    let done = !offsets.is_empty()
+        && if len >= wide {
+            unsafe { row_body::<S, NV>(plane, 0, step, w, offsets, off_max, 0, bias, flat) }
+        } else {
+            len >= narrow
+                && unsafe { row_body::<S, 1>(plane, 0, step, w, offsets, off_max, 0, bias, flat) }
+        };
+    if done {
+        return;
+    }
+    for (i, out) in flat.iter_mut().enumerate() {
+        let mut acc = bias;
+        for (t, &wt) in w.iter().take(wnd.kernel_h * wnd.kernel_w).enumerate() {
+            let at = i + t / wnd.kernel_w * step + t % wnd.kernel_w * dw;
+            acc += wt * plane.get(at).copied().unwrap_or(S::T::ZERO);
+        }
+        *out = acc;
     }
 }
 

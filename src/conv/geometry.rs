@@ -93,9 +93,11 @@ pub(crate) enum Path {
     /// One input channel per group (`groups == C`) and a channel multiplier of at most
     /// [`MAX_DIRECT_MULTIPLIER`]: a direct kernel. The forward pass takes `padded` elements
     /// (0 or [`Conv2d::padded_plane_len`]) to hold one input plane with its left and right
-    /// padding written out and its columns split by phase of the stride, so that every
-    /// output column runs in vector registers; without them the edge columns (and, with a
-    /// stride above 1 along the width, every column) run scalar.
+    /// padding written out and its columns split by phase of the stride (with stride 1 on
+    /// hosts, padded on every side and followed by the flat outputs: see
+    /// [`Conv2d::flat_depthwise`]), so that every output column runs in vector registers;
+    /// without them the edge columns (and, with a stride above 1 along the width, every
+    /// column) run scalar.
     Depthwise {
         /// Workspace elements used.
         padded: usize,
@@ -455,8 +457,9 @@ impl Conv2d {
     /// Workspace elements for full speed in every pass (forward, backward-data,
     /// backward-filter): on the im2col path a tile of up to 512 columns of one group's
     /// column matrix plus what the GEMM packs into; on the 1x1 stride-1 unpadded path only the GEMM's packing (the input
-    /// is read in place); for depthwise convolutions one input plane with its left and right
-    /// padding (so the forward pass never leaves its vector loop).
+    /// is read in place); for depthwise convolutions one input plane with its padding (so the
+    /// forward pass never leaves its vector loop; with stride 1 on hosts, also the plane's
+    /// outputs laid out at the padded width).
     ///
     /// ```
     /// use nchw::{Conv2d, Padding, Shape, Window};
@@ -735,7 +738,43 @@ impl Conv2d {
     /// `P = ceil((left + W + right) / S)`), for the depthwise forward: `H * S * P` elements,
     /// `H * (left + W + right)` for stride 1 (saturating).
     pub(crate) const fn padded_plane_len(&self) -> usize {
+        if self.flat_depthwise() {
+            let w = self.group.window();
+            let p = w.padding;
+            let padded_h = self
+                .group
+                .height()
+                .saturating_add(p.top)
+                .saturating_add(p.bottom);
+            let padded_w = self
+                .group
+                .width()
+                .saturating_add(p.left)
+                .saturating_add(p.right);
+            // The plane padded on every side, then the flat outputs.
+            let rows = self
+                .group
+                .out_h()
+                .saturating_sub(1)
+                .saturating_mul(padded_w);
+            let flat = rows.saturating_add(self.group.out_w());
+            return padded_h.saturating_mul(padded_w).saturating_add(flat);
+        }
         self.group.height().saturating_mul(self.padded_row_len())
+    }
+
+    /// Whether the depthwise forward with a padded plane runs on flat planes (stride 1 both
+    /// ways, on hosts): the plane is padded on every side, so that output `(oh, ow)` tap
+    /// `(kh, kw)` reads element `oh * PW + ow + kh * DH * PW + kw * DW` of it (`PW` the
+    /// padded width), one offset per tap for all outputs. The outputs are computed in one
+    /// pass over `(OH - 1) * PW + OW` flat positions (the `PW - OW` between rows thrown
+    /// away), then copied out by row: on small planes the per-row setup and edges, not the
+    /// multiply-adds, were the cost. The workspace is then that plane and those positions
+    /// ([`padded_plane_len`](Self::padded_plane_len)). Bare-metal targets keep the rows
+    /// (flash).
+    pub(crate) const fn flat_depthwise(&self) -> bool {
+        let w = self.group.window();
+        !cfg!(target_os = "none") && w.stride_h == 1 && w.stride_w == 1
     }
 
     /// `S * P`: one row of [`padded_plane_len`](Self::padded_plane_len).
