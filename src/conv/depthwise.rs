@@ -610,9 +610,10 @@ unsafe fn forward_planes<S: Simd, H: Simd<T = S::T>, const NV: usize>(pass: Forw
     }
 }
 
-/// [`forward_planes`] on flat planes ([`Conv2d::flat_depthwise`], hosts only): each input plane copied
-/// into the middle of the zero-padded plane at the front of `padded`, each of its output
-/// planes computed over the flat positions behind it ([`flat_plane`]) and copied out by row.
+/// [`forward_planes`] on flat planes ([`Conv2d::flat_depthwise`], hosts only): each input
+/// plane copied into the middle of the zero-padded plane at the front of `padded`, each of
+/// its output planes computed over the flat positions behind it ([`flat_plane`]) and copied
+/// out by row.
 ///
 /// # Safety
 /// The CPU supports `S`'s instruction set.

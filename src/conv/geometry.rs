@@ -736,7 +736,9 @@ impl Conv2d {
     /// One input plane with its left and right padding, its rows split into the `S =
     /// stride_w` phases of the stride (padded column `c` at `(c % S) * P + c / S`, with
     /// `P = ceil((left + W + right) / S)`), for the depthwise forward: `H * S * P` elements,
-    /// `H * (left + W + right)` for stride 1 (saturating).
+    /// `H * (left + W + right)` for stride 1 (saturating). On flat planes
+    /// ([`flat_depthwise`](Self::flat_depthwise)) the plane padded on every side, `(top + H
+    /// + bottom) * PW` with `PW = left + W + right`, then `(OH - 1) * PW + OW` flat outputs.
     pub(crate) const fn padded_plane_len(&self) -> usize {
         if self.flat_depthwise() {
             let w = self.group.window();
