@@ -445,6 +445,82 @@ fn invalid_views_are_refused() {
     assert!(MatMut::new(&mut out, 1, 6, 0, 1).is_ok());
 }
 
+/// Every small shape and stride pair: a `MatMut` is accepted only if its elements get distinct
+/// slots, and always when one stride steps over a whole line of the other or an axis is
+/// degenerate; refusals are the descriptive `InvalidView`. A `MatRef` takes any strides.
+#[test]
+fn mutable_views_are_refused_exactly_when_strides_may_alias() {
+    const LEN: usize = 64;
+    let data = [0.0f32; LEN];
+    let mut out = [0.0f32; LEN];
+    for rows in 0..=4usize {
+        for cols in 0..=4usize {
+            for rs in 0..=6usize {
+                for cs in 0..=6usize {
+                    let needed = if rows == 0 || cols == 0 {
+                        0
+                    } else {
+                        (rows - 1) * rs + (cols - 1) * cs + 1
+                    };
+                    let shape = format!("{rows}x{cols}, strides ({rs}, {cs})");
+                    assert!(MatRef::new(&data, rows, cols, rs, cs).is_ok(), "{shape}");
+                    let mut slots: Vec<usize> = (0..rows)
+                        .flat_map(|i| (0..cols).map(move |j| i * rs + j * cs))
+                        .collect();
+                    slots.sort_unstable();
+                    let aliased = slots.windows(2).any(|w| w[0] == w[1]);
+                    // Each row's span ends before the next row starts, or each column's.
+                    let rows_apart = cs >= 1 && rs >= cols * cs;
+                    let cols_apart = rs >= 1 && cs >= rows * rs;
+                    // At most one row (one column): only the other stride matters.
+                    let one_row = rows <= 1 && (cols <= 1 || cs >= 1);
+                    let one_col = cols <= 1 && (rows <= 1 || rs >= 1);
+                    let promised = rows_apart || cols_apart || one_row || one_col;
+                    match MatMut::new(&mut out, rows, cols, rs, cs) {
+                        Ok(c) => {
+                            assert!(!aliased, "{shape}: aliasing view accepted");
+                            assert_eq!((c.rows(), c.cols()), (rows, cols), "{shape}");
+                        }
+                        Err(e) => {
+                            assert!(!promised, "{shape}: refused ({e})");
+                            assert_eq!(
+                                e,
+                                Error::InvalidView {
+                                    operand: "MatMut",
+                                    needed,
+                                    actual: LEN
+                                },
+                                "{shape}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `MatRef::at` reads `data[i * row_stride + j * col_stride]` inside the view, and gives
+/// `None` just outside it even where the slice goes on past the view.
+#[test]
+fn view_elements_are_read_at_their_strides() {
+    let data: Vec<i32> = (0..40).collect();
+    let a = MatRef::new(&data, 3, 4, 7, 2).unwrap();
+    let t = a.t();
+    for i in 0..3 {
+        for j in 0..4 {
+            let slot = i32::try_from(i * 7 + j * 2).unwrap();
+            assert_eq!(a.at(i, j), Some(slot), "({i}, {j})");
+            assert_eq!(t.at(j, i), Some(slot), "transposed ({j}, {i})");
+        }
+    }
+    // Slots 21, 8 and 29 are in `data`, but not in the view.
+    for (i, j) in [(3, 0), (0, 4), (3, 4), (usize::MAX, 0), (0, usize::MAX)] {
+        assert_eq!(a.at(i, j), None, "({i}, {j})");
+        assert_eq!(t.at(j, i), None, "transposed ({j}, {i})");
+    }
+}
+
 #[test]
 fn mismatched_dimensions_are_refused_before_any_write() {
     let (a, b) = ([1.0f64; 9], [1.0f64; 12]);
