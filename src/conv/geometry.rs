@@ -465,7 +465,9 @@ impl Conv2d {
     /// use nchw::{Conv2d, Padding, Shape, Window};
     /// let same = Window::square(3).with_padding(Padding::uniform(1));
     /// let depthwise = Conv2d::new(Shape::new(1, 8, 10, 10)?, 8, same, 8)?;
-    /// assert_eq!(depthwise.scratch_len::<f32>(), 10 * (1 + 10 + 1));
+    /// // One plane padded on every side, then its outputs at the padded width (hosts; on
+    /// // bare-metal targets the plane's rows padded left and right, 10 * (1 + 10 + 1)).
+    /// assert_eq!(depthwise.scratch_len::<f32>(), 12 * 12 + 9 * 12 + 10);
     /// assert_eq!(depthwise.min_scratch_len(), 0);
     /// # Ok::<(), nchw::Error>(())
     /// ```
