@@ -627,12 +627,11 @@ unsafe fn flat_planes<S: Simd, const NV: usize>(
     let g = conv.group();
     let (wnd, width, out_w) = (g.window(), g.width(), g.out_w());
     let pad = wnd.padding;
-    let padded_w = pad.left + width + pad.right;
-    let plane_len = (pad.top + g.height() + pad.bottom) * padded_w;
+    let (padded_w, plane_len, flat_len) = conv.flat_layout();
     let Some((plane, flat)) = padded.split_at_mut_checked(plane_len) else {
         return;
     };
-    let Some(flat) = flat.get_mut(..(g.out_h() - 1) * padded_w + out_w) else {
+    let Some(flat) = flat.get_mut(..flat_len) else {
         return;
     };
     // The padding is zero once per call: every plane's copy writes the same elements.

@@ -743,28 +743,34 @@ impl Conv2d {
     /// + bottom) * PW` with `PW = left + W + right`, then `(OH - 1) * PW + OW` flat outputs.
     pub(crate) const fn padded_plane_len(&self) -> usize {
         if self.flat_depthwise() {
-            let w = self.group.window();
-            let p = w.padding;
-            let padded_h = self
-                .group
-                .height()
-                .saturating_add(p.top)
-                .saturating_add(p.bottom);
-            let padded_w = self
-                .group
-                .width()
-                .saturating_add(p.left)
-                .saturating_add(p.right);
-            // The plane padded on every side, then the flat outputs.
-            let rows = self
-                .group
-                .out_h()
-                .saturating_sub(1)
-                .saturating_mul(padded_w);
-            let flat = rows.saturating_add(self.group.out_w());
-            return padded_h.saturating_mul(padded_w).saturating_add(flat);
+            let (_, plane, flat) = self.flat_layout();
+            return plane.saturating_add(flat);
         }
         self.group.height().saturating_mul(self.padded_row_len())
+    }
+
+    /// The flat planes' workspace ([`flat_depthwise`](Self::flat_depthwise)): the padded
+    /// width `PW = left + W + right`, the plane padded on every side, `(top + H + bottom) *
+    /// PW` elements, then the `(OH - 1) * PW + OW` flat outputs (saturating).
+    pub(crate) const fn flat_layout(&self) -> (usize, usize, usize) {
+        let p = self.group.window().padding;
+        let padded_h = self
+            .group
+            .height()
+            .saturating_add(p.top)
+            .saturating_add(p.bottom);
+        let padded_w = self
+            .group
+            .width()
+            .saturating_add(p.left)
+            .saturating_add(p.right);
+        let rows = self
+            .group
+            .out_h()
+            .saturating_sub(1)
+            .saturating_mul(padded_w);
+        let flat = rows.saturating_add(self.group.out_w());
+        (padded_w, padded_h.saturating_mul(padded_w), flat)
     }
 
     /// Whether the depthwise forward with a padded plane runs on flat planes (stride 1 both
