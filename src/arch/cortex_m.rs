@@ -345,7 +345,10 @@ extern "C" {
 /// of C runs the assembly straight from the views (`nchw_gemm_m4f_rows_4x4`); the columns
 /// right of the tiles (all of them if none ran) go four rows at a time where A has unit
 /// column stride, and the rows below one dot product per element.
-#[inline(never)]
+///
+/// Inlined into the GEMM's product, its one caller: the two share a frame, which keeps the
+/// backward passes' deepest path (a product without scratch) shallow.
+#[inline(always)]
 fn unpacked(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, mut c: MatMut<'_, f32>) {
     let (m, n, k) = (c.rows.min(a.rows), c.cols.min(b.cols), a.cols.min(b.rows));
     let direct = a.col_stride == 1 && b.col_stride == 1 && c.col_stride == 1 && k > 0;

@@ -132,13 +132,38 @@ pub(crate) unsafe fn gemm<
     let blocks = blocking::for_size(core::mem::size_of::<S::T>());
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
-    let Some(Plan { kc, mc, nc, a_rows }) = plan else {
-        return unpacked::<S>(alpha, a, b, beta, c);
-    };
-    // The plan fits the scratch, so the split always succeeds.
-    let Some((b_block, a_panel)) = scratch.split_at_mut_checked(kc.get() * nc.get()) else {
-        return unpacked::<S>(alpha, a, b, beta, c);
-    };
+    // A plan fits the scratch, so the split always succeeds.
+    let blocks =
+        plan.and_then(|p| Some((p, scratch.split_at_mut_checked(p.kc.get() * p.nc.get())?)));
+    match blocks {
+        // SAFETY: the caller's contract; the B block and the A panel are the plan's.
+        Some((plan, (b_block, a_panel))) => unsafe {
+            blocked::<S, MR, NV, NR, KC>(plan, alpha, a, b, beta, c, b_block, a_panel)
+        },
+        None => unpacked::<S>(alpha, a, b, beta, c),
+    }
+}
+
+/// The loop nest of [`gemm`] for a `plan` whose B block and A panel are `b_block` and
+/// `a_panel`. Not inlined, so the fallback to [`unpacked`] runs from a small frame (on the
+/// Cortex-M4F the nest's spills would otherwise sit under every unpacked product).
+///
+/// # Safety
+/// As for [`gemm`]; `b_block` holds `kc * nc` elements and `a_panel` the plan's A panel.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked<S: Simd, const MR: usize, const NV: usize, const NR: usize, const KC: usize>(
+    plan: Plan,
+    alpha: S::T,
+    a: MatRef<'_, S::T>,
+    b: MatRef<'_, S::T>,
+    beta: S::T,
+    c: MatMut<'_, S::T>,
+    b_block: &mut [S::T],
+    a_panel: &mut [S::T],
+) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let Plan { kc, mc, nc, a_rows } = plan;
     let (rsc, csc) = (c.row_stride, c.col_stride);
     let c_ptr = c.data.as_mut_ptr();
     // A row-major A is packed row by row (plain copies), anything else column by column.
