@@ -531,7 +531,7 @@ fn fill_zero<T: Element>(run: &mut [T]) {
 /// Built from checked `get`s and array copies, which cannot panic even where the optimizer
 /// outlines them (`opt-level = "z"`); with equal lengths every `get` succeeds.
 #[inline(always)]
-fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
+pub(crate) fn copy_short<T: Element>(dst: &mut [T], src: &[T]) {
     const BLOCK: usize = 8;
     let n = dst.len();
     if n < BLOCK || src.len() != n {

@@ -647,7 +647,7 @@ unsafe fn flat_planes<S: Simd, const NV: usize>(
         );
         for (dst, src) in rows.zip(chunks(x, width)) {
             if let Some(dst) = dst.get_mut(pad.left..pad.left + src.len()) {
-                dst.copy_from_slice(src);
+                crate::im2col::copy_short(dst, src);
             }
         }
         let filters = chunks(ws, g.rows()).zip(biases(bs));
@@ -656,7 +656,7 @@ unsafe fn flat_planes<S: Simd, const NV: usize>(
             unsafe { flat_plane::<S, NV>(plane, padded_w, wnd, w, b, flat) };
             for (r, row) in chunks(y, out_w).enumerate() {
                 if let Some(src) = flat.get(r * padded_w..r * padded_w + out_w) {
-                    row.copy_from_slice(src);
+                    crate::im2col::copy_short(row, src);
                 }
                 if let Some(c) = op.clamp {
                     c.apply_row(row, None);
