@@ -133,9 +133,9 @@ pub(crate) unsafe fn gemm<
     debug_assert_eq!(KC, blocks.kc);
     let plan = Plan::new(&blocks, scratch.len(), (MR, NR), (m, n, k));
     // A plan fits the scratch, so the split always succeeds.
-    let blocks =
+    let panels =
         plan.and_then(|p| Some((p, scratch.split_at_mut_checked(p.kc.get() * p.nc.get())?)));
-    match blocks {
+    match panels {
         // SAFETY: the caller's contract; the B block and the A panel are the plan's.
         Some((plan, (b_block, a_panel))) => unsafe {
             blocked::<S, MR, NV, NR, KC>(plan, alpha, a, b, beta, c, b_block, a_panel)
@@ -145,8 +145,9 @@ pub(crate) unsafe fn gemm<
 }
 
 /// The loop nest of [`gemm`] for a `plan` whose B block and A panel are `b_block` and
-/// `a_panel`. Not inlined, so the fallback to [`unpacked`] runs from a small frame (on the
-/// Cortex-M4F the nest's spills would otherwise sit under every unpacked product).
+/// `a_panel`. Not inlined, so a product that falls back to [`unpacked`] does not carry the
+/// nest's frame (on the Cortex-M4F, the backward passes' deepest path with the least
+/// workspace).
 ///
 /// # Safety
 /// As for [`gemm`]; `b_block` holds `kc * nc` elements and `a_panel` the plan's A panel.
