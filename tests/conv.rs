@@ -762,7 +762,8 @@ fn depthwise_3x3_on_every_isa() {
 /// The depthwise forward on flat planes (stride 1 with the full workspace, on hosts) at its
 /// edges, on every instruction set: fewer flat positions than a vector (scalar), fewer
 /// than a block (one vector at a time), a kernel wider than the vector path takes
-/// (scalar), dilation with asymmetric padding, a channel multiplier above 1.
+/// (scalar), dilation with asymmetric padding, a channel multiplier above 1. The scalar
+/// cases also with dilation (a tap `kw` at `kw * DW` of its row, `kh` at `kh * DH` rows).
 #[test]
 fn depthwise_flat_planes_on_every_isa() {
     let cases = [
@@ -773,6 +774,8 @@ fn depthwise_flat_planes_on_every_isa() {
         (2, 40, 1, (1, 33), (1, 1), [0, 1, 3, 2]),
         (6, 9, 2, (3, 3), (2, 3), [2, 0, 1, 3]),
         (7, 7, 3, (5, 5), (1, 1), [2, 2, 2, 2]),
+        (1, 5, 1, (1, 2), (1, 3), [0, 0, 0, 0]),
+        (3, 70, 2, (2, 33), (2, 2), [1, 0, 2, 3]),
     ];
     for isa in nchw::Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
         for (h, w, m, kernel, dilation, pad) in cases {
