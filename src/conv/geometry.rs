@@ -759,11 +759,7 @@ impl Conv2d {
             .height()
             .saturating_add(p.top)
             .saturating_add(p.bottom);
-        let padded_w = self
-            .group
-            .width()
-            .saturating_add(p.left)
-            .saturating_add(p.right);
+        let padded_w = self.padded_width();
         let rows = self
             .group
             .out_h()
@@ -787,16 +783,19 @@ impl Conv2d {
         !cfg!(target_os = "none") && w.stride_h == 1 && w.stride_w == 1
     }
 
+    /// `left + W + right`, an input row with its padding (saturating).
+    const fn padded_width(&self) -> usize {
+        let p = self.group.window().padding;
+        self.group
+            .width()
+            .saturating_add(p.left)
+            .saturating_add(p.right)
+    }
+
     /// `S * P`: one row of [`padded_plane_len`](Self::padded_plane_len).
     pub(crate) const fn padded_row_len(&self) -> usize {
-        let w = self.group.window();
-        let stride = w.stride_w;
-        let width = self
-            .group
-            .width()
-            .saturating_add(w.padding.left)
-            .saturating_add(w.padding.right);
-        match width.checked_next_multiple_of(stride) {
+        let stride = self.group.window().stride_w;
+        match self.padded_width().checked_next_multiple_of(stride) {
             Some(row) => row,
             None => usize::MAX,
         }
