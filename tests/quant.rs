@@ -169,8 +169,30 @@ struct ConvCase {
     frac: usize,
 }
 
+/// Geometries past [`geom`]'s: up to 30 filters per group (the AVX-512 VNNI kernel's blocks
+/// of 12 and of 4, and every remainder), patches of every length modulo 4, and planes of
+/// several 32-position tiles and a partial one.
+fn wide_geom() -> impl Strategy<Value = Geom> {
+    (
+        (1..=2usize, 1..=12usize, 1..=30usize),
+        (1..=13usize, 1..=13usize, 1..=3usize, 1..=3usize),
+        (1..=2usize, 0..=1usize),
+    )
+        .prop_map(|((groups, cg, ocg), (h, w, kh, kw), (s, p))| {
+            let (c, oc) = (groups * cg, groups * ocg);
+            Geom::conv2d(1, c, h, w, oc, groups, (kh, kw), (s, s), (1, 1), [p; 4])
+        })
+        .prop_filter("window fits", |g| g.fits())
+}
+
 fn conv_case() -> impl Strategy<Value = ConvCase> {
-    geom().prop_flat_map(|g| {
+    case_of(geom())
+}
+
+/// A case on a geometry of `geom`: data, biases, zero points, requantization, clamp, and
+/// the workspace's place between the minimum and full speed (per mille).
+fn case_of(geom: impl Strategy<Value = Geom>) -> impl Strategy<Value = ConvCase> {
+    geom.prop_flat_map(|g| {
         let per = prop_oneof![Just(1usize), Just(g.oc)];
         (
             Just(g),
@@ -560,20 +582,39 @@ proptest! {
 
     #[test]
     fn conv_matches_reference(c in conv_case()) {
-        let conv = c.g.conv().unwrap();
-        let (lo, hi) = (conv.min_scratch_len_i8(), conv.scratch_len_i8());
-        prop_assert!(lo >= 1 && lo <= hi);
-        let scratch = lo + (hi - lo) * c.frac / 1000;
-        let want = expected_conv(&c);
-        // Every instruction set this CPU runs gives the reference's bytes.
-        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
-            let forced = conv.with_isa(isa).unwrap();
-            let got = run_conv(&c, &forced, scratch).unwrap();
-            prop_assert_eq!(&got, &want, "{:?} on {}", c.g, isa.name());
-        }
-        // More workspace than full speed needs changes nothing either.
-        prop_assert_eq!(run_conv(&c, &conv, hi + 7).unwrap(), want);
+        conv_matches(&c)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn wide_conv_matches_reference(c in case_of(wide_geom())) {
+        conv_matches(&c)?;
+    }
+}
+
+/// Every instruction set this CPU runs (and AVX-512 with VNNI where it has it), at the
+/// case's workspace and at more than full speed needs, gives the reference's bytes.
+fn conv_matches(c: &ConvCase) -> Result<(), TestCaseError> {
+    let conv = c.g.conv().unwrap();
+    let (lo, hi) = (conv.min_scratch_len_i8(), conv.scratch_len_i8());
+    prop_assert!(lo >= 1 && lo <= hi);
+    let scratch = lo + (hi - lo) * c.frac / 1000;
+    let want = expected_conv(c);
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+        let forced = conv.with_isa(isa).unwrap();
+        let got = run_conv(c, &forced, scratch).unwrap();
+        prop_assert_eq!(&got, &want, "{:?} on {}", c.g, isa.name());
+    }
+    // More workspace than full speed needs changes nothing either.
+    prop_assert_eq!(run_conv(c, &conv, hi + 7).unwrap(), want);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]
     fn gemm_matches_reference(
@@ -1228,4 +1269,60 @@ fn depthwise_channel_multiplier() {
     let mut s = [0i8; 2];
     conv2d_i8(&conv, &x, &w, Some(&[0, 10, 0, 0]), &q, &mut y, &mut s).unwrap();
     assert_eq!(y, [2, 13, 9, 1]);
+}
+
+/// The convolution requantizes exactly as [`QuantParams::requantize`] on every instruction
+/// set (AVX-512 VNNI's vector requantization among them), ties and extremes included: a 1x1
+/// convolution of one channel with weight 1 hands each accumulator `bias + x` (input zero
+/// point 0) straight to the requantization, over every `x` and biases that put the ties of
+/// each right shift in reach.
+#[test]
+fn conv_requantizes_like_requantize() {
+    let conv = Conv2d::new(Shape::new(1, 1, 16, 16).unwrap(), 1, Window::square(1), 1).unwrap();
+    let x: Vec<i8> = (-128..128).map(|v| v as i8).collect();
+    let limit = i32::MAX - 255 * 128;
+    let biases = [
+        0,
+        1000,
+        -1000,
+        1 << 20,
+        -(1 << 20) - 2,
+        123_457,
+        limit,
+        -limit,
+    ];
+    let mut multipliers = vec![Multiplier::new(0, 0).unwrap()];
+    for shift in -31..=30 {
+        for m in [1 << 30, (1 << 30) + 1, 1_518_500_250, i32::MAX] {
+            multipliers.push(Multiplier::new(m, shift).unwrap());
+        }
+    }
+    let scales = [0.0f32, 0.25, 0.5, 1e-3, 0.3, 3.0, 1000.0, 1e9];
+    let mut modes: Vec<Requant<'_>> = Vec::new();
+    for m in &multipliers {
+        modes.push(Requant::TfLite(core::slice::from_ref(m)));
+        modes.push(Requant::TfLiteSingleRounding(core::slice::from_ref(m)));
+    }
+    for s in &scales {
+        modes.push(Requant::Float(core::slice::from_ref(s)));
+    }
+    let mut scratch = vec![0i8; conv.scratch_len_i8()];
+    for &bias in &biases {
+        for &requant in &modes {
+            for clamp in [None, Some(Clamp { min: -100, max: 90 })] {
+                let mut q = QuantParams::new(0, requant, -5);
+                q.clamp = clamp;
+                let want: Vec<i8> = x
+                    .iter()
+                    .map(|&v| q.requantize(0, bias + i32::from(v)))
+                    .collect();
+                for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+                    let mut y = vec![0i8; 256];
+                    let c = conv.with_isa(isa).unwrap();
+                    conv2d_i8(&c, &x, &[1], Some(&[bias]), &q, &mut y, &mut scratch).unwrap();
+                    assert_eq!(y, want, "{requant:?} bias {bias} on {}", isa.name());
+                }
+            }
+        }
+    }
 }

@@ -42,9 +42,14 @@ pub enum Isa {
     Neon,
 }
 
-/// The detected best ISA as `index + 1` into [`Isa::ALL`]; 0 until first detected.
+/// The detected best ISA as `index + 1` into [`Isa::ALL`] (bits 0-3), and [`VNNI`] if the
+/// CPU has AVX-512 VNNI; 0 until first detected.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 static BEST: AtomicU8 = AtomicU8::new(0);
+
+/// [`BEST`]'s flag for AVX-512 VNNI.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+const VNNI: u8 = 1 << 4;
 
 impl Isa {
     /// Every instruction set, available here or not.
@@ -73,15 +78,8 @@ impl Isa {
     pub fn best() -> Isa {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         {
-            let cached = BEST.load(Ordering::Relaxed);
-            if let Some(&isa) = Isa::ALL.get(usize::from(cached).wrapping_sub(1)) {
-                return isa;
-            }
-            let isa = x86::detect();
-            let index = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
-            // Racing first calls store the same value.
-            BEST.store(index as u8 + 1, Ordering::Relaxed);
-            isa
+            let index = usize::from(detected() & 0xf).wrapping_sub(1);
+            Isa::ALL.get(index).copied().unwrap_or(Isa::Sse2)
         }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
         {
@@ -134,46 +132,72 @@ impl Isa {
     }
 }
 
+/// [`BEST`], detecting on the first call.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn detected() -> u8 {
+    let cached = BEST.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let (isa, vnni) = x86::detect();
+    let index = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+    let value = (index as u8 + 1) | if vnni { VNNI } else { 0 };
+    // Racing first calls store the same value.
+    BEST.store(value, Ordering::Relaxed);
+    value
+}
+
+/// Whether the [`Isa::Avx512`] build may use AVX-512 VNNI (`vpdpbusd`): the int8
+/// convolution's fastest kernel. Not a tier of its own: the int8 results are exact on every
+/// build, and no other family has a use for it.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) fn avx512_vnni() -> bool {
+    detected() & VNNI != 0
+}
+
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
     use super::Isa;
     use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
 
     /// The best of SSE2, AVX2 + FMA and AVX-512 F/BW/DQ/VL that the CPU has and the OS
-    /// saves the registers of.
+    /// saves the registers of, and with AVX-512 whether it has VNNI.
     #[allow(unused_unsafe)] // `__cpuid` is safe only since Rust 1.94
-    pub(super) fn detect() -> Isa {
+    pub(super) fn detect() -> (Isa, bool) {
         if cfg!(all(
             target_feature = "avx512f",
             target_feature = "avx512bw",
             target_feature = "avx512dq",
             target_feature = "avx512vl",
+            target_feature = "avx512vnni",
             target_feature = "avx2",
             target_feature = "fma"
         )) {
-            return Isa::Avx512;
+            return (Isa::Avx512, true);
         }
         // CPUID leaf 1 ECX: bit 12 FMA, bit 27 OSXSAVE, bit 28 AVX. Leaf 7 EBX: bit 5 AVX2,
-        // bit 16 AVX512F, bit 17 AVX512DQ, bit 30 AVX512BW, bit 31 AVX512VL.
+        // bit 16 AVX512F, bit 17 AVX512DQ, bit 30 AVX512BW, bit 31 AVX512VL; ECX: bit 11
+        // AVX512_VNNI.
         // SAFETY: CPUID exists on every x86_64 CPU.
         let (max_leaf, ecx1) = unsafe { (__cpuid(0).eax, __cpuid(1).ecx) };
         let bit = |r: u32, b: u32| r >> b & 1 == 1;
         if max_leaf < 7 || !bit(ecx1, 27) || !bit(ecx1, 28) || !bit(ecx1, 12) {
-            return Isa::Sse2;
+            return (Isa::Sse2, false);
         }
         // SAFETY: OSXSAVE (checked above) says the OS enabled XSAVE, so XGETBV exists.
         let xcr0 = unsafe { xgetbv0() };
         // SAFETY: CPUID exists on every x86_64 CPU, and leaf 7 is listed (max_leaf >= 7).
-        let ebx7 = unsafe { __cpuid_count(7, 0).ebx };
+        let leaf7 = unsafe { __cpuid_count(7, 0) };
+        let ebx7 = leaf7.ebx;
         // XCR0 bits 1-2: SSE and AVX state; bits 5-7: opmask and both ZMM halves.
         if xcr0 & 0b110 != 0b110 || !bit(ebx7, 5) {
-            return Isa::Sse2;
+            return (Isa::Sse2, false);
         }
         let avx512 = [16, 17, 30, 31].iter().all(|&b| bit(ebx7, b));
         if avx512 && xcr0 & 0b1110_0110 == 0b1110_0110 {
-            Isa::Avx512
+            (Isa::Avx512, bit(leaf7.ecx, 11))
         } else {
-            Isa::Avx2
+            (Isa::Avx2, false)
         }
     }
 

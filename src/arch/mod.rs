@@ -31,6 +31,8 @@ mod cortex_m;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86;
 
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) use isa::avx512_vnni;
 pub use isa::Isa;
 pub(crate) use portable::Scalar;
 pub(crate) use simd::{Args, Simd};

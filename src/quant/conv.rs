@@ -6,7 +6,7 @@ use core::ops::Range;
 
 use super::requant::{Output, QuantParams, Scale};
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-use super::x86;
+use super::{vnni, x86};
 use crate::arch::run;
 use crate::conv::Conv2d;
 use crate::error::{check_len, Error};
@@ -15,14 +15,16 @@ use crate::walk::{chunks, pairs};
 
 /// Output positions per workspace tile at full speed: the patches of 32 positions of a 3x3
 /// layer of 64 channels take 18 KiB, within a level-1 data cache next to the filters.
-const FULL_TILE: usize = 32;
+pub(super) const FULL_TILE: usize = 32;
 
 /// The largest magnitude of one product `(x - x_zp) * w`: `|x - x_zp| <= 255`, `|w| <= 128`.
 const PRODUCT_MAX: u32 = 255 * 128;
 
 impl Conv2d {
     /// Workspace bytes [`conv2d_i8`] runs fastest with: the patches (`(C / groups) * KH *
-    /// KW` bytes each) of up to 32 output positions.
+    /// KW` bytes each) of up to 32 output positions; on x86_64 also room for the AVX-512 VNNI
+    /// kernel's transposed copy of them (32 positions' patches rounded up to 4 bytes, plus
+    /// 3).
     ///
     /// ```
     /// use nchw::{Conv2d, Padding, Shape, Window};
@@ -35,12 +37,24 @@ impl Conv2d {
     /// };
     /// static mut SCRATCH: [i8; CONV.min_scratch_len_i8()] = [0; CONV.min_scratch_len_i8()];
     /// assert_eq!(CONV.min_scratch_len_i8(), 72); // one 8 x 3 x 3 patch
-    /// assert_eq!(CONV.scratch_len_i8(), 72 * 32);
+    /// let patches = 72 * 32;
+    /// let vnni = if cfg!(target_arch = "x86_64") { patches + 3 } else { 0 };
+    /// assert_eq!(CONV.scratch_len_i8(), patches + vnni);
     /// ```
     pub const fn scratch_len_i8(&self) -> usize {
         let cols = self.group().cols();
         let tile = if cols < FULL_TILE { cols } else { FULL_TILE };
-        self.group().tile_len(tile)
+        let patches = self.group().tile_len(tile);
+        if cfg!(target_arch = "x86_64") {
+            let quads = self
+                .group()
+                .rows()
+                .div_ceil(4)
+                .saturating_mul(4 * FULL_TILE);
+            patches.saturating_add(3).saturating_add(quads)
+        } else {
+            patches
+        }
     }
 
     /// The smallest workspace [`conv2d_i8`] accepts: one output position's patch, `(C /
@@ -131,6 +145,15 @@ pub fn conv2d_i8(
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     if plan.depthwise_dsp(output, scratch) || plan.forward_dsp(output, scratch) {
         return Ok(());
+    }
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if conv.isa() == crate::arch::Isa::Avx512 && crate::arch::avx512_vnni() {
+        if let Some(n) = plan.vnni_tile(scratch.len()) {
+            // SAFETY: AVX-512 is the geometry's instruction set (`with_isa` checked it, or
+            // `Isa::best` detected it), and the CPU has VNNI.
+            unsafe { plan.forward_vnni(n, output, scratch) };
+            return Ok(());
+        }
     }
     // SAFETY: a geometry's instruction set is available: `with_isa` checked it, or
     // `Isa::best` detected it.
@@ -231,7 +254,7 @@ impl Plan<'_, '_> {
                 let block: [_; x86::FILTERS] = core::array::from_fn(|_| filters.next());
                 let [Some(f0), Some(f1), Some(f2), Some(f3)] = block else {
                     for (o, (row, filter)) in block.into_iter().flatten() {
-                        self.channel(row, filter, self.base(b, channel0, o, filter), patches);
+                        self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
                     }
                     return;
                 };
@@ -239,21 +262,29 @@ impl Plan<'_, '_> {
             }
         }
         for (o, (row, filter)) in filters {
-            self.channel(row, filter, self.base(b, channel0, o, filter), patches);
+            self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
         }
     }
 
-    /// Filter `o`'s requantization scale and the accumulator's start: the bias less `zp *
-    /// sum(w)`, since `sum((x - zp) * w) = sum(x * w) - zp * sum(w)` (the patches keep the raw
-    /// inputs, padding `zp`).
+    /// Filter `o`'s requantization scale and the accumulator's start for patches holding `x +
+    /// shift`: the bias less `(zp + shift) * sum(w)`, since `sum((x - zp) * w) = sum((x +
+    /// shift) * w) - (zp + shift) * sum(w)` (the patches keep the inputs, padding `zp`,
+    /// shifted by 0 or by VNNI's 128).
     #[inline(always)]
-    fn base(&self, b: Option<&[i32]>, channel0: usize, o: usize, filter: &[i8]) -> (Scale, i32) {
+    fn base(
+        &self,
+        b: Option<&[i32]>,
+        channel0: usize,
+        o: usize,
+        filter: &[i8],
+        shift: i32,
+    ) -> (Scale, i32) {
         let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
         let scale = self.quant.requant.channel(channel0 + o);
         let sum_w = filter
             .iter()
             .fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
-        let zp = i32::from(self.quant.input_zero_point);
+        let zp = i32::from(self.quant.input_zero_point) + shift;
         (scale, bias.wrapping_sub(zp.wrapping_mul(sum_w)))
     }
 
@@ -281,7 +312,7 @@ impl Plan<'_, '_> {
         let k = self.k.get();
         let base = filters
             .each_ref()
-            .map(|(o, (_, f))| self.base(b, channel0, *o, f));
+            .map(|(o, (_, f))| self.base(b, channel0, *o, f, 0));
         let fs = filters.each_ref().map(|(_, (_, f))| *f);
         let w = fs.map(<[i8]>::as_ptr);
         let n = filters
@@ -309,6 +340,108 @@ impl Plan<'_, '_> {
             for ((row, &base), f) in rows.iter_mut().zip(&base).zip(fs) {
                 self.channel(nth_chunk(&mut **row, q, 1), f, base, last);
             }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+impl Plan<'_, '_> {
+    /// Positions per tile of the VNNI path with `len` bytes of workspace ([`vnni::scratch_len`]),
+    /// or `None` if it cannot hold one position.
+    fn vnni_tile(&self, len: usize) -> Option<usize> {
+        let k = self.k.get();
+        let fixed = vnni::scratch_len(0, k);
+        let n = len.checked_sub(fixed)? / k;
+        let n = n.min(vnni::TILE).min(self.conv.group().cols());
+        (n > 0 && k <= vnni::K_MAX).then_some(n)
+    }
+
+    /// [`Plan::forward`] on AVX-512 VNNI (see [`vnni`]): per tile of `n` positions, the
+    /// patches into the front of `scratch`, transposed into quads after them, then every
+    /// block of filters.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/DQ/VL and VNNI; `n` is [`Plan::vnni_tile`]'s for `scratch`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
+    unsafe fn forward_vnni(&self, n: usize, output: &mut [i8], scratch: &mut [i8]) {
+        let (conv, k) = (self.conv, self.k.get());
+        let zp = self.quant.input_zero_point;
+        let (raw, quads) = scratch.split_at_mut(n * k + 3);
+        debug_assert!(quads.len() >= vnni::quads(k) * vnni::TILE * 4);
+        let quads = quads.as_mut_ptr().cast::<i32>();
+        for (image, image_out) in conv.images(self.input, output) {
+            for (channel0, ((x, y), (w, b))) in
+                groups(conv, image, image_out, self.weight, self.bias)
+            {
+                for columns in conv.tiles(n) {
+                    let len = columns.len();
+                    let patches = raw.get_mut(..len * k).unwrap_or_default();
+                    fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
+                    // SAFETY: `len <= n`: `raw` holds `len * k + 3` bytes, the quads after it
+                    // `quads(k) * TILE` `i32`s (`vnni_tile`); AVX-512 is available.
+                    unsafe { vnni::transpose(raw.as_ptr(), len, k, quads) };
+                    let rows = conv.tile_rows(&mut *y, columns);
+                    let mut filters = pairs(rows, chunks(w, k)).enumerate();
+                    loop {
+                        // Blocks of `MR` filters, the last few in blocks of 4.
+                        let mut block: [Filter<'_, '_>; vnni::MR] = Default::default();
+                        let mut count = 0;
+                        for (slot, filter) in block.iter_mut().zip(&mut filters) {
+                            *slot = filter;
+                            count += 1;
+                        }
+                        let block = block.get_mut(..count).unwrap_or_default();
+                        if count == vnni::MR {
+                            // SAFETY: the caller's CPU; the tile's quads are written.
+                            unsafe { self.block_vnni::<{ vnni::MR }>(block, b, channel0, quads) };
+                        } else {
+                            for four in block.chunks_mut(4) {
+                                // SAFETY: as above.
+                                unsafe { self.block_vnni::<4>(four, b, channel0, quads) };
+                            }
+                        }
+                        if count < vnni::MR {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The outputs of up to `M` filters over a tile whose quads are written: [`vnni::block`]
+    /// on the filters (the last repeated up to `M`), requantized into their rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW and VNNI; `quads` holds a tile's quads of patches of `k`
+    /// bytes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
+    unsafe fn block_vnni<const M: usize>(
+        &self,
+        filters: &mut [Filter<'_, '_>],
+        b: Option<&[i32]>,
+        channel0: usize,
+        quads: *const i32,
+    ) {
+        let k = self.k.get();
+        let Some((_, (_, last))) = filters.last() else {
+            return;
+        };
+        if filters.iter().any(|(_, (_, f))| f.len() != k) {
+            // Not in a validated geometry: every filter has `k` weights.
+            return;
+        }
+        let last = last.as_ptr();
+        let w = core::array::from_fn(|m| filters.get(m).map_or(last, |(_, (_, f))| f.as_ptr()));
+        let mut acc = [[0; vnni::TILE]; M];
+        // SAFETY: the caller's CPU and quads; every filter holds `k` weights (checked).
+        unsafe { vnni::block(w, k, quads, &mut acc) };
+        for ((o, (row, f)), acc) in filters.iter_mut().zip(&acc) {
+            let (scale, base) = self.base(b, channel0, *o, f, 128);
+            let n = row.len().min(vnni::TILE);
+            let row = row.get_mut(..n).unwrap_or_default();
+            // SAFETY: the caller's CPU.
+            unsafe { vnni::requantize(&self.out, scale, base, acc, row) };
         }
     }
 }

@@ -128,6 +128,8 @@ mod quantize;
 mod requant;
 mod round;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
+mod vnni;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86;
 
 pub use conv::conv2d_i8;
