@@ -175,7 +175,7 @@ impl Im2col {
     /// divisions each) are computed once, and the segment sizes are the same for every
     /// whole output row of a tap: the consumer's branches are predictable.
     #[inline(always)]
-    fn for_each_segment(&self, columns: Range<usize>, mut f: impl FnMut(Segment)) {
+    pub(crate) fn for_each_segment(&self, columns: Range<usize>, mut f: impl FnMut(Segment)) {
         let wnd = &self.window;
         let (axis_h, axis_w) = (wnd.axis_h(self.height), wnd.axis_w(self.width));
         let ow_count = self.out_w;
@@ -228,12 +228,12 @@ impl Im2col {
 
 /// One output row's share of one tile row. See [`Im2col::for_each_segment`].
 #[derive(Clone, Copy)]
-struct Segment {
-    dst: usize,
-    zeros_before: usize,
-    src: usize,
-    len: usize,
-    zeros_after: usize,
+pub(crate) struct Segment {
+    pub(crate) dst: usize,
+    pub(crate) zeros_before: usize,
+    pub(crate) src: usize,
+    pub(crate) len: usize,
+    pub(crate) zeros_after: usize,
 }
 
 /// Unfolds every image of `input` into its full `[rows(), cols()]` column matrix, the

@@ -23,8 +23,7 @@ const PRODUCT_MAX: u32 = 255 * 128;
 impl Conv2d {
     /// Workspace bytes [`conv2d_i8`] runs fastest with: the patches (`(C / groups) * KH *
     /// KW` bytes each) of up to 32 output positions; on x86_64 also room for the AVX-512 VNNI
-    /// kernel's transposed copy of them (32 positions' patches rounded up to 4 bytes, plus
-    /// 3).
+    /// kernel's interleaved copy of them (32 positions' patches rounded up to 4 bytes).
     ///
     /// ```
     /// use nchw::{Conv2d, Padding, Shape, Window};
@@ -38,7 +37,7 @@ impl Conv2d {
     /// static mut SCRATCH: [i8; CONV.min_scratch_len_i8()] = [0; CONV.min_scratch_len_i8()];
     /// assert_eq!(CONV.min_scratch_len_i8(), 72); // one 8 x 3 x 3 patch
     /// let patches = 72 * 32;
-    /// let vnni = if cfg!(target_arch = "x86_64") { patches + 3 } else { 0 };
+    /// let vnni = if cfg!(target_arch = "x86_64") { patches } else { 0 };
     /// assert_eq!(CONV.scratch_len_i8(), patches + vnni);
     /// ```
     pub const fn scratch_len_i8(&self) -> usize {
@@ -51,7 +50,7 @@ impl Conv2d {
                 .rows()
                 .div_ceil(4)
                 .saturating_mul(4 * FULL_TILE);
-            patches.saturating_add(3).saturating_add(quads)
+            patches.saturating_add(quads)
         } else {
             patches
         }
@@ -350,14 +349,13 @@ impl Plan<'_, '_> {
     /// or `None` if it cannot hold one position.
     fn vnni_tile(&self, len: usize) -> Option<usize> {
         let k = self.k.get();
-        let fixed = vnni::scratch_len(0, k);
-        let n = len.checked_sub(fixed)? / k;
+        let n = len.checked_sub(vnni::scratch_len(0, k))? / k;
         let n = n.min(vnni::TILE).min(self.conv.group().cols());
-        (n > 0 && k <= vnni::K_MAX).then_some(n)
+        (n > 0).then_some(n)
     }
 
-    /// [`Plan::forward`] on AVX-512 VNNI (see [`vnni`]): per tile of `n` positions, the
-    /// patches into the front of `scratch`, transposed into quads after them, then every
+    /// [`Plan::forward`] on AVX-512 VNNI (see [`vnni`]): per tile of `n` positions, the taps
+    /// unfolded into the front of `scratch`, interleaved into quads after them, then every
     /// block of filters.
     ///
     /// # Safety
@@ -366,7 +364,7 @@ impl Plan<'_, '_> {
     unsafe fn forward_vnni(&self, n: usize, output: &mut [i8], scratch: &mut [i8]) {
         let (conv, k) = (self.conv, self.k.get());
         let zp = self.quant.input_zero_point;
-        let (raw, quads) = scratch.split_at_mut(n * k + 3);
+        let (taps, quads) = scratch.split_at_mut(n * k);
         debug_assert!(quads.len() >= vnni::quads(k) * vnni::TILE * 4);
         let quads = quads.as_mut_ptr().cast::<i32>();
         for (image, image_out) in conv.images(self.input, output) {
@@ -375,11 +373,17 @@ impl Plan<'_, '_> {
             {
                 for columns in conv.tiles(n) {
                     let len = columns.len();
-                    let patches = raw.get_mut(..len * k).unwrap_or_default();
-                    fill_patches(conv.group(), x, zp, columns.clone(), self.out_w, patches);
-                    // SAFETY: `len <= n`: `raw` holds `len * k + 3` bytes, the quads after it
-                    // `quads(k) * TILE` `i32`s (`vnni_tile`); AVX-512 is available.
-                    unsafe { vnni::transpose(raw.as_ptr(), len, k, quads) };
+                    let rows = taps.get_mut(..len * k).unwrap_or_default();
+                    // SAFETY: the caller's CPU; `rows` holds `len * k` bytes, the quads after
+                    // `taps` `quads(k) * TILE` `i32`s (`vnni_tile`).
+                    unsafe {
+                        if vnni::shifted(conv.group(), x) {
+                            vnni::quads_shifted(conv.group(), x, zp, columns.clone(), quads);
+                        } else {
+                            vnni::unfold(conv.group(), x, zp, columns.clone(), rows);
+                            vnni::interleave(rows, len, k, quads);
+                        }
+                    }
                     let rows = conv.tile_rows(&mut *y, columns);
                     let mut filters = pairs(rows, chunks(w, k)).enumerate();
                     loop {

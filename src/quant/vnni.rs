@@ -6,27 +6,32 @@
 //! bit (`x + 128`); the accumulator's start takes it back (`- 128 * sum(w)`, beside the zero
 //! point's `- zp * sum(w)`).
 //!
-//! A tile is up to [`TILE`] output positions. Their patches, gathered as the other paths
-//! gather them (`k` bytes each, in the weights' order), are transposed into *quads*: for every
-//! four consecutive taps, one `i32` lane per position holding its four bytes. A block of
-//! [`MR`] filters then runs over the tile with each filter's four bytes broadcast straight
-//! from the weights (no packing) against two vectors of 16 positions: 24 accumulators in the
-//! 32 `zmm` registers. The results are vectors along the positions of one output channel, a
+//! A tile is up to [`TILE`] output positions. Their taps are unfolded as im2col unfolds
+//! them (a row of positions per tap, copied from the input rows by segments) and
+//! interleaved by byte unpacks into *quads*: for every four consecutive taps, one `i32` lane
+//! per position holding its four bytes. A block of [`MR`] filters then runs over the tile
+//! with each filter's four bytes broadcast straight from the weights (no packing) against
+//! two vectors of 16 positions: 24 accumulators in the 32 `zmm` registers. The results are
+//! vectors along the positions of one output channel, a
 //! piece of an NCHW output row, requantized 16 at a time and stored.
 
 use core::arch::x86_64::{
-    __m512i, __mmask16, _mm512_add_epi32, _mm512_add_epi64, _mm512_cvtepi32_epi8,
-    _mm512_cvtepi32_ps, _mm512_cvtps_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512,
-    _mm512_mask_blend_epi32, _mm512_mask_i32gather_epi32, _mm512_mask_storeu_epi32,
-    _mm512_max_epi32, _mm512_max_epi64, _mm512_max_ps, _mm512_min_epi32, _mm512_min_epi64,
-    _mm512_min_ps, _mm512_mul_epi32, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_set1_epi32,
-    _mm512_set1_epi64, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64,
-    _mm512_sra_epi64, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
-    _mm_cvtsi32_si128, _mm_mask_storeu_epi8,
+    __m256i, __m512i, __mmask16, __mmask32, _mm256_mask_loadu_epi8, _mm256_mask_storeu_epi8,
+    _mm256_maskz_loadu_epi8, _mm256_permute2x128_si256, _mm256_set1_epi8, _mm256_setzero_si256,
+    _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi16,
+    _mm256_unpacklo_epi8, _mm256_xor_si256, _mm512_add_epi32, _mm512_add_epi64,
+    _mm512_cvtepi32_epi8, _mm512_cvtepi32_ps, _mm512_cvtps_epi32, _mm512_dpbusd_epi32,
+    _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32, _mm512_max_epi64, _mm512_max_ps,
+    _mm512_min_epi32, _mm512_min_epi64, _mm512_min_ps, _mm512_mul_epi32, _mm512_mul_ps,
+    _mm512_set1_epi32, _mm512_set1_epi64, _mm512_set1_ps, _mm512_setzero_si512, _mm512_slli_epi64,
+    _mm512_sra_epi64, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm_cvtsi32_si128,
+    _mm_mask_storeu_epi8,
 };
+use core::ops::Range;
 use core::ptr::read_unaligned;
 
 use super::requant::{Output, Scale};
+use crate::im2col::Im2col;
 
 /// Output positions per tile: two vectors of 16 `i32` lanes, the full tile
 /// [`Conv2d::scratch_len_i8`](crate::Conv2d::scratch_len_i8) makes room for.
@@ -36,55 +41,226 @@ const _: () = assert!(TILE == super::conv::FULL_TILE);
 pub(super) const MR: usize = 12;
 /// `i32` lanes per vector.
 const LANES: usize = 16;
-/// The largest patch the gather's `i32` offsets reach: `(TILE - 1) * k + 4 * quads(k)`.
-pub(super) const K_MAX: usize = (i32::MAX as usize) / (TILE + 1);
 
 /// Quads of a patch of `k` bytes.
 pub(super) const fn quads(k: usize) -> usize {
     k.div_ceil(4)
 }
 
-/// Workspace bytes for a tile of `n` positions with patches of `k` bytes: the patches, the 3
-/// bytes the last quad's gather may read past them, and the quads (`TILE` lanes each).
+/// Workspace bytes for a tile of `n` positions with patches of `k` bytes: the taps' rows,
+/// and the quads (`TILE` lanes each).
 pub(super) const fn scratch_len(n: usize, k: usize) -> usize {
-    n * k + 3 + quads(k) * TILE * 4
+    n * k + quads(k) * TILE * 4
 }
 
 /// `base + sum(w[t] * x[t])` for a block of filters over a tile: the accumulators of
 /// [`block`], one row of [`TILE`] positions per filter.
 pub(super) type Accumulators<const M: usize> = [[i32; TILE]; M];
 
-/// Transposes the patches of `n <= TILE` positions (`k <= K_MAX` bytes each, the first at
-/// `raw`) into quads at `out`: lane `p` of quad `q` (`out[q * TILE + p]`) holds patch `p`'s bytes
-/// `4q .. 4q + 4` with their sign bits flipped (`x + 128` as `u8`); past `k`, whatever
-/// follows the patch ([`block`] multiplies it by zero). Lanes `n..TILE` are left as they
-/// were.
+/// The taps of output positions `columns` (at most [`TILE`]) of one group's `image` as rows
+/// of `n = columns.len()` bytes, `rows[t * n + p]` (the im2col tile layout, from the same
+/// walk by segments), taps in the padding `zp`.
 ///
 /// # Safety
-/// The CPU has AVX-512 F; `raw` is readable for `n * k + 3` bytes and `out` writable for
-/// `quads(k) * TILE` `i32`s.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transpose(raw: *const i8, n: usize, k: usize, out: *mut i32) {
-    let ki = k as i32;
-    let first = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(ki),
-    );
-    let offsets = [first, _mm512_add_epi32(first, _mm512_set1_epi32(16 * ki))];
-    let masks = [lanes(n), lanes(n.saturating_sub(LANES))];
-    let flip = _mm512_set1_epi32(0x8080_8080_u32 as i32);
-    for q in 0..quads(k) {
-        for (v, (&offsets, &mask)) in offsets.iter().zip(&masks).enumerate() {
-            // SAFETY: lane `p < n` reads bytes `p * k + 4q .. + 4 <= n * k + 3` of `raw`
-            // (`4q <= k + 3 - 4`), offsets below `i32::MAX` as `k <= K_MAX`; lanes `>= n`
-            // are masked off. The store writes lanes `< n` of quad `q`'s row.
+/// The CPU has AVX-512 BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn unfold(
+    g: &Im2col,
+    image: &[i8],
+    zp: i8,
+    columns: Range<usize>,
+    rows: &mut [i8],
+) {
+    let stride = g.window().stride_w;
+    g.for_each_segment(columns, |s| {
+        // As im2col's unfold splits them (the same code there compiles tighter for
+        // Cortex-M than through a shared method).
+        let Some(out) = rows.get_mut(s.dst..s.dst + s.zeros_before + s.len + s.zeros_after) else {
+            return;
+        };
+        let Some((before, rest)) = out.split_at_mut_checked(s.zeros_before) else {
+            return;
+        };
+        let Some((body, after)) = rest.split_at_mut_checked(s.len) else {
+            return;
+        };
+        for b in before.iter_mut().chain(after) {
+            *b = zp;
+        }
+        if s.len == 0 {
+            return;
+        }
+        let Some(src) = image.get(s.src..s.src + (s.len - 1) * stride + 1) else {
+            return;
+        };
+        if stride == 1 && s.len <= 32 {
+            let m = bytes(s.len);
+            // SAFETY: the masked load reads `s.len = src.len()` bytes, the store writes as
+            // many into `body`.
             unsafe {
-                let bytes =
-                    _mm512_mask_i32gather_epi32::<1>(flip, mask, offsets, raw.add(4 * q).cast());
-                let x = _mm512_xor_si512(bytes, flip);
-                _mm512_mask_storeu_epi32(out.add(q * TILE + v * LANES), mask, x);
+                _mm256_mask_storeu_epi8(
+                    body.as_mut_ptr(),
+                    m,
+                    _mm256_maskz_loadu_epi8(m, src.as_ptr()),
+                )
+            };
+        } else {
+            for (b, &x) in body.iter_mut().zip(src.iter().step_by(stride)) {
+                *b = x;
             }
         }
+    });
+}
+
+/// The mask of the first `n` (at most 32) bytes.
+fn bytes(n: usize) -> __mmask32 {
+    if n >= 32 {
+        !0
+    } else {
+        (1u32 << n) - 1
+    }
+}
+
+/// Interleaves the rows of `n <= TILE` bytes that [`unfold`] wrote for patches of `k` taps
+/// into quads at `out`: lane `p` of quad `q` (`out[q * TILE + p]`) holds taps `4q .. 4q +
+/// 4` of position `p` with their sign bits flipped (`x + 128` as `u8`); taps past `k` and
+/// lanes past `n` hold anything ([`block`] multiplies the former by zero, and the latter's
+/// outputs are not stored).
+///
+/// # Safety
+/// The CPU has AVX-512 BW and VL; `rows` holds `k * n` bytes and `out` is writable for
+/// `quads(k) * TILE` `i32`s.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+pub(super) unsafe fn interleave(rows: &[i8], n: usize, k: usize, out: *mut i32) {
+    debug_assert!(n <= TILE && rows.len() >= k * n);
+    let (m, flip) = (bytes(n), _mm256_set1_epi8(0x80_u8 as i8));
+    // SAFETY: row `t < k` is bytes `t * n .. t * n + n` of `rows`, masked to them.
+    let row = |t: usize| unsafe {
+        if t < k {
+            _mm256_xor_si256(_mm256_maskz_loadu_epi8(m, rows.as_ptr().add(t * n)), flip)
+        } else {
+            _mm256_setzero_si256()
+        }
+    };
+    for q in 0..quads(k) {
+        let taps = [row(4 * q), row(4 * q + 1), row(4 * q + 2), row(4 * q + 3)];
+        // SAFETY: quad `q`'s 32 lanes are in `out`.
+        unsafe { store_quad(taps, out.add(q * TILE)) };
+    }
+}
+
+/// Stores four taps' rows of 32 positions as one quad: lane `p` of `dst` gets byte `p` of
+/// each of `taps`, in order.
+///
+/// # Safety
+/// The CPU has AVX2; `dst` is writable for 32 `i32`s.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store_quad([a, b, c, d]: [__m256i; 4], dst: *mut i32) {
+    // Byte pairs, then quads, within each 128-bit half: positions 0-3 and 16-19 in `p[0]`,
+    // 4-7 and 20-23 in `p[1]`, 8-11 and 24-27, 12-15 and 28-31.
+    let (ab, cd) = (
+        [_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b)],
+        [_mm256_unpacklo_epi8(c, d), _mm256_unpackhi_epi8(c, d)],
+    );
+    let p = [
+        _mm256_unpacklo_epi16(ab[0], cd[0]),
+        _mm256_unpackhi_epi16(ab[0], cd[0]),
+        _mm256_unpacklo_epi16(ab[1], cd[1]),
+        _mm256_unpackhi_epi16(ab[1], cd[1]),
+    ];
+    // SAFETY: 128 bytes from `dst`, the caller's.
+    unsafe {
+        let dst = dst.cast::<__m256i>();
+        _mm256_storeu_si256(dst, _mm256_permute2x128_si256::<0x20>(p[0], p[1]));
+        _mm256_storeu_si256(dst.add(1), _mm256_permute2x128_si256::<0x20>(p[2], p[3]));
+        _mm256_storeu_si256(dst.add(2), _mm256_permute2x128_si256::<0x31>(p[0], p[1]));
+        _mm256_storeu_si256(dst.add(3), _mm256_permute2x128_si256::<0x31>(p[2], p[3]));
+    }
+}
+
+/// The most taps per channel (`KH * KW`) [`quads_shifted`] takes.
+const MAX_TAPS: usize = 32;
+
+/// Whether [`quads_shifted`] takes a group's geometry: stride 1 and `OW == W` (the width
+/// padded "same"), so that every tap's row of positions is its input plane shifted, and at
+/// most [`MAX_TAPS`] taps per channel.
+pub(super) fn shifted(g: &Im2col, image: &[i8]) -> bool {
+    let win = g.window();
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    win.stride_h == 1
+        && win.stride_w == 1
+        && g.out_w() == g.width()
+        && kh <= MAX_TAPS
+        && kw <= MAX_TAPS
+        && kh * kw <= MAX_TAPS
+        && image.len() >= g.channels() * g.height() * g.width()
+}
+
+/// [`unfold`] and [`interleave`] in one pass where [`shifted`] holds: tap `(c, i, j)` of
+/// position `p` is element `p + shift(i, j)` of plane `c`, so each tap's row of the tile is
+/// one masked load (the positions whose input lies in the padding masked off, reading `zp`),
+/// and four of them make a quad in registers.
+///
+/// # Safety
+/// The CPU has AVX-512 BW and VL; [`shifted`] holds for `g` and `image`; `columns` holds at
+/// most [`TILE`] positions; `out` is writable for `quads(k) * TILE` `i32`s, `k` being `g`'s
+/// patch length.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+pub(super) unsafe fn quads_shifted(
+    g: &Im2col,
+    image: &[i8],
+    zp: i8,
+    columns: Range<usize>,
+    out: *mut i32,
+) {
+    let win = g.window();
+    let (h, w) = (g.height(), g.width());
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    // Per kernel row (column), the positions whose input row (column) is inside the image.
+    let (mut rows_in, mut cols_in) = ([0u32; MAX_TAPS], [0u32; MAX_TAPS]);
+    let (mut oh, mut ow) = (columns.start / w.max(1), columns.start % w.max(1));
+    for i in 0..columns.len().min(TILE) {
+        for (r, m) in rows_in.iter_mut().enumerate().take(kh) {
+            *m |= u32::from((oh + r * win.dilation_h).wrapping_sub(win.padding.top) < h) << i;
+        }
+        for (s, m) in cols_in.iter_mut().enumerate().take(kw) {
+            *m |= u32::from((ow + s * win.dilation_w).wrapping_sub(win.padding.left) < w) << i;
+        }
+        ow += 1;
+        if ow == w {
+            (oh, ow) = (oh + 1, 0);
+        }
+    }
+    let (zp, flip) = (_mm256_set1_epi8(zp), _mm256_set1_epi8(0x80_u8 as i8));
+    let k = g.rows();
+    let (mut c, mut i, mut j) = (0, 0, 0);
+    let mut tap = || {
+        if c == g.channels() {
+            return _mm256_setzero_si256();
+        }
+        let mask = rows_in[i] & cols_in[j];
+        let shift = ((i * win.dilation_h) as isize - win.padding.top as isize) * w as isize
+            + (j * win.dilation_w) as isize
+            - win.padding.left as isize;
+        let at = ((c * h * w + columns.start) as isize).wrapping_add(shift);
+        // SAFETY: a lane `p` left in the mask reads element `(oh + i * dh - top) * w + ow + j
+        // * dw - left` of plane `c`, inside it (the masks), and the image holds every plane
+        // (`shifted`); masked-off lanes are not read.
+        let v = unsafe { _mm256_mask_loadu_epi8(zp, mask, image.as_ptr().wrapping_offset(at)) };
+        j += 1;
+        if j == kw {
+            (i, j) = (i + 1, 0);
+            if i == kh {
+                (c, i) = (c + 1, 0);
+            }
+        }
+        _mm256_xor_si256(v, flip)
+    };
+    for q in 0..quads(k) {
+        let taps = [tap(), tap(), tap(), tap()];
+        // SAFETY: quad `q`'s 32 lanes are in `out`.
+        unsafe { store_quad(taps, out.add(q * TILE)) };
     }
 }
 
