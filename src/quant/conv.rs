@@ -367,24 +367,27 @@ impl Plan<'_, '_> {
         let (taps, quads) = scratch.split_at_mut(n * k);
         debug_assert!(quads.len() >= vnni::quads(k) * vnni::TILE * 4);
         let quads = quads.as_mut_ptr().cast::<i32>();
+        let group = conv.group();
+        // Tiles outside groups: the masks of the shifted loads are made once per tile.
         for (image, image_out) in conv.images(self.input, output) {
-            for (channel0, ((x, y), (w, b))) in
-                groups(conv, image, image_out, self.weight, self.bias)
-            {
-                for columns in conv.tiles(n) {
+            for columns in conv.tiles(n) {
+                let inside = vnni::Inside::new(group, columns.clone());
+                for (channel0, ((x, y), (w, b))) in
+                    groups(conv, image, &mut *image_out, self.weight, self.bias)
+                {
                     let len = columns.len();
                     let rows = taps.get_mut(..len * k).unwrap_or_default();
                     // SAFETY: the caller's CPU; `rows` holds `len * k` bytes, the quads after
-                    // `taps` `quads(k) * TILE` `i32`s (`vnni_tile`).
+                    // `taps` `quads(k) * TILE` `i32`s (`vnni_tile`); `inside` is the tile's.
                     unsafe {
-                        if vnni::shifted(conv.group(), x) {
-                            vnni::quads_shifted(conv.group(), x, zp, columns.clone(), quads);
+                        if vnni::shifted(group, x) {
+                            vnni::quads_shifted(group, x, zp, columns.clone(), &inside, quads);
                         } else {
-                            vnni::unfold(conv.group(), x, zp, columns.clone(), rows);
+                            vnni::unfold(group, x, zp, columns.clone(), rows);
                             vnni::interleave(rows, len, k, quads);
                         }
                     }
-                    let rows = conv.tile_rows(&mut *y, columns);
+                    let rows = conv.tile_rows(y, columns.clone());
                     let mut filters = pairs(rows, chunks(w, k)).enumerate();
                     loop {
                         // Blocks of `MR` filters, the last few in blocks of 4.

@@ -197,6 +197,53 @@ pub(super) fn shifted(g: &Im2col, image: &[i8]) -> bool {
         && image.len() >= g.channels() * g.height() * g.width()
 }
 
+/// Per kernel row (column), the positions of a tile whose input row (column) lies inside
+/// the image, as bits: what [`quads_shifted`] loads. The same for every group and channel,
+/// so made once per tile.
+pub(super) struct Inside {
+    rows: [u32; MAX_TAPS],
+    cols: [u32; MAX_TAPS],
+}
+
+impl Inside {
+    /// The masks of positions `columns` (at most [`TILE`]) of a geometry [`shifted`] takes,
+    /// one output row's run of positions at a time.
+    pub(super) fn new(g: &Im2col, columns: Range<usize>) -> Inside {
+        let win = g.window();
+        let (h, w) = (g.height(), g.width());
+        let (top, left) = (win.padding.top, win.padding.left);
+        let mut inside = Inside {
+            rows: [0; MAX_TAPS],
+            cols: [0; MAX_TAPS],
+        };
+        let end = columns.end.min(columns.start + TILE);
+        let mut p = columns.start;
+        while p < end && w > 0 {
+            let (oh, ow) = (p / w, p % w);
+            let len = (w - ow).min(end - p);
+            // Bits `from..to` of this run, `ow + from .. ow + to` of output row `oh`.
+            let i = p - columns.start;
+            let run = |from: usize, to: usize| ((1u64 << (i + to)) - (1u64 << (i + from))) as u32;
+            for (r, m) in inside.rows.iter_mut().enumerate().take(win.kernel_h) {
+                if (oh + r * win.dilation_h).wrapping_sub(top) < h {
+                    *m |= run(0, len);
+                }
+            }
+            for (s, m) in inside.cols.iter_mut().enumerate().take(win.kernel_w) {
+                // Input column `ow' + s * dw - left` is inside for `ow'` in `lo..hi`.
+                let reach = s * win.dilation_w;
+                let lo = left.saturating_sub(reach).max(ow);
+                let hi = (w + left).saturating_sub(reach).min(ow + len);
+                if lo < hi {
+                    *m |= run(lo - ow, hi - ow);
+                }
+            }
+            p += len;
+        }
+        inside
+    }
+}
+
 /// [`unfold`] and [`interleave`] in one pass where [`shifted`] holds: tap `(c, i, j)` of
 /// position `p` is element `p + shift(i, j)` of plane `c`, so each tap's row of the tile is
 /// one masked load (the positions whose input lies in the padding masked off, reading `zp`),
@@ -204,7 +251,7 @@ pub(super) fn shifted(g: &Im2col, image: &[i8]) -> bool {
 ///
 /// # Safety
 /// The CPU has AVX-512 BW and VL; [`shifted`] holds for `g` and `image`; `columns` holds at
-/// most [`TILE`] positions; `out` is writable for `quads(k) * TILE` `i32`s, `k` being `g`'s
+/// most [`TILE`] positions and `inside` is its [`Inside`]; `out` is writable for `quads(k) * TILE` `i32`s, `k` being `g`'s
 /// patch length.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
 pub(super) unsafe fn quads_shifted(
@@ -212,26 +259,13 @@ pub(super) unsafe fn quads_shifted(
     image: &[i8],
     zp: i8,
     columns: Range<usize>,
+    inside: &Inside,
     out: *mut i32,
 ) {
     let win = g.window();
     let (h, w) = (g.height(), g.width());
     let (kh, kw) = (win.kernel_h, win.kernel_w);
-    // Per kernel row (column), the positions whose input row (column) is inside the image.
-    let (mut rows_in, mut cols_in) = ([0u32; MAX_TAPS], [0u32; MAX_TAPS]);
-    let (mut oh, mut ow) = (columns.start / w.max(1), columns.start % w.max(1));
-    for i in 0..columns.len().min(TILE) {
-        for (r, m) in rows_in.iter_mut().enumerate().take(kh) {
-            *m |= u32::from((oh + r * win.dilation_h).wrapping_sub(win.padding.top) < h) << i;
-        }
-        for (s, m) in cols_in.iter_mut().enumerate().take(kw) {
-            *m |= u32::from((ow + s * win.dilation_w).wrapping_sub(win.padding.left) < w) << i;
-        }
-        ow += 1;
-        if ow == w {
-            (oh, ow) = (oh + 1, 0);
-        }
-    }
+    let (rows_in, cols_in) = (&inside.rows, &inside.cols);
     let (zp, flip) = (_mm256_set1_epi8(zp), _mm256_set1_epi8(0x80_u8 as i8));
     let k = g.rows();
     let (mut c, mut i, mut j) = (0, 0, 0);
