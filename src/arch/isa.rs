@@ -36,7 +36,8 @@ pub enum Isa {
     Sse2,
     /// x86_64 AVX2 with FMA.
     Avx2,
-    /// x86_64 AVX-512 F, BW, DQ and VL (with AVX2 and FMA).
+    /// x86_64 AVX-512 F, BW, DQ and VL (with AVX2 and FMA). Where the CPU also has AVX-512
+    /// VNNI, the int8 convolution runs its `vpdpbusd` kernel on this build.
     Avx512,
     /// aarch64 NEON, the aarch64 baseline.
     Neon,

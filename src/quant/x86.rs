@@ -5,6 +5,9 @@
 //! of [`FILTERS`] filters by [`PATCHES`] patches keeps its 8 accumulators and the 6 widened
 //! operands of one step in 14 of the 16 `ymm` registers, so each operand is widened once per
 //! step for every product it enters, not once per product as in a lone dot product.
+//!
+//! The AVX2 build runs it, and the AVX-512 build on a CPU without VNNI or with less workspace
+//! than [`vnni`](super::vnni) needs.
 
 use core::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16,
