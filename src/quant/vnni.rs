@@ -25,7 +25,7 @@ use core::arch::x86_64::{
     _mm512_min_epi32, _mm512_min_epi64, _mm512_min_ps, _mm512_mul_epi32, _mm512_mul_ps,
     _mm512_set1_epi32, _mm512_set1_epi64, _mm512_set1_ps, _mm512_setzero_si512, _mm512_slli_epi64,
     _mm512_sra_epi64, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm_cvtsi32_si128,
-    _mm_mask_storeu_epi8,
+    _mm_mask_storeu_epi8, _mm_storeu_si128,
 };
 use core::ops::Range;
 use core::ptr::read_unaligned;
@@ -445,13 +445,16 @@ pub(super) unsafe fn requantize(
             _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32))
         };
         let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), min), max);
-        // SAFETY: lanes below `chunk.len()` are stored into `chunk`.
+        let bytes = _mm512_cvtepi32_epi8(y);
+        // SAFETY: lanes below `chunk.len()` are stored into `chunk`. A whole chunk takes a
+        // plain store: fused with the narrowing, the masked one is a slow `vpmovdb` to
+        // memory (a third of a 1x1 layer's time on Zen 4).
         unsafe {
-            _mm_mask_storeu_epi8(
-                chunk.as_mut_ptr(),
-                lanes(chunk.len()),
-                _mm512_cvtepi32_epi8(y),
-            )
+            if chunk.len() == LANES {
+                _mm_storeu_si128(chunk.as_mut_ptr().cast(), bytes);
+            } else {
+                _mm_mask_storeu_epi8(chunk.as_mut_ptr(), lanes(chunk.len()), bytes);
+            }
         };
     }
 }
