@@ -268,31 +268,33 @@ pub(super) unsafe fn quads_shifted(
     let (rows_in, cols_in) = (&inside.rows, &inside.cols);
     let (zp, flip) = (_mm256_set1_epi8(zp), _mm256_set1_epi8(0x80_u8 as i8));
     let k = g.rows();
+    let (channels, plane) = (g.channels(), h * w);
     let (mut c, mut i, mut j) = (0, 0, 0);
-    let mut tap = || {
-        if c == g.channels() {
-            return _mm256_setzero_si256();
-        }
-        let mask = rows_in[i] & cols_in[j];
-        let shift = ((i * win.dilation_h) as isize - win.padding.top as isize) * w as isize
-            + (j * win.dilation_w) as isize
-            - win.padding.left as isize;
-        let at = ((c * h * w + columns.start) as isize).wrapping_add(shift);
-        // SAFETY: a lane `p` left in the mask reads element `(oh + i * dh - top) * w + ow + j
-        // * dw - left` of plane `c`, inside it (the masks), and the image holds every plane
-        // (`shifted`); masked-off lanes are not read.
-        let v = unsafe { _mm256_mask_loadu_epi8(zp, mask, image.as_ptr().wrapping_offset(at)) };
-        j += 1;
-        if j == kw {
-            (i, j) = (i + 1, 0);
-            if i == kh {
-                (c, i) = (c + 1, 0);
+    for q in 0..quads(k) {
+        // Taps `4q .. 4q + 4` in `(c, i, j)` order; past the last channel, zeros.
+        let mut taps = [_mm256_setzero_si256(); 4];
+        for t in &mut taps {
+            if c == channels {
+                break;
+            }
+            let mask = rows_in[i] & cols_in[j];
+            let shift = ((i * win.dilation_h) as isize - win.padding.top as isize) * w as isize
+                + (j * win.dilation_w) as isize
+                - win.padding.left as isize;
+            let at = ((c * plane + columns.start) as isize).wrapping_add(shift);
+            // SAFETY: a lane `p` left in the mask reads element `(oh + i * dh - top) * w + ow
+            // + j * dw - left` of plane `c`, inside it (the masks), and the image holds every
+            // plane (`shifted`); masked-off lanes are not read.
+            let v = unsafe { _mm256_mask_loadu_epi8(zp, mask, image.as_ptr().wrapping_offset(at)) };
+            *t = _mm256_xor_si256(v, flip);
+            j += 1;
+            if j == kw {
+                (i, j) = (i + 1, 0);
+                if i == kh {
+                    (c, i) = (c + 1, 0);
+                }
             }
         }
-        _mm256_xor_si256(v, flip)
-    };
-    for q in 0..quads(k) {
-        let taps = [tap(), tap(), tap(), tap()];
         // SAFETY: quad `q`'s 32 lanes are in `out`.
         unsafe { store_quad(taps, out.add(q * TILE)) };
     }
