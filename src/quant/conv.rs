@@ -390,7 +390,7 @@ impl Plan<'_, '_> {
                     let rows = conv.tile_rows(y, columns.clone());
                     let mut filters = pairs(rows, chunks(w, k)).enumerate();
                     loop {
-                        // Blocks of `MR` filters, the last few in blocks of 4.
+                        // Blocks of `MR` filters, the last few in blocks of 4 (or 1).
                         let mut block: [Filter<'_, '_>; vnni::MR] = Default::default();
                         let mut count = 0;
                         for (slot, filter) in block.iter_mut().zip(&mut filters) {
@@ -403,8 +403,14 @@ impl Plan<'_, '_> {
                             unsafe { self.block_vnni::<{ vnni::MR }>(block, b, channel0, quads) };
                         } else {
                             for four in block.chunks_mut(4) {
-                                // SAFETY: as above.
-                                unsafe { self.block_vnni::<4>(four, b, channel0, quads) };
+                                // SAFETY: as above. A lone filter (depthwise) on its own.
+                                unsafe {
+                                    if let [_] = four {
+                                        self.block_vnni::<1>(four, b, channel0, quads)
+                                    } else {
+                                        self.block_vnni::<4>(four, b, channel0, quads)
+                                    }
+                                };
                             }
                         }
                         if count < vnni::MR {
