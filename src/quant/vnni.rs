@@ -48,9 +48,10 @@ pub(super) const fn quads(k: usize) -> usize {
 }
 
 /// Workspace bytes for a tile of `n` positions with patches of `k` bytes: the taps' rows,
-/// and the quads (`TILE` lanes each).
+/// and the quads (`TILE` lanes each); saturating, so that no patch is too long to ask about.
 pub(super) const fn scratch_len(n: usize, k: usize) -> usize {
-    n * k + quads(k) * TILE * 4
+    n.saturating_mul(k)
+        .saturating_add(quads(k).saturating_mul(TILE * 4))
 }
 
 /// `base + sum(w[t] * x[t])` for a block of filters over a tile: the accumulators of
