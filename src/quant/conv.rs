@@ -368,20 +368,24 @@ impl Plan<'_, '_> {
         debug_assert!(quads.len() >= vnni::quads(k) * vnni::TILE * 4);
         let quads = quads.as_mut_ptr().cast::<i32>();
         let group = conv.group();
+        let shifted = vnni::shifted(group);
         // Tiles outside groups: the masks of the shifted loads are made once per tile.
         for (image, image_out) in conv.images(self.input, output) {
             for columns in conv.tiles(n) {
-                let inside = vnni::Inside::new(group, columns.clone());
+                let inside = shifted.then(|| vnni::Inside::new(group, columns.clone()));
                 for (channel0, ((x, y), (w, b))) in
                     groups(conv, image, &mut *image_out, self.weight, self.bias)
                 {
                     let len = columns.len();
                     let rows = taps.get_mut(..len * k).unwrap_or_default();
                     // SAFETY: the caller's CPU; `rows` holds `len * k` bytes, the quads after
-                    // `taps` `quads(k) * TILE` `i32`s (`vnni_tile`); `inside` is the tile's.
+                    // `taps` `quads(k) * TILE` `i32`s (`vnni_tile`); `inside` is the tile's,
+                    // for a geometry `shifted` takes, and `x` holds the group's planes.
                     unsafe {
-                        if vnni::shifted(group, x) {
-                            vnni::quads_shifted(group, x, zp, columns.clone(), &inside, quads);
+                        if let Some(inside) =
+                            inside.as_ref().filter(|_| x.len() == group.image_len())
+                        {
+                            vnni::quads_shifted(group, x, zp, columns.clone(), inside, quads);
                         } else {
                             vnni::unfold(group, x, zp, columns.clone(), rows);
                             vnni::interleave(rows, len, k, quads);

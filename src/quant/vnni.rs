@@ -124,9 +124,8 @@ fn bytes(n: usize) -> __mmask32 {
 
 /// Interleaves the rows of `n <= TILE` bytes that [`unfold`] wrote for patches of `k` taps
 /// into quads at `out`: lane `p` of quad `q` (`out[q * TILE + p]`) holds taps `4q .. 4q +
-/// 4` of position `p` with their sign bits flipped (`x + 128` as `u8`); taps past `k` and
-/// lanes past `n` hold anything ([`block`] multiplies the former by zero, and the latter's
-/// outputs are not stored).
+/// 4` of position `p` with their sign bits flipped (`x + 128` as `u8`); taps past `k` are
+/// zero, lanes past `n` anything (their outputs are not stored).
 ///
 /// # Safety
 /// The CPU has AVX-512 BW and VL; `rows` holds `k * n` bytes and `out` is writable for
@@ -186,7 +185,7 @@ const MAX_TAPS: usize = 32;
 /// Whether [`quads_shifted`] takes a group's geometry: stride 1 and `OW == W` (the width
 /// padded "same"), so that every tap's row of positions is its input plane shifted, and at
 /// most [`MAX_TAPS`] taps per channel.
-pub(super) fn shifted(g: &Im2col, image: &[i8]) -> bool {
+pub(super) fn shifted(g: &Im2col) -> bool {
     let win = g.window();
     let (kh, kw) = (win.kernel_h, win.kernel_w);
     win.stride_h == 1
@@ -195,7 +194,6 @@ pub(super) fn shifted(g: &Im2col, image: &[i8]) -> bool {
         && kh <= MAX_TAPS
         && kw <= MAX_TAPS
         && kh * kw <= MAX_TAPS
-        && image.len() >= g.channels() * g.height() * g.width()
 }
 
 /// Per kernel row (column), the positions of a tile whose input row (column) lies inside
@@ -251,7 +249,8 @@ impl Inside {
 /// and four of them make a quad in registers.
 ///
 /// # Safety
-/// The CPU has AVX-512 BW and VL; [`shifted`] holds for `g` and `image`; `columns` holds at
+/// The CPU has AVX-512 BW and VL; [`shifted`] holds for `g`, and `image` holds its
+/// `image_len()` bytes; `columns` holds at
 /// most [`TILE`] positions and `inside` is its [`Inside`]; `out` is writable for `quads(k) * TILE` `i32`s, `k` being `g`'s
 /// patch length.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
@@ -285,7 +284,7 @@ pub(super) unsafe fn quads_shifted(
             let at = ((c * plane + columns.start) as isize).wrapping_add(shift);
             // SAFETY: a lane `p` left in the mask reads element `(oh + i * dh - top) * w + ow
             // + j * dw - left` of plane `c`, inside it (the masks), and the image holds every
-            // plane (`shifted`); masked-off lanes are not read.
+            // plane (the caller's); masked-off lanes are not read.
             let v = unsafe { _mm256_mask_loadu_epi8(zp, mask, image.as_ptr().wrapping_offset(at)) };
             *t = _mm256_xor_si256(v, flip);
             j += 1;
@@ -311,8 +310,8 @@ fn lanes(n: usize) -> __mmask16 {
 }
 
 /// `acc[m][p] = sum over t < k of w[m][t] * u(p, t)`, where `u(p, t)` is byte `t` of
-/// position `p` in the quads [`transpose`] wrote (the input plus 128), for every lane `p <
-/// TILE`.
+/// position `p` in the quads [`interleave`] or [`quads_shifted`] wrote (the input plus
+/// 128), for every lane `p < TILE`.
 ///
 /// # Safety
 /// The CPU has AVX-512 F and VNNI; each `w[m]` is readable for `k` bytes, `quads` for
@@ -329,30 +328,32 @@ pub(super) unsafe fn block<const M: usize>(
     // SAFETY: quads `q < quads(k)` are in bounds; the filters' words `4q .. 4q + 4 <= k` for
     // `q < full`, and the tail bytes `4 * full .. k`.
     unsafe {
-        let step = |sums: &mut [[__m512i; 2]; M], q: usize, word: &dyn Fn(usize) -> i32| {
+        // Quad `q` against each filter's four bytes of it.
+        let step = |sums: &mut [[__m512i; 2]; M], q: usize, words: &[i32; M]| {
             let x0 = _mm512_loadu_si512(quads.add(q * TILE).cast());
             let x1 = _mm512_loadu_si512(quads.add(q * TILE + LANES).cast());
-            for (m, s) in sums.iter_mut().enumerate() {
-                let wq = _mm512_set1_epi32(word(m));
+            for (s, &word) in sums.iter_mut().zip(words) {
+                let wq = _mm512_set1_epi32(word);
                 s[0] = _mm512_dpbusd_epi32(s[0], x0, wq);
                 s[1] = _mm512_dpbusd_epi32(s[1], x1, wq);
             }
         };
+        let mut words = [0i32; M];
         for q in 0..full {
-            step(&mut sums, q, &|m| {
-                read_unaligned(w[m].add(4 * q).cast::<i32>())
-            });
+            for (word, f) in words.iter_mut().zip(w) {
+                *word = read_unaligned(f.add(4 * q).cast::<i32>());
+            }
+            step(&mut sums, q, &words);
         }
         if !k.is_multiple_of(4) {
-            // The filters' bytes past `k` as zero: the quads' bytes there are the next
-            // patch's.
-            step(&mut sums, full, &|m| {
-                let mut b = [0u8; 4];
-                for (i, b) in b.iter_mut().enumerate().take(k % 4) {
-                    *b = *w[m].add(4 * full + i) as u8;
-                }
-                i32::from_le_bytes(b)
-            });
+            // The last quad's bytes within `k`: the last filter ends there (the quads' taps
+            // past `k` are zero, so the filters' bytes there never count).
+            for (word, f) in words.iter_mut().zip(w) {
+                *word = (0..k % 4).fold(0, |v, i| {
+                    v | i32::from(*f.add(4 * full + i) as u8) << (8 * i)
+                });
+            }
+            step(&mut sums, full, &words);
         }
         for (row, s) in acc.iter_mut().zip(&sums) {
             _mm512_storeu_si512(row.as_mut_ptr().cast(), s[0]);
