@@ -43,6 +43,10 @@ dsp! {
     fn sxtab16(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}";
     /// `add + (sext(x[15:8]), sext(x[31:24]))`, lane by lane.
     fn sxtab16_ror8(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #8";
+    /// `add + (sext(x[23:16]), sext(x[7:0]))`, lane by lane.
+    fn sxtab16_ror16(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #16";
+    /// `add + (sext(x[31:24]), sext(x[15:8]))`, lane by lane.
+    fn sxtab16_ror24(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #24";
     /// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
     fn smlad(a: u32, b: u32, acc: i32) -> i32 = "smlad {r}, {0}, {1}, {2}";
     /// `acc + a.lo * b.hi`, wrapping.
@@ -235,20 +239,27 @@ pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [
 /// if `w` or `words` is too short (the callers size them).
 #[inline(always)]
 pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] {
-    let quads = k / 4;
-    let (Some(f0), Some(f1), Some(words)) = (
-        w.get(..k),
-        w.get(fs..).and_then(|f| f.get(..k)),
-        words.get(..pair_words(k)),
-    ) else {
+    if w.len() < fs.saturating_add(k) || k > w.len() || words.len() < pair_words(k) {
         return [0; 4];
-    };
+    }
+    // SAFETY: both filters are within `w`, the pair's words within `words` (checked).
+    unsafe { dot_2x2_raw(w.as_ptr(), fs, k, words.as_ptr()) }
+}
+
+/// [`dot_2x2`] unchecked, the filters at `w` and `w + fs`.
+///
+/// # Safety
+/// `w[..k]`, `w[fs..fs + k]` and `words[..pair_words(k)]` must be readable, `words`
+/// aligned (as a `u32` pointer is).
+#[inline(always)]
+pub(crate) unsafe fn dot_2x2_raw(w: *const i8, fs: usize, k: usize, words: *const u32) -> [i32; 4] {
+    let quads = k / 4;
     let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
     if quads > 0 {
         // SAFETY: the loop runs `quads >= 1` times; each reads the four words `4q..4q + 4`
-        // of `words` (`pair_words(k) >= 4 * quads`) and the bytes `4q..4q + 4` of `f0` and
-        // of `f1 = f0 + fs`, within `w` (`fs + k <= w.len()`, `4 * quads <= k`). `words` is
-        // a `u32` slice, so aligned for `LDM`; the weight loads are plain `LDR`s, which
+        // of `words` (`pair_words(k) >= 4 * quads`) and the bytes `4q..4q + 4` of `f0 = w`
+        // and of `f1 = w + fs`, readable (the caller's contract; `4 * quads <= k`). `words` is
+        // aligned for `LDM` (the caller's contract); the weight loads are plain `LDR`s, which
         // the Cortex-M4 performs unaligned. r6 and r7 (which operands
         // cannot name: LLVM's base and frame pointers) are saved and restored on the stack
         // around the loop; r4, r5, r8, r9, r10 to r12, lr and the flags are clobbered.
@@ -274,8 +285,8 @@ pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] 
                 "subs lr, lr, #1",
                 "bne 2b",
                 "pop {{r6, r7}}",
-                inout("r10") words.as_ptr() => _,
-                inout("r11") f0.as_ptr() => _,
+                inout("r10") words => _,
+                inout("r11") w => _,
                 in("r12") fs,
                 inout("lr") quads => _,
                 inout("r0") a0,
@@ -289,10 +300,10 @@ pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] 
             );
         }
     }
-    let tail = words.get(quads * 4..).unwrap_or_default();
-    let f0 = f0.get(quads * 4..).unwrap_or_default();
-    let f1 = f1.get(quads * 4..).unwrap_or_default();
-    for ((&x, &u), &v) in tail.iter().zip(f0).zip(f1) {
+    for i in quads * 4..k {
+        // SAFETY: the elements `4 * quads..k` of both filters and the words `4 * quads..
+        // pair_words(k)` (one per element) are readable (the caller's contract).
+        let (x, u, v) = unsafe { (*words.add(i), *w.add(i), *w.add(fs + i)) };
         let (lo, hi) = (
             i32::from(x as u16 as i16),
             i32::from((x >> 16) as u16 as i16),

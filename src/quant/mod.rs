@@ -120,6 +120,8 @@
 
 mod conv;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod cortex_m;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 mod dsp;
 mod gemm;
 mod multiplier;

@@ -212,6 +212,57 @@ pub(crate) struct Double {
     max: i32,
 }
 
+/// `Double::apply` for a right shift of 1 to 31, its constants computed once: what the DSP
+/// kernels requantize with, one instruction sequence per output with no branch.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[derive(Clone, Copy)]
+pub(crate) struct Shifter {
+    multiplier: i32,
+    /// `2^30 + 2^(right + 30)`.
+    nudge: i64,
+    /// `right - 1`.
+    shift: u32,
+    zero_point: i32,
+    min: i32,
+    max: i32,
+}
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+impl Shifter {
+    /// The usual case of `Double`, a right shift: `None` for a left shift (or none).
+    #[inline(always)]
+    pub(crate) fn new(out: &Output, m: Multiplier) -> Option<Self> {
+        let shift = m.shift();
+        if shift >= 0 {
+            return None;
+        }
+        let right = shift.unsigned_abs() & 31;
+        if right == 0 {
+            return None;
+        }
+        // As `multiplier::round_shift`: the two roundings are one 64-bit nudge.
+        Some(Shifter {
+            multiplier: m.multiplier(),
+            nudge: (1i64 << 30) + (1i64 << (right + 30)),
+            shift: right - 1,
+            zero_point: out.zero_point,
+            min: out.min,
+            max: out.max,
+        })
+    }
+
+    /// `Double::apply(acc)`: `multiplier::round_shift` and `Double::finish`, exactly.
+    #[inline(always)]
+    pub(crate) fn apply(self, acc: i32) -> i8 {
+        let nudge = self.nudge - (i64::from(acc < 0) << 31);
+        let y = ((i64::from(acc) * i64::from(self.multiplier) + nudge) >> 32) as i32;
+        let y = (y >> (self.shift & 31)).saturating_add(self.zero_point);
+        let y = if y < self.min { self.min } else { y };
+        let y = if y > self.max { self.max } else { y };
+        y as i8
+    }
+}
+
 #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 impl Double {
     /// The resolved form of `out.apply(Scale::Double(m), _)`.
@@ -247,12 +298,6 @@ impl Double {
         let threshold = self.half + (high < 0) as i32;
         let y = (high >> self.right) + ((high & self.mask) > threshold) as i32;
         self.finish(y)
-    }
-
-    /// The multiplier and the right shift, if the shift is to the right.
-    #[inline(always)]
-    pub(crate) fn right_shift(&self) -> Option<(i32, u32)> {
-        (self.right > 0).then_some((self.multiplier, self.right))
     }
 
     /// `clamp(y + zero_point)`.

@@ -1,10 +1,12 @@
 //! The int8 family on the board: every int8 kernel against a naive loop written from the
 //! formulas, run in the same firmware, with exact equality. On the Cortex-M4F the
-//! convolutions take the DSP path (`SXTAB16`/`SMLAD` assembly) whenever the workspace holds
-//! a widened pair of patches, so the geometries cover its edges: an odd number of output
-//! channels and of output positions, a patch length that is not a multiple of 4, every
-//! workspace from the minimum (the portable path) to more than one pair, depthwise, 1x1,
-//! stride and dilation (the general gather). On the Cortex-M0 everything is portable.
+//! convolutions take the DSP path (`SXTAB16`/`SMLAD` assembly; its minimum workspace is one
+//! widened pair of patches), so the geometries cover its edges: an odd number of output
+//! channels and of output positions (a pair split across two output rows, a last position
+//! paired with itself), a patch length that is not a multiple of 4, windows reaching into
+//! the padding on every side (the 3-tap rows' shifted loads), rows narrower than 5, one
+//! pair at a time and more, depthwise, 1x1, stride and dilation (the tap-by-tap gather). On
+//! the Cortex-M0 everything is portable.
 //!
 //! [`run`] calls the kernels (also in the panic-free build) and hands each output to a
 //! check, which is `int8_reference`'s naive loops but in the panic-free build.
@@ -116,9 +118,9 @@ macro_rules! most {
 pub const INPUT: usize = most!(input_len);
 pub const WEIGHT: usize = most!(weight_len);
 pub const OUTPUT: usize = most!(output_len);
-/// Two widened pairs of `ODD`'s patches (45 bytes each) with the raw pair and its slack,
-/// one of `WIDE`'s (72 bytes each): less than their full-speed workspaces. (The Cortex-M0
-/// has 16 KiB of RAM.)
+/// Two widened pairs of `ODD`'s patches (45 bytes each: 180 bytes a pair, and 3 for the
+/// alignment), one of `WIDE`'s (72 bytes each): less than their full-speed workspaces. (The
+/// Cortex-M0 has 16 KiB of RAM.)
 pub const SCRATCH: usize = 2 * 45 + 3 + 3 + 2 * 4 * 45;
 
 /// The int8 buffers: `static` in the firmware.
@@ -193,7 +195,7 @@ pub fn fill_i8(seed: u32, out: &mut [i8]) {
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
 pub const CONV_RUNS: [(Conv2d, usize, usize); 9] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
-    // The raw pair, its slack, one widened pair and the alignment: one pair at a time.
+    // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
     (ODD, 0, SCRATCH),
     (ODD, 1, SCRATCH),

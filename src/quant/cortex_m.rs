@@ -1,0 +1,716 @@
+//! The int8 convolution on the M-profile cores with the DSP extension (`eabihf`: the
+//! Cortex-M4F and M7), chosen at compile time: CMSIS-NN's scheme in NCHW.
+//!
+//! Two output positions' patches are widened straight from the input into 16-bit lanes with
+//! the input zero point subtracted ([`dsp`](super::dsp)'s pair layout), never copied as
+//! bytes first; then every pair of filters takes every widened pair in the `2 x 2` assembly
+//! kernel and the four sums are requantized and stored at once. The workspace is the widened
+//! pairs: one pair (`4 k` bytes, CMSIS-NN's) up to 16 of them, which share the filters'
+//! requantization constants.
+//!
+//! The gather is where NCHW costs: a patch is `C x KH` rows of `KW` taps. For stride 1 and
+//! 3 taps a row, the two positions' rows are the 4 bytes `x[ow - left .. ow - left + 4]`
+//! (one word load inside the image), and 4 rows (12 elements, 3 groups of four) become
+//! their 12 widened words in 14 `SXTAB16`s and 7 half-word packs. Other geometries go tap
+//! by tap.
+
+use super::conv::{groups, Plan, FULL_TILE};
+use super::dsp::{dot_2x2_raw, offset, pack, pair_words, sxtab16, sxtab16_ror8};
+use super::dsp::{smlabt, smlad, smlatb, sxtab16_ror16, sxtab16_ror24};
+use super::requant::{Output, Scale, Shifter};
+use crate::conv::Conv2d;
+use crate::walk::{chunks, pairs};
+
+impl Conv2d {
+    /// Workspace bytes of the DSP path for `pairs` widened pairs of patches: 4 bytes per
+    /// element pair, and 3 for the alignment of the words.
+    pub(super) const fn dsp_scratch_len(&self, pairs: usize) -> usize {
+        (4 * pair_words(self.group().rows()))
+            .saturating_mul(pairs)
+            .saturating_add(3)
+    }
+}
+
+/// Position pairs per workspace tile at full speed.
+const TILE_PAIRS: usize = FULL_TILE / 2;
+
+impl Conv2d {
+    /// [`Conv2d::min_scratch_len_i8`] on the DSP cores: one widened pair of patches, or the
+    /// depthwise kernel's rows if more.
+    pub(super) const fn dsp_min_scratch_len(&self) -> usize {
+        let pair = self.dsp_scratch_len(1);
+        let rows = depthwise_scratch_len(self);
+        if rows > pair {
+            rows
+        } else {
+            pair
+        }
+    }
+
+    /// [`Conv2d::scratch_len_i8`] on the DSP cores: 16 widened pairs of patches, or the
+    /// depthwise kernel's rows if more.
+    pub(super) const fn dsp_full_scratch_len(&self) -> usize {
+        let cols = self.group().cols();
+        let pairs = if cols.div_ceil(2) < TILE_PAIRS {
+            cols.div_ceil(2)
+        } else {
+            TILE_PAIRS
+        };
+        let tiles = self.dsp_scratch_len(pairs);
+        let rows = depthwise_scratch_len(self);
+        if rows > tiles {
+            rows
+        } else {
+            tiles
+        }
+    }
+}
+
+impl Plan<'_, '_> {
+    /// The convolution on the DSP cores: the depthwise 3x3 kernel for its geometries, the
+    /// pairs of patches for every other (the minimum workspace holds one pair, and the
+    /// depthwise kernel's rows).
+    pub(super) fn run(&self, output: &mut [i8], scratch: &mut [i8]) {
+        if !self.depthwise_dsp(output, scratch) {
+            self.forward_dsp(output, scratch);
+        }
+    }
+
+    /// Every image, group and tile of position pairs: the pairs widened into `scratch`, then
+    /// every pair of filters by every widened pair, requantized as it comes. False (nothing
+    /// written) if `scratch` cannot hold one widened pair.
+    pub(super) fn forward_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
+        let (conv, k) = (self.conv, self.k.get());
+        let per_pair = pair_words(k);
+        // SAFETY: every bit pattern is a valid `u32`.
+        let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
+        let tile_pairs = (words.len() / per_pair).min(TILE_PAIRS);
+        if tile_pairs == 0 {
+            return false;
+        }
+        let gather = Gather::new(conv, self.quant.input_zero_point);
+        let cols = conv.group().cols();
+        let oc_per_group = conv.output().c() / conv.groups();
+        for (image, image_out) in conv.images(self.input, output) {
+            for (channel0, ((x, y), (w, b))) in
+                groups(conv, image, image_out, self.weight, self.bias)
+            {
+                let mut start = 0;
+                while start < cols {
+                    let end = cols.min(start + 2 * tile_pairs);
+                    for (c, pair) in pairs((start..end).step_by(2), chunks(&mut *words, per_pair)) {
+                        gather.pair(x, c, end - c >= 2, pair);
+                    }
+                    let tile = Tile {
+                        words: &*words,
+                        per_pair,
+                        k,
+                    };
+                    // Pairs of filters; an odd last one pairs with itself (its twin unused).
+                    let mut o = 0;
+                    while o < oc_per_group {
+                        let o1 = if o + 1 < oc_per_group { o + 1 } else { o };
+                        let bias = |o: usize| b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+                        let scale = |o: usize| self.quant.requant.channel(channel0 + o);
+                        let (first, rest) = y.split_at_mut(((o + 1) * cols).min(y.len()));
+                        let y0 = first.get_mut(o * cols + start..o * cols + end);
+                        // Filter `o + 1`'s row starts `rest`.
+                        let y1 = (o1 > o).then(|| rest.get_mut(start..)).flatten();
+                        if let Some(y0) = y0 {
+                            let filters = w.get(o * k..).unwrap_or_default();
+                            tile.run(
+                                filters,
+                                (o1 - o) * k,
+                                (bias(o), bias(o1)),
+                                (scale(o), scale(o1)),
+                                &self.out,
+                                y0,
+                                y1,
+                            );
+                        }
+                        o += 2;
+                    }
+                    start = end;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Widened pairs of patches of a tile (`per_pair` words each, patches of `k`).
+struct Tile<'a> {
+    words: &'a [u32],
+    per_pair: usize,
+    k: usize,
+}
+
+impl Tile<'_> {
+    /// Filters `filters[..k]` and `filters[fs..fs + k]` by every pair of the tile, plus
+    /// `bias`, requantized with `scales` into `y0` (one output per position of the tile)
+    /// and, unless `None`, `y1`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        filters: &[i8],
+        fs: usize,
+        bias: (i32, i32),
+        scales: (Scale, Scale),
+        out: &Output,
+        y0: &mut [i8],
+        y1: Option<&mut [i8]>,
+    ) {
+        // An odd last filter's twin outputs land here, unused.
+        let mut unused;
+        let n = y0.len();
+        let y1 = match y1 {
+            Some(y1) => y1.get_mut(..n),
+            None => {
+                unused = [0i8; FULL_TILE];
+                unused.get_mut(..n)
+            }
+        };
+        let Some(y1) = y1 else {
+            return;
+        };
+        if let (Some(s0), Some(s1)) = (shifter(out, scales.0), shifter(out, scales.1)) {
+            let rq = move |second: bool, acc: i32| if second { s1 } else { s0 }.apply(acc);
+            self.blocks(filters, fs, bias, rq, y0, y1);
+        } else {
+            let rq =
+                |second: bool, acc: i32| apply(out, if second { scales.1 } else { scales.0 }, acc);
+            self.blocks(filters, fs, bias, rq, y0, y1);
+        }
+    }
+
+    /// [`Tile::run`] with the requantization `rq(second filter, acc)`, `y1` as long as `y0`.
+    #[inline(never)]
+    fn blocks(
+        &self,
+        filters: &[i8],
+        fs: usize,
+        (b0, b1): (i32, i32),
+        rq: impl Fn(bool, i32) -> i8,
+        y0: &mut [i8],
+        y1: &mut [i8],
+    ) {
+        let (n, k, per_pair) = (y0.len(), self.k, self.per_pair);
+        // The bounds of every access below, checked once.
+        if y1.len() != n
+            || n.div_ceil(2) * per_pair > self.words.len()
+            || per_pair < pair_words(k)
+            || filters.len() < fs.saturating_add(k)
+        {
+            return;
+        }
+        let (f, mut words) = (filters.as_ptr(), self.words.as_ptr());
+        let (p0, p1) = (y0.as_mut_ptr(), y1.as_mut_ptr());
+        for q in 0..n.div_ceil(2) {
+            // SAFETY: pair `q`'s `per_pair >= pair_words(k)` words are within `self.words`
+            // (`n.div_ceil(2) * per_pair` of them), both filters within `filters`; the
+            // outputs `2q` and (below `n`) `2q + 1` within `y0` and `y1`, both `n` long.
+            unsafe {
+                let [a00, a01, a10, a11] = dot_2x2_raw(f, fs, k, words);
+                words = words.add(per_pair);
+                *p0.add(2 * q) = rq(false, b0.wrapping_add(a00));
+                *p1.add(2 * q) = rq(true, b1.wrapping_add(a10));
+                if 2 * q + 1 < n {
+                    *p0.add(2 * q + 1) = rq(false, b0.wrapping_add(a01));
+                    *p1.add(2 * q + 1) = rq(true, b1.wrapping_add(a11));
+                }
+            }
+        }
+    }
+}
+
+/// `out.apply(scale, acc)` out of line: the requantizations other than [`Shifter`]'s, one
+/// copy for every call site of the kernels.
+#[inline(never)]
+fn apply(out: &Output, scale: Scale, acc: i32) -> i8 {
+    out.apply(scale, acc)
+}
+
+/// TFLite's double rounding with a right shift, the usual case, resolved for a loop of its
+/// own; `None` for the other requantizations.
+#[inline(always)]
+fn shifter(out: &Output, scale: Scale) -> Option<Shifter> {
+    let Scale::Double(m) = scale else {
+        return None;
+    };
+    Shifter::new(out, m)
+}
+
+/// One group's geometry, resolved for widening pairs of patches.
+struct Gather {
+    channels: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    stride: (usize, usize),
+    dilation: (usize, usize),
+    top: usize,
+    left: usize,
+    out_w: usize,
+    k: usize,
+    zp: i8,
+    off: u32,
+    /// 1x1, stride 1, no padding: patches are columns of the channels.
+    pointwise: bool,
+    /// Stride 1 and 3 taps a row, undilated: a pair's rows are one word each.
+    rows3: bool,
+}
+
+impl Gather {
+    fn new(conv: &Conv2d, zp: i8) -> Self {
+        let g = conv.group();
+        let win = g.window();
+        Gather {
+            channels: g.channels(),
+            h: g.height(),
+            w: g.width(),
+            kh: win.kernel_h,
+            kw: win.kernel_w,
+            stride: (win.stride_h, win.stride_w),
+            dilation: (win.dilation_h, win.dilation_w),
+            top: win.padding.top,
+            left: win.padding.left,
+            out_w: g.out_w(),
+            k: g.rows(),
+            zp,
+            off: offset(zp),
+            pointwise: win.is_pointwise(),
+            rows3: win.kernel_w == 3 && win.stride_w == 1 && win.dilation_w == 1,
+        }
+    }
+
+    /// The widened pair of patches of positions `col` and `col + 1` (`col` twice unless
+    /// `two`) of one group's `image` into `words` ([`pair_words`]`(k)`).
+    #[inline(always)]
+    fn pair(&self, image: &[i8], col: usize, two: bool, words: &mut [u32]) {
+        if self.pointwise && two {
+            widen_pointwise(image, self.channels, col, self.off, words);
+        } else if self.rows3 && two && col % self.out_w.max(1) + 1 < self.out_w {
+            self.rows_of_3(image, col, words);
+        } else {
+            self.taps(image, col, if two { col + 1 } else { col }, words);
+        }
+    }
+
+    /// [`Gather::pair`] for stride 1, 3 taps a row and both positions in one output row:
+    /// each row of the two windows is the word `x[ow - left .. ow - left + 4]` (bytes in
+    /// the padding `zp`); four rows at a time become 12 words.
+    #[inline(never)]
+    fn rows_of_3(&self, image: &[i8], col: usize, words: &mut [u32]) {
+        let (oh, ow) = (col / self.out_w.max(1), col % self.out_w.max(1));
+        let Some(at) = Origin::new(self, image, oh, ow) else {
+            self.taps(image, col, col + 1, words);
+            return;
+        };
+        let (mut c, mut i) = (0, 0);
+        let mut next = || {
+            let v = self.row_word(image, &at, c, i);
+            i += 1;
+            if i == self.kh {
+                i = 0;
+                c += 1;
+            }
+            v
+        };
+        let rows = self.channels * self.kh;
+        let mut out = chunks(&mut *words, 12);
+        for _ in 0..rows / 4 {
+            let r = [next(), next(), next(), next()];
+            if let Some(dst) = out.next() {
+                widen_rows(r, self.off, dst);
+            }
+        }
+        // The last rows, tap by tap.
+        for r in rows / 4 * 4..rows {
+            let v = next();
+            for j in 0..3 {
+                let lane = |b: usize| i32::from((v >> (8 * b)) as u8 as i8) - i32::from(self.zp);
+                put(words, self.k, 3 * r + j, lane(j), lane(j + 1));
+            }
+        }
+    }
+
+    /// Row `i` of channel `c` of the two windows at `at`: the word of bytes `x[col..col +
+    /// 4]` of input row `at.row + i * dilation` (`zp` in the padding).
+    #[inline(always)]
+    fn row_word(&self, image: &[i8], at: &Origin, c: usize, i: usize) -> u32 {
+        let ih = at.row.wrapping_add(i * self.dilation.0);
+        if ih >= self.h {
+            return at.zp4;
+        }
+        // SAFETY: `c < channels` and `ih < h`, and `at.load + 4 <= w` (`Origin::new`), so
+        // the 4 bytes lie within the image's `channels * h * w` (checked there).
+        let v: u32 = unsafe {
+            let row = image.as_ptr().add((c * self.h + ih) * self.w + at.load);
+            core::ptr::read_unaligned(row.cast())
+        };
+        (v >> at.right << at.left & at.keep) | at.fill
+    }
+
+    /// [`Gather::pair`] tap by tap, for positions `p0` and `p1` anywhere.
+    #[inline(never)]
+    fn taps(&self, image: &[i8], p0: usize, p1: usize, words: &mut [u32]) {
+        let (h, w) = (self.h, self.w);
+        let plane = h * w;
+        let zp = i32::from(self.zp);
+        let origin = |p: usize| {
+            let (oh, ow) = (p / self.out_w.max(1), p % self.out_w.max(1));
+            (
+                (oh * self.stride.0).wrapping_sub(self.top),
+                (ow * self.stride.1).wrapping_sub(self.left),
+            )
+        };
+        let (o0, o1) = (origin(p0), origin(p1));
+        let tap = |(row0, col0): (usize, usize), c: usize, i: usize, j: usize| {
+            let ih = row0.wrapping_add(i * self.dilation.0);
+            let iw = col0.wrapping_add(j * self.dilation.1);
+            let v = if ih < h && iw < w {
+                image.get(c * plane + ih * w + iw).copied()
+            } else {
+                None
+            };
+            i32::from(v.unwrap_or(self.zp)) - zp
+        };
+        let mut e = 0;
+        for c in 0..self.channels {
+            for i in 0..self.kh {
+                for j in 0..self.kw {
+                    put(words, self.k, e, tap(o0, c, i, j), tap(o1, c, i, j));
+                    e += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Where a pair's rows lie: input row (wrapped below zero, then >= the height), and how
+/// the 4 bytes from the column `col` (`ow - left`) are read: the word at `load` (the
+/// nearest inside the row) shifted right by `right` and left by `left` bits, the bytes past
+/// the row's ends cleared by `keep` and set to `zp` by `fill`; `zp4` for rows in the
+/// padding.
+struct Origin {
+    row: usize,
+    zp4: u32,
+    load: usize,
+    right: u32,
+    left: u32,
+    keep: u32,
+    fill: u32,
+}
+
+impl Origin {
+    /// `None` if the row is narrower than 4 or the 4 bytes miss it.
+    fn new(g: &Gather, image: &[i8], oh: usize, ow: usize) -> Option<Self> {
+        let w = g.w;
+        if w < 4 || image.len() < g.channels * g.h * w || ow + 4 <= g.left || ow >= g.left + w {
+            return None;
+        }
+        // The first byte's column, from -3 to w - 1, and the load's, from 0 to w - 4.
+        let col = ow as isize - g.left as isize;
+        let load = if col < 0 { 0 } else { col.min(w as isize - 4) };
+        let (right, left) = if col > load {
+            (8 * (col - load) as u32, 0)
+        } else {
+            (0, 8 * (load - col) as u32)
+        };
+        // The bytes inside: from `max(0, -col)` to `min(4, w - col)`.
+        let inside = |j: isize| col + j >= 0 && col + j < w as isize;
+        let keep = (0..4)
+            .filter(|&j| inside(j))
+            .fold(0u32, |m, j| m | 0xff << (8 * j));
+        let zp4 = u32::from(g.zp as u8) * 0x0101_0101;
+        Some(Origin {
+            row: (oh * g.stride.0).wrapping_sub(g.top),
+            load: load as usize,
+            right,
+            left,
+            keep,
+            fill: zp4 & !keep,
+            zp4,
+        })
+    }
+}
+
+/// Element `e` of the two patches, `a` and `b` (widened), at its place in the pair layout of
+/// patches of length `k`: in a group of four, word `4q + (e & 1)` (`+ 2` for `b`), lane
+/// `(e & 2) / 2`; past the groups, word `e` holds `(a, b)`.
+#[inline(always)]
+fn put(words: &mut [u32], k: usize, e: usize, a: i32, b: i32) {
+    if e < k / 4 * 4 {
+        let at = e / 4 * 4 + (e & 1);
+        let shift = 8 * (e & 2);
+        for (at, v) in [(at, a), (at + 2, b)] {
+            if let Some(word) = words.get_mut(at) {
+                *word = (*word & !(0xffff << shift)) | (v as u16 as u32) << shift;
+            }
+        }
+    } else if let Some(word) = words.get_mut(e) {
+        *word = pack(a, b);
+    }
+}
+
+/// The 12 widened words of 4 rows `r` of 3 taps, where row `i`'s word holds the bytes `(t0,
+/// t1, t2, t3)`: the first patch's taps are `t0..t3`, the second's `t1..t4`. With `S`, `T`,
+/// `X` and `Y` the lanes `SXTAB16` makes of a word rotated by 0, 8, 16 and 24 bits, e.g.
+/// `S(a) = (a0, a2)`, `X(a) = (a2, a0)`, and `{u, v}` the word of `u`'s low lane and `v`'s:
+/// elements 0..4 are `S(a), {T(a), S(b)}, T(a), {X(a), T(b)}`; 4..8 `{T(b), S(c)}, {X(b),
+/// T(c)}` (twice), `{Y(b), X(c)}`; 8..12 `{X(c), T(d)}, S(d), {Y(c), X(d)}, T(d)`.
+#[inline(always)]
+fn widen_rows([a, b, c, d]: [u32; 4], off: u32, dst: &mut [u32]) {
+    let lo_lo = |u: u32, v: u32| (u & 0xffff) | (v << 16);
+    let (sa, ta, xa) = (sxtab16(off, a), sxtab16_ror8(off, a), sxtab16_ror16(off, a));
+    let (sb, tb) = (sxtab16(off, b), sxtab16_ror8(off, b));
+    let (xb, yb) = (sxtab16_ror16(off, b), sxtab16_ror24(off, b));
+    let (sc, tc) = (sxtab16(off, c), sxtab16_ror8(off, c));
+    let (xc, yc) = (sxtab16_ror16(off, c), sxtab16_ror24(off, c));
+    let (sd, td, xd) = (sxtab16(off, d), sxtab16_ror8(off, d), sxtab16_ror16(off, d));
+    let middle = lo_lo(xb, tc);
+    if let Some([w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11]) = dst.get_mut(..12) {
+        (*w0, *w1, *w2, *w3) = (sa, lo_lo(ta, sb), ta, lo_lo(xa, tb));
+        (*w4, *w5, *w6, *w7) = (lo_lo(tb, sc), middle, middle, lo_lo(yb, xc));
+        (*w8, *w9, *w10, *w11) = (lo_lo(xc, td), sd, lo_lo(yc, xd), td);
+    }
+}
+
+/// The widened pair of patches (see `dsp::widen_pair`) of output positions `p` and `p + 1`
+/// of a 1x1 convolution with stride 1 and no padding, straight from one group's `image` of
+/// `channels` planes: per four channels, the two positions' bytes of channels `c` and `c +
+/// 2` in one word (`c + 1` and `c + 3` in another), which `SXTAB16` splits into the pair's
+/// lanes. Nothing if a channel's two bytes are not all in `image`.
+#[inline(always)]
+fn widen_pointwise(image: &[i8], channels: usize, p: usize, off: u32, words: &mut [u32]) {
+    let plane = image.len() / channels.max(1);
+    if channels == 0 || (channels - 1) * plane + p + 2 > image.len() {
+        return;
+    }
+    let quads = channels / 4;
+    let zp = -i32::from(off as u16 as i16);
+    // Both positions' bytes of channel `c`, one unaligned halfword.
+    let pair = |c: usize| -> u32 {
+        // SAFETY: `c < channels`, so `c * plane + p + 2 <= image.len()` (checked above).
+        u32::from(unsafe {
+            core::ptr::read_unaligned(image.as_ptr().add(c * plane + p).cast::<u16>())
+        })
+    };
+    for (q, w) in chunks(&mut *words, 4).take(quads).enumerate() {
+        let c = 4 * q;
+        let (u, v) = (pair(c) | pair(c + 2) << 16, pair(c + 1) | pair(c + 3) << 16);
+        if let [w0, w1, w2, w3] = w {
+            *w0 = sxtab16(off, u);
+            *w1 = sxtab16(off, v);
+            *w2 = sxtab16_ror8(off, u);
+            *w3 = sxtab16_ror8(off, v);
+        }
+    }
+    for (c, w) in (4 * quads..channels).zip(words.get_mut(4 * quads..).unwrap_or_default()) {
+        let b = pair(c);
+        let lane = |v: u32| i32::from(v as u8 as i8) - zp;
+        *w = pack(lane(b), lane(b >> 8));
+    }
+}
+
+/// Whether `conv` is the DSP depthwise kernel's: 3x3, stride 1, no dilation, padding at most
+/// 1 on each side, one output channel per input channel.
+const fn is_depthwise_3x3(conv: &Conv2d) -> bool {
+    let (x, win) = (conv.input(), conv.window());
+    let pad = win.padding;
+    conv.groups() == x.c()
+        && conv.output().c() == x.c()
+        && win.kernel_h == 3
+        && win.kernel_w == 3
+        && win.stride_h == 1
+        && win.stride_w == 1
+        && win.dilation_h == 1
+        && win.dilation_w == 1
+        && pad.at_most(1)
+}
+
+/// Words of one widened row of the depthwise kernel: lanes `0..OW + 3`, rounded up to even.
+const fn depthwise_row_words(conv: &Conv2d) -> usize {
+    (conv.output().w() + 4) / 2
+}
+
+/// Workspace bytes of the depthwise kernel (three widened rows and one of zeros, and 3 for
+/// the alignment), or 0 for other geometries.
+const fn depthwise_scratch_len(conv: &Conv2d) -> usize {
+    if is_depthwise_3x3(conv) {
+        (16 * depthwise_row_words(conv)).saturating_add(3)
+    } else {
+        0
+    }
+}
+
+impl Plan<'_, '_> {
+    /// The DSP extension's depthwise 3x3 ([`is_depthwise_3x3`]): per channel, input rows
+    /// are widened (zero point subtracted, padding columns 0) into 16-bit lanes in
+    /// `scratch`, three rows kept at a time; each pair of outputs `(ow, ow + 1)` then takes,
+    /// per kernel row, the words `A = (p[ow], p[ow + 1])` and `B = (p[ow + 2], p[ow + 3])` in
+    /// four multiplies: `out0 += SMLAD(A, (w0, w1)) + SMLABT(B, (w1, w2))`, `out1 +=
+    /// SMLAD(B, (w1, w2)) + SMLATB(A, (w0, w1))`, and both are requantized at once. Rows in
+    /// the padding read a row of zeros. False (nothing written) for other geometries or a
+    /// workspace below [`depthwise_scratch_len`].
+    pub(super) fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
+        let conv = self.conv;
+        if !is_depthwise_3x3(conv) {
+            return false;
+        }
+        let (x, y, pad) = (conv.input(), conv.output(), conv.window().padding);
+        let (h, w, oh_n, ow_n) = (x.h(), x.w(), y.h(), y.w());
+        let row_words = depthwise_row_words(conv);
+        // SAFETY: every bit pattern is a valid `u32`.
+        let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
+        // Three rows and a fourth of zeros, which rows in the padding read.
+        let Some(rows) = words.get_mut(..4 * row_words) else {
+            return false;
+        };
+        rows.fill(0);
+        let off = offset(self.quant.input_zero_point);
+        let (plane_in, plane_out) = (h * w, oh_n * ow_n);
+        let planes = pairs(chunks(self.input, plane_in), chunks(output, plane_out));
+        let mut c = 0;
+        for (xp, yp) in planes.take(x.n() * x.c()) {
+            let Some(f) = self.weight.get(c * 9..c * 9 + 9) else {
+                return true;
+            };
+            let wt = |i: usize| i32::from(f.get(i).copied().unwrap_or(0));
+            let taps = [0, 1, 2].map(|r| {
+                (
+                    pack(wt(3 * r), wt(3 * r + 1)),
+                    pack(wt(3 * r + 1), wt(3 * r + 2)),
+                )
+            });
+            let b = self.bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+            let scale = self.quant.requant.channel(c);
+            // Which input row each of the three slots holds.
+            let mut held = [usize::MAX; 3];
+            for (oh, yrow) in pairs(0..oh_n, chunks(&mut *yp, ow_n)) {
+                let mut base = [3 * row_words; 3];
+                for (r, base) in base.iter_mut().enumerate() {
+                    let ih = (oh + r).wrapping_sub(pad.top);
+                    if ih >= h {
+                        continue;
+                    }
+                    let s = ih % 3;
+                    if held[s] != ih {
+                        let src = xp.get(ih * w..ih * w + w).unwrap_or_default();
+                        let dst = rows.get_mut(s * row_words..(s + 1) * row_words);
+                        widen_row(src, pad.left, off, dst.unwrap_or_default());
+                        held[s] = ih;
+                    }
+                    *base = s * row_words;
+                }
+                let row = Row {
+                    rows,
+                    row_words,
+                    base,
+                    taps: &taps,
+                    bias: b,
+                };
+                match shifter(&self.out, scale) {
+                    Some(s) => row.run(move |a| s.apply(a), yrow),
+                    None => row.run(|a| apply(&self.out, scale, a), yrow),
+                }
+            }
+            // The next plane's channel.
+            c += 1;
+            if c == x.c() {
+                c = 0;
+            }
+        }
+        true
+    }
+}
+
+/// `src` widened into lanes `p[j] = src[j - left] - zp` (0 outside `src`), two to a word of
+/// `dst`, with `off` the zero point's [`offset`]: four bytes to two words in the row's
+/// middle, lane by lane at its ends.
+fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
+    let lane = |j: usize| {
+        j.checked_sub(left)
+            .and_then(|i| src.get(i))
+            .map_or(0, |&v| i32::from(v) + i32::from(off as u16 as i16))
+    };
+    let one = |j: usize| pack(lane(2 * j), lane(2 * j + 1));
+    // Words from `first` on start at bytes `2 * first - left >= 0`.
+    let first = left.div_ceil(2);
+    let mut i = 0;
+    while i < first.min(dst.len()) {
+        if let Some(d) = dst.get_mut(i) {
+            *d = one(i);
+        }
+        i += 1;
+    }
+    while i + 2 <= dst.len() && 2 * i - left + 4 <= src.len() {
+        // SAFETY: `2 * i - left + 4 <= src.len()`.
+        let v = unsafe { core::ptr::read_unaligned(src.as_ptr().add(2 * i - left).cast::<u32>()) };
+        let (e, o) = (sxtab16(off, v), sxtab16_ror8(off, v));
+        if let Some([d0, d1]) = dst.get_mut(i..i + 2) {
+            *d0 = (e & 0xffff) | (o << 16);
+            *d1 = (e >> 16) | (o & 0xffff_0000);
+        }
+        i += 2;
+    }
+    while i < dst.len() {
+        if let Some(d) = dst.get_mut(i) {
+            *d = one(i);
+        }
+        i += 1;
+    }
+}
+
+/// One output row of the DSP depthwise 3x3: the widened rows at word offsets `base` of
+/// `rows` (each `row_words` long) and the packed taps `(w0, w1), (w1, w2)` of each kernel
+/// row.
+struct Row<'a> {
+    rows: &'a [u32],
+    row_words: usize,
+    base: [usize; 3],
+    taps: &'a [(u32, u32); 3],
+    bias: i32,
+}
+
+impl Row<'_> {
+    /// `y[ow] = rq(bias + the window's sum)` for every position of the row.
+    #[inline(never)]
+    fn run(&self, rq: impl Fn(i32) -> i8, y: &mut [i8]) {
+        let ow_n = y.len();
+        let (rows, row_words, base) = (self.rows, self.row_words, self.base);
+        // Pair `q` reads words `q` and `q + 1` of each row: `(ow_n + 1) / 2 + 1 <= row_words`.
+        if ow_n.div_ceil(2) + 1 > row_words || base.iter().any(|&b| b + row_words > rows.len()) {
+            return;
+        }
+        let [(a0, b0), (a1, b1), (a2, b2)] = *self.taps;
+        let bias = self.bias;
+        let ptr = rows.as_ptr();
+        for q in 0..ow_n.div_ceil(2) {
+            // SAFETY: `base[r] + q + 1 < base[r] + row_words <= rows.len()` (checked above:
+            // `q < ow_n.div_ceil(2)`).
+            let (even, odd) = unsafe {
+                let (p0, p1, p2) = (
+                    ptr.add(base[0] + q),
+                    ptr.add(base[1] + q),
+                    ptr.add(base[2] + q),
+                );
+                let (u0, v0, u1, v1, u2, v2) = (*p0, *p0.add(1), *p1, *p1.add(1), *p2, *p2.add(1));
+                let even = smlabt(v0, b0, smlad(u0, a0, bias));
+                let odd = smlatb(u0, a0, smlad(v0, b0, bias));
+                let even = smlabt(v1, b1, smlad(u1, a1, even));
+                let odd = smlatb(u1, a1, smlad(v1, b1, odd));
+                let even = smlabt(v2, b2, smlad(u2, a2, even));
+                let odd = smlatb(u2, a2, smlad(v2, b2, odd));
+                (even, odd)
+            };
+            if let Some(y) = y.get_mut(2 * q) {
+                *y = rq(even);
+            }
+            if let Some(y) = y.get_mut(2 * q + 1) {
+                *y = rq(odd);
+            }
+        }
+    }
+}
