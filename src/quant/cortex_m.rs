@@ -90,7 +90,6 @@ impl Plan<'_, '_> {
         }
         let gather = Gather::new(conv, self.quant.input_zero_point);
         let cols = conv.group().cols();
-        let oc_per_group = conv.output().c() / conv.groups();
         for (image, image_out) in conv.images(self.input, output) {
             for (channel0, ((x, y), (w, b))) in
                 groups(conv, image, image_out, self.weight, self.bias)
@@ -105,31 +104,9 @@ impl Plan<'_, '_> {
                         words: &*words,
                         per_pair,
                         k,
+                        columns: (start, end - start),
                     };
-                    // Pairs of filters; an odd last one pairs with itself (its twin unused).
-                    let mut o = 0;
-                    while o < oc_per_group {
-                        let o1 = if o + 1 < oc_per_group { o + 1 } else { o };
-                        let bias = |o: usize| b.and_then(|b| b.get(o)).copied().unwrap_or(0);
-                        let scale = |o: usize| self.quant.requant.channel(channel0 + o);
-                        let (first, rest) = y.split_at_mut(((o + 1) * cols).min(y.len()));
-                        let y0 = first.get_mut(o * cols + start..o * cols + end);
-                        // Filter `o + 1`'s row starts `rest`.
-                        let y1 = (o1 > o).then(|| rest.get_mut(start..)).flatten();
-                        if let Some(y0) = y0 {
-                            let filters = w.get(o * k..).unwrap_or_default();
-                            tile.run(
-                                filters,
-                                (o1 - o) * k,
-                                (bias(o), bias(o1)),
-                                (scale(o), scale(o1)),
-                                &self.out,
-                                y0,
-                                y1,
-                            );
-                        }
-                        o += 2;
-                    }
+                    tile.run(self, (w, b, channel0), &mut *y, cols);
                     start = end;
                 }
             }
@@ -138,87 +115,98 @@ impl Plan<'_, '_> {
     }
 }
 
-/// Widened pairs of patches of a tile (`per_pair` words each, patches of `k`).
+/// Widened pairs of patches of a tile (`per_pair` words each, patches of `k`): output
+/// positions `columns.0..columns.0 + columns.1` of a group.
 struct Tile<'a> {
     words: &'a [u32],
     per_pair: usize,
     k: usize,
+    columns: (usize, usize),
 }
 
 impl Tile<'_> {
-    /// Filters `filters[..k]` and `filters[fs..fs + k]` by every pair of the tile, plus
-    /// `bias`, requantized with `scales` into `y0` (one output per position of the tile)
-    /// and, unless `None`, `y1`.
-    #[allow(clippy::too_many_arguments)]
+    /// Every filter of a group (`w`, `k` bytes each, output channels from `channel0`) by
+    /// every pair of the tile, plus its bias, requantized into its row of `y` (`cols`
+    /// outputs a row): pairs of filters (an odd last one twice, writing its outputs twice)
+    /// by pairs of positions (an odd last one with itself).
+    #[inline(never)]
     fn run(
         &self,
-        filters: &[i8],
-        fs: usize,
-        bias: (i32, i32),
-        scales: (Scale, Scale),
-        out: &Output,
-        y0: &mut [i8],
-        y1: Option<&mut [i8]>,
+        plan: &Plan<'_, '_>,
+        (w, b, channel0): (&[i8], Option<&[i32]>, usize),
+        y: &mut [i8],
+        cols: usize,
     ) {
-        // An odd last filter's twin outputs land here, unused.
-        let mut unused;
-        let n = y0.len();
-        let y1 = match y1 {
-            Some(y1) => y1.get_mut(..n),
-            None => {
-                unused = [0i8; FULL_TILE];
-                unused.get_mut(..n)
-            }
-        };
-        let Some(y1) = y1 else {
-            return;
-        };
-        if let (Some(s0), Some(s1)) = (shifter(out, scales.0), shifter(out, scales.1)) {
-            let rq = move |second: bool, acc: i32| if second { s1 } else { s0 }.apply(acc);
-            self.blocks(filters, fs, bias, rq, y0, y1);
-        } else {
-            let rq =
-                |second: bool, acc: i32| apply(out, if second { scales.1 } else { scales.0 }, acc);
-            self.blocks(filters, fs, bias, rq, y0, y1);
-        }
-    }
-
-    /// [`Tile::run`] with the requantization `rq(second filter, acc)`, `y1` as long as `y0`.
-    #[inline(never)]
-    fn blocks(
-        &self,
-        filters: &[i8],
-        fs: usize,
-        (b0, b1): (i32, i32),
-        rq: impl Fn(bool, i32) -> i8,
-        y0: &mut [i8],
-        y1: &mut [i8],
-    ) {
-        let (n, k, per_pair) = (y0.len(), self.k, self.per_pair);
+        let (k, per_pair, (start, n)) = (self.k, self.per_pair, self.columns);
+        let oc = w.len() / k.max(1);
         // The bounds of every access below, checked once.
-        if y1.len() != n
+        if k == 0
             || n.div_ceil(2) * per_pair > self.words.len()
             || per_pair < pair_words(k)
-            || filters.len() < fs.saturating_add(k)
+            || start + n > cols
+            || y.len() < oc * cols
         {
             return;
         }
-        let (f, mut words) = (filters.as_ptr(), self.words.as_ptr());
-        let (p0, p1) = (y0.as_mut_ptr(), y1.as_mut_ptr());
-        for q in 0..n.div_ceil(2) {
-            // SAFETY: pair `q`'s `per_pair >= pair_words(k)` words are within `self.words`
-            // (`n.div_ceil(2) * per_pair` of them), both filters within `filters`; the
-            // outputs `2q` and (below `n`) `2q + 1` within `y0` and `y1`, both `n` long.
+        let out = &plan.out;
+        let channel = |o: usize| {
+            let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+            (bias, Rq::new(out, plan.quant.requant.channel(channel0 + o)))
+        };
+        let (f, py) = (w.as_ptr(), y.as_mut_ptr());
+        let mut o = 0;
+        while o < oc {
+            let o1 = if o + 1 < oc { o + 1 } else { o };
+            let ((b0, r0), (b1, r1)) = (channel(o), channel(o1));
+            // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`); pair
+            // `q`'s `per_pair >= pair_words(k)` words within `self.words` (`n.div_ceil(2) *
+            // per_pair` of them); the outputs `start + 2q` and (below `n`) `start + 2q + 1`
+            // of rows `o` and `o1` within `y` (`start + n <= cols`, `oc * cols <= y.len()`).
+            // `y0` and `y1` are the same row for an odd last filter: both write the same
+            // values, through raw pointers.
             unsafe {
-                let [a00, a01, a10, a11] = dot_2x2_raw(f, fs, k, words);
-                words = words.add(per_pair);
-                *p0.add(2 * q) = rq(false, b0.wrapping_add(a00));
-                *p1.add(2 * q) = rq(true, b1.wrapping_add(a10));
-                if 2 * q + 1 < n {
-                    *p0.add(2 * q + 1) = rq(false, b0.wrapping_add(a01));
-                    *p1.add(2 * q + 1) = rq(true, b1.wrapping_add(a11));
+                let (f0, fs) = (f.add(o * k), (o1 - o) * k);
+                let (y0, y1) = (py.add(o * cols + start), py.add(o1 * cols + start));
+                let mut words = self.words.as_ptr();
+                for q in 0..n.div_ceil(2) {
+                    let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words);
+                    words = words.add(per_pair);
+                    *y0.add(2 * q) = r0.apply(out, b0.wrapping_add(a00));
+                    *y1.add(2 * q) = r1.apply(out, b1.wrapping_add(a10));
+                    if 2 * q + 1 < n {
+                        *y0.add(2 * q + 1) = r0.apply(out, b0.wrapping_add(a01));
+                        *y1.add(2 * q + 1) = r1.apply(out, b1.wrapping_add(a11));
+                    }
                 }
             }
+            o += 2;
+        }
+    }
+}
+
+/// One output channel's requantization in the DSP loops: TFLite's double rounding with a
+/// right shift (the usual case) resolved to its constants, or any other out of line.
+#[derive(Clone, Copy)]
+enum Rq {
+    Shift(Shifter),
+    Other(Scale),
+}
+
+impl Rq {
+    #[inline(always)]
+    fn new(out: &Output, scale: Scale) -> Self {
+        match shifter(out, scale) {
+            Some(s) => Rq::Shift(s),
+            None => Rq::Other(scale),
+        }
+    }
+
+    /// `out.apply(scale, acc)`.
+    #[inline(always)]
+    fn apply(self, out: &Output, acc: i32) -> i8 {
+        match self {
+            Rq::Shift(s) => s.apply(acc),
+            Rq::Other(scale) => apply(out, scale, acc),
         }
     }
 }
@@ -307,16 +295,42 @@ impl Gather {
             self.taps(image, col, col + 1, words);
             return;
         };
+        let (h, w, kh, dh) = (self.h, self.w, self.kh, self.dilation.0);
+        let reach = (kh - 1) * dh;
+        if at.row < h && h - at.row > reach && at.keep == u32::MAX {
+            // Every row inside the image: plain loads, a pointer stepping down the rows and
+            // across the channels (wrapping: it is only read where it is inside).
+            let (step, jump) = (dh * w, h * w - reach * w);
+            let mut p = image.as_ptr().wrapping_add(at.row * w + at.load);
+            let mut i = 0;
+            return self.widen_rows_of(words, || {
+                // SAFETY: `p` is row `at.row + i * dh < h` of a channel below `channels`,
+                // at column `at.load`, `at.load + 4 <= w` (`Origin::new`); the image holds
+                // every channel (checked there).
+                let v = unsafe { core::ptr::read_unaligned(p.cast::<u32>()) };
+                i += 1;
+                p = p.wrapping_add(if i == kh { jump } else { step });
+                if i == kh {
+                    i = 0;
+                }
+                v
+            });
+        }
         let (mut c, mut i) = (0, 0);
-        let mut next = || {
+        self.widen_rows_of(words, || {
             let v = self.row_word(image, &at, c, i);
             i += 1;
-            if i == self.kh {
+            if i == kh {
                 i = 0;
                 c += 1;
             }
             v
-        };
+        });
+    }
+
+    /// The pair's words from its rows, `next()` giving each in turn ([`Gather::rows_of_3`]).
+    #[inline(always)]
+    fn widen_rows_of(&self, words: &mut [u32], mut next: impl FnMut() -> u32) {
         let rows = self.channels * self.kh;
         let mut out = chunks(&mut *words, 12);
         for _ in 0..rows / 4 {
