@@ -549,11 +549,16 @@ const fn depthwise_row_words(conv: &Conv2d) -> usize {
     (conv.output().w() + 4) / 2
 }
 
-/// Workspace bytes of the depthwise kernel (three widened rows and one of zeros, and 3 for
-/// the alignment), or 0 for other geometries.
+/// Words of the depthwise kernel's accumulators: one output row, rounded up to even.
+const fn depthwise_acc_words(conv: &Conv2d) -> usize {
+    conv.output().w().div_ceil(2) * 2
+}
+
+/// Workspace bytes of the depthwise kernel (three widened rows and one of zeros, one output
+/// row's accumulators, and 3 for the alignment), or 0 for other geometries.
 const fn depthwise_scratch_len(conv: &Conv2d) -> usize {
     if is_depthwise_3x3(conv) {
-        (16 * depthwise_row_words(conv)).saturating_add(3)
+        (4 * (4 * depthwise_row_words(conv) + depthwise_acc_words(conv))).saturating_add(3)
     } else {
         0
     }
@@ -562,12 +567,10 @@ const fn depthwise_scratch_len(conv: &Conv2d) -> usize {
 impl Plan<'_, '_> {
     /// The DSP extension's depthwise 3x3 ([`is_depthwise_3x3`]): per channel, input rows
     /// are widened (zero point subtracted, padding columns 0) into 16-bit lanes in
-    /// `scratch`, three rows kept at a time; each pair of outputs `(ow, ow + 1)` then takes,
-    /// per kernel row, the words `A = (p[ow], p[ow + 1])` and `B = (p[ow + 2], p[ow + 3])` in
-    /// four multiplies: `out0 += SMLAD(A, (w0, w1)) + SMLABT(B, (w1, w2))`, `out1 +=
-    /// SMLAD(B, (w1, w2)) + SMLATB(A, (w0, w1))`, and both are requantized at once. Rows in
-    /// the padding read a row of zeros. False (nothing written) for other geometries or a
-    /// workspace below [`depthwise_scratch_len`].
+    /// `scratch` as the window first reaches them, three kept at a time; per output row,
+    /// [`depthwise_row`] sums the three kernel rows into one row of accumulators (rows in
+    /// the padding read a row of zeros), which one pass then requantizes. False (nothing
+    /// written) for other geometries or a workspace below [`depthwise_scratch_len`].
     pub(super) fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
         let conv = self.conv;
         if !is_depthwise_3x3(conv) {
@@ -578,8 +581,12 @@ impl Plan<'_, '_> {
         let row_words = depthwise_row_words(conv);
         // SAFETY: every bit pattern is a valid `u32`.
         let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
-        // Three rows and a fourth of zeros, which rows in the padding read.
-        let Some(rows) = words.get_mut(..4 * row_words) else {
+        // Three rows and a fourth of zeros, which rows in the padding read; then one output
+        // row's accumulators.
+        let Some((rows, accs)) = words.split_at_mut_checked(4 * row_words) else {
+            return false;
+        };
+        let Some(accs) = accs.get_mut(..depthwise_acc_words(conv)) else {
             return false;
         };
         rows.fill(0);
@@ -600,34 +607,30 @@ impl Plan<'_, '_> {
             });
             let b = self.bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
             let scale = self.quant.requant.channel(c);
-            // Which input row each of the three slots holds.
-            let mut held = [usize::MAX; 3];
+            let shift = shifter(&self.out, scale);
+            // Input row `ih` is widened into slot `ih % 3` when the window first reaches
+            // it (`next` is the next row to widen, `slot` its slot); rows in the padding read
+            // the row of zeros (slot 3).
+            let (mut next, mut slot) = (0, 0);
             for (oh, yrow) in pairs(0..oh_n, chunks(&mut *yp, ow_n)) {
-                let mut base = [3 * row_words; 3];
-                for (r, base) in base.iter_mut().enumerate() {
-                    let ih = (oh + r).wrapping_sub(pad.top);
-                    if ih >= h {
-                        continue;
-                    }
-                    let s = ih % 3;
-                    if held[s] != ih {
-                        let src = xp.get(ih * w..ih * w + w).unwrap_or_default();
-                        let dst = rows.get_mut(s * row_words..(s + 1) * row_words);
-                        widen_row(src, pad.left, off, dst.unwrap_or_default());
-                        held[s] = ih;
-                    }
-                    *base = s * row_words;
+                let last = (oh + 2).saturating_sub(pad.top).min(h.saturating_sub(1));
+                while next <= last {
+                    let src = xp.get(next * w..next * w + w).unwrap_or_default();
+                    let dst = rows.get_mut(slot * row_words..(slot + 1) * row_words);
+                    widen_row(src, pad.left, off, dst.unwrap_or_default());
+                    next += 1;
+                    slot = if slot == 2 { 0 } else { slot + 1 };
                 }
-                let row = Row {
-                    rows,
-                    row_words,
-                    base,
-                    taps: &taps,
-                    bias: b,
+                let row = |r: usize| {
+                    let ih = (oh + r).wrapping_sub(pad.top);
+                    let s = if ih < h { ih % 3 } else { 3 };
+                    rows.get(s * row_words..(s + 1) * row_words)
+                        .unwrap_or_default()
                 };
-                match shifter(&self.out, scale) {
-                    Some(s) => row.run(move |a| s.apply(a), yrow),
-                    None => row.run(|a| apply(&self.out, scale, a), yrow),
+                depthwise_row([row(0), row(1), row(2)], &taps, b, accs);
+                match shift {
+                    Some(s) => requant_row(move |a| s.apply(a), accs, yrow),
+                    None => requant_row(|a| apply(&self.out, scale, a), accs, yrow),
                 }
             }
             // The next plane's channel.
@@ -677,54 +680,48 @@ fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
     }
 }
 
-/// One output row of the DSP depthwise 3x3: the widened rows at word offsets `base` of
-/// `rows` (each `row_words` long) and the packed taps `(w0, w1), (w1, w2)` of each kernel
-/// row.
-struct Row<'a> {
-    rows: &'a [u32],
-    row_words: usize,
-    base: [usize; 3],
-    taps: &'a [(u32, u32); 3],
-    bias: i32,
+/// One output row of the DSP depthwise 3x3 into `accs`: `bias` plus, per kernel row `r`
+/// with `p` its widened input row `rows[r]` and `(a, b) = taps[r] = ((w0, w1), (w1, w2))`,
+/// `SMLAD(p[q], a) + SMLABT(p[q + 1], b)` into `accs[2q]` and `SMLAD(p[q + 1], b) +
+/// SMLATB(p[q], a)` into `accs[2q + 1]`. Nothing for rows shorter than `accs.len() / 2 + 1`
+/// words.
+#[inline(never)]
+fn depthwise_row(rows: [&[u32]; 3], taps: &[(u32, u32); 3], bias: i32, accs: &mut [u32]) {
+    let [(r0, t0), (r1, t1), (r2, t2)] =
+        [(rows[0], taps[0]), (rows[1], taps[1]), (rows[2], taps[2])];
+    pass(r0, t0, accs, |_| (bias, bias));
+    // SAFETY: `pass` hands `start` the accumulators it is about to write, in bounds.
+    let sum = |y: *mut u32| unsafe { (*y as i32, *y.add(1) as i32) };
+    pass(r1, t1, accs, sum);
+    pass(r2, t2, accs, sum);
 }
 
-impl Row<'_> {
-    /// `y[ow] = rq(bias + the window's sum)` for every position of the row.
-    #[inline(never)]
-    fn run(&self, rq: impl Fn(i32) -> i8, y: &mut [i8]) {
-        let ow_n = y.len();
-        let (rows, row_words, base) = (self.rows, self.row_words, self.base);
-        // Pair `q` reads words `q` and `q + 1` of each row: `(ow_n + 1) / 2 + 1 <= row_words`.
-        if ow_n.div_ceil(2) + 1 > row_words || base.iter().any(|&b| b + row_words > rows.len()) {
-            return;
+/// One kernel row of [`depthwise_row`], the sums starting from `start(&accs[2q])`.
+#[inline(always)]
+fn pass(row: &[u32], (a, b): (u32, u32), accs: &mut [u32], start: impl Fn(*mut u32) -> (i32, i32)) {
+    let pairs = accs.len() / 2;
+    if row.len() < pairs + 1 {
+        return;
+    }
+    let (mut p, mut y) = (row.as_ptr(), accs.as_mut_ptr());
+    // SAFETY: pair `q < pairs` reads words `q` and `q + 1 <= pairs < row.len()` of `row` and
+    // writes `2q` and `2q + 1 < 2 * pairs <= accs.len()` of `accs`.
+    unsafe {
+        let mut u = *p;
+        for _ in 0..pairs {
+            let v = *p.add(1);
+            let (even, odd) = start(y);
+            *y = smlabt(v, b, smlad(u, a, even)) as u32;
+            *y.add(1) = smlatb(u, a, smlad(v, b, odd)) as u32;
+            (u, p, y) = (v, p.add(1), y.add(2));
         }
-        let [(a0, b0), (a1, b1), (a2, b2)] = *self.taps;
-        let bias = self.bias;
-        let ptr = rows.as_ptr();
-        for q in 0..ow_n.div_ceil(2) {
-            // SAFETY: `base[r] + q + 1 < base[r] + row_words <= rows.len()` (checked above:
-            // `q < ow_n.div_ceil(2)`).
-            let (even, odd) = unsafe {
-                let (p0, p1, p2) = (
-                    ptr.add(base[0] + q),
-                    ptr.add(base[1] + q),
-                    ptr.add(base[2] + q),
-                );
-                let (u0, v0, u1, v1, u2, v2) = (*p0, *p0.add(1), *p1, *p1.add(1), *p2, *p2.add(1));
-                let even = smlabt(v0, b0, smlad(u0, a0, bias));
-                let odd = smlatb(u0, a0, smlad(v0, b0, bias));
-                let even = smlabt(v1, b1, smlad(u1, a1, even));
-                let odd = smlatb(u1, a1, smlad(v1, b1, odd));
-                let even = smlabt(v2, b2, smlad(u2, a2, even));
-                let odd = smlatb(u2, a2, smlad(v2, b2, odd));
-                (even, odd)
-            };
-            if let Some(y) = y.get_mut(2 * q) {
-                *y = rq(even);
-            }
-            if let Some(y) = y.get_mut(2 * q + 1) {
-                *y = rq(odd);
-            }
-        }
+    }
+}
+
+/// `y[i] = rq(accs[i])`, the accumulators' bits as `i32`.
+#[inline(never)]
+fn requant_row(rq: impl Fn(i32) -> i8, accs: &[u32], y: &mut [i8]) {
+    for (y, &a) in y.iter_mut().zip(accs) {
+        *y = rq(a as i32);
     }
 }
