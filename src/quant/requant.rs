@@ -214,12 +214,15 @@ pub(crate) struct Double {
 
 /// `Double::apply` for a right shift of 1 to 31, its constants computed once: what the DSP
 /// kernels requantize with, one instruction sequence per output with no branch.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[cfg(any(
+    test,
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
 #[derive(Clone, Copy)]
 pub(crate) struct Shifter {
     multiplier: i32,
-    /// `2^30 + 2^(right + 30)`.
-    nudge: i64,
+    /// `2^30 + 2^(right + 30)` as its high and low words, computed in 32 bits.
+    nudge: (i32, u32),
     /// `right - 1`.
     shift: u32,
     zero_point: i32,
@@ -227,7 +230,10 @@ pub(crate) struct Shifter {
     max: i32,
 }
 
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[cfg(any(
+    test,
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
 impl Shifter {
     /// The usual case of `Double`, a right shift: `None` for a left shift (or none).
     #[inline(always)]
@@ -243,7 +249,11 @@ impl Shifter {
         // As `multiplier::round_shift`: the two roundings are one 64-bit nudge.
         Some(Shifter {
             multiplier: m.multiplier(),
-            nudge: (1i64 << 30) + (1i64 << (right + 30)),
+            nudge: if right == 1 {
+                (0, 0xc000_0000)
+            } else {
+                (1 << (right - 2), 0x4000_0000)
+            },
             shift: right - 1,
             zero_point: out.zero_point,
             min: out.min,
@@ -254,7 +264,8 @@ impl Shifter {
     /// `Double::apply(acc)`: `multiplier::round_shift` and `Double::finish`, exactly.
     #[inline(always)]
     pub(crate) fn apply(self, acc: i32) -> i8 {
-        let nudge = self.nudge - (i64::from(acc < 0) << 31);
+        let (hi, lo) = self.nudge;
+        let nudge = ((i64::from(hi) << 32) | i64::from(lo)) - (i64::from(acc < 0) << 31);
         let y = ((i64::from(acc) * i64::from(self.multiplier) + nudge) >> 32) as i32;
         let y = (y >> (self.shift & 31)).saturating_add(self.zero_point);
         let y = if y < self.min { self.min } else { y };
@@ -348,5 +359,71 @@ impl Clamp<i8> {
             min: zero_point,
             max: if max > 127 { 127 } else { max as i8 },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Output, QuantParams, Requant, Scale, Shifter};
+    use crate::{Clamp, Multiplier};
+
+    /// The DSP kernels' `Shifter` (the host never runs them) against `Output::apply`, for
+    /// every right shift, multipliers across their range, accumulators at the ends and in
+    /// between, with and without a clamp.
+    #[test]
+    fn shifter_is_double_rounding() {
+        let mut s = 0x2545_f491u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            1 << 30,
+        ];
+        let edges = edges.into_iter().chain([i32::MAX - 1, i32::MAX]);
+        let ms = [
+            0,
+            1,
+            1 << 30,
+            (1 << 30) + 1,
+            0x5555_5555,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let dummy = [Multiplier::from_scale(1.0).unwrap()];
+        for (zp, clamp) in [(0, None), (-5, Some(Clamp { min: -5, max: 100 }))] {
+            let mut q = QuantParams::new(0, Requant::TfLite(&dummy), zp);
+            if let Some(c) = clamp {
+                q = q.with_clamp(c);
+            }
+            let out = Output::new(&q);
+            for shift in -31..=-1 {
+                let random: [i32; 8] = core::array::from_fn(|_| (next() >> 1) as i32);
+                for m in ms.into_iter().chain(random) {
+                    let m = Multiplier::new(m, shift).unwrap();
+                    let shifter = Shifter::new(&out, m).unwrap();
+                    let random: [i32; 64] = core::array::from_fn(|_| next() as i32);
+                    for acc in edges.clone().chain(random) {
+                        let want = out.apply(Scale::Double(m), acc);
+                        assert_eq!(shifter.apply(acc), want, "{m:?} {acc}");
+                    }
+                }
+            }
+            for shift in 0..=30 {
+                assert!(Shifter::new(&out, Multiplier::new(1 << 30, shift).unwrap()).is_none());
+            }
+        }
     }
 }
