@@ -612,6 +612,8 @@ impl Plan<'_, '_> {
             // it (`next` is the next row to widen, `slot` its slot); rows in the padding read
             // the row of zeros (slot 3).
             let (mut next, mut slot) = (0, 0);
+            // The slot of input row `oh - top` (a row in the padding when negative).
+            let mut top = (3 - pad.top % 3) % 3;
             for (oh, yrow) in pairs(0..oh_n, chunks(&mut *yp, ow_n)) {
                 let last = (oh + 2).saturating_sub(pad.top).min(h.saturating_sub(1));
                 while next <= last {
@@ -621,13 +623,17 @@ impl Plan<'_, '_> {
                     next += 1;
                     slot = if slot == 2 { 0 } else { slot + 1 };
                 }
-                let row = |r: usize| {
+                let slot_of = |r: usize| {
                     let ih = (oh + r).wrapping_sub(pad.top);
-                    let s = if ih < h { ih % 3 } else { 3 };
-                    rows.get(s * row_words..(s + 1) * row_words)
-                        .unwrap_or_default()
+                    match top + r {
+                        _ if ih >= h => 3,
+                        s if s >= 3 => s - 3,
+                        s => s,
+                    }
                 };
-                depthwise_row([row(0), row(1), row(2)], &taps, b, accs);
+                let slots = [slot_of(0), slot_of(1), slot_of(2)];
+                depthwise_row(rows, row_words, slots, &taps, b, accs);
+                top = if top == 2 { 0 } else { top + 1 };
                 match shift {
                     Some(s) => requant_row(move |a| s.apply(a), accs, yrow),
                     None => requant_row(|a| apply(&self.out, scale, a), accs, yrow),
@@ -645,7 +651,8 @@ impl Plan<'_, '_> {
 
 /// `src` widened into lanes `p[j] = src[j - left] - zp` (0 outside `src`), two to a word of
 /// `dst`, with `off` the zero point's [`offset`]: four bytes to two words in the row's
-/// middle, lane by lane at its ends.
+/// middle, lane by lane at its ends; the words past the input's lanes are left as they are
+/// (zero).
 fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
     let lane = |j: usize| {
         j.checked_sub(left)
@@ -653,16 +660,19 @@ fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
             .map_or(0, |&v| i32::from(v) + i32::from(off as u16 as i16))
     };
     let one = |j: usize| pack(lane(2 * j), lane(2 * j + 1));
+    // Words past the input's last lane hold padding only: zero from the start (the caller
+    // clears `dst` once), never written.
+    let words = (left + src.len()).div_ceil(2).min(dst.len());
     // Words from `first` on start at bytes `2 * first - left >= 0`.
     let first = left.div_ceil(2);
     let mut i = 0;
-    while i < first.min(dst.len()) {
+    while i < first.min(words) {
         if let Some(d) = dst.get_mut(i) {
             *d = one(i);
         }
         i += 1;
     }
-    while i + 2 <= dst.len() && 2 * i - left + 4 <= src.len() {
+    while i + 2 <= words && 2 * i - left + 4 <= src.len() {
         // SAFETY: `2 * i - left + 4 <= src.len()`.
         let v = unsafe { core::ptr::read_unaligned(src.as_ptr().add(2 * i - left).cast::<u32>()) };
         let (e, o) = (sxtab16(off, v), sxtab16_ror8(off, v));
@@ -672,7 +682,7 @@ fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
         }
         i += 2;
     }
-    while i < dst.len() {
+    while i < words {
         if let Some(d) = dst.get_mut(i) {
             *d = one(i);
         }
@@ -681,19 +691,29 @@ fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
 }
 
 /// One output row of the DSP depthwise 3x3 into `accs`: `bias` plus, per kernel row `r`
-/// with `p` its widened input row `rows[r]` and `(a, b) = taps[r] = ((w0, w1), (w1, w2))`,
+/// with `p` its widened input row (slot `slots[r]` of `rows`, `row_words` words each) and `(a, b) = taps[r] = ((w0, w1), (w1, w2))`,
 /// `SMLAD(p[q], a) + SMLABT(p[q + 1], b)` into `accs[2q]` and `SMLAD(p[q + 1], b) +
 /// SMLATB(p[q], a)` into `accs[2q + 1]`. Nothing for rows shorter than `accs.len() / 2 + 1`
 /// words.
 #[inline(never)]
-fn depthwise_row(rows: [&[u32]; 3], taps: &[(u32, u32); 3], bias: i32, accs: &mut [u32]) {
-    let [(r0, t0), (r1, t1), (r2, t2)] =
-        [(rows[0], taps[0]), (rows[1], taps[1]), (rows[2], taps[2])];
-    pass(r0, t0, accs, |_| (bias, bias));
+fn depthwise_row(
+    rows: &[u32],
+    row_words: usize,
+    slots: [usize; 3],
+    taps: &[(u32, u32); 3],
+    bias: i32,
+    accs: &mut [u32],
+) {
+    let row = |r: usize| {
+        let s = slots[r];
+        rows.get(s * row_words..(s + 1) * row_words)
+            .unwrap_or_default()
+    };
+    pass(row(0), taps[0], accs, |_| (bias, bias));
     // SAFETY: `pass` hands `start` the accumulators it is about to write, in bounds.
     let sum = |y: *mut u32| unsafe { (*y as i32, *y.add(1) as i32) };
-    pass(r1, t1, accs, sum);
-    pass(r2, t2, accs, sum);
+    pass(row(1), taps[1], accs, sum);
+    pass(row(2), taps[2], accs, sum);
 }
 
 /// One kernel row of [`depthwise_row`], the sums starting from `start(&accs[2q])`.
