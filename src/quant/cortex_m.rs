@@ -187,14 +187,14 @@ impl Tile<'_> {
 /// One output channel's requantization in the DSP loops: TFLite's double rounding with a
 /// right shift (the usual case) resolved to its constants, or any other out of line.
 #[derive(Clone, Copy)]
-enum Rq {
+pub(super) enum Rq {
     Shift(Shifter),
     Other(Scale),
 }
 
 impl Rq {
     #[inline(always)]
-    fn new(out: &Output, scale: Scale) -> Self {
+    pub(super) fn new(out: &Output, scale: Scale) -> Self {
         match shifter(out, scale) {
             Some(s) => Rq::Shift(s),
             None => Rq::Other(scale),
@@ -203,7 +203,7 @@ impl Rq {
 
     /// `out.apply(scale, acc)`.
     #[inline(always)]
-    fn apply(self, out: &Output, acc: i32) -> i8 {
+    pub(super) fn apply(self, out: &Output, acc: i32) -> i8 {
         match self {
             Rq::Shift(s) => s.apply(acc),
             Rq::Other(scale) => apply(out, scale, acc),

@@ -210,13 +210,15 @@ fn requant_dsp(
     out: &Output,
     c: &mut MatMut<'_, i8>,
 ) -> bool {
+    use super::cortex_m::Rq;
     use super::dsp::{dot_2x2, offset, pair_words, widen_pair};
-    use super::requant::{Double, Scale};
     let (m, n, k) = (w.rows, x.cols, w.cols);
     if (w.col_stride != 1 || x.row_stride != 1) && k > 1 || m == 0 || n == 0 {
         return false;
     }
     let off = offset(quant.input_zero_point);
+    // A per-tensor requantization, resolved once.
+    let tensor = (quant.requant.len() == 1).then(|| Rq::new(out, quant.requant.channel(0)));
     let mut buffer = [0u32; CHUNK];
     let bias = |i: usize| bias.and_then(|b| b.get(i)).copied().unwrap_or(0);
     let column = |j: usize| column(x, j).unwrap_or_default();
@@ -231,7 +233,8 @@ fn requant_dsp(
             let i1 = if i + 1 < m { i + 1 } else { i };
             let filters = w.data.get(i * w.row_stride..).unwrap_or_default();
             let fs = (i1 - i) * w.row_stride;
-            let mut acc = [bias(i), bias(i), bias(i1), bias(i1)];
+            let (b0, b1) = (bias(i), bias(i1));
+            let mut acc = [b0, b0, b1, b1];
             let mut done = 0;
             while done < k {
                 let len = (k - done).min(CHUNK);
@@ -249,32 +252,42 @@ fn requant_dsp(
                     len,
                     buffer.get(..pair_words(len)).unwrap_or_default(),
                 );
-                for (a, d) in acc.iter_mut().zip(d) {
-                    *a = a.wrapping_add(d);
-                }
+                let [a0, a1, a2, a3] = acc;
+                acc = [
+                    a0.wrapping_add(d[0]),
+                    a1.wrapping_add(d[1]),
+                    a2.wrapping_add(d[2]),
+                    a3.wrapping_add(d[3]),
+                ];
                 done += len;
             }
-            let (s0, s1) = (quant.requant.channel(i), quant.requant.channel(i1));
-            let y = match (s0, s1) {
-                (Scale::Double(m0), Scale::Double(m1)) => {
-                    let (d0, d1) = (Double::new(out, m0), Double::new(out, m1));
-                    [
-                        d0.apply(acc[0]),
-                        d0.apply(acc[1]),
-                        d1.apply(acc[2]),
-                        d1.apply(acc[3]),
-                    ]
+            let channels;
+            let (r0, r1) = match &tensor {
+                Some(r) => (r, r),
+                None => {
+                    let rq = |i: usize| Rq::new(out, quant.requant.channel(i));
+                    channels = (rq(i), rq(i1));
+                    (&channels.0, &channels.1)
                 }
-                _ => [
-                    out.apply(s0, acc[0]),
-                    out.apply(s0, acc[1]),
-                    out.apply(s1, acc[2]),
-                    out.apply(s1, acc[3]),
-                ],
             };
-            for (v, (r, col)) in y.into_iter().zip([(i, j), (i, j1), (i1, j), (i1, j1)]) {
-                if let Some(dst) = at(c, r, col) {
-                    *dst = v;
+            // The four outputs, checked once; the twins of an odd last row or column write
+            // the same values again.
+            let (down, right) = ((i1 - i) * c.row_stride, (j1 - j) * c.col_stride);
+            let first = i * c.row_stride + j * c.col_stride;
+            if let Some(block) = c.data.get_mut(first..=first + down + right) {
+                let v = [
+                    r0.apply(out, acc[0]),
+                    r0.apply(out, acc[1]),
+                    r1.apply(out, acc[2]),
+                    r1.apply(out, acc[3]),
+                ];
+                let p = block.as_mut_ptr();
+                // SAFETY: `0`, `right`, `down` and `down + right` are within `block`.
+                unsafe {
+                    *p = v[0];
+                    *p.add(right) = v[1];
+                    *p.add(down) = v[2];
+                    *p.add(down + right) = v[3];
                 }
             }
         }

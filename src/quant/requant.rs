@@ -40,8 +40,8 @@ pub enum Requant<'a> {
 }
 
 impl Requant<'_> {
-    /// Entries in the parameter slice.
-    const fn len(&self) -> usize {
+    /// Entries in the parameter slice: 1 for a per-tensor requantization.
+    pub(crate) const fn len(&self) -> usize {
         match self {
             Requant::TfLite(m) | Requant::TfLiteSingleRounding(m) => m.len(),
             Requant::Float(s) => s.len(),
@@ -195,25 +195,9 @@ impl Output {
     }
 }
 
-/// [`Output::apply`] of one channel's TFLite double rounding, its constants resolved once
-/// (the multiply of [`Multiplier::multiply`], the shift's mask and threshold, the zero point
-/// and the bounds), for the kernels' inner loops.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Double {
-    multiplier: i32,
-    /// `2^left`.
-    scale: i32,
-    right: u32,
-    mask: i32,
-    half: i32,
-    zero_point: i32,
-    min: i32,
-    max: i32,
-}
-
-/// `Double::apply` for a right shift of 1 to 31, its constants computed once: what the DSP
-/// kernels requantize with, one instruction sequence per output with no branch.
+/// `Output::apply` of TFLite's double rounding with a right shift of 1 to 31, its constants
+/// computed once: what the DSP kernels requantize with, one instruction sequence per output
+/// with no branch.
 #[cfg(any(
     test,
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
@@ -235,7 +219,8 @@ pub(crate) struct Shifter {
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 impl Shifter {
-    /// The usual case of `Double`, a right shift: `None` for a left shift (or none).
+    /// The usual case of `Scale::Double(m)`, a right shift: `None` for a left shift (or
+    /// none).
     #[inline(always)]
     pub(crate) fn new(out: &Output, m: Multiplier) -> Option<Self> {
         let shift = m.shift();
@@ -261,60 +246,14 @@ impl Shifter {
         })
     }
 
-    /// `Double::apply(acc)`: `multiplier::round_shift` and `Double::finish`, exactly.
+    /// `Output::apply(Scale::Double(m), acc)`, exactly: `multiplier::round_shift`, the zero
+    /// point, the clamp.
     #[inline(always)]
     pub(crate) fn apply(self, acc: i32) -> i8 {
         let (hi, lo) = self.nudge;
         let nudge = ((i64::from(hi) << 32) | i64::from(lo)) - (i64::from(acc < 0) << 31);
         let y = ((i64::from(acc) * i64::from(self.multiplier) + nudge) >> 32) as i32;
         let y = (y >> (self.shift & 31)).saturating_add(self.zero_point);
-        let y = if y < self.min { self.min } else { y };
-        let y = if y > self.max { self.max } else { y };
-        y as i8
-    }
-}
-
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-impl Double {
-    /// The resolved form of `out.apply(Scale::Double(m), _)`.
-    pub(crate) fn new(out: &Output, m: Multiplier) -> Self {
-        let shift = m.shift();
-        let (left, right) = if shift > 0 {
-            (shift as u32, 0)
-        } else {
-            (0, shift.unsigned_abs() & 31)
-        };
-        let mask = ((1u32 << right) - 1) as i32;
-        Double {
-            multiplier: m.multiplier(),
-            scale: 1 << (left & 31),
-            right,
-            mask,
-            half: mask >> 1,
-            zero_point: out.zero_point,
-            min: out.min,
-            max: out.max,
-        }
-    }
-
-    /// `out.apply(Scale::Double(m), acc)`, exactly (the steps of [`Multiplier::multiply`]).
-    #[inline(always)]
-    pub(crate) fn apply(&self, acc: i32) -> i8 {
-        if self.right > 0 {
-            let y = super::multiplier::round_shift(acc, self.multiplier, self.right);
-            return self.finish(y);
-        }
-        let x = acc.saturating_mul(self.scale);
-        let high = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
-        let threshold = self.half + (high < 0) as i32;
-        let y = (high >> self.right) + ((high & self.mask) > threshold) as i32;
-        self.finish(y)
-    }
-
-    /// `clamp(y + zero_point)`.
-    #[inline(always)]
-    pub(crate) fn finish(&self, y: i32) -> i8 {
-        let y = y.saturating_add(self.zero_point);
         let y = if y < self.min { self.min } else { y };
         let y = if y > self.max { self.max } else { y };
         y as i8
