@@ -160,23 +160,26 @@ impl Tile<'_> {
             let ((b0, r0), (b1, r1)) = (channel(o), channel(o1));
             // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`); pair
             // `q`'s `per_pair >= pair_words(k)` words within `self.words` (`n.div_ceil(2) *
-            // per_pair` of them); the outputs `start + 2q` and (below `n`) `start + 2q + 1`
-            // of rows `o` and `o1` within `y` (`start + n <= cols`, `oc * cols <= y.len()`).
+            // per_pair` of them; `c = 2q`); the outputs `start + c` and (below `n`) `start +
+            // c + 1` of rows `o` and `o1` within `y` (`start + n <= cols`, `oc * cols <=
+            // y.len()`).
             // `y0` and `y1` are the same row for an odd last filter: both write the same
             // values, through raw pointers.
             unsafe {
                 let (f0, fs) = (f.add(o * k), (o1 - o) * k);
                 let (y0, y1) = (py.add(o * cols + start), py.add(o1 * cols + start));
                 let mut words = self.words.as_ptr();
-                for q in 0..n.div_ceil(2) {
+                let mut c = 0;
+                while c < n {
                     let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words);
                     words = words.add(per_pair);
-                    *y0.add(2 * q) = r0.apply(out, b0.wrapping_add(a00));
-                    *y1.add(2 * q) = r1.apply(out, b1.wrapping_add(a10));
-                    if 2 * q + 1 < n {
-                        *y0.add(2 * q + 1) = r0.apply(out, b0.wrapping_add(a01));
-                        *y1.add(2 * q + 1) = r1.apply(out, b1.wrapping_add(a11));
+                    *y0.add(c) = r0.apply(out, b0.wrapping_add(a00));
+                    *y1.add(c) = r1.apply(out, b1.wrapping_add(a10));
+                    if c + 1 < n {
+                        *y0.add(c + 1) = r0.apply(out, b0.wrapping_add(a01));
+                        *y1.add(c + 1) = r1.apply(out, b1.wrapping_add(a11));
                     }
+                    c += 2;
                 }
             }
             o += 2;
