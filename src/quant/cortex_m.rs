@@ -21,6 +21,9 @@ use super::requant::{Output, Scale, Shifter};
 use crate::conv::Conv2d;
 use crate::walk::{chunks, pairs};
 
+/// Position pairs per workspace tile at full speed.
+const TILE_PAIRS: usize = FULL_TILE / 2;
+
 impl Conv2d {
     /// Workspace bytes of the DSP path for `pairs` widened pairs of patches: 4 bytes per
     /// element pair, and 3 for the alignment of the words.
@@ -29,12 +32,7 @@ impl Conv2d {
             .saturating_mul(pairs)
             .saturating_add(3)
     }
-}
 
-/// Position pairs per workspace tile at full speed.
-const TILE_PAIRS: usize = FULL_TILE / 2;
-
-impl Conv2d {
     /// [`Conv2d::min_scratch_len_i8`] on the DSP cores: one widened pair of patches, or the
     /// depthwise kernel's rows if more.
     pub(super) const fn dsp_min_scratch_len(&self) -> usize {
@@ -77,16 +75,16 @@ impl Plan<'_, '_> {
     }
 
     /// Every image, group and tile of position pairs: the pairs widened into `scratch`, then
-    /// every pair of filters by every widened pair, requantized as it comes. False (nothing
-    /// written) if `scratch` cannot hold one widened pair.
-    pub(super) fn forward_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
+    /// every pair of filters by every widened pair, requantized as it comes. Nothing written
+    /// if `scratch` cannot hold one widened pair (the minimum workspace does).
+    fn forward_dsp(&self, output: &mut [i8], scratch: &mut [i8]) {
         let (conv, k) = (self.conv, self.k.get());
         let per_pair = pair_words(k);
         // SAFETY: every bit pattern is a valid `u32`.
         let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
         let tile_pairs = (words.len() / per_pair).min(TILE_PAIRS);
         if tile_pairs == 0 {
-            return false;
+            return;
         }
         let gather = Gather::new(conv, self.quant.input_zero_point);
         let cols = conv.group().cols();
@@ -111,7 +109,6 @@ impl Plan<'_, '_> {
                 }
             }
         }
-        true
     }
 }
 
@@ -280,7 +277,9 @@ impl Gather {
     #[inline(always)]
     fn pair(&self, image: &[i8], col: usize, two: bool, words: &mut [u32]) {
         if self.pointwise && two {
-            widen_pointwise(image, self.channels, col, self.off, words);
+            if !widen_pointwise(image, self.channels, col, self.off, words) {
+                self.taps(image, col, col + 1, words);
+            }
         } else if self.rows3 && two && col % self.out_w.max(1) + 1 < self.out_w {
             self.rows_of_3(image, col, words);
         } else {
@@ -498,12 +497,12 @@ fn widen_rows([a, b, c, d]: [u32; 4], off: u32, dst: &mut [u32]) {
 /// of a 1x1 convolution with stride 1 and no padding, straight from one group's `image` of
 /// `channels` planes: per four channels, the two positions' bytes of channels `c` and `c +
 /// 2` in one word (`c + 1` and `c + 3` in another), which `SXTAB16` splits into the pair's
-/// lanes. Nothing if a channel's two bytes are not all in `image`.
+/// lanes. False (nothing written) if a channel's two bytes are not all in `image`.
 #[inline(always)]
-fn widen_pointwise(image: &[i8], channels: usize, p: usize, off: u32, words: &mut [u32]) {
+fn widen_pointwise(image: &[i8], channels: usize, p: usize, off: u32, words: &mut [u32]) -> bool {
     let plane = image.len() / channels.max(1);
     if channels == 0 || (channels - 1) * plane + p + 2 > image.len() {
-        return;
+        return false;
     }
     let quads = channels / 4;
     let zp = -i32::from(off as u16 as i16);
@@ -529,6 +528,7 @@ fn widen_pointwise(image: &[i8], channels: usize, p: usize, off: u32, words: &mu
         let lane = |v: u32| i32::from(v as u8 as i8) - zp;
         *w = pack(lane(b), lane(b >> 8));
     }
+    true
 }
 
 /// Whether `conv` is the DSP depthwise kernel's: 3x3, stride 1, no dilation, padding at most
