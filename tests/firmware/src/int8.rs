@@ -63,7 +63,52 @@ const ASYMMETRIC: Padding = Padding {
     left: 1,
     right: 2,
 };
-pub const CONVS: [Conv2d; 5] = [ODD, WIDE, POINTWISE, DEPTHWISE, STRIDED];
+/// 3x3 without padding, 3 -> 4 channels at 6 x 7: every window inside (the stepping row
+/// pointer), 9 rows a patch (two groups of four and one more), rows of 5 outputs (pairs
+/// across two output rows).
+pub const VALID: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 3, 6, 7)),
+    4,
+    Window::square(3),
+    1
+));
+/// 3x3, dilation 2 down, padding 2 above and left, 1 below, none right, 3 -> 4 channels at
+/// 7 x 9: rows read two bytes into the left padding, rows in the padding between taps.
+pub const EDGES: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 3, 7, 9)),
+    4,
+    Window::square(3).with_dilation(2, 1).with_padding(TWO_LEFT),
+    1
+));
+const TWO_LEFT: Padding = Padding {
+    top: 2,
+    bottom: 1,
+    left: 2,
+    right: 0,
+};
+/// Depthwise 3x3, padding only below and left, 6 channels at 5 x 6.
+pub const DEPTHWISE_EDGE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 6, 5, 6)),
+    6,
+    Window::square(3).with_padding(BELOW_LEFT),
+    6
+));
+const BELOW_LEFT: Padding = Padding {
+    top: 0,
+    bottom: 1,
+    left: 1,
+    right: 0,
+};
+pub const CONVS: [Conv2d; 8] = [
+    ODD,
+    WIDE,
+    POINTWISE,
+    DEPTHWISE,
+    STRIDED,
+    VALID,
+    EDGES,
+    DEPTHWISE_EDGE,
+];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
 /// A fully-connected layer longer than the M4F's widened chunk (128 inputs): 3 outputs,
@@ -193,7 +238,7 @@ pub fn fill_i8(seed: u32, out: &mut [i8]) {
 }
 
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 9] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 13] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -204,6 +249,10 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 9] = [
     (POINTWISE, 0, SCRATCH),
     (DEPTHWISE, 0, SCRATCH),
     (STRIDED, 0, SCRATCH),
+    (VALID, 0, VALID.min_scratch_len_i8()),
+    (VALID, 0, SCRATCH),
+    (EDGES, 1, SCRATCH),
+    (DEPTHWISE_EDGE, 2, SCRATCH),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).

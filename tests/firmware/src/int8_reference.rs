@@ -103,7 +103,7 @@ fn naive_conv(
 
 /// Compares convolution run `i` with its naive loop.
 fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
-    const NAMES: [&str; 9] = [
+    const NAMES: [&str; 13] = [
         "int8 conv2d 3x3 5->3, minimum workspace",
         "int8 conv2d 3x3 5->3, one pair",
         "int8 conv2d 3x3 5->3",
@@ -113,6 +113,10 @@ fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
         "int8 conv2d 1x1 6->6",
         "int8 conv2d depthwise 3x3",
         "int8 conv2d stride 2, dilation 2, groups 2",
+        "int8 conv2d 3x3 unpadded, minimum workspace",
+        "int8 conv2d 3x3 unpadded",
+        "int8 conv2d 3x3 dilated, padded two left, single rounding",
+        "int8 conv2d depthwise 3x3 padded below and left, float requantization",
     ];
     let (conv, mode, _) = CONV_RUNS[i];
     let y = conv.output();
