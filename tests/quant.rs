@@ -595,6 +595,49 @@ proptest! {
     }
 }
 
+/// A fixed sample of the wide cases on every instruction set this machine has, at full
+/// speed, reported with the other families' tiers (`common::isa::report`); on a CPU with
+/// AVX-512 VNNI the AVX-512 build's int8 convolution is its VNNI kernel, and the report says
+/// so. `NCHW_EXPECT_VNNI` (set by `.ci/run` when the CPU flags list `avx512_vnni`) makes it
+/// a failure for the tests not to reach that kernel.
+#[test]
+fn int8_conv_every_tier() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let cases: Vec<ConvCase> = (0..48)
+        .map(|_| {
+            case_of(wide_geom())
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+        })
+        .collect();
+    let ran = common::isa::each_isa(|isa| {
+        for c in &cases {
+            // `Geom::conv` forces the geometry onto `isa`.
+            let conv = c.g.conv().unwrap();
+            let got = run_conv(c, &conv, conv.scratch_len_i8()).unwrap();
+            assert_eq!(got, expected_conv(c), "{:?} on {}", c.g, isa.name());
+        }
+    });
+    #[cfg(target_arch = "x86_64")]
+    let vnni = ran.contains(&Isa::Avx512) && std::is_x86_feature_detected!("avx512vnni");
+    #[cfg(not(target_arch = "x86_64"))]
+    let vnni = false;
+    let family = if vnni {
+        "int8 conv (avx512 with VNNI)"
+    } else {
+        "int8 conv"
+    };
+    common::isa::report(family, &ran);
+    if std::env::var_os("NCHW_EXPECT_VNNI").is_some() {
+        assert!(
+            vnni,
+            "NCHW_EXPECT_VNNI is set, but the AVX-512 VNNI kernel did not run"
+        );
+    }
+}
+
 /// Every instruction set this CPU runs (and AVX-512 with VNNI where it has it), at the
 /// case's workspace and at more than full speed needs, gives the reference's bytes.
 fn conv_matches(c: &ConvCase) -> Result<(), TestCaseError> {
