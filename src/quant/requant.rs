@@ -168,13 +168,13 @@ impl Output {
         }
     }
 
-    /// `clamp(scale(acc) + zero_point)`.
     /// The output zero point and the clamp's bounds, `(zero_point, min, max)`.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     pub(crate) fn bounds(&self) -> (i32, i32, i32) {
         (self.zero_point, self.min, self.max)
     }
 
+    /// `clamp(scale(acc) + zero_point)`.
     #[inline(always)]
     pub(crate) fn apply(&self, scale: Scale, acc: i32) -> i8 {
         let y = match scale {
