@@ -55,9 +55,9 @@ impl Conv2d {
     /// The smallest workspace [`conv2d_i8`] accepts: one output position's patch, `(C /
     /// groups) * KH * KW` bytes; on the Cortex-M4F and M7 (the DSP extension) two patches
     /// widened to 16 bits, `4 * (C / groups) * KH * KW` bytes as CMSIS-NN's, and 3 for
-    /// their alignment (for a depthwise 3x3 with stride 1, four widened input rows,
-    /// `8 * (OW + 4)` bytes and 3, if more). Every size from here up gives the same,
-    /// exact, result.
+    /// their alignment (for a depthwise 3x3 with stride 1, if more, four widened input rows
+    /// and one output row's accumulators, `16 * ((OW + 4) / 2) + 8 * ((OW + 1) / 2) + 3`
+    /// bytes). Every size from here up gives the same, exact, result.
     pub const fn min_scratch_len_i8(&self) -> usize {
         min_scratch_len(self)
     }
