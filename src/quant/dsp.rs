@@ -239,10 +239,11 @@ pub(crate) fn widen_pair(p0: &[i8], p1: &[i8], k: usize, off: u32, words: &mut [
 /// if `w` or `words` is too short (the callers size them).
 #[inline(always)]
 pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] {
-    if w.len() < fs.saturating_add(k) || k > w.len() || words.len() < pair_words(k) {
+    if w.len() < fs.saturating_add(k) || words.len() < pair_words(k) {
         return [0; 4];
     }
-    // SAFETY: both filters are within `w`, the pair's words within `words` (checked).
+    // SAFETY: both filters are within `w` (`fs + k <= w.len()`), the pair's words within
+    // `words` (checked), and a `u32` slice is aligned.
     unsafe { dot_2x2_raw(w.as_ptr(), fs, k, words.as_ptr()) }
 }
 

@@ -274,7 +274,8 @@ fn requant_dsp(
             // the same values again.
             let (down, right) = ((i1 - i) * c.row_stride, (j1 - j) * c.col_stride);
             let first = i * c.row_stride + j * c.col_stride;
-            if let Some(block) = c.data.get_mut(first..=first + down + right) {
+            let span = first.checked_add(down).and_then(|e| e.checked_add(right));
+            if let Some(block) = span.and_then(|last| c.data.get_mut(first..=last)) {
                 let v = [
                     r0.apply(out, acc[0]),
                     r0.apply(out, acc[1]),
@@ -282,7 +283,8 @@ fn requant_dsp(
                     r1.apply(out, acc[3]),
                 ];
                 let p = block.as_mut_ptr();
-                // SAFETY: `0`, `right`, `down` and `down + right` are within `block`.
+                // SAFETY: `block` holds the `down + right + 1` elements from `first` (the
+                // sum did not overflow), so `0`, `right`, `down` and `down + right` are in it.
                 unsafe {
                     *p = v[0];
                     *p.add(right) = v[1];
