@@ -4,9 +4,11 @@
 //! Two output positions' patches are widened straight from the input into 16-bit lanes with
 //! the input zero point subtracted ([`dsp`](super::dsp)'s pair layout), never copied as
 //! bytes first; then every pair of filters takes every widened pair in the `2 x 2` assembly
-//! kernel and the four sums are requantized and stored at once. The workspace is the widened
-//! pairs: one pair (`4 k` bytes, CMSIS-NN's) up to 16 of them, which share the filters'
-//! requantization constants.
+//! kernel and the four sums are requantized and stored at once: each filter's bias and
+//! right-shift constants come from a table built once per block of 16 filters, the four
+//! outputs are saturated to bytes (`SSAT`), clamped together (`SSUB8`, `SEL`) and stored as
+//! two half-words. The workspace is the widened pairs: one pair (`4 k` bytes, CMSIS-NN's) up
+//! to 16 of them.
 //!
 //! The gather is where NCHW costs: a patch is `C x KH` rows of `KW` taps. For stride 1 and
 //! 3 taps a row, the two positions' rows are the 4 bytes `x[ow - left .. ow - left + 4]`
@@ -16,13 +18,61 @@
 
 use super::conv::{groups, Plan, FULL_TILE};
 use super::dsp::{dot_2x2_raw, offset, pack, pair_words, sxtab16, sxtab16_ror8};
-use super::dsp::{smlabt, smlad, smlatb, sxtab16_ror16, sxtab16_ror24};
-use super::requant::{Output, Scale, Shifter};
+use super::dsp::{max8, min8, smlabt, smlad, smlatb, sxtab16_ror16, sxtab16_ror24};
+use super::requant::{Output, RightShift, Scale, Shifter};
 use crate::conv::Conv2d;
 use crate::walk::{chunks, pairs};
 
 /// Position pairs per workspace tile at full speed.
 const TILE_PAIRS: usize = FULL_TILE / 2;
+
+/// Filters per block of [`Tile::run`]: their biases and requantizations are a table on the
+/// stack (20 bytes each), built once per group and block.
+const BLOCK: usize = 16;
+
+/// One filter's bias and requantization, as [`Tile::run`] reads them, together.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Filter {
+    bias: i32,
+    rounding: RightShift,
+}
+
+/// The output stage four outputs at a time: each scaled output plus the zero point
+/// saturated to a byte (`SSAT`), four packed in a word, clamped together (`SSUB8`, `SEL`).
+#[derive(Clone, Copy)]
+struct Bytes {
+    zero_point: i32,
+    /// The clamp's bounds in every byte.
+    min: u32,
+    max: u32,
+}
+
+impl Bytes {
+    fn new(out: &Output) -> Self {
+        let (zero_point, min, max) = out.bounds();
+        // Both bounds lie within `i8`.
+        let every = |b: i32| u32::from(b as u8) * 0x0101_0101;
+        Bytes {
+            zero_point,
+            min: every(min),
+            max: every(max),
+        }
+    }
+
+    /// `r.scale(acc) + zero_point` saturated to `i8`, in the low byte (the clamp's bounds
+    /// lie within `i8`, so saturating first changes nothing).
+    #[inline(always)]
+    fn byte(self, r: RightShift, acc: i32) -> u32 {
+        u32::from((r.scale(acc) + self.zero_point).clamp(-128, 127) as u8)
+    }
+
+    /// Four bytes clamped at once, lane by lane: `min` first, then `max`, as `Output::apply`.
+    #[inline(always)]
+    fn clamp(self, v: u32) -> u32 {
+        min8(max8(v, self.min), self.max)
+    }
+}
 
 impl Conv2d {
     /// Workspace bytes of the DSP path for `pairs` widened pairs of patches: 4 bytes per
@@ -88,27 +138,68 @@ impl Plan<'_, '_> {
         }
         let gather = Gather::new(conv, self.quant.input_zero_point);
         let cols = conv.group().cols();
+        let mut table = [Filter::default(); BLOCK];
         for (image, image_out) in conv.images(self.input, output) {
             for (channel0, ((x, y), (w, b))) in
                 groups(conv, image, image_out, self.weight, self.bias)
             {
-                let mut start = 0;
-                while start < cols {
-                    let end = cols.min(start + 2 * tile_pairs);
-                    for (c, pair) in pairs((start..end).step_by(2), chunks(&mut *words, per_pair)) {
-                        gather.pair(x, c, end - c >= 2, pair);
+                // Blocks of filters, each with its table; the pairs widened once per block.
+                let oc = w.len() / k;
+                let mut first = 0;
+                while first < oc {
+                    let count = (oc - first).min(BLOCK);
+                    let fast = self.filters(b, channel0, first, count, &mut table);
+                    let ws = w.get(first * k..(first + count) * k).unwrap_or_default();
+                    let ys = y.get_mut(first * cols..(first + count) * cols);
+                    let ys = ys.unwrap_or_default();
+                    let bs = b.and_then(|b| b.get(first..));
+                    let mut start = 0;
+                    while start < cols {
+                        let end = cols.min(start + 2 * tile_pairs);
+                        let tile_words = chunks(&mut *words, per_pair);
+                        for (c, pair) in pairs((start..end).step_by(2), tile_words) {
+                            gather.pair(x, c, end - c >= 2, pair);
+                        }
+                        let tile = Tile {
+                            words: &*words,
+                            per_pair,
+                            k,
+                            columns: (start, end - start),
+                        };
+                        let filters = (ws, bs, channel0 + first);
+                        let table = if fast { Some(&table) } else { None };
+                        tile.run(self, filters, table, &mut *ys, cols);
+                        start = end;
                     }
-                    let tile = Tile {
-                        words: &*words,
-                        per_pair,
-                        k,
-                        columns: (start, end - start),
-                    };
-                    tile.run(self, (w, b, channel0), &mut *y, cols);
-                    start = end;
+                    first += count;
                 }
             }
         }
+    }
+
+    /// Fills `table` with filters `first..first + count` (at most [`BLOCK`]) of the group
+    /// whose output channels start at `channel0`, `b` its biases: false unless every one
+    /// requantizes with a right shift ([`RightShift`]).
+    fn filters(
+        &self,
+        b: Option<&[i32]>,
+        channel0: usize,
+        first: usize,
+        count: usize,
+        table: &mut [Filter; BLOCK],
+    ) -> bool {
+        for (i, f) in table.iter_mut().enumerate().take(count) {
+            let o = first + i;
+            let Scale::Double(m) = self.quant.requant.channel(channel0 + o) else {
+                return false;
+            };
+            let Some(rounding) = RightShift::new(m) else {
+                return false;
+            };
+            let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+            *f = Filter { bias, rounding };
+        }
+        true
     }
 }
 
@@ -122,15 +213,17 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    /// Every filter of a group (`w`, `k` bytes each, output channels from `channel0`) by
-    /// every pair of the tile, plus its bias, requantized into its row of `y` (`cols`
-    /// outputs a row): pairs of filters (an odd last one twice, writing its outputs twice)
-    /// by pairs of positions (an odd last one with itself).
+    /// Every filter of a block (`w`, `k` bytes each, their biases `b`, output channels from
+    /// `channel0`; `table` their [`Filter`]s if every one shifts right) by every pair of the
+    /// tile, requantized into its row of `y` (`cols` outputs a row): pairs of filters (an
+    /// odd last one twice, writing its outputs twice) by pairs of positions (an odd last one
+    /// with itself).
     #[inline(never)]
     fn run(
         &self,
         plan: &Plan<'_, '_>,
         (w, b, channel0): (&[i8], Option<&[i32]>, usize),
+        table: Option<&[Filter; BLOCK]>,
         y: &mut [i8],
         cols: usize,
     ) {
@@ -142,19 +235,16 @@ impl Tile<'_> {
             || per_pair < pair_words(k)
             || start + n > cols
             || y.len() < oc * cols
+            || oc > BLOCK
         {
             return;
         }
         let out = &plan.out;
-        let channel = |o: usize| {
-            let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
-            (bias, Rq::new(out, plan.quant.requant.channel(channel0 + o)))
-        };
+        let bytes = Bytes::new(out);
         let (f, py) = (w.as_ptr(), y.as_mut_ptr());
         let mut o = 0;
         while o < oc {
             let o1 = if o + 1 < oc { o + 1 } else { o };
-            let ((b0, r0), (b1, r1)) = (channel(o), channel(o1));
             // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`); pair
             // `q`'s `per_pair >= pair_words(k)` words within `self.words` (`n.div_ceil(2) *
             // per_pair` of them; `c = 2q`); the outputs `start + c` and (below `n`) `start +
@@ -167,19 +257,63 @@ impl Tile<'_> {
                 let (y0, y1) = (py.add(o * cols + start), py.add(o1 * cols + start));
                 let mut words = self.words.as_ptr();
                 let mut c = 0;
+                // `o1 < oc <= BLOCK`.
+                let (t0, t1) = table
+                    .map(|t| (*t.get_unchecked(o), *t.get_unchecked(o1)))
+                    .unwrap_or_default();
+                let q = |f: Filter, acc: i32| bytes.byte(f.rounding, f.bias.wrapping_add(acc));
                 while c < n {
                     let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words);
                     words = words.add(per_pair);
-                    *y0.add(c) = r0.apply(out, b0.wrapping_add(a00));
-                    *y1.add(c) = r1.apply(out, b1.wrapping_add(a10));
-                    if c + 1 < n {
-                        *y0.add(c + 1) = r0.apply(out, b0.wrapping_add(a01));
-                        *y1.add(c + 1) = r1.apply(out, b1.wrapping_add(a11));
+                    if table.is_none() {
+                        let (ys, sums) = ([y0, y1], [a00, a01, a10, a11]);
+                        requant_block(plan, (b, channel0), [o, o1], ys, c, c + 1 < n, sums);
+                    } else {
+                        // Row `o`'s two outputs in the low half-word, `o1`'s in the high.
+                        let v = q(t0, a00) | q(t0, a01) << 8 | q(t1, a10) << 16 | q(t1, a11) << 24;
+                        let v = bytes.clamp(v);
+                        if c + 1 < n {
+                            y0.add(c).cast::<u16>().write_unaligned(v as u16);
+                            y1.add(c).cast::<u16>().write_unaligned((v >> 16) as u16);
+                        } else {
+                            *y0.add(c) = v as i8;
+                            *y1.add(c) = (v >> 16) as i8;
+                        }
                     }
                     c += 2;
                 }
             }
             o += 2;
+        }
+    }
+}
+
+/// [`Tile::run`]'s outputs for filters without a [`Filter`] table: the four sums `sums` of
+/// filters `o` (biases `b`, output channels from `channel0`) by positions `c` and (if `two`)
+/// `c + 1`, into rows `ys`, each requantized out of line.
+///
+/// # Safety
+/// Outputs `c` and (if `two`) `c + 1` of both rows are writable.
+#[inline(never)]
+unsafe fn requant_block(
+    plan: &Plan<'_, '_>,
+    (b, channel0): (Option<&[i32]>, usize),
+    o: [usize; 2],
+    ys: [*mut i8; 2],
+    c: usize,
+    two: bool,
+    sums: [i32; 4],
+) {
+    for (i, (o, y)) in o.into_iter().zip(ys).enumerate() {
+        let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
+        let scale = plan.quant.requant.channel(channel0 + o);
+        let at = |j: usize| apply(&plan.out, scale, bias.wrapping_add(sums[2 * i + j]));
+        // SAFETY: the caller's.
+        unsafe {
+            *y.add(c) = at(0);
+            if two {
+                *y.add(c + 1) = at(1);
+            }
         }
     }
 }

@@ -169,7 +169,10 @@ impl Output {
     }
 
     /// The output zero point and the clamp's bounds, `(zero_point, min, max)`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[cfg(any(
+        all(target_arch = "x86_64", not(miri)),
+        all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+    ))]
     pub(crate) fn bounds(&self) -> (i32, i32, i32) {
         (self.zero_point, self.min, self.max)
     }
@@ -195,20 +198,77 @@ impl Output {
     }
 }
 
-/// `Output::apply` of TFLite's double rounding with a right shift of 1 to 31, its constants
-/// computed once: what the DSP kernels requantize with, one instruction sequence per output
-/// with no branch.
+/// TFLite's double rounding with a right shift of 1 to 31 (`Scale::Double`'s scaling, before
+/// the zero point), its constants computed once: one instruction sequence per output with no
+/// branch, for the DSP kernels. `repr(C)`: a table of them is read a row at a time.
+#[cfg(any(
+    test,
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct RightShift {
+    multiplier: i32,
+    /// `2^30 + 2^(right + 30)`, the two roundings as one 64-bit nudge, in its high and low
+    /// words (computed in 32 bits).
+    nudge_hi: i32,
+    nudge_lo: u32,
+    /// `right - 1`.
+    shift: u32,
+}
+
+#[cfg(any(
+    test,
+    all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+))]
+impl RightShift {
+    /// The usual case of `Scale::Double(m)`, a right shift: `None` for a left shift (or
+    /// none).
+    #[inline(always)]
+    pub(crate) fn new(m: Multiplier) -> Option<Self> {
+        let shift = m.shift();
+        if shift >= 0 {
+            return None;
+        }
+        let right = shift.unsigned_abs() & 31;
+        if right == 0 {
+            return None;
+        }
+        // As `multiplier::round_shift`.
+        let (nudge_hi, nudge_lo) = if right == 1 {
+            (0, 0xc000_0000)
+        } else {
+            (1 << (right - 2), 0x4000_0000)
+        };
+        Some(RightShift {
+            multiplier: m.multiplier(),
+            nudge_hi,
+            nudge_lo,
+            shift: right - 1,
+        })
+    }
+
+    /// `Multiplier::multiply(acc)`, exactly (`multiplier::round_shift`). Its magnitude is
+    /// below `1.5 * 2^30 + 2` (the product is at most `2^62`, the nudge below `2^62`), so
+    /// adding an `i8` zero point cannot overflow.
+    #[inline(always)]
+    pub(crate) fn scale(self, acc: i32) -> i32 {
+        let nudge = ((i64::from(self.nudge_hi) << 32) | i64::from(self.nudge_lo))
+            - (i64::from(acc < 0) << 31);
+        let y = ((i64::from(acc) * i64::from(self.multiplier) + nudge) >> 32) as i32;
+        y >> (self.shift & 31)
+    }
+}
+
+/// `Output::apply` of TFLite's double rounding with a right shift ([`RightShift`]), with the
+/// output stage: what the DSP kernels requantize with.
 #[cfg(any(
     test,
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 #[derive(Clone, Copy)]
 pub(crate) struct Shifter {
-    multiplier: i32,
-    /// `2^30 + 2^(right + 30)` as its high and low words, computed in 32 bits.
-    nudge: (i32, u32),
-    /// `right - 1`.
-    shift: u32,
+    rounding: RightShift,
     zero_point: i32,
     min: i32,
     max: i32,
@@ -219,41 +279,22 @@ pub(crate) struct Shifter {
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 impl Shifter {
-    /// The usual case of `Scale::Double(m)`, a right shift: `None` for a left shift (or
-    /// none).
+    /// `None` unless `m` shifts right ([`RightShift::new`]).
     #[inline(always)]
     pub(crate) fn new(out: &Output, m: Multiplier) -> Option<Self> {
-        let shift = m.shift();
-        if shift >= 0 {
-            return None;
-        }
-        let right = shift.unsigned_abs() & 31;
-        if right == 0 {
-            return None;
-        }
-        // As `multiplier::round_shift`: the two roundings are one 64-bit nudge.
         Some(Shifter {
-            multiplier: m.multiplier(),
-            nudge: if right == 1 {
-                (0, 0xc000_0000)
-            } else {
-                (1 << (right - 2), 0x4000_0000)
-            },
-            shift: right - 1,
+            rounding: RightShift::new(m)?,
             zero_point: out.zero_point,
             min: out.min,
             max: out.max,
         })
     }
 
-    /// `Output::apply(Scale::Double(m), acc)`, exactly: `multiplier::round_shift`, the zero
-    /// point, the clamp.
+    /// `Output::apply(Scale::Double(m), acc)`, exactly: the scaling, the zero point (which
+    /// cannot overflow, see [`RightShift::scale`]), the clamp.
     #[inline(always)]
     pub(crate) fn apply(self, acc: i32) -> i8 {
-        let (hi, lo) = self.nudge;
-        let nudge = ((i64::from(hi) << 32) | i64::from(lo)) - (i64::from(acc < 0) << 31);
-        let y = ((i64::from(acc) * i64::from(self.multiplier) + nudge) >> 32) as i32;
-        let y = (y >> (self.shift & 31)).saturating_add(self.zero_point);
+        let y = self.rounding.scale(acc) + self.zero_point;
         let y = if y < self.min { self.min } else { y };
         let y = if y > self.max { self.max } else { y };
         y as i8

@@ -199,9 +199,11 @@ impl Default for Int8 {
 }
 
 /// Per-channel multipliers as a converter derives them (scales from about 1/200 to 1/60,
-/// one above 1 for a left shift).
+/// shifts differing between neighbours, and channel 6 above 1 for a left shift: runs of 8
+/// channels take the M4F's requantization for any multiplier, runs of up to 6 its table of
+/// right shifts).
 pub const MULTIPLIERS: [Multiplier; 8] = {
-    let scales = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 1.75, 0.004, 0.011];
+    let scales = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 0.004, 1.75, 0.011];
     let mut m = [ok!(Multiplier::new(0, 0)); 8];
     let mut i = 0;
     while i < 8 {
@@ -210,12 +212,14 @@ pub const MULTIPLIERS: [Multiplier; 8] = {
     }
     m
 };
-pub const FLOAT_SCALES: [f32; 8] = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 1.75, 0.004, 0.011];
+pub const FLOAT_SCALES: [f32; 8] = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 0.004, 1.75, 0.011];
 pub const X_ZP: i8 = -7;
 pub const Y_ZP: i8 = 3;
+/// The cap of the convolutions' and GEMMs' fused ReLU.
+pub const Y_MAX: i8 = 90;
 
 /// The requantization of run `mode` (0: TFLite, 1: single rounding, 2: float) for
-/// `channels` output channels, ReLU fused.
+/// `channels` output channels, a ReLU capped at [`Y_MAX`] fused (both bounds of the clamp reached).
 pub fn quant(mode: usize, channels: usize) -> QuantParams<'static> {
     let m = MULTIPLIERS.get(..channels).unwrap_or_default();
     let requant = match mode {
@@ -223,7 +227,8 @@ pub fn quant(mode: usize, channels: usize) -> QuantParams<'static> {
         1 => Requant::TfLiteSingleRounding(m),
         _ => Requant::Float(FLOAT_SCALES.get(..channels).unwrap_or_default()),
     };
-    QuantParams::new(X_ZP, requant, Y_ZP).with_clamp(Clamp::quantized_relu(Y_ZP))
+    let relu = Clamp::quantized_relu(Y_ZP);
+    QuantParams::new(X_ZP, requant, Y_ZP).with_clamp(Clamp { max: Y_MAX, ..relu })
 }
 
 /// Every int8 value, from a xorshift32 stream.

@@ -5,7 +5,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::int8::{
-    Int8, Step, AVG, AVG_2X2, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_ZP,
+    Int8, Step, AVG, AVG_2X2, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_MAX,
+    Y_ZP,
 };
 use crate::model::Runner;
 use nchw::{Conv2d, Multiplier};
@@ -63,7 +64,7 @@ fn requant(mode: usize, oc: usize, acc: i32) -> i8 {
         1 => single(acc, MULTIPLIERS[oc]),
         _ => float(acc, FLOAT_SCALES[oc]),
     };
-    (v + i64::from(Y_ZP)).clamp(i64::from(Y_ZP), 127) as i8
+    (v + i64::from(Y_ZP)).clamp(i64::from(Y_ZP), i64::from(Y_MAX)) as i8
 }
 
 /// The naive convolution's output `(n, oc, oh, ow)`.
