@@ -266,7 +266,7 @@ impl Tile<'_> {
                     let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words);
                     words = words.add(per_pair);
                     if table.is_none() {
-                        let (ys, sums) = ([y0, y1], [a00, a01, a10, a11]);
+                        let (ys, sums) = ([y0, y1], [[a00, a01], [a10, a11]]);
                         requant_block(plan, (b, channel0), [o, o1], ys, c, c + 1 < n, sums);
                     } else {
                         // Row `o`'s two outputs in the low half-word, `o1`'s in the high.
@@ -288,7 +288,7 @@ impl Tile<'_> {
     }
 }
 
-/// [`Tile::run`]'s outputs for filters without a [`Filter`] table: the four sums `sums` of
+/// [`Tile::run`]'s outputs for filters without a [`Filter`] table: the sums `sums` of
 /// filters `o` (biases `b`, output channels from `channel0`) by positions `c` and (if `two`)
 /// `c + 1`, into rows `ys`, each requantized out of line.
 ///
@@ -302,17 +302,17 @@ unsafe fn requant_block(
     ys: [*mut i8; 2],
     c: usize,
     two: bool,
-    sums: [i32; 4],
+    sums: [[i32; 2]; 2],
 ) {
-    for (i, (o, y)) in o.into_iter().zip(ys).enumerate() {
+    for ((o, y), [s0, s1]) in o.into_iter().zip(ys).zip(sums) {
         let bias = b.and_then(|b| b.get(o)).copied().unwrap_or(0);
         let scale = plan.quant.requant.channel(channel0 + o);
-        let at = |j: usize| apply(&plan.out, scale, bias.wrapping_add(sums[2 * i + j]));
+        let at = |sum: i32| apply(&plan.out, scale, bias.wrapping_add(sum));
         // SAFETY: the caller's.
         unsafe {
-            *y.add(c) = at(0);
+            *y.add(c) = at(s0);
             if two {
-                *y.add(c + 1) = at(1);
+                *y.add(c + 1) = at(s1);
             }
         }
     }
