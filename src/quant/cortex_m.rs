@@ -381,6 +381,9 @@ struct Gather {
     pointwise: bool,
     /// Stride 1 and 3 taps a row, undilated: a pair's rows are one word each.
     rows3: bool,
+    /// For kernels of at most 4 rows, where row `r` of four channels' patch rows lies
+    /// from the first: `(r / kh) * plane + (r % kh) * dilation * w` (`4 kh` of them).
+    rows: [usize; 16],
 }
 
 impl Gather {
@@ -403,6 +406,10 @@ impl Gather {
             off: offset(zp),
             pointwise: win.is_pointwise(),
             rows3: win.kernel_w == 3 && win.stride_w == 1 && win.dilation_w == 1,
+            rows: core::array::from_fn(|r| {
+                let kh = win.kernel_h.max(1);
+                (r / kh) * g.height() * g.width() + (r % kh) * win.dilation_h * g.width()
+            }),
         }
     }
 
@@ -433,27 +440,40 @@ impl Gather {
         };
         let (h, w, kh, dh) = (self.h, self.w, self.kh, self.dilation.0);
         let reach = (kh - 1) * dh;
-        if at.row < h && h - at.row > reach && at.keep == u32::MAX {
-            // Every row inside the image: plain loads, a pointer stepping down the rows and
-            // across the channels (wrapping: it is only read where it is inside).
-            let (step, jump) = (dh * w, h * w - reach * w);
-            let mut p = image.as_ptr().wrapping_add(at.row * w + at.load);
-            let mut i = 0;
-            return self.widen_rows_of(words, || {
-                // SAFETY: `p` is row `at.row + i * dh < h` of a channel below `channels`,
-                // at column `at.load`, `at.load + 4 <= w` (`Origin::new`); the image holds
-                // every channel (checked there).
-                let v = unsafe { core::ptr::read_unaligned(p.cast::<u32>()) };
-                i += 1;
-                p = p.wrapping_add(if i == kh { jump } else { step });
-                if i == kh {
-                    i = 0;
+        let (plane, channels) = (h * w, self.channels);
+        // Every row inside the image, and kernels of at most 4 rows: four channels' rows at
+        // a time, each group of four rows' words loaded at `rows`' offsets.
+        let quads = if at.row < h && h - at.row > reach && at.keep == u32::MAX && kh <= 4 {
+            channels / 4
+        } else {
+            0
+        };
+        // (Wrapping: `at.row` is wrapped above the image, where no quad is read.)
+        let base = image
+            .as_ptr()
+            .wrapping_add(at.row.wrapping_mul(w).wrapping_add(at.load));
+        let mut out = chunks(&mut *words, 12);
+        for q in 0..quads {
+            let p = base.wrapping_add(4 * q * plane);
+            for g in self.rows.chunks_exact(4).take(kh) {
+                let Ok(&[o0, o1, o2, o3]) = <&[usize; 4]>::try_from(g) else {
+                    break;
+                };
+                // SAFETY: each offset `(r / kh) * plane + (r % kh) * dh * w` for a row `r
+                // < 4 kh`: channel `4q + r / kh < channels`, input row `at.row + (r % kh) *
+                // dh < h` (all inside, above), column `at.load`, `at.load + 4 <= w`
+                // (`Origin::new`), so the 4 bytes lie within the image's `channels * h * w`
+                // (checked there).
+                let ld = |o: usize| unsafe { p.add(o).cast::<u32>().read_unaligned() };
+                let r = [ld(o0), ld(o1), ld(o2), ld(o3)];
+                if let Some(dst) = out.next() {
+                    widen_rows(r, self.off, dst);
                 }
-                v
-            });
+            }
         }
-        let (mut c, mut i) = (0, 0);
-        self.widen_rows_of(words, || {
+        // The other channels' rows (all of them at the image's edges), by `row_word`.
+        let (mut c, mut i) = (4 * quads, 0);
+        self.widen_rows_of(words, 4 * quads * kh, || {
             let v = self.row_word(image, &at, c, i);
             i += 1;
             if i == kh {
@@ -464,12 +484,13 @@ impl Gather {
         });
     }
 
-    /// The pair's words from its rows, `next()` giving each in turn ([`Gather::rows_of_3`]).
+    /// The pair's words from its rows `first..` (`first` a multiple of 4), `next()` giving
+    /// each in turn ([`Gather::rows_of_3`]).
     #[inline(always)]
-    fn widen_rows_of(&self, words: &mut [u32], mut next: impl FnMut() -> u32) {
+    fn widen_rows_of(&self, words: &mut [u32], first: usize, mut next: impl FnMut() -> u32) {
         let rows = self.channels * self.kh;
-        let mut out = chunks(&mut *words, 12);
-        for _ in 0..rows / 4 {
+        let mut out = chunks(&mut *words, 12).skip(first / 4);
+        for _ in first / 4..rows / 4 {
             let r = [next(), next(), next(), next()];
             if let Some(dst) = out.next() {
                 widen_rows(r, self.off, dst);
@@ -568,11 +589,11 @@ impl Origin {
         } else {
             (0, 8 * (load - col) as u32)
         };
-        // The bytes inside: from `max(0, -col)` to `min(4, w - col)`.
-        let inside = |j: isize| col + j >= 0 && col + j < w as isize;
-        let keep = (0..4)
-            .filter(|&j| inside(j))
-            .fold(0u32, |m, j| m | 0xff << (8 * j));
+        // The bytes inside: from `lo = max(0, -col) <= 3` to `hi = min(4, w - col) >= 1`
+        // (the 4 bytes meet the row).
+        let lo = (-col).clamp(0, 3) as u32;
+        let hi = (w as isize - col).clamp(1, 4) as u32;
+        let keep = u32::MAX >> (8 * (4 - hi)) & u32::MAX << (8 * lo);
         let zp4 = u32::from(g.zp as u8) * 0x0101_0101;
         Some(Origin {
             row: (oh * g.stride.0).wrapping_sub(g.top),

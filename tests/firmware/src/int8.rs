@@ -99,7 +99,7 @@ const BELOW_LEFT: Padding = Padding {
     left: 1,
     right: 0,
 };
-pub const CONVS: [Conv2d; 8] = [
+pub const CONVS: [Conv2d; 9] = [
     ODD,
     WIDE,
     POINTWISE,
@@ -108,6 +108,7 @@ pub const CONVS: [Conv2d; 8] = [
     VALID,
     EDGES,
     DEPTHWISE_EDGE,
+    TWO_ROWS,
 ];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
@@ -242,8 +243,17 @@ pub fn fill_i8(seed: u32, out: &mut [i8]) {
     }
 }
 
+/// 2x3, padding 1, 5 -> 3 channels at 6 x 7: kernels of 2 rows (the M4F loads the rows of
+/// four channels inside the image at once, the fifth channel's and the edges' one by one).
+pub const TWO_ROWS: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 5, 6, 7)),
+    3,
+    Window::new(2, 3).with_padding(Padding::uniform(1)),
+    1
+));
+
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 13] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 14] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -258,6 +268,7 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 13] = [
     (VALID, 0, SCRATCH),
     (EDGES, 1, SCRATCH),
     (DEPTHWISE_EDGE, 2, SCRATCH),
+    (TWO_ROWS, 0, SCRATCH),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).

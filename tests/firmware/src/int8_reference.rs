@@ -104,7 +104,7 @@ fn naive_conv(
 
 /// Compares convolution run `i` with its naive loop.
 fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
-    const NAMES: [&str; 13] = [
+    const NAMES: [&str; 14] = [
         "int8 conv2d 3x3 5->3, minimum workspace",
         "int8 conv2d 3x3 5->3, one pair",
         "int8 conv2d 3x3 5->3",
@@ -118,6 +118,7 @@ fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
         "int8 conv2d 3x3 unpadded",
         "int8 conv2d 3x3 dilated, padded two left, single rounding",
         "int8 conv2d depthwise 3x3 padded below and left, float requantization",
+        "int8 conv2d 2x3 padded, rows of four channels at once",
     ];
     let (conv, mode, _) = CONV_RUNS[i];
     let y = conv.output();
