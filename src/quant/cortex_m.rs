@@ -17,7 +17,7 @@
 //! by tap.
 
 use super::conv::{groups, Plan, FULL_TILE};
-use super::dsp::{dot_2x2_raw, offset, pack, pair_words, sxtab16, sxtab16_ror8};
+use super::dsp::{dot_2x2_raw, offset, pack, pair_words, requant_pair, sxtab16, sxtab16_ror8};
 use super::dsp::{max8, min8, smlabt, smlad, smlatb, sxtab16_ror16, sxtab16_ror24};
 use super::requant::{Output, RightShift, Scale, Shifter};
 use crate::conv::Conv2d;
@@ -39,7 +39,8 @@ struct Filter {
 }
 
 /// The output stage four outputs at a time: each scaled output plus the zero point
-/// saturated to a byte (`SSAT`), four packed in a word, clamped together (`SSUB8`, `SEL`).
+/// saturated to a byte (`SSAT`, [`requant_pair`]), four packed in a word, clamped together
+/// (`SSUB8`, `SEL`).
 #[derive(Clone, Copy)]
 struct Bytes {
     zero_point: i32,
@@ -60,11 +61,11 @@ impl Bytes {
         }
     }
 
-    /// `r.scale(acc) + zero_point` saturated to `i8`, in the low byte (the clamp's bounds
-    /// lie within `i8`, so saturating first changes nothing).
+    /// Filter `f`'s sums `a` (bias included) requantized, saturated to `i8`, in the low two
+    /// bytes (the clamp's bounds lie within `i8`, so saturating first changes nothing).
     #[inline(always)]
-    fn byte(self, r: RightShift, acc: i32) -> u32 {
-        u32::from((r.scale(acc) + self.zero_point).clamp(-128, 127) as u8)
+    fn pair(self, f: &Filter, a: [i32; 2]) -> u32 {
+        requant_pair(a, f.rounding.parts(), self.zero_point)
     }
 
     /// Four bytes clamped at once, lane by lane: `min` first, then `max`, as `Output::apply`.
@@ -258,19 +259,21 @@ impl Tile<'_> {
                 let mut words = self.words.as_ptr();
                 let mut c = 0;
                 // `o1 < oc <= BLOCK`.
+                // Without a table the sums start from zero, and `requant_block` adds the
+                // biases.
                 let (t0, t1) = table
                     .map(|t| (*t.get_unchecked(o), *t.get_unchecked(o1)))
                     .unwrap_or_default();
-                let q = |f: Filter, acc: i32| bytes.byte(f.rounding, f.bias.wrapping_add(acc));
+                let init = [t0.bias, t0.bias, t1.bias, t1.bias];
                 while c < n {
-                    let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words);
+                    let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words, init);
                     words = words.add(per_pair);
                     if table.is_none() {
                         let (ys, sums) = ([y0, y1], [[a00, a01], [a10, a11]]);
                         requant_block(plan, (b, channel0), [o, o1], ys, c, c + 1 < n, sums);
                     } else {
                         // Row `o`'s two outputs in the low half-word, `o1`'s in the high.
-                        let v = q(t0, a00) | q(t0, a01) << 8 | q(t1, a10) << 16 | q(t1, a11) << 24;
+                        let v = bytes.pair(&t0, [a00, a01]) | bytes.pair(&t1, [a10, a11]) << 16;
                         let v = bytes.clamp(v);
                         if c + 1 < n {
                             y0.add(c).cast::<u16>().write_unaligned(v as u16);

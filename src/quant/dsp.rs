@@ -90,6 +90,52 @@ pub(crate) fn min8(a: u32, b: u32) -> u32 {
     r
 }
 
+/// TFLite's double rounding with a right shift of two accumulators, then the zero point,
+/// each saturated to `i8`: `(y0 as u8) | (y1 as u8) << 8`, where `yi = sat8(((ai * m +
+/// nudge - (ai < 0) * 2^31) >> 32 >> shift) + zp)` and `nudge = nudge_hi * 2^32 +
+/// nudge_lo`: `RightShift::scale` (`requant.rs`) plus the zero point, in 16 instructions
+/// (`SMLAL` adds the product to the 64-bit nudge, `SSAT` saturates).
+#[inline(always)]
+pub(crate) fn requant_pair(
+    [a0, a1]: [i32; 2],
+    (multiplier, nudge_hi, nudge_lo, shift): (i32, i32, u32, u32),
+    zp: i32,
+) -> u32 {
+    let r;
+    // SAFETY: register-only instructions; the flags (`SUBS`'s borrow) are not preserved.
+    unsafe {
+        asm!(
+            "and {lo}, {a0}, #0x80000000",
+            "subs {lo}, {nlo}, {lo}",
+            "sbc {hi}, {nhi}, #0",
+            "smlal {lo}, {hi}, {a0}, {m}",
+            "asr {hi}, {hi}, {s}",
+            "add {hi}, {hi}, {zp}",
+            "ssat {a0}, #8, {hi}",
+            "and {lo}, {a1}, #0x80000000",
+            "subs {lo}, {nlo}, {lo}",
+            "sbc {hi}, {nhi}, #0",
+            "smlal {lo}, {hi}, {a1}, {m}",
+            "asr {hi}, {hi}, {s}",
+            "add {hi}, {hi}, {zp}",
+            "ssat {hi}, #8, {hi}",
+            "uxtb {a0}, {a0}",
+            "bfi {a0}, {hi}, #8, #8",
+            a0 = inout(reg) a0 => r,
+            a1 = in(reg) a1,
+            m = in(reg) multiplier,
+            nhi = in(reg) nudge_hi,
+            nlo = in(reg) nudge_lo,
+            s = in(reg) shift,
+            zp = in(reg) zp,
+            lo = out(reg) _,
+            hi = out(reg) _,
+            options(pure, nomem, nostack),
+        )
+    };
+    r
+}
+
 /// 2x2 stride-2 max pooling of `rows` output rows, `quads` groups of four outputs each
 /// (assembly): output row `i` is written at `dst + i * ow` from input rows `src + 2i * w`
 /// and `src + (2i + 1) * w`, each output the largest of its window clamped bytewise to
@@ -244,18 +290,25 @@ pub(crate) fn dot_2x2(w: &[i8], fs: usize, k: usize, words: &[u32]) -> [i32; 4] 
     }
     // SAFETY: both filters are within `w` (`fs + k <= w.len()`), the pair's words within
     // `words` (checked), and a `u32` slice is aligned.
-    unsafe { dot_2x2_raw(w.as_ptr(), fs, k, words.as_ptr()) }
+    unsafe { dot_2x2_raw(w.as_ptr(), fs, k, words.as_ptr(), [0; 4]) }
 }
 
-/// [`dot_2x2`] unchecked, the filters at `w` and `w + fs`.
+/// [`dot_2x2`] unchecked, the filters at `w` and `w + fs`, the four sums starting from
+/// `init` (wrapping).
 ///
 /// # Safety
 /// `w[..k]`, `w[fs..fs + k]` and `words[..pair_words(k)]` must be readable, `words`
 /// aligned (as a `u32` pointer is).
 #[inline(always)]
-pub(crate) unsafe fn dot_2x2_raw(w: *const i8, fs: usize, k: usize, words: *const u32) -> [i32; 4] {
+pub(crate) unsafe fn dot_2x2_raw(
+    w: *const i8,
+    fs: usize,
+    k: usize,
+    words: *const u32,
+    init: [i32; 4],
+) -> [i32; 4] {
     let quads = k / 4;
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    let [mut a0, mut a1, mut a2, mut a3] = init;
     if quads > 0 {
         // SAFETY: the loop runs `quads >= 1` times; each reads the four words `4q..4q + 4`
         // of `words` (`pair_words(k) >= 4 * quads`) and the bytes `4q..4q + 4` of `f0 = w`

@@ -248,6 +248,13 @@ impl RightShift {
         })
     }
 
+    /// `(multiplier, nudge_hi, nudge_lo, shift)`, as `dsp::requant_pair` takes them.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn parts(self) -> (i32, i32, u32, u32) {
+        (self.multiplier, self.nudge_hi, self.nudge_lo, self.shift)
+    }
+
     /// `Multiplier::multiply(acc)`, exactly (`multiplier::round_shift`). Its magnitude is
     /// below `1.5 * 2^30 + 2` (the product is at most `2^62`, the nudge below `2^62`), so
     /// adding an `i8` zero point cannot overflow.

@@ -213,23 +213,42 @@ pub const MULTIPLIERS: [Multiplier; 8] = {
     }
     m
 };
+/// Powers of two, `2^-7` to `2^-10`: multiplier `2^30`, so every odd product is a tie of
+/// the first rounding, and the second rounds a quarter of them (TFLite rounds both half
+/// away from zero: the nudges that depend on the sign).
+pub const TIES: [Multiplier; 8] = {
+    let mut m = [ok!(Multiplier::new(0, 0)); 8];
+    let mut i = 0;
+    while i < 8 {
+        m[i] = ok!(Multiplier::from_scale(1.0 / (128 << (i % 4)) as f64));
+        i += 1;
+    }
+    m
+};
 pub const FLOAT_SCALES: [f32; 8] = [0.005, 0.0071, 0.0123, 0.0166, 0.009, 0.004, 1.75, 0.011];
 pub const X_ZP: i8 = -7;
 pub const Y_ZP: i8 = 3;
 /// The cap of the convolutions' and GEMMs' fused ReLU.
 pub const Y_MAX: i8 = 90;
 
-/// The requantization of run `mode` (0: TFLite, 1: single rounding, 2: float) for
+/// The requantization of run `mode` (0: TFLite, 1: single rounding, 2: float, 3: TFLite
+/// with [`TIES`] and no clamp) for
 /// `channels` output channels, a ReLU capped at [`Y_MAX`] fused (both bounds of the clamp reached).
 pub fn quant(mode: usize, channels: usize) -> QuantParams<'static> {
     let m = MULTIPLIERS.get(..channels).unwrap_or_default();
     let requant = match mode {
         0 => Requant::TfLite(m),
         1 => Requant::TfLiteSingleRounding(m),
+        3 => Requant::TfLite(TIES.get(..channels).unwrap_or_default()),
         _ => Requant::Float(FLOAT_SCALES.get(..channels).unwrap_or_default()),
     };
+    let q = QuantParams::new(X_ZP, requant, Y_ZP);
+    if mode == 3 {
+        // Negative outputs too: a ReLU would hide how negative ties round.
+        return q;
+    }
     let relu = Clamp::quantized_relu(Y_ZP);
-    QuantParams::new(X_ZP, requant, Y_ZP).with_clamp(Clamp { max: Y_MAX, ..relu })
+    q.with_clamp(Clamp { max: Y_MAX, ..relu })
 }
 
 /// Every int8 value, from a xorshift32 stream.
@@ -253,7 +272,7 @@ pub const TWO_ROWS: Conv2d = ok!(Conv2d::new(
 ));
 
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 14] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 16] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -269,6 +288,8 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 14] = [
     (EDGES, 1, SCRATCH),
     (DEPTHWISE_EDGE, 2, SCRATCH),
     (TWO_ROWS, 0, SCRATCH),
+    (POINTWISE, 3, SCRATCH),
+    (ODD, 3, ODD.min_scratch_len_i8()),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).

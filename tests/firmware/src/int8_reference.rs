@@ -5,8 +5,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::int8::{
-    Int8, Step, AVG, AVG_2X2, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, X_ZP, Y_MAX,
-    Y_ZP,
+    Int8, Step, AVG, AVG_2X2, CONV_RUNS, FC, FC_LONG, FLOAT_SCALES, MULTIPLIERS, POOL, TIES, X_ZP,
+    Y_MAX, Y_ZP,
 };
 use crate::model::Runner;
 use nchw::{Conv2d, Multiplier};
@@ -62,9 +62,15 @@ fn requant(mode: usize, oc: usize, acc: i32) -> i8 {
     let v = match mode {
         0 => tflite(acc, MULTIPLIERS[oc]),
         1 => single(acc, MULTIPLIERS[oc]),
+        3 => tflite(acc, TIES[oc]),
         _ => float(acc, FLOAT_SCALES[oc]),
     };
-    (v + i64::from(Y_ZP)).clamp(i64::from(Y_ZP), i64::from(Y_MAX)) as i8
+    let (min, max) = if mode == 3 {
+        (i8::MIN, i8::MAX)
+    } else {
+        (Y_ZP, Y_MAX)
+    };
+    (v + i64::from(Y_ZP)).clamp(i64::from(min), i64::from(max)) as i8
 }
 
 /// The naive convolution's output `(n, oc, oh, ow)`.
@@ -104,7 +110,7 @@ fn naive_conv(
 
 /// Compares convolution run `i` with its naive loop.
 fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
-    const NAMES: [&str; 14] = [
+    const NAMES: [&str; 16] = [
         "int8 conv2d 3x3 5->3, minimum workspace",
         "int8 conv2d 3x3 5->3, one pair",
         "int8 conv2d 3x3 5->3",
@@ -119,6 +125,8 @@ fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
         "int8 conv2d 3x3 dilated, padded two left, single rounding",
         "int8 conv2d depthwise 3x3 padded below and left, float requantization",
         "int8 conv2d 2x3 padded, rows of four channels at once",
+        "int8 conv2d 1x1 6->6, rounding ties",
+        "int8 conv2d 3x3 5->3, minimum workspace, rounding ties",
     ];
     let (conv, mode, _) = CONV_RUNS[i];
     let y = conv.output();
