@@ -1,5 +1,7 @@
 //! Constant padding of an NCHW tensor, and its inverse, cropping.
 
+use core::num::NonZeroUsize;
+
 use crate::arch::Float;
 use crate::element::Element;
 use crate::error::{add, check_len, tri, Error};
@@ -68,14 +70,24 @@ impl Pad {
         self.padding
     }
 
-    /// For each row of the padded tensor, in order: whether it holds an input row (`true`)
-    /// or is all padding (`false`).
+    /// Where each input row starts in the padded tensor, for the input's rows in order
+    /// (endless: zip it with the rows). Consecutive starts are one padded row apart within a
+    /// plane, and `top + bottom` rows more across planes.
     #[inline(always)]
-    fn row_holds_input(&self) -> impl Iterator<Item = bool> {
-        let (top, ih) = (self.padding.top, self.input.h());
-        (0..self.output.h())
-            .map(move |r| r >= top && r - top < ih)
-            .cycle()
+    fn row_starts(&self) -> impl Iterator<Item = usize> {
+        let (ow, ih) = (self.output.w(), self.input.h());
+        let across = (self.output.h() - ih + 1) * ow;
+        let (mut at, mut row) = (self.padding.top * ow + self.padding.left, 0);
+        core::iter::from_fn(move || {
+            let start = at;
+            row += 1;
+            // Past the last row the value is never used, so wrapping cannot matter.
+            at = at.wrapping_add(if row == ih { across } else { ow });
+            if row == ih {
+                row = 0;
+            }
+            Some(start)
+        })
     }
 }
 
@@ -96,30 +108,27 @@ impl Pad {
 pub fn pad<T: Float>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("input", p.input.len(), input.len())?;
     check_len("output", p.output.len(), output.len())?;
-    let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);
-    if iw == 0 || ow == 0 {
-        // No input element: the output, if any, is all padding.
-        output.fill(value);
-        return Ok(());
+    // Each gap between input rows (and the border before the first and after the last) is
+    // one run of padding in the flat output; the lengths were checked above, so every split
+    // below succeeds. (Split, not indexed: so the copies stay loops, which take less stack
+    // on a microcontroller than a call into `memcpy`.)
+    let mut done = 0;
+    if let Some(iw) = NonZeroUsize::new(p.input.w()) {
+        for (src, start) in input.chunks_exact(iw.get()).zip(p.row_starts()) {
+            let rest = output.get_mut(done..).unwrap_or_default();
+            let Some((gap, rest)) = rest.split_at_mut_checked(start - done) else {
+                break;
+            };
+            let Some((dst, _)) = rest.split_at_mut_checked(iw.get()) else {
+                break;
+            };
+            gap.fill(value);
+            copy(dst, src);
+            done = start + iw.get();
+        }
     }
-    // Walk the padded rows and the input rows together; the lengths were checked above, so
-    // the `else` branches below never run (they keep the optimizer from emitting panics).
-    let mut input_rows = input.chunks_exact(iw);
-    for (row, holds_input) in output.chunks_exact_mut(ow).zip(p.row_holds_input()) {
-        let src = if holds_input { input_rows.next() } else { None };
-        let Some(src) = src else {
-            row.fill(value);
-            continue;
-        };
-        let Some((l, rest)) = row.split_at_mut_checked(left) else {
-            continue;
-        };
-        let Some((mid, r)) = rest.split_at_mut_checked(iw) else {
-            continue;
-        };
-        l.fill(value);
-        copy(mid, src);
-        r.fill(value);
+    if let Some(tail) = output.get_mut(done..) {
+        tail.fill(value);
     }
     Ok(())
 }
@@ -142,20 +151,17 @@ pub fn pad<T: Float>(p: &Pad, value: T, input: &[T], output: &mut [T]) -> Result
 pub fn crop<T: Float>(p: &Pad, padded: &[T], output: &mut [T]) -> Result<(), Error> {
     check_len("padded", p.output.len(), padded.len())?;
     check_len("output", p.input.len(), output.len())?;
-    let (iw, ow, left) = (p.input.w(), p.output.w(), p.padding.left);
-    if iw == 0 || ow == 0 {
+    let Some(iw) = NonZeroUsize::new(p.input.w()) else {
         return Ok(()); // the output is empty
-    }
-    let mut output_rows = output.chunks_exact_mut(iw);
-    for (row, holds_input) in padded.chunks_exact(ow).zip(p.row_holds_input()) {
-        if !holds_input {
-            continue;
-        }
-        let (Some(dst), Some(src)) = (
-            output_rows.next(),
-            row.get(left..).and_then(|r| r.get(..iw)),
-        ) else {
-            continue; // never: the lengths were checked above
+    };
+    let mut starts = p.row_starts();
+    let mut rows = output.chunks_exact_mut(iw.get());
+    while let (Some(dst), Some(start)) = (rows.next(), starts.next()) {
+        let Some((_, rest)) = padded.split_at_checked(start) else {
+            break; // never: the lengths were checked above
+        };
+        let Some((src, _)) = rest.split_at_checked(iw.get()) else {
+            break;
         };
         copy(dst, src);
     }
