@@ -384,7 +384,7 @@ fn global_backward<T: Element>(plane: usize, dy: &[T], dx: &mut [T], accum: Accu
         return;
     };
     let hw = T::from_usize(plane.get());
-    for (dxp, &d) in chunks(dx, plane.get()).zip(dy) {
+    for (dxp, &d) in dx.chunks_exact_mut(plane.get()).zip(dy) {
         let g = d / hw;
         match accum {
             Accum::Replace => dxp.fill(g),
