@@ -6,8 +6,9 @@
 //! operands of one step in 14 of the 16 `ymm` registers, so each operand is widened once per
 //! step for every product it enters, not once per product as in a lone dot product.
 //!
-//! The AVX2 build runs it, and the AVX-512 build on a CPU without VNNI or with less workspace
-//! than [`vnni`](super::vnni) needs.
+//! The AVX2 build runs it, as the [`Dots`] kernel of the convolution's filter blocks, and so
+//! does the AVX-512 build on a CPU without VNNI or with less workspace than
+//! [`vnni`](super::vnni) needs.
 
 use core::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16,
@@ -15,10 +16,26 @@ use core::arch::x86_64::{
     _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32, _mm_unpackhi_epi64,
 };
 
-/// Filters per block.
-pub(super) const FILTERS: usize = 4;
-/// Patches per block.
-pub(super) const PATCHES: usize = 2;
+use super::conv::{Dots, FILTERS, PATCHES};
+
+/// The AVX2 block kernel.
+pub(super) struct Avx2;
+
+impl Dots for Avx2 {
+    /// [`dots`].
+    ///
+    /// # Safety
+    /// The CPU has AVX2; each `w[f]` and `x[p]` points to `k` readable bytes.
+    #[inline(always)]
+    unsafe fn dots(
+        w: [*const i8; FILTERS],
+        x: [*const i8; PATCHES],
+        k: usize,
+    ) -> [[i32; PATCHES]; FILTERS] {
+        // SAFETY: the caller's.
+        unsafe { dots(w, x, k) }
+    }
+}
 
 /// `dots[f][p] = sum(w[f][i] * x[p][i])` over `i < k`, in `i32` (exact: the caller bounds
 /// `k`, as for [`dot`](super::conv::dot)).
@@ -26,7 +43,7 @@ pub(super) const PATCHES: usize = 2;
 /// # Safety
 /// The CPU has AVX2; each `w[f]` and `x[p]` points to `k` readable bytes.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn dots(
+unsafe fn dots(
     w: [*const i8; FILTERS],
     x: [*const i8; PATCHES],
     k: usize,
