@@ -5,6 +5,8 @@ use core::num::NonZeroUsize;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 use core::ops::Range;
 
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+use super::neon;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 use super::requant::Scale;
 use super::requant::{Output, QuantParams};
@@ -27,27 +29,34 @@ pub(super) const FULL_TILE: usize = 32;
 const PRODUCT_MAX: u32 = 255 * 128;
 
 /// Filters per block of a [`Dots`] kernel.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 pub(super) const FILTERS: usize = 4;
 /// Patches per block of a [`Dots`] kernel.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 pub(super) const PATCHES: usize = 2;
 
 /// A SIMD block kernel of [`Plan::channels`]: [`FILTERS`] x [`PATCHES`] dot products, each
-/// operand loaded once per step for every product it enters (AVX2 in [`x86`]).
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+/// operand loaded once per step for every product it enters: AVX2 on x86_64 (`x86.rs`),
+/// widening multiplies or `sdot` on aarch64 (`neon.rs`).
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 pub(super) trait Dots {
     /// `dots[f][p] = sum(w[f][i] * x[p][i])` over `i < k`, in `i32` (exact: the caller
     /// bounds `k`, as for [`dot`]).
     ///
     /// # Safety
     /// The CPU runs the kernel; each `w[f]` and `x[p]` points to `k` readable bytes.
-    unsafe fn dots(
-        w: [*const i8; FILTERS],
-        x: [*const i8; PATCHES],
-        k: usize,
-    ) -> [[i32; PATCHES]; FILTERS];
+    unsafe fn dots(w: FilterPtrs, x: PatchPtrs, k: usize) -> BlockSums;
 }
+
+/// A [`Dots`] block's filters: pointers to their `k` weights.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type FilterPtrs = [*const i8; FILTERS];
+/// A [`Dots`] block's patches: pointers to their `k` bytes.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type PatchPtrs = [*const i8; PATCHES];
+/// A [`Dots`] block's dot products, by filter and patch.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type BlockSums = [[i32; PATCHES]; FILTERS];
 
 impl Conv2d {
     /// Workspace bytes [`conv2d_i8`] runs fastest with: the patches (`(C / groups) * KH *
@@ -229,7 +238,7 @@ impl Plan<'_, '_> {
 }
 
 /// A filter of a group: its index, its output row of the tile, its weights.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 type Filter<'y, 'w> = (usize, (&'y mut [i8], &'w [i8]));
 
 /// A checked call of [`conv2d_i8`], resolved.
@@ -317,6 +326,19 @@ impl Plan<'_, '_> {
             unsafe { self.blocks::<x86::Avx2>(filters, b, channel0, patches) };
             return;
         }
+        #[cfg(all(target_arch = "aarch64", not(miri)))]
+        if self.conv.isa() == crate::arch::Isa::Neon {
+            // SAFETY: the geometry's instruction set, NEON, is available, and `sdot` where
+            // the CPU has the dot-product extension (`neon_dotprod` detected it).
+            unsafe {
+                if crate::arch::neon_dotprod() {
+                    self.blocks::<neon::Sdot>(filters, b, channel0, patches);
+                } else {
+                    self.blocks::<neon::Widening>(filters, b, channel0, patches);
+                }
+            }
+            return;
+        }
         for (o, (row, filter)) in filters {
             self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
         }
@@ -327,7 +349,7 @@ impl Plan<'_, '_> {
     ///
     /// # Safety
     /// The CPU runs `D`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
     #[inline(always)]
     unsafe fn blocks<'y, 'w, D: Dots>(
         &self,
@@ -385,7 +407,7 @@ impl Plan<'_, '_> {
     ///
     /// # Safety
     /// The CPU runs `D`.
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
     #[inline(always)]
     unsafe fn block<D: Dots>(
         &self,
