@@ -597,9 +597,11 @@ proptest! {
 
 /// A fixed sample of the wide cases on every instruction set this machine has, at full
 /// speed, reported with the other families' tiers (`common::isa::report`); on a CPU with
-/// AVX-512 VNNI the AVX-512 build's int8 convolution is its VNNI kernel, and the report says
+/// AVX-512 VNNI the AVX-512 build's int8 convolution is its VNNI kernel, on an aarch64 CPU
+/// with the dot-product extension the NEON build's is its `sdot` kernel, and the report says
 /// so. `NCHW_EXPECT_VNNI` (set by `.ci/run` when the CPU flags list `avx512_vnni`) makes it
-/// a failure for the tests not to reach that kernel.
+/// a failure for the tests not to reach the VNNI kernel; `NCHW_EXPECT_SDOT=1` (or `0`) for
+/// them not to reach (or to reach) the `sdot` kernel.
 #[test]
 fn int8_conv_every_tier() {
     use proptest::strategy::ValueTree;
@@ -624,8 +626,16 @@ fn int8_conv_every_tier() {
     let vnni = ran.contains(&Isa::Avx512) && std::is_x86_feature_detected!("avx512vnni");
     #[cfg(not(target_arch = "x86_64"))]
     let vnni = false;
+    #[cfg(target_arch = "aarch64")]
+    let sdot = ran.contains(&Isa::Neon) && std::arch::is_aarch64_feature_detected!("dotprod");
+    #[cfg(not(target_arch = "aarch64"))]
+    let sdot = false;
     let family = if vnni {
         "int8 conv (avx512 with VNNI)"
+    } else if sdot {
+        "int8 conv (neon with sdot)"
+    } else if ran.contains(&Isa::Neon) {
+        "int8 conv (neon without sdot)"
     } else {
         "int8 conv"
     };
@@ -634,6 +644,13 @@ fn int8_conv_every_tier() {
         assert!(
             vnni,
             "NCHW_EXPECT_VNNI is set, but the AVX-512 VNNI kernel did not run"
+        );
+    }
+    if let Ok(expect) = std::env::var("NCHW_EXPECT_SDOT") {
+        assert_eq!(
+            sdot,
+            expect == "1",
+            "NCHW_EXPECT_SDOT={expect}, but the sdot kernel ran: {sdot}"
         );
     }
 }

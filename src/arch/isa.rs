@@ -2,9 +2,14 @@
 //!
 //! Every kernel family dispatches on one [`Isa`], found without `std`: CPUID and XGETBV on
 //! x86_64, asked once and cached in an atomic, and skipped when the features are enabled at
-//! compile time.
+//! compile time. On aarch64 NEON is the baseline; the dot-product extension, which only the
+//! int8 convolution uses, is found the same way on Linux, from the kernel's hardware
+//! capabilities (`neon_dotprod`).
 
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "aarch64", target_os = "linux", not(miri))
+))]
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::Error;
@@ -39,7 +44,8 @@ pub enum Isa {
     /// x86_64 AVX-512 F, BW, DQ and VL (with AVX2 and FMA). Where the CPU also has AVX-512
     /// VNNI, the int8 convolution runs its `vpdpbusd` kernel on this build.
     Avx512,
-    /// aarch64 NEON, the aarch64 baseline.
+    /// aarch64 NEON, the aarch64 baseline. Where the CPU also has the dot-product extension
+    /// (`sdot`), the int8 convolution runs its `sdot` kernel on this build.
     Neon,
 }
 
@@ -156,6 +162,122 @@ pub(crate) fn avx512_vnni() -> bool {
     detected() & VNNI != 0
 }
 
+/// Whether the [`Isa::Neon`] build may use the dot-product extension (FEAT_DotProd, `sdot`):
+/// the int8 convolution's faster kernel, exact as the other. Not a tier of its own, as VNNI
+/// is not on x86_64.
+///
+/// Known at compile time where the target enables `dotprod` (`-C target-cpu=native` on such
+/// a CPU, or `-C target-feature=+dotprod`). Otherwise, on Linux, asked once of the kernel
+/// and cached: the `HWCAP_ASIMDDP` bit of `AT_HWCAP` in the process's auxiliary vector,
+/// read from `/proc/self/auxv` with raw system calls (the crate has no libc); where that
+/// file cannot be read, `false`. On other systems `false` (reading `ID_AA64ISAR0_EL1`
+/// directly traps outside Linux and old Linux kernels): build with `dotprod` enabled there.
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+pub(crate) fn neon_dotprod() -> bool {
+    if cfg!(target_feature = "dotprod") {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        /// 0 until first asked, then 1 without the extension, 2 with it.
+        static DOTPROD: AtomicU8 = AtomicU8::new(0);
+        let cached = DOTPROD.load(Ordering::Relaxed);
+        if cached != 0 {
+            return cached == 2;
+        }
+        let has = linux::hwcap() & linux::HWCAP_ASIMDDP != 0;
+        // Racing first calls store the same value.
+        DOTPROD.store(1 + u8::from(has), Ordering::Relaxed);
+        has
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+#[cfg(all(target_arch = "aarch64", target_os = "linux", not(miri)))]
+mod linux {
+    use core::arch::asm;
+
+    /// The auxiliary vector's key of the hardware capabilities.
+    const AT_HWCAP: u64 = 16;
+    /// `AT_HWCAP`'s bit for the dot-product instructions (`asm/hwcap.h`).
+    pub(super) const HWCAP_ASIMDDP: u64 = 1 << 20;
+
+    /// The system calls of aarch64 Linux used here, and `openat`'s constants.
+    const OPENAT: usize = 56;
+    const CLOSE: usize = 57;
+    const READ: usize = 63;
+    const AT_FDCWD: isize = -100;
+    const O_RDONLY_CLOEXEC: usize = 0o2_000_000;
+
+    /// `AT_HWCAP` of the auxiliary vector the kernel gave this process, from
+    /// `/proc/self/auxv` (pairs of native `u64`s, key and value, ending with key 0); 0 if
+    /// the file cannot be opened or read.
+    pub(super) fn hwcap() -> u64 {
+        let path = b"/proc/self/auxv\0";
+        // SAFETY: `openat` reads the NUL-terminated path and nothing else.
+        let fd = unsafe {
+            syscall(
+                OPENAT,
+                [AT_FDCWD as usize, path.as_ptr() as usize, O_RDONLY_CLOEXEC],
+            )
+        };
+        if fd < 0 {
+            return 0;
+        }
+        let mut hwcap = 0;
+        let mut entry = [0u64; 2];
+        'entries: loop {
+            let mut got = 0;
+            while got < 16 {
+                // SAFETY: `read` writes at most `16 - got` bytes at `entry`'s byte `got`, the
+                // rest of `entry`; `fd` is open.
+                let n = unsafe {
+                    let at = entry.as_mut_ptr().cast::<u8>().add(got);
+                    syscall(READ, [fd as usize, at as usize, 16 - got])
+                };
+                if n <= 0 {
+                    break 'entries;
+                }
+                got += n as usize;
+            }
+            match entry[0] {
+                0 => break,
+                AT_HWCAP => {
+                    hwcap = entry[1];
+                    break;
+                }
+                _ => {}
+            }
+        }
+        // SAFETY: `fd` was opened above and is not used after.
+        unsafe { syscall(CLOSE, [fd as usize, 0, 0]) };
+        hwcap
+    }
+
+    /// Linux system call `n` with three arguments: its result, negative for an error.
+    ///
+    /// # Safety
+    /// The call is sound with these arguments: every pointer among them is valid for what
+    /// the call reads and writes.
+    unsafe fn syscall(n: usize, [a, b, c]: [usize; 3]) -> isize {
+        let result;
+        // SAFETY: the caller's arguments; `svc 0` enters the kernel, which returns the
+        // result in x0 and keeps every other register.
+        unsafe {
+            asm!(
+                "svc 0",
+                in("x8") n,
+                inlateout("x0") a => result,
+                in("x1") b,
+                in("x2") c,
+                options(nostack),
+            );
+        }
+        result
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
     use super::Isa;
@@ -210,5 +332,20 @@ mod x86 {
     unsafe fn xgetbv0() -> u64 {
         // SAFETY: the caller checked OSXSAVE.
         unsafe { _xgetbv(0) }
+    }
+}
+
+#[cfg(all(test, target_arch = "aarch64", target_os = "linux", not(miri)))]
+mod tests {
+    extern crate std;
+
+    /// The auxiliary vector read without libc says what `std`'s detection says, on CPUs with
+    /// and without the extension (CI runs both under QEMU).
+    #[test]
+    fn dotprod_detection_agrees_with_std() {
+        let std = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(super::neon_dotprod(), std);
+        // Cached: the same answer again.
+        assert_eq!(super::neon_dotprod(), std);
     }
 }

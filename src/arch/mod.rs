@@ -33,6 +33,8 @@ mod x86;
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) use isa::avx512_vnni;
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+pub(crate) use isa::neon_dotprod;
 pub use isa::Isa;
 pub(crate) use portable::Scalar;
 pub(crate) use simd::{Args, Simd};

@@ -5,6 +5,8 @@ use core::num::NonZeroUsize;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 use core::ops::Range;
 
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+use super::neon;
 #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
 use super::requant::Scale;
 use super::requant::{Output, QuantParams};
@@ -25,6 +27,36 @@ pub(super) const FULL_TILE: usize = 32;
 
 /// The largest magnitude of one product `(x - x_zp) * w`: `|x - x_zp| <= 255`, `|w| <= 128`.
 const PRODUCT_MAX: u32 = 255 * 128;
+
+/// Filters per block of a [`Dots`] kernel.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) const FILTERS: usize = 4;
+/// Patches per block of a [`Dots`] kernel.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) const PATCHES: usize = 2;
+
+/// A SIMD block kernel of [`Plan::channels`]: [`FILTERS`] x [`PATCHES`] dot products, each
+/// operand loaded once per step for every product it enters: AVX2 on x86_64 (`x86.rs`),
+/// widening multiplies or `sdot` on aarch64 (`neon.rs`).
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) trait Dots {
+    /// `dots[f][p] = sum(w[f][i] * x[p][i])` over `i < k`, in `i32` (exact: the caller
+    /// bounds `k`, as for [`dot`]).
+    ///
+    /// # Safety
+    /// The CPU runs the kernel; each `w[f]` and `x[p]` points to `k` readable bytes.
+    unsafe fn dots(w: FilterPtrs, x: PatchPtrs, k: usize) -> BlockSums;
+}
+
+/// A [`Dots`] block's filters: pointers to their `k` weights.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type FilterPtrs = [*const i8; FILTERS];
+/// A [`Dots`] block's patches: pointers to their `k` bytes.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type PatchPtrs = [*const i8; PATCHES];
+/// A [`Dots`] block's dot products, by filter and patch.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(super) type BlockSums = [[i32; PATCHES]; FILTERS];
 
 impl Conv2d {
     /// Workspace bytes [`conv2d_i8`] runs fastest with: the patches (`(C / groups) * KH *
@@ -206,7 +238,7 @@ impl Plan<'_, '_> {
 }
 
 /// A filter of a group: its index, its output row of the tile, its weights.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 type Filter<'y, 'w> = (usize, (&'y mut [i8], &'w [i8]));
 
 /// A checked call of [`conv2d_i8`], resolved.
@@ -290,21 +322,52 @@ impl Plan<'_, '_> {
             self.conv.isa(),
             crate::arch::Isa::Avx2 | crate::arch::Isa::Avx512
         ) {
-            // Blocks of filters, the last few one by one.
-            let mut filters = filters;
-            loop {
-                let block: [_; x86::FILTERS] = core::array::from_fn(|_| filters.next());
-                let [Some(f0), Some(f1), Some(f2), Some(f3)] = block else {
-                    for (o, (row, filter)) in block.into_iter().flatten() {
-                        self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
-                    }
-                    return;
-                };
-                self.block_avx2([f0, f1, f2, f3], b, channel0, patches);
+            // SAFETY: the geometry's instruction set (AVX2 or AVX-512) is available.
+            unsafe { self.blocks::<x86::Avx2>(filters, b, channel0, patches) };
+            return;
+        }
+        #[cfg(all(target_arch = "aarch64", not(miri)))]
+        if self.conv.isa() == crate::arch::Isa::Neon {
+            // SAFETY: the geometry's instruction set, NEON, is available, and `sdot` where
+            // the CPU has the dot-product extension (`neon_dotprod` detected it).
+            unsafe {
+                if crate::arch::neon_dotprod() {
+                    self.blocks::<neon::Sdot>(filters, b, channel0, patches);
+                } else {
+                    self.blocks::<neon::Widening>(filters, b, channel0, patches);
+                }
             }
+            return;
         }
         for (o, (row, filter)) in filters {
             self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
+        }
+    }
+
+    /// [`Plan::channels`] on a [`Dots`] kernel: blocks of [`FILTERS`] filters, the last few
+    /// one by one.
+    ///
+    /// # Safety
+    /// The CPU runs `D`.
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+    #[inline(always)]
+    unsafe fn blocks<'y, 'w, D: Dots>(
+        &self,
+        mut filters: impl Iterator<Item = Filter<'y, 'w>>,
+        b: Option<&[i32]>,
+        channel0: usize,
+        patches: &[i8],
+    ) {
+        loop {
+            let block: [_; FILTERS] = core::array::from_fn(|_| filters.next());
+            let [Some(f0), Some(f1), Some(f2), Some(f3)] = block else {
+                for (o, (row, filter)) in block.into_iter().flatten() {
+                    self.channel(row, filter, self.base(b, channel0, o, filter, 0), patches);
+                }
+                return;
+            };
+            // SAFETY: the caller's CPU.
+            unsafe { self.block::<D>([f0, f1, f2, f3], b, channel0, patches) };
         }
     }
 
@@ -338,14 +401,17 @@ impl Plan<'_, '_> {
         }
     }
 
-    /// [`x86::FILTERS`] filters' outputs (each filter's index in the group, output row and
-    /// weights), their dot products computed in blocks of
-    /// [`x86::PATCHES`] patches (a last odd patch on its own).
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    /// [`FILTERS`] filters' outputs (each filter's index in the group, output row and
+    /// weights), their dot products computed by `D` in blocks of [`PATCHES`] patches (the
+    /// last few patches one by one).
+    ///
+    /// # Safety
+    /// The CPU runs `D`.
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
     #[inline(always)]
-    fn block_avx2(
+    unsafe fn block<D: Dots>(
         &self,
-        filters: [Filter<'_, '_>; x86::FILTERS],
+        filters: [Filter<'_, '_>; FILTERS],
         b: Option<&[i32]>,
         channel0: usize,
         patches: &[i8],
@@ -364,24 +430,24 @@ impl Plan<'_, '_> {
         let mut rows = filters.map(|(_, (row, _))| row);
         let x = patches.as_ptr();
         let mut q = 0;
-        while q + x86::PATCHES <= n {
-            // SAFETY: the geometry's instruction set (AVX2 or AVX-512) is available; the
-            // filters hold `k` bytes each and patches `q, q + 1 < n <= patches.len() / k`
-            // start `k` bytes apart.
-            let dots = unsafe { x86::dots(w, [x.add(q * k), x.add((q + 1) * k)], k) };
+        while q + PATCHES <= n {
+            // SAFETY: the caller's CPU; the filters hold `k` bytes each and patches `q + p <
+            // n <= patches.len() / k` start `k` bytes apart.
+            let dots = unsafe { D::dots(w, core::array::from_fn(|p| x.add((q + p) * k)), k) };
             for ((row, &(scale, base)), dots) in rows.iter_mut().zip(&base).zip(dots) {
                 for (yo, d) in after(&mut **row, q).iter_mut().zip(dots) {
                     *yo = self.out.apply(scale, base.wrapping_add(d));
                 }
             }
-            q += x86::PATCHES;
+            q += PATCHES;
         }
-        if q < n {
-            // The last patch of an odd count.
+        // The last few patches.
+        while q < n {
             let last = nth_chunk(patches, q, k);
             for ((row, &base), f) in rows.iter_mut().zip(&base).zip(fs) {
                 self.channel(nth_chunk(&mut **row, q, 1), f, base, last);
             }
+            q += 1;
         }
     }
 }
@@ -604,7 +670,7 @@ fn fill_patches(
 unsafe fn copy_taps(row: *const i8, mut at: *mut i8, kw: usize, dw: usize) -> *mut i8 {
     // SAFETY: the caller's.
     unsafe {
-        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && kw == 3 && dw == 1 {
+        if cfg!(target_arch = "x86_64") && kw == 3 && dw == 1 {
             core::ptr::copy_nonoverlapping(row, at, 3);
             return at.add(3);
         }

@@ -59,6 +59,22 @@
 //! ([`Divisor::CountExcludePad`](crate::Divisor)), rounded to nearest with ties away from
 //! zero. Pooling keeps the input's scale and zero point.
 //!
+//! # Kernels
+//!
+//! [`conv2d_i8`] multiplies patches of the input (copied into the workspace) by the filters,
+//! on the kernel of its geometry's [`Isa`](crate::Isa), every one exact, so every one gives
+//! the same bytes:
+//!
+//! - portable (and SSE2): one dot product per filter and patch, vectorized by the compiler;
+//! - x86_64 AVX2 (`x86.rs`): blocks of 4 filters by 2 patches, widened to 16 bits and
+//!   multiplied with `vpmaddwd`; the AVX-512 build's as well on a CPU without VNNI;
+//! - x86_64 AVX-512 with VNNI (`vnni.rs`): `vpdpbusd` on interleaved tiles of 32 positions;
+//! - aarch64 NEON (`neon.rs`): the same blocks of 4 by 2, with `smull` and `sadalp` on every
+//!   aarch64 CPU, or with `sdot` on one with the dot-product extension (detected on Linux,
+//!   else where the build enables `dotprod`);
+//! - Cortex-M4F and M7 (`dsp.rs`, `cortex_m.rs`): CMSIS-NN's scheme, pairs of patches
+//!   widened to 16 bits and `SMLAD`, in assembly.
+//!
 //! # Workspace
 //!
 //! Only [`conv2d_i8`] takes one: patches of the input, at least one patch
@@ -125,6 +141,8 @@ mod cortex_m;
 mod dsp;
 mod gemm;
 mod multiplier;
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+mod neon;
 mod pool;
 mod quantize;
 mod requant;
