@@ -168,10 +168,10 @@ pub(crate) fn avx512_vnni() -> bool {
 ///
 /// Known at compile time where the target enables `dotprod` (`-C target-cpu=native` on such
 /// a CPU, or `-C target-feature=+dotprod`). Otherwise, on Linux, asked once of the kernel
-/// and cached: the `HWCAP_ASIMDDP` bit of `AT_HWCAP` in the process's auxiliary vector,
-/// read from `/proc/self/auxv` with raw system calls (the crate has no libc); where that
-/// file cannot be read, `false`. On other systems `false` (reading `ID_AA64ISAR0_EL1`
-/// directly traps outside Linux and old Linux kernels): build with `dotprod` enabled there.
+/// and cached: the `HWCAP_ASIMDDP` bit of `AT_HWCAP` in the process's auxiliary vector, from
+/// the C library's `getauxval`, as `std` asks it. On other systems `false` (reading
+/// `ID_AA64ISAR0_EL1` directly traps outside Linux and on old Linux kernels): build with
+/// `dotprod` enabled there.
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 pub(crate) fn neon_dotprod() -> bool {
     if cfg!(target_feature = "dotprod") {
@@ -196,85 +196,25 @@ pub(crate) fn neon_dotprod() -> bool {
 
 #[cfg(all(target_arch = "aarch64", target_os = "linux", not(miri)))]
 mod linux {
-    use core::arch::asm;
+    use core::ffi::c_ulong;
 
     /// The auxiliary vector's key of the hardware capabilities.
-    const AT_HWCAP: u64 = 16;
+    const AT_HWCAP: c_ulong = 16;
     /// `AT_HWCAP`'s bit for the dot-product instructions (`asm/hwcap.h`).
-    pub(super) const HWCAP_ASIMDDP: u64 = 1 << 20;
+    pub(super) const HWCAP_ASIMDDP: c_ulong = 1 << 20;
 
-    /// The system calls of aarch64 Linux used here, and `openat`'s constants.
-    const OPENAT: usize = 56;
-    const CLOSE: usize = 57;
-    const READ: usize = 63;
-    const AT_FDCWD: isize = -100;
-    const O_RDONLY_CLOEXEC: usize = 0o2_000_000;
-
-    /// `AT_HWCAP` of the auxiliary vector the kernel gave this process, from
-    /// `/proc/self/auxv` (pairs of native `u64`s, key and value, ending with key 0); 0 if
-    /// the file cannot be opened or read.
-    pub(super) fn hwcap() -> u64 {
-        let path = b"/proc/self/auxv\0";
-        // SAFETY: `openat` reads the NUL-terminated path and nothing else.
-        let fd = unsafe {
-            syscall(
-                OPENAT,
-                [AT_FDCWD as usize, path.as_ptr() as usize, O_RDONLY_CLOEXEC],
-            )
-        };
-        if fd < 0 {
-            return 0;
-        }
-        let mut hwcap = 0;
-        let mut entry = [0u64; 2];
-        'entries: loop {
-            let mut got = 0;
-            while got < 16 {
-                // SAFETY: `read` writes at most `16 - got` bytes at `entry`'s byte `got`, the
-                // rest of `entry`; `fd` is open.
-                let n = unsafe {
-                    let at = entry.as_mut_ptr().cast::<u8>().add(got);
-                    syscall(READ, [fd as usize, at as usize, 16 - got])
-                };
-                if n <= 0 {
-                    break 'entries;
-                }
-                got += n as usize;
-            }
-            match entry[0] {
-                0 => break,
-                AT_HWCAP => {
-                    hwcap = entry[1];
-                    break;
-                }
-                _ => {}
-            }
-        }
-        // SAFETY: `fd` was opened above and is not used after.
-        unsafe { syscall(CLOSE, [fd as usize, 0, 0]) };
-        hwcap
+    extern "C" {
+        /// The C library's reader of the auxiliary vector the kernel gave this process
+        /// (glibc 2.16 and later, musl, bionic: every C library a Linux target links; `std`'s
+        /// feature detection asks it too); 0 for a key it does not hold.
+        fn getauxval(kind: c_ulong) -> c_ulong;
     }
 
-    /// Linux system call `n` with three arguments: its result, negative for an error.
-    ///
-    /// # Safety
-    /// The call is sound with these arguments: every pointer among them is valid for what
-    /// the call reads and writes.
-    unsafe fn syscall(n: usize, [a, b, c]: [usize; 3]) -> isize {
-        let result;
-        // SAFETY: the caller's arguments; `svc 0` enters the kernel, which returns the
-        // result in x0 and keeps every other register.
-        unsafe {
-            asm!(
-                "svc 0",
-                in("x8") n,
-                inlateout("x0") a => result,
-                in("x1") b,
-                in("x2") c,
-                options(nostack),
-            );
-        }
-        result
+    /// `AT_HWCAP` of this process's auxiliary vector.
+    pub(super) fn hwcap() -> c_ulong {
+        // SAFETY: `getauxval` reads the process's auxiliary vector and nothing else, from
+        // any thread.
+        unsafe { getauxval(AT_HWCAP) }
     }
 }
 
