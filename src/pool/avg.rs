@@ -248,20 +248,47 @@ fn forward<T: Element>(
     x: &[T],
     y: &mut [T],
 ) {
-    if let Some(k) = fast {
-        if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
-            // SAFETY: as below, over all planes stacked into one.
-            unsafe { plane_stride2(k, &tall, divisor, x, y) };
-            return;
-        }
+    match fast {
+        // SAFETY: the kernels serve the geometry (`Kernels::new` said so).
+        Some(k) => unsafe { forward_stride2(k, geo, divisor, x, y) },
+        None => forward_passes(geo, divisor, x, y),
+    }
+}
+
+/// [`forward`] by the stride-2 kernels `k`: all planes stacked into one where they stack,
+/// else plane by plane.
+///
+/// # Safety
+/// `k` serves `geo` ([`Kernels::new`]).
+// The two paths out of line on bare-metal targets, where no instruction set is enabled per
+// function: each call's stack then holds only its own path's values.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline(never))]
+unsafe fn forward_stride2<T: Element>(
+    k: Kernels<T>,
+    geo: &Geo,
+    divisor: Divisor,
+    x: &[T],
+    y: &mut [T],
+) {
+    if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
+        // SAFETY: as below, over all planes stacked into one.
+        unsafe { plane_stride2(k, &tall, divisor, x, y) };
+        return;
     }
     let planes = chunks(x, geo.plane_in().get()).zip(chunks(y, geo.plane_out().get()));
     for (xp, yp) in planes {
-        if let Some(k) = fast {
-            // SAFETY: one plane.
-            unsafe { plane_stride2(k, geo, divisor, xp, yp) };
-            continue;
-        }
+        // SAFETY: one plane.
+        unsafe { plane_stride2(k, geo, divisor, xp, yp) };
+    }
+}
+
+/// [`forward`] by passes over the window's rows, plane by plane.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline(never))]
+fn forward_passes<T: Element>(geo: &Geo, divisor: Divisor, x: &[T], y: &mut [T]) {
+    let planes = chunks(x, geo.plane_in().get()).zip(chunks(y, geo.plane_out().get()));
+    for (xp, yp) in planes {
         for (oh, y_row) in chunks(yp, geo.out_w().get()).enumerate() {
             y_row.fill(T::ZERO);
             for (_, x_row) in geo.window_rows(xp, oh) {
@@ -278,7 +305,8 @@ fn forward<T: Element>(
 ///
 /// # Safety
 /// `xp` and `yp` are one plane of `geo` (or all planes, stacked).
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline(never))]
 unsafe fn plane_stride2<T: Element>(
     k: Kernels<T>,
     geo: &Geo,
