@@ -892,6 +892,59 @@ proptest! {
     }
 }
 
+/// The plain 2x2 layer but for one thing (a dilated axis, one padded side, another kernel or
+/// stride on one axis): each must take the general windows, not the 2x2 loops, whose guard
+/// checks them all. `pool_spec` draws such near misses too rarely to catch a dropped check.
+fn near_2x2_spec() -> impl Strategy<Value = Geom> {
+    (
+        0..3usize,
+        1..3usize,
+        1..9usize,
+        1..12usize,
+        any::<bool>(),
+        0..13usize,
+    )
+        .prop_map(|(n, c, h, w, ceil, change)| {
+            let (mut kernel, mut stride, mut dilation) = ([2, 2], [2, 2], [1, 1]);
+            let mut pad = [[0, 0], [0, 0]];
+            match change {
+                0 | 1 => dilation[change] = 2,
+                2..=5 => pad[(change - 2) / 2][change % 2] = 1,
+                6 | 7 => kernel[change - 6] = 3,
+                8 | 9 => kernel[change - 8] = 1,
+                10 | 11 => stride[change - 10] = 1,
+                _ => stride[0] = 3,
+            }
+            Geom::pool2d([n, c], [h, w], kernel, stride, dilation, pad, ceil)
+        })
+        .prop_filter("valid", |s| s.expected_error().is_none())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn near_2x2_max_pool_matches_reference(
+        s in near_2x2_spec(),
+        seed in any::<u64>(),
+        r in range(),
+    ) {
+        check_max_pool(&s, seed, r)?;
+    }
+
+    #[test]
+    fn near_2x2_avg_pool_matches_reference(
+        s in near_2x2_spec(),
+        seed in any::<u64>(),
+        r in range(),
+        div in divisors(),
+    ) {
+        // Average pooling takes no dilation.
+        prop_assume!(s.dilation == [1, 1]);
+        check_avg_pool(&s, seed, r, div)?;
+    }
+}
+
 /// A window of 2896 x 2896 taps (under the `2^24` the accumulator admits) sums past `2^30`,
 /// where the rounding leaves `i32` for `i64`: with divisors near `2^30` the quotient is about
 /// one, so a wrong nudge or sign shows.
