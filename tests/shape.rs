@@ -8,7 +8,9 @@ fn shape_sizes_and_index() {
     let s = Shape::new(2, 3, 4, 5).unwrap();
     assert_eq!((s.len(), s.image_len(), s.plane_len()), (120, 60, 20));
     assert_eq!(s.index(1, 2, 3, 4), ((3 + 2) * 4 + 3) * 5 + 4);
+    assert!(!s.is_empty());
     assert!(Shape::new(0, 3, 4, 5).unwrap().is_empty());
+    assert!(Shape::new(2, 3, 4, 0).unwrap().is_empty());
     assert_eq!(Shape::new(usize::MAX, 2, 1, 1), Err(Error::Overflow));
     assert_eq!(Shape::new(1, 1, 1 << 40, 1 << 40), Err(Error::Overflow));
 }
