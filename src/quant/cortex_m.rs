@@ -246,11 +246,11 @@ impl Tile<'_> {
         let mut o = 0;
         while o < oc {
             let o1 = if o + 1 < oc { o + 1 } else { o };
-            // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`); pair
-            // `q`'s `per_pair >= pair_words(k)` words within `self.words` (`n.div_ceil(2) *
-            // per_pair` of them; `c = 2q`); the outputs `start + c` and (below `n`) `start +
-            // c + 1` of rows `o` and `o1` within `y` (`start + n <= cols`, `oc * cols <=
-            // y.len()`).
+            // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`) and the
+            // table (`oc <= BLOCK`); pair `q`'s `per_pair >= pair_words(k)` words within
+            // `self.words` (`n.div_ceil(2) * per_pair` of them; `c = 2q`); the outputs `start
+            // + c` and (below `n`) `start + c + 1` of rows `o` and `o1` within `y` (`start +
+            // n <= cols`, `oc * cols <= y.len()`), which `requant_block` writes too.
             // `y0` and `y1` are the same row for an odd last filter: both write the same
             // values, through raw pointers.
             unsafe {
@@ -258,8 +258,7 @@ impl Tile<'_> {
                 let (y0, y1) = (py.add(o * cols + start), py.add(o1 * cols + start));
                 let mut words = self.words.as_ptr();
                 let mut c = 0;
-                // `o1 < oc <= BLOCK`.
-                // Without a table the sums start from zero, and `requant_block` adds the
+                // Without a table the sums start from zero and `requant_block` adds the
                 // biases.
                 let (t0, t1) = table
                     .map(|t| (*t.get_unchecked(o), *t.get_unchecked(o1)))
