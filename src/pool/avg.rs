@@ -249,28 +249,18 @@ fn forward<T: Element>(
     y: &mut [T],
 ) {
     match fast {
-        // SAFETY: the kernels serve the geometry (`Kernels::new` said so).
-        Some(k) => unsafe { forward_stride2(k, geo, divisor, x, y) },
+        Some(k) => forward_stride2(k, geo, divisor, x, y),
         None => forward_passes(geo, divisor, x, y),
     }
 }
 
 /// [`forward`] by the stride-2 kernels `k`: all planes stacked into one where they stack,
 /// else plane by plane.
-///
-/// # Safety
-/// `k` serves `geo` ([`Kernels::new`]).
 // The two paths out of line on bare-metal targets, where no instruction set is enabled per
 // function: each call's stack then holds only its own path's values.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 #[cfg_attr(target_os = "none", inline(never))]
-unsafe fn forward_stride2<T: Element>(
-    k: Kernels<T>,
-    geo: &Geo,
-    divisor: Divisor,
-    x: &[T],
-    y: &mut [T],
-) {
+fn forward_stride2<T: Element>(k: Kernels<T>, geo: &Geo, divisor: Divisor, x: &[T], y: &mut [T]) {
     if let Some(tall) = geo.stacked(x.len() / geo.plane_in()) {
         // SAFETY: as below, over all planes stacked into one.
         unsafe { plane_stride2(k, &tall, divisor, x, y) };

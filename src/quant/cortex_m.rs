@@ -32,7 +32,6 @@ const BLOCK: usize = 16;
 
 /// One filter's bias and requantization, as [`Tile::run`] reads them, together.
 #[derive(Clone, Copy, Default)]
-#[repr(C)]
 struct Filter {
     bias: i32,
     rounding: RightShift,

@@ -200,13 +200,12 @@ impl Output {
 
 /// TFLite's double rounding with a right shift of 1 to 31 (`Scale::Double`'s scaling, before
 /// the zero point), its constants computed once: one instruction sequence per output with no
-/// branch, for the DSP kernels. `repr(C)`: a table of them is read a row at a time.
+/// branch, for the DSP kernels.
 #[cfg(any(
     test,
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 #[derive(Clone, Copy, Default)]
-#[repr(C)]
 pub(crate) struct RightShift {
     multiplier: i32,
     /// `2^30 + 2^(right + 30)`, the two roundings as one 64-bit nudge, in its high and low
