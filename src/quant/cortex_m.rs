@@ -17,8 +17,10 @@
 //! by tap.
 
 use super::conv::{groups, Plan, FULL_TILE};
-use super::dsp::{dot_2x2_raw, offset, pack, pair_words, requant_pair, sxtab16, sxtab16_ror8};
-use super::dsp::{max8, min8, smlabt, smlad, smlatb, sxtab16_ror16, sxtab16_ror24};
+use super::dsp::{
+    depthwise_3x3_row, dot_2x2_raw, offset, pack, pair_words, requant_pair, requant_quads,
+};
+use super::dsp::{max8, min8, sxtab16, sxtab16_ror16, sxtab16_ror24, sxtab16_ror8};
 use super::requant::{Output, RightShift, Scale, Shifter};
 use crate::conv::Conv2d;
 use crate::walk::{chunks, pairs};
@@ -703,54 +705,53 @@ const fn is_depthwise_3x3(conv: &Conv2d) -> bool {
         && pad.at_most(1)
 }
 
-/// Words of one widened row of the depthwise kernel: lanes `0..OW + 3`, rounded up to even.
-const fn depthwise_row_words(conv: &Conv2d) -> usize {
-    (conv.output().w() + 4) / 2
+/// Pairs of outputs in an output row of the depthwise kernel (an odd row's last half used).
+const fn depthwise_pairs(conv: &Conv2d) -> usize {
+    conv.output().w().div_ceil(2)
 }
 
-/// Words of the depthwise kernel's accumulators: one output row, rounded up to even.
+/// Words of the depthwise kernel's accumulators: one output row, rounded up to a multiple of
+/// 4 ([`requant_words`]).
 const fn depthwise_acc_words(conv: &Conv2d) -> usize {
-    conv.output().w().div_ceil(2) * 2
+    conv.output().w().div_ceil(4) * 4
 }
 
-/// Workspace bytes of the depthwise kernel (three widened rows and one of zeros, one output
-/// row's accumulators, and 3 for the alignment), or 0 for other geometries.
+/// Workspace bytes of the depthwise kernel, or 0 for other geometries: per pair of outputs
+/// of a row, its block of six widened words ([`depthwise_3x3_row`]), one more block at each
+/// end ([`widen_row`]), the accumulators, and 3 for the alignment.
 const fn depthwise_scratch_len(conv: &Conv2d) -> usize {
     if is_depthwise_3x3(conv) {
-        (4 * (4 * depthwise_row_words(conv) + depthwise_acc_words(conv))).saturating_add(3)
+        let words = 6 * (depthwise_pairs(conv) + 2) + depthwise_acc_words(conv);
+        (4 * words).saturating_add(3)
     } else {
         0
     }
 }
 
 impl Plan<'_, '_> {
-    /// The DSP extension's depthwise 3x3 ([`is_depthwise_3x3`]): per channel, input rows
-    /// are widened (zero point subtracted, padding columns 0) into 16-bit lanes in
-    /// `scratch` as the window first reaches them, three kept at a time; per output row,
-    /// [`depthwise_row`] sums the three kernel rows into one row of accumulators (rows in
-    /// the padding read a row of zeros), which one pass then requantizes. False (nothing
-    /// written) for other geometries or a workspace below [`depthwise_scratch_len`].
+    /// The DSP extension's depthwise 3x3 ([`is_depthwise_3x3`]): per channel, each row of
+    /// the padded input is widened once (zero point subtracted, padding 0) into one of three
+    /// slots of the blocks [`depthwise_3x3_row`] reads, as the window first reaches it; per
+    /// output row, that kernel sums the three kernel rows into one row of accumulators,
+    /// which one pass then requantizes. False
+    /// (nothing written) for other geometries or a workspace below
+    /// [`depthwise_scratch_len`].
     pub(super) fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
         let conv = self.conv;
         if !is_depthwise_3x3(conv) {
             return false;
         }
-        let (x, y, pad) = (conv.input(), conv.output(), conv.window().padding);
-        let (h, w, oh_n, ow_n) = (x.h(), x.w(), y.h(), y.w());
-        let row_words = depthwise_row_words(conv);
+        let (x, y) = (conv.input(), conv.output());
+        let row_pairs = depthwise_pairs(conv);
         // SAFETY: every bit pattern is a valid `u32`.
         let (_, words, _) = unsafe { scratch.align_to_mut::<u32>() };
-        // Three rows and a fourth of zeros, which rows in the padding read; then one output
-        // row's accumulators.
-        let Some((rows, accs)) = words.split_at_mut_checked(4 * row_words) else {
+        let Some((blocks, accs)) = words.split_at_mut_checked(6 * (row_pairs + 2)) else {
             return false;
         };
         let Some(accs) = accs.get_mut(..depthwise_acc_words(conv)) else {
             return false;
         };
-        rows.fill(0);
-        let off = offset(self.quant.input_zero_point);
-        let (plane_in, plane_out) = (h * w, oh_n * ow_n);
+        let (plane_in, plane_out) = (x.h() * x.w(), y.h() * y.w());
         let planes = pairs(chunks(self.input, plane_in), chunks(output, plane_out));
         let mut c = 0;
         for (xp, yp) in planes.take(x.n() * x.c()) {
@@ -764,40 +765,8 @@ impl Plan<'_, '_> {
                     pack(wt(3 * r + 1), wt(3 * r + 2)),
                 )
             });
-            let b = self.bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
-            let scale = self.quant.requant.channel(c);
-            let shift = shifter(&self.out, scale);
-            // Input row `ih` is widened into slot `ih % 3` when the window first reaches
-            // it (`next` is the next row to widen, `slot` its slot); rows in the padding read
-            // the row of zeros (slot 3).
-            let (mut next, mut slot) = (0, 0);
-            // The slot of input row `oh - top` (a row in the padding when negative).
-            let mut top = (3 - pad.top % 3) % 3;
-            for (oh, yrow) in pairs(0..oh_n, chunks(&mut *yp, ow_n)) {
-                let last = (oh + 2).saturating_sub(pad.top).min(h.saturating_sub(1));
-                while next <= last {
-                    let src = xp.get(next * w..next * w + w).unwrap_or_default();
-                    let dst = rows.get_mut(slot * row_words..(slot + 1) * row_words);
-                    widen_row(src, pad.left, off, dst.unwrap_or_default());
-                    next += 1;
-                    slot = if slot == 2 { 0 } else { slot + 1 };
-                }
-                let slot_of = |r: usize| {
-                    let ih = (oh + r).wrapping_sub(pad.top);
-                    match top + r {
-                        _ if ih >= h => 3,
-                        s if s >= 3 => s - 3,
-                        s => s,
-                    }
-                };
-                let slots = [slot_of(0), slot_of(1), slot_of(2)];
-                depthwise_row(rows, row_words, slots, &taps, b, accs);
-                top = if top == 2 { 0 } else { top + 1 };
-                match shift {
-                    Some(s) => requant_row(move |a| s.apply(a), accs, yrow),
-                    None => requant_row(|a| apply(&self.out, scale, a), accs, yrow),
-                }
-            }
+            let bias = self.bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+            self.depthwise_plane(xp, yp, (taps, bias, c), blocks, accs);
             // The next plane's channel.
             c += 1;
             if c == x.c() {
@@ -806,93 +775,140 @@ impl Plan<'_, '_> {
         }
         true
     }
+
+    /// One plane of [`Plan::depthwise_dsp`]: input `xp`, output `yp`, channel `c` with its
+    /// kernel rows `taps` (as [`depthwise_3x3_row`] takes them) and bias.
+    #[inline(never)]
+    fn depthwise_plane(
+        &self,
+        xp: &[i8],
+        yp: &mut [i8],
+        (taps, bias, c): ([(u32, u32); 3], i32, usize),
+        blocks: &mut [u32],
+        accs: &mut [u32],
+    ) {
+        let conv = self.conv;
+        let (x, pad) = (conv.input(), conv.window().padding);
+        let (h, w, ow) = (x.h(), x.w(), conv.output().w());
+        let row_pairs = ow.div_ceil(2);
+        if row_pairs == 0 || blocks.len() < 6 * (row_pairs + 2) || accs.len() < 2 * row_pairs {
+            return;
+        }
+        let off = offset(self.quant.input_zero_point);
+        let scale = self.quant.requant.channel(c);
+        let rounding = match scale {
+            Scale::Double(m) => RightShift::new(m),
+            _ => None,
+        };
+        let bytes = Bytes::new(&self.out);
+        // Row `v` of the padded input (input row `v - pad.top`, zeros in the padding) is
+        // widened into slot `v % 3` when the window first reaches it (`next` the next row to
+        // widen, `slot` its slot). Output row `oh` reads rows `oh..oh + 3`, kernel row `r` in
+        // slot `(oh + r) % 3`: `by_slot[s] = taps[(s - oh) % 3]`, turned by one each row.
+        let (mut next, mut slot, mut by_slot) = (0, 0, taps);
+        for (oh, yrow) in pairs(0usize.., chunks(yp, ow)) {
+            while next < oh + 3 {
+                let ih = next.wrapping_sub(pad.top);
+                let src = match ih < h {
+                    true => xp.get(ih * w..ih * w + w).unwrap_or_default(),
+                    false => &[],
+                };
+                widen_row(src, pad.left, off, slot, blocks, row_pairs);
+                next += 1;
+                slot = if slot == 2 { 0 } else { slot + 1 };
+            }
+            // SAFETY: `row_pairs >= 1`; the kernel's blocks `1..=row_pairs` of `blocks`
+            // (`6 * (row_pairs + 2)` words), `2 * row_pairs` words of `accs`, both `u32`
+            // slices (aligned).
+            unsafe {
+                let (first, sums) = (blocks.as_ptr().add(6), accs.as_mut_ptr().cast());
+                depthwise_3x3_row(first, by_slot, bias, sums, row_pairs);
+            }
+            let [t0, t1, t2] = by_slot;
+            by_slot = [t2, t0, t1];
+            match rounding {
+                Some(r) => requant_words(r, bytes, accs, yrow),
+                None => requant_row(|a| apply(&self.out, scale, a), accs, yrow),
+            }
+        }
+    }
 }
 
-/// `src` widened into lanes `p[j] = src[j - left] - zp` (0 outside `src`), two to a word of
-/// `dst`, with `off` the zero point's [`offset`]: four bytes to two words in the row's
-/// middle, lane by lane at its ends; the words past the input's lanes are left as they are
-/// (zero).
-fn widen_row(src: &[i8], left: usize, off: u32, dst: &mut [u32]) {
-    let lane = |j: usize| {
-        j.checked_sub(left)
-            .and_then(|i| src.get(i))
-            .map_or(0, |&v| i32::from(v) + i32::from(off as u16 as i16))
-    };
-    let one = |j: usize| pack(lane(2 * j), lane(2 * j + 1));
-    // Words past the input's last lane hold padding only: zero from the start (the caller
-    // clears `dst` once), never written.
-    let words = (left + src.len()).div_ceil(2).min(dst.len());
-    // Words from `first` on start at bytes `2 * first - left >= 0`.
-    let first = left.div_ceil(2);
-    let mut i = 0;
-    while i < first.min(words) {
-        if let Some(d) = dst.get_mut(i) {
-            *d = one(i);
-        }
-        i += 1;
+/// `src` widened into slot `slot` of the depthwise blocks ([`depthwise_3x3_row`]): word `i`
+/// (lanes `2i` and `2i + 1`, lane `j` being `src[j - left] - zp`, 0 outside `src`) for `i
+/// <= pairs` at word `2 slot` of block `i` and `2 slot + 1` of block `i - 1`, with `off`
+/// the zero point's [`offset`]: four bytes to two words in the row's middle, lane by lane
+/// at its ends. `blocks` starts one block before the kernel's first and ends one after its
+/// last (`6 * (pairs + 2)` words), which take the writes the kernel does not read. Nothing
+/// if `blocks` is shorter or `left > 1`.
+fn widen_row(src: &[i8], left: usize, off: u32, slot: usize, blocks: &mut [u32], pairs: usize) {
+    if blocks.len() < 6 * (pairs + 2) || slot > 2 || left > 1 {
+        return;
     }
-    while i + 2 <= words && 2 * i - left + 4 <= src.len() {
-        // SAFETY: `2 * i - left + 4 <= src.len()`.
-        let v = unsafe { core::ptr::read_unaligned(src.as_ptr().add(2 * i - left).cast::<u32>()) };
-        let (e, o) = (sxtab16(off, v), sxtab16_ror8(off, v));
-        if let Some([d0, d1]) = dst.get_mut(i..i + 2) {
-            *d0 = (e & 0xffff) | (o << 16);
-            *d1 = (e >> 16) | (o & 0xffff_0000);
+    let zp = i32::from(off as u16 as i16);
+    let lane = |j: usize| {
+        src.get(j.wrapping_sub(left))
+            .map_or(0, |&v| i32::from(v) + zp)
+    };
+    let at = blocks.as_mut_ptr().wrapping_add(2 * slot);
+    // SAFETY: for `i <= pairs`, `6i + 6 + 2 slot < 6 * (pairs + 2)` (`slot <= 2`).
+    let put = |i: usize, v: u32| unsafe {
+        *at.add(6 * i + 6) = v;
+        *at.add(6 * i + 1) = v;
+    };
+    // Word 0 of a padded row: lane 0 in the padding.
+    let mut i = left;
+    if left == 1 {
+        put(0, pack(0, lane(1)));
+    }
+    // Words `i` and `i + 1` are the bytes `2i - left..2i - left + 4`.
+    while i < pairs && 2 * i + 4 <= src.len() + left {
+        // SAFETY: `2i - left + 4 <= src.len()` (`i >= left`); the four writes as `put`'s,
+        // for words `i` and `i + 1 <= pairs`.
+        unsafe {
+            let v = core::ptr::read_unaligned(src.as_ptr().add(2 * i - left).cast::<u32>());
+            let (e, o) = (sxtab16(off, v), sxtab16_ror8(off, v));
+            let (w0, w1) = ((e & 0xffff) | (o << 16), (e >> 16) | (o & 0xffff_0000));
+            let p = at.add(6 * i);
+            *p.add(6) = w0;
+            *p.add(1) = w0;
+            *p.add(12) = w1;
+            *p.add(7) = w1;
         }
         i += 2;
     }
-    while i < words {
-        if let Some(d) = dst.get_mut(i) {
-            *d = one(i);
-        }
+    while i <= pairs {
+        put(i, pack(lane(2 * i), lane(2 * i + 1)));
         i += 1;
     }
 }
 
-/// One output row of the DSP depthwise 3x3 into `accs`: `bias` plus, per kernel row `r`
-/// with `p` its widened input row (slot `slots[r]` of `rows`, `row_words` words each) and `(a, b) = taps[r] = ((w0, w1), (w1, w2))`,
-/// `SMLAD(p[q], a) + SMLABT(p[q + 1], b)` into `accs[2q]` and `SMLAD(p[q + 1], b) +
-/// SMLATB(p[q], a)` into `accs[2q + 1]`. Nothing for rows shorter than `accs.len() / 2 + 1`
-/// words.
+/// `y[i]` = the sums `accs[i]` (as `i32`) requantized by `rounding`, four at a time
+/// ([`requant_quads`]); the last one to three through a word on the stack, from the sums of
+/// a group of four (`accs` holds `y.len()` rounded up to a multiple of 4).
 #[inline(never)]
-fn depthwise_row(
-    rows: &[u32],
-    row_words: usize,
-    slots: [usize; 3],
-    taps: &[(u32, u32); 3],
-    bias: i32,
-    accs: &mut [u32],
-) {
-    let row = |r: usize| {
-        let s = slots[r];
-        rows.get(s * row_words..(s + 1) * row_words)
-            .unwrap_or_default()
-    };
-    pass(row(0), taps[0], accs, |_| (bias, bias));
-    // SAFETY: `pass` hands `start` the accumulators it is about to write, in bounds.
-    let sum = |y: *mut u32| unsafe { (*y as i32, *y.add(1) as i32) };
-    pass(row(1), taps[1], accs, sum);
-    pass(row(2), taps[2], accs, sum);
-}
-
-/// One kernel row of [`depthwise_row`], the sums starting from `start(&accs[2q])`.
-#[inline(always)]
-fn pass(row: &[u32], (a, b): (u32, u32), accs: &mut [u32], start: impl Fn(*mut u32) -> (i32, i32)) {
-    let pairs = accs.len() / 2;
-    if row.len() < pairs + 1 {
+fn requant_words(rounding: RightShift, bytes: Bytes, accs: &[u32], y: &mut [i8]) {
+    let quads = y.len() / 4;
+    if accs.len() < y.len().next_multiple_of(4) {
         return;
     }
-    let (mut p, mut y) = (row.as_ptr(), accs.as_mut_ptr());
-    // SAFETY: pair `q < pairs` reads words `q` and `q + 1 <= pairs < row.len()` of `row` and
-    // writes `2q` and `2q + 1 < 2 * pairs <= accs.len()` of `accs`.
-    unsafe {
-        let mut u = *p;
-        for _ in 0..pairs {
-            let v = *p.add(1);
-            let (even, odd) = start(y);
-            *y = smlabt(v, b, smlad(u, a, even)) as u32;
-            *y.add(1) = smlatb(u, a, smlad(v, b, odd)) as u32;
-            (u, p, y) = (v, p.add(1), y.add(2));
+    let Some((body, rest)) = y.split_at_mut_checked(4 * quads) else {
+        return;
+    };
+    let (parts, zp, bounds) = (rounding.parts(), bytes.zero_point, (bytes.min, bytes.max));
+    // SAFETY: `4 * n` sums of `accs` from `a` (a `u32` slice: aligned), its length checked
+    // above, and bytes at `y` (`body`, or `last`).
+    let run = |a: usize, y: *mut i8, n: usize| unsafe {
+        requant_quads(accs.as_ptr().add(a).cast(), y, n, parts, zp, bounds)
+    };
+    if quads > 0 {
+        run(0, body.as_mut_ptr(), quads);
+    }
+    if !rest.is_empty() {
+        let mut last = 0u32;
+        run(4 * quads, (&raw mut last).cast(), 1);
+        for (i, y) in rest.iter_mut().enumerate() {
+            *y = (last >> (8 * i)) as i8;
         }
     }
 }

@@ -21,8 +21,7 @@ use core::ptr::read_unaligned;
 use crate::walk::chunks;
 
 /// Defines each function as one register-only DSP instruction on its arguments (the target
-/// has the DSP extension). None sets a condition flag (`SMLAD`'s Q flag, on overflow, is
-/// read by nothing).
+/// has the DSP extension), none of which sets a condition flag.
 macro_rules! dsp {
     ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),+) -> $ret:ty = $insn:literal;)*) => {$(
         $(#[$doc])*
@@ -47,12 +46,6 @@ dsp! {
     fn sxtab16_ror16(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #16";
     /// `add + (sext(x[31:24]), sext(x[15:8]))`, lane by lane.
     fn sxtab16_ror24(add: u32, x: u32) -> u32 = "sxtab16 {r}, {0}, {1}, ror #24";
-    /// `acc + a.lo * b.lo + a.hi * b.hi` (16 x 16 signed products), wrapping.
-    fn smlad(a: u32, b: u32, acc: i32) -> i32 = "smlad {r}, {0}, {1}, {2}";
-    /// `acc + a.lo * b.hi`, wrapping.
-    fn smlabt(a: u32, b: u32, acc: i32) -> i32 = "smlabt {r}, {0}, {1}, {2}";
-    /// `acc + a.hi * b.lo`, wrapping.
-    fn smlatb(a: u32, b: u32, acc: i32) -> i32 = "smlatb {r}, {0}, {1}, {2}";
 }
 
 /// `a + b` lane by lane (two 16-bit lanes, wrapping: no carry between them).
@@ -90,6 +83,63 @@ pub(crate) fn min8(a: u32, b: u32) -> u32 {
     r
 }
 
+/// The assembly of TFLite's double rounding with a right shift of the sum in register `a`,
+/// plus the zero point, saturated to `i8` into `y` (7 instructions; `lo`, `hi` and the
+/// flags clobbered): `sat8(((a * m + nudge - (a < 0) * 2^31) >> 32 >> s) + zp)` with `nudge
+/// = nhi * 2^32 + nlo` (`SMLAL` adds the product to the 64-bit nudge, `SSAT` saturates).
+/// The arguments are register names or operand placeholders.
+macro_rules! requant_asm {
+    ($a:literal => $y:literal; $lo:literal, $hi:literal; $m:literal, $nhi:literal, $nlo:literal, $s:literal, $zp:literal) => {
+        concat!(
+            "and ",
+            $lo,
+            ", ",
+            $a,
+            ", #0x80000000\n",
+            "subs ",
+            $lo,
+            ", ",
+            $nlo,
+            ", ",
+            $lo,
+            "\n",
+            "sbc ",
+            $hi,
+            ", ",
+            $nhi,
+            ", #0\n",
+            "smlal ",
+            $lo,
+            ", ",
+            $hi,
+            ", ",
+            $a,
+            ", ",
+            $m,
+            "\n",
+            "asr ",
+            $hi,
+            ", ",
+            $hi,
+            ", ",
+            $s,
+            "\n",
+            "add ",
+            $hi,
+            ", ",
+            $hi,
+            ", ",
+            $zp,
+            "\n",
+            "ssat ",
+            $y,
+            ", #8, ",
+            $hi,
+            "\n",
+        )
+    };
+}
+
 /// TFLite's double rounding with a right shift of two accumulators, then the zero point,
 /// each saturated to `i8`: `(y0 as u8) | (y1 as u8) << 8`, where `yi = sat8(((ai * m +
 /// nudge - (ai < 0) * 2^31) >> 32 >> shift) + zp)` and `nudge = nudge_hi * 2^32 +
@@ -105,20 +155,8 @@ pub(crate) fn requant_pair(
     // SAFETY: register-only instructions; the flags (`SUBS`'s borrow) are not preserved.
     unsafe {
         asm!(
-            "and {lo}, {a0}, #0x80000000",
-            "subs {lo}, {nlo}, {lo}",
-            "sbc {hi}, {nhi}, #0",
-            "smlal {lo}, {hi}, {a0}, {m}",
-            "asr {hi}, {hi}, {s}",
-            "add {hi}, {hi}, {zp}",
-            "ssat {a0}, #8, {hi}",
-            "and {lo}, {a1}, #0x80000000",
-            "subs {lo}, {nlo}, {lo}",
-            "sbc {hi}, {nhi}, #0",
-            "smlal {lo}, {hi}, {a1}, {m}",
-            "asr {hi}, {hi}, {s}",
-            "add {hi}, {hi}, {zp}",
-            "ssat {hi}, #8, {hi}",
+            requant_asm!("{a0}" => "{a0}"; "{lo}", "{hi}"; "{m}", "{nhi}", "{nlo}", "{s}", "{zp}"),
+            requant_asm!("{a1}" => "{hi}"; "{lo}", "{hi}"; "{m}", "{nhi}", "{nlo}", "{s}", "{zp}"),
             "uxtb {a0}, {a0}",
             "bfi {a0}, {hi}, #8, #8",
             a0 = inout(reg) a0 => r,
@@ -216,6 +254,130 @@ pub(crate) unsafe fn max_2x2_rows(
             in("r11") hi4,
             inout("r12") rows => _,
             in("lr") 4 * quads,
+        );
+    }
+}
+
+/// One output row of the depthwise 3x3 (assembly): `pairs` pairs of sums into `accs`, pair
+/// `q` from block `q` of `rows`, six words `[s0[q], s0[q + 1], s1[q], s1[q + 1], s2[q],
+/// s2[q + 1]]` where `sj` is a widened input row (two 16-bit lanes a word) and `taps[j] =
+/// ((w0, w1), (w1, w2))` its kernel row: `accs[2q] = bias + sum_j SMLAD(sj[q], aj) +
+/// SMLABT(sj[q + 1], bj)`, `accs[2q + 1] = bias + sum_j SMLAD(sj[q + 1], bj) +
+/// SMLATB(sj[q], aj)`, wrapping. Per pair 18 instructions: three `LDRD`s, twelve MACs, one
+/// `STRD`, a counter and a branch.
+///
+/// # Safety
+/// `pairs >= 1`; `rows[..6 * pairs]` readable and `accs[..2 * pairs]` writable, both
+/// word-aligned.
+#[inline(always)]
+pub(crate) unsafe fn depthwise_3x3_row(
+    rows: *const u32,
+    [(a0, b0), (a1, b1), (a2, b2)]: [(u32, u32); 3],
+    bias: i32,
+    accs: *mut i32,
+    pairs: usize,
+) {
+    // SAFETY: the loop runs `pairs >= 1` times; pass `q` reads the words `6q..6q + 6` of
+    // `rows` and writes `2q, 2q + 1` of `accs`, within the caller's ranges (`LDRD` and
+    // `STRD` need word alignment only). r6 and r7 (which operands cannot name) hold the two
+    // words of each load, saved and restored on the stack around the loop; r10, r11, lr and
+    // the flags are clobbered.
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "2:",
+            "ldrd r6, r7, [r0], #24",
+            "smlad r10, r6, r1, r12",
+            "smlabt r10, r7, r2, r10",
+            "smlad r11, r7, r2, r12",
+            "smlatb r11, r6, r1, r11",
+            "ldrd r6, r7, [r0, #-16]",
+            "smlad r10, r6, r3, r10",
+            "smlabt r10, r7, r4, r10",
+            "smlad r11, r7, r4, r11",
+            "smlatb r11, r6, r3, r11",
+            "ldrd r6, r7, [r0, #-8]",
+            "smlad r10, r6, r5, r10",
+            "smlabt r10, r7, r8, r10",
+            "smlad r11, r7, r8, r11",
+            "smlatb r11, r6, r5, r11",
+            "strd r10, r11, [r9], #8",
+            "subs lr, lr, #1",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") rows => _,
+            in("r1") a0,
+            in("r2") b0,
+            in("r3") a1,
+            in("r4") b1,
+            in("r5") a2,
+            in("r8") b2,
+            inout("r9") accs => _,
+            out("r10") _,
+            out("r11") _,
+            in("r12") bias,
+            inout("lr") pairs => _,
+        );
+    }
+}
+
+/// `quads` groups of four sums requantized as [`requant_pair`] does (TFLite's double rounding
+/// with a right shift, `rounding` its `(multiplier, nudge_hi, nudge_lo, shift)`, then the
+/// zero point `zp`, saturated to `i8`), the four bytes clamped together to the bounds
+/// splatted in `(min4, max4)` (`SSUB8`, `SEL`) and stored as one word (assembly): 42
+/// instructions per four outputs. Out of line: one copy for every caller.
+///
+/// # Safety
+/// `quads >= 1`; `accs[..4 * quads]` readable (word-aligned) and `y[..4 * quads]` writable
+/// (any alignment: the Cortex-M4 stores unaligned words with a plain `STR`).
+#[inline(never)]
+pub(crate) unsafe fn requant_quads(
+    accs: *const i32,
+    y: *mut i8,
+    quads: usize,
+    (multiplier, nudge_hi, nudge_lo, shift): (i32, i32, u32, u32),
+    zp: i32,
+    (min4, max4): (u32, u32),
+) {
+    // SAFETY: the loop runs `quads >= 1` times; pass `q` reads the sums `4q..4q + 4` and
+    // writes the bytes `4q..4q + 4`, within the caller's ranges. r6 and r7 (which operands
+    // cannot name) are temporaries saved and restored on the stack around the loop; r11,
+    // r12, lr and the flags are clobbered.
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "2:",
+            "ldr r6, [r0], #4",
+            requant_asm!("r6" => "r12"; "r7", "r11"; "r2", "r3", "r4", "r5", "r8"),
+            "ldr r6, [r0], #4",
+            requant_asm!("r6" => "r6"; "r7", "r11"; "r2", "r3", "r4", "r5", "r8"),
+            "bfi r12, r6, #8, #8",
+            "ldr r6, [r0], #4",
+            requant_asm!("r6" => "r6"; "r7", "r11"; "r2", "r3", "r4", "r5", "r8"),
+            "bfi r12, r6, #16, #8",
+            "ldr r6, [r0], #4",
+            requant_asm!("r6" => "r6"; "r7", "r11"; "r2", "r3", "r4", "r5", "r8"),
+            "bfi r12, r6, #24, #8",
+            "ssub8 r6, r12, r9",
+            "sel r12, r12, r9",
+            "ssub8 r6, r12, r10",
+            "sel r12, r10, r12",
+            "str r12, [r1], #4",
+            "subs lr, lr, #1",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") accs => _,
+            inout("r1") y => _,
+            in("r2") multiplier,
+            in("r3") nudge_hi,
+            in("r4") nudge_lo,
+            in("r5") shift,
+            in("r8") zp,
+            in("r9") min4,
+            in("r10") max4,
+            out("r11") _,
+            out("r12") _,
+            inout("lr") quads => _,
         );
     }
 }

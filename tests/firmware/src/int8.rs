@@ -99,7 +99,35 @@ const BELOW_LEFT: Padding = Padding {
     left: 1,
     right: 0,
 };
-pub const CONVS: [Conv2d; 9] = [
+/// Depthwise 3x3, padding above and right, 2 channels at 4 x 12, two images: rows of 11
+/// outputs (the M4F requantizes four at a time, then the last three).
+pub const DEPTHWISE_WIDE: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(2, 2, 4, 12)),
+    2,
+    Window::square(3).with_padding(ABOVE_RIGHT),
+    2
+));
+const ABOVE_RIGHT: Padding = Padding {
+    top: 1,
+    bottom: 0,
+    left: 0,
+    right: 1,
+};
+/// Depthwise 3x3, padding below, left and right, 4 channels at 3 x 8: rows of 8 outputs (two
+/// groups of four, none left), two rows, the second reading a row of padding.
+pub const DEPTHWISE_EVEN: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 4, 3, 8)),
+    4,
+    Window::square(3).with_padding(BELOW_SIDES),
+    4
+));
+const BELOW_SIDES: Padding = Padding {
+    top: 0,
+    bottom: 1,
+    left: 1,
+    right: 1,
+};
+pub const CONVS: [Conv2d; 11] = [
     ODD,
     WIDE,
     POINTWISE,
@@ -109,6 +137,8 @@ pub const CONVS: [Conv2d; 9] = [
     EDGES,
     DEPTHWISE_EDGE,
     TWO_ROWS,
+    DEPTHWISE_WIDE,
+    DEPTHWISE_EVEN,
 ];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
@@ -272,7 +302,7 @@ pub const TWO_ROWS: Conv2d = ok!(Conv2d::new(
 ));
 
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 16] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 20] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -290,6 +320,10 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 16] = [
     (TWO_ROWS, 0, SCRATCH),
     (POINTWISE, 3, SCRATCH),
     (ODD, 3, ODD.min_scratch_len_i8()),
+    (DEPTHWISE_EDGE, 0, SCRATCH),
+    (DEPTHWISE_WIDE, 0, SCRATCH),
+    (DEPTHWISE_WIDE, 3, SCRATCH),
+    (DEPTHWISE_EVEN, 3, DEPTHWISE_EVEN.min_scratch_len_i8()),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).
