@@ -17,10 +17,9 @@
 //! by tap.
 
 use super::conv::{groups, Plan, FULL_TILE};
-use super::dsp::{
-    depthwise_3x3_row, dot_2x2_raw, offset, pack, pair_words, requant_pair, requant_quads,
-};
+use super::dsp::{depthwise_3x3_row, dot_2x2_blocks, dot_2x2_raw, offset, pack, pair_words};
 use super::dsp::{max8, min8, sxtab16, sxtab16_ror16, sxtab16_ror24, sxtab16_ror8};
+use super::dsp::{requant_pair, requant_quads, Blocks};
 use super::requant::{Output, RightShift, Scale, Shifter};
 use crate::conv::Conv2d;
 use crate::walk::{chunks, pairs};
@@ -32,8 +31,10 @@ const TILE_PAIRS: usize = FULL_TILE / 2;
 /// stack (20 bytes each), built once per group and block.
 const BLOCK: usize = 16;
 
-/// One filter's bias and requantization, as [`Tile::run`] reads them, together.
+/// One filter's bias and requantization, as [`Tile::run`] reads them, together: five
+/// words, as [`dot_2x2_blocks`] reads them.
 #[derive(Clone, Copy, Default)]
+#[repr(C)]
 struct Filter {
     bias: i32,
     rounding: RightShift,
@@ -49,6 +50,10 @@ struct Bytes {
     min: u32,
     max: u32,
 }
+
+// `dot_2x2_blocks` reads a `Filter` as five words: bias, multiplier, nudge_hi, nudge_lo,
+// shift (`RightShift`'s order, asserted in `requant.rs`).
+const _: () = assert!(size_of::<Filter>() == 20 && core::mem::offset_of!(Filter, rounding) == 4);
 
 impl Bytes {
     fn new(out: &Output) -> Self {
@@ -265,6 +270,25 @@ impl Tile<'_> {
                     .map(|t| (*t.get_unchecked(o), *t.get_unchecked(o1)))
                     .unwrap_or_default();
                 let init = [t0.bias, t0.bias, t1.bias, t1.bias];
+                // With a table and whole groups of four elements, every full pair of
+                // positions in one assembly loop; the odd last one below.
+                if let Some(t) = table.filter(|_| k % 4 == 0 && per_pair == k && n >= 2) {
+                    let entry = |o: usize| t.as_ptr().add(o).cast::<[u32; 5]>();
+                    let mut state = Blocks {
+                        words,
+                        w: f0,
+                        fs,
+                        quads: k / 4,
+                        filters: [entry(o), entry(o1)],
+                        y: [y0, y1],
+                        pairs: n / 2,
+                        zero_point: bytes.zero_point,
+                        min4: bytes.min,
+                        max4: bytes.max,
+                    };
+                    dot_2x2_blocks(&mut state);
+                    (words, c) = (state.words, n / 2 * 2);
+                }
                 while c < n {
                     let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words, init);
                     words = words.add(per_pair);

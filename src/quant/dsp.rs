@@ -140,6 +140,36 @@ macro_rules! requant_asm {
     };
 }
 
+/// The assembly of the `2 x 2` kernel's loop ([`dot_2x2_raw`]), 17 instructions per four
+/// elements: `lr` groups of four of the widened pair at `r10` (four words each, `LDM`) by
+/// the filters at `r11` and `r11 + r12`, into `r0, r1` (the first filter by both patches)
+/// and `r2, r3` (the second); `r4` to `r9` and the flags clobbered, `r10` and `r11` moved
+/// past what was read, `lr` left 0.
+macro_rules! kernel_2x2_asm {
+    () => {
+        concat!(
+            "2:\n",
+            "ldm r10!, {{r4, r5, r6, r7}}\n",
+            "ldr r8, [r11, r12]\n",
+            "sxtb16 r9, r8, ror #8\n",
+            "sxtb16 r8, r8\n",
+            "smlad r2, r4, r8, r2\n",
+            "smlad r2, r5, r9, r2\n",
+            "smlad r3, r6, r8, r3\n",
+            "smlad r3, r7, r9, r3\n",
+            "ldr r8, [r11], #4\n",
+            "sxtb16 r9, r8, ror #8\n",
+            "sxtb16 r8, r8\n",
+            "smlad r0, r4, r8, r0\n",
+            "smlad r0, r5, r9, r0\n",
+            "smlad r1, r6, r8, r1\n",
+            "smlad r1, r7, r9, r1\n",
+            "subs lr, lr, #1\n",
+            "bne 2b\n",
+        )
+    };
+}
+
 /// TFLite's double rounding with a right shift of two accumulators, then the zero point,
 /// each saturated to `i8`: `(y0 as u8) | (y1 as u8) << 8`, where `yi = sat8(((ai * m +
 /// nudge - (ai < 0) * 2^31) >> 32 >> shift) + zp)` and `nudge = nudge_hi * 2^32 +
@@ -382,6 +412,109 @@ pub(crate) unsafe fn requant_quads(
     }
 }
 
+/// The state of [`dot_2x2_blocks`], read and updated in memory (its loop needs every
+/// register).
+#[repr(C)]
+pub(crate) struct Blocks {
+    /// The next widened pair of patches ([`widen_pair`]'s layout, `4 * quads` words each,
+    /// one after the other).
+    pub words: *const u32,
+    /// The first filter, `4 * quads` bytes; the second at `w + fs`.
+    pub w: *const i8,
+    pub fs: usize,
+    pub quads: usize,
+    /// Each filter's bias and right shift, five words: bias, multiplier, `nudge_hi`,
+    /// `nudge_lo`, shift, as [`requant_pair`] takes them.
+    pub filters: [*const [u32; 5]; 2],
+    /// Where each filter's next two outputs go.
+    pub y: [*mut i8; 2],
+    /// Pairs of positions left.
+    pub pairs: usize,
+    pub zero_point: i32,
+    /// The clamp's bounds in every byte.
+    pub min4: u32,
+    pub max4: u32,
+}
+
+/// [`dot_2x2_raw`] over `state.pairs` consecutive widened pairs, each block's four sums
+/// starting from the filters' biases and requantized as [`requant_pair`] does, clamped
+/// together and stored as two half-words, one per filter's row (assembly): per block the
+/// kernel's `17 * quads` instructions and 62 more (the constants reloaded from `state`).
+///
+/// # Safety
+/// `quads >= 1`, `pairs >= 1`; `state`'s pointers valid for the `pairs` blocks: the words
+/// readable and word-aligned, both filters readable, each table entry five readable words,
+/// `y[i]..y[i] + 2 * pairs` writable.
+#[inline(never)]
+pub(crate) unsafe fn dot_2x2_blocks(state: &mut Blocks) {
+    // SAFETY: the caller's contract; `state` (at `[sp]` inside the loop) is read at the
+    // offsets of its `repr(C)` fields (words 0, w 4, fs 8, quads 12, filters 16 and 20, y 24
+    // and 28, pairs 32, zero point 36, bounds 40 and 44) and its cursors written back. r6
+    // and r7 (which operands cannot name) are saved and restored on the stack; every other
+    // general register but sp and pc, and the flags, are clobbered.
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "push {{r0}}",
+            // One block: the sums start from the biases.
+            "3:",
+            "ldr r12, [sp]",
+            "ldrd r4, r5, [r12, #16]",
+            "ldr r0, [r4]",
+            "ldr r2, [r5]",
+            "mov r1, r0",
+            "mov r3, r2",
+            "ldrd r10, r11, [r12]",
+            "ldrd r12, lr, [r12, #8]",
+            kernel_2x2_asm!(),
+            // Requantize: filter 0's pair into the low half-word, filter 1's the high.
+            "ldr r12, [sp]",
+            "str r10, [r12]",
+            "ldrd r4, r5, [r12, #16]",
+            "ldr r9, [r12, #36]",
+            "ldrd r6, r7, [r4, #4]",
+            "ldrd r8, lr, [r4, #12]",
+            requant_asm!("r0" => "r0"; "r10", "r11"; "r6", "r7", "r8", "lr", "r9"),
+            requant_asm!("r1" => "r1"; "r10", "r11"; "r6", "r7", "r8", "lr", "r9"),
+            "bfi r0, r1, #8, #8",
+            "ldrd r6, r7, [r5, #4]",
+            "ldrd r8, lr, [r5, #12]",
+            requant_asm!("r2" => "r2"; "r10", "r11"; "r6", "r7", "r8", "lr", "r9"),
+            requant_asm!("r3" => "r3"; "r10", "r11"; "r6", "r7", "r8", "lr", "r9"),
+            "bfi r2, r3, #8, #8",
+            "pkhbt r0, r0, r2, lsl #16",
+            "ldrd r6, r7, [r12, #40]",
+            "ssub8 r1, r0, r6",
+            "sel r0, r0, r6",
+            "ssub8 r1, r0, r7",
+            "sel r0, r7, r0",
+            "ldrd r6, r7, [r12, #24]",
+            "strh r0, [r6], #2",
+            "lsr r0, r0, #16",
+            "strh r0, [r7], #2",
+            "strd r6, r7, [r12, #24]",
+            "ldr r6, [r12, #32]",
+            "subs r6, r6, #1",
+            "str r6, [r12, #32]",
+            "bne 3b",
+            "add sp, sp, #4",
+            "pop {{r6, r7}}",
+            inout("r0") state as *mut Blocks => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
 /// `(lo, hi)` as two int16 lanes of a word.
 #[inline(always)]
 pub(crate) fn pack(lo: i32, hi: i32) -> u32 {
@@ -482,24 +615,7 @@ pub(crate) unsafe fn dot_2x2_raw(
         unsafe {
             asm!(
                 "push {{r6, r7}}",
-                "2:",
-                "ldm r10!, {{r4, r5, r6, r7}}",
-                "ldr r8, [r11, r12]",
-                "sxtb16 r9, r8, ror #8",
-                "sxtb16 r8, r8",
-                "smlad r2, r4, r8, r2",
-                "smlad r2, r5, r9, r2",
-                "smlad r3, r6, r8, r3",
-                "smlad r3, r7, r9, r3",
-                "ldr r8, [r11], #4",
-                "sxtb16 r9, r8, ror #8",
-                "sxtb16 r8, r8",
-                "smlad r0, r4, r8, r0",
-                "smlad r0, r5, r9, r0",
-                "smlad r1, r6, r8, r1",
-                "smlad r1, r7, r9, r1",
-                "subs lr, lr, #1",
-                "bne 2b",
+                kernel_2x2_asm!(),
                 "pop {{r6, r7}}",
                 inout("r10") words => _,
                 inout("r11") w => _,

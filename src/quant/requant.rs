@@ -206,6 +206,7 @@ impl Output {
     all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
 ))]
 #[derive(Clone, Copy, Default)]
+#[repr(C)]
 pub(crate) struct RightShift {
     multiplier: i32,
     /// `2^30 + 2^(right + 30)`, the two roundings as one 64-bit nudge, in its high and low
@@ -215,6 +216,15 @@ pub(crate) struct RightShift {
     /// `right - 1`.
     shift: u32,
 }
+
+// The DSP kernels read a `RightShift` as four words in this order (`dsp::dot_2x2_blocks`).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+const _: () = {
+    use core::mem::offset_of;
+    assert!(size_of::<RightShift>() == 16);
+    assert!(offset_of!(RightShift, nudge_hi) == 4 && offset_of!(RightShift, nudge_lo) == 8);
+    assert!(offset_of!(RightShift, shift) == 12);
+};
 
 #[cfg(any(
     test,

@@ -127,7 +127,16 @@ const BELOW_SIDES: Padding = Padding {
     left: 1,
     right: 1,
 };
-pub const CONVS: [Conv2d; 11] = [
+/// 1x1, 4 -> 3 channels at 7 x 9: whole groups of four elements, so the M4F runs each tile's
+/// pairs of positions in one assembly loop (a tile of 32 and one of 31, whose last position
+/// is alone; the odd last filter paired with itself).
+pub const POINTWISE_4: Conv2d = ok!(Conv2d::new(
+    ok!(Shape::new(1, 4, 7, 9)),
+    3,
+    Window::square(1),
+    1
+));
+pub const CONVS: [Conv2d; 12] = [
     ODD,
     WIDE,
     POINTWISE,
@@ -139,6 +148,7 @@ pub const CONVS: [Conv2d; 11] = [
     TWO_ROWS,
     DEPTHWISE_WIDE,
     DEPTHWISE_EVEN,
+    POINTWISE_4,
 ];
 /// The fully-connected layer: 5 outputs, 11 inputs, 3 samples.
 pub const FC: Gemm = ok!(Gemm::new(5, 3, 11));
@@ -302,7 +312,7 @@ pub const TWO_ROWS: Conv2d = ok!(Conv2d::new(
 ));
 
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 20] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 22] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -324,6 +334,8 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 20] = [
     (DEPTHWISE_WIDE, 0, SCRATCH),
     (DEPTHWISE_WIDE, 3, SCRATCH),
     (DEPTHWISE_EVEN, 3, DEPTHWISE_EVEN.min_scratch_len_i8()),
+    (POINTWISE_4, 0, SCRATCH),
+    (POINTWISE_4, 3, SCRATCH),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).
