@@ -249,9 +249,40 @@ impl Tile<'_> {
         let out = &plan.out;
         let bytes = Bytes::new(out);
         let (f, py) = (w.as_ptr(), y.as_mut_ptr());
-        let mut o = 0;
+        // With a table and whole groups of four elements, every full pair of positions by
+        // every full pair of filters in one assembly loop; the odd last position and an odd
+        // last filter below.
+        let mut first = 0;
+        if let Some(t) = table.filter(|_| k % 4 == 0 && per_pair == k && n >= 2 && oc >= 2) {
+            let (tile, pairs) = (self.words.as_ptr(), n / 2);
+            let mut state = Blocks {
+                words: tile,
+                w: f,
+                fs: k,
+                quads: k / 4,
+                filters: [t.as_ptr(), t[1..].as_ptr()].map(|e| e.cast::<[u32; 5]>()),
+                y: [py.wrapping_add(start), py.wrapping_add(cols + start)],
+                pairs,
+                zero_point: bytes.zero_point,
+                min4: bytes.min,
+                max4: bytes.max,
+                filter_pairs: oc / 2,
+                tile_pairs: pairs,
+                tile,
+                w_step: 2 * k,
+                y_step: 2 * cols - 2 * pairs,
+            };
+            // SAFETY: as below, for positions `0..2 * pairs <= n` and the filters `2i` and
+            // `2i + 1 < oc` of the `oc / 2` pairs (within `w`, the table and `y`).
+            unsafe { dot_2x2_blocks(&mut state) };
+            first = 2 * pairs;
+        }
+        // Every pair of filters if an odd last position is left, else the odd last filter
+        // alone, which has not run above.
+        let mut o = if first < n { 0 } else { oc / 2 * 2 };
         while o < oc {
             let o1 = if o + 1 < oc { o + 1 } else { o };
+            let first = if o1 > o { first } else { 0 };
             // SAFETY: filters `o` and `o1 < oc` lie within `w` (`oc * k <= w.len()`) and the
             // table (`oc <= BLOCK`); pair `q`'s `per_pair >= pair_words(k)` words within
             // `self.words` (`n.div_ceil(2) * per_pair` of them; `c = 2q`); the outputs `start
@@ -262,33 +293,14 @@ impl Tile<'_> {
             unsafe {
                 let (f0, fs) = (f.add(o * k), (o1 - o) * k);
                 let (y0, y1) = (py.add(o * cols + start), py.add(o1 * cols + start));
-                let mut words = self.words.as_ptr();
-                let mut c = 0;
+                let mut c = first;
+                let mut words = self.words.as_ptr().add(c / 2 * per_pair);
                 // Without a table the sums start from zero and `requant_block` adds the
                 // biases.
                 let (t0, t1) = table
                     .map(|t| (*t.get_unchecked(o), *t.get_unchecked(o1)))
                     .unwrap_or_default();
                 let init = [t0.bias, t0.bias, t1.bias, t1.bias];
-                // With a table and whole groups of four elements, every full pair of
-                // positions in one assembly loop; the odd last one below.
-                if let Some(t) = table.filter(|_| k % 4 == 0 && per_pair == k && n >= 2) {
-                    let entry = |o: usize| t.as_ptr().add(o).cast::<[u32; 5]>();
-                    let mut state = Blocks {
-                        words,
-                        w: f0,
-                        fs,
-                        quads: k / 4,
-                        filters: [entry(o), entry(o1)],
-                        y: [y0, y1],
-                        pairs: n / 2,
-                        zero_point: bytes.zero_point,
-                        min4: bytes.min,
-                        max4: bytes.max,
-                    };
-                    dot_2x2_blocks(&mut state);
-                    (words, c) = (state.words, n / 2 * 2);
-                }
                 while c < n {
                     let [a00, a01, a10, a11] = dot_2x2_raw(f0, fs, k, words, init);
                     words = words.add(per_pair);

@@ -434,22 +434,34 @@ pub(crate) struct Blocks {
     /// The clamp's bounds in every byte.
     pub min4: u32,
     pub max4: u32,
+    /// Pairs of filters left, each over the whole tile: `tile_pairs` pairs of positions from
+    /// `tile`; then `w` moves on by `w_step` bytes, `filters` by two entries and `y` by
+    /// `y_step` bytes (from where the last pair's outputs end).
+    pub filter_pairs: usize,
+    pub tile_pairs: usize,
+    pub tile: *const u32,
+    pub w_step: usize,
+    pub y_step: usize,
 }
 
 /// [`dot_2x2_raw`] over `state.pairs` consecutive widened pairs, each block's four sums
 /// starting from the filters' biases and requantized as [`requant_pair`] does, clamped
-/// together and stored as two half-words, one per filter's row (assembly): per block the
-/// kernel's `17 * quads` instructions and 62 more (the constants reloaded from `state`).
+/// together and stored as two half-words, one per filter's row (assembly), for
+/// `filter_pairs` pairs of filters in turn: per block the kernel's `17 * quads` instructions
+/// and 62 more (the constants reloaded from `state`), per pair of filters 22.
 ///
 /// # Safety
-/// `quads >= 1`, `pairs >= 1`; `state`'s pointers valid for the `pairs` blocks: the words
-/// readable and word-aligned, both filters readable, each table entry five readable words,
-/// `y[i]..y[i] + 2 * pairs` writable.
+/// `quads >= 1`, `pairs == tile_pairs >= 1`, `filter_pairs >= 1`, `words == tile`;
+/// `state`'s pointers valid for every block: the `tile_pairs` pairs' words readable and
+/// word-aligned, for each pair of filters `i < filter_pairs` both filters readable (`w + i *
+/// w_step` and `fs` bytes on), their table entries five readable words each (`filters[j] +
+/// 2i`), and `2 * tile_pairs` bytes writable at `y[j] + i * (2 * tile_pairs + y_step)`.
 #[inline(never)]
 pub(crate) unsafe fn dot_2x2_blocks(state: &mut Blocks) {
     // SAFETY: the caller's contract; `state` (at `[sp]` inside the loop) is read at the
     // offsets of its `repr(C)` fields (words 0, w 4, fs 8, quads 12, filters 16 and 20, y 24
-    // and 28, pairs 32, zero point 36, bounds 40 and 44) and its cursors written back. r6
+    // and 28, pairs 32, zero point 36, bounds 40 and 44, filter pairs 48, tile pairs 52, tile
+    // 56, steps 60 and 64) and its cursors written back. r6
     // and r7 (which operands cannot name) are saved and restored on the stack; every other
     // general register but sp and pc, and the flags, are clobbered.
     unsafe {
@@ -497,6 +509,29 @@ pub(crate) unsafe fn dot_2x2_blocks(state: &mut Blocks) {
             "subs r6, r6, #1",
             "str r6, [r12, #32]",
             "bne 3b",
+            // The next pair of filters, over the tile again.
+            "ldr r6, [r12, #48]",
+            "subs r6, r6, #1",
+            "beq 4f",
+            "str r6, [r12, #48]",
+            "ldrd r6, r7, [r12, #52]",
+            "str r6, [r12, #32]",
+            "str r7, [r12]",
+            "ldr r6, [r12, #4]",
+            "ldr r7, [r12, #60]",
+            "add r6, r6, r7",
+            "str r6, [r12, #4]",
+            "ldrd r4, r5, [r12, #16]",
+            "add r4, r4, #40",
+            "add r5, r5, #40",
+            "strd r4, r5, [r12, #16]",
+            "ldrd r4, r5, [r12, #24]",
+            "ldr r6, [r12, #64]",
+            "add r4, r4, r6",
+            "add r5, r5, r6",
+            "strd r4, r5, [r12, #24]",
+            "b 3b",
+            "4:",
             "add sp, sp, #4",
             "pop {{r6, r7}}",
             inout("r0") state as *mut Blocks => _,

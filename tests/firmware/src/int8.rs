@@ -312,7 +312,7 @@ pub const TWO_ROWS: Conv2d = ok!(Conv2d::new(
 ));
 
 /// The convolution runs: (geometry, requantization mode, workspace bytes).
-pub const CONV_RUNS: [(Conv2d, usize, usize); 22] = [
+pub const CONV_RUNS: [(Conv2d, usize, usize); 24] = [
     (ODD, 0, ODD.min_scratch_len_i8()),
     // One widened pair and a half: still one pair at a time (on the M0, 6 patches).
     (ODD, 0, 2 * 45 + 3 + 4 * 45 + 3),
@@ -336,6 +336,8 @@ pub const CONV_RUNS: [(Conv2d, usize, usize); 22] = [
     (DEPTHWISE_EVEN, 3, DEPTHWISE_EVEN.min_scratch_len_i8()),
     (POINTWISE_4, 0, SCRATCH),
     (POINTWISE_4, 3, SCRATCH),
+    (POINTWISE_4, 0, POINTWISE_4.min_scratch_len_i8()),
+    (WIDE, 3, WIDE.min_scratch_len_i8()),
 ];
 
 /// Which output `run` hands to its check, in `Int8::y` (and `Int8::acc`).

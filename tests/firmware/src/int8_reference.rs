@@ -110,7 +110,7 @@ fn naive_conv(
 
 /// Compares convolution run `i` with its naive loop.
 fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
-    const NAMES: [&str; 22] = [
+    const NAMES: [&str; 24] = [
         "int8 conv2d 3x3 5->3, minimum workspace",
         "int8 conv2d 3x3 5->3, one pair",
         "int8 conv2d 3x3 5->3",
@@ -133,6 +133,8 @@ fn check_conv(r: &mut impl Runner, b: &Int8, i: usize) {
         "int8 conv2d depthwise 3x3 rows of 8, minimum workspace, rounding ties",
         "int8 conv2d 1x1 4->3, two tiles",
         "int8 conv2d 1x1 4->3, two tiles, rounding ties",
+        "int8 conv2d 1x1 4->3, minimum workspace",
+        "int8 conv2d 3x3 8->6, two images, minimum workspace, rounding ties",
     ];
     let (conv, mode, _) = CONV_RUNS[i];
     let y = conv.output();
