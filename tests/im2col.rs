@@ -90,6 +90,13 @@ proptest! {
         check_tiles(&g, seed, &cuts);
     }
 
+    /// Tiles of one and two columns (the minimum workspace's, which gather column by
+    /// column), every column of the matrix, against the definition.
+    #[test]
+    fn narrow_tiles_match_definition(g in geom(), seed: u64, width in 1..=3usize) {
+        check_narrow_tiles(&g, seed, width);
+    }
+
     /// The row-copy paths (stride 1 along the width; with stride 1 down and `OW == W`, the
     /// shifted planes), which `geom()` reaches a quarter of the time and the shifted
     /// planes rarely: whole matrices and tiles cut anywhere against the definition.
@@ -155,8 +162,7 @@ fn check_adjoint(g: &Geom, seed: u64) {
 
 fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
     let geo = build(g);
-    let (rows, cols) = (geo.rows(), geo.cols());
-    let bounds = tile_bounds(cols, cuts);
+    let bounds = tile_bounds(geo.cols(), cuts);
 
     let image: Vec<f32> = to(&ints(seed, geo.image_len(), 8));
     let expected = reference::im2col(g, &image);
@@ -168,18 +174,38 @@ fn check_tiles(g: &Geom, seed: u64, cuts: &[f64]) {
     let mut tiled_fold = vec![0.0; geo.image_len()];
     for w in bounds.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let mut tile = vec![f32::NAN; geo.tile_len(b - a)];
-        im2col_columns(&geo, &image, a..b, &mut tile).unwrap();
-        for r in 0..rows {
-            assert_eq!(
-                &tile[r * (b - a)..(r + 1) * (b - a)],
-                &expected[r * cols + a..r * cols + b],
-                "{g:?}, columns {a}..{b}, row {r}"
-            );
-        }
+        let tile = tile_of(g, &image, &expected, a..b);
         col2im_columns(&geo, &tile, a..b, &mut tiled_fold, Accum::Add).unwrap();
     }
     assert_eq!(tiled_fold, folded, "{g:?}");
+}
+
+/// Every column of the matrix in tiles of `width` columns (a last one narrower), against
+/// the definition.
+fn check_narrow_tiles(g: &Geom, seed: u64, width: usize) {
+    let geo = build(g);
+    let image: Vec<f32> = to(&ints(seed, geo.image_len(), 8));
+    let expected = reference::im2col(g, &image);
+    for a in (0..geo.cols()).step_by(width) {
+        tile_of(g, &image, &expected, a..geo.cols().min(a + width));
+    }
+}
+
+/// The tile of `columns` of `image`'s matrix, checked against `expected` (the whole matrix);
+/// its elements start as NaN, so one left unwritten fails.
+fn tile_of(g: &Geom, image: &[f32], expected: &[f32], columns: std::ops::Range<usize>) -> Vec<f32> {
+    let geo = build(g);
+    let (rows, cols, (a, b)) = (geo.rows(), geo.cols(), (columns.start, columns.end));
+    let mut tile = vec![f32::NAN; geo.tile_len(b - a)];
+    im2col_columns(&geo, image, columns, &mut tile).unwrap();
+    for r in 0..rows {
+        assert_eq!(
+            &tile[r * (b - a)..(r + 1) * (b - a)],
+            &expected[r * cols + a..r * cols + b],
+            "{g:?}, columns {a}..{b}, row {r}"
+        );
+    }
+    tile
 }
 
 /// The bounds of the column tiles that cut `0..cols` at the fractions `cuts`, in order.
