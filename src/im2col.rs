@@ -364,25 +364,40 @@ fn unfold_narrow<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, til
     let Some(ow) = NonZeroUsize::new(g.out_w) else {
         return;
     };
-    let (n, h, w) = (columns.len(), g.height, g.width);
+    let (n, channels, h, w) = (columns.len(), g.channels, g.height, g.width);
+    let (kh_n, kw_n, taps) = (wnd.kernel_h, wnd.kernel_w, wnd.kernel_h * wnd.kernel_w);
+    if tile.len() < channels * taps * n || image.len() < channels * h * w {
+        return;
+    }
+    let (src, out) = (image.as_ptr(), tile.as_mut_ptr());
     for (j, col) in columns.enumerate() {
         let (oh, ow) = (col / ow, col % ow);
         // Input coordinates of tap (0, 0), wrapped below zero (then out of range, as padding).
         let ih0 = (oh * wnd.stride_h).wrapping_sub(wnd.padding.top);
         let iw0 = (ow * wnd.stride_w).wrapping_sub(wnd.padding.left);
-        let mut at = j;
-        for plane in chunks(image, h * w).take(g.channels) {
-            for kh in 0..wnd.kernel_h {
-                let ih = ih0.wrapping_add(kh * wnd.dilation_h);
-                let row = (ih < h).then(|| plane.get(ih * w..ih * w + w)).flatten();
-                for kw in 0..wnd.kernel_w {
-                    let iw = iw0.wrapping_add(kw * wnd.dilation_w);
-                    let v = row.and_then(|row| row.get(iw)).copied().unwrap_or(T::ZERO);
-                    if let Some(t) = tile.get_mut(at) {
-                        *t = v;
+        // Kernel rows outermost: a row's bounds are the same in every channel.
+        for kh in 0..kh_n {
+            let ih = ih0.wrapping_add(kh * wnd.dilation_h);
+            // Tile row `(c, kh, kw)` holds column `j` at `((c * KH + kh) * KW + kw) * n + j`.
+            let mut at = kh * kw_n * n + j;
+            // Element `(c, ih, 0)` of the image, for `c = 0`.
+            let mut row = ih.wrapping_mul(w);
+            // A row in the padding reads nothing: its columns stay out of range.
+            let w = if ih < h { w } else { 0 };
+            for _ in 0..channels {
+                let mut iw = iw0;
+                for kw in 0..kw_n {
+                    // SAFETY: with `iw < w` (so `ih < h`), `row + iw < channels * h * w <=
+                    // image.len()` (`row = (c * h + ih) * w`); the tile's element is within
+                    // `channels * taps * n <= tile.len()` (both checked above).
+                    unsafe {
+                        let v = if iw < w { *src.add(row + iw) } else { T::ZERO };
+                        *out.add(at + kw * n) = v;
                     }
-                    at += n;
+                    iw = iw.wrapping_add(wnd.dilation_w);
                 }
+                row = row.wrapping_add(h * g.width);
+                at += taps * n;
             }
         }
     }

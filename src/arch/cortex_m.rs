@@ -304,6 +304,54 @@ global_asm!(
     "    pop {{r4-r9, pc}}",
     ".ltorg",
     ".size nchw_gemm_m4f_rows_4x4, . - nchw_gemm_m4f_rows_4x4",
+    // `nchw_gemm_m4f_dot_4x1(a, rsa_bytes, b, quads, out)`: the dot products of four rows of
+    // A (r0, then each `rsa_bytes` further) with a contiguous column of B (r2) over their
+    // first `4 * quads >= 4` elements, stored to `out[0..4]`. Per four elements five
+    // `vldmia` (B's four into s4-s7, then two rows at a time into s8-s15) and sixteen
+    // `vmla.f32`, each row's sum in element order (as the portable loop adds them);
+    // accumulators s0-s3, which start at +0.0.
+    ".section .text.nchw_gemm_m4f_dot_4x1, \"ax\", %progbits",
+    ".global nchw_gemm_m4f_dot_4x1",
+    ".hidden nchw_gemm_m4f_dot_4x1",
+    ".type nchw_gemm_m4f_dot_4x1, %function",
+    ".p2align 2",
+    ".thumb_func",
+    "nchw_gemm_m4f_dot_4x1:",
+    "    push {{r4, r5, lr}}",
+    "    add r4, r0, r1",
+    "    add r5, r4, r1",
+    "    add r12, r5, r1",
+    "    movs r1, #0",
+    "    vmov s0, s1, r1, r1",
+    "    vmov s2, s3, r1, r1",
+    "2:",
+    "    vldmia r2!, {{s4-s7}}",
+    "    vldmia r0!, {{s8-s11}}",
+    "    vldmia r4!, {{s12-s15}}",
+    "    vmla.f32 s0, s8, s4",
+    "    vmla.f32 s1, s12, s4",
+    "    vmla.f32 s0, s9, s5",
+    "    vmla.f32 s1, s13, s5",
+    "    vmla.f32 s0, s10, s6",
+    "    vmla.f32 s1, s14, s6",
+    "    vmla.f32 s0, s11, s7",
+    "    vmla.f32 s1, s15, s7",
+    "    vldmia r5!, {{s8-s11}}",
+    "    vldmia r12!, {{s12-s15}}",
+    "    vmla.f32 s2, s8, s4",
+    "    vmla.f32 s3, s12, s4",
+    "    vmla.f32 s2, s9, s5",
+    "    vmla.f32 s3, s13, s5",
+    "    vmla.f32 s2, s10, s6",
+    "    vmla.f32 s3, s14, s6",
+    "    vmla.f32 s2, s11, s7",
+    "    vmla.f32 s3, s15, s7",
+    "    subs r3, r3, #1",
+    "    bne 2b",
+    "    ldr r0, [sp, #12]", // 3 words pushed: out
+    "    vstmia r0, {{s0-s3}}",
+    "    pop {{r4, r5, pc}}",
+    ".size nchw_gemm_m4f_dot_4x1, . - nchw_gemm_m4f_dot_4x1",
     ".section .rodata.nchw_gemm_m4f_zeros, \"a\", %progbits",
     ".p2align 2",
     "nchw_gemm_m4f_zeros:",
@@ -321,6 +369,17 @@ extern "C" {
         mode: usize,
         alpha: f32,
         beta: f32,
+    );
+}
+
+extern "C" {
+    /// See the assembly above.
+    fn nchw_gemm_m4f_dot_4x1(
+        a: *const f32,
+        rsa_bytes: usize,
+        b: *const f32,
+        quads: usize,
+        out: *mut [f32; 4],
     );
 }
 
@@ -344,7 +403,8 @@ extern "C" {
 /// dimensions agree: when A, B and C all have unit column stride, every whole `4 x 4` tile
 /// of C runs the assembly straight from the views (`nchw_gemm_m4f_rows_4x4`); the columns
 /// right of the tiles (all of them if none ran) go four rows at a time where A has unit
-/// column stride, and the rows below one dot product per element.
+/// column stride (four depths at a time in assembly, `nchw_gemm_m4f_dot_4x1`, where B's
+/// column is contiguous), and the rows below one dot product per element.
 ///
 /// Inlined into the GEMM's product, its one caller: the two share a frame, which keeps the
 /// backward passes' deepest path (a product without scratch) shallow.
@@ -392,12 +452,20 @@ fn unpacked(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, mut c
             let mut acc = [0.0f32; 4];
             // SAFETY: `i + 3 < m`, `j < n`, `p < k`: A elements `(i + r, p)` (rows
             // contiguous, `rsa` apart) and B elements `(p, j)` are in the views, so inside
-            // their slices; `bp` is only read while `p < k`.
+            // their slices (the assembly reads `p < 4 * quads <= k` of them, B's `rsb == 1`
+            // apart); `bp` is only read while `p < k`.
             unsafe {
                 let a0 = pa.add(i * rsa);
                 let (a1, a2, a3) = (a0.add(rsa), a0.add(2 * rsa), a0.add(3 * rsa));
                 let mut bp = pb.add(j * csb);
-                for p in 0..k {
+                // B's column contiguous (a convolution's one-column tile): four elements
+                // of each row at a time in assembly, the rest below.
+                let quads = if rsb == 1 { k / 4 } else { 0 };
+                if quads > 0 {
+                    nchw_gemm_m4f_dot_4x1(a0, rsa * 4, bp, quads, &mut acc);
+                    bp = bp.add(4 * quads);
+                }
+                for p in 4 * quads..k {
                     let x = *bp;
                     acc[0] += *a0.add(p) * x;
                     acc[1] += *a1.add(p) * x;
