@@ -379,15 +379,23 @@ fn unfold_narrow<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, til
         for kh in 0..kh_n {
             let ih = ih0.wrapping_add(kh * wnd.dilation_h);
             // Tile row `(c, kh, kw)` holds column `j` at `((c * KH + kh) * KW + kw) * n + j`.
-            let mut at = kh * kw_n * n + j;
+            let first = kh * kw_n * n + j;
+            let slots = (0..channels).flat_map(|c| (0..kw_n).map(move |kw| (c, kw)));
+            if ih >= h {
+                // A row in the padding: zeros in every channel.
+                for (c, kw) in slots {
+                    // SAFETY: the tile's element is within `channels * taps * n <=
+                    // tile.len()` (checked above).
+                    unsafe { *out.add(first + c * taps * n + kw * n) = T::ZERO };
+                }
+                continue;
+            }
             // Element `(c, ih, 0)` of the image, for `c = 0`.
-            let mut row = ih.wrapping_mul(w);
-            // A row in the padding reads nothing: its columns stay out of range.
-            let w = if ih < h { w } else { 0 };
+            let (mut at, mut row) = (first, ih * w);
             for _ in 0..channels {
                 let mut iw = iw0;
                 for kw in 0..kw_n {
-                    // SAFETY: with `iw < w` (so `ih < h`), `row + iw < channels * h * w <=
+                    // SAFETY: with `ih < h` and `iw < w`, `row + iw < channels * h * w <=
                     // image.len()` (`row = (c * h + ih) * w`); the tile's element is within
                     // `channels * taps * n <= tile.len()` (both checked above).
                     unsafe {
@@ -396,7 +404,7 @@ fn unfold_narrow<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, til
                     }
                     iw = iw.wrapping_add(wnd.dilation_w);
                 }
-                row = row.wrapping_add(h * g.width);
+                row += h * w;
                 at += taps * n;
             }
         }
