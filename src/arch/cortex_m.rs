@@ -304,12 +304,14 @@ global_asm!(
     "    pop {{r4-r9, pc}}",
     ".ltorg",
     ".size nchw_gemm_m4f_rows_4x4, . - nchw_gemm_m4f_rows_4x4",
-    // `nchw_gemm_m4f_dot_4x1(a, rsa_bytes, b, quads, out)`: the dot products of four rows of
-    // A (r0, then each `rsa_bytes` further) with a contiguous column of B (r2) over their
-    // first `4 * quads >= 4` elements, stored to `out[0..4]`. Per four elements five
-    // `vldmia` (B's four into s4-s7, then two rows at a time into s8-s15) and sixteen
-    // `vmla.f32`, each row's sum in element order (as the portable loop adds them);
-    // accumulators s0-s3, which start at +0.0.
+    // `nchw_gemm_m4f_dot_4x1(a, rsa_bytes, b, quads) -> Sums4`: the dot products of four
+    // rows of A (r0, then each `rsa_bytes` further) with a contiguous column of B (r2) over
+    // their first `4 * quads >= 4` elements, returned in s0-s3 (a homogeneous aggregate of
+    // four floats, as the VFP procedure call standard returns it). Per four elements five
+    // `vldmia` (B's four into s4-s7, then each row's into s8-s11) and sixteen `vmla.f32`,
+    // each row's sum in element order (as the portable loop adds them); the sums start at
+    // +0.0. No stack: caller-saved registers only, the return address kept in s15 while lr
+    // points at a row.
     ".section .text.nchw_gemm_m4f_dot_4x1, \"ax\", %progbits",
     ".global nchw_gemm_m4f_dot_4x1",
     ".hidden nchw_gemm_m4f_dot_4x1",
@@ -317,40 +319,39 @@ global_asm!(
     ".p2align 2",
     ".thumb_func",
     "nchw_gemm_m4f_dot_4x1:",
-    "    push {{r4, r5, lr}}",
-    "    add r4, r0, r1",
-    "    add r5, r4, r1",
-    "    add r12, r5, r1",
-    "    movs r1, #0",
-    "    vmov s0, s1, r1, r1",
-    "    vmov s2, s3, r1, r1",
+    "    vmov s15, lr",
+    "    mov lr, #0",
+    "    vmov s0, s1, lr, lr",
+    "    vmov s2, s3, lr, lr",
+    "    add r12, r0, r1",
+    "    add lr, r12, r1",
+    "    add r1, lr, r1",
     "2:",
     "    vldmia r2!, {{s4-s7}}",
     "    vldmia r0!, {{s8-s11}}",
-    "    vldmia r4!, {{s12-s15}}",
     "    vmla.f32 s0, s8, s4",
-    "    vmla.f32 s1, s12, s4",
     "    vmla.f32 s0, s9, s5",
-    "    vmla.f32 s1, s13, s5",
     "    vmla.f32 s0, s10, s6",
-    "    vmla.f32 s1, s14, s6",
     "    vmla.f32 s0, s11, s7",
-    "    vmla.f32 s1, s15, s7",
-    "    vldmia r5!, {{s8-s11}}",
-    "    vldmia r12!, {{s12-s15}}",
+    "    vldmia r12!, {{s8-s11}}",
+    "    vmla.f32 s1, s8, s4",
+    "    vmla.f32 s1, s9, s5",
+    "    vmla.f32 s1, s10, s6",
+    "    vmla.f32 s1, s11, s7",
+    "    vldmia lr!, {{s8-s11}}",
     "    vmla.f32 s2, s8, s4",
-    "    vmla.f32 s3, s12, s4",
     "    vmla.f32 s2, s9, s5",
-    "    vmla.f32 s3, s13, s5",
     "    vmla.f32 s2, s10, s6",
-    "    vmla.f32 s3, s14, s6",
     "    vmla.f32 s2, s11, s7",
-    "    vmla.f32 s3, s15, s7",
+    "    vldmia r1!, {{s8-s11}}",
+    "    vmla.f32 s3, s8, s4",
+    "    vmla.f32 s3, s9, s5",
+    "    vmla.f32 s3, s10, s6",
+    "    vmla.f32 s3, s11, s7",
     "    subs r3, r3, #1",
     "    bne 2b",
-    "    ldr r0, [sp, #12]", // 3 words pushed: out
-    "    vstmia r0, {{s0-s3}}",
-    "    pop {{r4, r5, pc}}",
+    "    vmov lr, s15",
+    "    bx lr",
     ".size nchw_gemm_m4f_dot_4x1, . - nchw_gemm_m4f_dot_4x1",
     ".section .rodata.nchw_gemm_m4f_zeros, \"a\", %progbits",
     ".p2align 2",
@@ -372,15 +373,15 @@ extern "C" {
     );
 }
 
+/// Four `f32` sums, returned in `s0..s3` (a homogeneous aggregate of the VFP procedure call
+/// standard): no memory between the assembly and its caller.
+#[repr(C)]
+struct Sums4(f32, f32, f32, f32);
+
 extern "C" {
     /// See the assembly above.
-    fn nchw_gemm_m4f_dot_4x1(
-        a: *const f32,
-        rsa_bytes: usize,
-        b: *const f32,
-        quads: usize,
-        out: *mut [f32; 4],
-    );
+    fn nchw_gemm_m4f_dot_4x1(a: *const f32, rsa_bytes: usize, b: *const f32, quads: usize)
+        -> Sums4;
 }
 
 extern "C" {
@@ -462,7 +463,8 @@ fn unpacked(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, mut c
                 // of each row at a time in assembly, the rest below.
                 let quads = if rsb == 1 { k / 4 } else { 0 };
                 if quads > 0 {
-                    nchw_gemm_m4f_dot_4x1(a0, rsa * 4, bp, quads, &mut acc);
+                    let Sums4(s0, s1, s2, s3) = nchw_gemm_m4f_dot_4x1(a0, rsa * 4, bp, quads);
+                    acc = [s0, s1, s2, s3];
                     bp = bp.add(4 * quads);
                 }
                 for p in 4 * quads..k {
