@@ -7,8 +7,14 @@
 //! kernel and the four sums are requantized and stored at once: each filter's bias and
 //! right-shift constants come from a table built once per block of 16 filters, the four
 //! outputs are saturated to bytes (`SSAT`), clamped together (`SSUB8`, `SEL`) and stored as
-//! two half-words. The workspace is the widened pairs: one pair (`4 k` bytes, CMSIS-NN's) up
-//! to 16 of them.
+//! two half-words; when every filter of the block shifts right and the patches are whole
+//! groups of four, one assembly loop ([`dot_2x2_blocks`]) runs the tile's pairs by every
+//! pair of filters. The workspace is the widened pairs: one pair (`4 k` bytes, CMSIS-NN's)
+//! up to 16 of them.
+//!
+//! The depthwise 3x3 has a kernel of its own ([`Plan::depthwise_dsp`]): rows widened once
+//! into three slots, all three kernel rows summed two outputs at a time in assembly, and
+//! the row requantized four outputs at a time.
 //!
 //! The gather is where NCHW costs: a patch is `C x KH` rows of `KW` taps. For stride 1 and
 //! 3 taps a row, the two positions' rows are the 4 bytes `x[ow - left .. ow - left + 4]`
@@ -769,9 +775,8 @@ impl Plan<'_, '_> {
     /// the padded input is widened once (zero point subtracted, padding 0) into one of three
     /// slots of the blocks [`depthwise_3x3_row`] reads, as the window first reaches it; per
     /// output row, that kernel sums the three kernel rows into one row of accumulators,
-    /// which one pass then requantizes. False
-    /// (nothing written) for other geometries or a workspace below
-    /// [`depthwise_scratch_len`].
+    /// which one pass then requantizes. False (nothing written) for other geometries or a
+    /// workspace below [`depthwise_scratch_len`].
     pub(super) fn depthwise_dsp(&self, output: &mut [i8], scratch: &mut [i8]) -> bool {
         let conv = self.conv;
         if !is_depthwise_3x3(conv) {
