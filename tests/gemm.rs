@@ -673,6 +673,56 @@ fn one_row_and_one_column_products() {
     }
 }
 
+/// One-row and one-column products into a C whose strides are both above 1 (a row or a
+/// column of a larger matrix, every other element): C keeps its layout (only a column-major
+/// C is transposed), so the row-update path, which stores a contiguous row, must not take
+/// it; the dot products store at C's strides. Every layout of A and B, every kernel, the
+/// elements between C's untouched.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn one_row_and_one_column_products_into_strided_c() {
+    let layouts = [Layout::RowMajor(0), Layout::ColMajor(1)];
+    for side in [2usize, 7, 8, 9, 17, 33, 65] {
+        for (m, n, rs, cs) in [(1, side, 5, 2), (1, side, 1 + 3 * side, 3), (side, 1, 2, 5)] {
+            for k in [1usize, 5, 16, 33] {
+                for la in layouts {
+                    for lb in layouts {
+                        for (alpha, beta) in [(1i64, 0i64), (2, -1)] {
+                            let seed = (side * 100 + k) as u64;
+                            let a =
+                                Strided::new(m, k, la, f32::NAN, |i, j| int(noise(seed, 1, i, j)));
+                            let b =
+                                Strided::new(k, n, lb, f32::NAN, |i, j| int(noise(seed, 2, i, j)));
+                            let extent = (m - 1) * rs + (n - 1) * cs + 1;
+                            let mut c = Strided {
+                                buf: vec![77.0f32; extent + GUARD],
+                                rows: m,
+                                cols: n,
+                                rs,
+                                cs,
+                                sentinel: 77.0,
+                            };
+                            for i in 0..m {
+                                for j in 0..n {
+                                    c.buf[i * rs + j * cs] = if beta == 0 {
+                                        f32::NAN
+                                    } else {
+                                        int(noise(seed, 3, i, j))
+                                    };
+                                }
+                            }
+                            let scratch = scratch_len::<f32>(m, n, k);
+                            for kernel in kernels() {
+                                check(kernel, int(alpha), &a, &b, int(beta), &c, scratch).unwrap();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A scratch too short to start on a cache line is used whole, wherever it starts: the
 /// result is bit for bit the one an aligned scratch of the same length gives (real-valued
 /// data, so that a different loop nest, such as the unpacked fallback, rounds differently).

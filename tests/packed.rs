@@ -716,3 +716,31 @@ mod conv {
         assert!(SCRATCH >= CONV.min_scratch_len());
     }
 }
+
+/// Weights packed for one input channel count are refused by a convolution over another
+/// that agrees on everything else (output channels, window, groups): the channels per group
+/// are compared on their own, named, with both counts.
+#[test]
+fn packed_weights_of_another_channel_count_are_refused() {
+    use nchw::{conv2d_pack_weight, conv2d_packed, Conv2d, Padding, Shape, Window};
+    let same = Window::square(3).with_padding(Padding::uniform(1));
+    for (c, other_c, groups) in [(4, 5, 1), (4, 6, 2), (2, 1, 1)] {
+        let conv = Conv2d::new(Shape::new(1, c, 5, 5).unwrap(), 6, same, groups).unwrap();
+        let w = vec![1.0f32; conv.weight_len()];
+        let mut buffer = vec![7.0f32; conv.packed_weight_len::<f32>()];
+        let packed = conv2d_pack_weight(&conv, &w, &mut buffer).unwrap();
+        let other = Conv2d::new(Shape::new(1, other_c, 5, 5).unwrap(), 6, same, groups).unwrap();
+        let input = vec![1.0f32; other.input_len()];
+        let mut y = vec![3.0f32; other.output_len()];
+        let mut scratch = vec![0.0f32; other.scratch_len::<f32>()];
+        assert_eq!(
+            conv2d_packed(&other, &input, &packed, None, None, &mut y, &mut scratch).unwrap_err(),
+            Error::DimensionMismatch {
+                what: "packed weight channels per group",
+                left: c / groups,
+                right: other_c / groups
+            }
+        );
+        assert!(y.iter().all(|&v| v == 3.0));
+    }
+}

@@ -384,6 +384,68 @@ fn small_planes_every_isa_tier() {
     common::isa::report("pool (small planes)", &ran);
 }
 
+/// The stride-2 kernels' dispatch beyond the square CNN windows, on every tier: windows of
+/// 2 or 3 columns at column stride 2 with other row taps, strides and dilations, over six
+/// planes, with padding only on top or only at the bottom, in ceil mode or not. Where
+/// `OH * stride_h == H` the planes may be stacked into one tall plane only when no window
+/// reaches across a plane's edge: a top or bottom padding row, a ceil-mode overhang, rows
+/// further apart than the stride would read the next or previous plane (e.g. 3 row taps,
+/// stride 3, dilation 2 over 6 rows in ceil mode: the last window's rows 3, 5, 7). Square
+/// windows with row dilation must not take the strip kernels, which have none.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn stride2_kernels_on_other_rows_every_isa_tier() {
+    let ran = common::isa::each_isa(|_| {
+        // (row taps, row stride, row dilation)
+        let rows = [
+            (1, 1, 1),
+            (2, 1, 1),
+            (2, 2, 1),
+            (3, 2, 1),
+            (2, 2, 2),
+            (3, 2, 2),
+            (3, 3, 2),
+            (5, 3, 1),
+            (3, 6, 3),
+        ];
+        for (kh, sh, dh) in rows {
+            for kw in [2, 3] {
+                for pad_h in [[0, 0], [1, 0], [0, 1]] {
+                    for ceil in [false, true] {
+                        for h in 1..=13 {
+                            for w in [9, 38] {
+                                let sp = Geom::pool2d(
+                                    [2, 3],
+                                    [h, w],
+                                    [kh, kw],
+                                    [sh, 2],
+                                    [dh, 1],
+                                    [pad_h, [0, 1]],
+                                    ceil,
+                                );
+                                if sp.expected_error().is_some() {
+                                    continue;
+                                }
+                                let seed = (h * 41 + w + kh) as u64;
+                                let x = specials(seed, sp.x_len());
+                                let dy = vec![0.5; sp.y_len()];
+                                check_max::<f32>(&sp, &x, &dy);
+                                if sp.dilation == [1, 1] {
+                                    for div in [Div::IncludePad, Div::ExcludePad, Div::Override(3)]
+                                    {
+                                        check_avg::<f32>(&sp, div, &x, &dy);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    common::isa::report("pool (stride-2 kernels, other rows)", &ran);
+}
+
 /// `max_pool2d` (with and without indices) on `f32` data rich in NaNs of both signs with
 /// distinct payloads, signed zeros and ties, against the reference bit for bit.
 fn check_nan_bits(s: &Geom, seed: u64) {
