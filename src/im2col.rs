@@ -380,10 +380,9 @@ fn unfold_narrow<T: Element>(g: &Im2col, image: &[T], columns: Range<usize>, til
             let ih = ih0.wrapping_add(kh * wnd.dilation_h);
             // Tile row `(c, kh, kw)` holds column `j` at `((c * KH + kh) * KW + kw) * n + j`.
             let first = kh * kw_n * n + j;
-            let slots = (0..channels).flat_map(|c| (0..kw_n).map(move |kw| (c, kw)));
             if ih >= h {
                 // A row in the padding: zeros in every channel.
-                for (c, kw) in slots {
+                for (c, kw) in (0..channels).flat_map(|c| (0..kw_n).map(move |kw| (c, kw))) {
                     // SAFETY: the tile's element is within `channels * taps * n <=
                     // tile.len()` (checked above).
                     unsafe { *out.add(first + c * taps * n + kw * n) = T::ZERO };
